@@ -1,0 +1,872 @@
+// loadMappingTables(): parsing and validation of config/mappings/*.json.
+//
+// Two small helpers keep the per-table code declarative: FileContext turns a
+// JSON node into "file.json:LINE:COLUMN" and records issues; FieldReader reads
+// the fields of one object, reports missing and mistyped ones, and at the end
+// reports every field it was not asked for (a typo must not silently drop a
+// mapping).
+#include "mappings/tables.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "fhir/json.h"
+#include "fhir/primitives.h"
+
+namespace inloop::mappings {
+
+namespace {
+
+using fhir::Issues;
+using fhir::Json;
+
+class FileContext {
+ public:
+  FileContext(std::string name, std::string_view text, Issues* issues)
+      : name_(std::move(name)), text_(text), issues_(issues) {}
+
+  const std::string& name() const { return name_; }
+
+  std::string where(std::size_t offset) const {
+    auto [line, column] = fhir::lineColumnAt(text_, offset);
+    return name_ + ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  std::string where(const Json& node) const { return where(node.sourceOffset()); }
+
+  // Where the key of `object`'s member `key` is written; the value's place if
+  // the key cannot be found (keys with escapes).
+  std::string whereKey(const Json& value, const std::string& key) const {
+    std::string quoted = "\"" + key + "\"";
+    std::size_t at = text_.rfind(quoted, value.sourceOffset());
+    return where(at == std::string_view::npos ? value.sourceOffset() : at);
+  }
+
+  void error(const Json& node, std::string code, std::string message) const {
+    fhir::addError(issues_, std::move(code), where(node), std::move(message));
+  }
+  void errorAt(std::string path, std::string code, std::string message) const {
+    fhir::addError(issues_, std::move(code), std::move(path), std::move(message));
+  }
+  void warning(const Json& node, std::string code, std::string message) const {
+    fhir::addWarning(issues_, std::move(code), where(node), std::move(message));
+  }
+
+ private:
+  std::string name_;
+  std::string_view text_;
+  Issues* issues_;
+};
+
+const char* typeName(Json::Type type) {
+  switch (type) {
+    case Json::Type::kNull: return "null";
+    case Json::Type::kBool: return "true/false";
+    case Json::Type::kNumber: return "a number";
+    case Json::Type::kString: return "a string";
+    case Json::Type::kArray: return "a list";
+    case Json::Type::kObject: return "an object";
+  }
+  return "a value";
+}
+
+template <typename E>
+using Choices = std::initializer_list<std::pair<const char*, E>>;
+
+template <typename E>
+std::string choiceList(Choices<E> choices) {
+  std::string out;
+  for (const auto& c : choices) {
+    if (!out.empty()) out += ", ";
+    out += c.first;
+  }
+  return out;
+}
+
+// Reads the fields of one JSON object. `what` names the object in messages
+// ("measure \"odi\""). Call finish() after the last field to report unknown ones.
+class FieldReader {
+ public:
+  FieldReader(const FileContext& file, const Json& object, std::string what)
+      : file_(file), object_(object), what_(std::move(what)) {}
+
+  const Json& object() const { return object_; }
+  const std::string& what() const { return what_; }
+  void rename(std::string what) { what_ = std::move(what); }
+
+  // The member's value if present and of `type`; reports missing (when
+  // `required`) and wrongly typed members.
+  const Json* get(const char* key, Json::Type type, bool required) {
+    known_.insert(key);
+    const Json* value = object_.find(key);
+    if (!value) {
+      if (required) {
+        file_.error(object_, "required",
+                    what_ + ": missing required field \"" + std::string(key) + "\"");
+      }
+      return nullptr;
+    }
+    if (value->type() != type) {
+      file_.error(*value, "structure",
+                  what_ + ": \"" + key + "\" must be " + typeName(type) + ", not " +
+                      typeName(value->type()));
+      return nullptr;
+    }
+    return value;
+  }
+
+  // A non-empty string without surrounding whitespace.
+  std::optional<std::string> string(const char* key, bool required) {
+    const Json* value = get(key, Json::Type::kString, required);
+    if (!value) return std::nullopt;
+    if (!fhir::isValidString(value->text()) || value->text().empty() ||
+        value->text().front() == ' ' || value->text().back() == ' ') {
+      file_.error(*value, "value",
+                  what_ + ": \"" + key +
+                      "\" must be non-empty text without leading or trailing spaces");
+      return std::nullopt;
+    }
+    return value->text();
+  }
+
+  // A number; `text` (optional) receives it as written.
+  std::optional<double> number(const char* key, bool required, std::string* text = nullptr) {
+    const Json* value = get(key, Json::Type::kNumber, required);
+    if (!value) return std::nullopt;
+    auto d = value->toDouble();
+    if (!d) {
+      file_.error(*value, "value", what_ + ": \"" + key + "\" is out of range");
+      return std::nullopt;
+    }
+    if (text) *text = value->text();
+    return d;
+  }
+
+  bool boolean(const char* key, bool defaultValue) {
+    const Json* value = get(key, Json::Type::kBool, false);
+    return value ? value->asBool() : defaultValue;
+  }
+
+  // A list of strings; each bad item is reported and skipped.
+  std::vector<std::string> stringList(const char* key, bool required) {
+    std::vector<std::string> out;
+    const Json* list = get(key, Json::Type::kArray, required);
+    if (!list) return out;
+    if (required && list->items().empty()) {
+      file_.error(*list, "required", what_ + ": \"" + key + "\" must not be empty");
+    }
+    for (const Json& item : list->items()) {
+      if (!item.isString() || item.text().empty()) {
+        file_.error(item, "structure",
+                    what_ + ": every item of \"" + key + "\" must be a non-empty string");
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), item.text()) != out.end()) {
+        file_.error(item, "duplicate",
+                    what_ + ": \"" + item.text() + "\" is listed twice in \"" + key + "\"");
+        continue;
+      }
+      out.push_back(item.text());
+    }
+    return out;
+  }
+
+  template <typename E>
+  std::optional<E> choice(const char* key, bool required, Choices<E> choices) {
+    auto text = string(key, required);
+    if (!text) return std::nullopt;
+    for (const auto& c : choices) {
+      if (*text == c.first) return c.second;
+    }
+    file_.error(*object_.find(key), "code-invalid",
+                what_ + ": \"" + key + "\" is \"" + *text + "\"; expected one of " +
+                    choiceList(choices));
+    return std::nullopt;
+  }
+
+  // Reports every member that no accessor asked for.
+  void finish() {
+    for (const auto& [key, value] : object_.members()) {
+      if (known_.count(key)) continue;
+      std::string expected;
+      for (const std::string& k : known_) expected += (expected.empty() ? "" : ", ") + k;
+      file_.errorAt(file_.whereKey(value, key), "structure",
+                    what_ + ": unknown field \"" + key + "\" (expected: " + expected + ")");
+    }
+  }
+
+ private:
+  const FileContext& file_;
+  const Json& object_;
+  std::string what_;
+  std::set<std::string> known_;
+};
+
+// A parsed file, or nothing when it is missing or malformed.
+struct ParsedFile {
+  std::unique_ptr<FileContext> file;
+  Json root;
+};
+
+constexpr Choices<MeasureCategory> kCategories = {
+    {"survey", MeasureCategory::kSurvey},         {"activity", MeasureCategory::kActivity},
+    {"exam", MeasureCategory::kExam},             {"vital-signs", MeasureCategory::kVitalSigns},
+    {"laboratory", MeasureCategory::kLaboratory}, {"therapy", MeasureCategory::kTherapy},
+};
+constexpr Choices<Direction> kDirections = {
+    {"higher-is-better", Direction::kHigherIsBetter},
+    {"lower-is-better", Direction::kLowerIsBetter},
+    {"neither", Direction::kNeither},
+};
+constexpr Choices<PanelTotal> kTotals = {{"mean", PanelTotal::kMean}, {"sum", PanelTotal::kSum}};
+constexpr Choices<ActivityKind> kKinds = {
+    {"Appointment", ActivityKind::kAppointment},
+    {"CommunicationRequest", ActivityKind::kCommunicationRequest},
+    {"DeviceRequest", ActivityKind::kDeviceRequest},
+    {"MedicationRequest", ActivityKind::kMedicationRequest},
+    {"NutritionOrder", ActivityKind::kNutritionOrder},
+    {"Task", ActivityKind::kTask},
+    {"ServiceRequest", ActivityKind::kServiceRequest},
+    {"VisionPrescription", ActivityKind::kVisionPrescription},
+};
+constexpr Choices<Effect> kEffects = {
+    {"blood-pressure", Effect::kBloodPressure},
+    {"glucose", Effect::kGlucose},
+    {"mood", Effect::kMood},
+    {"sedation", Effect::kSedation},
+};
+
+bool allDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// ^\d{1,7}-\d$
+bool isLoincCode(std::string_view s) {
+  std::size_t dash = s.find('-');
+  return dash != std::string_view::npos && dash >= 1 && dash <= 7 && dash + 2 == s.size() &&
+         allDigits(s.substr(0, dash)) && allDigits(s.substr(dash + 1));
+}
+
+// SNOMED CT identifiers: 6-18 digits, no leading zero.
+bool isSnomedCode(std::string_view s) {
+  return allDigits(s) && s.size() >= 6 && s.size() <= 18 && s.front() != '0';
+}
+
+bool isRxNormCode(std::string_view s) {
+  return allDigits(s) && s.size() <= 10 && s.front() != '0';
+}
+
+// Codes the clinic uses (measure, activity, drug, class codes) become FHIR
+// codes in the pain center's code systems: lower-case letters, digits, '-'.
+bool isClinicCode(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+class Loader {
+ public:
+  explicit Loader(Issues* issues) : issues_(issues) {}
+
+  TablesLoad run(const std::vector<TableFile>& files) {
+    for (const TableFile& f : files) parse(f);
+    for (std::string_view name : kTableFileNames) {
+      if (!seen_.count(std::string(name))) {
+        fhir::addError(issues_, "required", std::string(name),
+                       "file is missing (the mapping tables need all of: " + allNames() + ")");
+      }
+    }
+    loadManifest();
+    loadUnits();
+    loadDrugClasses();
+    loadMeasures();
+    checkConversionMeasures();
+    loadActivities();
+    loadDrugs();
+    loadPractices();
+    TablesLoad out;
+    out.issues = std::move(*issues_);
+    if (!fhir::hasErrors(out.issues)) out.tables = std::move(tables_);
+    return out;
+  }
+
+ private:
+  static std::string allNames() {
+    std::string out;
+    for (std::string_view n : kTableFileNames) out += (out.empty() ? "" : ", ") + std::string(n);
+    return out;
+  }
+
+  void parse(const TableFile& f) {
+    if (!isTableFileName(f.name)) {
+      fhir::addError(issues_, "not-supported", f.name,
+                     "unexpected file; the mapping tables are " + allNames());
+      return;
+    }
+    if (!seen_.insert(f.name).second) {
+      fhir::addError(issues_, "duplicate", f.name, "file given twice");
+      return;
+    }
+    fhir::JsonLimits limits;
+    limits.allowComments = true;
+    limits.maxBytes = 4u << 20;
+    fhir::JsonParseError parseError;
+    auto parsed = fhir::parseJson(f.text, limits, &parseError);
+    if (!parsed.isOk()) {
+      fhir::addError(issues_, "structure",
+                     f.name + ":" + std::to_string(parseError.line) + ":" +
+                         std::to_string(parseError.column),
+                     "malformed JSON: " + parseError.reason);
+      return;
+    }
+    auto file = std::make_unique<FileContext>(f.name, f.text, issues_);
+    if (!parsed->isObject()) {
+      file->error(*parsed, "structure", "the file must hold one JSON object {...}");
+      return;
+    }
+    files_[f.name] = ParsedFile{std::move(file), std::move(parsed).value()};
+  }
+
+  // The top-level object of `name`, or nullptr when missing or malformed.
+  const ParsedFile* file(const std::string& name) const {
+    auto it = files_.find(name);
+    return it == files_.end() ? nullptr : &it->second;
+  }
+  bool loaded(const std::string& name) const { return file(name) != nullptr; }
+
+  const Measure* measureByCode(std::string_view code) const {
+    for (const Measure& m : tables_.measures) {
+      if (m.code == code) return &m;
+    }
+    return nullptr;
+  }
+
+  // Calls `each(reader, index)` for every object in the top-level list `key`.
+  template <typename F>
+  void forEachEntry(const std::string& fileName, const char* key, const char* what, F each) {
+    const ParsedFile* pf = file(fileName);
+    if (!pf) return;
+    FieldReader top(*pf->file, pf->root, fileName);
+    const Json* list = top.get(key, Json::Type::kArray, true);
+    top.finish();
+    if (!list) return;
+    for (std::size_t i = 0; i < list->items().size(); ++i) {
+      const Json& item = list->items()[i];
+      if (!item.isObject()) {
+        pf->file->error(item, "structure",
+                        std::string(what) + " " + std::to_string(i + 1) +
+                            " must be an object {...}, not " + typeName(item.type()));
+        continue;
+      }
+      FieldReader reader(*pf->file, item, std::string(what) + " " + std::to_string(i + 1));
+      each(reader, *pf->file);
+      reader.finish();
+    }
+  }
+
+  // Reads the entry's "code" (a clinic code) and names the reader after it.
+  std::optional<std::string> readCode(FieldReader& r, const FileContext& f, const char* key,
+                                      const char* what, std::set<std::string>* seen) {
+    auto code = r.string(key, true);
+    if (!code) return std::nullopt;
+    const Json& node = *r.object().find(key);
+    r.rename(std::string(what) + " \"" + *code + "\"");
+    if (!isClinicCode(*code)) {
+      f.error(node, "value",
+              r.what() + ": \"" + key +
+                  "\" must be lower-case letters, digits and '-' (at most 64 characters)");
+      return std::nullopt;
+    }
+    if (!seen->insert(*code).second) {
+      f.error(node, "duplicate", r.what() + " is defined twice");
+      return std::nullopt;
+    }
+    return code;
+  }
+
+  // An optional standard coding {"code": ..., "display": ...} under `key`.
+  std::optional<Coding> readStandardCoding(FieldReader& r, const FileContext& f, const char* key,
+                                           std::string_view system, bool (*valid)(std::string_view),
+                                           const char* format) {
+    const Json* node = r.get(key, Json::Type::kObject, false);
+    if (!node) return std::nullopt;
+    FieldReader sub(f, *node, r.what() + " " + key);
+    auto code = sub.string("code", true);
+    auto display = sub.string("display", false);
+    sub.finish();
+    if (!code) return std::nullopt;
+    if (!valid(*code)) {
+      f.error(*node->find("code"), "code-invalid",
+              sub.what() + ": \"" + *code + "\" is not a valid code (" + format + ")");
+      return std::nullopt;
+    }
+    return Coding{std::string(system), *code, display.value_or("")};
+  }
+
+  // A reference to a unit name; reports unknown ones (when units.json loaded).
+  bool checkUnit(const FileContext& f, const Json& at, const std::string& what,
+                 const std::string& unit) {
+    if (!loaded("units.json") || tables_.findUnit(unit)) return true;
+    f.error(at, "not-found", what + ": unit \"" + unit + "\" is not defined in units.json");
+    return false;
+  }
+
+  // The node of list `key` item equal to `value` (for locations), else the object.
+  static const Json& itemNode(const Json& object, const char* key, const std::string& value) {
+    if (const Json* list = object.find(key)) {
+      for (const Json& item : list->items()) {
+        if (item.isString() && item.text() == value) return item;
+      }
+    }
+    if (const Json* scalar = object.find(key)) return *scalar;
+    return object;
+  }
+
+  std::vector<EffectNote> readEffects(FieldReader& r, const FileContext& f) {
+    std::vector<EffectNote> out;
+    const Json* list = r.get("effects", Json::Type::kArray, false);
+    if (!list) return out;
+    for (const Json& item : list->items()) {
+      if (!item.isObject()) {
+        f.error(item, "structure", r.what() + ": every effect must be an object {...}");
+        continue;
+      }
+      FieldReader sub(f, item, r.what() + " effect");
+      auto effect = sub.choice("effect", true, kEffects);
+      auto message = sub.string("message", true);
+      sub.finish();
+      if (!effect || !message) continue;
+      bool duplicate = std::any_of(out.begin(), out.end(),
+                                   [&](const EffectNote& e) { return e.effect == *effect; });
+      if (duplicate) {
+        f.error(item, "duplicate",
+                r.what() + ": effect \"" + effectCode(*effect) + "\" is listed twice");
+        continue;
+      }
+      out.push_back(EffectNote{*effect, *message});
+    }
+    return out;
+  }
+
+  void loadManifest() {
+    const ParsedFile* pf = file("manifest.json");
+    if (!pf) return;
+    const FileContext& f = *pf->file;
+    FieldReader r(f, pf->root, "manifest.json");
+    if (auto version = r.string("version", true)) tables_.version = *version;
+    const Json* ns = r.get("namespaces", Json::Type::kObject, true);
+    r.finish();
+    if (!ns) return;
+    FieldReader n(f, *ns, "namespaces");
+    Namespaces& out = tables_.namespaces;
+    std::pair<const char*, std::string*> fields[] = {
+        {"record", &out.record},     {"mrn", &out.mrn},
+        {"measure", &out.measure},   {"activity", &out.activity},
+        {"drug", &out.drug},         {"drugClass", &out.drugClass},
+        {"extensionBase", &out.extensionBase}, {"source", &out.source},
+    };
+    std::set<std::string> uris;
+    for (auto& [key, target] : fields) {
+      auto uri = n.string(key, true);
+      if (!uri) continue;
+      const Json& node = *ns->find(key);
+      bool absolute = uri->rfind("https://", 0) == 0 || uri->rfind("http://", 0) == 0 ||
+                      uri->rfind("urn:", 0) == 0;
+      if (!fhir::isValidUri(*uri) || !absolute) {
+        f.error(node, "value",
+                "namespaces: \"" + std::string(key) +
+                    "\" must be an absolute URI (https://..., http://... or urn:...)");
+        continue;
+      }
+      if (std::string_view(key) == "extensionBase" && uri->back() != '/') {
+        f.error(node, "value", "namespaces: \"extensionBase\" must end with '/'");
+        continue;
+      }
+      if (!uris.insert(*uri).second) {
+        f.error(node, "duplicate",
+                "namespaces: \"" + std::string(key) +
+                    "\" repeats another namespace; each must be distinct");
+        continue;
+      }
+      *target = *uri;
+    }
+    n.finish();
+  }
+
+  void loadUnits() {
+    std::set<std::string> names;
+    forEachEntry("units.json", "units", "unit", [&](FieldReader& r, const FileContext& f) {
+      auto name = r.string("name", true);
+      if (name) r.rename("unit \"" + *name + "\"");
+      auto ucum = r.string("ucum", true);
+      auto display = r.string("display", true);
+      if (!name || !ucum || !display) return;
+      if (ucum->find(' ') != std::string::npos) {
+        f.error(*r.object().find("ucum"), "value", r.what() + ": a UCUM code has no spaces");
+        return;
+      }
+      if (!names.insert(*name).second) {
+        f.error(*r.object().find("name"), "duplicate", r.what() + " is defined twice");
+        return;
+      }
+      tables_.units.push_back(Unit{*name, *ucum, *display});
+    });
+    forEachEntry(
+        "units.json", "conversions", "conversion", [&](FieldReader& r, const FileContext& f) {
+          auto from = r.string("from", true);
+          auto to = r.string("to", true);
+          std::string factorText;
+          auto factor = r.number("factor", true, &factorText);
+          auto measures = r.stringList("measures", false);
+          if (from && to) r.rename("conversion " + *from + " -> " + *to);
+          if (!from || !to || !factor) return;
+          bool ok = true;
+          std::pair<const char*, const std::string*> ends[] = {{"from", &*from}, {"to", &*to}};
+          for (const auto& [key, ucumPtr] : ends) {
+            const std::string& ucum = *ucumPtr;
+            if (loaded("units.json") && !tables_.findUnitByUcum(ucum)) {
+              f.error(*r.object().find(key), "not-found",
+                      r.what() + ": \"" + ucum +
+                          "\" is not the UCUM code of any unit in units.json");
+              ok = false;
+            }
+          }
+          if (*from == *to) {
+            f.error(*r.object().find("to"), "value", r.what() + ": converts a unit to itself");
+            ok = false;
+          }
+          if (*factor <= 0) {
+            f.error(*r.object().find("factor"), "value",
+                    r.what() + ": \"factor\" must be greater than 0");
+            ok = false;
+          }
+          for (const Conversion& c : tables_.conversions) {
+            bool sameUnits =
+                (c.from == *from && c.to == *to) || (c.from == *to && c.to == *from);
+            if (sameUnits && c.measures == measures) {
+              f.error(r.object(), "duplicate",
+                      r.what() + ": the same conversion (or its inverse) is defined twice");
+              ok = false;
+              break;
+            }
+          }
+          if (!ok) return;
+          tables_.conversions.push_back(
+              Conversion{*from, *to, factorText, *factor, std::move(measures)});
+          conversionNodes_.push_back(&r.object());
+        });
+  }
+
+  void loadDrugClasses() {
+    std::set<std::string> codes;
+    forEachEntry("drug-classes.json", "classes", "class",
+                 [&](FieldReader& r, const FileContext& f) {
+                   auto code = readCode(r, f, "code", "class", &codes);
+                   auto display = r.string("display", true);
+                   auto effects = readEffects(r, f);
+                   if (!code || !display) return;
+                   tables_.drugClasses.push_back(DrugClass{*code, *display, std::move(effects)});
+                 });
+  }
+
+  void loadMeasures() {
+    std::set<std::string> codes;
+    // Components and panels are checked once every measure is known.
+    std::vector<std::pair<const Json*, const FileContext*>> panels;
+    forEachEntry("measures.json", "measures", "measure", [&](FieldReader& r,
+                                                             const FileContext& f) {
+      Measure m;
+      auto code = readCode(r, f, "code", "measure", &codes);
+      auto display = r.string("display", true);
+      auto loinc = readStandardCoding(r, f, "loinc", kLoincSystem, isLoincCode,
+                                      "LOINC codes look like 12345-6");
+      auto category = r.choice("category", true, kCategories);
+      auto unit = r.string("unit", true);
+      auto otherUnits = r.stringList("otherUnits", false);
+      auto direction = r.choice("direction", true, kDirections);
+      m.components = r.stringList("components", false);
+      auto total = r.choice("total", false, kTotals);
+      m.valueAllowed = r.boolean("valueAllowed", true);
+      bool ok = readRange(r, f, &m);
+      if (!code || !display || !category || !unit || !direction || !ok) return;
+      if (r.object().find("loinc") && !loinc) return;
+      if (r.object().find("total") && !total) return;
+      m.code = *code;
+      m.display = *display;
+      m.standardCode = loinc.has_value();
+      m.coding = loinc ? *loinc : Coding{tables_.namespaces.measure, *code, *display};
+      m.category = *category;
+      m.unit = *unit;
+      m.sendUnit = *unit;
+      m.units.push_back(*unit);
+      m.direction = *direction;
+      m.total = total.value_or(PanelTotal::kNone);
+      if (!checkUnit(f, *r.object().find("unit"), r.what(), *unit)) ok = false;
+      for (const std::string& u : otherUnits) {
+        const Json& at = itemNode(r.object(), "otherUnits", u);
+        if (u == *unit) {
+          f.error(at, "duplicate",
+                  r.what() + ": \"" + u + "\" is already the measure's \"unit\"");
+          ok = false;
+          continue;
+        }
+        if (!checkUnit(f, at, r.what(), u)) {
+          ok = false;
+          continue;
+        }
+        if (loaded("units.json") && tables_.findUnit(*unit) &&
+            !tables_.canConvert(u, *unit, *code)) {
+          f.error(at, "not-found",
+                  r.what() + ": no conversion from \"" + u + "\" (" +
+                      tables_.findUnit(u)->ucum + ") to the canonical unit \"" + *unit + "\" (" +
+                      tables_.findUnit(*unit)->ucum + ") in units.json");
+          ok = false;
+          continue;
+        }
+        m.units.push_back(u);
+      }
+      if (m.total != PanelTotal::kNone && m.components.empty()) {
+        f.error(*r.object().find("total"), "required",
+                r.what() + ": \"total\" needs \"components\"");
+        ok = false;
+      }
+      if (!m.valueAllowed && m.components.empty()) {
+        f.error(*r.object().find("valueAllowed"), "required",
+                r.what() + ": a measure without a value needs \"components\"");
+        ok = false;
+      }
+      if (!ok) return;
+      if (!m.components.empty()) panels.emplace_back(&r.object(), &f);
+      tables_.measures.push_back(std::move(m));
+    });
+    for (const auto& [node, f] : panels) {
+      const std::string& code = node->find("code")->text();
+      for (const std::string& c : measureByCode(code)->components) {
+        const Json& at = itemNode(*node, "components", c);
+        auto component = measureByCode(c);
+        if (!component) {
+          // A component rejected for its own errors is not reported again.
+          if (codes.count(c)) continue;
+          f->error(at, "not-found",
+                   "measure \"" + code + "\": component \"" + c +
+                       "\" is not a measure defined in measures.json");
+        } else if (c == code) {
+          f->error(at, "value", "measure \"" + code + "\" lists itself as a component");
+        } else if (!component->components.empty()) {
+          f->error(at, "value",
+                   "measure \"" + code + "\": component \"" + c +
+                       "\" is itself a panel; panels do not nest");
+        }
+      }
+    }
+  }
+
+  bool readRange(FieldReader& r, const FileContext& f, Measure* m) {
+    const Json* range = r.get("range", Json::Type::kObject, false);
+    if (!range) return !r.object().find("range");
+    FieldReader sub(f, *range, r.what() + " range");
+    m->min = sub.number("min", false);
+    m->max = sub.number("max", false);
+    sub.finish();
+    if (m->min && m->max && *m->min > *m->max) {
+      f.error(*range, "value",
+              r.what() + ": range min " + range->find("min")->text() + " is greater than max " +
+                  range->find("max")->text());
+      return false;
+    }
+    return true;
+  }
+
+  void checkConversionMeasures() {
+    const ParsedFile* pf = file("units.json");
+    if (!pf || !loaded("measures.json")) return;
+    for (std::size_t i = 0; i < tables_.conversions.size(); ++i) {
+      for (const std::string& m : tables_.conversions[i].measures) {
+        if (measureByCode(m)) continue;
+        pf->file->error(itemNode(*conversionNodes_[i], "measures", m), "not-found",
+                        "conversion " + tables_.conversions[i].from + " -> " +
+                            tables_.conversions[i].to + ": measure \"" + m +
+                            "\" is not defined in measures.json");
+      }
+    }
+  }
+
+  void loadActivities() {
+    std::set<std::string> codes;
+    forEachEntry("activities.json", "activities", "activity",
+                 [&](FieldReader& r, const FileContext& f) {
+                   auto code = readCode(r, f, "code", "activity", &codes);
+                   auto display = r.string("display", true);
+                   auto snomed = readStandardCoding(r, f, "snomed", kSnomedSystem, isSnomedCode,
+                                                    "SNOMED CT codes are 6-18 digits");
+                   auto kind = r.choice("kind", true, kKinds);
+                   auto effects = readEffects(r, f);
+                   if (!code || !display || !kind) return;
+                   if (r.object().find("snomed") && !snomed) return;
+                   Activity a;
+                   a.code = *code;
+                   a.display = *display;
+                   a.standardCode = snomed.has_value();
+                   a.coding = snomed ? *snomed : Coding{tables_.namespaces.activity, *code, *display};
+                   a.kind = *kind;
+                   a.effects = std::move(effects);
+                   tables_.activities.push_back(std::move(a));
+                 });
+  }
+
+  void loadDrugs() {
+    std::set<std::string> codes;
+    forEachEntry("drugs.json", "drugs", "drug", [&](FieldReader& r, const FileContext& f) {
+      auto code = readCode(r, f, "code", "drug", &codes);
+      auto display = r.string("display", true);
+      auto rxnorm = readStandardCoding(r, f, "rxnorm", kRxNormSystem, isRxNormCode,
+                                       "RxNorm codes are digits");
+      auto classes = r.stringList("classes", true);
+      auto doseUnits = r.stringList("doseUnits", true);
+      std::optional<MmeFactor> mme;
+      bool ok = true;
+      if (const Json* node = r.get("mme", Json::Type::kObject, false)) {
+        FieldReader sub(f, *node, r.what() + " mme");
+        MmeFactor factor;
+        auto value = sub.number("factor", true, &factor.factor);
+        auto unit = sub.string("unit", true);
+        sub.finish();
+        if (value && unit) {
+          factor.factorValue = *value;
+          factor.unit = *unit;
+          if (*value <= 0) {
+            f.error(*node->find("factor"), "value",
+                    r.what() + ": MME \"factor\" must be greater than 0");
+            ok = false;
+          } else if (std::find(doseUnits.begin(), doseUnits.end(), *unit) == doseUnits.end()) {
+            f.error(*node->find("unit"), "value",
+                    r.what() + ": MME unit \"" + *unit + "\" is not one of its \"doseUnits\"");
+            ok = false;
+          }
+          mme = factor;
+        } else {
+          ok = false;
+        }
+      } else if (r.object().find("mme")) {
+        ok = false;
+      }
+      if (!code || !display || !ok) return;
+      if (r.object().find("rxnorm") && !rxnorm) return;
+      for (const std::string& c : classes) {
+        if (!loaded("drug-classes.json") || tables_.findDrugClass(c)) continue;
+        f.error(itemNode(r.object(), "classes", c), "not-found",
+                r.what() + ": class \"" + c + "\" is not defined in drug-classes.json");
+        ok = false;
+      }
+      for (const std::string& u : doseUnits) {
+        if (!checkUnit(f, itemNode(r.object(), "doseUnits", u), r.what(), u)) ok = false;
+      }
+      bool opioid = std::find(classes.begin(), classes.end(), "opioid") != classes.end();
+      if (opioid && !mme) {
+        f.warning(r.object(), "incomplete",
+                  r.what() + ": an opioid without an \"mme\" factor is left out of daily MME");
+      }
+      if (!opioid && mme) {
+        f.error(*r.object().find("mme"), "business-rule",
+                r.what() + ": only drugs of class \"opioid\" have an MME factor");
+        ok = false;
+      }
+      if (!ok) return;
+      Drug d;
+      d.code = *code;
+      d.display = *display;
+      d.rxnorm = rxnorm;
+      d.local = Coding{tables_.namespaces.drug, *code, *display};
+      d.classes = std::move(classes);
+      d.mme = mme;
+      d.doseUnits = std::move(doseUnits);
+      tables_.drugs.push_back(std::move(d));
+    });
+  }
+
+  void loadPractices() {
+    std::set<std::string> ids;
+    forEachEntry("practices.json", "practices", "practice", [&](FieldReader& r,
+                                                                const FileContext& f) {
+      auto id = r.string("practiceId", true);
+      if (!id) return;
+      r.rename("practice \"" + *id + "\"");
+      if (!ids.insert(*id).second) {
+        f.error(*r.object().find("practiceId"), "duplicate", r.what() + " is defined twice");
+        return;
+      }
+      Practice p;
+      p.practiceId = *id;
+      bool ok = true;
+      if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
+        std::set<std::string> seen;
+        for (const Json& item : list->items()) {
+          if (!item.isObject()) {
+            f.error(item, "structure", r.what() + ": every measure override must be an object");
+            ok = false;
+            continue;
+          }
+          FieldReader sub(f, item, r.what() + " override");
+          MeasureOverride o;
+          auto measure = sub.string("measure", true);
+          o.unit = sub.string("unit", false);
+          o.display = sub.string("display", false);
+          o.enabled = sub.boolean("enabled", true);
+          sub.finish();
+          if (!measure) {
+            ok = false;
+            continue;
+          }
+          o.measure = *measure;
+          const Json& at = *item.find("measure");
+          if (!seen.insert(*measure).second) {
+            f.error(at, "duplicate",
+                    r.what() + ": measure \"" + *measure + "\" is overridden twice");
+            ok = false;
+            continue;
+          }
+          if (loaded("measures.json") && !measureByCode(*measure)) {
+            f.error(at, "not-found",
+                    r.what() + ": measure \"" + *measure + "\" is not defined in measures.json");
+            ok = false;
+            continue;
+          }
+          if (o.unit && loaded("measures.json")) {
+            auto m = measureByCode(*measure);
+            const Json& unitAt = *item.find("unit");
+            if (!checkUnit(f, unitAt, r.what(), *o.unit)) {
+              ok = false;
+            } else if (loaded("units.json") && !tables_.canConvert(m->unit, *o.unit, m->code)) {
+              f.error(unitAt, "not-found",
+                      r.what() + ": no conversion from measure \"" + *measure +
+                          "\"'s unit \"" + m->unit + "\" to \"" + *o.unit + "\" in units.json");
+              ok = false;
+            }
+          }
+          p.measures.push_back(std::move(o));
+        }
+      }
+      if (ok) tables_.practices.push_back(std::move(p));
+    });
+  }
+
+  Issues* issues_;
+  std::set<std::string> seen_;
+  std::map<std::string, ParsedFile> files_;
+  std::vector<const Json*> conversionNodes_;
+  MappingTables tables_;
+};
+
+}  // namespace
+
+TablesLoad loadMappingTables(const std::vector<TableFile>& files) {
+  Issues issues;
+  Loader loader(&issues);
+  return loader.run(files);
+}
+
+}  // namespace inloop::mappings
