@@ -350,7 +350,13 @@ async function main() {
     }
 
     let body;
-    const text = await readBody(req);
+    let text;
+    try {
+      text = await readBody(req);
+    } catch (e) {
+      sendOutcome(res, outcomeOf(413, 'too-costly', e.message), { Connection: 'close' });
+      return;
+    }
     if (text.trim()) {
       try {
         body = JSON.parse(text);
