@@ -41,8 +41,8 @@ Json operationOutcome(const Issues& issues) {
     list.push(renderIssue(i.severity, i.code, i.path, i.message));
   }
   if (issues.empty()) {
-    list.push(renderIssue(Severity::kInformation, "informational", std::string(),
-                          "No issues found"));
+    list.push(
+        renderIssue(Severity::kInformation, "informational", std::string(), "No issues found"));
   }
   const std::string summary = issues.empty()
                                   ? std::string("No issues found.")

@@ -54,7 +54,7 @@ constexpr ElementDef kDomainResourceBase[] = {
 // --- data types ------------------------------------------------------------
 
 constexpr ElementDef kCoding[] = {
-    {"system", "uri"}, {"version", "string"}, {"code", "code"},
+    {"system", "uri"},     {"version", "string"},       {"code", "code"},
     {"display", "string"}, {"userSelected", "boolean"},
 };
 constexpr ElementDef kCodeableConcept[] = {
@@ -78,10 +78,8 @@ constexpr ElementDef kReference[] = {
 // Quantity and its profiles (SimpleQuantity, Age, Count, Distance, Duration)
 // share the element list; their extra rules are invariants in the validator.
 constexpr ElementDef kQuantity[] = {
-    {"value", "decimal"},
-    {"comparator", "code", 0, 1, "quantity-comparator"},
-    {"unit", "string"},
-    {"system", "uri"},
+    {"value", "decimal"}, {"comparator", "code", 0, 1, "quantity-comparator"},
+    {"unit", "string"},   {"system", "uri"},
     {"code", "code"},
 };
 constexpr ElementDef kMoney[] = {
@@ -114,8 +112,12 @@ constexpr ElementDef kExtension[] = {
     {"value[x]", kExtensionValueTypes},
 };
 constexpr ElementDef kMeta[] = {
-    {"versionId", "id"},      {"lastUpdated", "instant"}, {"source", "uri"},
-    {"profile", "canonical", 0, N}, {"security", "Coding", 0, N}, {"tag", "Coding", 0, N},
+    {"versionId", "id"},
+    {"lastUpdated", "instant"},
+    {"source", "uri"},
+    {"profile", "canonical", 0, N},
+    {"security", "Coding", 0, N},
+    {"tag", "Coding", 0, N},
 };
 constexpr ElementDef kHumanName[] = {
     {"use", "code", 0, 1, "name-use"},
@@ -127,8 +129,8 @@ constexpr ElementDef kHumanName[] = {
     {"period", "Period"},
 };
 constexpr ElementDef kAttachment[] = {
-    {"contentType", "code"}, {"language", "code"},  {"data", "base64Binary"},
-    {"url", "url"},          {"size", "unsignedInt"}, {"hash", "base64Binary"},
+    {"contentType", "code"}, {"language", "code"},     {"data", "base64Binary"},
+    {"url", "url"},          {"size", "unsignedInt"},  {"hash", "base64Binary"},
     {"title", "string"},     {"creation", "dateTime"},
 };
 constexpr ElementDef kContactPoint[] = {
@@ -151,8 +153,8 @@ constexpr ElementDef kAddress[] = {
     {"period", "Period"},
 };
 constexpr ElementDef kSignature[] = {
-    {"type", "Coding", 1, N},     {"when", "instant", 1, 1},  {"who", "Reference", 1, 1},
-    {"onBehalfOf", "Reference"},  {"targetFormat", "code"},   {"sigFormat", "code"},
+    {"type", "Coding", 1, N},    {"when", "instant", 1, 1}, {"who", "Reference", 1, 1},
+    {"onBehalfOf", "Reference"}, {"targetFormat", "code"},  {"sigFormat", "code"},
     {"data", "base64Binary"},
 };
 constexpr ElementDef kTiming[] = {
@@ -494,12 +496,9 @@ constexpr ElementDef kPatientLink[] = {
 };
 
 constexpr ElementDef kBundle[] = {
-    {"identifier", "Identifier"},
-    {"type", "code", 1, 1, "bundle-type"},
-    {"timestamp", "instant"},
-    {"total", "unsignedInt"},
-    {"link", "Bundle.link", 0, N},
-    {"entry", "Bundle.entry", 0, N},
+    {"identifier", "Identifier"},  {"type", "code", 1, 1, "bundle-type"},
+    {"timestamp", "instant"},      {"total", "unsignedInt"},
+    {"link", "Bundle.link", 0, N}, {"entry", "Bundle.entry", 0, N},
     {"signature", "Signature"},
 };
 constexpr ElementDef kBundleLink[] = {
@@ -519,19 +518,12 @@ constexpr ElementDef kBundleEntrySearch[] = {
     {"score", "decimal"},
 };
 constexpr ElementDef kBundleEntryRequest[] = {
-    {"method", "code", 1, 1, "http-verb"},
-    {"url", "uri", 1, 1},
-    {"ifNoneMatch", "string"},
-    {"ifModifiedSince", "instant"},
-    {"ifMatch", "string"},
-    {"ifNoneExist", "string"},
+    {"method", "code", 1, 1, "http-verb"}, {"url", "uri", 1, 1},  {"ifNoneMatch", "string"},
+    {"ifModifiedSince", "instant"},        {"ifMatch", "string"}, {"ifNoneExist", "string"},
 };
 constexpr ElementDef kBundleEntryResponse[] = {
-    {"status", "string", 1, 1},
-    {"location", "uri"},
-    {"etag", "string"},
-    {"lastModified", "instant"},
-    {"outcome", "Resource"},
+    {"status", "string", 1, 1},  {"location", "uri"},     {"etag", "string"},
+    {"lastModified", "instant"}, {"outcome", "Resource"},
 };
 
 using K = TypeKind;
@@ -578,8 +570,7 @@ constexpr TypeDef kTypes[] = {
     {"MedicationStatement", K::kDomainResource, kMedicationStatement},
     {"MedicationRequest", K::kDomainResource, kMedicationRequest},
     {"MedicationRequest.dispenseRequest", K::kBackbone, kMedicationRequestDispenseRequest},
-    {"MedicationRequest.dispenseRequest.initialFill", K::kBackbone,
-     kMedicationRequestInitialFill},
+    {"MedicationRequest.dispenseRequest.initialFill", K::kBackbone, kMedicationRequestInitialFill},
     {"MedicationRequest.substitution", K::kBackbone, kMedicationRequestSubstitution},
     {"Communication", K::kDomainResource, kCommunication},
     {"Communication.payload", K::kBackbone, kCommunicationPayload},
@@ -601,10 +592,9 @@ constexpr TypeDef kTypes[] = {
 };
 
 constexpr std::string_view kPrimitiveTypes[] = {
-    "base64Binary", "boolean", "canonical", "code",    "date",        "dateTime",
-    "decimal",      "id",      "instant",   "integer", "markdown",    "oid",
-    "positiveInt",  "string",  "time",      "unsignedInt", "uri",     "url",
-    "uuid",         "xhtml",
+    "base64Binary", "boolean",     "canonical", "code",     "date", "dateTime",    "decimal",
+    "id",           "instant",     "integer",   "markdown", "oid",  "positiveInt", "string",
+    "time",         "unsignedInt", "uri",       "url",      "uuid", "xhtml",
 };
 
 struct ValueSetDef {
@@ -675,11 +665,16 @@ const TypeDef* findType(std::string_view name) {
 
 std::span<const ElementDef> baseElements(TypeKind kind) {
   switch (kind) {
-    case TypeKind::kPrimitive: return {};
-    case TypeKind::kElement: return kElementBase;
-    case TypeKind::kBackbone: return kBackboneBase;
-    case TypeKind::kResource: return kResourceBase;
-    case TypeKind::kDomainResource: return kDomainResourceBase;
+    case TypeKind::kPrimitive:
+      return {};
+    case TypeKind::kElement:
+      return kElementBase;
+    case TypeKind::kBackbone:
+      return kBackboneBase;
+    case TypeKind::kResource:
+      return kResourceBase;
+    case TypeKind::kDomainResource:
+      return kDomainResourceBase;
   }
   return {};
 }

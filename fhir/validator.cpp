@@ -15,8 +15,9 @@ namespace inloop::fhir {
 namespace {
 
 constexpr std::string_view kSupportedResources[] = {
-    "CarePlan",      "Goal",       "Observation",      "MedicationStatement", "MedicationRequest",
-    "Communication", "Provenance", "OperationOutcome", "Patient",             "Bundle",
+    "CarePlan",          "Goal",          "Observation", "MedicationStatement",
+    "MedicationRequest", "Communication", "Provenance",  "OperationOutcome",
+    "Patient",           "Bundle",
 };
 
 constexpr std::size_t kMaxEchoedChars = 64;
@@ -150,8 +151,8 @@ bool isValidBase64(std::string_view s) {
 // Narrative.div: an XHTML <div> in the XHTML namespace. Returns why not, or
 // nullptr. The content itself is not parsed.
 const char* xhtmlProblem(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   if (!s.starts_with("<div") || s.size() < 5 ||
@@ -201,8 +202,7 @@ class Validator {
   void bundle(const Json& v, const std::string& path);
   void domainResource(const Json& r, const std::string& path, Role role);
 
-  void add(Severity severity, std::string_view code, const std::string& path,
-           std::string message);
+  void add(Severity severity, std::string_view code, const std::string& path, std::string message);
   void error(std::string_view code, const std::string& path, std::string message) {
     add(Severity::kError, code, path, std::move(message));
   }
@@ -221,9 +221,9 @@ void Validator::add(Severity severity, std::string_view code, const std::string&
   if (truncated_) return;
   if (issues_->size() >= options_.maxIssues) {
     truncated_ = true;
-    issues_->push_back(Issue{Severity::kError, "too-costly", path,
-                             "more than " + std::to_string(options_.maxIssues) +
-                                 " issues; the rest are not reported"});
+    issues_->push_back(Issue{
+        Severity::kError, "too-costly", path,
+        "more than " + std::to_string(options_.maxIssues) + " issues; the rest are not reported"});
     return;
   }
   issues_->push_back(Issue{severity, std::string(code), path, std::move(message)});
@@ -343,8 +343,8 @@ void Validator::object(const Json& v, const TypeDef& t, const std::string& path)
     const ElementDef& e = t.elements[i];
     if (counts[i] < e.min) {
       error("required", child(path, e.name),
-            "missing required element " + std::string(e.name) + " (min " +
-                std::to_string(e.min) + ")");
+            "missing required element " + std::string(e.name) + " (min " + std::to_string(e.min) +
+                ")");
     }
   }
   invariants(v, t, path);
@@ -355,8 +355,7 @@ void Validator::element(const Json& v, const Json* companion, const ElementDef& 
   if (e.max <= 1) {
     if (v.isArray()) {
       error("structure", path,
-            "must be a single value, not an array (max cardinality " + std::to_string(e.max) +
-                ")");
+            "must be a single value, not an array (max cardinality " + std::to_string(e.max) + ")");
       return;
     }
     item(v, e, type, path);
@@ -585,8 +584,7 @@ void Validator::invariants(const Json& v, const TypeDef& t, const std::string& p
             "obs-3: a referenceRange must have at least a low or a high or text");
     }
   } else if (name == "Patient.contact") {
-    if (!has(v, "name") && !has(v, "telecom") && !has(v, "address") &&
-        !has(v, "organization")) {
+    if (!has(v, "name") && !has(v, "telecom") && !has(v, "address") && !has(v, "organization")) {
       error("invariant", path,
             "pat-1: a contact SHALL at least contain contact details or a reference to an "
             "organization");
@@ -757,7 +755,8 @@ void Validator::bundle(const Json& v, const std::string& path) {
   if (type == "document") {
     const Json* id = v.find("identifier");
     if (id == nullptr || !id->isObject() || !has(*id, "system") || !has(*id, "value")) {
-      error("invariant", path, "bdl-9: a document must have an identifier with a system and a value");
+      error("invariant", path,
+            "bdl-9: a document must have an identifier with a system and a value");
     }
     if (!has(v, "timestamp")) error("invariant", path, "bdl-10: a document must have a date");
   }
@@ -802,8 +801,8 @@ void Validator::bundle(const Json& v, const std::string& path) {
     if (type == "history") continue;
     std::string key = *fullUrl;
     const Json* resource = e.find("resource");
-    const Json* meta = (resource != nullptr && resource->isObject()) ? resource->find("meta")
-                                                                     : nullptr;
+    const Json* meta =
+        (resource != nullptr && resource->isObject()) ? resource->find("meta") : nullptr;
     const std::string* version =
         (meta != nullptr && meta->isObject()) ? stringAt(*meta, "versionId") : nullptr;
     key += '\n';

@@ -101,8 +101,8 @@ int cmdValidate(CommandContext& ctx) {
   if (format == OutputFormat::kJson) {
     ctx.out << fhir::writeJson(fhir::operationOutcome(issues), fhir::JsonStyle::kPretty);
   } else {
-    ctx.out << fhir::formatIssues(issues) << name << ": " << (valid ? "valid" : "invalid")
-            << " (" << plural(errors, "error") << ", " << plural(warnings, "warning") << ")\n";
+    ctx.out << fhir::formatIssues(issues) << name << ": " << (valid ? "valid" : "invalid") << " ("
+            << plural(errors, "error") << ", " << plural(warnings, "warning") << ")\n";
   }
   return valid ? kExitOk : kExitInvalid;
 }
