@@ -35,7 +35,16 @@ class FileContext {
     auto [line, column] = fhir::lineColumnAt(text_, offset);
     return name_ + ":" + std::to_string(line) + ":" + std::to_string(column);
   }
-  std::string where(const Json& node) const { return where(node.sourceOffset()); }
+  std::string where(const Json& node) const {
+    std::size_t offset = node.sourceOffset();
+    if (node.isObject() || node.isArray()) {
+      // Point at the bracket itself even if the recorded offset is just before it.
+      char open = node.isObject() ? '{' : '[';
+      std::size_t at = text_.find(open, offset);
+      if (at != std::string_view::npos && at - offset <= 1) offset = at;
+    }
+    return where(offset);
+  }
 
   // Where the key of `object`'s member `key` is written; the value's place if
   // the key cannot be found (keys with escapes).
@@ -96,6 +105,9 @@ class FieldReader {
   const Json& object() const { return object_; }
   const std::string& what() const { return what_; }
   void rename(std::string what) { what_ = std::move(what); }
+
+  // Marks `key` as known without reading it (another pass reads it).
+  void allow(const char* key) { known_.insert(key); }
 
   // The member's value if present and of `type`; reports missing (when
   // `required`) and wrongly typed members.
@@ -280,6 +292,12 @@ class Loader {
                        "file is missing (the mapping tables need all of: " + allNames() + ")");
       }
     }
+    checkTopLevel("units.json", {"units", "conversions"});
+    checkTopLevel("measures.json", {"measures"});
+    checkTopLevel("activities.json", {"activities"});
+    checkTopLevel("drugs.json", {"drugs"});
+    checkTopLevel("drug-classes.json", {"classes"});
+    checkTopLevel("practices.json", {"practices"});
     loadManifest();
     loadUnits();
     loadDrugClasses();
@@ -345,14 +363,22 @@ class Loader {
     return nullptr;
   }
 
-  // Calls `each(reader, index)` for every object in the top-level list `key`.
+  // Reports top-level fields of `fileName` other than `keys`.
+  void checkTopLevel(const std::string& fileName, std::initializer_list<const char*> keys) {
+    const ParsedFile* pf = file(fileName);
+    if (!pf) return;
+    FieldReader top(*pf->file, pf->root, fileName);
+    for (const char* key : keys) top.allow(key);
+    top.finish();
+  }
+
+  // Calls `each(reader, file)` for every object in the top-level list `key`.
   template <typename F>
   void forEachEntry(const std::string& fileName, const char* key, const char* what, F each) {
     const ParsedFile* pf = file(fileName);
     if (!pf) return;
     FieldReader top(*pf->file, pf->root, fileName);
     const Json* list = top.get(key, Json::Type::kArray, true);
-    top.finish();
     if (!list) return;
     for (std::size_t i = 0; i < list->items().size(); ++i) {
       const Json& item = list->items()[i];
@@ -410,7 +436,7 @@ class Loader {
   // A reference to a unit name; reports unknown ones (when units.json loaded).
   bool checkUnit(const FileContext& f, const Json& at, const std::string& what,
                  const std::string& unit) {
-    if (!loaded("units.json") || tables_.findUnit(unit)) return true;
+    if (!loaded("units.json") || unitNames_.count(unit)) return true;
     f.error(at, "not-found", what + ": unit \"" + unit + "\" is not defined in units.json");
     return false;
   }
@@ -498,19 +524,21 @@ class Loader {
   }
 
   void loadUnits() {
-    std::set<std::string> names;
     forEachEntry("units.json", "units", "unit", [&](FieldReader& r, const FileContext& f) {
       auto name = r.string("name", true);
-      if (name) r.rename("unit \"" + *name + "\"");
+      bool duplicate = false;
+      if (name) {
+        r.rename("unit \"" + *name + "\"");
+        duplicate = !unitNames_.insert(*name).second;
+        if (duplicate) {
+          f.error(*r.object().find("name"), "duplicate", r.what() + " is defined twice");
+        }
+      }
       auto ucum = r.string("ucum", true);
       auto display = r.string("display", true);
-      if (!name || !ucum || !display) return;
+      if (!name || !ucum || !display || duplicate) return;
       if (ucum->find(' ') != std::string::npos) {
         f.error(*r.object().find("ucum"), "value", r.what() + ": a UCUM code has no spaces");
-        return;
-      }
-      if (!names.insert(*name).second) {
-        f.error(*r.object().find("name"), "duplicate", r.what() + " is defined twice");
         return;
       }
       tables_.units.push_back(Unit{*name, *ucum, *display});
@@ -519,10 +547,10 @@ class Loader {
         "units.json", "conversions", "conversion", [&](FieldReader& r, const FileContext& f) {
           auto from = r.string("from", true);
           auto to = r.string("to", true);
+          if (from && to) r.rename("conversion " + *from + " -> " + *to);
           std::string factorText;
           auto factor = r.number("factor", true, &factorText);
           auto measures = r.stringList("measures", false);
-          if (from && to) r.rename("conversion " + *from + " -> " + *to);
           if (!from || !to || !factor) return;
           bool ok = true;
           std::pair<const char*, const std::string*> ends[] = {{"from", &*from}, {"to", &*to}};
@@ -562,10 +590,9 @@ class Loader {
   }
 
   void loadDrugClasses() {
-    std::set<std::string> codes;
     forEachEntry("drug-classes.json", "classes", "class",
                  [&](FieldReader& r, const FileContext& f) {
-                   auto code = readCode(r, f, "code", "class", &codes);
+                   auto code = readCode(r, f, "code", "class", &classCodes_);
                    auto display = r.string("display", true);
                    auto effects = readEffects(r, f);
                    if (!code || !display) return;
@@ -574,13 +601,12 @@ class Loader {
   }
 
   void loadMeasures() {
-    std::set<std::string> codes;
     // Components and panels are checked once every measure is known.
     std::vector<std::pair<const Json*, const FileContext*>> panels;
     forEachEntry("measures.json", "measures", "measure", [&](FieldReader& r,
                                                              const FileContext& f) {
       Measure m;
-      auto code = readCode(r, f, "code", "measure", &codes);
+      auto code = readCode(r, f, "code", "measure", &measureCodes_);
       auto display = r.string("display", true);
       auto loinc = readStandardCoding(r, f, "loinc", kLoincSystem, isLoincCode,
                                       "LOINC codes look like 12345-6");
@@ -618,7 +644,7 @@ class Loader {
           ok = false;
           continue;
         }
-        if (loaded("units.json") && tables_.findUnit(*unit) &&
+        if (tables_.findUnit(*unit) && tables_.findUnit(u) &&
             !tables_.canConvert(u, *unit, *code)) {
           f.error(at, "not-found",
                   r.what() + ": no conversion from \"" + u + "\" (" +
@@ -650,7 +676,7 @@ class Loader {
         auto component = measureByCode(c);
         if (!component) {
           // A component rejected for its own errors is not reported again.
-          if (codes.count(c)) continue;
+          if (measureCodes_.count(c)) continue;
           f->error(at, "not-found",
                    "measure \"" + code + "\": component \"" + c +
                        "\" is not a measure defined in measures.json");
@@ -686,7 +712,7 @@ class Loader {
     if (!pf || !loaded("measures.json")) return;
     for (std::size_t i = 0; i < tables_.conversions.size(); ++i) {
       for (const std::string& m : tables_.conversions[i].measures) {
-        if (measureByCode(m)) continue;
+        if (measureCodes_.count(m)) continue;
         pf->file->error(itemNode(*conversionNodes_[i], "measures", m), "not-found",
                         "conversion " + tables_.conversions[i].from + " -> " +
                             tables_.conversions[i].to + ": measure \"" + m +
@@ -757,7 +783,7 @@ class Loader {
       if (!code || !display || !ok) return;
       if (r.object().find("rxnorm") && !rxnorm) return;
       for (const std::string& c : classes) {
-        if (!loaded("drug-classes.json") || tables_.findDrugClass(c)) continue;
+        if (!loaded("drug-classes.json") || classCodes_.count(c)) continue;
         f.error(itemNode(r.object(), "classes", c), "not-found",
                 r.what() + ": class \"" + c + "\" is not defined in drug-classes.json");
         ok = false;
@@ -829,18 +855,19 @@ class Loader {
             ok = false;
             continue;
           }
-          if (loaded("measures.json") && !measureByCode(*measure)) {
+          if (loaded("measures.json") && !measureCodes_.count(*measure)) {
             f.error(at, "not-found",
                     r.what() + ": measure \"" + *measure + "\" is not defined in measures.json");
             ok = false;
             continue;
           }
-          if (o.unit && loaded("measures.json")) {
-            auto m = measureByCode(*measure);
+          const Measure* m = measureByCode(*measure);
+          if (o.unit && m) {
             const Json& unitAt = *item.find("unit");
             if (!checkUnit(f, unitAt, r.what(), *o.unit)) {
               ok = false;
-            } else if (loaded("units.json") && !tables_.canConvert(m->unit, *o.unit, m->code)) {
+            } else if (tables_.findUnit(m->unit) && tables_.findUnit(*o.unit) &&
+                       !tables_.canConvert(m->unit, *o.unit, m->code)) {
               f.error(unitAt, "not-found",
                       r.what() + ": no conversion from measure \"" + *measure +
                           "\"'s unit \"" + m->unit + "\" to \"" + *o.unit + "\" in units.json");
@@ -858,6 +885,11 @@ class Loader {
   std::set<std::string> seen_;
   std::map<std::string, ParsedFile> files_;
   std::vector<const Json*> conversionNodes_;
+  // Every code an entry declared, valid or not: references to an entry that
+  // has its own errors are not reported again.
+  std::set<std::string> unitNames_;
+  std::set<std::string> measureCodes_;
+  std::set<std::string> classCodes_;
   MappingTables tables_;
 };
 
