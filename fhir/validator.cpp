@@ -168,6 +168,31 @@ const char* xhtmlProblem(std::string_view s) {
     return "narrative div must declare xmlns=\"http://www.w3.org/1999/xhtml\"";
   }
   if (!open.ends_with("/") && !s.ends_with("</div>")) return "narrative div must end with </div>";
+  // txt-1 (only basic HTML, no active content), for the cases that matter when a
+  // receiver renders the narrative: scripts, frames, forms, styles, event handlers.
+  std::string lower(s);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  constexpr std::string_view kActive[] = {
+      "<script",     "<iframe",   "<frame",   "<object",   "<embed",       "<form",
+      "<input",      "<button",   "<style",   "<link",     "<meta",        "<base",
+      "javascript:", " onclick=", " onload=", " onerror=", " onmouseover="};
+  for (std::string_view a : kActive) {
+    if (lower.find(a) != std::string::npos) {
+      return "txt-1: the narrative SHALL contain only basic HTML (no scripts, frames, forms, "
+             "styles or event handlers)";
+    }
+  }
+  // txt-2: some non-whitespace content outside the tags (an image counts).
+  bool content = lower.find("<img") != std::string::npos;
+  bool inTag = false;
+  for (char c : s) {
+    if (c == '<') inTag = true;
+    if (!inTag && c != ' ' && c != '\t' && c != '\r' && c != '\n') content = true;
+    if (c == '>') inTag = false;
+  }
+  if (!content) return "txt-2: the narrative SHALL have some non-whitespace content";
   return nullptr;
 }
 
