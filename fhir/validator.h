@@ -16,8 +16,14 @@
 //  - required value-set bindings (status, intent, Bundle.type, ...);
 //  - invariants, each named in the message: obs-6, obs-7, qty-3, sqty-1, cpl-3,
 //    gol-1, ref-1, per-1, rng-2, rat-1, att-1, cpt-2, ext-1, obs-3, pat-1,
-//    tim-1, tim-2, dom-2, dom-4, bdl-1..5, bdl-7, bdl-8, ele-1; dom-6 (missing
-//    narrative) as a warning.
+//    tim-1/2/4..8, dom-2, dom-4, dom-5, bdl-1..5, bdl-7..10, ele-1, txt-2 and
+//    the active-content part of txt-1; dom-6 (missing narrative) as a warning.
+//    Judgement calls (where third-party validators may differ) are commented in
+//    validator.cpp: obs-7 compares Codings on system+code, per-1 compares
+//    mixed-precision dates on their common prefix, ref-1 resolves `#id`
+//    against `contained` of the enclosing resource.
+//  - types the tables do not model (SampledData, ContactDetail, ...) in a
+//    choice element: a "not-supported" warning, content unchecked.
 //
 // Paths are FHIRPath-style with the JSON element names
 // (`Observation.component[0].valueQuantity.code`, `Bundle.entry[2].resource.status`).
