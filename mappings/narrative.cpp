@@ -1,0 +1,83 @@
+#include "mappings/narrative.h"
+
+#include <utility>
+
+namespace inloop::mappings {
+
+void appendXhtmlEscaped(std::string_view text, std::string* out) {
+  for (char ch : text) {
+    switch (ch) {
+      case '&':
+        *out += "&amp;";
+        break;
+      case '<':
+        *out += "&lt;";
+        break;
+      case '>':
+        *out += "&gt;";
+        break;
+      case '"':
+        *out += "&quot;";
+        break;
+      case '\'':
+        *out += "&#39;";
+        break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
+          *out += "\xEF\xBF\xBD";
+        } else {
+          *out += ch;
+        }
+    }
+  }
+}
+
+std::string escapeXhtml(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  appendXhtmlEscaped(text, &out);
+  return out;
+}
+
+NarrativeBuilder::NarrativeBuilder(std::string_view heading) {
+  head_.reserve(64 + heading.size());
+  head_ = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>";
+  appendXhtmlEscaped(heading, &head_);
+  head_ += "</b></p>";
+}
+
+NarrativeBuilder& NarrativeBuilder::row(std::string_view label, std::string_view value) {
+  if (value.empty()) return *this;
+  rows_ += "<tr><th>";
+  appendXhtmlEscaped(label, &rows_);
+  rows_ += "</th><td>";
+  appendXhtmlEscaped(value, &rows_);
+  rows_ += "</td></tr>";
+  return *this;
+}
+
+NarrativeBuilder& NarrativeBuilder::paragraph(std::string_view label, std::string_view text) {
+  if (text.empty()) return *this;
+  paragraphs_ += "<p>";
+  if (!label.empty()) {
+    appendXhtmlEscaped(label, &paragraphs_);
+    paragraphs_ += ": ";
+  }
+  appendXhtmlEscaped(text, &paragraphs_);
+  paragraphs_ += "</p>";
+  return *this;
+}
+
+std::string NarrativeBuilder::finish() {
+  std::string out = std::move(head_);
+  if (!rows_.empty()) {
+    out += "<table>";
+    out += rows_;
+    out += "</table>";
+  }
+  out += paragraphs_;
+  out += "</div>";
+  return out;
+}
+
+}  // namespace inloop::mappings
