@@ -1,0 +1,373 @@
+#include "gateway/daemon_config.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <utility>
+
+#include "fhir/json.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr std::size_t kMaxConfigBytes = 1u << 20;
+
+// Walks one config document, collecting issues with file:line:column paths.
+class ConfigReader {
+ public:
+  ConfigReader(std::string_view text, std::string fileName, std::string baseDir)
+      : text_(text), fileName_(std::move(fileName)), baseDir_(std::move(baseDir)) {}
+
+  fhir::Issues& issues() { return issues_; }
+
+  std::string where(const fhir::Json& node) const {
+    auto [line, column] = fhir::lineColumnAt(text_, node.sourceOffset());
+    return fileName_ + ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+
+  void error(const fhir::Json& node, std::string message) {
+    fhir::addError(&issues_, "value", where(node), std::move(message));
+  }
+
+  // Calls `handle(key, value)` for each member; reports keys not in `known`.
+  void members(const fhir::Json& object, std::string_view what,
+               std::initializer_list<std::string_view> known,
+               const std::function<void(const std::string&, const fhir::Json&)>& handle) {
+    if (!object.isObject()) {
+      error(object, std::string(what) + " must be an object");
+      return;
+    }
+    for (const auto& [key, value] : object.members()) {
+      bool isKnown = false;
+      for (std::string_view k : known) isKnown = isKnown || k == key;
+      if (!isKnown) {
+        std::string list;
+        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        error(value, "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " +
+                         list + ")");
+        continue;
+      }
+      handle(key, value);
+    }
+  }
+
+  bool string(const fhir::Json& v, const std::string& name, std::string* out) {
+    if (!v.isString() || v.text().empty()) {
+      error(v, name + " must be a non-empty string");
+      return false;
+    }
+    *out = v.text();
+    return true;
+  }
+
+  bool path(const fhir::Json& v, const std::string& name, std::string* out) {
+    if (!string(v, name, out)) return false;
+    std::filesystem::path p(*out);
+    if (p.is_relative() && !baseDir_.empty()) {
+      *out = (std::filesystem::path(baseDir_) / p).lexically_normal().string();
+    }
+    return true;
+  }
+
+  bool boolean(const fhir::Json& v, const std::string& name, bool* out) {
+    if (!v.isBool()) {
+      error(v, name + " must be true or false");
+      return false;
+    }
+    *out = v.asBool();
+    return true;
+  }
+
+  template <typename T>
+  bool integer(const fhir::Json& v, const std::string& name, std::int64_t min, std::int64_t max,
+               T* out) {
+    std::optional<std::int64_t> n = v.isNumber() ? v.toInt64() : std::nullopt;
+    if (!n || *n < min || *n > max) {
+      error(v, name + " must be an integer from " + std::to_string(min) + " to " +
+                   std::to_string(max));
+      return false;
+    }
+    *out = static_cast<T>(*n);
+    return true;
+  }
+
+  RoleSet roles(const fhir::Json& v, const std::string& name) {
+    RoleSet set;
+    if (!v.isArray() || v.items().empty()) {
+      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\"");
+      return set;
+    }
+    for (const fhir::Json& r : v.items()) {
+      std::optional<Role> role = r.isString() ? roleFromName(r.text()) : std::nullopt;
+      if (!role) {
+        error(r, name + ": unknown role (expected \"ingest\", \"read\" or \"admin\")");
+        continue;
+      }
+      set.add(*role);
+    }
+    return set;
+  }
+
+ private:
+  std::string_view text_;
+  std::string fileName_;
+  std::string baseDir_;
+  fhir::Issues issues_;
+};
+
+bool isLowerHex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+void readTokens(ConfigReader& r, const fhir::Json& v, DaemonConfig* config) {
+  if (!v.isArray()) {
+    r.error(v, "tokens must be a list");
+    return;
+  }
+  for (const fhir::Json& t : v.items()) {
+    TokenConfig token;
+    bool haveId = false;
+    bool haveHash = false;
+    bool haveRoles = false;
+    r.members(t, "a token", {"id", "sha256", "roles"},
+              [&](const std::string& key, const fhir::Json& value) {
+                if (key == "id") {
+                  haveId = r.string(value, "tokens[].id", &token.id);
+                } else if (key == "sha256") {
+                  if (!value.isString() || !isLowerHex64(value.text())) {
+                    r.error(value,
+                            "tokens[].sha256 must be 64 lower-case hex digits (inloop hash-token)");
+                  } else {
+                    token.sha256Hex = value.text();
+                    haveHash = true;
+                  }
+                } else {
+                  token.roles = r.roles(value, "tokens[].roles");
+                  haveRoles = true;
+                }
+              });
+    if (t.isObject() && !(haveId && haveHash && haveRoles)) {
+      r.error(t, "a token needs \"id\", \"sha256\" and \"roles\"");
+      continue;
+    }
+    for (const TokenConfig& other : config->tokens) {
+      if (other.id == token.id) r.error(t, "duplicate token id \"" + token.id + "\"");
+    }
+    config->tokens.push_back(std::move(token));
+  }
+}
+
+void readTls(ConfigReader& r, const fhir::Json& v, DaemonConfig* config) {
+  if (v.isNull()) return;  // explicit null: plain HTTP
+  TlsConfig tls;
+  r.members(v, "tls",
+            {"certificateFile", "privateKeyFile", "caFile", "verifyClient", "clientPrincipals"},
+            [&](const std::string& key, const fhir::Json& value) {
+              if (key == "certificateFile") {
+                r.path(value, "tls.certificateFile", &tls.certificateFile);
+              } else if (key == "privateKeyFile") {
+                r.path(value, "tls.privateKeyFile", &tls.privateKeyFile);
+              } else if (key == "caFile") {
+                r.path(value, "tls.caFile", &tls.caFile);
+              } else if (key == "verifyClient") {
+                const std::string& s = value.text();
+                if (value.isString() && s == "none") {
+                  tls.verifyClient = ClientVerification::kNone;
+                } else if (value.isString() && s == "optional") {
+                  tls.verifyClient = ClientVerification::kOptional;
+                } else if (value.isString() && s == "required") {
+                  tls.verifyClient = ClientVerification::kRequired;
+                } else {
+                  r.error(value, "tls.verifyClient must be \"none\", \"optional\" or \"required\"");
+                }
+              } else if (value.isArray()) {
+                for (const fhir::Json& p : value.items()) {
+                  ClientPrincipalConfig cp;
+                  r.members(p, "a client principal", {"subject", "id", "roles"},
+                            [&](const std::string& k, const fhir::Json& pv) {
+                              if (k == "subject") {
+                                r.string(pv, "clientPrincipals[].subject", &cp.subject);
+                              } else if (k == "id") {
+                                r.string(pv, "clientPrincipals[].id", &cp.id);
+                              } else {
+                                cp.roles = r.roles(pv, "clientPrincipals[].roles");
+                              }
+                            });
+                  if (p.isObject() && (cp.subject.empty() || cp.id.empty() || cp.roles.bits == 0)) {
+                    r.error(p, "a client principal needs \"subject\", \"id\" and \"roles\"");
+                  }
+                  tls.clientPrincipals.push_back(std::move(cp));
+                }
+              } else {
+                r.error(value, "tls.clientPrincipals must be a list");
+              }
+            });
+  if (v.isObject()) {
+    if (tls.certificateFile.empty() || tls.privateKeyFile.empty()) {
+      r.error(v, "tls needs \"certificateFile\" and \"privateKeyFile\"");
+    }
+    if (tls.verifyClient != ClientVerification::kNone && tls.caFile.empty()) {
+      r.error(v, "tls.verifyClient needs \"caFile\" (the CA that signs client certificates)");
+    }
+  }
+  config->tls = std::move(tls);
+}
+
+void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
+  constexpr std::int64_t kInt = 1'000'000'000;
+  r.members(v, "limits",
+            {"maxBodyBytes", "maxBatchBytes", "maxBatchRecords", "maxHeaderFields",
+             "requestTimeoutMs", "keepAliveTimeoutMs", "maxKeepAliveRequests", "maxThreads",
+             "maxQueuedConnections", "maxInFlight", "retryAfterSeconds"},
+            [&](const std::string& key, const fhir::Json& value) {
+              const std::string name = "limits." + key;
+              if (key == "maxBodyBytes") {
+                r.integer(value, name, 1024, std::int64_t{1} << 30, &l->maxBodyBytes);
+              } else if (key == "maxBatchBytes") {
+                r.integer(value, name, 1024, std::int64_t{4} << 30, &l->maxBatchBytes);
+              } else if (key == "maxBatchRecords") {
+                r.integer(value, name, 1, 1'000'000, &l->maxBatchRecords);
+              } else if (key == "maxHeaderFields") {
+                r.integer(value, name, 8, 100, &l->maxHeaderFields);
+              } else if (key == "requestTimeoutMs") {
+                r.integer(value, name, 100, 3'600'000, &l->requestTimeoutMs);
+              } else if (key == "keepAliveTimeoutMs") {
+                r.integer(value, name, 100, 3'600'000, &l->keepAliveTimeoutMs);
+              } else if (key == "maxKeepAliveRequests") {
+                r.integer(value, name, 0, kInt, &l->maxKeepAliveRequests);
+              } else if (key == "maxThreads") {
+                r.integer(value, name, 1, 1024, &l->maxThreads);
+              } else if (key == "maxQueuedConnections") {
+                r.integer(value, name, 1, 65536, &l->maxQueuedConnections);
+              } else if (key == "maxInFlight") {
+                r.integer(value, name, 1, 65536, &l->maxInFlight);
+              } else {
+                r.integer(value, name, 1, 3600, &l->retryAfterSeconds);
+              }
+            });
+}
+
+}  // namespace
+
+const char* roleName(Role role) {
+  switch (role) {
+    case Role::kIngest:
+      return "ingest";
+    case Role::kRead:
+      return "read";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+std::optional<Role> roleFromName(std::string_view name) {
+  if (name == "ingest") return Role::kIngest;
+  if (name == "read") return Role::kRead;
+  if (name == "admin") return Role::kAdmin;
+  return std::nullopt;
+}
+
+fhir::Status parseListen(std::string_view text, std::string* host, std::uint16_t* port) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        "listen address \"" + std::string(text) + "\" must be HOST:PORT");
+  }
+  std::string_view h = text.substr(0, colon);
+  std::string_view p = text.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || value > 65535) {
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        "listen port \"" + std::string(p) + "\" must be a number from 0 to 65535");
+  }
+  *host = h.empty() ? std::string("0.0.0.0") : std::string(h);
+  *port = static_cast<std::uint16_t>(value);
+  return fhir::Status::ok();
+}
+
+DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fileName,
+                                   const std::string& baseDir) {
+  DaemonConfigLoad load;
+  fhir::JsonLimits limits;
+  limits.maxBytes = kMaxConfigBytes;
+  limits.allowComments = true;
+  fhir::JsonParseError where;
+  fhir::Result<fhir::Json> doc = fhir::parseJson(text, limits, &where);
+  if (!doc.isOk()) {
+    fhir::addError(&load.issues, "structure",
+                   fileName + ":" + std::to_string(where.line) + ":" + std::to_string(where.column),
+                   "not valid JSON: " + where.reason);
+    return load;
+  }
+  ConfigReader r(text, fileName, baseDir);
+  DaemonConfig config;
+  // Defaults that are paths are relative to the config file's folder too.
+  if (!baseDir.empty()) {
+    config.dataDir = (std::filesystem::path(baseDir) / "../var").lexically_normal().string();
+    config.mappingsDir = (std::filesystem::path(baseDir) / "mappings").lexically_normal().string();
+  }
+  r.members(*doc, "the configuration",
+            {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
+             "storeQueueCapacity", "logLevel"},
+            [&](const std::string& key, const fhir::Json& value) {
+              if (key == "listen") {
+                std::string s;
+                if (!r.string(value, "listen", &s)) return;
+                fhir::Status st = parseListen(s, &config.host, &config.port);
+                if (!st.isOk()) r.error(value, st.message());
+              } else if (key == "dataDir") {
+                r.path(value, "dataDir", &config.dataDir);
+              } else if (key == "mappingsDir") {
+                r.path(value, "mappingsDir", &config.mappingsDir);
+              } else if (key == "tokens") {
+                readTokens(r, value, &config);
+              } else if (key == "tls") {
+                readTls(r, value, &config);
+              } else if (key == "limits") {
+                readLimits(r, value, &config.limits);
+              } else if (key == "metricsRequireAuth") {
+                r.boolean(value, "metricsRequireAuth", &config.metricsRequireAuth);
+              } else if (key == "storeQueueCapacity") {
+                r.integer(value, "storeQueueCapacity", 1, 10'000'000, &config.storeQueueCapacity);
+              } else {
+                std::string level;
+                if (!r.string(value, "logLevel", &level)) return;
+                if (level != "debug" && level != "info" && level != "warning" && level != "error") {
+                  r.error(value, "logLevel must be \"debug\", \"info\", \"warning\" or \"error\"");
+                  return;
+                }
+                config.logLevel = level;
+              }
+            });
+  load.issues = std::move(r.issues());
+  if (!fhir::hasErrors(load.issues)) load.config = std::move(config);
+  return load;
+}
+
+DaemonConfigLoad readDaemonConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in.is_open()) text << in.rdbuf();
+  if (!in.is_open() || in.bad()) {
+    DaemonConfigLoad load;
+    fhir::addError(&load.issues, "exception", path, "cannot read the configuration file");
+    return load;
+  }
+  std::string baseDir = std::filesystem::absolute(std::filesystem::path(path))
+                            .lexically_normal()
+                            .parent_path()
+                            .string();
+  return parseDaemonConfig(text.str(), path, baseDir);
+}
+
+}  // namespace inloop::gateway

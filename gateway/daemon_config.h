@@ -1,0 +1,110 @@
+#pragma once
+
+// DaemonConfig: the settings of `inloop serve`, read once from config/inloop.json
+// (JSON with comments) into a validated plain struct. docs/daemon.md documents
+// every setting and its default; the defaults below are the same values.
+//
+// Relative paths in the file are resolved against the folder of the config file
+// (not the working directory). Unknown keys are errors, reported with
+// file:line:column like every other problem.
+//
+// Pure: parseDaemonConfig takes the text; readDaemonConfigFile does the I/O.
+// Thread safety: plain values.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhir/issue.h"
+#include "fhir/status.h"
+
+namespace inloop::gateway {
+
+// What a principal may do. A request needs the role of its endpoint.
+enum class Role : std::uint8_t { kIngest = 1, kRead = 2, kAdmin = 4 };
+
+// "ingest", "read", "admin".
+const char* roleName(Role role);
+std::optional<Role> roleFromName(std::string_view name);
+
+// A set of roles as bits of Role.
+struct RoleSet {
+  std::uint8_t bits = 0;
+  bool has(Role r) const { return (bits & static_cast<std::uint8_t>(r)) != 0; }
+  void add(Role r) { bits |= static_cast<std::uint8_t>(r); }
+  static RoleSet all() { return RoleSet{7}; }
+};
+
+// An accepted API token: only the SHA-256 of the token is configured.
+struct TokenConfig {
+  std::string id;          // names the principal in logs and the audit log
+  std::string sha256Hex;   // 64 lower-case hex digits
+  RoleSet roles;
+};
+
+// A client certificate subject (mTLS) accepted as a principal.
+struct ClientPrincipalConfig {
+  std::string subject;  // exact subject name as OpenSSL prints it, e.g. "CN=clinic-export"
+  std::string id;
+  RoleSet roles;
+};
+
+enum class ClientVerification { kNone, kOptional, kRequired };
+
+struct TlsConfig {
+  std::string certificateFile;  // PEM, absolute after loading
+  std::string privateKeyFile;   // PEM
+  std::string caFile;           // PEM CA bundle for client certificates; empty: none
+  ClientVerification verifyClient = ClientVerification::kNone;
+  std::vector<ClientPrincipalConfig> clientPrincipals;
+};
+
+struct ServerLimits {
+  std::size_t maxBodyBytes = 1u << 20;     // POST /records and /admin/*: 413 beyond
+  std::size_t maxBatchBytes = 64u << 20;   // POST /records/$batch: 413 beyond
+  std::size_t maxBatchRecords = 10000;     // lines of one batch: 413 beyond
+  std::size_t maxHeaderFields = 64;        // 431 beyond (POCO itself stops at 100)
+  std::int64_t requestTimeoutMs = 30000;   // socket receive/send timeout
+  std::int64_t keepAliveTimeoutMs = 15000;
+  int maxKeepAliveRequests = 10000;
+  int maxThreads = 32;              // request handler threads
+  int maxQueuedConnections = 64;    // accepted connections waiting for a thread
+  int maxInFlight = 256;            // requests being handled: 503 Retry-After beyond
+  int retryAfterSeconds = 1;        // Retry-After of every 503
+};
+
+struct DaemonConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;       // 0: any free port (tests)
+  std::string dataDir = "var";     // SQLite store inloop.db lives here
+  std::string mappingsDir = "config/mappings";
+  std::vector<TokenConfig> tokens;
+  std::optional<TlsConfig> tls;
+  ServerLimits limits;
+  bool metricsRequireAuth = true;  // false: GET /metrics open like /healthz
+  std::size_t storeQueueCapacity = 4096;  // records waiting for the group commit: 503 beyond
+  std::string logLevel = "info";   // "debug", "info", "warning", "error"
+};
+
+// Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" = all interfaces).
+// Fails with kInvalid and a message naming the problem.
+fhir::Status parseListen(std::string_view text, std::string* host, std::uint16_t* port);
+
+struct DaemonConfigLoad {
+  std::optional<DaemonConfig> config;  // set only when issues has no errors
+  fhir::Issues issues;                 // paths "FILE:LINE:COLUMN"
+};
+
+// Parses and validates the text of a config file named `fileName` (used in
+// issue paths) whose folder is `baseDir` (relative paths are resolved against
+// it; empty: left as written). Missing settings keep their defaults.
+DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fileName,
+                                   const std::string& baseDir);
+
+// Reads and parses `path`; an unreadable file is one error issue.
+DaemonConfigLoad readDaemonConfigFile(const std::string& path);
+
+}  // namespace inloop::gateway
