@@ -750,26 +750,45 @@ std::optional<T> parseAs(const Json& json, Issues* issues, std::string_view path
 std::optional<AnyResource> parseResource(const Json& json, Issues* issues,
                                          std::string_view path = {});
 
-inline std::optional<CarePlan> parseCarePlan(const Json& j, Issues* issues) {
-  return parseAs<CarePlan>(j, issues);
+// Named shorthands for parseAs<T>.
+inline std::optional<Bundle> parseBundle(const Json& j, Issues* issues,
+                                         std::string_view path = {}) {
+  return parseAs<Bundle>(j, issues, path);
 }
-inline std::optional<Goal> parseGoal(const Json& j, Issues* issues) {
-  return parseAs<Goal>(j, issues);
+inline std::optional<CarePlan> parseCarePlan(const Json& j, Issues* issues,
+                                             std::string_view path = {}) {
+  return parseAs<CarePlan>(j, issues, path);
 }
-inline std::optional<Observation> parseObservation(const Json& j, Issues* issues) {
-  return parseAs<Observation>(j, issues);
+inline std::optional<Communication> parseCommunication(const Json& j, Issues* issues,
+                                                       std::string_view path = {}) {
+  return parseAs<Communication>(j, issues, path);
 }
-inline std::optional<MedicationStatement> parseMedicationStatement(const Json& j, Issues* issues) {
-  return parseAs<MedicationStatement>(j, issues);
+inline std::optional<Goal> parseGoal(const Json& j, Issues* issues, std::string_view path = {}) {
+  return parseAs<Goal>(j, issues, path);
 }
-inline std::optional<MedicationRequest> parseMedicationRequest(const Json& j, Issues* issues) {
-  return parseAs<MedicationRequest>(j, issues);
+inline std::optional<MedicationRequest> parseMedicationRequest(const Json& j, Issues* issues,
+                                                               std::string_view path = {}) {
+  return parseAs<MedicationRequest>(j, issues, path);
 }
-inline std::optional<OperationOutcome> parseOperationOutcome(const Json& j, Issues* issues) {
-  return parseAs<OperationOutcome>(j, issues);
+inline std::optional<MedicationStatement> parseMedicationStatement(const Json& j, Issues* issues,
+                                                                   std::string_view path = {}) {
+  return parseAs<MedicationStatement>(j, issues, path);
 }
-inline std::optional<Bundle> parseBundle(const Json& j, Issues* issues) {
-  return parseAs<Bundle>(j, issues);
+inline std::optional<Observation> parseObservation(const Json& j, Issues* issues,
+                                                   std::string_view path = {}) {
+  return parseAs<Observation>(j, issues, path);
+}
+inline std::optional<OperationOutcome> parseOperationOutcome(const Json& j, Issues* issues,
+                                                             std::string_view path = {}) {
+  return parseAs<OperationOutcome>(j, issues, path);
+}
+inline std::optional<Patient> parsePatient(const Json& j, Issues* issues,
+                                           std::string_view path = {}) {
+  return parseAs<Patient>(j, issues, path);
+}
+inline std::optional<Provenance> parseProvenance(const Json& j, Issues* issues,
+                                                 std::string_view path = {}) {
+  return parseAs<Provenance>(j, issues, path);
 }
 
 // Serialises any struct above (resources get resourceType first), elements in
