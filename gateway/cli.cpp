@@ -22,6 +22,8 @@ struct Command {
 const Command kCommands[] = {
     {"validate", "validate FILE|-            validate a FHIR R4 resource or Bundle (JSON)",
      cmdValidate},
+    {"check-config", "check-config DIR           check the configuration files in DIR",
+     cmdCheckConfig},
 };
 
 void printHelp(std::ostream& out) {

@@ -24,5 +24,6 @@ fhir::Result<std::string> readInput(const std::string& path, std::istream& in,
                                     std::size_t maxBytes = 64u << 20);
 
 int cmdValidate(CommandContext& ctx);
+int cmdCheckConfig(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -65,36 +65,54 @@ bool isTableFileName(std::string_view fileName) {
 
 const char* measureCategoryCode(MeasureCategory category) {
   switch (category) {
-    case MeasureCategory::kSurvey: return "survey";
-    case MeasureCategory::kActivity: return "activity";
-    case MeasureCategory::kExam: return "exam";
-    case MeasureCategory::kVitalSigns: return "vital-signs";
-    case MeasureCategory::kLaboratory: return "laboratory";
-    case MeasureCategory::kTherapy: return "therapy";
+    case MeasureCategory::kSurvey:
+      return "survey";
+    case MeasureCategory::kActivity:
+      return "activity";
+    case MeasureCategory::kExam:
+      return "exam";
+    case MeasureCategory::kVitalSigns:
+      return "vital-signs";
+    case MeasureCategory::kLaboratory:
+      return "laboratory";
+    case MeasureCategory::kTherapy:
+      return "therapy";
   }
   return "survey";
 }
 
 const char* activityKindCode(ActivityKind kind) {
   switch (kind) {
-    case ActivityKind::kAppointment: return "Appointment";
-    case ActivityKind::kCommunicationRequest: return "CommunicationRequest";
-    case ActivityKind::kDeviceRequest: return "DeviceRequest";
-    case ActivityKind::kMedicationRequest: return "MedicationRequest";
-    case ActivityKind::kNutritionOrder: return "NutritionOrder";
-    case ActivityKind::kTask: return "Task";
-    case ActivityKind::kServiceRequest: return "ServiceRequest";
-    case ActivityKind::kVisionPrescription: return "VisionPrescription";
+    case ActivityKind::kAppointment:
+      return "Appointment";
+    case ActivityKind::kCommunicationRequest:
+      return "CommunicationRequest";
+    case ActivityKind::kDeviceRequest:
+      return "DeviceRequest";
+    case ActivityKind::kMedicationRequest:
+      return "MedicationRequest";
+    case ActivityKind::kNutritionOrder:
+      return "NutritionOrder";
+    case ActivityKind::kTask:
+      return "Task";
+    case ActivityKind::kServiceRequest:
+      return "ServiceRequest";
+    case ActivityKind::kVisionPrescription:
+      return "VisionPrescription";
   }
   return "ServiceRequest";
 }
 
 const char* effectCode(Effect effect) {
   switch (effect) {
-    case Effect::kBloodPressure: return "blood-pressure";
-    case Effect::kGlucose: return "glucose";
-    case Effect::kMood: return "mood";
-    case Effect::kSedation: return "sedation";
+    case Effect::kBloodPressure:
+      return "blood-pressure";
+    case Effect::kGlucose:
+      return "glucose";
+    case Effect::kMood:
+      return "mood";
+    case Effect::kSedation:
+      return "sedation";
   }
   return "mood";
 }
@@ -134,9 +152,7 @@ const Activity* MappingTables::findActivity(std::string_view code) const {
   return findByCode(activities, code);
 }
 
-const Drug* MappingTables::findDrug(std::string_view code) const {
-  return findByCode(drugs, code);
-}
+const Drug* MappingTables::findDrug(std::string_view code) const { return findByCode(drugs, code); }
 
 const DrugClass* MappingTables::findDrugClass(std::string_view code) const {
   return findByCode(drugClasses, code);
@@ -202,8 +218,8 @@ fhir::Result<std::string> MappingTables::convert(std::string_view value, std::st
   if (*fromUcum == *toUcumCode) return std::string(value);
   auto factor = factorBetween(*this, *fromUcum, *toUcumCode, measure);
   if (!factor) {
-    std::string message = "no conversion from \"" + std::string(from) + "\" to \"" +
-                          std::string(to) + "\"";
+    std::string message =
+        "no conversion from \"" + std::string(from) + "\" to \"" + std::string(to) + "\"";
     if (!measure.empty()) message += " for measure \"" + std::string(measure) + "\"";
     return fhir::Status(fhir::ErrorCode::kNotFound, message);
   }

@@ -98,9 +98,9 @@ enum class Direction {
 enum class PanelTotal { kNone, kMean, kSum };
 
 struct Measure {
-  std::string code;     // the clinic's measure code ("pain-nrs")
-  std::string display;  // CodeableConcept.text; may be changed per practice
-  Coding coding;        // LOINC when known, else {namespaces.measure, code, display}
+  std::string code;           // the clinic's measure code ("pain-nrs")
+  std::string display;        // CodeableConcept.text; may be changed per practice
+  Coding coding;              // LOINC when known, else {namespaces.measure, code, display}
   bool standardCode = false;  // true when `coding` is LOINC
   MeasureCategory category = MeasureCategory::kSurvey;
   std::string unit;                // canonical and default unit (a Unit name)
@@ -158,12 +158,12 @@ struct MmeFactor {
 };
 
 struct Drug {
-  std::string code;                  // the clinic's drug code ("oxycodone-er")
-  std::string display;               // CodeableConcept.text
-  std::optional<Coding> rxnorm;      // RxNorm ingredient, when confirmed
-  Coding local;                      // {namespaces.drug, code, display}
-  std::vector<std::string> classes;  // DrugClass codes
-  std::optional<MmeFactor> mme;      // opioids only
+  std::string code;                    // the clinic's drug code ("oxycodone-er")
+  std::string display;                 // CodeableConcept.text
+  std::optional<Coding> rxnorm;        // RxNorm ingredient, when confirmed
+  Coding local;                        // {namespaces.drug, code, display}
+  std::vector<std::string> classes;    // DrugClass codes
+  std::optional<MmeFactor> mme;        // opioids only
   std::vector<std::string> doseUnits;  // Unit names the dose may be given in
 };
 
@@ -205,8 +205,7 @@ struct MappingTables {
   // The measure with `practiceId`'s overrides applied (display, sendUnit);
   // nullopt when unknown or disabled for that practice. Empty practiceId: no
   // overrides.
-  std::optional<Measure> findMeasure(std::string_view code,
-                                     std::string_view practiceId = {}) const;
+  std::optional<Measure> findMeasure(std::string_view code, std::string_view practiceId = {}) const;
   const Activity* findActivity(std::string_view code) const;
   const Drug* findDrug(std::string_view code) const;
   const DrugClass* findDrugClass(std::string_view code) const;

@@ -5,8 +5,6 @@
 // the fields of one object, reports missing and mistyped ones, and at the end
 // reports every field it was not asked for (a typo must not silently drop a
 // mapping).
-#include "mappings/tables.h"
-
 #include <algorithm>
 #include <initializer_list>
 #include <map>
@@ -16,6 +14,7 @@
 
 #include "fhir/json.h"
 #include "fhir/primitives.h"
+#include "mappings/tables.h"
 
 namespace inloop::mappings {
 
@@ -72,12 +71,18 @@ class FileContext {
 
 const char* typeName(Json::Type type) {
   switch (type) {
-    case Json::Type::kNull: return "null";
-    case Json::Type::kBool: return "true/false";
-    case Json::Type::kNumber: return "a number";
-    case Json::Type::kString: return "a string";
-    case Json::Type::kArray: return "a list";
-    case Json::Type::kObject: return "an object";
+    case Json::Type::kNull:
+      return "null";
+    case Json::Type::kBool:
+      return "true/false";
+    case Json::Type::kNumber:
+      return "a number";
+    case Json::Type::kString:
+      return "a string";
+    case Json::Type::kArray:
+      return "a list";
+    case Json::Type::kObject:
+      return "an object";
   }
   return "a value";
 }
@@ -136,9 +141,9 @@ class FieldReader {
     if (!value) return std::nullopt;
     if (!fhir::isValidString(value->text()) || value->text().empty() ||
         value->text().front() == ' ' || value->text().back() == ' ') {
-      file_.error(*value, "value",
-                  what_ + ": \"" + key +
-                      "\" must be non-empty text without leading or trailing spaces");
+      file_.error(
+          *value, "value",
+          what_ + ": \"" + key + "\" must be non-empty text without leading or trailing spaces");
       return std::nullopt;
     }
     return value->text();
@@ -193,9 +198,9 @@ class FieldReader {
     for (const auto& c : choices) {
       if (*text == c.first) return c.second;
     }
-    file_.error(*object_.find(key), "code-invalid",
-                what_ + ": \"" + key + "\" is \"" + *text + "\"; expected one of " +
-                    choiceList(choices));
+    file_.error(
+        *object_.find(key), "code-invalid",
+        what_ + ": \"" + key + "\" is \"" + *text + "\"; expected one of " + choiceList(choices));
     return std::nullopt;
   }
 
@@ -224,9 +229,12 @@ struct ParsedFile {
 };
 
 constexpr Choices<MeasureCategory> kCategories = {
-    {"survey", MeasureCategory::kSurvey},         {"activity", MeasureCategory::kActivity},
-    {"exam", MeasureCategory::kExam},             {"vital-signs", MeasureCategory::kVitalSigns},
-    {"laboratory", MeasureCategory::kLaboratory}, {"therapy", MeasureCategory::kTherapy},
+    {"survey", MeasureCategory::kSurvey},
+    {"activity", MeasureCategory::kActivity},
+    {"exam", MeasureCategory::kExam},
+    {"vital-signs", MeasureCategory::kVitalSigns},
+    {"laboratory", MeasureCategory::kLaboratory},
+    {"therapy", MeasureCategory::kTherapy},
 };
 constexpr Choices<Direction> kDirections = {
     {"higher-is-better", Direction::kHigherIsBetter},
@@ -267,9 +275,7 @@ bool isSnomedCode(std::string_view s) {
   return allDigits(s) && s.size() >= 6 && s.size() <= 18 && s.front() != '0';
 }
 
-bool isRxNormCode(std::string_view s) {
-  return allDigits(s) && s.size() <= 10 && s.front() != '0';
-}
+bool isRxNormCode(std::string_view s) { return allDigits(s) && s.size() <= 10 && s.front() != '0'; }
 
 // Codes the clinic uses (measure, activity, drug, class codes) become FHIR
 // codes in the pain center's code systems: lower-case letters, digits, '-'.
@@ -335,10 +341,10 @@ class Loader {
     fhir::JsonParseError parseError;
     auto parsed = fhir::parseJson(f.text, limits, &parseError);
     if (!parsed.isOk()) {
-      fhir::addError(issues_, "structure",
-                     f.name + ":" + std::to_string(parseError.line) + ":" +
-                         std::to_string(parseError.column),
-                     "malformed JSON: " + parseError.reason);
+      fhir::addError(
+          issues_, "structure",
+          f.name + ":" + std::to_string(parseError.line) + ":" + std::to_string(parseError.column),
+          "malformed JSON: " + parseError.reason);
       return;
     }
     auto file = std::make_unique<FileContext>(f.name, f.text, issues_);
@@ -490,10 +496,14 @@ class Loader {
     FieldReader n(f, *ns, "namespaces");
     Namespaces& out = tables_.namespaces;
     std::pair<const char*, std::string*> fields[] = {
-        {"record", &out.record},     {"mrn", &out.mrn},
-        {"measure", &out.measure},   {"activity", &out.activity},
-        {"drug", &out.drug},         {"drugClass", &out.drugClass},
-        {"extensionBase", &out.extensionBase}, {"source", &out.source},
+        {"record", &out.record},
+        {"mrn", &out.mrn},
+        {"measure", &out.measure},
+        {"activity", &out.activity},
+        {"drug", &out.drug},
+        {"drugClass", &out.drugClass},
+        {"extensionBase", &out.extensionBase},
+        {"source", &out.source},
     };
     std::set<std::string> uris;
     for (auto& [key, target] : fields) {
@@ -557,9 +567,9 @@ class Loader {
           for (const auto& [key, ucumPtr] : ends) {
             const std::string& ucum = *ucumPtr;
             if (loaded("units.json") && !tables_.findUnitByUcum(ucum)) {
-              f.error(*r.object().find(key), "not-found",
-                      r.what() + ": \"" + ucum +
-                          "\" is not the UCUM code of any unit in units.json");
+              f.error(
+                  *r.object().find(key), "not-found",
+                  r.what() + ": \"" + ucum + "\" is not the UCUM code of any unit in units.json");
               ok = false;
             }
           }
@@ -573,8 +583,7 @@ class Loader {
             ok = false;
           }
           for (const Conversion& c : tables_.conversions) {
-            bool sameUnits =
-                (c.from == *from && c.to == *to) || (c.from == *to && c.to == *from);
+            bool sameUnits = (c.from == *from && c.to == *to) || (c.from == *to && c.to == *from);
             if (sameUnits && c.measures == measures) {
               f.error(r.object(), "duplicate",
                       r.what() + ": the same conversion (or its inverse) is defined twice");
@@ -603,8 +612,7 @@ class Loader {
   void loadMeasures() {
     // Components and panels are checked once every measure is known.
     std::vector<std::pair<const Json*, const FileContext*>> panels;
-    forEachEntry("measures.json", "measures", "measure", [&](FieldReader& r,
-                                                             const FileContext& f) {
+    forEachEntry("measures.json", "measures", "measure", [&](FieldReader& r, const FileContext& f) {
       Measure m;
       auto code = readCode(r, f, "code", "measure", &measureCodes_);
       auto display = r.string("display", true);
@@ -635,8 +643,7 @@ class Loader {
       for (const std::string& u : otherUnits) {
         const Json& at = itemNode(r.object(), "otherUnits", u);
         if (u == *unit) {
-          f.error(at, "duplicate",
-                  r.what() + ": \"" + u + "\" is already the measure's \"unit\"");
+          f.error(at, "duplicate", r.what() + ": \"" + u + "\" is already the measure's \"unit\"");
           ok = false;
           continue;
         }
@@ -647,8 +654,8 @@ class Loader {
         if (tables_.findUnit(*unit) && tables_.findUnit(u) &&
             !tables_.canConvert(u, *unit, *code)) {
           f.error(at, "not-found",
-                  r.what() + ": no conversion from \"" + u + "\" (" +
-                      tables_.findUnit(u)->ucum + ") to the canonical unit \"" + *unit + "\" (" +
+                  r.what() + ": no conversion from \"" + u + "\" (" + tables_.findUnit(u)->ucum +
+                      ") to the canonical unit \"" + *unit + "\" (" +
                       tables_.findUnit(*unit)->ucum + ") in units.json");
           ok = false;
           continue;
@@ -723,25 +730,25 @@ class Loader {
 
   void loadActivities() {
     std::set<std::string> codes;
-    forEachEntry("activities.json", "activities", "activity",
-                 [&](FieldReader& r, const FileContext& f) {
-                   auto code = readCode(r, f, "code", "activity", &codes);
-                   auto display = r.string("display", true);
-                   auto snomed = readStandardCoding(r, f, "snomed", kSnomedSystem, isSnomedCode,
-                                                    "SNOMED CT codes are 6-18 digits");
-                   auto kind = r.choice("kind", true, kKinds);
-                   auto effects = readEffects(r, f);
-                   if (!code || !display || !kind) return;
-                   if (r.object().find("snomed") && !snomed) return;
-                   Activity a;
-                   a.code = *code;
-                   a.display = *display;
-                   a.standardCode = snomed.has_value();
-                   a.coding = snomed ? *snomed : Coding{tables_.namespaces.activity, *code, *display};
-                   a.kind = *kind;
-                   a.effects = std::move(effects);
-                   tables_.activities.push_back(std::move(a));
-                 });
+    forEachEntry(
+        "activities.json", "activities", "activity", [&](FieldReader& r, const FileContext& f) {
+          auto code = readCode(r, f, "code", "activity", &codes);
+          auto display = r.string("display", true);
+          auto snomed = readStandardCoding(r, f, "snomed", kSnomedSystem, isSnomedCode,
+                                           "SNOMED CT codes are 6-18 digits");
+          auto kind = r.choice("kind", true, kKinds);
+          auto effects = readEffects(r, f);
+          if (!code || !display || !kind) return;
+          if (r.object().find("snomed") && !snomed) return;
+          Activity a;
+          a.code = *code;
+          a.display = *display;
+          a.standardCode = snomed.has_value();
+          a.coding = snomed ? *snomed : Coding{tables_.namespaces.activity, *code, *display};
+          a.kind = *kind;
+          a.effects = std::move(effects);
+          tables_.activities.push_back(std::move(a));
+        });
   }
 
   void loadDrugs() {
@@ -816,69 +823,70 @@ class Loader {
 
   void loadPractices() {
     std::set<std::string> ids;
-    forEachEntry("practices.json", "practices", "practice", [&](FieldReader& r,
-                                                                const FileContext& f) {
-      auto id = r.string("practiceId", true);
-      if (!id) return;
-      r.rename("practice \"" + *id + "\"");
-      if (!ids.insert(*id).second) {
-        f.error(*r.object().find("practiceId"), "duplicate", r.what() + " is defined twice");
-        return;
-      }
-      Practice p;
-      p.practiceId = *id;
-      bool ok = true;
-      if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
-        std::set<std::string> seen;
-        for (const Json& item : list->items()) {
-          if (!item.isObject()) {
-            f.error(item, "structure", r.what() + ": every measure override must be an object");
-            ok = false;
-            continue;
+    forEachEntry(
+        "practices.json", "practices", "practice", [&](FieldReader& r, const FileContext& f) {
+          auto id = r.string("practiceId", true);
+          if (!id) return;
+          r.rename("practice \"" + *id + "\"");
+          if (!ids.insert(*id).second) {
+            f.error(*r.object().find("practiceId"), "duplicate", r.what() + " is defined twice");
+            return;
           }
-          FieldReader sub(f, item, r.what() + " override");
-          MeasureOverride o;
-          auto measure = sub.string("measure", true);
-          o.unit = sub.string("unit", false);
-          o.display = sub.string("display", false);
-          o.enabled = sub.boolean("enabled", true);
-          sub.finish();
-          if (!measure) {
-            ok = false;
-            continue;
-          }
-          o.measure = *measure;
-          const Json& at = *item.find("measure");
-          if (!seen.insert(*measure).second) {
-            f.error(at, "duplicate",
-                    r.what() + ": measure \"" + *measure + "\" is overridden twice");
-            ok = false;
-            continue;
-          }
-          if (loaded("measures.json") && !measureCodes_.count(*measure)) {
-            f.error(at, "not-found",
+          Practice p;
+          p.practiceId = *id;
+          bool ok = true;
+          if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
+            std::set<std::string> seen;
+            for (const Json& item : list->items()) {
+              if (!item.isObject()) {
+                f.error(item, "structure", r.what() + ": every measure override must be an object");
+                ok = false;
+                continue;
+              }
+              FieldReader sub(f, item, r.what() + " override");
+              MeasureOverride o;
+              auto measure = sub.string("measure", true);
+              o.unit = sub.string("unit", false);
+              o.display = sub.string("display", false);
+              o.enabled = sub.boolean("enabled", true);
+              sub.finish();
+              if (!measure) {
+                ok = false;
+                continue;
+              }
+              o.measure = *measure;
+              const Json& at = *item.find("measure");
+              if (!seen.insert(*measure).second) {
+                f.error(at, "duplicate",
+                        r.what() + ": measure \"" + *measure + "\" is overridden twice");
+                ok = false;
+                continue;
+              }
+              if (loaded("measures.json") && !measureCodes_.count(*measure)) {
+                f.error(
+                    at, "not-found",
                     r.what() + ": measure \"" + *measure + "\" is not defined in measures.json");
-            ok = false;
-            continue;
-          }
-          const Measure* m = measureByCode(*measure);
-          if (o.unit && m) {
-            const Json& unitAt = *item.find("unit");
-            if (!checkUnit(f, unitAt, r.what(), *o.unit)) {
-              ok = false;
-            } else if (tables_.findUnit(m->unit) && tables_.findUnit(*o.unit) &&
-                       !tables_.canConvert(m->unit, *o.unit, m->code)) {
-              f.error(unitAt, "not-found",
-                      r.what() + ": no conversion from measure \"" + *measure +
-                          "\"'s unit \"" + m->unit + "\" to \"" + *o.unit + "\" in units.json");
-              ok = false;
+                ok = false;
+                continue;
+              }
+              const Measure* m = measureByCode(*measure);
+              if (o.unit && m) {
+                const Json& unitAt = *item.find("unit");
+                if (!checkUnit(f, unitAt, r.what(), *o.unit)) {
+                  ok = false;
+                } else if (tables_.findUnit(m->unit) && tables_.findUnit(*o.unit) &&
+                           !tables_.canConvert(m->unit, *o.unit, m->code)) {
+                  f.error(unitAt, "not-found",
+                          r.what() + ": no conversion from measure \"" + *measure + "\"'s unit \"" +
+                              m->unit + "\" to \"" + *o.unit + "\" in units.json");
+                  ok = false;
+                }
+              }
+              p.measures.push_back(std::move(o));
             }
           }
-          p.measures.push_back(std::move(o));
-        }
-      }
-      if (ok) tables_.practices.push_back(std::move(p));
-    });
+          if (ok) tables_.practices.push_back(std::move(p));
+        });
   }
 
   Issues* issues_;

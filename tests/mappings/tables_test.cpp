@@ -118,40 +118,66 @@ TEST_CASE("shipped mapping tables load without any issue", "[mappings][tables]")
 TEST_CASE("shipped tables cover every code the clinic uses today", "[mappings][tables]") {
   const MappingTables& t = shipped();
   // From the record-format README, "Codes the clinic system uses today".
-  const char* measures[] = {
-      "pain-nrs", "peg", "peg-pain", "peg-enjoyment", "peg-activity", "phq9", "gad7", "odi",
-      "bpi-interference", "sit-to-stand-30s", "six-minute-walk", "timed-up-and-go",
-      "standing-tolerance", "sleep-duration", "sleep-efficiency", "body-weight",
-      "blood-pressure", "bp-systolic", "bp-diastolic", "glucose", "daily-mme"};
+  const char* measures[] = {"pain-nrs",
+                            "peg",
+                            "peg-pain",
+                            "peg-enjoyment",
+                            "peg-activity",
+                            "phq9",
+                            "gad7",
+                            "odi",
+                            "bpi-interference",
+                            "sit-to-stand-30s",
+                            "six-minute-walk",
+                            "timed-up-and-go",
+                            "standing-tolerance",
+                            "sleep-duration",
+                            "sleep-efficiency",
+                            "body-weight",
+                            "blood-pressure",
+                            "bp-systolic",
+                            "bp-diastolic",
+                            "glucose",
+                            "daily-mme"};
   for (const char* m : measures) {
     INFO(m);
     CHECK(t.findMeasure(m).has_value());
   }
-  const char* activities[] = {"physical-therapy", "occupational-therapy", "cbt", "act",
-                              "biofeedback", "pain-education", "medial-branch-block",
-                              "radiofrequency-ablation", "epidural-steroid-injection",
-                              "sacroiliac-joint-injection", "spinal-cord-stimulator-trial",
-                              "opioid-taper", "sleep-medicine-consult", "physician-visit",
+  const char* activities[] = {"physical-therapy",
+                              "occupational-therapy",
+                              "cbt",
+                              "act",
+                              "biofeedback",
+                              "pain-education",
+                              "medial-branch-block",
+                              "radiofrequency-ablation",
+                              "epidural-steroid-injection",
+                              "sacroiliac-joint-injection",
+                              "spinal-cord-stimulator-trial",
+                              "opioid-taper",
+                              "sleep-medicine-consult",
+                              "physician-visit",
                               "surgical-consult"};
   for (const char* a : activities) {
     INFO(a);
     CHECK(t.findActivity(a) != nullptr);
   }
-  const char* drugs[] = {"oxycodone", "oxycodone-er", "morphine", "morphine-er", "hydrocodone",
-                         "tramadol", "buprenorphine", "buprenorphine-patch", "fentanyl-patch",
-                         "gabapentin", "pregabalin", "duloxetine", "amitriptyline",
-                         "nortriptyline", "naproxen", "ibuprofen", "celecoxib", "acetaminophen",
-                         "clonazepam", "lorazepam", "alprazolam", "zolpidem", "naloxone",
-                         "cyclobenzaprine", "methylprednisolone", "triamcinolone",
-                         "lidocaine-patch"};
+  const char* drugs[] = {
+      "oxycodone",          "oxycodone-er",  "morphine",       "morphine-er",
+      "hydrocodone",        "tramadol",      "buprenorphine",  "buprenorphine-patch",
+      "fentanyl-patch",     "gabapentin",    "pregabalin",     "duloxetine",
+      "amitriptyline",      "nortriptyline", "naproxen",       "ibuprofen",
+      "celecoxib",          "acetaminophen", "clonazepam",     "lorazepam",
+      "alprazolam",         "zolpidem",      "naloxone",       "cyclobenzaprine",
+      "methylprednisolone", "triamcinolone", "lidocaine-patch"};
   for (const char* d : drugs) {
     INFO(d);
     CHECK(t.findDrug(d) != nullptr);
   }
   // Units the clinic writes, in records and doses.
-  const char* units[] = {"min", "minutes", "h", "hours", "m", "ft", "kg", "lb", "%", "score",
-                         "mmHg", "mg/dL", "mmol/L", "s", "count", "mg", "mcg", "mcg/h", "mL",
-                         "patch", "tablet", "mg/d"};
+  const char* units[] = {"min", "minutes", "h",    "hours", "m",      "ft",  "kg",    "lb",
+                         "%",   "score",   "mmHg", "mg/dL", "mmol/L", "s",   "count", "mg",
+                         "mcg", "mcg/h",   "mL",   "patch", "tablet", "mg/d"};
   for (const char* u : units) {
     INFO(u);
     CHECK(t.findUnit(u) != nullptr);
@@ -259,12 +285,12 @@ TEST_CASE("shipped tables carry the known-good codes", "[mappings][tables]") {
     const char* drug;
     const char* rxnorm;
   };
-  for (const auto& c : {RxCase{"acetaminophen", "161"}, RxCase{"amitriptyline", "704"},
-                        RxCase{"buprenorphine", "1819"}, RxCase{"clonazepam", "2598"},
-                        RxCase{"morphine", "7052"}, RxCase{"naloxone", "7242"},
-                        RxCase{"naproxen", "7258"}, RxCase{"oxycodone", "7804"},
-                        RxCase{"gabapentin", "25480"}, RxCase{"zolpidem", "39993"},
-                        RxCase{"duloxetine", "72625"}, RxCase{"pregabalin", "187832"}}) {
+  for (const auto& c :
+       {RxCase{"acetaminophen", "161"}, RxCase{"amitriptyline", "704"},
+        RxCase{"buprenorphine", "1819"}, RxCase{"clonazepam", "2598"}, RxCase{"morphine", "7052"},
+        RxCase{"naloxone", "7242"}, RxCase{"naproxen", "7258"}, RxCase{"oxycodone", "7804"},
+        RxCase{"gabapentin", "25480"}, RxCase{"zolpidem", "39993"}, RxCase{"duloxetine", "72625"},
+        RxCase{"pregabalin", "187832"}}) {
     INFO(c.drug);
     const auto* d = t.findDrug(c.drug);
     REQUIRE(d);
@@ -281,11 +307,11 @@ TEST_CASE("shipped tables carry the known-good codes", "[mappings][tables]") {
     double factor;
     const char* unit;
   };
-  for (const auto& c : {MmeCase{"morphine", 1, "mg"}, MmeCase{"oxycodone", 1.5, "mg"},
-                        MmeCase{"oxycodone-er", 1.5, "mg"}, MmeCase{"hydrocodone", 1, "mg"},
-                        MmeCase{"tramadol", 0.1, "mg"}, MmeCase{"fentanyl-patch", 2.4, "mcg/h"},
-                        MmeCase{"buprenorphine-patch", 12.6, "mcg/h"},
-                        MmeCase{"buprenorphine", 30, "mg"}}) {
+  for (const auto& c :
+       {MmeCase{"morphine", 1, "mg"}, MmeCase{"oxycodone", 1.5, "mg"},
+        MmeCase{"oxycodone-er", 1.5, "mg"}, MmeCase{"hydrocodone", 1, "mg"},
+        MmeCase{"tramadol", 0.1, "mg"}, MmeCase{"fentanyl-patch", 2.4, "mcg/h"},
+        MmeCase{"buprenorphine-patch", 12.6, "mcg/h"}, MmeCase{"buprenorphine", 30, "mg"}}) {
     INFO(c.drug);
     const auto* d = t.findDrug(c.drug);
     REQUIRE(d->mme);
@@ -299,13 +325,12 @@ TEST_CASE("shipped tables carry the known-good codes", "[mappings][tables]") {
     const char* drug;
     Effect effect;
   };
-  for (const auto& c : {EffectCase{"duloxetine", Effect::kBloodPressure},
-                        EffectCase{"naproxen", Effect::kBloodPressure},
-                        EffectCase{"duloxetine", Effect::kMood},
-                        EffectCase{"pregabalin", Effect::kSedation},
-                        EffectCase{"clonazepam", Effect::kSedation},
-                        EffectCase{"zolpidem", Effect::kSedation},
-                        EffectCase{"methylprednisolone", Effect::kGlucose}}) {
+  for (const auto& c :
+       {EffectCase{"duloxetine", Effect::kBloodPressure},
+        EffectCase{"naproxen", Effect::kBloodPressure}, EffectCase{"duloxetine", Effect::kMood},
+        EffectCase{"pregabalin", Effect::kSedation}, EffectCase{"clonazepam", Effect::kSedation},
+        EffectCase{"zolpidem", Effect::kSedation},
+        EffectCase{"methylprednisolone", Effect::kGlucose}}) {
     INFO(c.drug << " " << inloop::mappings::effectCode(c.effect));
     bool found = false;
     for (const std::string& cls : t.findDrug(c.drug)->classes) {
@@ -392,24 +417,34 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
     std::vector<std::string> expected;
   };
   const Case cases[] = {
-      {"malformed JSON", "measures.json", "{\"measures\": [\n  {\"code\": \"x\",}\n]}",
+      {"malformed JSON",
+       "measures.json",
+       "{\"measures\": [\n  {\"code\": \"x\",}\n]}",
        {"error measures.json:2:16: malformed JSON: Missing a name for object member"}},
-      {"unknown field (typo)", "activities.json", R"({"activities": [
+      {"unknown field (typo)",
+       "activities.json",
+       R"({"activities": [
   {"code": "physical-therapy", "display": "PT", "kind": "ServiceRequest",
    "snomde": {"code": "91251008"}}
 ]})",
        {"error activities.json:3:4: activity \"physical-therapy\": unknown field \"snomde\" "
         "(expected: code, display, effects, kind, snomed)"}},
-      {"missing required field", "drug-classes.json", R"({"classes": [
+      {"missing required field",
+       "drug-classes.json",
+       R"({"classes": [
   {"code": "opioid"}
 ]})",
        {"error drug-classes.json:2:3: class \"opioid\": missing required field \"display\""}},
-      {"duplicate code", "drug-classes.json", R"({"classes": [
+      {"duplicate code",
+       "drug-classes.json",
+       R"({"classes": [
   {"code": "opioid", "display": "Opioid"},
   {"code": "opioid", "display": "Opioid again"}
 ]})",
        {"error drug-classes.json:3:12: class \"opioid\" is defined twice"}},
-      {"undefined unit", "measures.json", R"({"measures": [
+      {"undefined unit",
+       "measures.json",
+       R"({"measures": [
   {"code": "pain-nrs", "display": "Pain", "category": "survey",
    "unit": "points", "direction": "lower-is-better"},
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
@@ -417,13 +452,17 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
 ]})",
        {"error measures.json:3:12: measure \"pain-nrs\": unit \"points\" is not defined in "
         "units.json"}},
-      {"undefined drug class", "drugs.json", R"({"drugs": [
+      {"undefined drug class",
+       "drugs.json",
+       R"({"drugs": [
   {"code": "oxycodone", "display": "Oxycodone", "classes": ["opioid", "opiod"],
    "mme": {"factor": 1.5, "unit": "mg"}, "doseUnits": ["mg"]}
 ]})",
        {"error drugs.json:2:71: drug \"oxycodone\": class \"opiod\" is not defined in "
         "drug-classes.json"}},
-      {"accepted unit without a conversion", "measures.json", R"({"measures": [
+      {"accepted unit without a conversion",
+       "measures.json",
+       R"({"measures": [
   {"code": "pain-nrs", "display": "Pain", "category": "survey", "unit": "score",
    "otherUnits": ["mg"], "direction": "lower-is-better"},
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
@@ -431,14 +470,18 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
 ]})",
        {"error measures.json:3:19: measure \"pain-nrs\": no conversion from \"mg\" (mg) to the "
         "canonical unit \"score\" ({score}) in units.json"}},
-      {"range min above max", "measures.json", R"({"measures": [
+      {"range min above max",
+       "measures.json",
+       R"({"measures": [
   {"code": "pain-nrs", "display": "Pain", "category": "survey", "unit": "score",
    "range": {"min": 10, "max": 0}, "direction": "lower-is-better"},
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "otherUnits": ["lb"], "direction": "neither"}
 ]})",
        {"error measures.json:3:13: measure \"pain-nrs\": range min 10 is greater than max 0"}},
-      {"panel component not defined", "measures.json", R"({"measures": [
+      {"panel component not defined",
+       "measures.json",
+       R"({"measures": [
   {"code": "pain-nrs", "display": "Pain", "category": "survey", "unit": "score",
    "direction": "lower-is-better", "components": ["pain-now", "pain-nrs"]},
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
@@ -447,7 +490,9 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
        {"error measures.json:3:51: measure \"pain-nrs\": component \"pain-now\" is not a measure "
         "defined in measures.json",
         "error measures.json:3:63: measure \"pain-nrs\" lists itself as a component"}},
-      {"bad LOINC, bad category", "measures.json", R"({"measures": [
+      {"bad LOINC, bad category",
+       "measures.json",
+       R"({"measures": [
   {"code": "pain-nrs", "display": "Pain", "loinc": {"code": "72514"}, "category": "surveys",
    "unit": "score", "direction": "lower-is-better"},
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
@@ -457,7 +502,9 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
         "(LOINC codes look like 12345-6)",
         "error measures.json:2:83: measure \"pain-nrs\": \"category\" is \"surveys\"; expected "
         "one of survey, activity, exam, vital-signs, laboratory, therapy"}},
-      {"bad SNOMED CT code", "activities.json", R"({"activities": [
+      {"bad SNOMED CT code",
+       "activities.json",
+       R"({"activities": [
   {"code": "physical-therapy", "display": "PT", "snomed": {"code": "PT-91251008"},
    "kind": "Service"}
 ]})",
@@ -466,7 +513,9 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
         "error activities.json:3:12: activity \"physical-therapy\": \"kind\" is \"Service\"; "
         "expected one of Appointment, CommunicationRequest, DeviceRequest, MedicationRequest, "
         "NutritionOrder, Task, ServiceRequest, VisionPrescription"}},
-      {"bad RxNorm code, MME on a non-opioid", "drugs.json", R"({"drugs": [
+      {"bad RxNorm code, MME on a non-opioid",
+       "drugs.json",
+       R"({"drugs": [
   {"code": "oxycodone", "display": "Oxycodone", "rxnorm": {"code": "RX7804"},
    "classes": ["opioid"], "doseUnits": ["mg"]},
   {"code": "gabapentin", "display": "Gabapentin", "classes": [],
@@ -477,7 +526,9 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
         "error drugs.json:4:62: drug \"gabapentin\": \"classes\" must not be empty",
         "error drugs.json:5:11: drug \"gabapentin\": only drugs of class \"opioid\" have an MME "
         "factor"}},
-      {"conversion to an undefined unit, wrong type", "units.json", R"({"units": [
+      {"conversion to an undefined unit, wrong type",
+       "units.json",
+       R"({"units": [
   {"name": "score", "ucum": "{score}", "display": "score"},
   {"name": "mg", "ucum": "mg", "display": "mg"},
   {"name": "kg", "ucum": "kg", "display": "kg"},
@@ -488,7 +539,9 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"from": "h", "to": "min", "factor": "60"}
 ]})",
        {"error units.json:9:40: conversion h -> min: \"factor\" must be a number, not a string"}},
-      {"namespace not absolute", "manifest.json", R"({"version": "t1", "namespaces": {
+      {"namespace not absolute",
+       "manifest.json",
+       R"({"version": "t1", "namespaces": {
   "record": "pc/sid/record", "mrn": "https://pc.example.org/sid/mrn",
   "measure": "https://pc.example.org/cs/measure", "activity": "https://pc.example.org/cs/activity",
   "drug": "https://pc.example.org/cs/drug", "drugClass": "https://pc.example.org/cs/drug-class",
@@ -496,11 +549,15 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
        {"error manifest.json:2:13: namespaces: \"record\" must be an absolute URI (https://..., "
         "http://... or urn:...)",
         "error manifest.json:5:20: namespaces: \"extensionBase\" must end with '/'"}},
-      {"missing file", "practices.json", nullptr,
+      {"missing file",
+       "practices.json",
+       nullptr,
        {"error practices.json: file is missing (the mapping tables need all of: manifest.json, "
         "units.json, measures.json, activities.json, drugs.json, drug-classes.json, "
         "practices.json)"}},
-      {"unexpected file", "measure.json", "{}",
+      {"unexpected file",
+       "measure.json",
+       "{}",
        {"error measure.json: unexpected file; the mapping tables are manifest.json, units.json, "
         "measures.json, activities.json, drugs.json, drug-classes.json, practices.json"}},
   };
