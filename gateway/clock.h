@@ -1,0 +1,47 @@
+#pragma once
+
+// Clock: the one place the gateway reads the time. Everything that needs "now"
+// (store timestamps, retry schedules, token expiry) takes a Clock& so tests can
+// drive time by hand with ManualClock instead of sleeping.
+//
+// Times are milliseconds since the Unix epoch (UTC), as std::int64_t.
+// Thread safety: both implementations may be called from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace inloop::gateway {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall-clock time, milliseconds since 1970-01-01T00:00:00Z.
+  virtual std::int64_t nowMillis() const = 0;
+};
+
+// The operating system's real-time clock (std::chrono::system_clock).
+class SystemClock final : public Clock {
+ public:
+  std::int64_t nowMillis() const override;
+};
+
+// A clock that only moves when told to. For tests.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(std::int64_t startMillis = 1714557600000) : now_(startMillis) {}
+
+  std::int64_t nowMillis() const override { return now_.load(); }
+  void set(std::int64_t millis) { now_.store(millis); }
+  void advance(std::int64_t millis) { now_.fetch_add(millis); }
+
+ private:
+  std::atomic<std::int64_t> now_;
+};
+
+// FHIR instant text for `epochMillis` in UTC with millisecond precision:
+// "2024-05-01T10:00:00.000Z". Valid for years 0001..9999; values outside are
+// clamped to that range.
+std::string formatInstant(std::int64_t epochMillis);
+
+}  // namespace inloop::gateway

@@ -1,0 +1,229 @@
+#pragma once
+
+// Store: the daemon's durable state behind one interface (SQLite now,
+// PostgreSQL later). It holds every version of every plan record with its FHIR
+// translation, an outbox of deliveries per destination, and an audit log.
+//
+// Durability: when ingest() (or any other write) returns ok, its effects are
+// committed and fsync'ed. Writes from many threads are GROUP-COMMITTED: one
+// writer takes everything pending and commits it in one transaction, then wakes
+// each caller with its own result.
+//
+// Failures are values; nothing throws out of a Store:
+//   kUnavailable  transient, retry later (HTTP 503 + Retry-After): the write
+//                 queue is full, the database is busy/locked, the disk is full,
+//                 or the store is closing;
+//   kIoError      the local system failed (I/O error, corrupt file);
+//   kNotFound     an unknown record / outbox message;
+//   kInvalid      the caller passed an impossible argument (empty recordId,
+//                 version < 1, ...): a programmer error upstream.
+// Thread safety: every method may be called concurrently from any thread.
+// Times are epoch milliseconds (see gateway/clock.h); the store reads "now"
+// from the Clock it was opened with, except where a method takes `now`.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fhir/status.h"
+
+namespace inloop::gateway {
+
+// State of one outbox row (one record version for one destination).
+enum class OutboxState {
+  kPending,           // waiting for delivery (or for a retry time)
+  kUnroutable,        // marker row (destinationId ""): no destination took the record
+  kPatientUnmatched,  // the destination cannot match the patient yet; parked, visible
+  kDelivered,         // the destination accepted it
+  kDeadLetter,        // permanent failure; needs a human
+  kSuperseded,        // a newer version of the record replaced it before delivery
+};
+
+// "pending", "unroutable", "patient-unmatched", "delivered", "dead-letter",
+// "superseded".
+const char* outboxStateName(OutboxState state);
+// Inverse of outboxStateName; false for an unknown name.
+bool parseOutboxState(const std::string& name, OutboxState* state);
+
+// One destination a new record version goes to.
+struct DestinationTarget {
+  std::string destinationId;
+  // kPending or kPatientUnmatched (anything else is stored as given).
+  OutboxState initialState = OutboxState::kPending;
+  std::string reason;  // why it is parked (patient-unmatched), shown to operators
+};
+
+// One record version handed to ingest().
+struct IngestItem {
+  std::string recordId;
+  std::int64_t version = 0;  // >= 1
+  std::string recordType;    // "measurement", "medication-plan", ...
+  std::string practiceId;
+  std::string patientKey;    // opaque (e.g. MRN); FIFO order per (destination, patient)
+  std::string contentHash;   // hex SHA-256 of recordJson
+  std::string recordJson;    // canonical record bytes
+  std::string bundleJson;    // the FHIR transaction Bundle it translates to
+  // Empty: the record is stored with an `unroutable` marker row, never dropped.
+  std::vector<DestinationTarget> destinations;
+  std::string principal;  // who sent it (token id, certificate subject)
+  std::string source;     // "http", "http-batch", "inbox:export-0001.ndjson"
+};
+
+enum class IngestOutcome {
+  kAccepted,  // stored now
+  kReplay,    // same recordId+version+hash already stored: the original receipt
+  kConflict,  // same recordId+version, different content: nothing stored
+  kStale,     // version lower than the highest stored: nothing stored
+};
+
+// "accepted", "replay", "conflict", "stale".
+const char* ingestOutcomeName(IngestOutcome outcome);
+
+struct Receipt {
+  std::string receiptId;  // "rcpt-<16 hex>": unique, stable for replays; empty if refused
+  std::string recordId;
+  std::int64_t version = 0;
+  IngestOutcome status = IngestOutcome::kAccepted;  // outcome of THIS call
+  std::int64_t receivedAtMillis = 0;                // first acceptance
+  std::string receivedAt;                           // same, as FHIR instant
+};
+
+struct IngestResult {
+  IngestOutcome outcome = IngestOutcome::kAccepted;
+  Receipt receipt;
+  std::string message;  // for conflict/stale: why (no clinical content)
+};
+
+struct VersionInfo {
+  std::int64_t version = 0;
+  std::int64_t receivedAtMillis = 0;
+  std::string contentHash;
+  std::string receiptId;
+  bool purged = false;  // payload cleared by retention
+};
+
+// One outbox row as operators see it.
+struct DeliveryState {
+  std::int64_t messageId = 0;
+  std::string destinationId;  // "" for the unroutable marker
+  std::int64_t version = 0;
+  OutboxState state = OutboxState::kPending;
+  std::int64_t attempts = 0;
+  int lastStatus = 0;  // last HTTP status (0: none yet / network error)
+  std::string lastError;
+  std::string reason;
+  std::int64_t nextAttemptAtMillis = 0;
+  std::int64_t updatedAtMillis = 0;
+};
+
+struct RecordView {
+  std::string recordId;
+  std::string recordType;
+  std::string practiceId;
+  std::int64_t latestVersion = 0;
+  std::string recordJson;  // latest version; empty when purged
+  std::string bundleJson;  // its translation; empty when purged
+  bool purged = false;
+  Receipt receipt;                         // of the latest version (status kAccepted)
+  std::vector<VersionInfo> versions;       // ascending
+  std::vector<DeliveryState> deliveries;   // every outbox row of the record, oldest first
+};
+
+// A message handed to the delivery engine by claimDue().
+struct OutboxMessage {
+  std::int64_t messageId = 0;
+  std::string destinationId;
+  std::string patientKey;
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string recordType;
+  std::string recordJson;
+  std::string bundleJson;
+  std::int64_t attempts = 0;  // attempts reported so far
+  std::int64_t leaseUntilMillis = 0;
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;  // assigned by the store
+  std::int64_t atMillis = 0;  // assigned by the store when 0
+  std::string principal;
+  std::string action;  // "ingest", "reload", "purge", ...
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string recordType;
+  std::string outcome;  // "accepted", "replay", ...
+  std::string source;
+  std::string detail;  // free text: NEVER clinical payload
+};
+
+struct StoreStats {
+  std::map<std::string, std::int64_t> recordsByType;
+  std::int64_t records = 0;
+  std::int64_t versions = 0;
+  std::map<std::string, std::int64_t> outboxByState;  // by outboxStateName
+  std::int64_t oldestPendingAgeMillis = 0;            // 0 when nothing is pending
+  std::int64_t dbFileBytes = 0;                       // main file + WAL
+  std::uint64_t commits = 0;        // group transactions committed (one fsync each)
+  std::uint64_t committedWrites = 0;  // write calls committed by those transactions
+  std::uint64_t queuedItems = 0;      // items waiting for the writer right now
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Stores record versions durably; items are decided one by one IN ORDER (two
+  // versions of one record in one call work). Returns one result per item.
+  // Accepted items get: the version, its translation, one outbox row per
+  // destination (superseding older still-pending rows of the same record for
+  // that destination) or the unroutable marker, and an audit row. Every item
+  // (any outcome) gets an audit row. Whole-call failures: kInvalid (bad item),
+  // kUnavailable (queue full, busy, disk full, closing), kIoError; then nothing
+  // of the call is stored.
+  virtual fhir::Result<std::vector<IngestResult>> ingest(std::vector<IngestItem> items) = 0;
+
+  // The latest version of a record with its history and delivery rows.
+  // kNotFound when the record was never stored.
+  virtual fhir::Result<RecordView> getRecord(const std::string& recordId) = 0;
+
+  // Leases up to `limit` due messages for one destination: per (destination,
+  // patientKey) only the OLDEST pending message is eligible (FIFO per patient;
+  // patients are independent), and only when its next-attempt time is <= now
+  // and no unexpired lease holds it. Claimed messages are leased until
+  // now + leaseForMillis; a report (markDelivered/scheduleRetry/deadLetter)
+  // ends the lease. Cost does not grow with queue depth (indexed heads).
+  virtual fhir::Result<std::vector<OutboxMessage>> claimDue(const std::string& destinationId,
+                                                            std::int64_t now, int limit,
+                                                            std::int64_t leaseForMillis) = 0;
+  // The destination accepted the message. kNotFound for an unknown id.
+  virtual fhir::Status markDelivered(std::int64_t messageId, int lastStatus) = 0;
+  // A transient failure: try again at nextAttemptAtMillis (the message stays the
+  // patient's head, so later messages of that patient wait behind it).
+  virtual fhir::Status scheduleRetry(std::int64_t messageId, std::int64_t nextAttemptAtMillis,
+                                     int lastStatus, const std::string& lastError) = 0;
+  // A permanent failure: the message leaves the queue (the patient's next
+  // message becomes due) and stays visible as dead-letter.
+  virtual fhir::Status deadLetter(std::int64_t messageId, int lastStatus,
+                                  const std::string& lastError) = 0;
+
+  virtual fhir::Result<StoreStats> stats() = 0;
+
+  // Retention: clears the record and bundle payloads of records all of whose
+  // outbox rows are delivered (or superseded), with at least one delivered and
+  // the last delivery before `deliveredBeforeMillis`. Never touches a record
+  // with anything pending, parked, dead-lettered or unroutable. Hashes,
+  // receipts and history stay (replays are still recognised). Returns the
+  // number of records purged.
+  virtual fhir::Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis) = 0;
+
+  // Appends an audit row (id and, when 0, atMillis assigned by the store).
+  virtual fhir::Status appendAudit(AuditEntry entry) = 0;
+  // The newest `limit` audit rows, newest first.
+  virtual fhir::Result<std::vector<AuditEntry>> listAudit(int limit) = 0;
+
+  // Readiness: ok when a write can be committed right now.
+  virtual fhir::Status checkWritable() = 0;
+};
+
+}  // namespace inloop::gateway
