@@ -1,0 +1,530 @@
+#include "gateway/server/api_handler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <istream>
+#include <ostream>
+#include <utility>
+#include <vector>
+
+#include <Poco/Crypto/X509Certificate.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureStreamSocketImpl.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/URI.h>
+
+#include "fhir/operation_outcome.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+using fhir::ErrorCode;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+// Route templates: the metric label values.
+constexpr const char* kRouteRecords = "/records";
+constexpr const char* kRouteBatch = "/records/$batch";
+constexpr const char* kRouteRecord = "/records/{recordId}";
+constexpr const char* kRouteReload = "/admin/reload";
+constexpr const char* kRouteMetrics = "/metrics";
+constexpr const char* kRouteHealthz = "/healthz";
+constexpr const char* kRouteReadyz = "/readyz";
+constexpr const char* kRouteOther = "other";
+
+constexpr const char* kJson = "application/json";
+constexpr const char* kFhirJson = "application/fhir+json";
+
+struct Reply {
+  int status = 200;
+  std::string contentType = kJson;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // the request body was not read: do not reuse the connection
+};
+
+// What the request log line carries besides method, route, status, latency.
+struct LogInfo {
+  std::string principal;
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string outcome;
+  std::size_t records = 0;  // batch lines
+};
+
+const char* issueCodeFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kMalformed:
+      return "structure";
+    case ErrorCode::kInvalid:
+      return "invalid";
+    case ErrorCode::kTooLarge:
+      return "too-long";
+    case ErrorCode::kNotFound:
+      return "not-found";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kUnauthorized:
+      return "login";
+    case ErrorCode::kForbidden:
+      return "forbidden";
+    case ErrorCode::kUnsupported:
+      return "not-supported";
+    case ErrorCode::kUnavailable:
+      return "transient";
+    default:
+      return "exception";
+  }
+}
+
+Reply outcomeReply(int status, const fhir::Issues& issues) {
+  Reply r;
+  r.status = status;
+  r.contentType = kFhirJson;
+  r.body = fhir::writeJson(fhir::operationOutcome(issues));
+  return r;
+}
+
+Reply errorReply(ErrorCode code, std::string message, std::string path = {}) {
+  fhir::Issues issues;
+  fhir::addError(&issues, issueCodeFor(code), std::move(path), std::move(message));
+  return outcomeReply(httpStatusFor(code), issues);
+}
+
+Reply jsonReply(int status, const fhir::Json& body) {
+  Reply r;
+  r.status = status;
+  r.body = fhir::writeJson(body);
+  return r;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// "application/json; charset=utf-8" -> "application/json".
+std::string mediaType(const HTTPServerRequest& req) {
+  std::string ct = req.getContentType();
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+  while (!ct.empty() && ct.front() == ' ') ct.erase(ct.begin());
+  return lower(ct);
+}
+
+bool isRecordId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+  });
+}
+
+fhir::Json issuesJson(const fhir::Issues& issues) {
+  fhir::Json list = fhir::Json::array();
+  for (const fhir::Issue& i : issues) {
+    fhir::Json o = fhir::Json::object();
+    o.set("severity", fhir::Json::string(fhir::severityName(i.severity)));
+    o.set("code", fhir::Json::string(i.code));
+    if (!i.path.empty()) o.set("path", fhir::Json::string(i.path));
+    o.set("message", fhir::Json::string(i.message));
+    list.push(std::move(o));
+  }
+  return list;
+}
+
+fhir::Json receiptJson(const RecordOutcome& o) {
+  fhir::Json r = fhir::Json::object();
+  r.set("receiptId", fhir::Json::string(o.receiptId));
+  r.set("recordId", fhir::Json::string(o.recordId));
+  r.set("version", fhir::Json::number(o.version));
+  // The receipt is the record's first acceptance; a replay returns it unchanged.
+  r.set("status", fhir::Json::string("accepted"));
+  if (!o.receivedAt.empty()) r.set("receivedAt", fhir::Json::string(o.receivedAt));
+  return r;
+}
+
+class ApiHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight) : ctx_(ctx), inFlight_(inFlight) {}
+
+  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    // The one top-level boundary: nothing may escape to POCO.
+    try {
+      handle(req, resp);
+    } catch (...) {
+      try {
+        if (!resp.sent()) {
+          send(resp, errorReply(ErrorCode::kInternal, "internal error"));
+        }
+      } catch (...) {
+        // The connection is gone; nothing left to tell the client.
+      }
+    }
+  }
+
+ private:
+  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    const auto start = std::chrono::steady_clock::now();
+    const int inFlight = ++inFlight_;
+    std::string route = kRouteOther;
+    LogInfo info;
+    Reply reply;
+    try {
+      if (inFlight > ctx_.limits.maxInFlight) {
+        reply = errorReply(ErrorCode::kUnavailable, "too many requests in flight; retry later");
+      } else {
+        reply = dispatch(req, &route, &info);
+      }
+    } catch (const std::exception& e) {
+      ctx_.logger.log(LogLevel::kError, "handler-exception",
+                      logFields({{"route", fhir::Json::string(route)},
+                                 {"error", fhir::Json::string(e.what())}}));
+      reply = errorReply(ErrorCode::kInternal, "internal error");
+    } catch (...) {
+      reply = errorReply(ErrorCode::kInternal, "internal error");
+    }
+    if (reply.status == 503) {
+      reply.headers.emplace_back("Retry-After", std::to_string(ctx_.limits.retryAfterSeconds));
+    }
+    try {
+      send(resp, reply);
+    } catch (...) {
+      // Client went away mid-reply; the outcome (e.g. a stored record) stands.
+    }
+    --inFlight_;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ctx_.metrics.observeRequest(route, reply.status, seconds);
+    if (ctx_.logger.enabled(LogLevel::kInfo) && route != kRouteHealthz && route != kRouteReadyz &&
+        route != kRouteMetrics) {
+      fhir::Json f = fhir::Json::object();
+      f.set("method", fhir::Json::string(req.getMethod()));
+      f.set("route", fhir::Json::string(route));
+      f.set("status", fhir::Json::number(std::int64_t{reply.status}));
+      if (!info.principal.empty()) f.set("principal", fhir::Json::string(info.principal));
+      if (!info.recordId.empty()) f.set("recordId", fhir::Json::string(info.recordId));
+      if (info.version > 0) f.set("version", fhir::Json::number(info.version));
+      if (!info.outcome.empty()) f.set("outcome", fhir::Json::string(info.outcome));
+      if (info.records > 0) f.set("records", fhir::Json::number(std::int64_t(info.records)));
+      f.set("latencyMs", fhir::Json::number(seconds * 1000.0));
+      ctx_.logger.log(LogLevel::kInfo, "request", f);
+    }
+  }
+
+  static fhir::Json logFields(std::initializer_list<std::pair<const char*, fhir::Json>> fields) {
+    fhir::Json f = fhir::Json::object();
+    for (const auto& [k, v] : fields) f.set(k, v);
+    return f;
+  }
+
+  static void send(HTTPServerResponse& resp, const Reply& reply) {
+    resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    resp.setContentType(reply.contentType);
+    resp.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+    for (const auto& [name, value] : reply.headers) resp.set(name, value);
+    if (reply.close) resp.setKeepAlive(false);
+    std::ostream& out = resp.send();
+    out.write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+    out.flush();
+  }
+
+  Reply dispatch(HTTPServerRequest& req, std::string* route, LogInfo* info) {
+    std::string path;
+    {
+      std::string uri = req.getURI();
+      uri = uri.substr(0, uri.find('?'));
+      try {
+        Poco::URI::decode(uri, path);
+      } catch (...) {
+        return errorReply(ErrorCode::kMalformed, "the request path is not valid");
+      }
+    }
+    const std::string& method = req.getMethod();
+    if (req.size() > ctx_.limits.maxHeaderFields) {
+      Reply r = errorReply(ErrorCode::kTooLarge,
+                           "too many header fields (at most " +
+                               std::to_string(ctx_.limits.maxHeaderFields) + ")");
+      r.status = 431;
+      r.close = true;
+      return r;
+    }
+
+    auto onlyMethod = [&](const char* allowed) -> std::optional<Reply> {
+      if (method == allowed) return std::nullopt;
+      Reply r = errorReply(ErrorCode::kUnsupported,
+                           "method " + method + " is not allowed here; use " + allowed);
+      r.status = 405;
+      r.headers.emplace_back("Allow", allowed);
+      r.close = true;
+      return r;
+    };
+
+    if (path == "/healthz") {
+      *route = kRouteHealthz;
+      if (auto r = onlyMethod("GET")) return *r;
+      fhir::Json body = fhir::Json::object();
+      body.set("status", fhir::Json::string("up"));
+      return jsonReply(200, body);
+    }
+    if (path == "/readyz") {
+      *route = kRouteReadyz;
+      if (auto r = onlyMethod("GET")) return *r;
+      fhir::Status st = ctx_.ready();
+      fhir::Json body = fhir::Json::object();
+      body.set("status", fhir::Json::string(st.isOk() ? "ready" : "not-ready"));
+      if (!st.isOk()) body.set("reason", fhir::Json::string(st.message()));
+      Reply r = jsonReply(st.isOk() ? 200 : 503, body);
+      return r;
+    }
+    if (path == "/metrics") {
+      *route = kRouteMetrics;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (ctx_.metricsRequireAuth) {
+        if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      }
+      Reply r;
+      r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = ctx_.metrics.render(ctx_.gauges());
+      return r;
+    }
+    if (path == "/records") {
+      *route = kRouteRecords;
+      if (auto r = onlyMethod("POST")) return *r;
+      if (auto denied = authorize(req, Role::kIngest, info)) return *denied;
+      return postRecord(req, info);
+    }
+    if (path == "/records/$batch") {
+      *route = kRouteBatch;
+      if (auto r = onlyMethod("POST")) return *r;
+      if (auto denied = authorize(req, Role::kIngest, info)) return *denied;
+      return postBatch(req, info);
+    }
+    if (path.starts_with("/records/")) {
+      *route = kRouteRecord;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      std::string id = path.substr(9);
+      if (!isRecordId(id)) {
+        return errorReply(ErrorCode::kNotFound, "no record with that id");
+      }
+      info->recordId = id;
+      fhir::Result<fhir::Json> view = ctx_.getRecord(id);
+      if (!view.isOk()) {
+        return errorReply(view.status().code(), view.status().message());
+      }
+      return jsonReply(200, *view);
+    }
+    if (path == "/admin/reload") {
+      *route = kRouteReload;
+      if (auto r = onlyMethod("POST")) return *r;
+      if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
+      std::string version;
+      fhir::Issues issues = ctx_.reload(&version);
+      if (fhir::hasErrors(issues)) {
+        info->outcome = "rejected";
+        return outcomeReply(422, issues);
+      }
+      info->outcome = "reloaded";
+      fhir::Json body = fhir::Json::object();
+      body.set("status", fhir::Json::string("reloaded"));
+      body.set("mappingTablesVersion", fhir::Json::string(version));
+      body.set("warnings", issuesJson(issues));
+      return jsonReply(200, body);
+    }
+    return errorReply(ErrorCode::kNotFound, "no such endpoint");
+  }
+
+  // The principal for a request: a verified client certificate when there is no
+  // Authorization header, else the bearer token. Returns a reply on refusal.
+  std::optional<Reply> authorize(HTTPServerRequest& req, Role role, LogInfo* info) {
+    const std::string authorization = req.get("Authorization", "");
+    fhir::Result<Principal> who = fhir::Status(ErrorCode::kUnauthorized, "");
+    std::string subject;
+    if (authorization.empty() && peerSubject(req, &subject)) {
+      who = ctx_.auth.authenticateSubject(subject);
+    } else {
+      who = ctx_.auth.authenticateBearer(authorization);
+    }
+    if (!who.isOk()) {
+      Reply r = errorReply(ErrorCode::kUnauthorized, who.status().message());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"inloop\"");
+      return r;
+    }
+    info->principal = who->id;
+    if (!who->roles.has(role)) {
+      return errorReply(ErrorCode::kForbidden, "principal \"" + who->id + "\" lacks the \"" +
+                                                   roleName(role) + "\" role");
+    }
+    return std::nullopt;
+  }
+
+  static bool peerSubject(HTTPServerRequest& req, std::string* subject) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    if (impl == nullptr) return false;
+    auto* secure = dynamic_cast<Poco::Net::SecureStreamSocketImpl*>(impl->socket().impl());
+    if (secure == nullptr) return false;
+    try {
+      if (!secure->havePeerCertificate()) return false;
+      *subject = secure->peerCertificate().subjectName();
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  // Reads the whole body, at most `limit` bytes (kTooLarge beyond).
+  static fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+    if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(limit)) {
+      return fhir::Status(ErrorCode::kTooLarge,
+                          "request body is larger than " + std::to_string(limit) + " bytes");
+    }
+    std::string body;
+    if (req.hasContentLength()) body.reserve(static_cast<std::size_t>(req.getContentLength64()));
+    std::istream& in = req.stream();
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      body.append(buf, static_cast<std::size_t>(in.gcount()));
+      if (body.size() > limit) {
+        return fhir::Status(ErrorCode::kTooLarge,
+                            "request body is larger than " + std::to_string(limit) + " bytes");
+      }
+    }
+    return body;
+  }
+
+  static std::optional<Reply> checkMediaType(HTTPServerRequest& req,
+                                             std::initializer_list<const char*> accepted) {
+    const std::string type = mediaType(req);
+    std::string list;
+    for (const char* a : accepted) {
+      if (type == a) return std::nullopt;
+      list += (list.empty() ? "" : " or ") + std::string(a);
+    }
+    Reply r = errorReply(ErrorCode::kUnsupported,
+                         "Content-Type must be " + list + (type.empty() ? "" : ", not " + type));
+    r.close = true;
+    return r;
+  }
+
+  Reply postRecord(HTTPServerRequest& req, LogInfo* info) {
+    if (auto bad = checkMediaType(req, {"application/json"})) return *bad;
+    fhir::Result<std::string> body = readBody(req, ctx_.limits.maxBodyBytes);
+    if (!body.isOk()) {
+      Reply r = errorReply(body.status().code(), body.status().message());
+      r.close = true;
+      return r;
+    }
+    IngestSource source{info->principal, "http"};
+    RecordOutcome o = ctx_.pipeline.ingestOne(*body, source);
+    info->recordId = o.recordId;
+    info->version = o.version;
+    info->outcome = ingestStatusName(o.status);
+    const int status = httpStatusFor(o.status);
+    if (o.status == IngestStatus::kAccepted || o.status == IngestStatus::kReplay) {
+      Reply r = jsonReply(status, receiptJson(o));
+      r.headers.emplace_back("Location", "/records/" + o.recordId);
+      return r;
+    }
+    if (o.issues.empty()) {
+      return errorReply(ingestStatusErrorCode(o.status), ingestStatusName(o.status));
+    }
+    return outcomeReply(status, o.issues);
+  }
+
+  Reply postBatch(HTTPServerRequest& req, LogInfo* info) {
+    if (auto bad = checkMediaType(req, {"application/x-ndjson", "application/ndjson"})) {
+      return *bad;
+    }
+    fhir::Result<std::string> body = readBody(req, ctx_.limits.maxBatchBytes);
+    if (!body.isOk()) {
+      Reply r = errorReply(body.status().code(), body.status().message());
+      r.close = true;
+      return r;
+    }
+    IngestSource source{info->principal, "http-batch"};
+    fhir::Result<std::vector<RecordOutcome>> outcomes = ctx_.pipeline.ingestBatch(*body, source);
+    if (!outcomes.isOk()) {
+      info->outcome = fhir::errorCodeName(outcomes.status().code());
+      return errorReply(outcomes.status().code(), outcomes.status().message());
+    }
+    fhir::Json results = fhir::Json::array();
+    std::int64_t accepted = 0;
+    std::int64_t rejected = 0;
+    for (const RecordOutcome& o : *outcomes) {
+      fhir::Json line = fhir::Json::object();
+      line.set("line", fhir::Json::number(static_cast<std::int64_t>(o.line)));
+      if (!o.recordId.empty()) line.set("recordId", fhir::Json::string(o.recordId));
+      if (o.version > 0) line.set("version", fhir::Json::number(o.version));
+      line.set("status", fhir::Json::string(ingestStatusName(o.status)));
+      line.set("httpStatus", fhir::Json::number(std::int64_t{httpStatusFor(o.status)}));
+      if (o.status == IngestStatus::kAccepted || o.status == IngestStatus::kReplay) {
+        line.set("receiptId", fhir::Json::string(o.receiptId));
+        ++accepted;
+      } else {
+        line.set("issues", issuesJson(o.issues));
+        ++rejected;
+      }
+      results.push(std::move(line));
+    }
+    info->records = outcomes->size();
+    fhir::Json reply = fhir::Json::object();
+    reply.set("accepted", fhir::Json::number(accepted));
+    reply.set("rejected", fhir::Json::number(rejected));
+    reply.set("results", std::move(results));
+    return jsonReply(200, reply);
+  }
+
+  const ApiContext& ctx_;
+  std::atomic<int>& inFlight_;
+};
+
+}  // namespace
+
+int httpStatusFor(fhir::ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk:
+      return 200;
+    case ErrorCode::kMalformed:
+      return 400;
+    case ErrorCode::kInvalid:
+      return 422;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kUnauthorized:
+      return 401;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kUnsupported:
+      return 415;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kIoError:
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+int httpStatusFor(IngestStatus status) {
+  if (status == IngestStatus::kAccepted) return 202;
+  return httpStatusFor(ingestStatusErrorCode(status));
+}
+
+Poco::Net::HTTPRequestHandler* ApiHandlerFactory::createRequestHandler(
+    const Poco::Net::HTTPServerRequest&) {
+  // POCO takes ownership of the handler and deletes it after the request.
+  return new ApiHandler(context_, inFlight_);
+}
+
+}  // namespace inloop::gateway
