@@ -583,7 +583,6 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
   // Value, components or absent.
   Json body = Json::object();
   std::vector<std::string> extraNotes;
-  bool ok = true;
   Node components = res["component"];
   if (components.size() > 0) {
     Json list = Json::array();
@@ -643,7 +642,7 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
         "not translated: no valueQuantity, component or dataAbsentReason (" + measure->code + ")");
     return std::nullopt;
   }
-  if (!record || !author || !ok || !fhir::isValidDateTime(effective)) return std::nullopt;
+  if (!record || !author || !fhir::isValidDateTime(effective)) return std::nullopt;
 
   Json& r = *record;
   r.set("author", *author);
@@ -833,16 +832,21 @@ std::optional<Json> medicationChangeFrom(Context& ctx, const Entry& e) {
           "no timing or dosage text: a \"" + action + "\" medication change needs a frequency");
   }
 
-  // effective: the date the change takes effect.
-  Node effectiveNode = res["effectiveDateTime"];
-  if (!isStatement)
-    effectiveNode = res["dosageInstruction"].at(0)["timing"]["repeat"]["boundsPeriod"]["start"];
-  if (!effectiveNode.present()) {
-    effectiveNode = action == "stop" && res["effectivePeriod"]["end"].present()
-                        ? res["effectivePeriod"]["end"]
-                        : res["effectivePeriod"]["start"];
+  // effective: the date the change takes effect (a request carries it in the
+  // dosage's boundsPeriod, else only authoredOn says when).
+  Node effectiveNode;
+  if (isStatement) {
+    effectiveNode = res["effectiveDateTime"];
+    if (!effectiveNode.present()) {
+      effectiveNode = action == "stop" && res["effectivePeriod"]["end"].present()
+                          ? res["effectivePeriod"]["end"]
+                          : res["effectivePeriod"]["start"];
+    }
+  } else {
+    Node bounds = dosage["timing"]["repeat"]["boundsPeriod"];
+    effectiveNode = bounds["start"].present() ? bounds["start"] : bounds["end"];
+    if (!effectiveNode.present()) effectiveNode = res["authoredOn"];
   }
-  if (!effectiveNode.present() && !isStatement) effectiveNode = res["authoredOn"];
   std::string effective(effectiveNode.str().substr(0, 10));
   if (!fhir::isValidFullDate(effective)) {
     error(ctx, "required", effectiveNode.path,
