@@ -1,0 +1,360 @@
+#include "gateway/server/daemon.h"
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/ThreadPool.h>
+
+#include "fhir/json.h"
+#include "gateway/clock.h"
+#include "gateway/ingest_pipeline.h"
+#include "gateway/server/api_handler.h"
+#include "gateway/server/auth.h"
+#include "gateway/server/json_logger.h"
+#include "gateway/server/metrics.h"
+#include "gateway/store/sqlite_store.h"
+#include "gateway/store/store.h"
+#include "gateway/version.h"
+#include "mappings/tables.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr const char* kStoreFileName = "inloop.db";
+
+fhir::Json issuesToJson(const fhir::Issues& issues) {
+  fhir::Json list = fhir::Json::array();
+  for (const fhir::Issue& i : issues) {
+    fhir::Json o = fhir::Json::object();
+    o.set("severity", fhir::Json::string(fhir::severityName(i.severity)));
+    o.set("path", fhir::Json::string(i.path));
+    o.set("message", fhir::Json::string(i.message));
+    list.push(std::move(o));
+  }
+  return list;
+}
+
+// Stored JSON back into a value; a stored payload always parses, so a failure
+// is reported as the text itself rather than losing it.
+fhir::Json storedJson(const std::string& text) {
+  if (text.empty()) return fhir::Json();
+  fhir::JsonLimits limits;
+  limits.maxBytes = 256u << 20;
+  limits.maxStringBytes = 64u << 20;
+  limits.maxElements = 1u << 24;
+  limits.maxDepth = 128;
+  fhir::Result<fhir::Json> v = fhir::parseJson(text, limits);
+  return v.isOk() ? std::move(v).value() : fhir::Json::string(text);
+}
+
+fhir::Json receiptToJson(const Receipt& r) {
+  fhir::Json o = fhir::Json::object();
+  o.set("receiptId", fhir::Json::string(r.receiptId));
+  o.set("recordId", fhir::Json::string(r.recordId));
+  o.set("version", fhir::Json::number(r.version));
+  o.set("status", fhir::Json::string("accepted"));
+  o.set("receivedAt", fhir::Json::string(r.receivedAt));
+  return o;
+}
+
+fhir::Json recordViewToJson(const RecordView& v) {
+  fhir::Json o = fhir::Json::object();
+  o.set("recordId", fhir::Json::string(v.recordId));
+  o.set("recordType", fhir::Json::string(v.recordType));
+  o.set("practiceId", fhir::Json::string(v.practiceId));
+  o.set("version", fhir::Json::number(v.latestVersion));
+  o.set("receipt", receiptToJson(v.receipt));
+  o.set("purged", fhir::Json::boolean(v.purged));
+  o.set("record", storedJson(v.recordJson));
+  o.set("translation", storedJson(v.bundleJson));
+  fhir::Json versions = fhir::Json::array();
+  for (const VersionInfo& vi : v.versions) {
+    fhir::Json e = fhir::Json::object();
+    e.set("version", fhir::Json::number(vi.version));
+    e.set("receivedAt", fhir::Json::string(formatInstant(vi.receivedAtMillis)));
+    e.set("contentHash", fhir::Json::string(vi.contentHash));
+    e.set("receiptId", fhir::Json::string(vi.receiptId));
+    if (vi.purged) e.set("purged", fhir::Json::boolean(true));
+    versions.push(std::move(e));
+  }
+  o.set("versions", std::move(versions));
+  fhir::Json deliveries = fhir::Json::array();
+  for (const DeliveryState& d : v.deliveries) {
+    fhir::Json e = fhir::Json::object();
+    e.set("destination", fhir::Json::string(d.destinationId));
+    e.set("version", fhir::Json::number(d.version));
+    e.set("state", fhir::Json::string(outboxStateName(d.state)));
+    e.set("attempts", fhir::Json::number(d.attempts));
+    if (d.lastStatus != 0) e.set("lastStatus", fhir::Json::number(std::int64_t{d.lastStatus}));
+    if (!d.lastError.empty()) e.set("lastError", fhir::Json::string(d.lastError));
+    if (!d.reason.empty()) e.set("reason", fhir::Json::string(d.reason));
+    e.set("updatedAt", fhir::Json::string(formatInstant(d.updatedAtMillis)));
+    deliveries.push(std::move(e));
+  }
+  o.set("deliveries", std::move(deliveries));
+  return o;
+}
+
+Poco::Net::Context::Ptr makeServerContext(const TlsConfig& tls) {
+  Poco::Net::Context::Params params;
+  params.certificateFile = tls.certificateFile;
+  params.privateKeyFile = tls.privateKeyFile;
+  params.caLocation = tls.caFile;
+  params.loadDefaultCAs = false;
+  switch (tls.verifyClient) {
+    case ClientVerification::kNone:
+      params.verificationMode = Poco::Net::Context::VERIFY_NONE;
+      break;
+    case ClientVerification::kOptional:
+      params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
+      break;
+    case ClientVerification::kRequired:
+      params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
+      break;
+  }
+  params.verificationDepth = 9;
+  params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
+  Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+  ctx->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+  return ctx;
+}
+
+}  // namespace
+
+MappingTablesRead readMappingTablesDir(const std::string& dir) {
+  MappingTablesRead out;
+  std::vector<mappings::TableFile> files;
+  for (std::string_view name : mappings::kTableFileNames) {
+    const std::filesystem::path path = std::filesystem::path(dir) / name;
+    std::ifstream in(path, std::ios::binary);
+    if (!in.is_open()) {
+      fhir::addError(&out.issues, "required", path.string(), "cannot read the mapping table file");
+      continue;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    files.push_back(mappings::TableFile{std::string(name), text.str()});
+  }
+  if (fhir::hasErrors(out.issues)) return out;
+  mappings::TablesLoad load = mappings::loadMappingTables(files);
+  for (fhir::Issue& i : load.issues) i.path = (std::filesystem::path(dir) / i.path).string();
+  out.issues = std::move(load.issues);
+  if (load.tables && !fhir::hasErrors(out.issues)) {
+    out.tables = std::make_shared<const mappings::MappingTables>(std::move(*load.tables));
+  }
+  return out;
+}
+
+struct Daemon::Impl {
+  Impl(const DaemonConfig& c, std::ostream& out)
+      : config(c), logger(out, logLevelFromName(c.logLevel)) {}
+
+  DaemonConfig config;
+  JsonLogger logger;
+  SystemClock clock;
+  std::unique_ptr<Store> store;
+  MappingTablesHolder tables;
+  Metrics metrics;
+  std::unique_ptr<IngestPipeline> pipeline;
+  std::unique_ptr<Authenticator> auth;
+  std::mutex reloadMutex;
+  std::unique_ptr<Poco::ThreadPool> pool;
+  std::unique_ptr<Poco::Net::HTTPServer> server;
+  bool sslInitialized = false;
+  bool stopped = false;
+
+  fhir::Issues reload(std::string* version) {
+    std::lock_guard<std::mutex> lock(reloadMutex);
+    MappingTablesRead read = readMappingTablesDir(config.mappingsDir);
+    fhir::Json f = fhir::Json::object();
+    f.set("mappingsDir", fhir::Json::string(config.mappingsDir));
+    if (!read.tables) {
+      if (!fhir::hasErrors(read.issues)) {
+        fhir::addError(&read.issues, "exception", config.mappingsDir, "no tables were loaded");
+      }
+      metrics.observeReload(false);
+      f.set("issues", issuesToJson(read.issues));
+      logger.log(LogLevel::kError, "mappings-rejected", f);
+      return read.issues;
+    }
+    if (version != nullptr) *version = read.tables->version;
+    f.set("mappingTablesVersion", fhir::Json::string(read.tables->version));
+    tables.replace(std::move(read.tables));
+    metrics.observeReload(true);
+    logger.log(LogLevel::kInfo, "mappings-loaded", f);
+    return read.issues;
+  }
+
+  MetricGauges gauges() {
+    MetricGauges g;
+    fhir::Result<StoreStats> s = store->stats();
+    if (s.isOk()) {
+      for (const auto& [k, v] : s->recordsByType) g.recordsByType.emplace_back(k, v);
+      for (const auto& [k, v] : s->outboxByState) g.outboxByState.emplace_back(k, v);
+      g.storeSizeBytes = s->dbFileBytes;
+      g.storeCommits = static_cast<std::int64_t>(s->commits);
+    }
+    g.ready = ready().isOk();
+    return g;
+  }
+
+  fhir::Status ready() {
+    if (stopped) return fhir::Status(fhir::ErrorCode::kUnavailable, "shutting down");
+    if (!tables.current()) {
+      return fhir::Status(fhir::ErrorCode::kUnavailable, "mapping tables not loaded");
+    }
+    fhir::Status st = store->checkWritable();
+    if (!st.isOk()) {
+      return fhir::Status(fhir::ErrorCode::kUnavailable, "store not writable: " + st.message());
+    }
+    return fhir::Status::ok();
+  }
+
+  void shutdown() {
+    if (stopped) return;
+    stopped = true;
+    logger.log(LogLevel::kInfo, "stopping");
+    if (server) {
+      // Stop accepting; open connections finish their current request, then close.
+      server->stopAll(false);
+      pool->joinAll();
+      server.reset();
+    }
+    pipeline.reset();
+    store.reset();  // drains queued writes
+    logger.log(LogLevel::kInfo, "stopped");
+    if (sslInitialized) {
+      Poco::Net::uninitializeSSL();
+      sslInitialized = false;
+    }
+  }
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::stop() {
+  if (impl_) impl_->shutdown();
+}
+
+std::uint16_t Daemon::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+fhir::Issues Daemon::reloadMappings(std::string* version) { return impl_->reload(version); }
+
+fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
+                                                    std::ostream& logOut) {
+  auto impl = std::make_unique<Impl>(config, logOut);
+  Impl& d = *impl;
+
+  // Mapping tables first: without them nothing can be accepted.
+  // (Not logged here: the first log line of a started daemon is "listening".)
+  MappingTablesRead initial = readMappingTablesDir(config.mappingsDir);
+  if (!initial.tables) {
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        "mapping tables in " + config.mappingsDir + " are invalid:\n" +
+                            fhir::formatIssues(initial.issues));
+  }
+  const std::string version = initial.tables->version;
+  d.tables.replace(std::move(initial.tables));
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.dataDir, ec);
+  if (ec) {
+    return fhir::Status(fhir::ErrorCode::kIoError,
+                        "cannot create data directory " + config.dataDir + ": " + ec.message());
+  }
+  SqliteStoreOptions storeOptions;
+  storeOptions.maxQueuedItems = config.storeQueueCapacity;
+  const std::string storePath = (std::filesystem::path(config.dataDir) / kStoreFileName).string();
+  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, storeOptions, d.clock);
+  if (!store.isOk()) {
+    return fhir::Status(store.status().code(),
+                        "cannot open the store " + storePath + ": " + store.status().message());
+  }
+  d.store = std::move(store).value();
+
+  IngestLimits limits;
+  limits.maxBatchRecords = config.limits.maxBatchRecords;
+  limits.maxRecordBytes = config.limits.maxBodyBytes;
+  d.pipeline = std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics);
+  std::vector<ClientPrincipalConfig> clients;
+  if (config.tls) clients = config.tls->clientPrincipals;
+  d.auth = std::make_unique<Authenticator>(config.tokens, clients);
+
+  ApiContext api{*d.pipeline, *d.auth, d.metrics, d.logger, config.limits,
+                 config.metricsRequireAuth, nullptr, nullptr, nullptr, nullptr};
+  Impl* self = &d;
+  api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
+    fhir::Result<RecordView> v = self->store->getRecord(id);
+    if (!v.isOk()) {
+      if (v.status().code() == fhir::ErrorCode::kNotFound) {
+        return fhir::Status(fhir::ErrorCode::kNotFound, "no record \"" + id + "\"");
+      }
+      return v.status();
+    }
+    return recordViewToJson(*v);
+  };
+  api.gauges = [self] { return self->gauges(); };
+  api.ready = [self] { return self->ready(); };
+  api.reload = [self](std::string* v) { return self->reload(v); };
+
+  try {
+    Poco::Net::SocketAddress address(config.host, config.port);
+    Poco::Net::ServerSocket socket;
+    if (config.tls) {
+      Poco::Net::initializeSSL();
+      d.sslInitialized = true;
+      socket = Poco::Net::SecureServerSocket(address, 64, makeServerContext(*config.tls));
+    } else {
+      socket = Poco::Net::ServerSocket(address, 64);
+    }
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+    params->setTimeout(Poco::Timespan(config.limits.requestTimeoutMs * 1000));
+    params->setKeepAlive(true);
+    params->setKeepAliveTimeout(Poco::Timespan(config.limits.keepAliveTimeoutMs * 1000));
+    params->setMaxKeepAliveRequests(config.limits.maxKeepAliveRequests);
+    params->setMaxThreads(config.limits.maxThreads);
+    params->setMaxQueued(config.limits.maxQueuedConnections);
+    params->setSoftwareVersion(std::string("inloop/") + kVersion);
+    d.pool = std::make_unique<Poco::ThreadPool>(2, config.limits.maxThreads + 1);
+    d.server = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(std::move(api)),
+                                                       *d.pool, socket, params);
+    d.server->start();
+  } catch (const Poco::Exception& e) {
+    return fhir::Status(fhir::ErrorCode::kIoError, "cannot listen on " + config.host + ":" +
+                                                       std::to_string(config.port) + ": " +
+                                                       e.displayText());
+  } catch (const std::exception& e) {
+    return fhir::Status(fhir::ErrorCode::kIoError, "cannot listen on " + config.host + ":" +
+                                                       std::to_string(config.port) + ": " +
+                                                       e.what());
+  }
+
+  fhir::Json f = fhir::Json::object();
+  f.set("host", fhir::Json::string(config.host));
+  f.set("port", fhir::Json::number(std::int64_t{d.server->port()}));
+  f.set("tls", fhir::Json::boolean(config.tls.has_value()));
+  f.set("dataDir", fhir::Json::string(config.dataDir));
+  f.set("mappingTablesVersion", fhir::Json::string(version));
+  f.set("version", fhir::Json::string(kVersion));
+  d.logger.log(LogLevel::kInfo, "listening", f);
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+}  // namespace inloop::gateway

@@ -1,0 +1,70 @@
+#pragma once
+
+// Daemon: everything `inloop serve` runs, wired together and started: the
+// SQLite store (dataDir/inloop.db), the mapping tables (mappingsDir), the
+// ingest pipeline, the HTTP(S) API (gateway/server/api_handler.h), metrics and
+// the JSON logger. Tests start it in-process on port 0; cmd_serve wraps it in a
+// POCO ServerApplication.
+//
+// Lifecycle: start() -> serving; reloadMappings() any number of times (SIGHUP,
+// POST /admin/reload); stop() (or the destructor): stop accepting connections,
+// let in-flight requests finish, then close the store (queued writes drain).
+// Thread safety: reloadMappings() and port() may be called from any thread;
+// stop() once, from the owning thread.
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include "fhir/issue.h"
+#include "fhir/status.h"
+#include "gateway/daemon_config.h"
+
+namespace inloop::mappings {
+struct MappingTables;
+}
+
+namespace inloop::gateway {
+
+// Reads the mapping table files (mappings::kTableFileNames) of `dir` and
+// validates them. Issue paths are "DIR/file.json:LINE:COLUMN". `tables` is set
+// only when there are no errors.
+struct MappingTablesRead {
+  std::shared_ptr<const mappings::MappingTables> tables;
+  fhir::Issues issues;
+};
+MappingTablesRead readMappingTablesDir(const std::string& dir);
+
+class Daemon {
+ public:
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Opens the store, loads the tables and starts listening. Logs go to `logOut`
+  // (must outlive the daemon); the first line after start-up is
+  // {"event":"listening","port":N,...}. Failures (bad mapping tables, store
+  // cannot be opened, port in use, TLS files unreadable) are a Status whose
+  // message says what and where; the issues of bad tables are also logged.
+  static fhir::Result<std::unique_ptr<Daemon>> start(const DaemonConfig& config,
+                                                     std::ostream& logOut);
+
+  // The port actually bound (useful with port 0).
+  std::uint16_t port() const;
+
+  // Re-reads and validates the mapping tables; installs them only when valid.
+  // Returns the issues (errors: rejected, the old tables keep serving). Logs
+  // the outcome. `version` (if non-null) receives the installed tables' version.
+  fhir::Issues reloadMappings(std::string* version = nullptr);
+
+  // Stops accepting, drains in-flight requests, closes the store. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  explicit Daemon(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace inloop::gateway
