@@ -148,7 +148,7 @@ std::optional<Measure> MappingTables::findMeasure(std::string_view code,
   return measure;
 }
 
-const Activity* MappingTables::findActivity(std::string_view code) const {
+const ActivityType* MappingTables::findActivity(std::string_view code) const {
   return findByCode(activities, code);
 }
 

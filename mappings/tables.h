@@ -141,7 +141,9 @@ struct EffectNote {
   std::string message;
 };
 
-struct Activity {
+// One activity type of activities.json (named so as not to clash with a plan
+// record's activity, mappings/plan_record.h).
+struct ActivityType {
   std::string code;     // the clinic's activity type ("physical-therapy")
   std::string display;  // CodeableConcept.text
   Coding coding;        // SNOMED CT when known, else {namespaces.activity, code, display}
@@ -194,7 +196,7 @@ struct MappingTables {
   std::vector<Unit> units;
   std::vector<Conversion> conversions;
   std::vector<Measure> measures;
-  std::vector<Activity> activities;
+  std::vector<ActivityType> activities;
   std::vector<Drug> drugs;
   std::vector<DrugClass> drugClasses;
   std::vector<Practice> practices;
@@ -206,7 +208,7 @@ struct MappingTables {
   // nullopt when unknown or disabled for that practice. Empty practiceId: no
   // overrides.
   std::optional<Measure> findMeasure(std::string_view code, std::string_view practiceId = {}) const;
-  const Activity* findActivity(std::string_view code) const;
+  const ActivityType* findActivity(std::string_view code) const;
   const Drug* findDrug(std::string_view code) const;
   const DrugClass* findDrugClass(std::string_view code) const;
   const Practice* findPractice(std::string_view practiceId) const;

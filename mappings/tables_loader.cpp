@@ -740,7 +740,7 @@ class Loader {
           auto effects = readEffects(r, f);
           if (!code || !display || !kind) return;
           if (r.object().find("snomed") && !snomed) return;
-          Activity a;
+          ActivityType a;
           a.code = *code;
           a.display = *display;
           a.standardCode = snomed.has_value();
