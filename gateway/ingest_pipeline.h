@@ -130,7 +130,6 @@ class IngestPipeline {
   const IngestLimits& limits() const { return limits_; }
 
  private:
-  struct Prepared;
   Store& store_;
   const MappingTablesHolder& tables_;
   IngestLimits limits_;

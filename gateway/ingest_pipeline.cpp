@@ -1,0 +1,325 @@
+#include "gateway/ingest_pipeline.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "fhir/json.h"
+#include "fhir/validator.h"
+#include "gateway/sha256.h"
+#include "gateway/store/store.h"
+#include "mappings/plan_record.h"
+#include "mappings/tables.h"
+#include "mappings/translate.h"
+
+namespace inloop::gateway {
+
+MappingTablesHolder::MappingTablesHolder(std::shared_ptr<const mappings::MappingTables> tables)
+    : tables_(std::move(tables)) {}
+
+std::shared_ptr<const mappings::MappingTables> MappingTablesHolder::current() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return tables_;
+}
+
+void MappingTablesHolder::replace(std::shared_ptr<const mappings::MappingTables> tables) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  tables_ = std::move(tables);
+}
+
+const char* ingestStatusName(IngestStatus status) {
+  switch (status) {
+    case IngestStatus::kAccepted:
+      return "accepted";
+    case IngestStatus::kReplay:
+      return "replay";
+    case IngestStatus::kConflict:
+      return "conflict";
+    case IngestStatus::kStale:
+      return "stale";
+    case IngestStatus::kMalformed:
+      return "malformed";
+    case IngestStatus::kInvalid:
+      return "invalid";
+    case IngestStatus::kTooLarge:
+      return "too-large";
+    case IngestStatus::kUnavailable:
+      return "unavailable";
+    case IngestStatus::kError:
+      return "error";
+  }
+  return "error";
+}
+
+fhir::ErrorCode ingestStatusErrorCode(IngestStatus status) {
+  switch (status) {
+    case IngestStatus::kAccepted:
+    case IngestStatus::kReplay:
+      return fhir::ErrorCode::kOk;
+    case IngestStatus::kConflict:
+    case IngestStatus::kStale:
+      return fhir::ErrorCode::kConflict;
+    case IngestStatus::kMalformed:
+      return fhir::ErrorCode::kMalformed;
+    case IngestStatus::kInvalid:
+      return fhir::ErrorCode::kInvalid;
+    case IngestStatus::kTooLarge:
+      return fhir::ErrorCode::kTooLarge;
+    case IngestStatus::kUnavailable:
+      return fhir::ErrorCode::kUnavailable;
+    case IngestStatus::kError:
+      return fhir::ErrorCode::kInternal;
+  }
+  return fhir::ErrorCode::kInternal;
+}
+
+namespace {
+
+IngestStatus fromStore(IngestOutcome o) {
+  switch (o) {
+    case IngestOutcome::kAccepted:
+      return IngestStatus::kAccepted;
+    case IngestOutcome::kReplay:
+      return IngestStatus::kReplay;
+    case IngestOutcome::kConflict:
+      return IngestStatus::kConflict;
+    case IngestOutcome::kStale:
+      return IngestStatus::kStale;
+  }
+  return IngestStatus::kError;
+}
+
+// Best effort: which record a refused document claims to be, for the reply and
+// the logs (never anything from the patient).
+void identify(const fhir::Json& doc, RecordOutcome* o) {
+  if (const fhir::Json* id = doc.find("recordId"); id != nullptr && id->isString()) {
+    if (id->text().size() <= 64) o->recordId = id->text();
+  }
+  if (const fhir::Json* v = doc.find("version"); v != nullptr && v->isNumber()) {
+    o->version = v->toInt64().value_or(0);
+  }
+  if (const fhir::Json* t = doc.find("recordType"); t != nullptr && t->isString()) {
+    const std::string& s = t->text();
+    if (s == "care-plan" || s == "measurement" || s == "medication-change") o->recordType = s;
+  }
+}
+
+bool isBlank(std::string_view line) {
+  for (char c : line) {
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+IngestPipeline::IngestPipeline(Store& store, const MappingTablesHolder& tables,
+                               IngestLimits limits, IngestObserver* observer)
+    : store_(store), tables_(tables), limits_(limits), observer_(observer) {}
+
+namespace {
+
+// A record that passed every check and waits for the store, or the reason why not.
+struct Prepared {
+  RecordOutcome outcome;
+  std::optional<IngestItem> item;  // set when ready for the store
+};
+
+void refuse(Prepared* p, IngestStatus status, std::string code, std::string path,
+            std::string message) {
+  p->outcome.status = status;
+  fhir::addError(&p->outcome.issues, std::move(code), std::move(path), std::move(message));
+}
+
+Prepared prepare(std::string_view text, const IngestSource& source, const IngestLimits& limits,
+                 const mappings::MappingTables* tables) {
+  Prepared p;
+  if (text.size() > limits.maxRecordBytes) {
+    refuse(&p, IngestStatus::kTooLarge, "too-long", "$",
+           "the record is larger than " + std::to_string(limits.maxRecordBytes) + " bytes");
+    return p;
+  }
+  fhir::JsonLimits jsonLimits = mappings::kRecordJsonLimits;
+  jsonLimits.maxBytes = limits.maxRecordBytes;
+  jsonLimits.maxDepth = std::min(jsonLimits.maxDepth, limits.maxDepth);
+  jsonLimits.maxStringBytes = std::min(jsonLimits.maxStringBytes, limits.maxStringBytes);
+  jsonLimits.maxElements = std::min(jsonLimits.maxElements, limits.maxElements);
+  fhir::JsonParseError where;
+  fhir::Result<fhir::Json> doc = fhir::parseJson(text, jsonLimits, &where);
+  if (!doc.isOk()) {
+    const bool tooLarge = doc.status().code() == fhir::ErrorCode::kTooLarge;
+    refuse(&p, tooLarge ? IngestStatus::kTooLarge : IngestStatus::kMalformed,
+           tooLarge ? "too-long" : "structure", "$",
+           (tooLarge ? "" : "not valid JSON: ") + doc.status().message());
+    return p;
+  }
+  identify(*doc, &p.outcome);
+
+  std::optional<mappings::PlanRecord> record = mappings::readPlanRecord(*doc, &p.outcome.issues);
+  if (!record) {
+    p.outcome.status = IngestStatus::kInvalid;
+    return p;
+  }
+  p.outcome.recordId = record->recordId;
+  p.outcome.version = record->version;
+  p.outcome.recordType = std::string(mappings::toWire(record->recordType()));
+  if (tables == nullptr) {
+    refuse(&p, IngestStatus::kUnavailable, "transient", "",
+           "no mapping tables are loaded; retry later");
+    return p;
+  }
+  mappings::TranslationResult translated = mappings::translateRecord(*record, *tables);
+  for (fhir::Issue& i : translated.issues) p.outcome.issues.push_back(std::move(i));
+  if (!translated.bundle || fhir::hasErrors(p.outcome.issues)) {
+    p.outcome.status = IngestStatus::kInvalid;
+    return p;
+  }
+  // The translation must itself be valid FHIR; if not, it is our bug, not the
+  // sender's: nothing is stored and the issues name the FHIR paths.
+  fhir::Issues fhirIssues = fhir::validateResource(*translated.bundle);
+  if (fhir::hasErrors(fhirIssues)) {
+    for (fhir::Issue& i : fhirIssues) {
+      if (i.severity != fhir::Severity::kError && i.severity != fhir::Severity::kFatal) continue;
+      i.code = "exception";
+      i.message = "internal translation error: " + i.message;
+      p.outcome.issues.push_back(std::move(i));
+    }
+    p.outcome.status = IngestStatus::kError;
+    return p;
+  }
+
+  IngestItem item;
+  item.recordJson = fhir::writeJson(*doc);
+  fhir::Result<std::string> hash = sha256Hex(item.recordJson);
+  if (!hash.isOk()) {
+    refuse(&p, IngestStatus::kError, "exception", "", "cannot hash the record");
+    return p;
+  }
+  item.contentHash = std::move(hash).value();
+  item.bundleJson = fhir::writeJson(*translated.bundle);
+  item.recordId = record->recordId;
+  item.version = record->version;
+  item.recordType = p.outcome.recordType;
+  item.practiceId = record->pcp.practiceId;
+  item.patientKey = record->patient.mrn;
+  // No routing yet: an empty list stores the record as `unroutable` (visible).
+  item.principal = source.principal;
+  item.source = source.source;
+  p.item = std::move(item);
+  return p;
+}
+
+void applyStoreResult(const IngestResult& r, RecordOutcome* o) {
+  o->status = fromStore(r.outcome);
+  if (r.outcome == IngestOutcome::kAccepted || r.outcome == IngestOutcome::kReplay) {
+    o->receiptId = r.receipt.receiptId;
+    o->receivedAt = r.receipt.receivedAt;
+    return;
+  }
+  std::string message = r.message;
+  if (message.empty()) {
+    message = r.outcome == IngestOutcome::kStale
+                  ? "a higher version of this record is already stored"
+                  : "this version of the record is already stored with different content";
+  }
+  fhir::addError(&o->issues, "conflict", "$.version", std::move(message));
+}
+
+void applyStoreFailure(const fhir::Status& st, RecordOutcome* o) {
+  if (st.code() == fhir::ErrorCode::kUnavailable) {
+    o->status = IngestStatus::kUnavailable;
+    fhir::addError(&o->issues, "transient", "", "the store is busy; retry later (" +
+                                                    st.message() + ")");
+  } else {
+    o->status = IngestStatus::kError;
+    fhir::addError(&o->issues, "exception", "", "the store failed: " + st.message());
+  }
+}
+
+}  // namespace
+
+RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const IngestSource& source) {
+  std::shared_ptr<const mappings::MappingTables> tables = tables_.current();
+  Prepared p = prepare(recordJson, source, limits_, tables.get());
+  if (p.item) {
+    std::vector<IngestItem> items;
+    items.push_back(std::move(*p.item));
+    fhir::Result<std::vector<IngestResult>> results = store_.ingest(std::move(items));
+    if (!results.isOk()) {
+      applyStoreFailure(results.status(), &p.outcome);
+    } else if (results->size() != 1) {
+      applyStoreFailure(fhir::Status(fhir::ErrorCode::kInternal, "wrong number of results"),
+                        &p.outcome);
+    } else {
+      applyStoreResult(results->front(), &p.outcome);
+    }
+  }
+  if (observer_ != nullptr) observer_->onOutcome(p.outcome);
+  return std::move(p.outcome);
+}
+
+fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(
+    std::string_view ndjson, const IngestSource& source) {
+  // Split first, so an oversized batch is refused before any work.
+  struct Line {
+    std::size_t number;
+    std::string_view text;
+  };
+  std::vector<Line> lines;
+  std::size_t number = 0;
+  for (std::size_t pos = 0; pos < ndjson.size();) {
+    std::size_t end = ndjson.find('\n', pos);
+    if (end == std::string_view::npos) end = ndjson.size();
+    ++number;
+    std::string_view text = ndjson.substr(pos, end - pos);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (!isBlank(text)) {
+      if (lines.size() == limits_.maxBatchRecords) {
+        return fhir::Status(fhir::ErrorCode::kTooLarge,
+                            "the batch has more than " + std::to_string(limits_.maxBatchRecords) +
+                                " records");
+      }
+      lines.push_back(Line{number, text});
+    }
+    pos = end + 1;
+  }
+
+  std::shared_ptr<const mappings::MappingTables> tables = tables_.current();
+  std::vector<RecordOutcome> outcomes;
+  outcomes.reserve(lines.size());
+  std::vector<IngestItem> items;
+  std::vector<std::size_t> itemOutcome;  // items[i] belongs to outcomes[itemOutcome[i]]
+  for (const Line& line : lines) {
+    Prepared p = prepare(line.text, source, limits_, tables.get());
+    p.outcome.line = line.number;
+    if (p.item) {
+      items.push_back(std::move(*p.item));
+      itemOutcome.push_back(outcomes.size());
+    }
+    outcomes.push_back(std::move(p.outcome));
+  }
+  if (!items.empty()) {
+    // One call: the store commits the whole batch in one transaction.
+    fhir::Result<std::vector<IngestResult>> results = store_.ingest(std::move(items));
+    if (!results.isOk()) {
+      const fhir::Status& st = results.status();
+      return fhir::Status(st.code() == fhir::ErrorCode::kUnavailable ? st.code()
+                                                                     : fhir::ErrorCode::kIoError,
+                          "the store refused the batch: " + st.message());
+    }
+    if (results->size() != itemOutcome.size()) {
+      return fhir::Status(fhir::ErrorCode::kInternal, "the store returned the wrong number of results");
+    }
+    for (std::size_t i = 0; i < itemOutcome.size(); ++i) {
+      applyStoreResult((*results)[i], &outcomes[itemOutcome[i]]);
+    }
+  }
+  for (RecordOutcome& o : outcomes) {
+    const std::string prefix = "line " + std::to_string(o.line) + ": ";
+    for (fhir::Issue& i : o.issues) i.path = prefix + (i.path.empty() ? "$" : i.path);
+    if (observer_ != nullptr) observer_->onOutcome(o);
+  }
+  return outcomes;
+}
+
+}  // namespace inloop::gateway
