@@ -180,11 +180,12 @@ namespace {
 // callback stops RapidJSON with kParseErrorTermination; `failure_` says why.
 class TreeBuilder {
  public:
-  TreeBuilder(const JsonLimits& limits, const rapidjson::MemoryStream& stream)
-      : limits_(limits), stream_(stream) {}
+  // `base` is the offset of the stream's first byte in the caller's text.
+  TreeBuilder(const JsonLimits& limits, const rapidjson::MemoryStream& stream, std::size_t base)
+      : limits_(limits), stream_(stream), base_(base) {}
 
-  bool Null() { return addValue(Json(), 0); }
-  bool Bool(bool b) { return addValue(Json::boolean(b), 0); }
+  bool Null() { return addValue(Json(), 4); }
+  bool Bool(bool b) { return addValue(Json::boolean(b), b ? 4 : 5); }
   // With kParseNumbersAsStringsFlag only RawNumber is called; the others exist
   // to satisfy the handler concept.
   bool Int(int) { return fail("unexpected integer event"); }
@@ -276,8 +277,8 @@ class TreeBuilder {
     if (frames_.size() >= limits_.maxDepth) {
       return limit("nesting deeper than " + std::to_string(limits_.maxDepth) + " levels");
     }
-    std::size_t pos = stream_.Tell();
-    container.setSourceOffset(pos > 0 ? pos - 1 : 0);
+    // RapidJSON reports StartObject/StartArray before consuming the bracket.
+    container.setSourceOffset(base_ + stream_.Tell());
     frames_.push_back(Frame{std::move(container), {}, nullptr});
     return true;
   }
@@ -290,8 +291,10 @@ class TreeBuilder {
 
   bool addValue(Json value, std::size_t approxTokenLength) {
     if (!countElement()) return false;
+    // Scalars are reported after their token: step back over it (approximately
+    // for strings with escapes, which are longer in the source).
     std::size_t pos = stream_.Tell();
-    value.setSourceOffset(pos >= approxTokenLength ? pos - approxTokenLength : 0);
+    value.setSourceOffset(base_ + (pos >= approxTokenLength ? pos - approxTokenLength : 0));
     return attach(std::move(value));
   }
 
@@ -317,6 +320,7 @@ class TreeBuilder {
 
   const JsonLimits& limits_;
   const rapidjson::MemoryStream& stream_;
+  std::size_t base_;
   std::vector<Frame> frames_;
   Json root_;
   std::size_t elements_ = 0;
@@ -369,7 +373,7 @@ Result<Json> parseJson(std::string_view text, const JsonLimits& limits, JsonPars
     skip = 3;  // editors on some systems add one to config files
   }
   rapidjson::MemoryStream stream(text.data() + skip, text.size() - skip);
-  TreeBuilder builder(limits, stream);
+  TreeBuilder builder(limits, stream, skip);
   rapidjson::Reader reader;
   rapidjson::ParseResult ok = limits.allowComments ? reader.Parse<kCommentFlags>(stream, builder)
                                                    : reader.Parse<kStrictFlags>(stream, builder);

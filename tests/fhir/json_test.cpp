@@ -128,6 +128,33 @@ TEST_CASE("json comments only when allowed, and source offsets", "[fhir][json]")
   CHECK(column == 19);
 }
 
+TEST_CASE("json source offsets point at each value's first byte", "[fhir][json]") {
+  const std::string text = R"({"a": {"b": [1, "xy", null]}, "c": true, "d": false})";
+  auto r = parseJson(text);
+  REQUIRE(r.isOk());
+  const Json& a = *r->find("a");
+  const Json& b = *a.find("b");
+  struct Case {
+    const Json* value;
+    const char* startsWith;
+  };
+  const Case cases[] = {{&a, "{\"b\""},         {&b, "[1,"},
+                        {&b.items()[0], "1,"},   {&b.items()[1], "\"xy\""},
+                        {&b.items()[2], "null"}, {r->find("c"), "true"},
+                        {r->find("d"), "false"}};
+  for (const Case& c : cases) {
+    INFO(c.startsWith);
+    CHECK(text.substr(c.value->sourceOffset(), std::string(c.startsWith).size()) == c.startsWith);
+  }
+  // A byte order mark (allowed in config files) does not shift offsets.
+  JsonLimits config;
+  config.allowComments = true;
+  const std::string bom = "\xEF\xBB\xBF{\"k\": 12}";
+  auto withBom = parseJson(bom, config);
+  REQUIRE(withBom.isOk());
+  CHECK(bom.substr(withBom->find("k")->sourceOffset(), 2) == "12");
+}
+
 TEST_CASE("json large objects still reject duplicate keys", "[fhir][json]") {
   std::string text = "{";
   for (int i = 0; i < 100; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
