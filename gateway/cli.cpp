@@ -24,6 +24,10 @@ const Command kCommands[] = {
      cmdValidate},
     {"check-config", "check-config DIR           check the configuration files in DIR",
      cmdCheckConfig},
+    {"serve", "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]  run the daemon",
+     cmdServe},
+    {"hash-token", "hash-token < TOKEN          print the SHA-256 of an API token for the config",
+     cmdHashToken},
 };
 
 void printHelp(std::ostream& out) {

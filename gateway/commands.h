@@ -25,5 +25,7 @@ fhir::Result<std::string> readInput(const std::string& path, std::istream& in,
 
 int cmdValidate(CommandContext& ctx);
 int cmdCheckConfig(CommandContext& ctx);
+int cmdServe(CommandContext& ctx);
+int cmdHashToken(CommandContext& ctx);
 
 }  // namespace inloop::gateway
