@@ -1,0 +1,132 @@
+#include "gateway/store/migrations.h"
+
+#include <string>
+
+namespace inloop::gateway::sqlite {
+
+namespace {
+
+// Append only: never edit a shipped migration; add the next number instead.
+// Times are epoch milliseconds.
+constexpr const char* kMigrations[] = {
+    // 1: records (all versions), translations, outbox with per-patient heads, audit.
+    R"sql(
+CREATE TABLE meta(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE records(
+  record_id TEXT PRIMARY KEY,
+  record_type TEXT NOT NULL,
+  practice_id TEXT NOT NULL,
+  patient_key TEXT NOT NULL,
+  latest_version INTEGER NOT NULL,
+  first_received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  purged_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX records_type ON records(record_type);
+
+CREATE TABLE record_versions(
+  id INTEGER PRIMARY KEY,
+  record_id TEXT NOT NULL REFERENCES records(record_id),
+  version INTEGER NOT NULL,
+  record_type TEXT NOT NULL,
+  practice_id TEXT NOT NULL,
+  patient_key TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  record_json TEXT,
+  receipt_id TEXT NOT NULL UNIQUE,
+  received_at INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  source TEXT NOT NULL,
+  purged_at INTEGER,
+  UNIQUE(record_id, version)
+);
+
+CREATE TABLE translations(
+  version_id INTEGER PRIMARY KEY REFERENCES record_versions(id),
+  bundle_json TEXT
+);
+
+CREATE TABLE outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  destination_id TEXT NOT NULL,
+  patient_key TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  version_id INTEGER NOT NULL REFERENCES record_versions(id),
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_pending ON outbox(destination_id, patient_key, seq) WHERE state = 'pending';
+CREATE INDEX outbox_record ON outbox(record_id, destination_id);
+CREATE INDEX outbox_state ON outbox(state, created_at);
+
+-- One row per (destination, patient) with pending messages: its oldest one.
+-- due_at = max(next_attempt_at, lease_until) of that message.
+CREATE TABLE outbox_heads(
+  destination_id TEXT NOT NULL,
+  patient_key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  PRIMARY KEY(destination_id, patient_key)
+) WITHOUT ROWID;
+CREATE INDEX outbox_heads_due ON outbox_heads(destination_id, due_at);
+
+CREATE TABLE audit(
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  action TEXT NOT NULL,
+  record_id TEXT NOT NULL DEFAULT '',
+  version INTEGER NOT NULL DEFAULT 0,
+  record_type TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT ''
+);
+)sql",
+};
+
+constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+
+}  // namespace
+
+fhir::Status migrate(Database& db, int targetVersion) {
+  auto current = db.queryInt("PRAGMA user_version");
+  if (!current) return current.status();
+  if (*current > targetVersion) {
+    return fhir::Status(fhir::ErrorCode::kUnsupported,
+                        "store schema version " + std::to_string(*current) +
+                            " is newer than this inloop supports (" +
+                            std::to_string(targetVersion) +
+                            "): upgrade inloop, or point it at another data directory");
+  }
+  if (targetVersion > kMigrationCount) {
+    return fhir::Status(fhir::ErrorCode::kInternal, "no migration to schema version " +
+                                                        std::to_string(targetVersion));
+  }
+  for (int version = static_cast<int>(*current) + 1; version <= targetVersion; ++version) {
+    if (auto st = db.exec("BEGIN IMMEDIATE"); !st.isOk()) return st;
+    fhir::Status st = db.exec(kMigrations[version - 1]);
+    if (st.isOk()) st = db.exec("PRAGMA user_version = " + std::to_string(version));
+    if (st.isOk()) st = db.exec("COMMIT");
+    if (!st.isOk()) {
+      (void)db.exec("ROLLBACK");
+      return fhir::Status(st.code(),
+                          "migration " + std::to_string(version) + " failed: " + st.message());
+    }
+  }
+  return fhir::Status::ok();
+}
+
+}  // namespace inloop::gateway::sqlite

@@ -1,0 +1,935 @@
+#include "gateway/store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "gateway/store/migrations.h"
+#include "gateway/store/sqlite_util.h"
+
+namespace inloop::gateway {
+
+using fhir::ErrorCode;
+using fhir::Result;
+using fhir::Status;
+using sqlite::Database;
+
+const char* outboxStateName(OutboxState state) {
+  switch (state) {
+    case OutboxState::kPending:
+      return "pending";
+    case OutboxState::kUnroutable:
+      return "unroutable";
+    case OutboxState::kPatientUnmatched:
+      return "patient-unmatched";
+    case OutboxState::kDelivered:
+      return "delivered";
+    case OutboxState::kDeadLetter:
+      return "dead-letter";
+    case OutboxState::kSuperseded:
+      return "superseded";
+  }
+  return "pending";
+}
+
+bool parseOutboxState(const std::string& name, OutboxState* state) {
+  static constexpr OutboxState kAll[] = {
+      OutboxState::kPending,   OutboxState::kUnroutable, OutboxState::kPatientUnmatched,
+      OutboxState::kDelivered, OutboxState::kDeadLetter, OutboxState::kSuperseded};
+  for (OutboxState candidate : kAll) {
+    if (name == outboxStateName(candidate)) {
+      *state = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* ingestOutcomeName(IngestOutcome outcome) {
+  switch (outcome) {
+    case IngestOutcome::kAccepted:
+      return "accepted";
+    case IngestOutcome::kReplay:
+      return "replay";
+    case IngestOutcome::kConflict:
+      return "conflict";
+    case IngestOutcome::kStale:
+      return "stale";
+  }
+  return "accepted";
+}
+
+namespace {
+
+// Runs `body` for each row; stops at the first error.
+template <typename Body>
+Status forEachRow(sqlite::Stmt& stmt, Body body) {
+  for (;;) {
+    auto row = stmt.next();
+    if (!row) return row.status();
+    if (!*row) return Status::ok();
+    body(stmt);
+  }
+}
+
+Result<std::string> newReceiptId() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return Status(ErrorCode::kInternal, "no random bytes for a receipt id");
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id = "rcpt-";
+  for (unsigned char byte : bytes) {
+    id.push_back(kDigits[byte >> 4]);
+    id.push_back(kDigits[byte & 0x0f]);
+  }
+  return id;
+}
+
+std::int64_t fileSize(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return 0;
+  return static_cast<std::int64_t>(info.st_size);
+}
+
+// Recomputes the head (oldest pending message) of one (destination, patient)
+// queue. Called after any change to that queue's pending rows; O(log n) through
+// the partial index outbox_pending.
+Status refreshHead(Database& db, const std::string& destinationId,
+                   const std::string& patientKey) {
+  auto find = db.prepare(
+      "SELECT seq, max(next_attempt_at, lease_until) FROM outbox "
+      "WHERE destination_id = ?1 AND patient_key = ?2 AND state = 'pending' "
+      "ORDER BY seq LIMIT 1");
+  if (!find) return find.status();
+  find->bind(1, destinationId).bind(2, patientKey);
+  auto row = find->next();
+  if (!row) return row.status();
+  if (!*row) {
+    auto del =
+        db.prepare("DELETE FROM outbox_heads WHERE destination_id = ?1 AND patient_key = ?2");
+    if (!del) return del.status();
+    return del->bind(1, destinationId).bind(2, patientKey).run();
+  }
+  const std::int64_t seq = find->int64(0);
+  const std::int64_t dueAt = find->int64(1);
+  auto upsert = db.prepare(
+      "INSERT INTO outbox_heads(destination_id, patient_key, seq, due_at) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(destination_id, patient_key) DO UPDATE SET seq = excluded.seq, "
+      "due_at = excluded.due_at");
+  if (!upsert) return upsert.status();
+  return upsert->bind(1, destinationId).bind(2, patientKey).bind(3, seq).bind(4, dueAt).run();
+}
+
+Status insertAudit(Database& db, const AuditEntry& entry) {
+  auto stmt = db.prepare(
+      "INSERT INTO audit(at, principal, action, record_id, version, record_type, outcome, "
+      "source, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (!stmt) return stmt.status();
+  return stmt->bind(1, entry.atMillis)
+      .bind(2, entry.principal)
+      .bind(3, entry.action)
+      .bind(4, entry.recordId)
+      .bind(5, entry.version)
+      .bind(6, entry.recordType)
+      .bind(7, entry.outcome)
+      .bind(8, entry.source)
+      .bind(9, entry.detail)
+      .run();
+}
+
+Status validateItem(const IngestItem& item, std::size_t index) {
+  const std::string where = "ingest item " + std::to_string(index) + ": ";
+  if (item.recordId.empty()) return Status(ErrorCode::kInvalid, where + "empty recordId");
+  if (item.version < 1) return Status(ErrorCode::kInvalid, where + "version must be >= 1");
+  if (item.recordType.empty()) return Status(ErrorCode::kInvalid, where + "empty recordType");
+  if (item.contentHash.empty()) return Status(ErrorCode::kInvalid, where + "empty contentHash");
+  for (const auto& target : item.destinations) {
+    if (target.destinationId.empty()) {
+      return Status(ErrorCode::kInvalid, where + "empty destinationId");
+    }
+  }
+  return Status::ok();
+}
+
+// Marks older not-yet-delivered rows of `recordId` for one destination as
+// superseded by `version`. Leased rows (a delivery in flight) are left alone.
+Status supersedeOlder(Database& db, const std::string& recordId,
+                      const std::string& destinationId, std::int64_t version, std::int64_t now) {
+  struct Row {
+    std::int64_t seq;
+    std::string patientKey;
+    bool pending;
+  };
+  std::vector<Row> rows;
+  {
+    auto find = db.prepare(
+        "SELECT seq, patient_key, state FROM outbox WHERE record_id = ?1 AND destination_id = ?2 "
+        "AND version < ?3 AND state IN ('pending', 'patient-unmatched', 'unroutable') "
+        "AND lease_until <= ?4");
+    if (!find) return find.status();
+    find->bind(1, recordId).bind(2, destinationId).bind(3, version).bind(4, now);
+    Status st = forEachRow(*find, [&](sqlite::Stmt& s) {
+      rows.push_back(Row{s.int64(0), s.text(1), s.text(2) == "pending"});
+    });
+    if (!st.isOk()) return st;
+  }
+  for (const Row& row : rows) {
+    auto update =
+        db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
+    if (!update) return update.status();
+    if (Status st = update->bind(1, row.seq).bind(2, now).run(); !st.isOk()) return st;
+    if (row.pending) {
+      if (Status st = refreshHead(db, destinationId, row.patientKey); !st.isOk()) return st;
+    }
+  }
+  return Status::ok();
+}
+
+Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, IngestResult* result) {
+  result->receipt.recordId = item.recordId;
+  result->receipt.version = item.version;
+  AuditEntry audit;
+  audit.atMillis = now;
+  audit.principal = item.principal;
+  audit.action = "ingest";
+  audit.recordId = item.recordId;
+  audit.version = item.version;
+  audit.recordType = item.recordType;
+  audit.source = item.source;
+
+  bool decided = false;
+  {
+    auto find = db.prepare(
+        "SELECT content_hash, receipt_id, received_at FROM record_versions "
+        "WHERE record_id = ?1 AND version = ?2");
+    if (!find) return find.status();
+    find->bind(1, item.recordId).bind(2, item.version);
+    auto row = find->next();
+    if (!row) return row.status();
+    if (*row) {
+      decided = true;
+      if (find->text(0) == item.contentHash) {
+        result->outcome = IngestOutcome::kReplay;
+        result->receipt.receiptId = find->text(1);
+        result->receipt.receivedAtMillis = find->int64(2);
+        result->receipt.receivedAt = formatInstant(result->receipt.receivedAtMillis);
+        result->message = "already stored with identical content";
+      } else {
+        result->outcome = IngestOutcome::kConflict;
+        result->message = "version " + std::to_string(item.version) + " of record " +
+                          item.recordId + " is already stored with different content";
+      }
+    }
+  }
+  if (!decided) {
+    auto latest = db.prepare("SELECT latest_version FROM records WHERE record_id = ?1");
+    if (!latest) return latest.status();
+    latest->bind(1, item.recordId);
+    auto row = latest->next();
+    if (!row) return row.status();
+    if (*row && latest->int64(0) > item.version) {
+      decided = true;
+      result->outcome = IngestOutcome::kStale;
+      result->message = "version " + std::to_string(item.version) + " of record " +
+                        item.recordId + " is older than the stored version " +
+                        std::to_string(latest->int64(0));
+    }
+  }
+  if (decided) {
+    result->receipt.status = result->outcome;
+    audit.outcome = ingestOutcomeName(result->outcome);
+    return insertAudit(db, audit);
+  }
+
+  auto receiptId = newReceiptId();
+  if (!receiptId) return receiptId.status();
+  {
+    auto upsert = db.prepare(
+        "INSERT INTO records(record_id, record_type, practice_id, patient_key, latest_version, "
+        "first_received_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+        "ON CONFLICT(record_id) DO UPDATE SET record_type = excluded.record_type, "
+        "practice_id = excluded.practice_id, patient_key = excluded.patient_key, "
+        "latest_version = excluded.latest_version, updated_at = excluded.updated_at, "
+        "purged_at = NULL");
+    if (!upsert) return upsert.status();
+    upsert->bind(1, item.recordId)
+        .bind(2, item.recordType)
+        .bind(3, item.practiceId)
+        .bind(4, item.patientKey)
+        .bind(5, item.version)
+        .bind(6, now);
+    if (Status st = upsert->run(); !st.isOk()) return st;
+  }
+  std::int64_t versionId = 0;
+  {
+    auto insert = db.prepare(
+        "INSERT INTO record_versions(record_id, version, record_type, practice_id, patient_key, "
+        "content_hash, record_json, receipt_id, received_at, principal, source) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (!insert) return insert.status();
+    insert->bind(1, item.recordId)
+        .bind(2, item.version)
+        .bind(3, item.recordType)
+        .bind(4, item.practiceId)
+        .bind(5, item.patientKey)
+        .bind(6, item.contentHash)
+        .bind(7, item.recordJson)
+        .bind(8, *receiptId)
+        .bind(9, now)
+        .bind(10, item.principal)
+        .bind(11, item.source);
+    if (Status st = insert->run(); !st.isOk()) return st;
+    versionId = db.lastInsertRowid();
+  }
+  {
+    auto insert = db.prepare("INSERT INTO translations(version_id, bundle_json) VALUES(?1, ?2)");
+    if (!insert) return insert.status();
+    if (Status st = insert->bind(1, versionId).bind(2, item.bundleJson).run(); !st.isOk()) {
+      return st;
+    }
+  }
+
+  // An older version's unroutable marker is replaced whatever this version's routing is.
+  if (Status st = supersedeOlder(db, item.recordId, "", item.version, now); !st.isOk()) return st;
+  std::vector<DestinationTarget> targets = item.destinations;
+  if (targets.empty()) targets.push_back(DestinationTarget{"", OutboxState::kUnroutable, ""});
+  for (const DestinationTarget& target : targets) {
+    if (!target.destinationId.empty()) {
+      Status st = supersedeOlder(db, item.recordId, target.destinationId, item.version, now);
+      if (!st.isOk()) return st;
+    }
+    auto insert = db.prepare(
+        "INSERT INTO outbox(destination_id, patient_key, record_id, version, version_id, state, "
+        "next_attempt_at, reason, created_at, updated_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)");
+    if (!insert) return insert.status();
+    insert->bind(1, target.destinationId)
+        .bind(2, item.patientKey)
+        .bind(3, item.recordId)
+        .bind(4, item.version)
+        .bind(5, versionId)
+        .bind(6, std::string_view(outboxStateName(target.initialState)))
+        .bind(7, now)
+        .bind(8, target.reason);
+    if (Status st = insert->run(); !st.isOk()) return st;
+    if (target.initialState == OutboxState::kPending) {
+      if (Status st = refreshHead(db, target.destinationId, item.patientKey); !st.isOk()) {
+        return st;
+      }
+    }
+  }
+
+  result->outcome = IngestOutcome::kAccepted;
+  result->receipt.receiptId = *receiptId;
+  result->receipt.status = IngestOutcome::kAccepted;
+  result->receipt.receivedAtMillis = now;
+  result->receipt.receivedAt = formatInstant(now);
+  audit.outcome = "accepted";
+  return insertAudit(db, audit);
+}
+
+// Reports on one outbox message; `allowed` lists the states it may leave.
+struct MessageRow {
+  std::string destinationId;
+  std::string patientKey;
+  std::string state;
+};
+
+Result<MessageRow> findMessage(Database& db, std::int64_t messageId) {
+  auto find =
+      db.prepare("SELECT destination_id, patient_key, state FROM outbox WHERE seq = ?1");
+  if (!find) return find.status();
+  find->bind(1, messageId);
+  auto row = find->next();
+  if (!row) return row.status();
+  if (!*row) {
+    return Status(ErrorCode::kNotFound, "no outbox message " + std::to_string(messageId));
+  }
+  return MessageRow{find->text(0), find->text(1), find->text(2)};
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, SqliteStoreOptions options, const Clock& clock,
+              std::unique_ptr<Database> writerDb)
+      : path_(std::move(path)),
+        options_(options),
+        clock_(clock),
+        writerDb_(std::move(writerDb)),
+        writer_([this] { writerLoop(); }) {}
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    workCv_.notify_all();
+    writer_.join();
+  }
+
+  Result<std::vector<IngestResult>> ingest(std::vector<IngestItem> items) override {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (Status st = validateItem(items[i], i); !st.isOk()) return st;
+    }
+    std::vector<IngestResult> results;
+    if (items.empty()) return results;
+    Job job;
+    job.weight = items.size();
+    job.bounded = true;
+    job.run = [&](Database& db) {
+      results.assign(items.size(), IngestResult{});
+      const std::int64_t now = clock_.nowMillis();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (Status st = ingestOne(db, items[i], now, &results[i]); !st.isOk()) return st;
+      }
+      return Status::ok();
+    };
+    if (Status st = submit(job); !st.isOk()) return st;
+    return results;
+  }
+
+  Result<RecordView> getRecord(const std::string& recordId) override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    Database& db = *reader->db;
+    ReadTransaction txn(db);
+    if (!txn.status.isOk()) return txn.status;
+    RecordView view;
+    view.recordId = recordId;
+    {
+      auto stmt = db.prepare(
+          "SELECT record_type, practice_id, latest_version, purged_at FROM records "
+          "WHERE record_id = ?1");
+      if (!stmt) return stmt.status();
+      stmt->bind(1, recordId);
+      auto row = stmt->next();
+      if (!row) return row.status();
+      if (!*row) return Status(ErrorCode::kNotFound, "no record " + recordId);
+      view.recordType = stmt->text(0);
+      view.practiceId = stmt->text(1);
+      view.latestVersion = stmt->int64(2);
+      view.purged = !stmt->isNull(3);
+    }
+    {
+      auto stmt = db.prepare(
+          "SELECT version, received_at, content_hash, receipt_id, purged_at FROM record_versions "
+          "WHERE record_id = ?1 ORDER BY version");
+      if (!stmt) return stmt.status();
+      stmt->bind(1, recordId);
+      Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+        view.versions.push_back(
+            VersionInfo{s.int64(0), s.int64(1), s.text(2), s.text(3), !s.isNull(4)});
+      });
+      if (!st.isOk()) return st;
+    }
+    {
+      auto stmt = db.prepare(
+          "SELECT v.record_json, t.bundle_json, v.receipt_id, v.received_at "
+          "FROM record_versions v LEFT JOIN translations t ON t.version_id = v.id "
+          "WHERE v.record_id = ?1 AND v.version = ?2");
+      if (!stmt) return stmt.status();
+      stmt->bind(1, recordId).bind(2, view.latestVersion);
+      auto row = stmt->next();
+      if (!row) return row.status();
+      if (*row) {
+        view.recordJson = stmt->text(0);
+        view.bundleJson = stmt->text(1);
+        view.receipt.receiptId = stmt->text(2);
+        view.receipt.receivedAtMillis = stmt->int64(3);
+        view.receipt.receivedAt = formatInstant(view.receipt.receivedAtMillis);
+      }
+      view.receipt.recordId = recordId;
+      view.receipt.version = view.latestVersion;
+      view.receipt.status = IngestOutcome::kAccepted;
+    }
+    {
+      auto stmt = db.prepare(
+          "SELECT seq, destination_id, version, state, attempts, last_status, last_error, reason, "
+          "next_attempt_at, updated_at FROM outbox WHERE record_id = ?1 ORDER BY seq");
+      if (!stmt) return stmt.status();
+      stmt->bind(1, recordId);
+      Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+        DeliveryState row;
+        row.messageId = s.int64(0);
+        row.destinationId = s.text(1);
+        row.version = s.int64(2);
+        parseOutboxState(s.text(3), &row.state);
+        row.attempts = s.int64(4);
+        row.lastStatus = static_cast<int>(s.int64(5));
+        row.lastError = s.text(6);
+        row.reason = s.text(7);
+        row.nextAttemptAtMillis = s.int64(8);
+        row.updatedAtMillis = s.int64(9);
+        view.deliveries.push_back(std::move(row));
+      });
+      if (!st.isOk()) return st;
+    }
+    return view;
+  }
+
+  Result<std::vector<OutboxMessage>> claimDue(const std::string& destinationId, std::int64_t now,
+                                              int limit, std::int64_t leaseForMillis) override {
+    std::vector<OutboxMessage> messages;
+    if (limit <= 0) return messages;
+    Job job;
+    job.run = [&](Database& db) {
+      messages.clear();
+      std::vector<std::int64_t> seqs;
+      {
+        auto heads = db.prepare(
+            "SELECT seq FROM outbox_heads WHERE destination_id = ?1 AND due_at <= ?2 "
+            "ORDER BY due_at LIMIT ?3");
+        if (!heads) return heads.status();
+        heads->bind(1, destinationId).bind(2, now).bind(3, limit);
+        Status st = forEachRow(*heads, [&](sqlite::Stmt& s) { seqs.push_back(s.int64(0)); });
+        if (!st.isOk()) return st;
+      }
+      const std::int64_t leaseUntil = now + std::max<std::int64_t>(leaseForMillis, 1);
+      for (std::int64_t seq : seqs) {
+        OutboxMessage message;
+        {
+          auto read = db.prepare(
+              "SELECT o.destination_id, o.patient_key, o.record_id, o.version, v.record_type, "
+              "v.record_json, t.bundle_json, o.attempts FROM outbox o "
+              "JOIN record_versions v ON v.id = o.version_id "
+              "LEFT JOIN translations t ON t.version_id = o.version_id "
+              "WHERE o.seq = ?1 AND o.state = 'pending'");
+          if (!read) return read.status();
+          read->bind(1, seq);
+          auto row = read->next();
+          if (!row) return row.status();
+          if (!*row) continue;  // cannot happen while heads are maintained; skip safely
+          message.messageId = seq;
+          message.destinationId = read->text(0);
+          message.patientKey = read->text(1);
+          message.recordId = read->text(2);
+          message.version = read->int64(3);
+          message.recordType = read->text(4);
+          message.recordJson = read->text(5);
+          message.bundleJson = read->text(6);
+          message.attempts = read->int64(7);
+          message.leaseUntilMillis = leaseUntil;
+        }
+        auto lease = db.prepare("UPDATE outbox SET lease_until = ?2 WHERE seq = ?1");
+        if (!lease) return lease.status();
+        if (Status st = lease->bind(1, seq).bind(2, leaseUntil).run(); !st.isOk()) return st;
+        auto head = db.prepare(
+            "UPDATE outbox_heads SET due_at = ?3 WHERE destination_id = ?1 AND patient_key = ?2");
+        if (!head) return head.status();
+        Status st =
+            head->bind(1, message.destinationId).bind(2, message.patientKey).bind(3, leaseUntil).run();
+        if (!st.isOk()) return st;
+        messages.push_back(std::move(message));
+      }
+      return Status::ok();
+    };
+    if (Status st = submit(job); !st.isOk()) return st;
+    return messages;
+  }
+
+  Status markDelivered(std::int64_t messageId, int lastStatus) override {
+    return report(messageId, "delivered", lastStatus, "", 0,
+                  {"pending", "superseded", "delivered"});
+  }
+
+  Status scheduleRetry(std::int64_t messageId, std::int64_t nextAttemptAtMillis, int lastStatus,
+                       const std::string& lastError) override {
+    return report(messageId, "pending", lastStatus, lastError, nextAttemptAtMillis, {"pending"});
+  }
+
+  Status deadLetter(std::int64_t messageId, int lastStatus,
+                    const std::string& lastError) override {
+    return report(messageId, "dead-letter", lastStatus, lastError, 0, {"pending"});
+  }
+
+  Result<StoreStats> stats() override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    Database& db = *reader->db;
+    ReadTransaction txn(db);
+    if (!txn.status.isOk()) return txn.status;
+    StoreStats stats;
+    {
+      auto stmt = db.prepare("SELECT record_type, count(*) FROM records GROUP BY record_type");
+      if (!stmt) return stmt.status();
+      Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+        stats.recordsByType[s.text(0)] = s.int64(1);
+        stats.records += s.int64(1);
+      });
+      if (!st.isOk()) return st;
+    }
+    {
+      auto count = db.queryInt("SELECT count(*) FROM record_versions");
+      if (!count) return count.status();
+      stats.versions = *count;
+    }
+    {
+      auto stmt = db.prepare("SELECT state, count(*) FROM outbox GROUP BY state");
+      if (!stmt) return stmt.status();
+      Status st = forEachRow(
+          *stmt, [&](sqlite::Stmt& s) { stats.outboxByState[s.text(0)] = s.int64(1); });
+      if (!st.isOk()) return st;
+    }
+    {
+      auto oldest = db.queryInt(
+          "SELECT coalesce(min(created_at), -1) FROM outbox WHERE state = 'pending'");
+      if (!oldest) return oldest.status();
+      if (*oldest >= 0) {
+        stats.oldestPendingAgeMillis = std::max<std::int64_t>(0, clock_.nowMillis() - *oldest);
+      }
+    }
+    stats.dbFileBytes = fileSize(path_) + fileSize(path_ + "-wal");
+    stats.commits = commits_.load();
+    stats.committedWrites = committedWrites_.load();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats.queuedItems = queuedItems_;
+    }
+    return stats;
+  }
+
+  Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis) override {
+    std::int64_t purged = 0;
+    Job job;
+    job.run = [&](Database& db) {
+      purged = 0;
+      const std::int64_t now = clock_.nowMillis();
+      std::vector<std::string> recordIds;
+      {
+        auto find = db.prepare(
+            "SELECT r.record_id FROM records r WHERE r.purged_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.record_id "
+            "AND o.state = 'delivered') "
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.record_id "
+            "AND (o.state NOT IN ('delivered', 'superseded') "
+            "OR (o.state = 'delivered' AND o.updated_at >= ?1)))");
+        if (!find) return find.status();
+        find->bind(1, deliveredBeforeMillis);
+        Status st = forEachRow(*find, [&](sqlite::Stmt& s) { recordIds.push_back(s.text(0)); });
+        if (!st.isOk()) return st;
+      }
+      for (const std::string& recordId : recordIds) {
+        auto bundles = db.prepare(
+            "UPDATE translations SET bundle_json = NULL WHERE version_id IN "
+            "(SELECT id FROM record_versions WHERE record_id = ?1)");
+        if (!bundles) return bundles.status();
+        if (Status st = bundles->bind(1, recordId).run(); !st.isOk()) return st;
+        auto versions = db.prepare(
+            "UPDATE record_versions SET record_json = NULL, purged_at = ?2 WHERE record_id = ?1");
+        if (!versions) return versions.status();
+        if (Status st = versions->bind(1, recordId).bind(2, now).run(); !st.isOk()) return st;
+        auto record = db.prepare("UPDATE records SET purged_at = ?2 WHERE record_id = ?1");
+        if (!record) return record.status();
+        if (Status st = record->bind(1, recordId).bind(2, now).run(); !st.isOk()) return st;
+        ++purged;
+      }
+      AuditEntry audit;
+      audit.atMillis = now;
+      audit.principal = "inloop";
+      audit.action = "purge";
+      audit.outcome = "ok";
+      audit.detail = std::to_string(purged) + " records purged";
+      return insertAudit(db, audit);
+    };
+    if (Status st = submit(job); !st.isOk()) return st;
+    return purged;
+  }
+
+  Status appendAudit(AuditEntry entry) override {
+    Job job;
+    job.run = [&](Database& db) {
+      if (entry.atMillis == 0) entry.atMillis = clock_.nowMillis();
+      return insertAudit(db, entry);
+    };
+    return submit(job);
+  }
+
+  Result<std::vector<AuditEntry>> listAudit(int limit) override {
+    std::vector<AuditEntry> entries;
+    if (limit <= 0) return entries;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        "SELECT id, at, principal, action, record_id, version, record_type, outcome, source, "
+        "detail FROM audit ORDER BY id DESC LIMIT ?1");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, limit);
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+      AuditEntry entry;
+      entry.id = s.int64(0);
+      entry.atMillis = s.int64(1);
+      entry.principal = s.text(2);
+      entry.action = s.text(3);
+      entry.recordId = s.text(4);
+      entry.version = s.int64(5);
+      entry.recordType = s.text(6);
+      entry.outcome = s.text(7);
+      entry.source = s.text(8);
+      entry.detail = s.text(9);
+      entries.push_back(std::move(entry));
+    });
+    if (!st.isOk()) return st;
+    return entries;
+  }
+
+  Status checkWritable() override {
+    Job job;
+    job.run = [&](Database& db) {
+      auto stmt = db.prepare(
+          "INSERT INTO meta(key, value) VALUES('last_write_check', ?1) "
+          "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      if (!stmt) return stmt.status();
+      return stmt->bind(1, std::to_string(clock_.nowMillis())).run();
+    };
+    return submit(job);
+  }
+
+ private:
+  // One write waiting for the writer thread. Lives on the caller's stack; the
+  // caller blocks in submit() until `done`.
+  struct Job {
+    std::function<Status(Database&)> run;
+    std::size_t weight = 1;
+    bool bounded = false;  // subject to maxQueuedItems (client ingest)
+    Status status;
+    bool done = false;
+  };
+
+  struct ReaderLease {
+    SqliteStore* store = nullptr;
+    std::unique_ptr<Database> db;
+    ReaderLease(SqliteStore* s, std::unique_ptr<Database> d) : store(s), db(std::move(d)) {}
+    ReaderLease(ReaderLease&& other) noexcept = default;
+    ReaderLease& operator=(ReaderLease&&) = delete;
+    ~ReaderLease() {
+      if (db) store->releaseReader(std::move(db));
+    }
+  };
+
+  // A read transaction: one consistent WAL snapshot for several queries.
+  struct ReadTransaction {
+    Database& db;
+    Status status;
+    explicit ReadTransaction(Database& d) : db(d), status(d.exec("BEGIN")) {}
+    ~ReadTransaction() {
+      if (status.isOk()) (void)db.exec("ROLLBACK");
+    }
+  };
+
+  Status submit(Job& job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (stopping_) return Status(ErrorCode::kUnavailable, "the store is closing");
+    if (job.bounded && queuedItems_ > 0 && queuedItems_ + job.weight > options_.maxQueuedItems) {
+      return Status(ErrorCode::kUnavailable, "store write queue is full (" +
+                                                 std::to_string(queuedItems_) +
+                                                 " items waiting); retry later");
+    }
+    queue_.push_back(&job);
+    queuedItems_ += job.weight;
+    workCv_.notify_one();
+    doneCv_.wait(lock, [&] { return job.done; });
+    return job.status;
+  }
+
+  void writerLoop() {
+    std::vector<Job*> group;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        workCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything queued is done
+        std::size_t items = 0;
+        while (!queue_.empty() &&
+               (group.empty() || items + queue_.front()->weight <= options_.maxItemsPerCommit)) {
+          items += queue_.front()->weight;
+          queuedItems_ -= queue_.front()->weight;
+          group.push_back(queue_.front());
+          queue_.pop_front();
+        }
+      }
+      commitGroup(group);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (Job* job : group) job->done = true;
+      }
+      doneCv_.notify_all();
+      group.clear();
+    }
+  }
+
+  // Runs the jobs of one group in ONE transaction, each inside a savepoint so a
+  // failing job is undone alone; one COMMIT (one fsync) makes them all durable.
+  void commitGroup(const std::vector<Job*>& group) {
+    Database& db = *writerDb_;
+    auto failAll = [&](const Status& status) {
+      for (Job* job : group) job->status = status;
+    };
+    if (Status st = db.exec("BEGIN IMMEDIATE"); !st.isOk()) {
+      failAll(st);
+      return;
+    }
+    std::uint64_t succeeded = 0;
+    for (Job* job : group) {
+      Status st = runStatement(db, "SAVEPOINT job");
+      if (st.isOk()) {
+        try {
+          job->status = job->run(db);
+        } catch (const std::exception& e) {
+          job->status = Status(ErrorCode::kInternal, std::string("store write failed: ") + e.what());
+        }
+        st = job->status.isOk() ? runStatement(db, "RELEASE job")
+                                : runStatement(db, "ROLLBACK TO job");
+        if (st.isOk() && !job->status.isOk()) st = runStatement(db, "RELEASE job");
+      }
+      // SQLite rolls the whole transaction back by itself on some errors (disk
+      // full, I/O): then every job of the group is lost and must say so.
+      if (!st.isOk() || sqlite3_get_autocommit(db.handle()) != 0) {
+        Status fatal = !st.isOk() ? st : job->status;
+        if (fatal.isOk()) fatal = Status(ErrorCode::kIoError, "store transaction was rolled back");
+        if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.exec("ROLLBACK");
+        failAll(fatal);
+        return;
+      }
+      if (job->status.isOk()) ++succeeded;
+    }
+    if (Status st = runStatement(db, "COMMIT"); !st.isOk()) {
+      if (sqlite3_get_autocommit(db.handle()) == 0) (void)db.exec("ROLLBACK");
+      for (Job* job : group) {
+        if (job->status.isOk()) job->status = st;
+      }
+      return;
+    }
+    commits_.fetch_add(1);
+    committedWrites_.fetch_add(succeeded);
+  }
+
+  static Status runStatement(Database& db, std::string_view sql) {
+    auto stmt = db.prepare(sql);
+    if (!stmt) return stmt.status();
+    return stmt->run();
+  }
+
+  Status report(std::int64_t messageId, const char* newState, int lastStatus,
+                const std::string& lastError, std::int64_t nextAttemptAt,
+                std::initializer_list<const char*> allowedFrom) {
+    Job job;
+    job.run = [&](Database& db) {
+      auto found = findMessage(db, messageId);
+      if (!found) return found.status();
+      const bool allowed = std::any_of(allowedFrom.begin(), allowedFrom.end(),
+                                       [&](const char* s) { return found->state == s; });
+      if (!allowed) {
+        return Status(ErrorCode::kConflict, "outbox message " + std::to_string(messageId) +
+                                                " is " + found->state);
+      }
+      const std::int64_t now = clock_.nowMillis();
+      auto update = db.prepare(
+          "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_status = ?3, "
+          "last_error = ?4, lease_until = 0, next_attempt_at = max(next_attempt_at, ?5), "
+          "updated_at = ?6 WHERE seq = ?1");
+      if (!update) return update.status();
+      update->bind(1, messageId)
+          .bind(2, std::string_view(newState))
+          .bind(3, lastStatus)
+          .bind(4, lastError)
+          .bind(5, nextAttemptAt)
+          .bind(6, now);
+      if (Status st = update->run(); !st.isOk()) return st;
+      return refreshHead(db, found->destinationId, found->patientKey);
+    };
+    return submit(job);
+  }
+
+  Result<ReaderLease> acquireReader() {
+    {
+      std::lock_guard<std::mutex> lock(readersMutex_);
+      if (!readers_.empty()) {
+        ReaderLease lease(this, std::move(readers_.back()));
+        readers_.pop_back();
+        return lease;
+      }
+    }
+    auto db = Database::open(path_, false, options_.busyTimeoutMillis);
+    if (!db) return db.status();
+    if (Status st = (*db)->exec("PRAGMA query_only = ON"); !st.isOk()) return st;
+    return ReaderLease(this, std::move(*db));
+  }
+
+  void releaseReader(std::unique_ptr<Database> db) {
+    std::lock_guard<std::mutex> lock(readersMutex_);
+    if (readers_.size() < kMaxIdleReaders) readers_.push_back(std::move(db));
+  }
+
+  static constexpr std::size_t kMaxIdleReaders = 8;
+
+  const std::string path_;
+  const SqliteStoreOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<Database> writerDb_;  // used by the writer thread only
+
+  std::mutex mutex_;
+  std::condition_variable workCv_;
+  std::condition_variable doneCv_;
+  std::deque<Job*> queue_;
+  std::size_t queuedItems_ = 0;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> committedWrites_{0};
+
+  std::mutex readersMutex_;
+  std::vector<std::unique_ptr<Database>> readers_;
+
+  std::thread writer_;  // last: starts after everything above is initialised
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
+                                               const SqliteStoreOptions& options,
+                                               const Clock& clock) {
+  // Create the file ourselves so it is 0600 from the start; SQLite gives the
+  // -wal and -shm files the same mode as the database file.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status(ErrorCode::kIoError, "cannot open store file " + path + ": " +
+                                           std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  auto db = Database::open(path, false, options.busyTimeoutMillis);
+  if (!db) return db.status();
+  Database& writer = **db;
+  // journal_mode returns a row; exec ignores it. WAL + FULL: a commit is on disk
+  // (fsync of the WAL) before it returns.
+  if (Status st = writer.exec("PRAGMA journal_mode = WAL"); !st.isOk()) return st;
+  {
+    auto mode = writer.prepare("PRAGMA journal_mode");
+    if (!mode) return mode.status();
+    if (auto row = mode->next(); !row || !*row || mode->text(0) != "wal") {
+      return Status(ErrorCode::kIoError, "cannot switch " + path + " to WAL mode");
+    }
+  }
+  if (Status st = writer.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+      !st.isOk()) {
+    return st;
+  }
+  if (Status st = sqlite::migrate(writer, kStoreSchemaVersion); !st.isOk()) return st;
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(path, options, clock, std::move(*db)));
+}
+
+}  // namespace inloop::gateway
