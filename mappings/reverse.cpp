@@ -1012,10 +1012,10 @@ std::optional<Json> activityFrom(Context& ctx, const Node& activity, const std::
       extensionValue(activity, extensionUrl(ctx.tables.namespaces, kExtActivityId), "valueString")
           .str();
   out.set("activityId", Json::string(std::string(id)));
-  const Activity* type = nullptr;
+  const ActivityType* type = nullptr;
   Node codings = detail["code"]["coding"];
   for (std::size_t i = 0; i < codings.size() && type == nullptr; ++i) {
-    for (const Activity& a : ctx.tables.activities) {
+    for (const ActivityType& a : ctx.tables.activities) {
       if (a.coding.system == codings.at(i)["system"].str() &&
           a.coding.code == codings.at(i)["code"].str()) {
         type = &a;
