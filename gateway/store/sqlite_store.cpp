@@ -599,6 +599,7 @@ class SqliteStore final : public Store {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stats.queuedItems = queuedItems_;
+      stats.committingItems = committingItems_;
     }
     return stats;
   }
@@ -757,6 +758,7 @@ class SqliteStore final : public Store {
         while (!queue_.empty() &&
                (group.empty() || items + queue_.front()->weight <= options_.maxItemsPerCommit)) {
           items += queue_.front()->weight;
+          committingItems_ += queue_.front()->weight;
           queuedItems_ -= queue_.front()->weight;
           group.push_back(queue_.front());
           queue_.pop_front();
@@ -766,6 +768,7 @@ class SqliteStore final : public Store {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         for (Job* job : group) job->done = true;
+        committingItems_ = 0;
       }
       doneCv_.notify_all();
       group.clear();
@@ -887,6 +890,7 @@ class SqliteStore final : public Store {
   std::condition_variable doneCv_;
   std::deque<Job*> queue_;
   std::size_t queuedItems_ = 0;
+  std::size_t committingItems_ = 0;
   bool stopping_ = false;
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committedWrites_{0};

@@ -167,6 +167,7 @@ struct StoreStats {
   std::uint64_t commits = 0;        // group transactions committed (one fsync each)
   std::uint64_t committedWrites = 0;  // write calls committed by those transactions
   std::uint64_t queuedItems = 0;      // items waiting for the writer right now
+  std::uint64_t committingItems = 0;  // items in the transaction being written right now
 };
 
 class Store {
