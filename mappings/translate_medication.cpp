@@ -208,8 +208,10 @@ void translateMedicationChange(Context& ctx) {
   {
     Json codings = Json::array();
     if (m.medication.rxnorm && !m.medication.rxnorm->empty()) {
-      std::string_view rxDisplay =
-          drug->rxnorm && drug->rxnorm->code == *m.medication.rxnorm ? drug->rxnorm->display : "";
+      std::string_view rxDisplay;
+      if (drug->rxnorm && drug->rxnorm->code == *m.medication.rxnorm) {
+        rxDisplay = drug->rxnorm->display;
+      }
       codings.push(coding(kRxNormSystem, *m.medication.rxnorm, rxDisplay));
     } else if (drug->rxnorm) {
       codings.push(coding(kRxNormSystem, drug->rxnorm->code, drug->rxnorm->display));
