@@ -225,8 +225,8 @@ bool patientHasIdentifier(const Node& patient, std::string_view system, std::str
   return false;
 }
 
-// Splits a conditional reference "Patient?identifier=SYSTEM|VALUE" (percent
-// decoding %7C and %3A, %2F as the forward translator encodes them).
+// Splits a conditional reference "Patient?identifier=SYSTEM|VALUE", undoing
+// the percent-encoding and search escaping of mappings/translate.h tokenQuery.
 std::optional<std::pair<std::string, std::string>> conditionalIdentifier(std::string_view ref) {
   constexpr std::string_view kPrefix = "Patient?identifier=";
   if (ref.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
