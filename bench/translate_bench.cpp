@@ -8,6 +8,10 @@
 //       is translated once; any translation error aborts (exit 1), so the timed
 //       runs below only ever measure successful translations.
 //
+//   translate_bench bundles --mappings DIR --input FILE --count N
+//       Prints the Bundles of the file's first N records, one per line (to
+//       check that a peer produces equivalent resources).
+//
 //   translate_bench run --mappings DIR --input FILE --seconds S [--type NAME]
 //       Times mappings::translateRecordJson over the file's lines, repeated
 //       until S seconds have passed, then the RapidJSON bound over the same
@@ -378,8 +382,29 @@ int run(const fs::path& mappingsDir, const fs::path& input, double seconds,
   return kExitOk;
 }
 
+int printBundles(const fs::path& mappingsDir, const fs::path& input, std::size_t count) {
+  inloop::mappings::MappingTables tables;
+  if (!loadTables(mappingsDir, &tables)) return kExitFailure;
+  std::string text;
+  if (!readFile(input, &text)) {
+    std::cerr << "translate_bench: cannot read " << input.string() << "\n";
+    return kExitFailure;
+  }
+  const std::vector<std::string> lines = readLines(text);
+  for (std::size_t i = 0; i < lines.size() && i < count; ++i) {
+    inloop::mappings::TranslatedJson t = inloop::mappings::translateRecordJson(lines[i], tables);
+    if (t.bundleJson.empty()) {
+      std::cerr << "translate_bench: record " << i << ":\n" << formatIssues(t.issues);
+      return kExitFailure;
+    }
+    std::cout << t.bundleJson << '\n';
+  }
+  return kExitOk;
+}
+
 constexpr const char* kUsage =
     "usage: translate_bench generate --examples DIR --mappings DIR --count N --out DIR\n"
+    "       translate_bench bundles --mappings DIR --input FILE --count N\n"
     "       translate_bench run --mappings DIR --input FILE --seconds S [--type NAME]\n";
 
 }  // namespace
@@ -426,6 +451,9 @@ int main(int argc, char** argv) {
   if (mode == "generate" && !examples.empty() && !mappingsDir.empty() && !out.empty() &&
       count > 0) {
     return generate(examples, mappingsDir, count, out);
+  }
+  if (mode == "bundles" && !mappingsDir.empty() && !input.empty()) {
+    return printBundles(mappingsDir, input, count);
   }
   if (mode == "run" && !mappingsDir.empty() && !input.empty() && seconds > 0) {
     return run(mappingsDir, input, seconds, type);
