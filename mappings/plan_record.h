@@ -272,7 +272,7 @@ struct Quantity {
 
 // Either count per day/week (text empty) or free text such as "nightly".
 struct MedicationFrequency {
-  std::int64_t count = 0;                // >= 1 when !isText()
+  std::int64_t count = 0;                 // >= 1 when !isText()
   FrequencyPer per = FrequencyPer::kDay;  // kDay or kWeek
   std::string text;                       // non-empty for the text form
   bool isText() const { return !text.empty(); }
@@ -290,7 +290,7 @@ struct Taper {
 struct MedicationChangeBody {
   MedicationAction action = MedicationAction::kStart;
   Medication medication;
-  std::optional<Quantity> dose;  // required unless stop / entered-in-error
+  std::optional<Quantity> dose;                  // required unless stop / entered-in-error
   std::optional<MedicationFrequency> frequency;  // required unless stop
   std::optional<Route> route;
   std::optional<bool> asNeeded;
