@@ -28,6 +28,8 @@ const Command kCommands[] = {
      cmdServe},
     {"hash-token", "hash-token < TOKEN          print the SHA-256 of an API token for the config",
      cmdHashToken},
+    {"translate", "translate [--mappings DIR] [--to fhir|record] [--as statement|request] FILE|-",
+     cmdTranslate},
 };
 
 void printHelp(std::ostream& out) {

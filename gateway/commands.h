@@ -27,5 +27,6 @@ int cmdValidate(CommandContext& ctx);
 int cmdCheckConfig(CommandContext& ctx);
 int cmdServe(CommandContext& ctx);
 int cmdHashToken(CommandContext& ctx);
+int cmdTranslate(CommandContext& ctx);
 
 }  // namespace inloop::gateway
