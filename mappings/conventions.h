@@ -131,19 +131,19 @@ inline constexpr std::string_view kUnableText = "Patient unable to perform the m
 
 // care-plan program.status <-> CarePlan.status (request-status).
 inline constexpr CodePair kCarePlanStatuses[] = {
-    {"draft", "draft"},         {"active", "active"},         {"on-hold", "on-hold"},
-    {"completed", "completed"}, {"cancelled", "revoked"},     {"entered-in-error", "entered-in-error"},
+    {"draft", "draft"},         {"active", "active"},     {"on-hold", "on-hold"},
+    {"completed", "completed"}, {"cancelled", "revoked"}, {"entered-in-error", "entered-in-error"},
 };
 
 // medication-change action -> MedicationStatement.status (NOT a bijection: the
 // action itself travels in kExtMedicationAction).
 inline constexpr CodePair kMedicationStatementStatuses[] = {
-    {"start", "active"},   {"dose-change", "active"}, {"taper-step", "active"},
+    {"start", "active"},    {"dose-change", "active"}, {"taper-step", "active"},
     {"continue", "active"}, {"stop", "stopped"},       {"entered-in-error", "entered-in-error"},
 };
 // medication-change action -> MedicationRequest.status (NOT a bijection).
 inline constexpr CodePair kMedicationRequestStatuses[] = {
-    {"start", "active"},   {"dose-change", "active"}, {"taper-step", "active"},
+    {"start", "active"},    {"dose-change", "active"}, {"taper-step", "active"},
     {"continue", "active"}, {"stop", "stopped"},       {"entered-in-error", "entered-in-error"},
 };
 
@@ -192,8 +192,8 @@ inline std::string pathSegment(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += static_cast<char>(c);
     } else {

@@ -77,8 +77,8 @@ Json provenanceEntry(const Context& ctx) {
   std::string tagCode = recordVersionTag(r.recordId, r.version);
   Json p = Json::object();
   add(p, "resourceType", str("Provenance"));
-  add(p, "id", Json::string(logicalId(kIdPrefixProvenance, r.recordId,
-                                      "v" + std::to_string(r.version))));
+  add(p, "id",
+      Json::string(logicalId(kIdPrefixProvenance, r.recordId, "v" + std::to_string(r.version))));
   Json meta = translate_detail::meta(ctx);
   add(meta, "tag", array1(translate_detail::coding(tagSystem, tagCode)));
   add(p, "meta", std::move(meta));
@@ -122,8 +122,8 @@ Json provenanceEntry(const Context& ctx) {
   add(p, "agent", std::move(agents));
 
   Json entry = Json::object();
-  add(entry, "fullUrl", Json::string("urn:uuid:" + nameBasedUuid("Provenance?_tag=" + tagSystem +
-                                                                 "|" + tagCode)));
+  add(entry, "fullUrl",
+      Json::string("urn:uuid:" + nameBasedUuid("Provenance?_tag=" + tagSystem + "|" + tagCode)));
   add(entry, "resource", std::move(p));
   Json request = Json::object();
   add(request, "method", str("PUT"));

@@ -48,7 +48,8 @@ Json teamReference(const Context& ctx, const Clinician& c) {
   if (c.role) {
     ext.push(extension(ctx, kExtCareTeamRole, "valueCode", str(toWire(*c.role))));
   }
-  if (c.lead && *c.lead) ext.push(extension(ctx, kExtCareTeamLead, "valueBoolean", Json::boolean(true)));
+  if (c.lead && *c.lead)
+    ext.push(extension(ctx, kExtCareTeamLead, "valueBoolean", Json::boolean(true)));
   if (ext.size() == 0) return ref;
   Json out = Json::object();
   add(out, "extension", std::move(ext));
@@ -84,8 +85,10 @@ void translateCarePlan(Context& ctx) {
   NarrativeBuilder narrative("Care plan: " + body.program.name);
   narrative.row("Status", toWire(body.program.status));
   narrative.row("Program", bundled ? "bundled program" : "individual (a la carte) services");
-  narrative.row("Period", body.program.start + (body.program.end ? " to " + *body.program.end : ""));
-  if (body.program.nextReassessment) narrative.row("Next reassessment", *body.program.nextReassessment);
+  narrative.row("Period",
+                body.program.start + (body.program.end ? " to " + *body.program.end : ""));
+  if (body.program.nextReassessment)
+    narrative.row("Next reassessment", *body.program.nextReassessment);
 
   // Goals first: the CarePlan and the activities reference their fullUrls.
   std::vector<std::string> goalUrls;
@@ -192,9 +195,9 @@ void translateCarePlan(Context& ctx) {
       Json t = Json::object();
       if (measure) {
         add(t, "measure",
-            codeableConcept(coding(measure->coding.system, measure->coding.code,
-                                   measure->coding.display),
-                            measure->display));
+            codeableConcept(
+                coding(measure->coding.system, measure->coding.code, measure->coding.display),
+                measure->display));
       }
       if (target) add(t, "detailQuantity", quantity(target->sent, *target->sentUnit, comparator));
       if (g.due) add(t, "dueDate", str(*g.due));
@@ -324,15 +327,16 @@ void translateCarePlan(Context& ctx) {
   Json ext = Json::array();
   ext.push(versionExtension(ctx));
   if (body.program.nextReassessment) {
-    ext.push(extension(ctx, kExtNextReassessment, "valueDate", str(*body.program.nextReassessment)));
+    ext.push(
+        extension(ctx, kExtNextReassessment, "valueDate", str(*body.program.nextReassessment)));
   }
   add(cp, "extension", std::move(ext));
   add(cp, "identifier", array1(identifier(ns.record, r.recordId)));
   add(cp, "status", str(status));
   add(cp, "intent", str("plan"));
   Json category = Json::array();
-  category.push(codeableConcept(coding(kUsCoreCarePlanCategorySystem, kUsCoreCarePlanCategoryCode),
-                                {}));
+  category.push(
+      codeableConcept(coding(kUsCoreCarePlanCategorySystem, kUsCoreCarePlanCategoryCode), {}));
   category.push(
       codeableConcept(coding(localCodeSystem(ns, kCsProgramKind), toWire(body.program.kind)),
                       bundled ? "Bundled program" : "A la carte services"));

@@ -1,5 +1,3 @@
-#include "mappings/translate.h"
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -7,6 +5,7 @@
 #include <cstring>
 
 #include "mappings/conventions.h"
+#include "mappings/translate.h"
 #include "mappings/translate_internal.h"
 
 namespace inloop::mappings {
@@ -43,7 +42,8 @@ class Sha1 {
     update(len, 8);
     std::array<unsigned char, 20> out{};
     for (int i = 0; i < 5; ++i) {
-      for (int j = 0; j < 4; ++j) out[4 * i + j] = static_cast<unsigned char>(h_[i] >> (24 - 8 * j));
+      for (int j = 0; j < 4; ++j)
+        out[4 * i + j] = static_cast<unsigned char>(h_[i] >> (24 - 8 * j));
     }
     return out;
   }
@@ -99,8 +99,8 @@ constexpr unsigned char kUrlNamespace[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad,
                                              0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
 
 bool keptInQuery(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '/' || c == '@';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == ':' || c == '/' || c == '@';
 }
 
 void appendQueryEncoded(std::string_view s, std::string* out) {

@@ -79,8 +79,7 @@ Json logicalReference(const Context& ctx, std::string_view type, std::string_vie
 std::string fullUrlFor(std::string_view type, std::string_view system, std::string_view value);
 // Appends a conditional-update entry (PUT Type?identifier=...) for a resource
 // with business identifier {record namespace, value} and records its fullUrl.
-void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue,
-              Json resource);
+void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue, Json resource);
 
 // A number converted to the measure's canonical unit: `canonical` is used for
 // the range check, `sent` / `sentUnit` are what goes on the wire.

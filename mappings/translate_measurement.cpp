@@ -61,8 +61,9 @@ void translateMeasurement(Context& ctx) {
   if (m.value) {
     if (!measure->valueAllowed) {
       addError(&ctx.issues, "structure", "$.value",
-               "measure \"" + measure->code + "\" is a panel without a value of its own; send "
-               "its components (" +
+               "measure \"" + measure->code +
+                   "\" is a panel without a value of its own; send "
+                   "its components (" +
                    listOf(measure->components, [](const std::string& c) { return c; }) + ")");
     } else {
       value = measureValue(ctx, *measure, m.value->text, m.unit ? *m.unit : std::string(),
@@ -108,8 +109,9 @@ void translateMeasurement(Context& ctx) {
         ok = false;
         continue;
       }
-      std::optional<MeasuredValue> cv = measureValue(
-          ctx, *cm, c.value.text, c.unit ? *c.unit : std::string(), path + ".value", path + ".unit");
+      std::optional<MeasuredValue> cv =
+          measureValue(ctx, *cm, c.value.text, c.unit ? *c.unit : std::string(), path + ".value",
+                       path + ".unit");
       if (!cv) {
         ok = false;
         continue;
@@ -125,9 +127,9 @@ void translateMeasurement(Context& ctx) {
     for (std::size_t k = 0; k < seen.size(); ++k) {
       if (!seen[k] && ok) {
         ok = false;
-        addError(&ctx.issues, "required", "$.components",
-                 "missing component \"" + measure->components[k] + "\" of \"" + measure->code +
-                     "\"");
+        addError(
+            &ctx.issues, "required", "$.components",
+            "missing component \"" + measure->components[k] + "\" of \"" + measure->code + "\"");
       }
     }
     if (!ok) return;
@@ -143,8 +145,7 @@ void translateMeasurement(Context& ctx) {
       if (mv.sentUnit != nullptr) value = std::move(mv);
     }
   } else if (absent.empty()) {
-    addError(&ctx.issues, "required", "$",
-             "a measurement needs a value, components or absent");
+    addError(&ctx.issues, "required", "$", "a measurement needs a value, components or absent");
   }
   if (fhir::hasErrors(ctx.issues)) return;
 
@@ -172,9 +173,9 @@ void translateMeasurement(Context& ctx) {
   Json ext = Json::array();
   ext.push(versionExtension(ctx));
   if (m.goalId) {
-    ext.push(extension(ctx, kExtGoal, "valueReference",
-                       logicalReference(ctx, "Goal",
-                                        goalIdentifierValue(r.planId ? *r.planId : "", *m.goalId))));
+    ext.push(extension(
+        ctx, kExtGoal, "valueReference",
+        logicalReference(ctx, "Goal", goalIdentifierValue(r.planId ? *r.planId : "", *m.goalId))));
   }
   add(obs, "extension", std::move(ext));
   add(obs, "identifier", array1(identifier(ns, r.recordId)));
@@ -201,9 +202,9 @@ void translateMeasurement(Context& ctx) {
     std::string text(methodWords(toWire(*m.method)));
     text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
     add(obs, "method",
-        codeableConcept(coding(localCodeSystem(ctx.tables.namespaces, kCsMeasurementMethod),
-                               toWire(*m.method)),
-                        text));
+        codeableConcept(
+            coding(localCodeSystem(ctx.tables.namespaces, kCsMeasurementMethod), toWire(*m.method)),
+            text));
   }
   if (components.size() > 0) add(obs, "component", std::move(components));
   addEntry(ctx, "Observation", r.recordId, std::move(obs));

@@ -66,20 +66,20 @@ void translateMedicationChange(Context& ctx) {
   const Drug* drug = ctx.tables.findDrug(m.medication.code);
   if (drug == nullptr) {
     addError(&ctx.issues, "code-invalid", "$.medication.code",
-             "unknown drug code \"" + m.medication.code + "\"; known: " +
-                 listOf(ctx.tables.drugs, [](const Drug& d) { return d.code; }));
+             "unknown drug code \"" + m.medication.code +
+                 "\"; known: " + listOf(ctx.tables.drugs, [](const Drug& d) { return d.code; }));
     return;
   }
-  std::string_view status = toFhirCode(
-      asRequest ? kMedicationRequestStatuses : kMedicationStatementStatuses, action);
+  std::string_view status =
+      toFhirCode(asRequest ? kMedicationRequestStatuses : kMedicationStatementStatuses, action);
   const Unit* unit = m.dose ? doseUnit(ctx, *drug, m.dose->unit, "$.dose.unit") : nullptr;
   const Unit* prevUnit =
       m.previousDose ? doseUnit(ctx, *drug, m.previousDose->unit, "$.previousDose.unit") : nullptr;
   if (fhir::hasErrors(ctx.issues)) return;
 
-  const std::string& display =
-      m.medication.display && !m.medication.display->empty() ? *m.medication.display
-                                                             : drug->display;
+  const std::string& display = m.medication.display && !m.medication.display->empty()
+                                   ? *m.medication.display
+                                   : drug->display;
 
   // Plain words of the dosage: "30 mg by mouth 2 times per day, as needed".
   std::string doseText;
@@ -109,8 +109,8 @@ void translateMedicationChange(Context& ctx) {
     if (m.taper->nextStepOn) taperText += "; next step on " + *m.taper->nextStepOn;
   }
 
-  NarrativeBuilder narrative(std::string("Medication change: ") +
-                             std::string(actionWords(action)) + " " + display);
+  NarrativeBuilder narrative(std::string("Medication change: ") + std::string(actionWords(action)) +
+                             " " + display);
   narrative.row("Medication", display);
   narrative.row("Change", actionWords(action));
   narrative.row("Dose", doseText);
@@ -184,7 +184,8 @@ void translateMedicationChange(Context& ctx) {
   ext.push(versionExtension(ctx));
   ext.push(extension(ctx, kExtMedicationAction, "valueCode", str(action)));
   if (m.route) ext.push(extension(ctx, kExtRoute, "valueCode", str(toWire(*m.route))));
-  if (m.dailyMme) ext.push(extension(ctx, kExtDailyMme, "valueQuantity", mmeQuantity(m.dailyMme->text)));
+  if (m.dailyMme)
+    ext.push(extension(ctx, kExtDailyMme, "valueQuantity", mmeQuantity(m.dailyMme->text)));
   if (m.taper) {
     Json parts = Json::array();
     parts.push(subExtension(kExtTaperStep, "valuePositiveInt", Json::number(m.taper->step)));

@@ -70,7 +70,9 @@ std::vector<fs::path> allRecords() {
   return out;
 }
 
-std::string issuesText(const inloop::fhir::Issues& issues) { return inloop::fhir::formatIssues(issues); }
+std::string issuesText(const inloop::fhir::Issues& issues) {
+  return inloop::fhir::formatIssues(issues);
+}
 
 PlanRecord readRecordText(const std::string& text) {
   auto doc = inloop::fhir::parseJson(text);
@@ -169,8 +171,8 @@ TEST_CASE("every example and own record translates to a valid Bundle matching it
         inloop::fhir::Issues check = inloop::fhir::validateResource(bundle);
         INFO(issuesText(check));
         CHECK(check.empty());
-        std::string golden = p.stem().string() + (as == MedicationAs::kRequest ? ".request" : "") +
-                             ".json";
+        std::string golden =
+            p.stem().string() + (as == MedicationAs::kRequest ? ".request" : "") + ".json";
         checkGolden(golden, bundle);
         // Byte-stable: translating again gives the same bytes.
         CHECK(inloop::fhir::writeJson(translateOk(r, as)) == inloop::fhir::writeJson(bundle));
@@ -179,8 +181,7 @@ TEST_CASE("every example and own record translates to a valid Bundle matching it
   }
 }
 
-TEST_CASE("translateRecordJson gives compact valid JSON on the hot path",
-          "[mappings][translate]") {
+TEST_CASE("translateRecordJson gives compact valid JSON on the hot path", "[mappings][translate]") {
   for (const fs::path& p : allRecords()) {
     INFO(p);
     inloop::mappings::TranslatedJson t =
@@ -293,11 +294,11 @@ TEST_CASE("measurement: identifiers, references, performer, method, goal",
   CHECK(div.find("90.0 min") != std::string::npos);
 }
 
-TEST_CASE("subject is the practice's patient id when the record has one",
-          "[mappings][translate]") {
+TEST_CASE("subject is the practice's patient id when the record has one", "[mappings][translate]") {
   Json b = translateOk(example("measurement-pain-nrs.json"));
   const Json& obs = resourceOf(b, "Observation");
-  std::string system = "https://paincenter.example.org/fhir/sid/pcp-patient/riverside-family-medicine";
+  std::string system =
+      "https://paincenter.example.org/fhir/sid/pcp-patient/riverside-family-medicine";
   CHECK(textAt(obs, {"subject", "identifier", "system"}) == system);
   CHECK(textAt(obs, {"subject", "identifier", "value"}) == "RFM-99231");
   const Json& patientEntry = b.find("entry")->items()[0];
@@ -450,12 +451,13 @@ TEST_CASE("medication: status per action, dosage, extensions", "[mappings][trans
     CHECK(textAt(mr, {"identifier", "0", "value"}) == textAt(ms, {"identifier", "0", "value"}));
   }
   // Stop: effectivePeriod.end.
-  Json stop = resourceOf(translateOk(own("medication-stop-gabapentin.json")), "MedicationStatement");
+  Json stop =
+      resourceOf(translateOk(own("medication-stop-gabapentin.json")), "MedicationStatement");
   CHECK(textAt(stop, {"effectivePeriod", "end"}) == "2026-10-03");
   CHECK(stop.find("effectiveDateTime") == nullptr);
   // Taper: RxNorm, dosage words and timing, previous dose, MME, taper extension.
-  Json taper = resourceOf(translateOk(example("medication-taper-oxycodone.json")),
-                          "MedicationStatement");
+  Json taper =
+      resourceOf(translateOk(example("medication-taper-oxycodone.json")), "MedicationStatement");
   CHECK(textAt(taper, {"medicationCodeableConcept", "coding", "0", "system"}) ==
         "http://www.nlm.nih.gov/research/umls/rxnorm");
   CHECK(textAt(taper, {"medicationCodeableConcept", "coding", "0", "code"}) == "7804");
