@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <span>
@@ -393,6 +394,17 @@ std::optional<std::string> stringValue(Context& ctx, const Json& v, const std::s
               "too long: " + std::to_string(chars) + " characters, at most " +
                   std::to_string(rule.maxChars));
     return std::nullopt;
+  }
+  for (unsigned char c : s) {
+    // FHIR strings cannot carry them, so the translation could not either.
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(c));
+      ctx.error("value", path,
+                std::string("contains control character ") + hex +
+                    "; only tab, line feed and carriage return are allowed");
+      return std::nullopt;
+    }
   }
   if (rule.check != nullptr) {
     if (const char* expected = rule.check(s); expected != nullptr) {

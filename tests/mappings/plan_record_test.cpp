@@ -376,6 +376,10 @@ TEST_CASE("records: each bad record breaks one rule and is reported at its path"
        "$.conditions[0].icd10", "expected an ICD-10-CM code"},
       {"rxnorm letters", kTaper, "$.medication.rxnorm", Json::string("RX7804"),
        "$.medication.rxnorm", "RxNorm"},
+      {"control character", kStart, "$.reason",
+       Json::string("a\x07"
+                    "b"),
+       "$.reason", "contains control character U+0007"},
       {"note over 4000", kPainNrs, "$.note", longString(4001), "$.note",
        "too long: 4001 characters, at most 4000"},
       {"1 MB note", kPainNrs, "$.note", longString(1000000), "$.note",
