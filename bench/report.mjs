@@ -1,0 +1,180 @@
+// The report of scripts/bench: reads the benchmarks' JSON lines, adds machine
+// info and the issue's targets (met / missed / not measured), writes the JSON
+// result file and prints the Markdown table on stdout.
+//
+//   node report.mjs --results FILE.ndjson --build-dir DIR --mode full|smoke
+//                   --seconds S --records N --batch B --command TEXT --out FILE.json
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) {
+  args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+}
+
+const run = (cmd, cmdArgs) => {
+  try {
+    return execFileSync(cmd, cmdArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim();
+  } catch {
+    return '';
+  }
+};
+
+const results = fs.readFileSync(args.results, 'utf8').split('\n').filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
+
+// ---- machine info ----
+const cache = fs.readFileSync(path.join(args['build-dir'], 'CMakeCache.txt'), 'utf8');
+const cacheValue = (key) => (cache.match(new RegExp(`^${key}:[A-Z]+=(.*)$`, 'm')) || [])[1] || '';
+const buildType = cacheValue('CMAKE_BUILD_TYPE');
+const compilerPath = cacheValue('CMAKE_CXX_COMPILER');
+const cpuModel = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ||
+  [])[1] || os.cpus()[0]?.model || 'unknown';
+const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const commit = run('git', ['-C', repo, 'rev-parse', 'HEAD']);
+const dirty = run('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no']) !== '';
+const machine = {
+  cpuModel,
+  cores: os.cpus().length,
+  memoryMB: Math.round(os.totalmem() / 2 ** 20),
+  kernel: `${os.type()} ${os.release()}`,
+  os: (fs.existsSync('/etc/os-release') &&
+    (fs.readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m) || [])[1]) ||
+    'unknown',
+  compiler: run(compilerPath || 'c++', ['--version']).split('\n')[0],
+  buildType,
+  buildFlags: [cacheValue('CMAKE_CXX_FLAGS'), cacheValue(`CMAKE_CXX_FLAGS_${buildType.toUpperCase()}`),
+    '-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor', '-std=c++20']
+    .filter((s) => s).join(' '),
+  node: process.version,
+  // wrk -v prints its version and exits non-zero.
+  wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0].trim() ||
+    'wrk unknown',
+  loadAverageAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
+  commit: commit + (dirty ? ' (with uncommitted changes)' : ''),
+  date: new Date().toISOString(),
+};
+
+// ---- derived numbers ----
+const byType = (t) => results.find((r) => r.benchmark === 'translate' && r.type === t);
+const peer = results.find((r) => r.benchmark === 'translate-peer');
+const fsync = results.find((r) => r.benchmark === 'fsync');
+for (const r of results.filter((x) => x.benchmark === 'ingest' && !x.skipped)) {
+  const seconds = r.wrk.durationMicros / 1e6;
+  r.recordsPerSec = r.acceptedRecords / seconds;
+  r.requestsPerSec = r.wrk.requests / seconds;
+  r.recordsPerCommit = r.commits > 0 ? r.acceptedRecords / r.commits : null;
+  r.serverCpuCores = r.serverCpuSeconds / seconds;
+  r.serverPeakRssMB = r.serverPeakRssKB / 1024;
+  r.errorCount = Object.values(r.wrk.errors).reduce((a, b) => a + b, 0);
+  r.latencyMs = Object.fromEntries(Object.entries(r.wrk.latencyMicros)
+    .map(([k, v]) => [k, v / 1000]));
+}
+const meas = byType('measurement');
+if (peer && meas) peer.inloopOverPeer = meas.inloop.recordsPerSec / peer.recordsPerSec;
+const single = (c) => results.find((r) => r.benchmark === 'ingest' && r.mode === 'single' &&
+  r.connections === c);
+const batch = results.find((r) => r.benchmark === 'ingest' && r.mode === 'batch');
+const ingestRuns = results.filter((r) => r.benchmark === 'ingest' && !r.skipped);
+
+// ---- targets ----
+const targets = [];
+const target = (name, goal, value, met, unit = '') => targets.push({
+  name, target: goal, value: value === undefined ? null : value,
+  unit, status: value === undefined || value === null ? 'not yet measured' : met ? 'met' : 'MISSED',
+});
+target('translation, measurement records/s (one core)', '>= 100,000', meas?.inloop.recordsPerSec,
+  meas?.inloop.recordsPerSec >= 100000);
+const cp = byType('care-plan');
+target('translation, care-plan records/s (one core)', '>= 15,000', cp?.inloop.recordsPerSec,
+  cp?.inloop.recordsPerSec >= 15000);
+target('translation vs JSONata peer (measurement)', '>= 10x', peer?.inloopOverPeer,
+  peer?.inloopOverPeer >= 10, 'x');
+for (const t of ['measurement', 'medication-change', 'care-plan']) {
+  const r = byType(t);
+  target(`translation vs RapidJSON parse+write bound (${t})`, '>= 25%',
+    r && r.fractionOfBound * 100, r && r.fractionOfBound >= 0.25, '%');
+}
+const c32 = single(32);
+target('durable ingest at 32 connections, records/s', '>= 5,000', c32?.recordsPerSec,
+  c32?.recordsPerSec >= 5000);
+target('durable ingest at 32 connections, p99 latency', '< 20 ms', c32?.latencyMs.p99,
+  c32?.latencyMs.p99 < 20, 'ms');
+target('batch ingest, records/s', '>= 50,000', batch?.recordsPerSec, batch?.recordsPerSec >= 50000);
+const peakRss = ingestRuns.length ? Math.max(...ingestRuns.map((r) => r.serverPeakRssMB)) : undefined;
+target('server RSS under load (peak VmHWM)', '< 100 MB', peakRss, peakRss < 100, 'MB');
+target('end-to-end to an nginx sink, records/s', '>= 3,000', undefined, false);
+target('backlog drain rate at 1M within 20% of 10k', 'within 20%', undefined, false);
+target('start-up with a 1M-record store', '< 1 s', undefined, false);
+
+const output = {
+  mode: args.mode,
+  command: args.command,
+  secondsPerRun: Number(args.seconds),
+  recordsPerType: Number(args.records),
+  batchSize: Number(args.batch),
+  machine,
+  results,
+  targets,
+};
+fs.mkdirSync(path.dirname(path.resolve(args.out)), { recursive: true });
+fs.writeFileSync(args.out, JSON.stringify(output, null, 2) + '\n');
+
+// ---- Markdown ----
+const n = (x, digits = 0) => (x === undefined || x === null || Number.isNaN(x) ? '-'
+  : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits,
+    minimumFractionDigits: digits }));
+const lines = [];
+lines.push(`Command: \`${args.command}\` (${args.mode}, ${args.seconds} s per timed run, ` +
+  `${n(Number(args.records))} generated records per type)`, '');
+lines.push(`Machine: ${machine.cpuModel}, ${machine.cores} cores, ${n(machine.memoryMB)} MB, ` +
+  `${machine.os}, ${machine.kernel}; ${machine.compiler}; ${machine.buildType} ` +
+  `\`${machine.buildFlags}\`; node ${machine.node}; ${machine.wrk}; commit ${machine.commit}; ` +
+  `load average at the end ${machine.loadAverageAtEnd.join(' / ')}`, '');
+lines.push('### Translation (in process, one core)', '');
+lines.push('| record type | input B/record | inloop records/s | inloop input MB/s | ' +
+  'RapidJSON bound records/s | inloop / bound |');
+lines.push('|---|---:|---:|---:|---:|---:|');
+for (const t of ['measurement', 'medication-change', 'care-plan']) {
+  const r = byType(t);
+  if (!r) continue;
+  lines.push(`| ${t} | ${n(r.inputBytesPerRecord)} | ${n(r.inloop.recordsPerSec)} | ` +
+    `${n(r.inloop.inputMBPerSec, 2)} | ${n(r.rapidjsonBound.recordsPerSec)} | ` +
+    `${n(r.fractionOfBound * 100, 1)}% |`);
+}
+if (peer) {
+  lines.push('', `JSONata peer (${peer.peer}), measurement records, Observation only: ` +
+    `${n(peer.recordsPerSec)} records/s, ${n(peer.inputMBPerSec, 2)} MB/s; ` +
+    `inloop / peer = ${n(peer.inloopOverPeer, 1)}x`);
+}
+lines.push('', '### Durable ingest (HTTP keep-alive, loopback, wrk)', '');
+const skippedIngest = results.find((r) => r.benchmark === 'ingest' && r.skipped);
+if (skippedIngest) {
+  lines.push(`Not measured: ${skippedIngest.skipped}.`);
+} else {
+  lines.push('| mode | connections | records/s | p50 ms | p99 ms | p99.9 ms | errors | ' +
+    'records/commit | server CPU (cores) | server peak RSS MB |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of ingestRuns) {
+    lines.push(`| ${r.mode === 'batch' ? `NDJSON batch of ${r.batch}` : 'single record'} | ` +
+      `${r.connections} | ${n(r.recordsPerSec)} | ${n(r.latencyMs.p50, 2)} | ` +
+      `${n(r.latencyMs.p99, 2)} | ${n(r.latencyMs.p999, 2)} | ${n(r.errorCount)} | ` +
+      `${n(r.recordsPerCommit, 1)} | ${n(r.serverCpuCores, 2)} | ${n(r.serverPeakRssMB, 1)} |`);
+  }
+}
+if (fsync) {
+  lines.push('', `Raw fsync rate of the same file system (4 KiB write + fsync): ` +
+    `${n(fsync.fsyncsPerSec)} /s (mean ${n(fsync.meanMicros / 1000, 2)} ms)`);
+}
+for (const r of results.filter((x) => x.skipped && x.benchmark !== 'ingest')) {
+  lines.push('', `${r.benchmark}: not yet measured (${r.skipped}).`);
+}
+lines.push('', '### Targets', '', '| target | goal | measured | status |', '|---|---|---:|---|');
+for (const t of targets) {
+  lines.push(`| ${t.name} | ${t.target} | ${t.value === null ? '-' : n(t.value, t.unit ? 1 : 0) +
+    (t.unit ? ` ${t.unit}` : '')} | ${t.status} |`);
+}
+console.log(lines.join('\n'));
