@@ -152,7 +152,13 @@ fhir::Json receiptJson(const RecordOutcome& o) {
 
 class ApiHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight) : ctx_(ctx), inFlight_(inFlight) {}
+  // `inFlight` was already incremented for this request (by the factory, before
+  // POCO answers `Expect: 100-continue`); the destructor decrements it.
+  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight, int inFlightAtStart)
+      : ctx_(ctx), inFlight_(inFlight), inFlightAtStart_(inFlightAtStart) {}
+  ~ApiHandler() override { --inFlight_; }
+  ApiHandler(const ApiHandler&) = delete;
+  ApiHandler& operator=(const ApiHandler&) = delete;
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     // The one top-level boundary: nothing may escape to POCO.
@@ -172,12 +178,11 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
  private:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
     const auto start = std::chrono::steady_clock::now();
-    const int inFlight = ++inFlight_;
     std::string route = kRouteOther;
     LogInfo info;
     Reply reply;
     try {
-      if (inFlight > ctx_.limits.maxInFlight) {
+      if (inFlightAtStart_ > ctx_.limits.maxInFlight) {
         reply = errorReply(ErrorCode::kUnavailable, "too many requests in flight; retry later");
       } else {
         reply = dispatch(req, &route, &info);
@@ -198,7 +203,6 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     } catch (...) {
       // Client went away mid-reply; the outcome (e.g. a stored record) stands.
     }
-    --inFlight_;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ctx_.metrics.observeRequest(route, reply.status, seconds);
@@ -483,6 +487,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
 
   const ApiContext& ctx_;
   std::atomic<int>& inFlight_;
+  const int inFlightAtStart_;
 };
 
 }  // namespace
@@ -524,7 +529,8 @@ int httpStatusFor(IngestStatus status) {
 Poco::Net::HTTPRequestHandler* ApiHandlerFactory::createRequestHandler(
     const Poco::Net::HTTPServerRequest&) {
   // POCO takes ownership of the handler and deletes it after the request.
-  return new ApiHandler(context_, inFlight_);
+  const int inFlight = ++inFlight_;
+  return new ApiHandler(context_, inFlight_, inFlight);
 }
 
 }  // namespace inloop::gateway
