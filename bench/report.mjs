@@ -51,7 +51,7 @@ const machine = {
     .filter((s) => s).join(' '),
   node: process.version,
   // wrk -v prints its version and exits non-zero.
-  wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0].trim() ||
+  wrk: (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout || '').split('\n')[0].split(' Copyright')[0].trim() ||
     'wrk unknown',
   loadAverageAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
   commit: commit + (dirty ? ' (with uncommitted changes)' : ''),
