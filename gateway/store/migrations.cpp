@@ -112,8 +112,8 @@ fhir::Status migrate(Database& db, int targetVersion) {
                             "): upgrade inloop, or point it at another data directory");
   }
   if (targetVersion > kMigrationCount) {
-    return fhir::Status(fhir::ErrorCode::kInternal, "no migration to schema version " +
-                                                        std::to_string(targetVersion));
+    return fhir::Status(fhir::ErrorCode::kInternal,
+                        "no migration to schema version " + std::to_string(targetVersion));
   }
   for (int version = static_cast<int>(*current) + 1; version <= targetVersion; ++version) {
     if (auto st = db.exec("BEGIN IMMEDIATE"); !st.isOk()) return st;

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -47,9 +47,9 @@ const char* outboxStateName(OutboxState state) {
 }
 
 bool parseOutboxState(const std::string& name, OutboxState* state) {
-  static constexpr OutboxState kAll[] = {
-      OutboxState::kPending,   OutboxState::kUnroutable, OutboxState::kPatientUnmatched,
-      OutboxState::kDelivered, OutboxState::kDeadLetter, OutboxState::kSuperseded};
+  static constexpr OutboxState kAll[] = {OutboxState::kPending,          OutboxState::kUnroutable,
+                                         OutboxState::kPatientUnmatched, OutboxState::kDelivered,
+                                         OutboxState::kDeadLetter,       OutboxState::kSuperseded};
   for (OutboxState candidate : kAll) {
     if (name == outboxStateName(candidate)) {
       *state = candidate;
@@ -109,8 +109,7 @@ std::int64_t fileSize(const std::string& path) {
 // Recomputes the head (oldest pending message) of one (destination, patient)
 // queue. Called after any change to that queue's pending rows; O(log n) through
 // the partial index outbox_pending.
-Status refreshHead(Database& db, const std::string& destinationId,
-                   const std::string& patientKey) {
+Status refreshHead(Database& db, const std::string& destinationId, const std::string& patientKey) {
   auto find = db.prepare(
       "SELECT seq, max(next_attempt_at, lease_until) FROM outbox "
       "WHERE destination_id = ?1 AND patient_key = ?2 AND state = 'pending' "
@@ -168,8 +167,8 @@ Status validateItem(const IngestItem& item, std::size_t index) {
 
 // Marks older not-yet-delivered rows of `recordId` for one destination as
 // superseded by `version`. Leased rows (a delivery in flight) are left alone.
-Status supersedeOlder(Database& db, const std::string& recordId,
-                      const std::string& destinationId, std::int64_t version, std::int64_t now) {
+Status supersedeOlder(Database& db, const std::string& recordId, const std::string& destinationId,
+                      std::int64_t version, std::int64_t now) {
   struct Row {
     std::int64_t seq;
     std::string patientKey;
@@ -245,9 +244,8 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, IngestR
     if (*row && latest->int64(0) > item.version) {
       decided = true;
       result->outcome = IngestOutcome::kStale;
-      result->message = "version " + std::to_string(item.version) + " of record " +
-                        item.recordId + " is older than the stored version " +
-                        std::to_string(latest->int64(0));
+      result->message = "version " + std::to_string(item.version) + " of record " + item.recordId +
+                        " is older than the stored version " + std::to_string(latest->int64(0));
     }
   }
   if (decided) {
@@ -343,7 +341,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, IngestR
   return insertAudit(db, audit);
 }
 
-// Reports on one outbox message; `allowed` lists the states it may leave.
+// The queue an outbox message belongs to, and its state.
 struct MessageRow {
   std::string destinationId;
   std::string patientKey;
@@ -351,8 +349,7 @@ struct MessageRow {
 };
 
 Result<MessageRow> findMessage(Database& db, std::int64_t messageId) {
-  auto find =
-      db.prepare("SELECT destination_id, patient_key, state FROM outbox WHERE seq = ?1");
+  auto find = db.prepare("SELECT destination_id, patient_key, state FROM outbox WHERE seq = ?1");
   if (!find) return find.status();
   find->bind(1, messageId);
   auto row = find->next();
@@ -531,8 +528,10 @@ class SqliteStore final : public Store {
         auto head = db.prepare(
             "UPDATE outbox_heads SET due_at = ?3 WHERE destination_id = ?1 AND patient_key = ?2");
         if (!head) return head.status();
-        Status st =
-            head->bind(1, message.destinationId).bind(2, message.patientKey).bind(3, leaseUntil).run();
+        Status st = head->bind(1, message.destinationId)
+                        .bind(2, message.patientKey)
+                        .bind(3, leaseUntil)
+                        .run();
         if (!st.isOk()) return st;
         messages.push_back(std::move(message));
       }
@@ -552,8 +551,7 @@ class SqliteStore final : public Store {
     return report(messageId, "pending", lastStatus, lastError, nextAttemptAtMillis, {"pending"});
   }
 
-  Status deadLetter(std::int64_t messageId, int lastStatus,
-                    const std::string& lastError) override {
+  Status deadLetter(std::int64_t messageId, int lastStatus, const std::string& lastError) override {
     return report(messageId, "dead-letter", lastStatus, lastError, 0, {"pending"});
   }
 
@@ -581,13 +579,13 @@ class SqliteStore final : public Store {
     {
       auto stmt = db.prepare("SELECT state, count(*) FROM outbox GROUP BY state");
       if (!stmt) return stmt.status();
-      Status st = forEachRow(
-          *stmt, [&](sqlite::Stmt& s) { stats.outboxByState[s.text(0)] = s.int64(1); });
+      Status st =
+          forEachRow(*stmt, [&](sqlite::Stmt& s) { stats.outboxByState[s.text(0)] = s.int64(1); });
       if (!st.isOk()) return st;
     }
     {
-      auto oldest = db.queryInt(
-          "SELECT coalesce(min(created_at), -1) FROM outbox WHERE state = 'pending'");
+      auto oldest =
+          db.queryInt("SELECT coalesce(min(created_at), -1) FROM outbox WHERE state = 'pending'");
       if (!oldest) return oldest.status();
       if (*oldest >= 0) {
         stats.oldestPendingAgeMillis = std::max<std::int64_t>(0, clock_.nowMillis() - *oldest);
@@ -793,7 +791,8 @@ class SqliteStore final : public Store {
         try {
           job->status = job->run(db);
         } catch (const std::exception& e) {
-          job->status = Status(ErrorCode::kInternal, std::string("store write failed: ") + e.what());
+          job->status =
+              Status(ErrorCode::kInternal, std::string("store write failed: ") + e.what());
         }
         st = job->status.isOk() ? runStatement(db, "RELEASE job")
                                 : runStatement(db, "ROLLBACK TO job");
@@ -837,8 +836,8 @@ class SqliteStore final : public Store {
       const bool allowed = std::any_of(allowedFrom.begin(), allowedFrom.end(),
                                        [&](const char* s) { return found->state == s; });
       if (!allowed) {
-        return Status(ErrorCode::kConflict, "outbox message " + std::to_string(messageId) +
-                                                " is " + found->state);
+        return Status(ErrorCode::kConflict,
+                      "outbox message " + std::to_string(messageId) + " is " + found->state);
       }
       const std::int64_t now = clock_.nowMillis();
       auto update = db.prepare(
@@ -910,8 +909,8 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
   // -wal and -shm files the same mode as the database file.
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Status(ErrorCode::kIoError, "cannot open store file " + path + ": " +
-                                           std::string(std::strerror(errno)));
+    return Status(ErrorCode::kIoError,
+                  "cannot open store file " + path + ": " + std::string(std::strerror(errno)));
   }
   ::close(fd);
   auto db = Database::open(path, false, options.busyTimeoutMillis);
@@ -927,7 +926,10 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
       return Status(ErrorCode::kIoError, "cannot switch " + path + " to WAL mode");
     }
   }
-  if (Status st = writer.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+  // journal_size_limit: truncate the WAL after a checkpoint instead of keeping
+  // the size of the largest batch ever written.
+  if (Status st = writer.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                              "PRAGMA journal_size_limit = 67108864;");
       !st.isOk()) {
     return st;
   }

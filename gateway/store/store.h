@@ -60,10 +60,10 @@ struct IngestItem {
   std::int64_t version = 0;  // >= 1
   std::string recordType;    // "measurement", "medication-plan", ...
   std::string practiceId;
-  std::string patientKey;    // opaque (e.g. MRN); FIFO order per (destination, patient)
-  std::string contentHash;   // hex SHA-256 of recordJson
-  std::string recordJson;    // canonical record bytes
-  std::string bundleJson;    // the FHIR transaction Bundle it translates to
+  std::string patientKey;   // opaque (e.g. MRN); FIFO order per (destination, patient)
+  std::string contentHash;  // hex SHA-256 of recordJson
+  std::string recordJson;   // canonical record bytes
+  std::string bundleJson;   // the FHIR transaction Bundle it translates to
   // Empty: the record is stored with an `unroutable` marker row, never dropped.
   std::vector<DestinationTarget> destinations;
   std::string principal;  // who sent it (token id, certificate subject)
@@ -125,9 +125,9 @@ struct RecordView {
   std::string recordJson;  // latest version; empty when purged
   std::string bundleJson;  // its translation; empty when purged
   bool purged = false;
-  Receipt receipt;                         // of the latest version (status kAccepted)
-  std::vector<VersionInfo> versions;       // ascending
-  std::vector<DeliveryState> deliveries;   // every outbox row of the record, oldest first
+  Receipt receipt;                        // of the latest version (status kAccepted)
+  std::vector<VersionInfo> versions;      // ascending
+  std::vector<DeliveryState> deliveries;  // every outbox row of the record, oldest first
 };
 
 // A message handed to the delivery engine by claimDue().
@@ -145,7 +145,7 @@ struct OutboxMessage {
 };
 
 struct AuditEntry {
-  std::int64_t id = 0;  // assigned by the store
+  std::int64_t id = 0;        // assigned by the store
   std::int64_t atMillis = 0;  // assigned by the store when 0
   std::string principal;
   std::string action;  // "ingest", "reload", "purge", ...
@@ -164,7 +164,7 @@ struct StoreStats {
   std::map<std::string, std::int64_t> outboxByState;  // by outboxStateName
   std::int64_t oldestPendingAgeMillis = 0;            // 0 when nothing is pending
   std::int64_t dbFileBytes = 0;                       // main file + WAL
-  std::uint64_t commits = 0;        // group transactions committed (one fsync each)
+  std::uint64_t commits = 0;          // group transactions committed (one fsync each)
   std::uint64_t committedWrites = 0;  // write calls committed by those transactions
   std::uint64_t queuedItems = 0;      // items waiting for the writer right now
   std::uint64_t committingItems = 0;  // items in the transaction being written right now

@@ -72,8 +72,8 @@ IngestItem crashItem(const std::string& recordId) {
         std::vector<IngestItem> items;
         const int batch = t == 0 ? 10 : 1;  // one thread sends small batches
         for (int b = 0; b < batch; ++b) {
-          items.push_back(crashItem("r" + std::to_string(round) + "-t" + std::to_string(t) +
-                                    "-" + std::to_string(i * batch + b)));
+          items.push_back(crashItem("r" + std::to_string(round) + "-t" + std::to_string(t) + "-" +
+                                    std::to_string(i * batch + b)));
         }
         std::vector<std::string> ids;
         for (const auto& item : items) ids.push_back(item.recordId);

@@ -1,3 +1,5 @@
+#include "gateway/store/store.h"
+
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 #include "gateway/clock.h"
 #include "gateway/sha256.h"
 #include "gateway/store/sqlite_store.h"
-#include "gateway/store/store.h"
 
 namespace inloop::gateway {
 namespace {
@@ -244,13 +245,11 @@ TEST_CASE("outbox rows: unroutable marker, pending, patient-unmatched", "[gatewa
   CHECK(claim(*store, "", clock.nowMillis()).empty());
 }
 
-TEST_CASE("claimDue is FIFO per patient and patients do not block each other",
-          "[gateway][store]") {
+TEST_CASE("claimDue is FIFO per patient and patients do not block each other", "[gateway][store]") {
   TempDir dir;
   ManualClock clock;
   auto store = open(dir, clock);
-  for (const auto& [recordId, patient] :
-       std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [recordId, patient] : std::vector<std::pair<std::string, std::string>>{
            {"a1", "p1"}, {"a2", "p1"}, {"b1", "p2"}, {"b2", "p2"}, {"c1", "p3"}}) {
     REQUIRE(ingestOne(*store, makeItem(recordId, 1, "x", patient, to("ehr"))).outcome ==
             IngestOutcome::kAccepted);
@@ -337,8 +336,7 @@ TEST_CASE("a newer version supersedes older undelivered rows", "[gateway][store]
   REQUIRE(unroutable->deliveries.size() == 2);
   CHECK(unroutable->deliveries[0].state == OutboxState::kSuperseded);
   // Only the newest version of each record is handed out (FIFO head moved on).
-  CHECK(recordIdsOf(claim(*store, "ehr", clock.nowMillis())) ==
-        std::vector<std::string>{"r@2"});
+  CHECK(recordIdsOf(claim(*store, "ehr", clock.nowMillis())) == std::vector<std::string>{"r@2"});
 }
 
 TEST_CASE("audit rows say who, what and when, never the payload", "[gateway][store]") {
@@ -367,8 +365,8 @@ TEST_CASE("audit rows say who, what and when, never the payload", "[gateway][sto
   CHECK((*audit)[2].recordType == "measurement");
   CHECK((*audit)[2].source == "http");
   for (const AuditEntry& e : *audit) {
-    for (const std::string* field : {&e.principal, &e.action, &e.recordId, &e.recordType,
-                                     &e.outcome, &e.source, &e.detail}) {
+    for (const std::string* field :
+         {&e.principal, &e.action, &e.recordId, &e.recordType, &e.outcome, &e.source, &e.detail}) {
       CHECK(field->find("Jane") == std::string::npos);
       CHECK(field->find("secret") == std::string::npos);
     }
@@ -376,8 +374,7 @@ TEST_CASE("audit rows say who, what and when, never the payload", "[gateway][sto
   CHECK(store->listAudit(1)->size() == 1);
 }
 
-TEST_CASE("purge clears only fully delivered records older than the cutoff",
-          "[gateway][store]") {
+TEST_CASE("purge clears only fully delivered records older than the cutoff", "[gateway][store]") {
   TempDir dir;
   ManualClock clock;
   auto store = open(dir, clock);
@@ -420,8 +417,7 @@ TEST_CASE("purge clears only fully delivered records older than the cutoff",
         IngestOutcome::kReplay);
 }
 
-TEST_CASE("schema migrations, reopen, newer schema refused, file mode 0600",
-          "[gateway][store]") {
+TEST_CASE("schema migrations, reopen, newer schema refused, file mode 0600", "[gateway][store]") {
   TempDir dir;
   ManualClock clock;
   const std::string path = dir.file("inloop.db");
