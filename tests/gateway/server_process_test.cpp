@@ -1,0 +1,104 @@
+// `inloop serve` as a real child process: it logs {"event":"listening","port":N}
+// as its first line, accepts a record, and SIGTERM makes it drain and exit 0.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <Poco/Net/HTTPClientSession.h>
+
+#include "tests/gateway/server_fixture.h"
+
+extern char** environ;
+
+namespace {
+
+using inloop::server_testing::exampleRecord;
+using inloop::server_testing::HttpReply;
+using inloop::server_testing::sendRequest;
+using inloop::server_testing::TempDir;
+
+// Reads one line from `fd` (blocking; the child writes it and flushes).
+std::string readLine(int fd) {
+  std::string line;
+  char c = 0;
+  while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+  return line;
+}
+
+}  // namespace
+
+TEST_CASE("inloop serve runs as a child, logs its port, ingests, and stops on SIGTERM",
+          "[gateway][server]") {
+  TempDir tmp;
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+
+  std::vector<std::string> args = {INLOOP_BINARY,
+                                   "serve",
+                                   "--config",
+                                   std::string(INLOOP_SOURCE_DIR) + "/config/inloop.json",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--data-dir",
+                                   (tmp.path() / "data").string()};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = {"INLOOP_API_TOKEN=child-test-token"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string(*e).rfind("INLOOP_API_TOKEN=", 0) != 0) env.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, INLOOP_BINARY, &actions, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+
+  const std::string first = readLine(out[0]);
+  INFO(first);
+  inloop::fhir::Result<inloop::fhir::Json> event = inloop::fhir::parseJson(first);
+  bool listening = event.isOk() && event->find("event") != nullptr &&
+                   event->find("event")->text() == "listening";
+  if (!listening) kill(pid, SIGKILL);
+  REQUIRE(listening);
+  const auto port = static_cast<std::uint16_t>(event->find("port")->toInt64().value_or(0));
+  REQUIRE(port != 0);
+
+  {
+    Poco::Net::HTTPClientSession session("127.0.0.1", port);
+    HttpReply r = sendRequest(session, "POST", "/records", "child-test-token",
+                              exampleRecord("measurement-pain-nrs.json"));
+    CHECK(r.status == 202);
+    HttpReply bad = sendRequest(session, "POST", "/records", "wrong-token", "{}");
+    CHECK(bad.status == 401);
+  }
+
+  REQUIRE(kill(pid, SIGTERM) == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  // The rest of the log: the request and a clean stop, never patient data.
+  std::string rest;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) rest.append(buf, std::size_t(n));
+  close(out[0]);
+  CHECK(rest.find("\"event\":\"request\"") != std::string::npos);
+  CHECK(rest.find("\"event\":\"stopped\"") != std::string::npos);
+  CHECK(rest.find("Alvarez") == std::string::npos);
+}
