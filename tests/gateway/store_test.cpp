@@ -523,7 +523,14 @@ TEST_CASE("a full write queue answers unavailable instead of waiting", "[gateway
   REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
 
   auto queued = [&] { return store->stats().value().queuedItems; };
-  std::thread first([&] { (void)ingestOne(*store, makeItem("first", 1)); });
+  // Catch2 assertions are not thread-safe: the threads only record what happened.
+  std::atomic<bool> firstOk{false};
+  std::atomic<bool> secondOk{false};
+  std::thread first([&] {
+    std::vector<IngestItem> items;
+    items.push_back(makeItem("first", 1));
+    firstOk = store->ingest(std::move(items)).isOk();
+  });
   // Wait until the writer took "first" off the queue and is blocked on the lock.
   while (store->stats().value().committingItems != 1) std::this_thread::yield();
   CHECK(queued() == 0);
@@ -531,8 +538,7 @@ TEST_CASE("a full write queue answers unavailable instead of waiting", "[gateway
     std::vector<IngestItem> items;
     items.push_back(makeItem("second-a", 1));
     items.push_back(makeItem("second-b", 1));
-    auto results = store->ingest(std::move(items));
-    CHECK(results.isOk());
+    secondOk = store->ingest(std::move(items)).isOk();
   });
   while (queued() != 2) std::this_thread::yield();
 
@@ -545,6 +551,8 @@ TEST_CASE("a full write queue answers unavailable instead of waiting", "[gateway
   sqlite3_close(blocker);
   first.join();
   second.join();
+  CHECK(firstOk.load());
+  CHECK(secondOk.load());
   CHECK(store->getRecord("first").isOk());
   CHECK(store->getRecord("second-b").isOk());
   CHECK(store->getRecord("third").status().code() == fhir::ErrorCode::kNotFound);
