@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <istream>
 #include <ostream>
@@ -217,7 +218,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       if (info.version > 0) f.set("version", fhir::Json::number(info.version));
       if (!info.outcome.empty()) f.set("outcome", fhir::Json::string(info.outcome));
       if (info.records > 0) f.set("records", fhir::Json::number(std::int64_t(info.records)));
-      f.set("latencyMs", fhir::Json::number(seconds * 1000.0));
+      f.set("latencyMs", fhir::Json::number(std::round(seconds * 1e6) / 1000.0));
       ctx_.logger.log(LogLevel::kInfo, "request", f);
     }
   }
