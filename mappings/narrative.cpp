@@ -5,31 +5,38 @@
 namespace inloop::mappings {
 
 void appendXhtmlEscaped(std::string_view text, std::string* out) {
-  for (char ch : text) {
+  // Copies runs of plain characters at once; only the specials are rewritten.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    const char* replacement = nullptr;
     switch (ch) {
       case '&':
-        *out += "&amp;";
+        replacement = "&amp;";
         break;
       case '<':
-        *out += "&lt;";
+        replacement = "&lt;";
         break;
       case '>':
-        *out += "&gt;";
+        replacement = "&gt;";
         break;
       case '"':
-        *out += "&quot;";
+        replacement = "&quot;";
         break;
       case '\'':
-        *out += "&#39;";
+        replacement = "&#39;";
         break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
-          *out += "\xEF\xBF\xBD";
-        } else {
-          *out += ch;
+          replacement = "\xEF\xBF\xBD";
         }
     }
+    if (replacement == nullptr) continue;
+    out->append(text.data() + run, i - run);
+    out->append(replacement);
+    run = i + 1;
   }
+  out->append(text.data() + run, text.size() - run);
 }
 
 std::string escapeXhtml(std::string_view text) {

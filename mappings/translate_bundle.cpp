@@ -23,7 +23,7 @@ using translate_detail::str;
 Json patientEntry(const Context& ctx) {
   const PlanRecord& r = ctx.record;
   const Namespaces& ns = ctx.tables.namespaces;
-  Json p = Json::object();
+  Json p = translate_detail::objectWithRoom(10);
   add(p, "resourceType", str("Patient"));
   add(p, "meta", translate_detail::meta(ctx));
   std::string given;
@@ -75,7 +75,7 @@ Json provenanceEntry(const Context& ctx) {
   const Namespaces& ns = ctx.tables.namespaces;
   std::string tagSystem = localCodeSystem(ns, kCsRecordVersion);
   std::string tagCode = recordVersionTag(r.recordId, r.version);
-  Json p = Json::object();
+  Json p = translate_detail::objectWithRoom(10);
   add(p, "resourceType", str("Provenance"));
   add(p, "id",
       Json::string(logicalId(kIdPrefixProvenance, r.recordId, "v" + std::to_string(r.version))));

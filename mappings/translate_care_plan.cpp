@@ -138,7 +138,7 @@ void translateCarePlan(Context& ctx) {
     }
     if (fhir::hasErrors(ctx.issues)) continue;
 
-    Json goal = Json::object();
+    Json goal = objectWithRoom(16);
     add(goal, "resourceType", str("Goal"));
     add(goal, "id", Json::string(logicalId(kIdPrefixGoal, r.recordId, g.goalId)));
     add(goal, "meta", meta(ctx));
@@ -319,7 +319,7 @@ void translateCarePlan(Context& ctx) {
                               (r.version > 1 ? " (updates an earlier version)" : ""));
   if (r.note) narrative.paragraph("Note", *r.note);
 
-  Json cp = Json::object();
+  Json cp = objectWithRoom(20);
   add(cp, "resourceType", str("CarePlan"));
   add(cp, "id", Json::string(logicalId(kIdPrefixCarePlan, r.recordId)));
   add(cp, "meta", meta(ctx));

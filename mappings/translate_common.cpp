@@ -33,13 +33,15 @@ class Sha1 {
 
   std::array<unsigned char, 20> finish() {
     std::uint64_t bits = length_ * 8;
-    unsigned char pad = 0x80;
-    update(&pad, 1);
-    unsigned char zero = 0;
-    while (used_ != 56) update(&zero, 1);
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
-    update(len, 8);
+    block_[used_++] = 0x80;
+    if (used_ > 56) {
+      std::memset(block_.data() + used_, 0, 64 - used_);
+      compress();
+      used_ = 0;
+    }
+    std::memset(block_.data() + used_, 0, 56 - used_);
+    for (int i = 0; i < 8; ++i) block_[56 + i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    compress();
     std::array<unsigned char, 20> out{};
     for (int i = 0; i < 5; ++i) {
       for (int j = 0; j < 4; ++j)

@@ -39,8 +39,17 @@ inline Json str(std::string_view s) { return Json::string(std::string(s)); }
 
 // Appends a member without the duplicate scan of Json::set (keys are ours).
 inline Json& add(Json& object, std::string_view key, Json value) {
+  // Most of our objects have a handful of members: one allocation, not three.
+  if (object.members().capacity() == 0) object.members().reserve(6);
   object.members().emplace_back(std::string(key), std::move(value));
   return object.members().back().second;
+}
+
+// An object with room for `members` members (resources: no regrowth).
+inline Json objectWithRoom(std::size_t members) {
+  Json o = Json::object();
+  o.members().reserve(members);
+  return o;
 }
 
 inline Json array1(Json item) {

@@ -150,7 +150,7 @@ void translateMeasurement(Context& ctx) {
   if (fhir::hasErrors(ctx.issues)) return;
 
   const std::string& ns = ctx.tables.namespaces.record;
-  Json obs = Json::object();
+  Json obs = objectWithRoom(20);
   add(obs, "resourceType", str("Observation"));
   add(obs, "id", Json::string(logicalId(kIdPrefixObservation, r.recordId)));
   add(obs, "meta", meta(ctx));

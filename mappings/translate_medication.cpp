@@ -173,7 +173,7 @@ void translateMedicationChange(Context& ctx) {
     }
   }
 
-  Json res = Json::object();
+  Json res = objectWithRoom(20);
   add(res, "resourceType", str(asRequest ? "MedicationRequest" : "MedicationStatement"));
   add(res, "id",
       Json::string(logicalId(asRequest ? kIdPrefixMedicationRequest : kIdPrefixMedicationStatement,
