@@ -95,8 +95,8 @@ inline constexpr std::string_view kExtTaperNextStepOn = "nextStepOn";
 // is carried as text only (valueCode: oral, transdermal, ...), so the reverse
 // does not have to parse Dosage.route.text.
 inline constexpr std::string_view kExtRoute = "route";
-// On MedicationStatement / MedicationRequest dosage: medication.display as the
-// clinic wrote it, when it differs from the table's display (valueString).
+// Reserved, not emitted: medicationCodeableConcept.text carries medication.display
+// (else the table's display), so the reverse reads the display from there.
 inline constexpr std::string_view kExtMedicationDisplay = "medication-display";
 
 // UCUM code of daily MME quantities.
