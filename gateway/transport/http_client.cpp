@@ -112,6 +112,10 @@ std::string_view transportErrorKindName(TransportErrorKind kind) {
       return "too-large";
     case TransportErrorKind::kInvalidRequest:
       return "invalid-request";
+    case TransportErrorKind::kAuthUnavailable:
+      return "auth-unavailable";
+    case TransportErrorKind::kAuthFailed:
+      return "auth-failed";
     case TransportErrorKind::kOther:
       return "other";
   }

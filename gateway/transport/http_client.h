@@ -71,11 +71,14 @@ enum class TransportErrorKind {
   kProtocol,        // the response was not well-formed HTTP
   kTooLarge,        // the response body exceeded maxResponseBytes
   kInvalidRequest,  // the request could not be sent as given (bug or bad config)
+  kAuthUnavailable,  // credentials could not be obtained now (token endpoint down)
+  kAuthFailed,       // credentials refused by the token endpoint, or misconfigured
   kOther,           // any other network failure
 };
 
 // "connect-refused", "dns-failure", "timeout", "tls-handshake", "tls-verify",
-// "reset", "protocol", "too-large", "invalid-request", "other".
+// "reset", "protocol", "too-large", "invalid-request", "auth-unavailable",
+// "auth-failed", "other".
 std::string_view transportErrorKindName(TransportErrorKind kind);
 
 struct TransportError {

@@ -1,0 +1,206 @@
+#include "gateway/transport/auth.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "gateway/clock.h"
+#include "gateway/transport/jwt.h"
+#include "gateway/transport/smart_backend.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+void setAuthorization(HttpRequest& request, std::string value) {
+  auto& headers = request.headers;
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [](const mappings::HeaderField& h) {
+                                 return strcasecmp(h.name.c_str(), "Authorization") == 0;
+                               }),
+                headers.end());
+  headers.push_back({"Authorization", std::move(value)});
+}
+
+class NoAuth final : public AuthProvider {
+ public:
+  explicit NoAuth(std::string_view name) : name_(name) {}
+  fhir::Status applyAuth(HttpRequest&) override { return fhir::Status::ok(); }
+  bool onUnauthorized(const HttpRequest&) override { return false; }
+  std::string_view name() const override { return name_; }
+
+ private:
+  std::string_view name_;
+};
+
+// Bearer and basic: a header built from a secret, re-read after a 401 in case
+// the file or variable was rotated.
+class SecretHeaderAuth final : public AuthProvider {
+ public:
+  using Build = std::string (*)(const std::string& user, const std::string& secret);
+
+  SecretHeaderAuth(std::string_view name, mappings::SecretRef ref, std::string user, Build build,
+                   std::string secret)
+      : name_(name),
+        ref_(std::move(ref)),
+        user_(std::move(user)),
+        build_(build),
+        header_(build_(user_, secret)) {}
+
+  fhir::Status applyAuth(HttpRequest& request) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    setAuthorization(request, header_);
+    return fhir::Status::ok();
+  }
+
+  bool onUnauthorized(const HttpRequest& rejected) override {
+    auto secret = readSecret(ref_);
+    if (!secret.isOk()) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    header_ = build_(user_, *secret);
+    return findHeader(rejected.headers, "Authorization") != header_;
+  }
+
+  std::string_view name() const override { return name_; }
+
+ private:
+  std::string_view name_;
+  mappings::SecretRef ref_;
+  std::string user_;
+  Build build_;
+  std::mutex mutex_;
+  std::string header_;
+};
+
+std::string bearerHeader(const std::string&, const std::string& token) {
+  return "Bearer " + token;
+}
+
+std::string basicHeader(const std::string& user, const std::string& password) {
+  return "Basic " + base64Encode(user + ":" + password);
+}
+
+}  // namespace
+
+fhir::Result<std::string> readSecret(const mappings::SecretRef& secret) {
+  std::string value;
+  switch (secret.source) {
+    case mappings::SecretSource::kNone:
+      return fhir::Status(fhir::ErrorCode::kInvalid, "no secret configured");
+    case mappings::SecretSource::kEnv: {
+      const char* v = std::getenv(secret.name.c_str());
+      if (v == nullptr || *v == '\0') {
+        return fhir::Status(fhir::ErrorCode::kInvalid,
+                            "environment variable " + secret.name + " is not set or empty");
+      }
+      value = v;
+      break;
+    }
+    case mappings::SecretSource::kFile: {
+      std::ifstream in(secret.name, std::ios::binary);
+      if (!in) {
+        return fhir::Status(fhir::ErrorCode::kIoError, "cannot read secret file " + secret.name);
+      }
+      std::ostringstream s;
+      s << in.rdbuf();
+      value = s.str();
+      break;
+    }
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' ||
+                            value.back() == ' ' || value.back() == '\t')) {
+    value.pop_back();
+  }
+  if (value.empty()) {
+    return fhir::Status(fhir::ErrorCode::kInvalid, mappings::describeSecret(secret) + " is empty");
+  }
+  if (value.find_first_of("\r\n") != std::string::npos) {
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        mappings::describeSecret(secret) + " holds more than one line");
+  }
+  return value;
+}
+
+HttpClientOptions httpClientOptionsFor(const mappings::DestinationProfile& destination) {
+  HttpClientOptions options;
+  options.tls = destination.tls;
+  options.certificateFile = destination.auth.certificateFile;
+  options.keyFile = destination.auth.keyFile;
+  options.timeouts = destination.timeouts;
+  options.defaultHeaders = destination.headers;
+  options.maxIdleSessions =
+      static_cast<std::size_t>(destination.maxInFlight > 0 ? destination.maxInFlight : 1);
+  return options;
+}
+
+fhir::Result<std::unique_ptr<AuthProvider>> makeAuthProvider(
+    const mappings::DestinationProfile& destination, const AuthDeps& deps) {
+  const mappings::AuthSettings& auth = destination.auth;
+  switch (auth.type) {
+    case mappings::AuthType::kNone:
+      return std::unique_ptr<AuthProvider>(std::make_unique<NoAuth>("none"));
+    case mappings::AuthType::kMtls:
+      if (auth.certificateFile.empty() || auth.keyFile.empty()) {
+        return fhir::Status(fhir::ErrorCode::kInvalid,
+                            "mtls needs a client certificate and key file");
+      }
+      return std::unique_ptr<AuthProvider>(std::make_unique<NoAuth>("mtls"));
+    case mappings::AuthType::kBearer: {
+      auto token = readSecret(auth.token);
+      if (!token.isOk()) return fhir::Status(token.status().code(), "bearer token: " +
+                                                                         token.status().message());
+      return std::unique_ptr<AuthProvider>(std::make_unique<SecretHeaderAuth>(
+          "bearer", auth.token, std::string(), &bearerHeader, *token));
+    }
+    case mappings::AuthType::kBasic: {
+      if (auth.user.empty() || auth.user.find(':') != std::string::npos) {
+        return fhir::Status(fhir::ErrorCode::kInvalid,
+                            "basic auth needs a user name without ':'");
+      }
+      auto password = readSecret(auth.password);
+      if (!password.isOk()) {
+        return fhir::Status(password.status().code(),
+                            "basic auth password: " + password.status().message());
+      }
+      return std::unique_ptr<AuthProvider>(std::make_unique<SecretHeaderAuth>(
+          "basic", auth.password, auth.user, &basicHeader, *password));
+    }
+    case mappings::AuthType::kSmartBackend: {
+      if (deps.clock == nullptr) {
+        return fhir::Status(fhir::ErrorCode::kInternal, "smart-backend needs a clock");
+      }
+      auto smart =
+          SmartBackendAuth::create(auth.smart, destination.endpoint,
+                                   httpClientOptionsFor(destination), *deps.clock, deps.logger,
+                                   destination.id);
+      if (!smart.isOk()) return smart.status();
+      return std::unique_ptr<AuthProvider>(std::move(smart).value());
+    }
+  }
+  return fhir::Status(fhir::ErrorCode::kInternal, "unknown auth type");
+}
+
+HttpResult sendWithAuth(HttpClient& client, AuthProvider* auth, HttpRequest request) {
+  auto authorize = [&](HttpRequest& r) -> std::optional<TransportError> {
+    if (auth == nullptr) return std::nullopt;
+    fhir::Status s = auth->applyAuth(r);
+    if (s.isOk()) return std::nullopt;
+    return TransportError{s.code() == fhir::ErrorCode::kUnavailable
+                              ? TransportErrorKind::kAuthUnavailable
+                              : TransportErrorKind::kAuthFailed,
+                          "auth: " + s.message()};
+  };
+  if (auto e = authorize(request)) return *e;
+  HttpResult result = client.send(request);
+  if (auth == nullptr || !result.isOk() || result.response().status != 401) return result;
+  if (!auth->onUnauthorized(request)) return result;
+  if (auto e = authorize(request)) return *e;
+  return client.send(request);
+}
+
+}  // namespace inloop::gateway

@@ -1,0 +1,85 @@
+#pragma once
+
+// SmartBackendAuth: SMART Backend Services (OAuth 2.0 client_credentials with
+// private_key_jwt), the way EHRs let a system write without a user.
+//
+//  1. The token endpoint is the configured tokenUrl, or is discovered once from
+//     GET [base]/.well-known/smart-configuration ("token_endpoint").
+//  2. A client assertion JWT is signed with the configured private key
+//     (RS384 or ES384, gateway/transport/jwt.h): iss = sub = clientId,
+//     aud = token URL, exp <= now + 5 min, a fresh random jti, kid if set.
+//  3. POST token URL, application/x-www-form-urlencoded:
+//     grant_type=client_credentials&scope=...&client_assertion_type=
+//     urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=...
+//  4. The access token is cached until shortly before it expires (expires_in,
+//     default 300 s when absent; refreshed when less than a fifth of its
+//     lifetime, at most 60 s, is left), then fetched again. A 401 from the
+//     receiver drops it and fetches a new one (once per rejected token).
+//
+// Logged (info): token fetched (destination, token URL, expires_in, scope
+// granted); warning: token request failed (status, OAuth "error" code). Never
+// logged: the assertion, the access token, the key.
+// Time comes from the Clock passed in (tests use ManualClock).
+// Thread safety: applyAuth/onUnauthorized may be called concurrently; one
+// thread fetches while the others wait for its token.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "gateway/transport/auth.h"
+#include "gateway/transport/jwt.h"
+
+namespace inloop::gateway {
+
+class SmartBackendAuth final : public AuthProvider {
+ public:
+  // `fhirBaseUrl` is the destination's endpoint (for discovery). `clientOptions`
+  // are used for the discovery and token requests. Fails with kInvalid/kIoError
+  // when the key cannot be loaded, clientId or scopes are missing, or a
+  // configured tokenUrl is not an http(s) URL. `clock` (and `logger`, may be
+  // null) must outlive the provider.
+  static fhir::Result<std::unique_ptr<SmartBackendAuth>> create(
+      const mappings::SmartBackendSettings& settings, std::string fhirBaseUrl,
+      HttpClientOptions clientOptions, const Clock& clock, JsonLogger* logger,
+      std::string destinationId = {});
+
+  fhir::Status applyAuth(HttpRequest& request) override;
+  bool onUnauthorized(const HttpRequest& rejected) override;
+  std::string_view name() const override { return "smart-backend"; }
+
+  // The token URL in use (empty until discovered). For status pages.
+  std::string tokenUrl() const;
+  // Number of access tokens obtained so far. For tests and metrics.
+  int tokensFetched() const;
+
+ private:
+  SmartBackendAuth(mappings::SmartBackendSettings settings, SigningKey key,
+                   std::string fhirBaseUrl, HttpClientOptions options, const Clock& clock,
+                   JsonLogger* logger, std::string destinationId);
+
+  // With mutex_ held.
+  fhir::Status discoverLocked();
+  fhir::Status fetchTokenLocked();
+  fhir::Result<HttpClient*> clientForLocked(const std::string& url,
+                                            std::unique_ptr<HttpClient>* slot);
+
+  mappings::SmartBackendSettings settings_;
+  SigningKey key_;
+  std::string fhirBaseUrl_;
+  HttpClientOptions options_;
+  const Clock& clock_;
+  JsonLogger* logger_;
+  std::string destinationId_;
+
+  mutable std::mutex mutex_;
+  std::string tokenUrl_;
+  std::unique_ptr<HttpClient> discoveryClient_;
+  std::unique_ptr<HttpClient> tokenClient_;
+  std::string accessToken_;
+  std::int64_t refreshAtMillis_ = 0;
+  int tokensFetched_ = 0;
+};
+
+}  // namespace inloop::gateway
