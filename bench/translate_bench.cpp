@@ -24,6 +24,10 @@
 //
 // A benchmark, not a test: it reports, it asserts nothing about speed. Exit
 // codes: 0 ok, 1 bad input or a translation error, 2 usage.
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -37,10 +41,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
@@ -194,8 +194,10 @@ void vary(Json* record, std::size_t i, const std::string& idSuffix) {
     if (Json* comps = record->find("components"); comps && comps->isArray()) {
       for (Json& c : comps->items()) {
         const Json* m = c.find("measure");
-        if (m && m->text() == "bp-systolic") setNumber(&c, "value", 100 + static_cast<double>(i % 80));
-        if (m && m->text() == "bp-diastolic") setNumber(&c, "value", 60 + static_cast<double>(i % 35));
+        if (m && m->text() == "bp-systolic")
+          setNumber(&c, "value", 100 + static_cast<double>(i % 80));
+        if (m && m->text() == "bp-diastolic")
+          setNumber(&c, "value", 60 + static_cast<double>(i % 35));
       }
     }
   }
@@ -224,7 +226,8 @@ int generate(const fs::path& examples, const fs::path& mappingsDir, std::size_t 
       {"measurement",
        {"measurement-pain-nrs.json", "measurement-standing-tolerance.json",
         "measurement-blood-pressure.json"}},
-      {"medication-change", {"medication-start-duloxetine.json", "medication-taper-oxycodone.json"}},
+      {"medication-change",
+       {"medication-start-duloxetine.json", "medication-taper-oxycodone.json"}},
       {"care-plan", {"care-plan-functional-restoration.json"}},
   };
   std::error_code ec;
@@ -306,13 +309,12 @@ void appendRate(std::ostream& out, const char* name, const Measured& m) {
       << ",\"recordsPerSec\":" << static_cast<double>(m.records) / m.seconds
       << ",\"inputMBPerSec\":" << static_cast<double>(m.inputBytes) / 1e6 / m.seconds
       << ",\"outputMBPerSec\":" << static_cast<double>(m.outputBytes) / 1e6 / m.seconds
-      << ",\"outputBytesPerRecord\":" << static_cast<double>(m.outputBytes) /
-                                             static_cast<double>(m.records)
-      << "}";
+      << ",\"outputBytesPerRecord\":"
+      << static_cast<double>(m.outputBytes) / static_cast<double>(m.records) << "}";
 }
 
-int run(const fs::path& mappingsDir, const fs::path& input, double seconds,
-        const std::string& type, const std::string& phase) {
+int run(const fs::path& mappingsDir, const fs::path& input, double seconds, const std::string& type,
+        const std::string& phase) {
   inloop::mappings::MappingTables tables;
   if (!loadTables(mappingsDir, &tables)) return kExitFailure;
   std::string text;
@@ -353,31 +355,31 @@ int run(const fs::path& mappingsDir, const fs::path& input, double seconds,
   Measured inloopRun{0, 0, 0, 1};
   if (phase != "bound") {
     inloopRun = timeLoop(lines, seconds, [&](std::size_t i) -> std::size_t {
-      inloop::mappings::TranslatedJson t =
-          inloop::mappings::translateRecordJson(lines[i], tables);
+      inloop::mappings::TranslatedJson t = inloop::mappings::translateRecordJson(lines[i], tables);
       return t.bundleJson.size();
     });
   }
 
   rapidjson::StringBuffer buffer;
   Measured boundRun{0, 0, 0, 1};
-  if (phase != "inloop") boundRun = timeLoop(lines, seconds, [&](std::size_t i) -> std::size_t {
-    // The input as the project's reader would take it: validated UTF-8,
-    // numbers kept as text.
-    rapidjson::Document in;
-    in.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag>(
-        lines[i].data(), lines[i].size());
-    gSink = gSink + (in.HasParseError() ? 1 : in.MemberCount());
-    buffer.Clear();
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    bundles[i % bundles.size()]->Accept(writer);
-    return buffer.GetSize();
-  });
+  if (phase != "inloop")
+    boundRun = timeLoop(lines, seconds, [&](std::size_t i) -> std::size_t {
+      // The input as the project's reader would take it: validated UTF-8,
+      // numbers kept as text.
+      rapidjson::Document in;
+      in.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag>(
+          lines[i].data(), lines[i].size());
+      gSink = gSink + (in.HasParseError() ? 1 : in.MemberCount());
+      buffer.Clear();
+      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+      bundles[i % bundles.size()]->Accept(writer);
+      return buffer.GetSize();
+    });
 
   std::ostringstream out;
   out.precision(6);
-  out << "{\"benchmark\":\"translate\",\"type\":\"" << type << "\",\"inputRecords\":"
-      << lines.size() << ",\"inputBytesPerRecord\":"
+  out << "{\"benchmark\":\"translate\",\"type\":\"" << type
+      << "\",\"inputRecords\":" << lines.size() << ",\"inputBytesPerRecord\":"
       << static_cast<double>(inputBytes) / static_cast<double>(lines.size()) << ",";
   appendRate(out, "inloop", inloopRun);
   out << ",";
