@@ -47,7 +47,7 @@ struct TokenConfig {
 
 // A client certificate subject (mTLS) accepted as a principal.
 struct ClientPrincipalConfig {
-  std::string subject;  // exact subject name as OpenSSL prints it, e.g. "CN=clinic-export"
+  std::string subject;  // exact subject as POCO prints it: "O=Pain Center,CN=clinic-export"
   std::string id;
   RoleSet roles;
 };

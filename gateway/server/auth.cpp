@@ -97,7 +97,8 @@ fhir::Result<Principal> Authenticator::authenticateSubject(std::string_view subj
     if (p.subject == subject) return Principal{p.id, p.roles};
   }
   return fhir::Status(fhir::ErrorCode::kUnauthorized,
-                      "client certificate subject is not a configured principal");
+                      "client certificate subject \"" + std::string(subject) +
+                          "\" is not a configured principal");
 }
 
 }  // namespace inloop::gateway
