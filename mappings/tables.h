@@ -20,6 +20,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
+#include "mappings/safety_settings.h"
 
 namespace inloop::mappings {
 
@@ -186,6 +187,10 @@ struct MeasureOverride {
 struct Practice {
   std::string practiceId;
   std::vector<MeasureOverride> measures;
+  // The practice's safety-loop settings: the defaults (practices.json
+  // "safety") with the practice's own "safety" section applied; nullopt when
+  // the practice has no such section.
+  std::optional<SafetySettings> safety;
 };
 
 // The validated tables. Lookups are by exact code; they return nullptr /
@@ -200,6 +205,8 @@ struct MappingTables {
   std::vector<Drug> drugs;
   std::vector<DrugClass> drugClasses;
   std::vector<Practice> practices;
+  // Safety-loop defaults (practices.json "safety"; built-in defaults without it).
+  SafetySettings safety = defaultSafetySettings();
 
   const Unit* findUnit(std::string_view name) const;
   // The first unit whose UCUM code is `ucum`.
@@ -212,6 +219,9 @@ struct MappingTables {
   const Drug* findDrug(std::string_view code) const;
   const DrugClass* findDrugClass(std::string_view code) const;
   const Practice* findPractice(std::string_view practiceId) const;
+  // The safety-loop settings of `practiceId`: its own when practices.json
+  // gives it a "safety" section, else the defaults (`safety`).
+  const SafetySettings& safetySettingsFor(std::string_view practiceId) const;
 
   // True if a value in unit `from` can be converted to `to` for `measure`
   // (same UCUM code, or a conversion either way; no chains).

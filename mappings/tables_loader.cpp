@@ -303,7 +303,7 @@ class Loader {
     checkTopLevel("activities.json", {"activities"});
     checkTopLevel("drugs.json", {"drugs"});
     checkTopLevel("drug-classes.json", {"classes"});
-    checkTopLevel("practices.json", {"practices"});
+    checkTopLevel("practices.json", {"practices", "safety"});
     loadManifest();
     loadUnits();
     loadDrugClasses();
@@ -311,6 +311,7 @@ class Loader {
     checkConversionMeasures();
     loadActivities();
     loadDrugs();
+    loadSafetyDefaults();
     loadPractices();
     TablesLoad out;
     out.issues = std::move(*issues_);
@@ -835,6 +836,16 @@ class Loader {
           Practice p;
           p.practiceId = *id;
           bool ok = true;
+          if (const Json* node = r.get("safety", Json::Type::kObject, false)) {
+            SafetySettings settings = tables_.safety;
+            if (readSafety(f, *node, r.what(), &settings)) {
+              p.safety = std::move(settings);
+            } else {
+              ok = false;
+            }
+          } else if (r.object().find("safety")) {
+            ok = false;
+          }
           if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
             std::set<std::string> seen;
             for (const Json& item : list->items()) {
@@ -887,6 +898,202 @@ class Loader {
           }
           if (ok) tables_.practices.push_back(std::move(p));
         });
+  }
+
+  // practices.json "safety": the pain center's defaults for every practice.
+  void loadSafetyDefaults() {
+    const ParsedFile* pf = file("practices.json");
+    if (!pf) return;
+    const Json* node = pf->root.find("safety");
+    if (!node) return;
+    if (!node->isObject()) {
+      pf->file->error(*node, "structure", "practices.json: \"safety\" must be an object {...}");
+      return;
+    }
+    SafetySettings settings = tables_.safety;
+    if (readSafety(*pf->file, *node, "practices.json", &settings)) {
+      tables_.safety = std::move(settings);
+    }
+  }
+
+  // Reads a "safety" section (docs/safety-loop.md) over `*out`; false on errors.
+  bool readSafety(const FileContext& f, const Json& node, const std::string& owner,
+                  SafetySettings* out) {
+    bool ok = true;
+    std::size_t errorsBefore = errorCount();
+    FieldReader top(f, node, owner + " safety");
+    if (auto sender = top.string("senderDisplay", false)) out->senderDisplay = *sender;
+    if (const Json* rules = top.get("rules", Json::Type::kObject, false)) {
+      for (const auto& [id, value] : rules->members()) {
+        bool known = std::find(std::begin(kSafetyRuleIds), std::end(kSafetyRuleIds), id) !=
+                     std::end(kSafetyRuleIds);
+        if (!known) {
+          std::string ids;
+          for (std::string_view k : kSafetyRuleIds) ids += (ids.empty() ? "" : ", ") + std::string(k);
+          f.errorAt(f.whereKey(value, id), "not-found",
+                    owner + " safety: unknown rule \"" + id + "\" (rules: " + ids + ")");
+          ok = false;
+          continue;
+        }
+        if (!value.isObject()) {
+          f.error(value, "structure",
+                  owner + " safety rule \"" + id + "\" must be an object {...}");
+          ok = false;
+          continue;
+        }
+        if (!readSafetyRule(f, value, owner + " safety rule \"" + id + "\"", id, out)) ok = false;
+      }
+    } else if (node.find("rules")) {
+      ok = false;
+    }
+    top.finish();
+    return ok && errorCount() == errorsBefore;
+  }
+
+  std::size_t errorCount() const {
+    return static_cast<std::size_t>(
+        std::count_if(issues_->begin(), issues_->end(), [](const fhir::Issue& i) {
+          return i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal;
+        }));
+  }
+
+  bool readSafetyRule(const FileContext& f, const Json& node, const std::string& what,
+                      const std::string& id, SafetySettings* out) {
+    bool ok = true;
+    FieldReader r(f, node, what);
+    // Rule-specific fields, named in the "unknown field" message of this rule only.
+    if (id == kRuleManagedEffect) r.allow("effects");
+    if (id == kRuleOpioidSedative) r.allow("sedativeClasses"), r.allow("naloxoneClass");
+    if (id == kRuleMmeThreshold) r.allow("thresholds"), r.allow("urgentFrom");
+    if (id == kRuleSteroidGlucose) r.allow("icd10Prefixes"), r.allow("conditionWords");
+    if (id == kRuleMmeMismatch) r.allow("percent"), r.allow("mme");
+    SafetyRuleSettings& rule = out->rules[id];
+    if (const Json* enabled = r.get("enabled", Json::Type::kBool, false)) {
+      if (id == kAlwaysOnRule && !enabled->asBool()) {
+        f.error(*enabled, "business-rule",
+                what + ": cannot be turned off (an entered-in-error record must never be a "
+                       "silent change for primary care)");
+        ok = false;
+      } else {
+        rule.enabled = enabled->asBool();
+      }
+    }
+    if (const Json* wording = r.get("wording", Json::Type::kObject, false)) {
+      for (const auto& [key, text] : wording->members()) {
+        const SafetyTemplateSpec* spec = findSafetyTemplate(id, key);
+        if (!spec) {
+          std::string keys;
+          for (const SafetyTemplateSpec& t : kSafetyTemplates) {
+            if (t.rule == id) keys += (keys.empty() ? "" : ", ") + std::string(t.key);
+          }
+          f.errorAt(f.whereKey(text, key), "not-found",
+                    what + ": unknown wording \"" + key + "\" (expected: " + keys + ")");
+          ok = false;
+          continue;
+        }
+        if (!text.isString() || text.text().empty() || !fhir::isValidString(text.text())) {
+          f.error(text, "structure", what + ": wording \"" + key + "\" must be non-empty text");
+          ok = false;
+          continue;
+        }
+        std::vector<std::string> bad = badPlaceholders(text.text(), spec->placeholders);
+        if (!bad.empty()) {
+          std::string allowed;
+          for (char c : spec->placeholders) {
+            if (allowed.empty() || allowed.back() == ' ') allowed += '{';
+            if (c == ' ') {
+              allowed += "}, ";
+            } else {
+              allowed += c;
+            }
+          }
+          if (!allowed.empty()) allowed += '}';
+          f.error(text, "value",
+                  what + ": wording \"" + key + "\" uses " + bad.front() +
+                      (allowed.empty() ? "; it takes no placeholders (write { and } only "
+                                         "around a placeholder)"
+                                       : "; allowed: " + allowed +
+                                             " (write { and } only around a placeholder)"));
+          ok = false;
+          continue;
+        }
+        rule.wording[key] = text.text();
+      }
+    } else if (node.find("wording")) {
+      ok = false;
+    }
+    if (id == kRuleManagedEffect && node.find("effects")) {
+      std::vector<std::string> effects = r.stringList("effects", false);
+      for (const std::string& e : effects) {
+        bool valid = false;
+        for (const auto& c : kEffects) valid = valid || e == c.first;
+        if (!valid) {
+          f.error(itemNode(node, "effects", e), "code-invalid",
+                  what + ": effect \"" + e + "\"; expected one of " + choiceList(kEffects));
+          ok = false;
+        }
+      }
+      out->managedEffects = std::move(effects);
+    }
+    if (id == kRuleOpioidSedative) {
+      if (node.find("sedativeClasses")) {
+        std::vector<std::string> classes = r.stringList("sedativeClasses", true);
+        for (const std::string& c : classes) {
+          if (!loaded("drug-classes.json") || classCodes_.count(c)) continue;
+          f.error(itemNode(node, "sedativeClasses", c), "not-found",
+                  what + ": class \"" + c + "\" is not defined in drug-classes.json");
+          ok = false;
+        }
+        out->sedativeClasses = std::move(classes);
+      }
+      if (auto c = r.string("naloxoneClass", false)) {
+        if (loaded("drug-classes.json") && !classCodes_.count(*c)) {
+          f.error(*node.find("naloxoneClass"), "not-found",
+                  what + ": class \"" + *c + "\" is not defined in drug-classes.json");
+          ok = false;
+        }
+        out->naloxoneClass = *c;
+      }
+    }
+    if (id == kRuleMmeThreshold) {
+      if (const Json* list = r.get("thresholds", Json::Type::kArray, false)) {
+        std::vector<double> values;
+        for (const Json& item : list->items()) {
+          std::optional<double> d = item.isNumber() ? item.toDouble() : std::nullopt;
+          if (!d || *d <= 0 || (!values.empty() && *d <= values.back())) {
+            f.error(item, "value",
+                    what + ": \"thresholds\" must be positive numbers in ascending order");
+            ok = false;
+            break;
+          }
+          values.push_back(*d);
+        }
+        out->mmeThresholds = std::move(values);
+      }
+      if (auto u = r.number("urgentFrom", false)) out->mmeUrgentFrom = *u;
+    }
+    if (id == kRuleSteroidGlucose) {
+      if (node.find("icd10Prefixes")) {
+        out->diabetesIcd10Prefixes = r.stringList("icd10Prefixes", false);
+      }
+      if (node.find("conditionWords")) {
+        out->diabetesWords = r.stringList("conditionWords", false);
+      }
+    }
+    if (id == kRuleMmeMismatch) {
+      for (const char* key : {"percent", "mme"}) {
+        auto v = r.number(key, false);
+        if (!v) continue;
+        if (*v < 0) {
+          f.error(*node.find(key), "value", what + ": \"" + key + "\" must not be negative");
+          ok = false;
+          continue;
+        }
+        (std::string_view(key) == "percent" ? out->mismatchPercent : out->mismatchMme) = *v;
+      }
+    }
+    r.finish();
+    return ok;
   }
 
   Issues* issues_;
