@@ -21,6 +21,7 @@
 #include "fhir/issue.h"
 #include "gateway/cli.h"
 #include "gateway/commands.h"
+#include "gateway/destinations_config.h"
 #include "mappings/tables.h"
 
 namespace inloop::gateway {
@@ -40,6 +41,7 @@ fhir::Issues checkMappingTables(const std::vector<mappings::TableFile>& files) {
 
 const ConfigChecker kCheckers[] = {
     {"mapping tables", mappings::isTableFileName, checkMappingTables},
+    {"destinations", isDestinationsFileName, checkDestinationsFiles},
 };
 
 std::string joinPath(const std::string& dir, const std::string& path) {
