@@ -142,14 +142,7 @@ TranslationResult translateRecord(const PlanRecord& record, const MappingTables&
                    "version " + std::to_string(record.version) +
                        " is larger than FHIR's positiveInt allows (2147483647)");
   }
-  if (record.patient.pcpPatientId && !record.patient.pcpPatientId->empty()) {
-    ctx.subjectSystem = pcpPatientIdSystem(tables.namespaces, record.pcp.practiceId);
-    ctx.subjectValue = *record.patient.pcpPatientId;
-  } else {
-    ctx.subjectSystem = tables.namespaces.mrn;
-    ctx.subjectValue = record.patient.mrn;
-  }
-  ctx.subjectQuery = tokenQuery(ctx.subjectSystem, ctx.subjectValue);
+  translate_detail::initSubject(ctx);
 
   switch (record.recordType()) {
     case RecordType::kMeasurement:

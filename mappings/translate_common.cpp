@@ -233,6 +233,18 @@ Json clinicianReference(const Clinician& c) {
   return o;
 }
 
+void initSubject(Context& ctx) {
+  const PlanRecord& record = ctx.record;
+  if (record.patient.pcpPatientId && !record.patient.pcpPatientId->empty()) {
+    ctx.subjectSystem = pcpPatientIdSystem(ctx.tables.namespaces, record.pcp.practiceId);
+    ctx.subjectValue = *record.patient.pcpPatientId;
+  } else {
+    ctx.subjectSystem = ctx.tables.namespaces.mrn;
+    ctx.subjectValue = record.patient.mrn;
+  }
+  ctx.subjectQuery = tokenQuery(ctx.subjectSystem, ctx.subjectValue);
+}
+
 Json subjectReference(const Context& ctx) {
   Json o = Json::object();
   std::string ref = "Patient?identifier=";

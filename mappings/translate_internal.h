@@ -80,6 +80,9 @@ Json meta(const Context& ctx);
 Json narrativeText(std::string div);
 // Practitioner reference: type, identifier (NPI) when known, display.
 Json clinicianReference(const Clinician& c);
+// Sets ctx.subjectSystem/Value/Query from the record: the PCP's own patient id
+// when the record has pcpPatientId, else the pain center MRN.
+void initSubject(Context& ctx);
 // {"reference": "Patient?identifier=...", "identifier": {...}} for subject.
 Json subjectReference(const Context& ctx);
 // A logical reference to a resource of the pain center by business identifier.

@@ -1,0 +1,179 @@
+// Notices as FHIR R4 Communications, and their place in the record's
+// transaction Bundle (mappings/safety.h).
+#include <utility>
+
+#include "fhir/model.h"
+#include "mappings/conventions.h"
+#include "mappings/logical_id.h"
+#include "mappings/narrative.h"
+#include "mappings/safety.h"
+#include "mappings/translate_internal.h"
+
+namespace inloop::mappings {
+
+namespace {
+
+using fhir::Json;
+using translate_detail::add;
+using translate_detail::array1;
+using translate_detail::Context;
+using translate_detail::str;
+
+std::string_view ruleDisplay(std::string_view rule) {
+  if (rule == kRuleManagedEffect) return "Medication change affecting what primary care manages";
+  if (rule == kRuleOpioidSedative) return "Opioid with a benzodiazepine, z-drug or gabapentinoid";
+  if (rule == kRuleOpioidSedativeEnded) return "Opioid and sedative co-prescription ended";
+  if (rule == kRuleMmeThreshold) return "Total daily MME crossed a threshold";
+  if (rule == kRuleTaperStep) return "Opioid taper step";
+  if (rule == kRuleSteroidGlucose) return "Steroid injection in a patient with diabetes";
+  if (rule == kRuleCorrection) return "Correction of a medication change entered in error";
+  return rule;
+}
+
+std::string_view aboutType(const Notice& notice, MedicationAs medicationAs) {
+  if (notice.aboutType == RecordType::kCarePlan) return "CarePlan";
+  if (notice.aboutType == RecordType::kMeasurement) return "Observation";
+  return medicationAs == MedicationAs::kRequest ? "MedicationRequest" : "MedicationStatement";
+}
+
+// The logical id's part: the key without the record id, '/' -> '-'.
+std::string idPart(const Notice& notice) {
+  std::string part = notice.key;
+  if (part.compare(0, notice.aboutRecordId.size() + 1, notice.aboutRecordId + "/") == 0) {
+    part.erase(0, notice.aboutRecordId.size() + 1);
+  }
+  for (char& c : part) {
+    if (c == '/') c = '-';
+  }
+  return part;
+}
+
+Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
+  const PlanRecord& r = ctx.record;
+  const Namespaces& ns = ctx.tables.namespaces;
+  const SafetySettings& settings = ctx.tables.safetySettingsFor(r.pcp.practiceId);
+  std::string priority = noticePriorityCode(notice.priority);
+  std::string_view about = aboutType(notice, medicationAs);
+
+  Json c = translate_detail::objectWithRoom(18);
+  add(c, "resourceType", str("Communication"));
+  add(c, "id", Json::string(logicalId(kIdPrefixCommunication, notice.aboutRecordId,
+                                      idPart(notice))));
+  add(c, "meta", translate_detail::meta(ctx));
+
+  NarrativeBuilder n(priority == "urgent" ? "URGENT notice from the pain center"
+                                          : "Notice from the pain center");
+  n.row("Priority", priority);
+  n.row("Rule", ruleDisplay(notice.ruleId));
+  n.row("About", std::string(about) + " " + notice.aboutRecordId);
+  n.row("Date", notice.date);
+  n.row("Sent", r.recordedAt);
+  n.row("To", r.pcp.name.value_or(""));
+  n.paragraph({}, notice.text);
+  add(c, "text", translate_detail::narrativeText(n.finish()));
+  add(c, "extension", array1(translate_detail::versionExtension(ctx)));
+  add(c, "identifier", array1(translate_detail::identifier(ns.record, noticeIdentifierValue(notice))));
+  add(c, "status", str("completed"));
+  add(c, "category",
+      array1(translate_detail::codeableConcept(
+          translate_detail::coding(kCommunicationCategorySystem, "notification", "Notification"),
+          {})));
+  add(c, "priority", Json::string(priority));
+  add(c, "subject", translate_detail::subjectReference(ctx));
+  add(c, "about", array1(translate_detail::logicalReference(ctx, about, notice.aboutRecordId)));
+  add(c, "sent", str(r.recordedAt));
+  bool npi = r.pcp.clinicianNpi && !r.pcp.clinicianNpi->empty();
+  bool name = r.pcp.name && !r.pcp.name->empty();
+  if (npi || name) {
+    Json to = Json::object();
+    add(to, "type", str("Practitioner"));
+    if (npi) add(to, "identifier", translate_detail::identifier(kNpiSystem, *r.pcp.clinicianNpi));
+    if (name) add(to, "display", str(*r.pcp.name));
+    add(c, "recipient", array1(std::move(to)));
+  }
+  Json from = Json::object();
+  add(from, "type", str("Organization"));
+  add(from, "display", str(settings.senderDisplay));
+  add(c, "sender", std::move(from));
+  add(c, "reasonCode",
+      array1(translate_detail::codeableConcept(
+          translate_detail::coding(localCodeSystem(ns, kCsSafetyRule), notice.ruleId,
+                                   ruleDisplay(notice.ruleId)),
+          ruleDisplay(notice.ruleId))));
+  Json payload = Json::object();
+  add(payload, "contentString", str(notice.text));
+  add(c, "payload", array1(std::move(payload)));
+  return c;
+}
+
+}  // namespace
+
+std::string noticeIdentifierValue(const Notice& notice) { return "notice/" + notice.key; }
+
+Json noticeCommunicationJson(const Notice& notice, const PlanRecord& record,
+                             const MappingTables& tables, MedicationAs medicationAs) {
+  TranslateOptions options;
+  options.medicationAs = medicationAs;
+  Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
+  translate_detail::initSubject(ctx);
+  return buildJson(ctx, notice, medicationAs);
+}
+
+fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRecord& record,
+                                             const MappingTables& tables) {
+  fhir::Issues issues;
+  std::optional<fhir::Communication> c =
+      fhir::parseCommunication(noticeCommunicationJson(notice, record, tables), &issues);
+  // Built from our own well-formed JSON: parsing cannot fail unless the model
+  // and the builder disagree, which the tests catch.
+  return c ? std::move(*c) : fhir::Communication{};
+}
+
+fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanRecord& record,
+                                 const MappingTables& tables, Json* bundle,
+                                 MedicationAs medicationAs) {
+  const Json* type = bundle ? bundle->find("type") : nullptr;
+  Json* entries = bundle ? bundle->find("entry") : nullptr;
+  if (bundle == nullptr || !bundle->isObject() || type == nullptr || !type->isString() ||
+      type->text() != "transaction" || entries == nullptr || !entries->isArray()) {
+    return fhir::Status(fhir::ErrorCode::kInvalid, "not a transaction Bundle with entries");
+  }
+  if (notices.empty()) return fhir::Status::ok();
+  TranslateOptions options;
+  options.medicationAs = medicationAs;
+  Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
+  translate_detail::initSubject(ctx);
+  for (const Notice& n : notices) {
+    translate_detail::addEntry(ctx, "Communication", noticeIdentifierValue(n),
+                               buildJson(ctx, n, medicationAs));
+  }
+  std::vector<Json>& items = entries->items();
+  // Keep the Provenance last, and make it name the notices too.
+  std::size_t at = items.size();
+  Json* provenance = nullptr;
+  if (!items.empty()) {
+    Json* res = items.back().find("resource");
+    const Json* rt = res ? res->find("resourceType") : nullptr;
+    if (rt && rt->isString() && rt->text() == "Provenance") {
+      at = items.size() - 1;
+      provenance = res;
+    }
+  }
+  items.insert(items.begin() + static_cast<std::ptrdiff_t>(at),
+               std::make_move_iterator(ctx.entries.begin()),
+               std::make_move_iterator(ctx.entries.end()));
+  if (provenance != nullptr) {
+    // The insertion moved the Provenance entry; find it again.
+    Json* target = items.back().find("resource")->find("target");
+    if (target && target->isArray()) {
+      for (const std::string& url : ctx.targets) {
+        Json ref = Json::object();
+        add(ref, "reference", str(url));
+        target->push(std::move(ref));
+      }
+    }
+  }
+  return fhir::Status::ok();
+}
+
+}  // namespace inloop::mappings
