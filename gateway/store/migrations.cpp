@@ -95,6 +95,27 @@ CREATE TABLE audit(
   detail TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // 2: the delivery ledger (one row per attempt) and dead-letter listing.
+    R"sql(
+CREATE TABLE attempts(
+  id INTEGER PRIMARY KEY,
+  message_seq INTEGER NOT NULL,
+  destination_id TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  operation_outcome TEXT NOT NULL,
+  location TEXT NOT NULL,
+  next_attempt_at INTEGER NOT NULL
+);
+CREATE INDEX attempts_record ON attempts(record_id, id);
+CREATE INDEX attempts_message ON attempts(message_seq, id);
+CREATE INDEX outbox_dead ON outbox(destination_id, updated_at) WHERE state = 'dead-letter';
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -42,6 +43,8 @@ const char* outboxStateName(OutboxState state) {
       return "dead-letter";
     case OutboxState::kSuperseded:
       return "superseded";
+    case OutboxState::kDiscarded:
+      return "discarded";
   }
   return "pending";
 }
@@ -49,10 +52,37 @@ const char* outboxStateName(OutboxState state) {
 bool parseOutboxState(const std::string& name, OutboxState* state) {
   static constexpr OutboxState kAll[] = {OutboxState::kPending,          OutboxState::kUnroutable,
                                          OutboxState::kPatientUnmatched, OutboxState::kDelivered,
-                                         OutboxState::kDeadLetter,       OutboxState::kSuperseded};
+                                         OutboxState::kDeadLetter,       OutboxState::kSuperseded,
+                                         OutboxState::kDiscarded};
   for (OutboxState candidate : kAll) {
     if (name == outboxStateName(candidate)) {
       *state = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* attemptOutcomeName(AttemptOutcome outcome) {
+  switch (outcome) {
+    case AttemptOutcome::kDelivered:
+      return "delivered";
+    case AttemptOutcome::kRetry:
+      return "retry";
+    case AttemptOutcome::kDeadLetter:
+      return "dead-letter";
+    case AttemptOutcome::kParked:
+      return "parked";
+  }
+  return "retry";
+}
+
+bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome) {
+  static constexpr AttemptOutcome kAll[] = {AttemptOutcome::kDelivered, AttemptOutcome::kRetry,
+                                            AttemptOutcome::kDeadLetter, AttemptOutcome::kParked};
+  for (AttemptOutcome candidate : kAll) {
+    if (name == attemptOutcomeName(candidate)) {
+      *outcome = candidate;
       return true;
     }
   }
@@ -698,6 +728,208 @@ class SqliteStore final : public Store {
     return submit(job);
   }
 
+
+  // ---- Delivery ledger and dead letters ----
+
+  Status finishAttempt(const DeliveryAttempt& attempt) override {
+    Job job;
+    job.run = [&](Database& db) {
+      std::string destinationId, patientKey, state, recordId;
+      std::int64_t version = 0;
+      {
+        auto find = db.prepare(
+            "SELECT destination_id, patient_key, state, record_id, version FROM outbox "
+            "WHERE seq = ?1");
+        if (!find) return find.status();
+        find->bind(1, attempt.messageId);
+        auto row = find->next();
+        if (!row) return row.status();
+        if (!*row) {
+          return Status(ErrorCode::kNotFound,
+                        "no outbox message " + std::to_string(attempt.messageId));
+        }
+        destinationId = find->text(0);
+        patientKey = find->text(1);
+        state = find->text(2);
+        recordId = find->text(3);
+        version = find->int64(4);
+      }
+      const bool allowed =
+          state == "pending" ||
+          (attempt.outcome == AttemptOutcome::kDelivered && state == "superseded");
+      if (!allowed) {
+        return Status(ErrorCode::kConflict,
+                      "outbox message " + std::to_string(attempt.messageId) + " is " + state);
+      }
+      const std::int64_t now = clock_.nowMillis();
+      constexpr std::size_t kMaxOutcome = 16u << 10;
+      {
+        auto insert = db.prepare(
+            "INSERT INTO attempts(message_seq, destination_id, record_id, version, at, "
+            "duration_ms, outcome, http_status, error, operation_outcome, location, "
+            "next_attempt_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        if (!insert) return insert.status();
+        insert->bind(1, attempt.messageId)
+            .bind(2, destinationId)
+            .bind(3, recordId)
+            .bind(4, version)
+            .bind(5, attempt.atMillis != 0 ? attempt.atMillis : now)
+            .bind(6, attempt.durationMillis)
+            .bind(7, std::string_view(attemptOutcomeName(attempt.outcome)))
+            .bind(8, attempt.httpStatus)
+            .bind(9, attempt.error)
+            .bind(10, std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome))
+            .bind(11, attempt.location)
+            .bind(12, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis
+                                                                : std::int64_t{0});
+        if (Status st = insert->run(); !st.isOk()) return st;
+      }
+      const char* newState = "pending";
+      switch (attempt.outcome) {
+        case AttemptOutcome::kDelivered:
+          newState = state == "superseded" ? "superseded" : "delivered";
+          break;
+        case AttemptOutcome::kRetry:
+          newState = "pending";
+          break;
+        case AttemptOutcome::kDeadLetter:
+          newState = "dead-letter";
+          break;
+        case AttemptOutcome::kParked:
+          newState = "patient-unmatched";
+          break;
+      }
+      auto update = db.prepare(
+          "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_status = ?3, "
+          "last_error = ?4, lease_until = 0, next_attempt_at = ?5, reason = ?6, "
+          "updated_at = ?7 WHERE seq = ?1");
+      if (!update) return update.status();
+      update->bind(1, attempt.messageId)
+          .bind(2, std::string_view(newState))
+          .bind(3, attempt.httpStatus)
+          .bind(4, attempt.outcome == AttemptOutcome::kDelivered ? std::string() : attempt.error)
+          .bind(5, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis : now)
+          .bind(6, attempt.outcome == AttemptOutcome::kParked ? attempt.error : std::string())
+          .bind(7, now);
+      if (Status st = update->run(); !st.isOk()) return st;
+      return refreshHead(db, destinationId, patientKey);
+    };
+    return submit(job);
+  }
+
+  Result<std::vector<DeliveryAttempt>> listAttempts(const std::string& recordId,
+                                                    int limit) override {
+    return queryAttempts(
+        "SELECT * FROM (SELECT id, message_seq, destination_id, record_id, version, at, "
+        "duration_ms, outcome, http_status, error, operation_outcome, location, next_attempt_at "
+        "FROM attempts WHERE record_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        [&](sqlite::Stmt& s) { s.bind(1, recordId).bind(2, std::max(limit, 0)); });
+  }
+
+  Result<std::vector<DeliveryAttempt>> listMessageAttempts(std::int64_t messageId) override {
+    return queryAttempts(
+        "SELECT id, message_seq, destination_id, record_id, version, at, duration_ms, outcome, "
+        "http_status, error, operation_outcome, location, next_attempt_at FROM attempts "
+        "WHERE message_seq = ?1 ORDER BY id",
+        [&](sqlite::Stmt& s) { s.bind(1, messageId); });
+  }
+
+  Result<std::vector<DeadLetterEntry>> listDeadLetters(const std::string& destinationId,
+                                                       int limit) override {
+    std::vector<DeadLetterEntry> out;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(std::string(kDeadLetterSelect) +
+                                    "WHERE o.state = 'dead-letter' AND (?1 = '' OR "
+                                    "o.destination_id = ?1) ORDER BY o.updated_at DESC, o.seq "
+                                    "DESC LIMIT ?2");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, destinationId).bind(2, std::max(limit, 0));
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) { out.push_back(readDeadLetter(s)); });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Result<DeadLetterEntry> getDeadLetter(std::int64_t messageId) override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        std::string(kDeadLetterSelect) +
+        "WHERE o.seq = ?1 AND (o.state IN ('dead-letter', 'discarded') OR EXISTS (SELECT 1 FROM "
+        "attempts a2 WHERE a2.message_seq = o.seq AND a2.outcome = 'dead-letter'))");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, messageId);
+    auto row = stmt->next();
+    if (!row) return row.status();
+    if (!*row) return Status(ErrorCode::kNotFound, "no dead letter " + std::to_string(messageId));
+    return readDeadLetter(*stmt);
+  }
+
+  Status replayDeadLetter(std::int64_t messageId, const std::string& principal) override {
+    return changeDeadLetter(messageId, principal, true);
+  }
+
+  Status discardDeadLetter(std::int64_t messageId, const std::string& principal) override {
+    return changeDeadLetter(messageId, principal, false);
+  }
+
+  Result<std::vector<DestinationQueue>> destinationQueues() override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    Database& db = *reader->db;
+    ReadTransaction txn(db);
+    if (!txn.status.isOk()) return txn.status;
+    std::map<std::string, DestinationQueue> byId;
+    {
+      // Served by the outbox_state index: only open rows are visited.
+      auto stmt = db.prepare(
+          "SELECT destination_id, state, count(*), min(created_at) FROM outbox "
+          "WHERE state IN ('pending', 'patient-unmatched', 'dead-letter') "
+          "AND destination_id != '' GROUP BY destination_id, state");
+      if (!stmt) return stmt.status();
+      Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+        DestinationQueue& q = byId[s.text(0)];
+        q.destinationId = s.text(0);
+        const std::string state = s.text(1);
+        if (state == "pending") {
+          q.pending = s.int64(2);
+          q.oldestPendingCreatedAtMillis = s.int64(3);
+        } else if (state == "patient-unmatched") {
+          q.patientUnmatched = s.int64(2);
+        } else {
+          q.deadLetters = s.int64(2);
+        }
+      });
+      if (!st.isOk()) return st;
+    }
+    {
+      auto stmt = db.prepare(
+          "SELECT destination_id, min(due_at) FROM outbox_heads GROUP BY destination_id");
+      if (!stmt) return stmt.status();
+      Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+        DestinationQueue& q = byId[s.text(0)];
+        q.destinationId = s.text(0);
+        q.nextDueAtMillis = s.int64(1);
+      });
+      if (!st.isOk()) return st;
+    }
+    std::vector<DestinationQueue> out;
+    for (auto& [id, q] : byId) out.push_back(std::move(q));
+    return out;
+  }
+
+  Result<std::int64_t> nextDueAt(const std::string& destinationId) override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        "SELECT due_at FROM outbox_heads WHERE destination_id = ?1 ORDER BY due_at LIMIT 1");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, destinationId);
+    auto row = stmt->next();
+    if (!row) return row.status();
+    if (!*row) return std::int64_t{0};
+    return stmt->int64(0);
+  }
  private:
   // One write waiting for the writer thread. Lives on the caller's stack; the
   // caller blocks in submit() until `done`.
@@ -818,6 +1050,130 @@ class SqliteStore final : public Store {
     }
     commits_.fetch_add(1);
     committedWrites_.fetch_add(succeeded);
+  }
+
+
+  static constexpr const char* kDeadLetterSelect =
+      "SELECT o.seq, o.destination_id, o.record_id, o.version, v.record_type, o.state, "
+      "o.attempts, o.last_status, o.last_error, o.created_at, o.updated_at, "
+      "coalesce((SELECT a.operation_outcome FROM attempts a WHERE a.message_seq = o.seq "
+      "ORDER BY a.id DESC LIMIT 1), '') FROM outbox o JOIN record_versions v "
+      "ON v.id = o.version_id ";
+
+  static DeadLetterEntry readDeadLetter(sqlite::Stmt& s) {
+    DeadLetterEntry e;
+    e.messageId = s.int64(0);
+    e.destinationId = s.text(1);
+    e.recordId = s.text(2);
+    e.version = s.int64(3);
+    e.recordType = s.text(4);
+    parseOutboxState(s.text(5), &e.state);
+    e.attempts = s.int64(6);
+    e.lastStatus = static_cast<int>(s.int64(7));
+    e.lastError = s.text(8);
+    e.createdAtMillis = s.int64(9);
+    e.updatedAtMillis = s.int64(10);
+    e.operationOutcome = s.text(11);
+    return e;
+  }
+
+  template <typename Bind>
+  Result<std::vector<DeliveryAttempt>> queryAttempts(const char* sql, Bind bind) {
+    std::vector<DeliveryAttempt> out;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(sql);
+    if (!stmt) return stmt.status();
+    bind(*stmt);
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+      DeliveryAttempt a;
+      a.id = s.int64(0);
+      a.messageId = s.int64(1);
+      a.destinationId = s.text(2);
+      a.recordId = s.text(3);
+      a.version = s.int64(4);
+      a.atMillis = s.int64(5);
+      a.durationMillis = s.int64(6);
+      parseAttemptOutcome(s.text(7), &a.outcome);
+      a.httpStatus = static_cast<int>(s.int64(8));
+      a.error = s.text(9);
+      a.operationOutcome = s.text(10);
+      a.location = s.text(11);
+      a.nextAttemptAtMillis = s.int64(12);
+      out.push_back(std::move(a));
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Status changeDeadLetter(std::int64_t messageId, const std::string& principal, bool replay) {
+    Job job;
+    job.run = [&](Database& db) {
+      std::string destinationId, patientKey, state, recordId, recordType;
+      std::int64_t version = 0;
+      {
+        auto find = db.prepare(
+            "SELECT o.destination_id, o.patient_key, o.state, o.record_id, o.version, "
+            "v.record_type FROM outbox o JOIN record_versions v ON v.id = o.version_id "
+            "WHERE o.seq = ?1");
+        if (!find) return find.status();
+        find->bind(1, messageId);
+        auto row = find->next();
+        if (!row) return row.status();
+        if (!*row) {
+          return Status(ErrorCode::kNotFound, "no dead letter " + std::to_string(messageId));
+        }
+        destinationId = find->text(0);
+        patientKey = find->text(1);
+        state = find->text(2);
+        recordId = find->text(3);
+        version = find->int64(4);
+        recordType = find->text(5);
+      }
+      if (state != "dead-letter") {
+        return Status(ErrorCode::kConflict, "message " + std::to_string(messageId) + " is " +
+                                                state + ", not dead-letter");
+      }
+      const std::int64_t now = clock_.nowMillis();
+      if (replay) {
+        auto newer = db.prepare(
+            "SELECT count(*) FROM outbox WHERE record_id = ?1 AND destination_id = ?2 "
+            "AND version > ?3 AND state IN ('pending', 'patient-unmatched', 'delivered')");
+        if (!newer) return newer.status();
+        newer->bind(1, recordId).bind(2, destinationId).bind(3, version);
+        auto row = newer->next();
+        if (!row) return row.status();
+        if (*row && newer->int64(0) > 0) {
+          return Status(ErrorCode::kConflict,
+                        "a newer version of record " + recordId +
+                            " is queued or delivered for " + destinationId +
+                            "; replaying this one would overwrite it");
+        }
+      }
+      auto update = db.prepare(
+          "UPDATE outbox SET state = ?2, next_attempt_at = ?3, lease_until = 0, updated_at = ?3 "
+          "WHERE seq = ?1");
+      if (!update) return update.status();
+      update->bind(1, messageId)
+          .bind(2, std::string_view(replay ? "pending" : "discarded"))
+          .bind(3, now);
+      if (Status st = update->run(); !st.isOk()) return st;
+      if (replay) {
+        if (Status st = refreshHead(db, destinationId, patientKey); !st.isOk()) return st;
+      }
+      AuditEntry audit;
+      audit.atMillis = now;
+      audit.principal = principal;
+      audit.action = replay ? "deadletter-replay" : "deadletter-discard";
+      audit.recordId = recordId;
+      audit.version = version;
+      audit.recordType = recordType;
+      audit.outcome = "ok";
+      audit.source = destinationId;
+      audit.detail = "message " + std::to_string(messageId);
+      return insertAudit(db, audit);
+    };
+    return submit(job);
   }
 
   static Status runStatement(Database& db, std::string_view sql) {

@@ -38,10 +38,11 @@ enum class OutboxState {
   kDelivered,         // the destination accepted it
   kDeadLetter,        // permanent failure; needs a human
   kSuperseded,        // a newer version of the record replaced it before delivery
+  kDiscarded,         // an operator discarded the dead letter (kept for the ledger)
 };
 
 // "pending", "unroutable", "patient-unmatched", "delivered", "dead-letter",
-// "superseded".
+// "superseded", "discarded".
 const char* outboxStateName(OutboxState state);
 // Inverse of outboxStateName; false for an unknown name.
 bool parseOutboxState(const std::string& name, OutboxState* state);
@@ -170,6 +171,64 @@ struct StoreStats {
   std::uint64_t committingItems = 0;  // items in the transaction being written right now
 };
 
+// How one delivery attempt ended (the ledger, gateway/delivery/).
+enum class AttemptOutcome {
+  kDelivered,   // the destination accepted it: the message becomes delivered
+  kRetry,       // transient failure: the message stays pending until nextAttemptAtMillis
+  kDeadLetter,  // permanent failure: the message becomes dead-letter
+  kParked,      // cannot be sent yet (patient unmatched): the message becomes patient-unmatched
+};
+
+// "delivered", "retry", "dead-letter", "parked".
+const char* attemptOutcomeName(AttemptOutcome outcome);
+// Inverse of attemptOutcomeName; false for an unknown name.
+bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome);
+
+// One row of the delivery ledger. Never carries clinical payload: the
+// operationOutcome is the RECEIVER's OperationOutcome (diagnostics about the
+// request), truncated to 16 KiB.
+struct DeliveryAttempt {
+  std::int64_t id = 0;         // assigned by the store
+  std::int64_t messageId = 0;  // the outbox row
+  std::string destinationId;   // filled by the store from the outbox row
+  std::string recordId;        // filled by the store from the outbox row
+  std::int64_t version = 0;    // filled by the store from the outbox row
+  std::int64_t atMillis = 0;   // when the attempt started
+  std::int64_t durationMillis = 0;
+  AttemptOutcome outcome = AttemptOutcome::kDelivered;
+  int httpStatus = 0;        // 0: no HTTP response (network error, file kind, not sent)
+  std::string error;         // short text: "HTTP 503", "timeout: ...", why parked
+  std::string operationOutcome;  // the receiver's OperationOutcome JSON, or ""
+  std::string location;      // the receiver's Location (or transaction-response summary)
+  std::int64_t nextAttemptAtMillis = 0;  // kRetry only
+};
+
+// A dead-lettered outbox row as operators see it.
+struct DeadLetterEntry {
+  std::int64_t messageId = 0;
+  std::string destinationId;
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string recordType;
+  OutboxState state = OutboxState::kDeadLetter;
+  std::int64_t attempts = 0;
+  int lastStatus = 0;
+  std::string lastError;
+  std::string operationOutcome;  // of the last attempt, "" when none
+  std::int64_t createdAtMillis = 0;
+  std::int64_t updatedAtMillis = 0;  // when it was dead-lettered
+};
+
+// Queue figures of one destination (rows in open states only).
+struct DestinationQueue {
+  std::string destinationId;
+  std::int64_t pending = 0;
+  std::int64_t patientUnmatched = 0;
+  std::int64_t deadLetters = 0;
+  std::int64_t oldestPendingCreatedAtMillis = 0;  // 0 when nothing is pending
+  std::int64_t nextDueAtMillis = 0;  // earliest due head (incl. leases); 0 when none
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -225,6 +284,45 @@ class Store {
 
   // Readiness: ok when a write can be committed right now.
   virtual fhir::Status checkWritable() = 0;
+
+  // ---- Delivery ledger and dead letters (gateway/delivery/) ----
+
+  // Records one attempt on message `attempt.messageId` and applies its outcome
+  // to the outbox row in ONE transaction (see AttemptOutcome). The row must be
+  // pending (kConflict otherwise, nothing recorded; a kDelivered outcome is
+  // also taken for a row superseded while in flight). kNotFound for an unknown
+  // id. destinationId/recordId/version/id are filled by the store.
+  virtual fhir::Status finishAttempt(const DeliveryAttempt& attempt) = 0;
+
+  // The ledger of one record, oldest first, at most `limit` rows (the newest).
+  virtual fhir::Result<std::vector<DeliveryAttempt>> listAttempts(const std::string& recordId,
+                                                                  int limit) = 0;
+  // The ledger of one outbox message, oldest first.
+  virtual fhir::Result<std::vector<DeliveryAttempt>> listMessageAttempts(
+      std::int64_t messageId) = 0;
+
+  // Dead letters, newest first; `destinationId` "" for every destination.
+  virtual fhir::Result<std::vector<DeadLetterEntry>> listDeadLetters(
+      const std::string& destinationId, int limit) = 0;
+  // One dead letter (or a former one: state tells). kNotFound for an unknown
+  // id or a message that never was dead-lettered.
+  virtual fhir::Result<DeadLetterEntry> getDeadLetter(std::int64_t messageId) = 0;
+  // Puts a dead letter back in its patient's queue (due now, keeping its
+  // place by age). kConflict when it is not dead-lettered, or when a newer
+  // version of the record is queued or delivered for that destination (the
+  // replay would overwrite newer data). Audited with `principal`.
+  virtual fhir::Status replayDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
+  // Marks a dead letter discarded (stays visible in the ledger). kConflict
+  // when it is not dead-lettered. Audited with `principal`.
+  virtual fhir::Status discardDeadLetter(std::int64_t messageId,
+                                         const std::string& principal) = 0;
+
+  // Per destination with open rows: queue figures. Cost grows with the number
+  // of OPEN rows only (delivered history is not scanned).
+  virtual fhir::Result<std::vector<DestinationQueue>> destinationQueues() = 0;
+  // The earliest time a message of `destinationId` becomes claimable (due
+  // heads, leases included); 0 when its queue is empty. O(log n).
+  virtual fhir::Result<std::int64_t> nextDueAt(const std::string& destinationId) = 0;
 };
 
 }  // namespace inloop::gateway
