@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "gateway/clock.h"
+#include "gateway/destinations_config.h"
 #include "gateway/transport/jwt.h"
 #include "gateway/transport/smart_backend.h"
 
@@ -86,45 +87,6 @@ std::string basicHeader(const std::string& user, const std::string& password) {
 }
 
 }  // namespace
-
-fhir::Result<std::string> readSecret(const mappings::SecretRef& secret) {
-  std::string value;
-  switch (secret.source) {
-    case mappings::SecretSource::kNone:
-      return fhir::Status(fhir::ErrorCode::kInvalid, "no secret configured");
-    case mappings::SecretSource::kEnv: {
-      const char* v = std::getenv(secret.name.c_str());
-      if (v == nullptr || *v == '\0') {
-        return fhir::Status(fhir::ErrorCode::kInvalid,
-                            "environment variable " + secret.name + " is not set or empty");
-      }
-      value = v;
-      break;
-    }
-    case mappings::SecretSource::kFile: {
-      std::ifstream in(secret.name, std::ios::binary);
-      if (!in) {
-        return fhir::Status(fhir::ErrorCode::kIoError, "cannot read secret file " + secret.name);
-      }
-      std::ostringstream s;
-      s << in.rdbuf();
-      value = s.str();
-      break;
-    }
-  }
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' ||
-                            value.back() == ' ' || value.back() == '\t')) {
-    value.pop_back();
-  }
-  if (value.empty()) {
-    return fhir::Status(fhir::ErrorCode::kInvalid, mappings::describeSecret(secret) + " is empty");
-  }
-  if (value.find_first_of("\r\n") != std::string::npos) {
-    return fhir::Status(fhir::ErrorCode::kInvalid,
-                        mappings::describeSecret(secret) + " holds more than one line");
-  }
-  return value;
-}
 
 HttpClientOptions httpClientOptionsFor(const mappings::DestinationProfile& destination) {
   HttpClientOptions options;

@@ -15,8 +15,9 @@
 // 401, call onUnauthorized() with the rejected request once; when it returns
 // true, applyAuth() again and repeat the request ONCE; a second 401 is final.
 //
-// Secrets are never logged and never appear in a Status message; messages name
-// where the secret was looked for (file name, variable name).
+// Secrets are read with readSecret (gateway/destinations_config.h), never
+// logged and never put in a Status message; messages name where the secret was
+// looked for (file name, variable name).
 // Thread safety: every provider may be used from several threads at once.
 
 #include <functional>
@@ -32,12 +33,6 @@ namespace inloop::gateway {
 
 class Clock;
 class JsonLogger;
-
-// Reads a secret: a file's contents without trailing whitespace (CR, LF,
-// spaces), or an environment variable's value. Fails with kInvalid when the
-// reference is unset, the variable is unset or empty, or the file is empty;
-// kIoError when the file cannot be read.
-fhir::Result<std::string> readSecret(const mappings::SecretRef& secret);
 
 class AuthProvider {
  public:
