@@ -12,6 +12,11 @@
 //
 // `inloop hash-token`: reads an API token from standard input and prints its
 // SHA-256 (hex) for the "tokens" list of the configuration.
+#include <Poco/Exception.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Util/ServerApplication.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -21,12 +26,6 @@
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <Poco/Exception.h>
-#include <Poco/Util/HelpFormatter.h>
-#include <Poco/Util/Option.h>
-#include <Poco/Util/OptionSet.h>
-#include <Poco/Util/ServerApplication.h>
 
 #include "gateway/cli.h"
 #include "gateway/commands.h"
@@ -78,8 +77,9 @@ class ServeApplication : public Poco::Util::ServerApplication {
     if (help_) {
       Poco::Util::HelpFormatter help(options());
       help.setCommand("inloop serve");
-      help.setUsage("[--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--daemon] "
-                    "[--pidfile FILE]");
+      help.setUsage(
+          "[--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--daemon] "
+          "[--pidfile FILE]");
       help.setHeader("Runs the inloop daemon (HTTP ingest API, store, metrics).");
       help.format(out_);
       return kExitOk;
@@ -109,8 +109,8 @@ class ServeApplication : public Poco::Util::ServerApplication {
     }
     if (!dataDir_.empty()) config.dataDir = dataDir_;
     if (const char* token = std::getenv("INLOOP_API_TOKEN"); token != nullptr && *token != 0) {
-      config.tokens.push_back(TokenConfig{"env:INLOOP_API_TOKEN", sha256HexOf(token),
-                                          RoleSet::all()});
+      config.tokens.push_back(
+          TokenConfig{"env:INLOOP_API_TOKEN", sha256HexOf(token), RoleSet::all()});
     }
 
     // Signals are taken synchronously by this thread (sigwait), so block them

@@ -46,8 +46,8 @@ class ConfigReader {
       if (!isKnown) {
         std::string list;
         for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(value, "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " +
-                         list + ")");
+        error(value,
+              "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " + list + ")");
         continue;
       }
       handle(key, value);

@@ -40,8 +40,8 @@ struct RoleSet {
 
 // An accepted API token: only the SHA-256 of the token is configured.
 struct TokenConfig {
-  std::string id;          // names the principal in logs and the audit log
-  std::string sha256Hex;   // 64 lower-case hex digits
+  std::string id;         // names the principal in logs and the audit log
+  std::string sha256Hex;  // 64 lower-case hex digits
   RoleSet roles;
 };
 
@@ -63,30 +63,30 @@ struct TlsConfig {
 };
 
 struct ServerLimits {
-  std::size_t maxBodyBytes = 1u << 20;     // POST /records and /admin/*: 413 beyond
-  std::size_t maxBatchBytes = 64u << 20;   // POST /records/$batch: 413 beyond
-  std::size_t maxBatchRecords = 10000;     // lines of one batch: 413 beyond
-  std::size_t maxHeaderFields = 64;        // 431 beyond (POCO itself stops at 100)
-  std::int64_t requestTimeoutMs = 30000;   // socket receive/send timeout
+  std::size_t maxBodyBytes = 1u << 20;    // POST /records and /admin/*: 413 beyond
+  std::size_t maxBatchBytes = 64u << 20;  // POST /records/$batch: 413 beyond
+  std::size_t maxBatchRecords = 10000;    // lines of one batch: 413 beyond
+  std::size_t maxHeaderFields = 64;       // 431 beyond (POCO itself stops at 100)
+  std::int64_t requestTimeoutMs = 30000;  // socket receive/send timeout
   std::int64_t keepAliveTimeoutMs = 15000;
   int maxKeepAliveRequests = 10000;
-  int maxThreads = 32;              // request handler threads
-  int maxQueuedConnections = 64;    // accepted connections waiting for a thread
-  int maxInFlight = 256;            // requests being handled: 503 Retry-After beyond
-  int retryAfterSeconds = 1;        // Retry-After of every 503
+  int maxThreads = 32;            // request handler threads
+  int maxQueuedConnections = 64;  // accepted connections waiting for a thread
+  int maxInFlight = 256;          // requests being handled: 503 Retry-After beyond
+  int retryAfterSeconds = 1;      // Retry-After of every 503
 };
 
 struct DaemonConfig {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;       // 0: any free port (tests)
-  std::string dataDir = "var";     // SQLite store inloop.db lives here
+  std::uint16_t port = 8080;    // 0: any free port (tests)
+  std::string dataDir = "var";  // SQLite store inloop.db lives here
   std::string mappingsDir = "config/mappings";
   std::vector<TokenConfig> tokens;
   std::optional<TlsConfig> tls;
   ServerLimits limits;
-  bool metricsRequireAuth = true;  // false: GET /metrics open like /healthz
+  bool metricsRequireAuth = true;         // false: GET /metrics open like /healthz
   std::size_t storeQueueCapacity = 4096;  // records waiting for the group commit: 503 beyond
-  std::string logLevel = "info";   // "debug", "info", "warning", "error"
+  std::string logLevel = "info";          // "debug", "info", "warning", "error"
 };
 
 // Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" = all interfaces).

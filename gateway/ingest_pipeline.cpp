@@ -113,8 +113,8 @@ bool isBlank(std::string_view line) {
 
 }  // namespace
 
-IngestPipeline::IngestPipeline(Store& store, const MappingTablesHolder& tables,
-                               IngestLimits limits, IngestObserver* observer)
+IngestPipeline::IngestPipeline(Store& store, const MappingTablesHolder& tables, IngestLimits limits,
+                               IngestObserver* observer)
     : store_(store), tables_(tables), limits_(limits), observer_(observer) {}
 
 namespace {
@@ -228,8 +228,8 @@ void applyStoreResult(const IngestResult& r, RecordOutcome* o) {
 void applyStoreFailure(const fhir::Status& st, RecordOutcome* o) {
   if (st.code() == fhir::ErrorCode::kUnavailable) {
     o->status = IngestStatus::kUnavailable;
-    fhir::addError(&o->issues, "transient", "", "the store is busy; retry later (" +
-                                                    st.message() + ")");
+    fhir::addError(&o->issues, "transient", "",
+                   "the store is busy; retry later (" + st.message() + ")");
   } else {
     o->status = IngestStatus::kError;
     fhir::addError(&o->issues, "exception", "", "the store failed: " + st.message());
@@ -258,8 +258,8 @@ RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const Inges
   return std::move(p.outcome);
 }
 
-fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(
-    std::string_view ndjson, const IngestSource& source) {
+fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string_view ndjson,
+                                                                     const IngestSource& source) {
   // Split first, so an oversized batch is refused before any work.
   struct Line {
     std::size_t number;
@@ -275,9 +275,9 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (!isBlank(text)) {
       if (lines.size() == limits_.maxBatchRecords) {
-        return fhir::Status(fhir::ErrorCode::kTooLarge,
-                            "the batch has more than " + std::to_string(limits_.maxBatchRecords) +
-                                " records");
+        return fhir::Status(
+            fhir::ErrorCode::kTooLarge,
+            "the batch has more than " + std::to_string(limits_.maxBatchRecords) + " records");
       }
       lines.push_back(Line{number, text});
     }
@@ -303,12 +303,13 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(
     fhir::Result<std::vector<IngestResult>> results = store_.ingest(std::move(items));
     if (!results.isOk()) {
       const fhir::Status& st = results.status();
-      return fhir::Status(st.code() == fhir::ErrorCode::kUnavailable ? st.code()
-                                                                     : fhir::ErrorCode::kIoError,
-                          "the store refused the batch: " + st.message());
+      return fhir::Status(
+          st.code() == fhir::ErrorCode::kUnavailable ? st.code() : fhir::ErrorCode::kIoError,
+          "the store refused the batch: " + st.message());
     }
     if (results->size() != itemOutcome.size()) {
-      return fhir::Status(fhir::ErrorCode::kInternal, "the store returned the wrong number of results");
+      return fhir::Status(fhir::ErrorCode::kInternal,
+                          "the store returned the wrong number of results");
     }
     for (std::size_t i = 0; i < itemOutcome.size(); ++i) {
       applyStoreResult((*results)[i], &outcomes[itemOutcome[i]]);

@@ -76,14 +76,14 @@ fhir::ErrorCode ingestStatusErrorCode(IngestStatus status);
 
 struct RecordOutcome {
   IngestStatus status = IngestStatus::kError;
-  std::size_t line = 0;        // 1-based line in a batch; 0 for a single record
-  std::string recordId;        // empty when the record could not be read that far
-  std::int64_t version = 0;    // 0 when unknown
-  std::string recordType;      // "measurement", ...; empty when unknown
-  std::string receiptId;       // accepted/replay only
-  std::string receivedAt;      // accepted/replay only: FHIR instant of the first acceptance
-  fhir::Issues issues;         // why a record was refused (paths "$.measure"; in a
-                               // batch prefixed "line 3: $.measure")
+  std::size_t line = 0;      // 1-based line in a batch; 0 for a single record
+  std::string recordId;      // empty when the record could not be read that far
+  std::int64_t version = 0;  // 0 when unknown
+  std::string recordType;    // "measurement", ...; empty when unknown
+  std::string receiptId;     // accepted/replay only
+  std::string receivedAt;    // accepted/replay only: FHIR instant of the first acceptance
+  fhir::Issues issues;       // why a record was refused (paths "$.measure"; in a
+                             // batch prefixed "line 3: $.measure")
 };
 
 // Who sent a record and how; stored in the audit log, never clinical data.

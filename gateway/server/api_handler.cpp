@@ -1,14 +1,5 @@
 #include "gateway/server/api_handler.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <exception>
-#include <istream>
-#include <ostream>
-#include <utility>
-#include <vector>
-
 #include <Poco/Crypto/X509Certificate.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -17,6 +8,15 @@
 #include <Poco/Net/SecureStreamSocketImpl.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/URI.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <istream>
+#include <ostream>
+#include <utility>
+#include <vector>
 
 #include "fhir/operation_outcome.h"
 
@@ -122,8 +122,8 @@ std::string mediaType(const HTTPServerRequest& req) {
 bool isRecordId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -253,9 +253,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     }
     const std::string& method = req.getMethod();
     if (req.size() > ctx_.limits.maxHeaderFields) {
-      Reply r = errorReply(ErrorCode::kTooLarge,
-                           "too many header fields (at most " +
-                               std::to_string(ctx_.limits.maxHeaderFields) + ")");
+      Reply r =
+          errorReply(ErrorCode::kTooLarge, "too many header fields (at most " +
+                                               std::to_string(ctx_.limits.maxHeaderFields) + ")");
       r.status = 431;
       r.close = true;
       return r;
@@ -364,8 +364,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     }
     info->principal = who->id;
     if (!who->roles.has(role)) {
-      return errorReply(ErrorCode::kForbidden, "principal \"" + who->id + "\" lacks the \"" +
-                                                   roleName(role) + "\" role");
+      return errorReply(ErrorCode::kForbidden,
+                        "principal \"" + who->id + "\" lacks the \"" + roleName(role) + "\" role");
     }
     return std::nullopt;
   }

@@ -19,12 +19,12 @@
 // Thread safety: the factory and its handlers run on POCO's server threads;
 // every collaborator in ApiContext must be thread-safe.
 
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+
 #include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
-
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
 
 #include "fhir/issue.h"
 #include "fhir/json.h"

@@ -68,12 +68,11 @@ fhir::Result<Principal> Authenticator::authenticateBearer(std::string_view autho
                         "authentication required: send Authorization: Bearer TOKEN");
   }
   if (authorization.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char want, char got) {
-                    // The scheme name is case-insensitive (RFC 9110).
-                    return want == got || (want >= 'A' && want <= 'Z' && got == want + 32) ||
-                           (want >= 'a' && want <= 'z' && got == want - 32);
-                  })) {
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(), [](char want, char got) {
+        // The scheme name is case-insensitive (RFC 9110).
+        return want == got || (want >= 'A' && want <= 'Z' && got == want + 32) ||
+               (want >= 'a' && want <= 'z' && got == want - 32);
+      })) {
     return fhir::Status(fhir::ErrorCode::kUnauthorized,
                         "unsupported authorization scheme: send Authorization: Bearer TOKEN");
   }
@@ -96,9 +95,9 @@ fhir::Result<Principal> Authenticator::authenticateSubject(std::string_view subj
   for (const ClientPrincipalConfig& p : clientPrincipals_) {
     if (p.subject == subject) return Principal{p.id, p.roles};
   }
-  return fhir::Status(fhir::ErrorCode::kUnauthorized,
-                      "client certificate subject \"" + std::string(subject) +
-                          "\" is not a configured principal");
+  return fhir::Status(
+      fhir::ErrorCode::kUnauthorized,
+      "client certificate subject \"" + std::string(subject) + "\" is not a configured principal");
 }
 
 }  // namespace inloop::gateway

@@ -1,14 +1,5 @@
 #include "gateway/server/daemon.h"
 
-#include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <ostream>
-#include <sstream>
-#include <system_error>
-#include <utility>
-#include <vector>
-
 #include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPServer.h>
@@ -18,6 +9,15 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+#include <system_error>
+#include <utility>
+#include <vector>
 
 #include "fhir/json.h"
 #include "gateway/clock.h"
@@ -266,9 +266,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   // (Not logged here: the first log line of a started daemon is "listening".)
   MappingTablesRead initial = readMappingTablesDir(config.mappingsDir);
   if (!initial.tables) {
-    return fhir::Status(fhir::ErrorCode::kInvalid,
-                        "mapping tables in " + config.mappingsDir + " are invalid:\n" +
-                            fhir::formatIssues(initial.issues));
+    return fhir::Status(fhir::ErrorCode::kInvalid, "mapping tables in " + config.mappingsDir +
+                                                       " are invalid:\n" +
+                                                       fhir::formatIssues(initial.issues));
   }
   const std::string version = initial.tables->version;
   d.tables.replace(std::move(initial.tables));
@@ -297,8 +297,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   if (config.tls) clients = config.tls->clientPrincipals;
   d.auth = std::make_unique<Authenticator>(config.tokens, clients);
 
-  ApiContext api{*d.pipeline, *d.auth, d.metrics, d.logger, config.limits,
-                 config.metricsRequireAuth, nullptr, nullptr, nullptr, nullptr};
+  ApiContext api{
+      *d.pipeline, *d.auth, d.metrics, d.logger, config.limits, config.metricsRequireAuth,
+      nullptr,     nullptr, nullptr,   nullptr};
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
     fhir::Result<RecordView> v = self->store->getRecord(id);
@@ -341,9 +342,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
                                                        std::to_string(config.port) + ": " +
                                                        e.displayText());
   } catch (const std::exception& e) {
-    return fhir::Status(fhir::ErrorCode::kIoError, "cannot listen on " + config.host + ":" +
-                                                       std::to_string(config.port) + ": " +
-                                                       e.what());
+    return fhir::Status(
+        fhir::ErrorCode::kIoError,
+        "cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " + e.what());
   }
 
   fhir::Json f = fhir::Json::object();

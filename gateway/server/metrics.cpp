@@ -78,14 +78,14 @@ std::string Metrics::render(const MetricGauges& gauges) const {
   out += "# HELP inloop_records_total Plan records received, by record type and outcome.\n";
   out += "# TYPE inloop_records_total counter\n";
   for (const auto& [key, n] : records_) {
-    out += "inloop_records_total{type=\"" + label(key.first) + "\",outcome=\"" +
-           label(key.second) + "\"} " + std::to_string(n) + "\n";
+    out += "inloop_records_total{type=\"" + label(key.first) + "\",outcome=\"" + label(key.second) +
+           "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP inloop_mapping_reloads_total Mapping table reloads by result.\n";
   out += "# TYPE inloop_mapping_reloads_total counter\n";
   out += "inloop_mapping_reloads_total{result=\"ok\"} " + std::to_string(reloadsOk_) + "\n";
-  out += "inloop_mapping_reloads_total{result=\"rejected\"} " + std::to_string(reloadsFailed_) +
-         "\n";
+  out +=
+      "inloop_mapping_reloads_total{result=\"rejected\"} " + std::to_string(reloadsFailed_) + "\n";
   out += "# HELP inloop_store_records Stored records (latest versions) by type.\n";
   out += "# TYPE inloop_store_records gauge\n";
   for (const auto& [type, n] : gauges.recordsByType) {

@@ -1,7 +1,6 @@
 // DaemonConfig parsing: defaults, comments, relative paths, and errors with
 // file:line:column.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "gateway/daemon_config.h"
@@ -30,8 +29,8 @@ TEST_CASE("an empty config gives the documented defaults", "[gateway][server]") 
 }
 
 TEST_CASE("the shipped config/inloop.json is valid", "[gateway][server]") {
-  auto load = inloop::gateway::readDaemonConfigFile(std::string(INLOOP_SOURCE_DIR) +
-                                                    "/config/inloop.json");
+  auto load =
+      inloop::gateway::readDaemonConfigFile(std::string(INLOOP_SOURCE_DIR) + "/config/inloop.json");
   INFO(inloop::fhir::formatIssues(load.issues));
   REQUIRE(load.config);
   CHECK(load.config->mappingsDir == std::string(INLOOP_SOURCE_DIR) + "/config/mappings");
@@ -45,7 +44,8 @@ TEST_CASE("settings with comments and relative paths", "[gateway][server]") {
     "listen": "[::1]:0",
     "dataDir": "data", /* block */
     "mappingsDir": "/abs/mappings",
-    "tokens": [{"id": "a", "sha256": ")" + hash + R"(", "roles": ["ingest", "read"]}],
+    "tokens": [{"id": "a", "sha256": ")" +
+                           hash + R"(", "roles": ["ingest", "read"]}],
     "limits": {"maxBatchRecords": 5, "maxInFlight": 3},
     "metricsRequireAuth": false
   })";
@@ -76,10 +76,11 @@ TEST_CASE("config errors name file, line and column", "[gateway][server]") {
       {"{\"listen\": \"a:99999\"}", "c.json:1:12", "0 to 65535"},
       {"{\"limits\": {\"maxThreads\": 0}}", "c.json:1:27", "limits.maxThreads"},
       {"{\"limits\": {\"maxThread\": 4}}", "c.json:1:26", "unknown setting \"maxThread\""},
-      {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \"abc\", \"roles\": [\"ingest\"]}]}", "c.json:1:35",
-       "64 lower-case hex"},
-      {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \"" 
-       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"roles\": [\"root\"]}]}",
+      {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \"abc\", \"roles\": [\"ingest\"]}]}",
+       "c.json:1:35", "64 lower-case hex"},
+      {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \""
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"roles\": "
+       "[\"root\"]}]}",
        "c.json:1:113", "unknown role"},
       {"{\"tls\": {\"certificateFile\": \"a.pem\"}}", "c.json:1:9", "privateKeyFile"},
       {"{\"logLevel\": \"loud\"}", "c.json:1:14", "logLevel"},

@@ -4,20 +4,19 @@
 // mapping tables, a Daemon started IN-PROCESS on 127.0.0.1 port 0, and a small
 // HTTP client (Poco HTTPClientSession) that returns status, headers and body.
 
-#include <stdlib.h>
-
-#include <filesystem>
-#include <functional>
-#include <fstream>
-#include <memory>
-#include <sstream>
-#include <string>
-#include <utility>
-
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/StreamCopier.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
 
 #include "fhir/json.h"
 #include "gateway/daemon_config.h"

@@ -1,17 +1,15 @@
 // `inloop serve` as a real child process: it logs {"event":"listening","port":N}
 // as its first line, accepts a record, and SIGTERM makes it drain and exit 0.
-#include <catch2/catch.hpp>
-
+#include <Poco/Net/HTTPClientSession.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <Poco/Net/HTTPClientSession.h>
 
 #include "tests/gateway/server_fixture.h"
 
@@ -44,14 +42,11 @@ TEST_CASE("inloop serve runs as a child, logs its port, ingests, and stops on SI
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addclose(&actions, out[0]);
 
-  std::vector<std::string> args = {INLOOP_BINARY,
-                                   "serve",
-                                   "--config",
-                                   std::string(INLOOP_SOURCE_DIR) + "/config/inloop.json",
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--data-dir",
-                                   (tmp.path() / "data").string()};
+  std::vector<std::string> args = {
+      INLOOP_BINARY, "serve",
+      "--config",    std::string(INLOOP_SOURCE_DIR) + "/config/inloop.json",
+      "--listen",    "127.0.0.1:0",
+      "--data-dir",  (tmp.path() / "data").string()};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -1,13 +1,12 @@
 // The daemon's HTTP API, in-process on port 0 with a temporary store and the
 // shipped mapping tables: every status code, replay/conflict/stale, batches with
 // partial failure, auth, limits, readiness, metrics and mapping-table reloads.
-#include <catch2/catch.hpp>
-
-#include <string>
-#include <vector>
-
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "gateway/server/api_handler.h"
 #include "tests/gateway/server_fixture.h"
@@ -47,12 +46,10 @@ TEST_CASE("one function maps error codes to HTTP statuses", "[gateway][server]")
     int status;
   };
   const Case cases[] = {
-      {ErrorCode::kOk, 200},           {ErrorCode::kMalformed, 400},
-      {ErrorCode::kInvalid, 422},      {ErrorCode::kTooLarge, 413},
-      {ErrorCode::kNotFound, 404},     {ErrorCode::kConflict, 409},
-      {ErrorCode::kUnauthorized, 401}, {ErrorCode::kForbidden, 403},
-      {ErrorCode::kUnsupported, 415},  {ErrorCode::kUnavailable, 503},
-      {ErrorCode::kIoError, 500},      {ErrorCode::kInternal, 500},
+      {ErrorCode::kOk, 200},           {ErrorCode::kMalformed, 400}, {ErrorCode::kInvalid, 422},
+      {ErrorCode::kTooLarge, 413},     {ErrorCode::kNotFound, 404},  {ErrorCode::kConflict, 409},
+      {ErrorCode::kUnauthorized, 401}, {ErrorCode::kForbidden, 403}, {ErrorCode::kUnsupported, 415},
+      {ErrorCode::kUnavailable, 503},  {ErrorCode::kIoError, 500},   {ErrorCode::kInternal, 500},
   };
   for (const Case& c : cases) {
     INFO(inloop::fhir::errorCodeName(c.code));
@@ -97,13 +94,14 @@ TEST_CASE("POST /records: accepted, replay, conflict, stale", "[gateway][server]
   CHECK_FALSE(receiptId.empty());
 
   // Same content again (even re-serialised differently): replay, same receipt.
-  HttpReply replay = f.request("POST", "/records", kIngestToken, withMember(v1, "version", Json::number(std::int64_t{1})));
+  HttpReply replay = f.request("POST", "/records", kIngestToken,
+                               withMember(v1, "version", Json::number(std::int64_t{1})));
   CHECK(replay.status == 200);
   CHECK(replay.json().find("receiptId")->text() == receiptId);
 
   // Same version, different content: conflict.
-  HttpReply conflict =
-      f.request("POST", "/records", kIngestToken, withMember(v1, "value", Json::number(std::int64_t{7})));
+  HttpReply conflict = f.request("POST", "/records", kIngestToken,
+                                 withMember(v1, "value", Json::number(std::int64_t{7})));
   CHECK(conflict.status == 409);
   CHECK(conflict.contentType == "application/fhir+json");
   CHECK(conflict.json().find("resourceType")->text() == "OperationOutcome");
@@ -154,8 +152,8 @@ TEST_CASE("POST /records: invalid input is 400/413/415/422 and nothing is stored
   CHECK(outcomeHasExpression(invalid, "$.status"));
   CHECK(f.request("GET", "/records/M-2026-118834", kReadToken).status == 404);
 
-  HttpReply unknownCode =
-      f.request("POST", "/records", kIngestToken, withMember(good, "measure", Json::string("pain-vas")));
+  HttpReply unknownCode = f.request("POST", "/records", kIngestToken,
+                                    withMember(good, "measure", Json::string("pain-vas")));
   CHECK(unknownCode.status == 422);
   CHECK(outcomeHasExpression(unknownCode, "$.measure"));
 
@@ -165,10 +163,10 @@ TEST_CASE("POST /records: invalid input is 400/413/415/422 and nothing is stored
   // A body over the limit is refused from its Content-Length, before it is
   // read (the head alone is sent, so the test does not race the early reply).
   Poco::Net::StreamSocket s(Poco::Net::SocketAddress("127.0.0.1", f.port()));
-  const std::string head = std::string("POST /records HTTP/1.1\r\nHost: localhost\r\n") +
-                           "Authorization: Bearer " + kIngestToken + "\r\n" +
-                           "Content-Type: application/json\r\nContent-Length: " +
-                           std::to_string(2u << 20) + "\r\n\r\n";
+  const std::string head =
+      std::string("POST /records HTTP/1.1\r\nHost: localhost\r\n") + "Authorization: Bearer " +
+      kIngestToken + "\r\n" +
+      "Content-Type: application/json\r\nContent-Length: " + std::to_string(2u << 20) + "\r\n\r\n";
   s.sendBytes(head.data(), static_cast<int>(head.size()));
   std::string reply;
   char buf[4096];
@@ -223,7 +221,9 @@ TEST_CASE("POST /records/$batch: per-line results, bad lines refused, good ones 
   const std::string c = exampleRecord("measurement-blood-pressure.json");
   const std::string d = exampleRecord("care-plan-functional-restoration.json");
   // Compact each record onto one line.
-  auto line = [](const std::string& s) { return inloop::fhir::writeJson(*inloop::fhir::parseJson(s)); };
+  auto line = [](const std::string& s) {
+    return inloop::fhir::writeJson(*inloop::fhir::parseJson(s));
+  };
   const std::string ndjson = line(a) + "\n" + line(b) + "\n\n" + line(c) + "\r\n" + line(d) + "\n";
 
   HttpReply r = f.request("POST", "/records/$batch", kIngestToken, ndjson, "application/x-ndjson");
@@ -237,7 +237,8 @@ TEST_CASE("POST /records/$batch: per-line results, bad lines refused, good ones 
   CHECK(results[0].find("line")->text() == "1");
   CHECK(results[0].find("status")->text() == "accepted");
   CHECK(results[1].find("status")->text() == "invalid");
-  CHECK(results[1].find("issues")->items()[0].find("path")->text().starts_with("line 2: $.measure"));
+  CHECK(
+      results[1].find("issues")->items()[0].find("path")->text().starts_with("line 2: $.measure"));
   CHECK(results[2].find("line")->text() == "4");  // the blank line still counts
   CHECK(results[2].find("status")->text() == "accepted");
   CHECK(results[3].find("line")->text() == "5");
@@ -248,14 +249,16 @@ TEST_CASE("POST /records/$batch: per-line results, bad lines refused, good ones 
   CHECK(f.request("GET", "/records/" + bpId, kReadToken).status == 200);
 
   // The same batch again: every good line is a replay with its receipt.
-  HttpReply again = f.request("POST", "/records/$batch", kIngestToken, ndjson, "application/x-ndjson");
+  HttpReply again =
+      f.request("POST", "/records/$batch", kIngestToken, ndjson, "application/x-ndjson");
   const Json againJson = again.json();
   const auto& again0 = againJson.find("results")->items()[0];
   CHECK(again0.find("status")->text() == "replay");
   CHECK(again0.find("receiptId")->text() == results[0].find("receiptId")->text());
 
   // Wrong media type, and more lines than allowed.
-  CHECK(f.request("POST", "/records/$batch", kIngestToken, ndjson, "application/json").status == 415);
+  CHECK(f.request("POST", "/records/$batch", kIngestToken, ndjson, "application/json").status ==
+        415);
 }
 
 TEST_CASE("batch size limit answers 413 and stores nothing", "[gateway][server]") {
@@ -264,8 +267,8 @@ TEST_CASE("batch size limit answers 413 and stores nothing", "[gateway][server]"
   auto line = [](const std::string& id) {
     return withMember(exampleRecord(kPainNrs), "recordId", Json::string(id)) + "\n";
   };
-  HttpReply r = f.request("POST", "/records/$batch", kIngestToken, line("L-1") + line("L-2") + line("L-3"),
-                          "application/x-ndjson");
+  HttpReply r = f.request("POST", "/records/$batch", kIngestToken,
+                          line("L-1") + line("L-2") + line("L-3"), "application/x-ndjson");
   CHECK(r.status == 413);
   CHECK(f.request("GET", "/records/L-1", kReadToken).status == 404);
 }
@@ -313,7 +316,8 @@ TEST_CASE("GET /metrics: Prometheus text with requests, records and store gauges
         std::string::npos);
   CHECK(m.body.find("inloop_http_requests_total{route=\"/records\",status=\"400\"} 1") !=
         std::string::npos);
-  CHECK(m.body.find("inloop_http_request_duration_seconds_bucket{route=\"/records\",le=\"+Inf\"} 2") !=
+  CHECK(m.body.find(
+            "inloop_http_request_duration_seconds_bucket{route=\"/records\",le=\"+Inf\"} 2") !=
         std::string::npos);
   CHECK(m.body.find("inloop_records_total{type=\"measurement\",outcome=\"accepted\"} 1") !=
         std::string::npos);

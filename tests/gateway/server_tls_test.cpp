@@ -1,11 +1,10 @@
 // The daemon over HTTPS (throwaway PKI generated at test time): bearer tokens
 // over TLS, and a client certificate mapped to a principal (mTLS).
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPSClientSession.h>
+
+#include <catch2/catch.hpp>
+#include <string>
 
 #include "tests/gateway/server_fixture.h"
 #include "tests/gateway/support/test_pki.h"
@@ -60,8 +59,8 @@ TEST_CASE("HTTPS: tokens over TLS, and a client certificate as the principal (mT
   }
   SECTION("client certificate maps to a principal with its roles") {
     Poco::Net::HTTPSClientSession session("127.0.0.1", f.port(), clientContext(pki, true));
-    HttpReply r = sendRequest(session, "POST", "/records", "",
-                              exampleRecord("measurement-pain-nrs.json"));
+    HttpReply r =
+        sendRequest(session, "POST", "/records", "", exampleRecord("measurement-pain-nrs.json"));
     INFO(r.body);
     CHECK(r.status == 202);
     // The certificate's principal has only the ingest role.
