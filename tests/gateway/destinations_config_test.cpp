@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fhir/issue.h"
+#include "gateway/cli.h"
 
 using inloop::gateway::DestinationsLoad;
 using inloop::gateway::parseDestinationsConfig;
@@ -484,4 +485,25 @@ TEST_CASE("destinations: check-config checker", "[gateway][destinations]") {
   inloop::fhir::Issues issues = inloop::gateway::checkDestinationsFiles(files);
   REQUIRE(countErrors(issues) == 1);
   CHECK(issues[0].path == "destinations.json:2:19");
+}
+
+TEST_CASE("destinations: inloop check-config checks destinations.json",
+          "[gateway][destinations]") {
+  TempDir dir;
+  dir.write("destinations.json",
+            readFile(fs::path(INLOOP_SOURCE_DIR) / "config/destinations.json"));
+  std::istringstream in;
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(inloop::gateway::runCli({"inloop", "check-config", dir.path().string()}, in, out, err) ==
+        inloop::gateway::kExitOk);
+  INFO(out.str() << err.str());
+  CHECK(out.str().find("OK") != std::string::npos);
+
+  dir.write("destinations.json", "{\"destinations\": [],\n \"routes\": {\"p\": [\"x\"]}}");
+  std::ostringstream out2;
+  CHECK(inloop::gateway::runCli({"inloop", "check-config", dir.path().string()}, in, out2, err) ==
+        inloop::gateway::kExitInvalid);
+  CHECK(out2.str().find("destinations.json:2:19: error: routes[\"p\"] names unknown destination") !=
+        std::string::npos);
 }
