@@ -349,8 +349,14 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   Combination was = combinationOf(ev.before, ev.tables, ev.settings);
   Combination now = combinationOf(ev.after, ev.tables, ev.settings);
   bool touched = isOpioid(ev.tables, drug) || isSedative(ev.tables, ev.settings, drug);
+  bool raised = body.action == MedicationAction::kStart ||
+                ((body.action == MedicationAction::kDoseChange ||
+                  body.action == MedicationAction::kTaperStep) &&
+                 isRaise(body, ev.before.find(drug)));
+  bool changed = body.action != MedicationAction::kContinue &&
+                 (raised || ev.settings.sedativeAlertOnEveryChange);
   if (now.active() && ev.settings.enabled(kRuleOpioidSedative) &&
-      (!was.active() || (touched && body.action != MedicationAction::kContinue))) {
+      (!was.active() || (touched && changed))) {
     bool naloxone = std::any_of(ev.after.entries().begin(), ev.after.entries().end(),
                                 [&](const MedicationEntry& e) {
                                   return hasClass(ev.tables, e.drug, ev.settings.naloxoneClass);

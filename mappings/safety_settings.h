@@ -128,6 +128,11 @@ struct SafetySettings {
   // naloxoneClass: the class whose presence on the list the notice reports.
   std::vector<std::string> sedativeClasses = {"benzodiazepine", "z-drug", "gabapentinoid"};
   std::string naloxoneClass = "opioid-antagonist";
+  // While the combination lasts, a new urgent notice follows a start or a raise
+  // of a drug of either group; with alertOnEveryChange also every dose
+  // decrease and stop (taper steps included). Off by default: an urgent notice
+  // at every taper step would teach primary care to ignore them.
+  bool sedativeAlertOnEveryChange = false;
   // mme-threshold: ascending thresholds (MME/day); an upward crossing of a
   // threshold >= urgentFrom is urgent.
   std::vector<double> mmeThresholds = {50, 90};

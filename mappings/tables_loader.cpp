@@ -963,10 +963,24 @@ class Loader {
     FieldReader r(f, node, what);
     // Rule-specific fields, named in the "unknown field" message of this rule only.
     if (id == kRuleManagedEffect) r.allow("effects");
-    if (id == kRuleOpioidSedative) r.allow("sedativeClasses"), r.allow("naloxoneClass");
-    if (id == kRuleMmeThreshold) r.allow("thresholds"), r.allow("urgentFrom");
-    if (id == kRuleSteroidGlucose) r.allow("icd10Prefixes"), r.allow("conditionWords");
-    if (id == kRuleMmeMismatch) r.allow("percent"), r.allow("mme");
+    if (id == kRuleOpioidSedative) {
+      r.allow("sedativeClasses");
+      r.allow("naloxoneClass");
+      out->sedativeAlertOnEveryChange =
+          r.boolean("alertOnEveryChange", out->sedativeAlertOnEveryChange);
+    }
+    if (id == kRuleMmeThreshold) {
+      r.allow("thresholds");
+      r.allow("urgentFrom");
+    }
+    if (id == kRuleSteroidGlucose) {
+      r.allow("icd10Prefixes");
+      r.allow("conditionWords");
+    }
+    if (id == kRuleMmeMismatch) {
+      r.allow("percent");
+      r.allow("mme");
+    }
     SafetyRuleSettings& rule = out->rules[id];
     if (const Json* enabled = r.get("enabled", Json::Type::kBool, false)) {
       if (id == kAlwaysOnRule && !enabled->asBool()) {
