@@ -30,6 +30,8 @@ const Command kCommands[] = {
      cmdHashToken},
     {"translate", "translate [--mappings DIR] [--to fhir|record] [--as statement|request] FILE|-",
      cmdTranslate},
+    {"status", "status [--config FILE] [--data-dir DIR] [--json]  store records, outbox, audit",
+     cmdStatus},
 };
 
 void printHelp(std::ostream& out) {

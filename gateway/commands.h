@@ -28,5 +28,6 @@ int cmdCheckConfig(CommandContext& ctx);
 int cmdServe(CommandContext& ctx);
 int cmdHashToken(CommandContext& ctx);
 int cmdTranslate(CommandContext& ctx);
+int cmdStatus(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -95,7 +95,8 @@ fhir::Status writeFileAtomically(const std::string& dir, const std::string& name
   const std::string path = joinPath(dir, name);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
-    return fhir::Status(fhir::ErrorCode::kIoError, "cannot create " + tmp + ": " + errnoText(errno));
+    return fhir::Status(fhir::ErrorCode::kIoError,
+                        "cannot create " + tmp + ": " + errnoText(errno));
   }
   std::size_t done = 0;
   while (done < text.size()) {
@@ -150,7 +151,8 @@ fhir::Result<std::string> readAll(int fd, const std::string& path, std::size_t m
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return fhir::Status(fhir::ErrorCode::kIoError, "cannot read " + path + ": " + errnoText(errno));
+      return fhir::Status(fhir::ErrorCode::kIoError,
+                          "cannot read " + path + ": " + errnoText(errno));
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
@@ -174,9 +176,10 @@ void addRefusal(const RecordOutcome& o, fhir::Issues* issues) {
   if (!o.recordId.empty()) {
     what += " (record " + o.recordId + " version " + std::to_string(o.version) + ")";
   }
-  fhir::addError(issues, o.status == IngestStatus::kConflict || o.status == IngestStatus::kStale
-                             ? "conflict"
-                             : "processing",
+  fhir::addError(issues,
+                 o.status == IngestStatus::kConflict || o.status == IngestStatus::kStale
+                     ? "conflict"
+                     : "processing",
                  std::move(path), std::move(what));
 }
 
@@ -360,9 +363,9 @@ fhir::Result<std::vector<InboxFileResult>> Inbox::scanOnce() {
       f.set("refused", fhir::Json::number(static_cast<std::int64_t>(r->refused)));
       if (!r->movedTo.empty()) f.set("movedTo", fhir::Json::string(r->movedTo));
       if (!r->reason.empty()) f.set("reason", fhir::Json::string(r->reason));
-      logger_->log(r->outcome == InboxFileOutcome::kProcessed ? LogLevel::kInfo
-                                                              : LogLevel::kWarning,
-                   "inbox-file", f);
+      logger_->log(
+          r->outcome == InboxFileOutcome::kProcessed ? LogLevel::kInfo : LogLevel::kWarning,
+          "inbox-file", f);
     }
     results.push_back(std::move(*r));
   }
@@ -378,7 +381,7 @@ InboxFileResult Inbox::processFile(const std::string& name, InboxName kind) {
   std::string targetName = name;
 
   struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return r;  // vanished: the writer took it back
+  if (::lstat(path.c_str(), &st) != 0) return r;               // vanished: the writer took it back
   if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) return r;  // folder, fifo, socket
   r.name = kind == InboxName::kHostile ? escapeName(name) : name;
 
@@ -388,8 +391,8 @@ InboxFileResult Inbox::processFile(const std::string& name, InboxName kind) {
   };
   if (kind == InboxName::kHostile) {
     targetName = safeNameFor(name);
-    rejectFile("unsafe file name \"" + escapeName(name) +
-                   "\": names must be at most " + std::to_string(kMaxInboxNameBytes) +
+    rejectFile("unsafe file name \"" + escapeName(name) + "\": names must be at most " +
+                   std::to_string(kMaxInboxNameBytes) +
                    " bytes without \"..\", \"/\", \"\\\" or control characters",
                "security");
   } else if (S_ISLNK(st.st_mode)) {
@@ -407,8 +410,7 @@ InboxFileResult Inbox::processFile(const std::string& name, InboxName kind) {
     if (fd < 0) {
       if (errno == ENOENT) return InboxFileResult{};
       if (errno == ELOOP) {
-        rejectFile("not a regular file (symbolic link): the inbox never follows links",
-                   "security");
+        rejectFile("not a regular file (symbolic link): the inbox never follows links", "security");
       } else {
         r.outcome = InboxFileOutcome::kRetryLater;
         r.reason = "cannot open: " + errnoText(errno);
@@ -436,9 +438,8 @@ InboxFileResult Inbox::processFile(const std::string& name, InboxName kind) {
         if (endsWith(name, kNdjson)) {
           // Chunks of at most batchRecords non-blank lines: one store call
           // (one fsync) each, small enough not to crowd out HTTP clients.
-          const std::size_t perCall =
-              std::max<std::size_t>(1, std::min(options_.batchRecords,
-                                                pipeline_.limits().maxBatchRecords));
+          const std::size_t perCall = std::max<std::size_t>(
+              1, std::min(options_.batchRecords, pipeline_.limits().maxBatchRecords));
           std::string_view all = *text;
           std::size_t pos = 0;
           std::size_t linesBefore = 0;  // lines of the file before this chunk

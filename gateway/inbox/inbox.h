@@ -51,11 +51,11 @@ class JsonLogger;      // gateway/server/json_logger.h
 inline constexpr std::size_t kMaxInboxNameBytes = 200;
 
 struct InboxOptions {
-  std::string dir;                         // watched folder (created if missing)
-  std::int64_t pollIntervalMs = 2000;      // between background scans
-  std::size_t maxFileBytes = 64u << 20;    // larger files are rejected unread
-  std::size_t batchRecords = 1000;         // NDJSON lines per store call (one fsync)
-  std::string principal = "inbox";         // audit-log principal
+  std::string dir;                       // watched folder (created if missing)
+  std::int64_t pollIntervalMs = 2000;    // between background scans
+  std::size_t maxFileBytes = 64u << 20;  // larger files are rejected unread
+  std::size_t batchRecords = 1000;       // NDJSON lines per store call (one fsync)
+  std::string principal = "inbox";       // audit-log principal
 };
 
 enum class InboxFileOutcome {
@@ -69,10 +69,10 @@ const char* inboxFileOutcomeName(InboxFileOutcome outcome);
 
 // What one scan did with one file.
 struct InboxFileResult {
-  std::string name;     // the file's name; for hostile names a printable escape
+  std::string name;  // the file's name; for hostile names a printable escape
   InboxFileOutcome outcome = InboxFileOutcome::kRetryLater;
-  std::string movedTo;  // full path of the moved file; empty for kRetryLater
-  std::string errorsFile;  // full path of the errors file (kRejected)
+  std::string movedTo;       // full path of the moved file; empty for kRetryLater
+  std::string errorsFile;    // full path of the errors file (kRejected)
   std::size_t accepted = 0;  // records newly stored
   std::size_t replayed = 0;  // records already stored (replays)
   std::size_t refused = 0;   // records (lines) refused
