@@ -1,0 +1,75 @@
+#pragma once
+
+// NdjsonDirSender: the ndjson-dir kind, for interface engines that poll a folder.
+//
+// Lines are appended to an active file whose name starts with a dot and ends in
+// ".tmp" (`.inloop-<prefix>.ndjson.tmp`), which pollers are expected to ignore;
+// every send() writes the delivery's lines with one write and fsyncs before it
+// reports kDelivered. The active file is published by rename(2) (atomic within
+// the folder) to `<prefix>-<UTC yyyymmddThhmmssmmmZ>-<seq>.ndjson` when it
+// reaches maxBytes or is older than maxAgeMillis (checked on send() and on
+// rotateIfDue(), which the engine calls from a timer), then the folder is
+// fsynced. A poller therefore only ever sees complete files of complete lines.
+// Published names are unique (sequence number, never overwriting).
+//
+// After a crash, create() publishes a leftover active file, cut back to its
+// last complete line.
+//
+// Failures (folder missing or not writable, disk full) are kRetry outcomes
+// with a kIoError-style summary; they never throw.
+// Thread safety: all methods may be called concurrently (one mutex).
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "fhir/status.h"
+#include "gateway/transport/sender.h"
+
+namespace inloop::gateway {
+
+struct NdjsonDirOptions {
+  std::string directory;
+  // Characters outside [A-Za-z0-9._-] are replaced by '_'; empty: "inloop".
+  std::string filePrefix = "inloop";
+  std::uint64_t maxBytes = 64u << 20;
+  std::int64_t maxAgeMillis = 60000;
+};
+
+class NdjsonDirSender final : public Sender {
+ public:
+  // Fails with kIoError when `directory` is not an existing, writable folder.
+  // `clock` must outlive the sender.
+  static fhir::Result<std::unique_ptr<NdjsonDirSender>> create(NdjsonDirOptions options,
+                                                               const Clock& clock);
+  ~NdjsonDirSender() override;
+
+  DeliveryOutcome send(const mappings::ShapedDelivery& delivery) override;
+
+  // Publishes the active file when it is due (size or age). Returns the
+  // published path, empty when nothing was due; kIoError on failure.
+  fhir::Result<std::string> rotateIfDue();
+  // Publishes the active file now if it has any line (shutdown, tests).
+  fhir::Result<std::string> rotateNow();
+
+  const std::string& activePath() const { return activePath_; }
+
+ private:
+  NdjsonDirSender(NdjsonDirOptions options, const Clock& clock);
+  fhir::Status openActiveLocked();
+  fhir::Result<std::string> publishLocked();
+  fhir::Status recoverLocked();
+
+  NdjsonDirOptions options_;
+  const Clock& clock_;
+  std::string activePath_;
+
+  std::mutex mutex_;
+  int fd_ = -1;
+  std::uint64_t activeBytes_ = 0;
+  std::int64_t activeOpenedAtMillis_ = 0;
+  std::uint64_t sequence_ = 0;
+};
+
+}  // namespace inloop::gateway

@@ -1,0 +1,264 @@
+#include "gateway/transport/sender.h"
+
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeParser.h>
+#include <Poco/Exception.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "fhir/json.h"
+#include "gateway/clock.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr std::int64_t kMaxRetryAfterMillis = 24LL * 3600 * 1000;
+constexpr std::size_t kMaxSummaryBytes = 500;
+
+bool isRetryableIssueCode(std::string_view code) {
+  return code == "transient" || code == "timeout" || code == "throttled";
+}
+
+bool isRetryableStatus(int status, bool conditionalMatch) {
+  if (status == 408 || status == 429 || status == 409 || status == 401) return true;
+  if (status == 412) return !conditionalMatch;
+  return status >= 500;
+}
+
+// "201 Created" -> 201; 0 when it does not start with three digits.
+int leadingStatus(std::string_view text) {
+  if (text.size() < 3 || !std::isdigit(static_cast<unsigned char>(text[0])) ||
+      !std::isdigit(static_cast<unsigned char>(text[1])) ||
+      !std::isdigit(static_cast<unsigned char>(text[2]))) {
+    return 0;
+  }
+  return (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
+}
+
+// Reads an OperationOutcome's issues: whether any is retryable, and a short
+// "code: diagnostics" text of the first error-level issue.
+void readOperationOutcome(const fhir::Json& oo, bool* retryable, std::string* firstIssue) {
+  const fhir::Json* issues = oo.find("issue");
+  if (issues == nullptr) return;
+  for (const auto& issue : issues->items()) {
+    const fhir::Json* code = issue.find("code");
+    const std::string codeText = code != nullptr && code->isString() ? code->text() : "";
+    if (isRetryableIssueCode(codeText)) *retryable = true;
+    const fhir::Json* severity = issue.find("severity");
+    const bool error = severity != nullptr && severity->isString() &&
+                       (severity->text() == "error" || severity->text() == "fatal");
+    if (firstIssue->empty() && error) {
+      *firstIssue = codeText;
+      std::string detail;
+      if (const fhir::Json* d = issue.find("diagnostics"); d != nullptr && d->isString()) {
+        detail = d->text();
+      } else if (const fhir::Json* details = issue.find("details"); details != nullptr) {
+        if (const fhir::Json* t = details->find("text"); t != nullptr && t->isString()) {
+          detail = t->text();
+        }
+      }
+      if (!detail.empty()) *firstIssue += ": " + detail;
+    }
+  }
+}
+
+std::string clip(std::string text) {
+  if (text.size() > kMaxSummaryBytes) {
+    text.resize(kMaxSummaryBytes);
+    text += "...";
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string_view outcomeClassName(OutcomeClass outcome) {
+  switch (outcome) {
+    case OutcomeClass::kDelivered:
+      return "delivered";
+    case OutcomeClass::kRetry:
+      return "retry";
+    case OutcomeClass::kPermanent:
+      return "permanent";
+  }
+  return "retry";
+}
+
+std::optional<std::int64_t> parseRetryAfter(std::string_view value, std::int64_t nowMillis) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (value.size() > 9) return kMaxRetryAfterMillis;
+    std::int64_t seconds = 0;
+    for (char c : value) seconds = seconds * 10 + (c - '0');
+    return std::min(seconds * 1000, kMaxRetryAfterMillis);
+  }
+  Poco::DateTime dt;
+  int tzd = 0;
+  try {
+    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, std::string(value), dt,
+                                        tzd) &&
+        !Poco::DateTimeParser::tryParse(std::string(value), dt, tzd)) {
+      return std::nullopt;
+    }
+    dt.makeUTC(tzd);
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  }
+  const std::int64_t at = dt.timestamp().epochMicroseconds() / 1000;
+  return std::clamp<std::int64_t>(at - nowMillis, 0, kMaxRetryAfterMillis);
+}
+
+DeliveryOutcome classifyTransportError(const TransportError& error) {
+  DeliveryOutcome out;
+  out.transportError = error.kind;
+  out.outcome = error.kind == TransportErrorKind::kInvalidRequest ? OutcomeClass::kPermanent
+                                                                  : OutcomeClass::kRetry;
+  out.summary = clip(std::string(transportErrorKindName(error.kind)) + ": " + error.message);
+  return out;
+}
+
+DeliveryOutcome classifyResponse(const HttpResponse& response, std::int64_t nowMillis,
+                                 bool conditionalMatch, bool parseFhir) {
+  DeliveryOutcome out;
+  out.httpStatus = response.status;
+  if (auto ra = findHeader(response.headers, "Retry-After"); !ra.empty()) {
+    out.retryAfterMillis = parseRetryAfter(ra, nowMillis);
+  }
+  if (auto loc = findHeader(response.headers, "Location"); !loc.empty()) {
+    out.locations.emplace_back(loc);
+  }
+  int deciding = response.status;
+  bool retryableIssue = false;
+  std::string firstIssue;
+  if (parseFhir && !response.body.empty()) {
+    fhir::JsonLimits limits;
+    auto json = fhir::parseJson(response.body, limits);
+    const fhir::Json* type = json.isOk() ? json->find("resourceType") : nullptr;
+    if (type != nullptr && type->isString() && type->text() == "OperationOutcome") {
+      out.operationOutcome = response.body;
+      readOperationOutcome(*json, &retryableIssue, &firstIssue);
+    } else if (type != nullptr && type->isString() && type->text() == "Bundle") {
+      if (const fhir::Json* entries = json->find("entry")) {
+        for (const auto& entry : entries->items()) {
+          const fhir::Json* r = entry.find("response");
+          if (r == nullptr) continue;
+          const fhir::Json* status = r->find("status");
+          const int s = status != nullptr && status->isString() ? leadingStatus(status->text()) : 0;
+          if (const fhir::Json* loc = r->find("location"); loc != nullptr && loc->isString()) {
+            out.locations.push_back(loc->text());
+          }
+          // A batch-response entry that failed decides (the first failure).
+          if (s != 0 && (s < 200 || s > 299) && deciding >= 200 && deciding <= 299) {
+            deciding = s;
+            if (const fhir::Json* oo = r->find("outcome")) {
+              out.operationOutcome = fhir::writeJson(*oo);
+              readOperationOutcome(*oo, &retryableIssue, &firstIssue);
+            }
+          }
+        }
+      }
+    }
+  }
+  out.httpStatus = deciding;
+  if (deciding >= 200 && deciding <= 299) {
+    out.outcome = OutcomeClass::kDelivered;
+  } else if (retryableIssue || isRetryableStatus(deciding, conditionalMatch)) {
+    out.outcome = OutcomeClass::kRetry;
+  } else {
+    out.outcome = OutcomeClass::kPermanent;
+  }
+  std::string summary = "HTTP " + std::to_string(deciding);
+  if (deciding != response.status) summary += " in a " + std::to_string(response.status);
+  if (!firstIssue.empty()) summary += " (" + firstIssue + ")";
+  if (deciding == 401) summary += ": credentials refused after one refresh";
+  out.summary = clip(std::move(summary));
+  return out;
+}
+
+namespace {
+
+// Conditional URLs carry patient identifiers; the ledger and logs get the type.
+std::string withoutQuery(const std::string& url) { return url.substr(0, url.find('?')); }
+
+class HttpSender final : public Sender {
+ public:
+  HttpSender(mappings::DestinationKind kind, HttpClient& client, AuthProvider* auth,
+             const Clock& clock)
+      : kind_(kind), client_(client), auth_(auth), clock_(clock) {}
+
+  DeliveryOutcome send(const mappings::ShapedDelivery& delivery) override {
+    if (delivery.state != mappings::ShapeState::kSend) {
+      DeliveryOutcome out;
+      out.outcome = OutcomeClass::kPermanent;
+      out.summary = "not sendable (" + std::string(mappings::shapeStateName(delivery.state)) +
+                    "): " + delivery.reason;
+      return out;
+    }
+    if (delivery.requests.empty()) {
+      DeliveryOutcome out;
+      out.outcome = OutcomeClass::kDelivered;
+      out.summary = "nothing to send";
+      return out;
+    }
+    const bool fhirServer = kind_ != mappings::DestinationKind::kHttpBundle;
+    DeliveryOutcome last;
+    std::vector<RequestAttempt> attempts;
+    std::vector<std::string> locations;
+    // Requests after the first only for fhir-put; the others shape exactly one.
+    for (const auto& wire : delivery.requests) {
+      HttpRequest request;
+      request.method = wire.method;
+      request.target = client_.pathFor(wire.url);
+      request.headers = {{"Content-Type", "application/fhir+json"},
+                         {"Accept", "application/fhir+json"}};
+      if (fhirServer) request.headers.push_back({"Prefer", "return=OperationOutcome"});
+      for (const auto& h : wire.headers) request.headers.push_back(h);
+      request.body = fhir::writeJson(wire.body);
+      const bool conditional = wire.url.find('?') != std::string::npos ||
+                               !findHeader(wire.headers, "If-None-Exist").empty();
+
+      HttpResult result = sendWithAuth(client_, auth_, std::move(request));
+      RequestAttempt attempt{wire.method, withoutQuery(wire.url), 0, {}};
+      if (result.isOk()) {
+        attempt.status = result.response().status;
+        last = classifyResponse(result.response(), clock_.nowMillis(), conditional, fhirServer);
+      } else {
+        attempt.transportError = std::string(transportErrorKindName(result.error().kind));
+        last = classifyTransportError(result.error());
+      }
+      attempts.push_back(std::move(attempt));
+      for (auto& l : last.locations) locations.push_back(std::move(l));
+      if (last.outcome != OutcomeClass::kDelivered) {
+        if (delivery.requests.size() > 1) {
+          last.summary = wire.method + " " + withoutQuery(wire.url) + ": " + last.summary;
+        }
+        break;
+      }
+    }
+    last.requests = std::move(attempts);
+    last.locations = std::move(locations);
+    return last;
+  }
+
+ private:
+  mappings::DestinationKind kind_;
+  HttpClient& client_;
+  AuthProvider* auth_;
+  const Clock& clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sender> makeHttpSender(mappings::DestinationKind kind, HttpClient& client,
+                                       AuthProvider* auth, const Clock& clock) {
+  if (kind == mappings::DestinationKind::kNdjsonDir) return nullptr;
+  return std::make_unique<HttpSender>(kind, client, auth, clock);
+}
+
+}  // namespace inloop::gateway
