@@ -327,7 +327,7 @@ void managedEffectRule(Eval& ev, bool combinationNotice) {
   } else if (body.previousDose) {
     previous = quantityText(ev.tables, *body.previousDose);
   } else {
-    previous = "previous dose not recorded";
+    previous = "dose not recorded";
   }
   std::string text =
       ev.render(kRuleManagedEffect, key,

@@ -743,3 +743,32 @@ TEST_CASE("medication list storage JSON rejects malformed input with a path",
     CHECK(list.status().path() == row.path);
   }
 }
+
+TEST_CASE("alertOnEveryChange re-alerts at taper steps while the combination lasts",
+          "[mappings][safety]") {
+  m::TablesLoad load = tablesWithPractices(R"({"practices": [
+    {"practiceId": "strict", "safety": {"rules": {"opioid-sedative": {"alertOnEveryChange": true}}}}
+  ]})");
+  REQUIRE(load.tables);
+  for (bool strict : {false, true}) {
+    std::string practice = strict ? "strict" : "default";
+    MedicationList list;
+    for (const PlanRecord& r :
+         {medRecord({.id = "RX-C", .drug = "clonazepam", .dose = "1", .count = 1,
+                     .practice = practice}),
+          medRecord({.id = "RX-O", .drug = "oxycodone", .dose = "10", .count = 4,
+                     .practice = practice})}) {
+      SafetyStep s = m::applyAndEvaluate(list, r, *load.tables);
+      REQUIRE(s.status.isOk());
+      list = s.list;
+    }
+    SafetyStep taper = m::applyAndEvaluate(
+        list,
+        medRecord({.id = "RX-O", .version = 2, .action = MedicationAction::kTaperStep,
+                   .drug = "oxycodone", .dose = "5", .count = 4, .practice = practice}),
+        *load.tables);
+    INFO(practice);
+    CHECK((findRule(taper.notices, "opioid-sedative") != nullptr) == strict);
+    CHECK(findRule(taper.notices, "taper-step") != nullptr);
+  }
+}
