@@ -39,15 +39,15 @@ namespace inloop::mappings {
 
 // One drug on the list, as the latest change that touched it left it.
 struct MedicationEntry {
-  std::string drug;                              // the clinic's drug code: the key
-  std::string display;                           // the record's medication.display, may be empty
-  std::optional<Quantity> dose;                  // per administration
+  std::string drug;              // the clinic's drug code: the key
+  std::string display;           // the record's medication.display, may be empty
+  std::optional<Quantity> dose;  // per administration
   std::optional<MedicationFrequency> frequency;
   std::optional<Route> route;
   std::optional<bool> asNeeded;
-  std::string since;                             // effective date of that change
+  std::string since;                                   // effective date of that change
   MedicationAction action = MedicationAction::kStart;  // the action of that change
-  std::string recordId;                          // the record that set this entry
+  std::string recordId;                                // the record that set this entry
   std::int64_t version = 0;
 
   bool operator==(const MedicationEntry&) const = default;
@@ -150,8 +150,8 @@ struct DrugMme {
 };
 
 struct MmeTotal {
-  double computed = 0;          // sum of the known shares
-  std::vector<DrugMme> drugs;   // every opioid on the list, in list order
+  double computed = 0;             // sum of the known shares
+  std::vector<DrugMme> drugs;      // every opioid on the list, in list order
   std::optional<double> reported;  // the list's reportedDailyMme
   // True when every opioid's share is known.
   bool complete() const;
@@ -183,20 +183,20 @@ const char* noticePriorityCode(NoticePriority priority);
 struct Notice {
   std::string ruleId;  // kRule...
   NoticePriority priority = NoticePriority::kRoutine;
-  std::string text;    // plain language, from the rule's wording
+  std::string text;  // plain language, from the rule's wording
   // The record the notice is about (the MedicationStatement / CarePlan).
   std::string aboutRecordId;
   std::int64_t aboutVersion = 0;
   RecordType aboutType = RecordType::kMedicationChange;
-  std::vector<Effect> effects;      // the managed effects named
-  std::vector<std::string> drugs;   // drug codes involved
-  std::string date;                 // the date the notice is about (effective, scheduled)
+  std::vector<Effect> effects;     // the managed effects named
+  std::vector<std::string> drugs;  // drug codes involved
+  std::string date;                // the date the notice is about (effective, scheduled)
   // Business identifier value of the Communication: recordId/vN/ruleId, or for
   // notices about a fact that can repeat over plan versions (steroid-glucose)
   // recordId/activityId/date/ruleId, so that a replay or a new plan version
   // updates the same Communication instead of sending another.
   std::string key;
-  bool mmeMismatch = false;         // the mme-mismatch sentence was added
+  bool mmeMismatch = false;  // the mme-mismatch sentence was added
 };
 
 // Evaluates the rules for `record`, given the list BEFORE and AFTER applying it
@@ -211,9 +211,9 @@ std::vector<Notice> evaluate(const MedicationList& before, const MedicationList&
 
 // One step of the loop.
 struct SafetyStep {
-  MedicationList list;            // after the record (unchanged for non-medication records)
+  MedicationList list;  // after the record (unchanged for non-medication records)
   std::vector<Notice> notices;
-  fhir::Status status;            // apply()'s failure, if any (then list == the input)
+  fhir::Status status;  // apply()'s failure, if any (then list == the input)
 };
 
 // applyRecord + evaluate with the record's practice settings

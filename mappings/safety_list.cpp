@@ -23,8 +23,9 @@ bool isStaleOrReplay(const std::vector<MedicationChange>& history, const PlanRec
 }  // namespace
 
 const MedicationEntry* MedicationList::find(std::string_view drug) const {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), drug,
-                             [](const MedicationEntry& e, std::string_view d) { return e.drug < d; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), drug,
+                       [](const MedicationEntry& e, std::string_view d) { return e.drug < d; });
   return it != entries_.end() && it->drug == drug ? &*it : nullptr;
 }
 
@@ -36,9 +37,9 @@ const MedicationChange* MedicationList::lastChangeOf(std::string_view recordId) 
 }
 
 void MedicationList::put(MedicationEntry entry) {
-  auto it = std::lower_bound(
-      entries_.begin(), entries_.end(), entry.drug,
-      [](const MedicationEntry& e, const std::string& d) { return e.drug < d; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), entry.drug,
+                       [](const MedicationEntry& e, const std::string& d) { return e.drug < d; });
   if (it != entries_.end() && it->drug == entry.drug) {
     *it = std::move(entry);
   } else {
@@ -47,17 +48,18 @@ void MedicationList::put(MedicationEntry entry) {
 }
 
 void MedicationList::remove(std::string_view drug) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), drug,
-                             [](const MedicationEntry& e, std::string_view d) { return e.drug < d; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), drug,
+                       [](const MedicationEntry& e, std::string_view d) { return e.drug < d; });
   if (it != entries_.end() && it->drug == drug) entries_.erase(it);
 }
 
 Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
   const MedicationChangeBody* body = record.medicationChange();
   if (body == nullptr) {
-    return Status(ErrorCode::kInvalid,
-                  "record " + record.recordId + " is a " + std::string(toWire(record.recordType())) +
-                      " record, not a medication change");
+    return Status(ErrorCode::kInvalid, "record " + record.recordId + " is a " +
+                                           std::string(toWire(record.recordType())) +
+                                           " record, not a medication change");
   }
   if (isStaleOrReplay(history_, record)) {
     return Status(ErrorCode::kConflict, "record " + record.recordId + " version " +
@@ -131,9 +133,9 @@ Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
   }
   history_.push_back(std::move(change));
   if (history_.size() > kMaxMedicationHistory) {
-    history_.erase(history_.begin(),
-                   history_.begin() + static_cast<std::ptrdiff_t>(history_.size() -
-                                                                  kMaxMedicationHistory));
+    history_.erase(
+        history_.begin(),
+        history_.begin() + static_cast<std::ptrdiff_t>(history_.size() - kMaxMedicationHistory));
   }
   return Status::ok();
 }
@@ -162,8 +164,8 @@ fhir::Result<MedicationList> applyRecord(const MedicationList& list, const PlanR
         drug = tables.findDrug(c->drug);
       }
     }
-    isOpioid = drug != nullptr &&
-               std::find(drug->classes.begin(), drug->classes.end(), "opioid") != drug->classes.end();
+    isOpioid = drug != nullptr && std::find(drug->classes.begin(), drug->classes.end(), "opioid") !=
+                                      drug->classes.end();
   }
   MedicationList out = list;
   Status s = out.apply(record, isOpioid);

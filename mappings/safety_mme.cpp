@@ -43,8 +43,7 @@ DrugMme entryMme(const MedicationEntry& entry, const MappingTables& tables) {
     fhir::Result<std::string> converted =
         tables.convert(entry.dose->value.text, entry.dose->unit, factor.unit);
     if (!converted.isOk()) {
-      out.unknownReason =
-          "dose in " + entry.dose->unit + " cannot be converted to " + factor.unit;
+      out.unknownReason = "dose in " + entry.dose->unit + " cannot be converted to " + factor.unit;
       return out;
     }
     amount = std::strtod(converted.value().c_str(), nullptr);
@@ -81,7 +80,8 @@ MmeTotal dailyMme(const MedicationList& list, const MappingTables& tables) {
 }
 
 bool MmeTotal::complete() const {
-  return std::all_of(drugs.begin(), drugs.end(), [](const DrugMme& d) { return d.mme.has_value(); });
+  return std::all_of(drugs.begin(), drugs.end(),
+                     [](const DrugMme& d) { return d.mme.has_value(); });
 }
 
 std::optional<double> MmeTotal::value() const {

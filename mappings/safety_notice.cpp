@@ -57,8 +57,8 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
 
   Json c = translate_detail::objectWithRoom(18);
   add(c, "resourceType", str("Communication"));
-  add(c, "id", Json::string(logicalId(kIdPrefixCommunication, notice.aboutRecordId,
-                                      idPart(notice))));
+  add(c, "id",
+      Json::string(logicalId(kIdPrefixCommunication, notice.aboutRecordId, idPart(notice))));
   add(c, "meta", translate_detail::meta(ctx));
 
   NarrativeBuilder n(priority == "urgent" ? "URGENT notice from the pain center"
@@ -72,7 +72,8 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   n.paragraph({}, notice.text);
   add(c, "text", translate_detail::narrativeText(n.finish()));
   add(c, "extension", array1(translate_detail::versionExtension(ctx)));
-  add(c, "identifier", array1(translate_detail::identifier(ns.record, noticeIdentifierValue(notice))));
+  add(c, "identifier",
+      array1(translate_detail::identifier(ns.record, noticeIdentifierValue(notice))));
   add(c, "status", str("completed"));
   add(c, "category",
       array1(translate_detail::codeableConcept(

@@ -349,10 +349,10 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   Combination was = combinationOf(ev.before, ev.tables, ev.settings);
   Combination now = combinationOf(ev.after, ev.tables, ev.settings);
   bool touched = isOpioid(ev.tables, drug) || isSedative(ev.tables, ev.settings, drug);
-  bool raised = body.action == MedicationAction::kStart ||
-                ((body.action == MedicationAction::kDoseChange ||
-                  body.action == MedicationAction::kTaperStep) &&
-                 isRaise(body, ev.before.find(drug)));
+  bool raised =
+      body.action == MedicationAction::kStart || ((body.action == MedicationAction::kDoseChange ||
+                                                   body.action == MedicationAction::kTaperStep) &&
+                                                  isRaise(body, ev.before.find(drug)));
   bool changed = body.action != MedicationAction::kContinue &&
                  (raised || ev.settings.sedativeAlertOnEveryChange);
   if (now.active() && ev.settings.enabled(kRuleOpioidSedative) &&
@@ -361,16 +361,16 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
                                 [&](const MedicationEntry& e) {
                                   return hasClass(ev.tables, e.drug, ev.settings.naloxoneClass);
                                 });
-    std::string naloxoneText = ev.render(
-        kRuleOpioidSedative, naloxone ? "naloxone-on-list" : "naloxone-missing", {});
+    std::string naloxoneText =
+        ev.render(kRuleOpioidSedative, naloxone ? "naloxone-on-list" : "naloxone-missing", {});
     std::string text = ev.render(kRuleOpioidSedative, "alert",
                                  {{"opioids", namesOf(ev.tables, now.opioids)},
                                   {"sedatives", namesOf(ev.tables, now.sedatives)},
                                   {"date", body.effective},
                                   {"naloxone", naloxoneText},
                                   {"mme", mmeText(dailyMme(ev.after, ev.tables))}});
-    Notice n = ev.make(kRuleOpioidSedative, NoticePriority::kUrgent, std::move(text),
-                       body.effective);
+    Notice n =
+        ev.make(kRuleOpioidSedative, NoticePriority::kUrgent, std::move(text), body.effective);
     n.effects.push_back(Effect::kSedation);
     for (const MedicationEntry* e : now.opioids) n.drugs.push_back(e->drug);
     for (const MedicationEntry* e : now.sedatives) n.drugs.push_back(e->drug);
@@ -379,9 +379,8 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   }
   if (was.active() && !now.active() && ev.settings.enabled(kRuleOpioidSedativeEnded)) {
     std::string change = drugName(ev.tables, drug);
-    change += body.action == MedicationAction::kEnteredInError
-                  ? " was withdrawn (entered in error)"
-                  : " was stopped";
+    change += body.action == MedicationAction::kEnteredInError ? " was withdrawn (entered in error)"
+                                                               : " was stopped";
     std::vector<const MedicationEntry*> remaining = now.opioids;
     remaining.insert(remaining.end(), now.sedatives.begin(), now.sedatives.end());
     std::string text = ev.render(
@@ -436,7 +435,7 @@ void taperStepRule(Eval& ev) {
   const MedicationChangeBody& body = *ev.record.medicationChange();
   if (body.action != MedicationAction::kTaperStep || !ev.settings.enabled(kRuleTaperStep)) return;
   const MedicationEntry* before = ev.before.find(body.medication.code);
-  std::string previous = before ? entryDoseText(ev.tables, *before)
+  std::string previous = before              ? entryDoseText(ev.tables, *before)
                          : body.previousDose ? quantityText(ev.tables, *body.previousDose)
                                              : std::string("previous dose not recorded");
   const std::string unknown = "not given";
@@ -469,9 +468,9 @@ void mmeMismatchFlag(Eval& ev, std::size_t first) {
   double diff = std::fabs(reported - total.computed);
   double relative = ev.settings.mismatchPercent / 100.0 * std::max(reported, total.computed);
   if (diff <= ev.settings.mismatchMme || diff <= relative) return;
-  std::string flag = ev.render(kRuleMmeMismatch, "flag",
-                               {{"reported", body.dailyMme->text},
-                                {"computed", formatMme(total.computed)}});
+  std::string flag =
+      ev.render(kRuleMmeMismatch, "flag",
+                {{"reported", body.dailyMme->text}, {"computed", formatMme(total.computed)}});
   for (std::size_t i = first; i < ev.notices.size(); ++i) {
     ev.notices[i].text += ' ';
     ev.notices[i].text += flag;
@@ -534,14 +533,13 @@ void steroidGlucoseRule(Eval& ev) {
     }
     std::string condition = diabetes->text;
     if (diabetes->icd10) condition += ", ICD-10 " + *diabetes->icd10;
-    std::string text = ev.render(
-        kRuleSteroidGlucose, key,
-        {{"activity", a.description && !a.description->empty() ? type->display + " (" +
-                                                                     *a.description + ")"
-                                                               : type->display},
-         {"date", date.empty() ? std::string("a date not yet set") : date},
-         {"condition", condition},
-         {"sentence", glucose->message}});
+    std::string text = ev.render(kRuleSteroidGlucose, key,
+                                 {{"activity", a.description && !a.description->empty()
+                                                   ? type->display + " (" + *a.description + ")"
+                                                   : type->display},
+                                  {"date", date.empty() ? std::string("a date not yet set") : date},
+                                  {"condition", condition},
+                                  {"sentence", glucose->message}});
     Notice n = ev.make(kRuleSteroidGlucose, NoticePriority::kRoutine, std::move(text), date);
     n.effects.push_back(Effect::kGlucose);
     // One Communication per injection and date, whatever the plan version.

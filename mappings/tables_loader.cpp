@@ -929,7 +929,8 @@ class Loader {
                      std::end(kSafetyRuleIds);
         if (!known) {
           std::string ids;
-          for (std::string_view k : kSafetyRuleIds) ids += (ids.empty() ? "" : ", ") + std::string(k);
+          for (std::string_view k : kSafetyRuleIds)
+            ids += (ids.empty() ? "" : ", ") + std::string(k);
           f.errorAt(f.whereKey(value, id), "not-found",
                     owner + " safety: unknown rule \"" + id + "\" (rules: " + ids + ")");
           ok = false;
@@ -985,8 +986,9 @@ class Loader {
     if (const Json* enabled = r.get("enabled", Json::Type::kBool, false)) {
       if (id == kAlwaysOnRule && !enabled->asBool()) {
         f.error(*enabled, "business-rule",
-                what + ": cannot be turned off (an entered-in-error record must never be a "
-                       "silent change for primary care)");
+                what +
+                    ": cannot be turned off (an entered-in-error record must never be a "
+                    "silent change for primary care)");
         ok = false;
       } else {
         rule.enabled = enabled->asBool();

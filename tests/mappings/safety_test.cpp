@@ -182,8 +182,7 @@ void requireValidCommunication(const Notice& n, const PlanRecord& r) {
 Patient articlePatient() {
   Patient p;
   p.apply(medRecord({.id = "RX-Z", .drug = "zolpidem", .dose = "10", .freqText = "nightly"}));
-  p.apply(medRecord(
-      {.id = "RX-C", .drug = "clonazepam", .dose = "0.5", .count = 2, .prn = true}));
+  p.apply(medRecord({.id = "RX-C", .drug = "clonazepam", .dose = "0.5", .count = 2, .prn = true}));
   p.apply(medRecord(
       {.id = "RX-O", .drug = "oxycodone-er", .dose = "40", .count = 2, .dailyMme = "120"}));
   return p;
@@ -293,8 +292,8 @@ TEST_CASE("article patient: urgent sedation notice, taper notices, MME 90 then 5
       {"taper-step"},
   };
   for (int i = 0; i < 6; ++i) {
-    Taper t{i + 1, 6, dec("30"), i < 5 ? std::optional<std::string>("2026-11-0" + std::to_string(i + 1))
-                                      : std::nullopt};
+    Taper t{i + 1, 6, dec("30"),
+            i < 5 ? std::optional<std::string>("2026-11-0" + std::to_string(i + 1)) : std::nullopt};
     const std::vector<Notice>& n = p.apply(medRecord({.id = "RX-O",
                                                       .version = 2 + i,
                                                       .action = MedicationAction::kTaperStep,
@@ -318,21 +317,20 @@ TEST_CASE("article patient: urgent sedation notice, taper notices, MME 90 then 5
     CHECK_FALSE(step->mmeMismatch);
     if (const Notice* down = findRule(n, "mme-threshold")) {
       CHECK(down->priority == NoticePriority::kRoutine);
-      CHECK(down->text.find(i == 2 ? "below 90 MME/day" : "below 50 MME/day") !=
-            std::string::npos);
+      CHECK(down->text.find(i == 2 ? "below 90 MME/day" : "below 50 MME/day") != std::string::npos);
     }
   }
   CHECK(m::dailyMme(p.list, tables()).value() == Approx(30));
 
   // Clonazepam stopped while zolpidem stays: the combination goes on, so no
   // "ended" notice; the stop of a sedating drug is a routine notice.
-  const std::vector<Notice>& stopC = p.apply(
-      medRecord({.id = "RX-C", .version = 2, .action = MedicationAction::kStop, .drug = "clonazepam"}));
+  const std::vector<Notice>& stopC = p.apply(medRecord(
+      {.id = "RX-C", .version = 2, .action = MedicationAction::kStop, .drug = "clonazepam"}));
   REQUIRE(rules(stopC) == std::vector<std::string>{"managed-effect"});
   CHECK(stopC[0].text.find("Clonazepam stopped on") != std::string::npos);
   // Zolpidem stopped: the co-prescription ended.
-  const std::vector<Notice>& stopZ = p.apply(
-      medRecord({.id = "RX-Z", .version = 2, .action = MedicationAction::kStop, .drug = "zolpidem"}));
+  const std::vector<Notice>& stopZ = p.apply(medRecord(
+      {.id = "RX-Z", .version = 2, .action = MedicationAction::kStop, .drug = "zolpidem"}));
   REQUIRE(rules(stopZ) == std::vector<std::string>{"managed-effect", "opioid-sedative-ended"});
   CHECK(stopZ[1].text.find("co-prescription of Oxycodone extended release") != std::string::npos);
   CHECK(stopZ[1].text.find("Zolpidem was stopped") != std::string::npos);
@@ -390,14 +388,16 @@ TEST_CASE("entered-in-error of a stop restores the entry and the combination",
   Patient p;
   p.apply(medRecord({.id = "RX-1", .drug = "oxycodone", .dose = "5", .count = 4}));
   p.apply(medRecord({.id = "RX-2", .drug = "clonazepam", .dose = "0.5", .count = 2}));
-  const std::vector<Notice>& stop = p.apply(
-      medRecord({.id = "RX-3", .action = MedicationAction::kStop, .drug = "clonazepam"}));
+  const std::vector<Notice>& stop =
+      p.apply(medRecord({.id = "RX-3", .action = MedicationAction::kStop, .drug = "clonazepam"}));
   REQUIRE(rules(stop) == std::vector<std::string>{"managed-effect", "opioid-sedative-ended"});
   CHECK(stop[1].text.find("Clonazepam was stopped") != std::string::npos);
   CHECK(p.list.find("clonazepam") == nullptr);
 
-  const std::vector<Notice>& undo = p.apply(medRecord(
-      {.id = "RX-3", .version = 2, .action = MedicationAction::kEnteredInError, .drug = "clonazepam"}));
+  const std::vector<Notice>& undo = p.apply(medRecord({.id = "RX-3",
+                                                       .version = 2,
+                                                       .action = MedicationAction::kEnteredInError,
+                                                       .drug = "clonazepam"}));
   REQUIRE(rules(undo) == std::vector<std::string>{"correction", "opioid-sedative"});
   CHECK(undo[0].text.find("again shows Clonazepam 0.5 mg twice daily") != std::string::npos);
   CHECK(undo[1].priority == NoticePriority::kUrgent);
@@ -421,8 +421,10 @@ TEST_CASE("a change undone after a later record changed the drug keeps the later
                      .drug = "duloxetine",
                      .dose = "60",
                      .count = 1}));
-  const std::vector<Notice>& undo = p.apply(medRecord(
-      {.id = "RX-1", .version = 2, .action = MedicationAction::kEnteredInError, .drug = "duloxetine"}));
+  const std::vector<Notice>& undo = p.apply(medRecord({.id = "RX-1",
+                                                       .version = 2,
+                                                       .action = MedicationAction::kEnteredInError,
+                                                       .drug = "duloxetine"}));
   REQUIRE(rules(undo) == std::vector<std::string>{"correction"});
   CHECK(undo[0].text.find("by a later record and keeps 60 mg once daily") != std::string::npos);
   REQUIRE(p.list.find("duloxetine") != nullptr);
@@ -443,19 +445,19 @@ TEST_CASE("gabapentin added to an opioid: urgent, plus the mood notice", "[mappi
   CHECK(n[1].text.find("Total daily MME: 60 MME/day") != std::string::npos);
   // A gabapentin raise while the combination lasts: urgent again; a decrease: not.
   const std::vector<Notice>& up = p.apply(medRecord({.id = "RX-2",
-                                                      .version = 2,
-                                                      .action = MedicationAction::kDoseChange,
-                                                      .drug = "gabapentin",
-                                                      .dose = "600",
-                                                      .count = 3}));
+                                                     .version = 2,
+                                                     .action = MedicationAction::kDoseChange,
+                                                     .drug = "gabapentin",
+                                                     .dose = "600",
+                                                     .count = 3}));
   CHECK(rules(up) == std::vector<std::string>{"managed-effect", "opioid-sedative"});
   CHECK(up[0].text.find("dose raised from 300 mg 3 times daily to 600 mg") != std::string::npos);
   const std::vector<Notice>& down = p.apply(medRecord({.id = "RX-2",
-                                                        .version = 3,
-                                                        .action = MedicationAction::kDoseChange,
-                                                        .drug = "gabapentin",
-                                                        .dose = "300",
-                                                        .count = 3}));
+                                                       .version = 3,
+                                                       .action = MedicationAction::kDoseChange,
+                                                       .drug = "gabapentin",
+                                                       .dose = "300",
+                                                       .count = 3}));
   CHECK(down.empty());
 }
 
@@ -507,9 +509,9 @@ TEST_CASE("a dailyMme that disagrees with the list is flagged in the notice",
         {.id = "RX-1", .drug = "oxycodone", .dose = "20", .count = 2, .dailyMme = row.reported}));
     INFO("reported " << row.reported);
     REQUIRE_FALSE(n.empty());  // crosses 50 upward either way
-    bool flagged = n[0].text.find("gives " + std::string(row.reported) +
-                                  " MME/day but its medication list computes 60 MME/day") !=
-                   std::string::npos;
+    bool flagged =
+        n[0].text.find("gives " + std::string(row.reported) +
+                       " MME/day but its medication list computes 60 MME/day") != std::string::npos;
     CHECK(flagged == row.flagged);
     CHECK(n[0].mmeMismatch == row.flagged);
   }
@@ -534,12 +536,15 @@ TEST_CASE("steroid injection: glucose notice for a diabetic only", "[mappings][s
   std::vector<Row> rows = {
       {"ICD-10 E11.42 (the example plan)", plan->carePlan()->conditions,
        m::ActivityStatus::kScheduled, "Epidural steroid injection scheduled for 2026-10-20"},
-      {"text only", {{"Type 1 Diabetes mellitus", std::nullopt}}, m::ActivityStatus::kCompleted,
+      {"text only",
+       {{"Type 1 Diabetes mellitus", std::nullopt}},
+       m::ActivityStatus::kCompleted,
        "Epidural steroid injection done on 2026-10-20"},
-      {"no diabetes", {{"Lumbar spinal stenosis", std::string("M48.062")}},
-       m::ActivityStatus::kScheduled, nullptr},
-      {"cancelled injection", plan->carePlan()->conditions, m::ActivityStatus::kCancelled,
+      {"no diabetes",
+       {{"Lumbar spinal stenosis", std::string("M48.062")}},
+       m::ActivityStatus::kScheduled,
        nullptr},
+      {"cancelled injection", plan->carePlan()->conditions, m::ActivityStatus::kCancelled, nullptr},
   };
   for (const Row& row : rows) {
     PlanRecord r = *plan;
@@ -584,8 +589,8 @@ TEST_CASE("per-practice settings: a rule turned off, thresholds and wording chan
   PlanRecord acet = medRecord({.id = "X", .drug = "acetaminophen", .dose = "500", .count = 1});
 
   // Turned off: the duloxetine start sends nothing to "quiet", the usual notice elsewhere.
-  PlanRecord dul = medRecord({.id = "D", .drug = "duloxetine", .dose = "30", .count = 1,
-                              .practice = "quiet"});
+  PlanRecord dul =
+      medRecord({.id = "D", .drug = "duloxetine", .dose = "30", .count = 1, .practice = "quiet"});
   CHECK(run(acet, dul).empty());
   dul.pcp.practiceId = "other";
   CHECK(rules(run(acet, dul)) == std::vector<std::string>{"managed-effect"});
@@ -597,8 +602,8 @@ TEST_CASE("per-practice settings: a rule turned off, thresholds and wording chan
   CHECK(low[0].text.find("mood") == std::string::npos);
 
   // 45 MME/day: over 40 for "low" (routine), under 50 by default.
-  PlanRecord oxy = medRecord({.id = "O", .drug = "oxycodone", .dose = "15", .count = 2,
-                              .practice = "low"});
+  PlanRecord oxy =
+      medRecord({.id = "O", .drug = "oxycodone", .dose = "15", .count = 2, .practice = "low"});
   std::vector<Notice> lowMme = run(acet, oxy);
   REQUIRE(rules(lowMme) == std::vector<std::string>{"mme-threshold"});
   CHECK(lowMme[0].text == "MME now 45 (was 0), over 40.");
@@ -624,7 +629,8 @@ TEST_CASE("bad safety settings are rejected with file:line:column", "[mappings][
        "cannot be turned off"},
       {"unknown rule", R"({"safety": {"rules": {"mme-treshold": {}}}, "practices": []})",
        "unknown rule \"mme-treshold\""},
-      {"unknown field", R"({"safety": {"rules": {"taper-step": {"thresholds": [1]}}}, "practices": []})",
+      {"unknown field",
+       R"({"safety": {"rules": {"taper-step": {"thresholds": [1]}}}, "practices": []})",
        "unknown field \"thresholds\""},
       {"thresholds order",
        R"({"safety": {"rules": {"mme-threshold": {"thresholds": [90, 50]}}}, "practices": []})",
@@ -754,19 +760,26 @@ TEST_CASE("alertOnEveryChange re-alerts at taper steps while the combination las
     std::string practice = strict ? "strict" : "default";
     MedicationList list;
     for (const PlanRecord& r :
-         {medRecord({.id = "RX-C", .drug = "clonazepam", .dose = "1", .count = 1,
-                     .practice = practice}),
-          medRecord({.id = "RX-O", .drug = "oxycodone", .dose = "10", .count = 4,
-                     .practice = practice})}) {
+         {medRecord(
+              {.id = "RX-C", .drug = "clonazepam", .dose = "1", .count = 1, .practice = practice}),
+          medRecord({.id = "RX-O",
+          .drug = "oxycodone",
+          .dose = "10",
+          .count = 4,
+          .practice = practice})}) {
       SafetyStep s = m::applyAndEvaluate(list, r, *load.tables);
       REQUIRE(s.status.isOk());
       list = s.list;
     }
-    SafetyStep taper = m::applyAndEvaluate(
-        list,
-        medRecord({.id = "RX-O", .version = 2, .action = MedicationAction::kTaperStep,
-                   .drug = "oxycodone", .dose = "5", .count = 4, .practice = practice}),
-        *load.tables);
+    SafetyStep taper = m::applyAndEvaluate(list,
+                                           medRecord({.id = "RX-O",
+                                                      .version = 2,
+                                                      .action = MedicationAction::kTaperStep,
+                                                      .drug = "oxycodone",
+                                                      .dose = "5",
+                                                      .count = 4,
+                                                      .practice = practice}),
+                                           *load.tables);
     INFO(practice);
     CHECK((findRule(taper.notices, "opioid-sedative") != nullptr) == strict);
     CHECK(findRule(taper.notices, "taper-step") != nullptr);
