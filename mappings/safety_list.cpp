@@ -98,9 +98,15 @@ Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
           remove(target->drug);
         }
         change.restored = true;
-        // The reported MME of the withdrawn change no longer holds.
-        if (reportedDailyMme_ != target->reportedMmeBefore) {
-          reportedDailyMme_ = target->reportedMmeBefore;
+        // The reported MME of a withdrawn opioid change no longer holds: back
+        // to the value before it when nothing came after, else to the
+        // computed total (a later change may have reported its own).
+        if (isOpioid) {
+          if (target == &history_.back()) {
+            reportedDailyMme_ = target->reportedMmeBefore;
+          } else {
+            reportedDailyMme_.reset();
+          }
         }
       }
       const MedicationEntry* now = find(target->drug);

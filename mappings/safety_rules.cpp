@@ -215,10 +215,17 @@ void correctionRule(Eval& ev) {
   const MedicationChangeBody& body = *ev.record.medicationChange();
   const MedicationChange* self = nullptr;
   const MedicationChange* target = nullptr;
+  bool withdrawnBefore = false;
   for (const MedicationChange& c : ev.after.history()) {
     if (c.recordId != ev.record.recordId) continue;
-    if (c.version == ev.record.version) self = &c;
+    if (c.version == ev.record.version) {
+      self = &c;
+    } else if (c.action == MedicationAction::kEnteredInError) {
+      withdrawnBefore = true;
+    }
   }
+  // A record already withdrawn: its correction went out with the first withdrawal.
+  if (self && !self->undid && withdrawnBefore) return;
   if (self && self->undid) {
     for (const MedicationChange& c : ev.after.history()) {
       if (c.recordId == ev.record.recordId && c.version == *self->undid) target = &c;

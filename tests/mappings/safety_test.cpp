@@ -379,7 +379,7 @@ TEST_CASE("duloxetine start: blood-pressure notice; entered in error: correction
   // A second withdrawal has nothing left to undo and changes nothing.
   PlanRecord again = error;
   again.version = 3;
-  p.apply(again);
+  CHECK(p.apply(again).empty());
   CHECK(p.list.entries().empty());
 }
 
@@ -784,4 +784,31 @@ TEST_CASE("alertOnEveryChange re-alerts at taper steps while the combination las
     CHECK((findRule(taper.notices, "opioid-sedative") != nullptr) == strict);
     CHECK(findRule(taper.notices, "taper-step") != nullptr);
   }
+}
+
+TEST_CASE("a withdrawn taper step restores the dose and the reported MME", "[mappings][safety]") {
+  Patient p;
+  p.apply(medRecord(
+      {.id = "RX-O", .drug = "oxycodone-er", .dose = "40", .count = 2, .dailyMme = "120"}));
+  p.apply(medRecord({.id = "RX-O",
+                     .version = 2,
+                     .action = MedicationAction::kTaperStep,
+                     .drug = "oxycodone-er",
+                     .dose = "25",
+                     .count = 2,
+                     .dailyMme = "75"}));
+  CHECK(m::dailyMme(p.list, tables()).value() == Approx(75));
+  const std::vector<Notice>& undo = p.apply(medRecord({.id = "RX-O",
+                                                       .version = 3,
+                                                       .action = MedicationAction::kEnteredInError,
+                                                       .drug = "oxycodone-er"}));
+  // Back over 90: the correction, and the upward crossing (urgent).
+  REQUIRE(rules(undo) == std::vector<std::string>{"correction", "mme-threshold"});
+  CHECK(undo[0].text.find("taper step to 25 mg twice daily") != std::string::npos);
+  CHECK(undo[0].text.find("Total daily MME: 120 MME/day") != std::string::npos);
+  CHECK(undo[1].priority == NoticePriority::kUrgent);
+  REQUIRE(p.list.find("oxycodone-er") != nullptr);
+  CHECK(p.list.find("oxycodone-er")->dose->value.text == "40");
+  REQUIRE(p.list.reportedDailyMme());
+  CHECK(p.list.reportedDailyMme()->text == "120");
 }
