@@ -114,8 +114,8 @@ bool isBlank(std::string_view line) {
 }  // namespace
 
 IngestPipeline::IngestPipeline(Store& store, const MappingTablesHolder& tables, IngestLimits limits,
-                               IngestObserver* observer)
-    : store_(store), tables_(tables), limits_(limits), observer_(observer) {}
+                               IngestObserver* observer, IngestRouter* router)
+    : store_(store), tables_(tables), limits_(limits), observer_(observer), router_(router) {}
 
 namespace {
 
@@ -132,7 +132,7 @@ void refuse(Prepared* p, IngestStatus status, std::string code, std::string path
 }
 
 Prepared prepare(std::string_view text, const IngestSource& source, const IngestLimits& limits,
-                 const mappings::MappingTables* tables) {
+                 const mappings::MappingTables* tables, IngestRouter* router) {
   Prepared p;
   if (text.size() > limits.maxRecordBytes) {
     refuse(&p, IngestStatus::kTooLarge, "too-long", "$",
@@ -202,7 +202,8 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
   item.recordType = p.outcome.recordType;
   item.practiceId = record->pcp.practiceId;
   item.patientKey = record->patient.mrn;
-  // No routing yet: an empty list stores the record as `unroutable` (visible).
+  // No destination (or no router): stored as `unroutable` (visible, never dropped).
+  if (router != nullptr) item.destinations = router->route(*record);
   item.principal = source.principal;
   item.source = source.source;
   p.item = std::move(item);
@@ -240,7 +241,7 @@ void applyStoreFailure(const fhir::Status& st, RecordOutcome* o) {
 
 RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const IngestSource& source) {
   std::shared_ptr<const mappings::MappingTables> tables = tables_.current();
-  Prepared p = prepare(recordJson, source, limits_, tables.get());
+  Prepared p = prepare(recordJson, source, limits_, tables.get(), router_);
   if (p.item) {
     std::vector<IngestItem> items;
     items.push_back(std::move(*p.item));
@@ -252,6 +253,7 @@ RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const Inges
                         &p.outcome);
     } else {
       applyStoreResult(results->front(), &p.outcome);
+      if (router_ != nullptr && p.outcome.status == IngestStatus::kAccepted) router_->onAccepted();
     }
   }
   if (observer_ != nullptr) observer_->onOutcome(p.outcome);
@@ -290,7 +292,7 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
   std::vector<IngestItem> items;
   std::vector<std::size_t> itemOutcome;  // items[i] belongs to outcomes[itemOutcome[i]]
   for (const Line& line : lines) {
-    Prepared p = prepare(line.text, source, limits_, tables.get());
+    Prepared p = prepare(line.text, source, limits_, tables.get(), router_);
     p.outcome.line = line.number;
     if (p.item) {
       items.push_back(std::move(*p.item));
@@ -311,9 +313,12 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
       return fhir::Status(fhir::ErrorCode::kInternal,
                           "the store returned the wrong number of results");
     }
+    bool anyAccepted = false;
     for (std::size_t i = 0; i < itemOutcome.size(); ++i) {
       applyStoreResult((*results)[i], &outcomes[itemOutcome[i]]);
+      anyAccepted |= outcomes[itemOutcome[i]].status == IngestStatus::kAccepted;
     }
+    if (router_ != nullptr && anyAccepted) router_->onAccepted();
   }
   for (RecordOutcome& o : outcomes) {
     const std::string prefix = "line " + std::to_string(o.line) + ": ";

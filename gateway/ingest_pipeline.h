@@ -9,8 +9,10 @@
 // canonical record bytes (compact writeJson of the parsed value) + SHA-256
 // content hash -> Store::ingest (group commit: one transaction, one fsync, for
 // every record of one call). Nothing is stored for a record with any error.
-// Destinations: the delivery layer does not exist yet, so every accepted record
-// is stored with no destinations and shows as `unroutable`.
+// Destinations: an IngestRouter (gateway/delivery/engine.h) names them per
+// record (empty: stored as `unroutable`) and is told after each accepted
+// ingest, so delivery starts at once. Without a router every record is
+// `unroutable`.
 //
 // Failures are values: every record gets a RecordOutcome; nothing throws.
 // Thread safety: ingestOne/ingestBatch may be called concurrently from many
@@ -26,9 +28,11 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
+#include "gateway/store/store.h"
 
 namespace inloop::mappings {
 struct MappingTables;
+struct PlanRecord;
 }
 
 namespace inloop::gateway {
@@ -108,11 +112,23 @@ class IngestObserver {
   virtual void onOutcome(const RecordOutcome& outcome) = 0;
 };
 
+// Chooses the destinations of a record version at ingest and hears about
+// accepted ones. Called on ingesting threads: must be thread-safe, not throw.
+class IngestRouter {
+ public:
+  virtual ~IngestRouter() = default;
+  // The outbox targets of `record` (empty: unroutable).
+  virtual std::vector<DestinationTarget> route(const mappings::PlanRecord& record) = 0;
+  // At least one record was accepted (stored durably) by the current call.
+  virtual void onAccepted() = 0;
+};
+
 class IngestPipeline {
  public:
-  // `store` and `tables` must outlive the pipeline; `observer` may be null.
+  // `store` and `tables` must outlive the pipeline; `observer` and `router`
+  // may be null (no router: every record is unroutable).
   IngestPipeline(Store& store, const MappingTablesHolder& tables, IngestLimits limits,
-                 IngestObserver* observer = nullptr);
+                 IngestObserver* observer = nullptr, IngestRouter* router = nullptr);
 
   // One record's JSON text. Never throws.
   RecordOutcome ingestOne(std::string_view recordJson, const IngestSource& source);
@@ -134,6 +150,7 @@ class IngestPipeline {
   const MappingTablesHolder& tables_;
   IngestLimits limits_;
   IngestObserver* observer_;
+  IngestRouter* router_;
 };
 
 }  // namespace inloop::gateway

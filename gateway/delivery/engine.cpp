@@ -1,0 +1,632 @@
+#include "gateway/delivery/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "fhir/json.h"
+#include "gateway/clock.h"
+#include "gateway/server/json_logger.h"
+#include "mappings/plan_record.h"
+#include "mappings/tables.h"
+#include "mappings/translate.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                    0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
+
+std::string joinLocations(const std::vector<std::string>& locations) {
+  std::string out;
+  const std::size_t shown = std::min<std::size_t>(locations.size(), 8);
+  for (std::size_t i = 0; i < shown; ++i) out += (i == 0 ? "" : " ") + locations[i];
+  if (locations.size() > shown) {
+    out += " (+" + std::to_string(locations.size() - shown) + " more)";
+  }
+  return out;
+}
+
+// Ledger note for what the shaping changed or left out (no clinical content:
+// resource types and fixed texts only).
+std::string shapingNote(const mappings::ShapedDelivery& shaped) {
+  std::string note;
+  for (const std::string& s : shaped.substitutions) note += (note.empty() ? "" : "; ") + s;
+  for (const mappings::SkippedResource& s : shaped.skipped) {
+    note += (note.empty() ? "" : "; ") + ("skipped " + s.resourceType + ": " + s.reason);
+  }
+  return note.substr(0, 2000);
+}
+
+std::string escapeLabel(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string formatSeconds(double s) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", s);
+  return buf;
+}
+
+}  // namespace
+
+// ---- DeliveryRouter ----
+
+DeliveryRouter::DeliveryRouter(std::shared_ptr<const mappings::Destinations> destinations)
+    : destinations_(std::move(destinations)) {}
+
+std::vector<DestinationTarget> DeliveryRouter::route(const mappings::PlanRecord& record) {
+  std::shared_ptr<const mappings::Destinations> d = current();
+  std::vector<DestinationTarget> targets;
+  if (!d) return targets;
+  for (mappings::RoutedTarget& t : mappings::routeRecord(*d, record)) {
+    DestinationTarget target;
+    target.destinationId = std::move(t.destinationId);
+    target.initialState = t.patientUnmatched ? OutboxState::kPatientUnmatched : OutboxState::kPending;
+    target.reason = std::move(t.reason);
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+void DeliveryRouter::onAccepted() {
+  std::function<void()> callback;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    callback = onAccepted_;
+  }
+  if (callback) callback();
+}
+
+std::shared_ptr<const mappings::Destinations> DeliveryRouter::current() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return destinations_;
+}
+
+void DeliveryRouter::replace(std::shared_ptr<const mappings::Destinations> destinations) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  destinations_ = std::move(destinations);
+}
+
+void DeliveryRouter::setOnAccepted(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  onAccepted_ = std::move(callback);
+}
+
+// ---- DeliveryEngine ----
+
+struct DeliveryEngine::Pool {
+  Pool(mappings::DestinationProfile p, CircuitBreakerSettings b)
+      : profile(std::move(p)), breaker(b) {}
+
+  const mappings::DestinationProfile profile;
+  std::unique_ptr<DeliveryChannel> channel;  // null: misconfigured (channelError)
+  std::string channelError;
+  CircuitBreaker breaker;
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> workers;
+
+  std::mutex capsMutex;  // held while fetching: one fetch at a time
+  std::mutex mutex;      // guards everything below
+  std::optional<mappings::CapabilitySet> caps;
+  std::string capsError;
+  bool capsTried = false;
+  std::int64_t capsTriedAt = 0;
+  std::string lastError;
+  std::int64_t lastErrorAt = 0;
+  std::int64_t lastDeliveredAt = 0;
+  DeliveryCounters counters;
+  std::array<std::uint64_t, kLatencyBuckets.size()> latencyBuckets{};
+  std::uint64_t latencyCount = 0;
+  double latencySum = 0;
+};
+
+DeliveryEngine::DeliveryEngine(DeliverySettings settings, DeliveryEngineDeps deps)
+    : settings_(settings), deps_(std::move(deps)) {
+  if (!deps_.random) deps_.random = systemRandom();
+}
+
+DeliveryEngine::~DeliveryEngine() { stop(); }
+
+std::uint64_t DeliveryEngine::generation() {
+  std::lock_guard<std::mutex> lock(wakeMutex_);
+  return generation_;
+}
+
+void DeliveryEngine::notify() {
+  {
+    std::lock_guard<std::mutex> lock(wakeMutex_);
+    ++generation_;
+  }
+  wakeCv_.notify_all();
+}
+
+void DeliveryEngine::waitFor(Pool& pool, std::uint64_t seen, std::int64_t millis) {
+  millis = std::clamp<std::int64_t>(millis, 1, settings_.idleWakeMillis);
+  std::unique_lock<std::mutex> lock(wakeMutex_);
+  wakeCv_.wait_for(lock, std::chrono::milliseconds(millis),
+                   [&] { return pool.stopping.load() || generation_ != seen; });
+}
+
+void DeliveryEngine::stopPool(Pool& pool) {
+  pool.stopping = true;
+  {
+    std::lock_guard<std::mutex> lock(wakeMutex_);
+    ++generation_;
+  }
+  wakeCv_.notify_all();
+  for (std::thread& t : pool.workers) {
+    if (t.joinable()) t.join();
+  }
+  pool.workers.clear();
+}
+
+void DeliveryEngine::stop() {
+  std::map<std::string, std::unique_ptr<Pool>> pools;
+  {
+    std::lock_guard<std::mutex> lock(poolsMutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    pools.swap(pools_);
+    order_.clear();
+  }
+  for (auto& [id, pool] : pools) pool->stopping = true;
+  for (auto& [id, pool] : pools) stopPool(*pool);
+}
+
+void DeliveryEngine::setDestinations(std::shared_ptr<const mappings::Destinations> destinations) {
+  std::vector<std::unique_ptr<Pool>> retired;
+  {
+    std::lock_guard<std::mutex> lock(poolsMutex_);
+    if (stopped_) return;
+    std::map<std::string, std::unique_ptr<Pool>> next;
+    std::vector<std::string> order;
+    std::vector<Pool*> toStart;
+    if (destinations) {
+      for (const mappings::DestinationProfile& profile : destinations->destinations) {
+        order.push_back(profile.id);
+        auto it = pools_.find(profile.id);
+        if (it != pools_.end() && it->second->profile == profile) {
+          next[profile.id] = std::move(it->second);
+          pools_.erase(it);
+          continue;
+        }
+        auto pool = std::make_unique<Pool>(profile, settings_.breaker);
+        fhir::Result<std::unique_ptr<DeliveryChannel>> channel = deps_.channels(profile);
+        if (channel.isOk()) {
+          pool->channel = std::move(channel).value();
+        } else {
+          pool->channelError = channel.status().message();
+          pool->lastError = "configuration: " + pool->channelError;
+          pool->lastErrorAt = deps_.clock->nowMillis();
+          if (deps_.logger != nullptr) {
+            fhir::Json f = fhir::Json::object();
+            f.set("destination", fhir::Json::string(profile.id));
+            f.set("error", fhir::Json::string(pool->channelError));
+            deps_.logger->log(LogLevel::kError, "destination-misconfigured", f);
+          }
+        }
+        toStart.push_back(pool.get());
+        next[profile.id] = std::move(pool);
+      }
+    }
+    for (auto& [id, pool] : pools_) retired.push_back(std::move(pool));
+    pools_ = std::move(next);
+    order_ = std::move(order);
+    for (Pool* pool : toStart) {
+      if (!pool->channel || !pool->profile.enabled) continue;
+      const int n = std::max(1, pool->profile.maxInFlight);
+      for (int i = 0; i < n; ++i) {
+        pool->workers.emplace_back([this, pool, i] { workerLoop(*pool, i); });
+      }
+    }
+  }
+  // Outside the lock: retired workers may be finishing a send.
+  for (auto& pool : retired) stopPool(*pool);
+}
+
+void DeliveryEngine::ensureCapabilities(Pool& pool) {
+  if (!mappings::isFhirServerKind(pool.profile.kind)) return;
+  const std::int64_t now = deps_.clock->nowMillis();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.caps) return;
+    if (pool.capsTried && now - pool.capsTriedAt < settings_.capabilityRetryMillis) return;
+  }
+  std::lock_guard<std::mutex> fetching(pool.capsMutex);
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.caps) return;
+    if (pool.capsTried && now - pool.capsTriedAt < settings_.capabilityRetryMillis) return;
+  }
+  fhir::Result<mappings::CapabilitySet> caps = pool.channel->fetchCapabilities();
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  pool.capsTried = true;
+  pool.capsTriedAt = deps_.clock->nowMillis();
+  if (caps.isOk()) {
+    pool.caps = std::move(caps).value();
+    pool.capsError.clear();
+  } else {
+    pool.capsError = caps.status().message();
+  }
+  if (deps_.logger != nullptr) {
+    fhir::Json f = fhir::Json::object();
+    f.set("destination", fhir::Json::string(pool.profile.id));
+    if (pool.caps) {
+      f.set("software", fhir::Json::string(pool.caps->software));
+      f.set("transaction", fhir::Json::boolean(pool.caps->transaction));
+      f.set("effectiveKind", fhir::Json::string(std::string(mappings::destinationKindName(
+                                 mappings::chooseKind(pool.profile, &*pool.caps)))));
+    } else {
+      f.set("error", fhir::Json::string(pool.capsError));
+    }
+    deps_.logger->log(pool.caps ? LogLevel::kInfo : LogLevel::kWarning, "capabilities", f);
+  }
+}
+
+void DeliveryEngine::workerLoop(Pool& pool, int index) {
+  const std::string& id = pool.profile.id;
+  while (!pool.stopping) {
+    const std::uint64_t seen = generation();
+    ensureCapabilities(pool);
+    if (index == 0) pool.channel->tick();
+    std::int64_t now = deps_.clock->nowMillis();
+    if (!pool.breaker.tryAcquire(now)) {
+      const std::int64_t retryAt = pool.breaker.retryAt();
+      waitFor(pool, seen, retryAt > now ? retryAt - now : 1);
+      continue;
+    }
+    fhir::Result<std::vector<OutboxMessage>> claimed =
+        deps_.store->claimDue(id, now, 1, settings_.leaseMillis);
+    if (!claimed.isOk()) {
+      pool.breaker.release();
+      {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        pool.lastError = "store: " + claimed.status().message();
+        pool.lastErrorAt = now;
+      }
+      waitFor(pool, seen, settings_.storeErrorBackoffMillis);
+      continue;
+    }
+    if (claimed->empty()) {
+      pool.breaker.release();
+      fhir::Result<std::int64_t> next = deps_.store->nextDueAt(id);
+      std::int64_t delay = settings_.idleWakeMillis;
+      if (next.isOk() && *next > 0) delay = *next - deps_.clock->nowMillis();
+      waitFor(pool, seen, delay);
+      continue;
+    }
+    for (const OutboxMessage& message : *claimed) process(pool, message);
+  }
+}
+
+void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
+  const Clock& clock = *deps_.clock;
+  DeliveryAttempt attempt;
+  attempt.messageId = message.messageId;
+  attempt.atMillis = clock.nowMillis();
+
+  auto finish = [&](AttemptOutcome outcome) {
+    attempt.outcome = outcome;
+    attempt.durationMillis = std::max<std::int64_t>(0, clock.nowMillis() - attempt.atMillis);
+    fhir::Status st = deps_.store->finishAttempt(attempt);
+    if (!st.isOk() && deps_.logger != nullptr) {
+      // The lease expires and the message is claimed again: sent twice at
+      // worst, which conditional updates make harmless.
+      fhir::Json f = fhir::Json::object();
+      f.set("destination", fhir::Json::string(pool.profile.id));
+      f.set("messageId", fhir::Json::number(message.messageId));
+      f.set("error", fhir::Json::string(st.message()));
+      deps_.logger->log(LogLevel::kError, "delivery-report-failed", f);
+    }
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    switch (outcome) {
+      case AttemptOutcome::kDelivered:
+        ++pool.counters.delivered;
+        pool.lastDeliveredAt = clock.nowMillis();
+        break;
+      case AttemptOutcome::kRetry:
+        ++pool.counters.failed;
+        ++pool.counters.retried;
+        break;
+      case AttemptOutcome::kDeadLetter:
+        ++pool.counters.failed;
+        ++pool.counters.deadLettered;
+        break;
+      case AttemptOutcome::kParked:
+        ++pool.counters.parked;
+        break;
+    }
+    if (outcome == AttemptOutcome::kRetry || outcome == AttemptOutcome::kDeadLetter) {
+      pool.lastError = attempt.error;
+      pool.lastErrorAt = attempt.atMillis;
+    }
+  };
+  auto log = [&](const char* event, LogLevel level) {
+    if (deps_.logger == nullptr || !deps_.logger->enabled(level)) return;
+    fhir::Json f = fhir::Json::object();
+    f.set("destination", fhir::Json::string(pool.profile.id));
+    f.set("recordId", fhir::Json::string(message.recordId));
+    f.set("version", fhir::Json::number(message.version));
+    f.set("messageId", fhir::Json::number(message.messageId));
+    f.set("attempt", fhir::Json::number(message.attempts + 1));
+    if (attempt.httpStatus != 0) {
+      f.set("status", fhir::Json::number(std::int64_t{attempt.httpStatus}));
+    }
+    if (!attempt.error.empty() && attempt.outcome != AttemptOutcome::kDelivered) {
+      f.set("error", fhir::Json::string(attempt.error));
+    }
+    if (attempt.outcome == AttemptOutcome::kRetry) {
+      f.set("nextAttemptAt", fhir::Json::string(formatInstant(attempt.nextAttemptAtMillis)));
+    }
+    f.set("latencyMs", fhir::Json::number(attempt.durationMillis));
+    deps_.logger->log(level, event, f);
+  };
+
+  // Read the record and the stored translation.
+  fhir::Result<fhir::Json> doc = fhir::parseJson(message.recordJson, mappings::kRecordJsonLimits);
+  std::optional<mappings::PlanRecord> record;
+  if (doc.isOk()) {
+    fhir::Issues issues;
+    record = mappings::readPlanRecord(*doc, &issues);
+  }
+  if (!record) {
+    pool.breaker.release();
+    attempt.error = "the stored record cannot be read (payload purged or corrupt)";
+    finish(AttemptOutcome::kDeadLetter);
+    log("delivery-dead-letter", LogLevel::kError);
+    return;
+  }
+  std::optional<mappings::CapabilitySet> caps;
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    caps = pool.caps;
+  }
+  const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
+  mappings::ShapedDelivery shaped;
+  const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, capsPtr);
+  if (options.medicationAs == mappings::TranslateOptions{}.medicationAs) {
+    fhir::JsonLimits limits;
+    limits.maxBytes = 256u << 20;
+    limits.maxStringBytes = 64u << 20;
+    limits.maxElements = 1u << 24;
+    limits.maxDepth = 128;
+    fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, limits);
+    if (bundle.isOk()) {
+      shaped = mappings::shapeForDestination(*bundle, *record, pool.profile, capsPtr);
+    } else {
+      shaped.state = mappings::ShapeState::kInvalid;
+      shaped.reason = "the stored translation cannot be read";
+    }
+  } else {
+    std::shared_ptr<const mappings::MappingTables> tables = deps_.tables->current();
+    if (!tables) {
+      pool.breaker.release();
+      attempt.error = "no mapping tables loaded";
+      attempt.nextAttemptAtMillis = clock.nowMillis() + settings_.storeErrorBackoffMillis;
+      finish(AttemptOutcome::kRetry);
+      return;
+    }
+    shaped = mappings::shapeRecord(*record, *tables, pool.profile, capsPtr);
+  }
+
+  switch (shaped.state) {
+    case mappings::ShapeState::kPatientUnmatched:
+      pool.breaker.release();
+      attempt.error = shaped.reason;
+      finish(AttemptOutcome::kParked);
+      log("delivery-parked", LogLevel::kWarning);
+      return;
+    case mappings::ShapeState::kNothingToSend:
+      pool.breaker.release();
+      attempt.error = "nothing to send: " + shapingNote(shaped);
+      finish(AttemptOutcome::kDelivered);
+      log("delivered", LogLevel::kInfo);
+      return;
+    case mappings::ShapeState::kInvalid:
+      pool.breaker.release();
+      attempt.error = "cannot shape for this destination: " + shaped.reason;
+      finish(AttemptOutcome::kDeadLetter);
+      log("delivery-dead-letter", LogLevel::kError);
+      return;
+    case mappings::ShapeState::kSend:
+      break;
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  DeliveryOutcome outcome = pool.channel->send(shaped);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      if (seconds <= kLatencyBuckets[i]) ++pool.latencyBuckets[i];
+    }
+    ++pool.latencyCount;
+    pool.latencySum += seconds;
+  }
+  attempt.httpStatus = outcome.httpStatus;
+  attempt.operationOutcome = outcome.operationOutcome;
+  attempt.location = joinLocations(outcome.locations);
+  const std::int64_t now = clock.nowMillis();
+  switch (outcome.outcome) {
+    case OutcomeClass::kDelivered:
+      pool.breaker.onSuccess(now);
+      attempt.error = shapingNote(shaped);
+      finish(AttemptOutcome::kDelivered);
+      log("delivered", LogLevel::kInfo);
+      return;
+    case OutcomeClass::kRetry: {
+      // A conflict (409) says nothing about the receiver's health.
+      if (outcome.httpStatus == 409) {
+        pool.breaker.onSuccess(now);
+      } else {
+        pool.breaker.onFailure(now);
+      }
+      attempt.error = outcome.summary;
+      attempt.nextAttemptAtMillis =
+          now + retryDelay(settings_.backoff, message.attempts + 1, outcome.retryAfterMillis,
+                           deps_.random);
+      finish(AttemptOutcome::kRetry);
+      log("delivery-retry", LogLevel::kWarning);
+      return;
+    }
+    case OutcomeClass::kPermanent:
+      // The receiver answered sensibly: it is healthy, the message is not.
+      pool.breaker.onSuccess(now);
+      attempt.error = outcome.summary;
+      finish(AttemptOutcome::kDeadLetter);
+      log("delivery-dead-letter", LogLevel::kError);
+      return;
+  }
+}
+
+std::vector<DestinationStatus> DeliveryEngine::status() {
+  const std::int64_t now = deps_.clock->nowMillis();
+  std::map<std::string, DestinationQueue> queues;
+  if (fhir::Result<std::vector<DestinationQueue>> q = deps_.store->destinationQueues(); q.isOk()) {
+    for (DestinationQueue& d : *q) queues[d.destinationId] = std::move(d);
+  }
+  std::vector<DestinationStatus> out;
+  std::set<std::string> seen;
+  std::lock_guard<std::mutex> poolsLock(poolsMutex_);
+  for (const std::string& id : order_) {
+    auto it = pools_.find(id);
+    if (it == pools_.end()) continue;
+    Pool& pool = *it->second;
+    DestinationStatus s;
+    s.id = id;
+    s.kind = std::string(mappings::destinationKindName(pool.profile.kind));
+    s.endpoint = pool.profile.endpoint;
+    s.enabled = pool.profile.enabled;
+    s.circuit = pool.breaker.state(now);
+    s.workers = static_cast<int>(pool.workers.size());
+    {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      s.capabilities = pool.caps;
+      s.capabilityError = pool.capsError;
+      s.lastError = pool.lastError;
+      s.lastErrorAtMillis = pool.lastErrorAt;
+      s.lastDeliveredAtMillis = pool.lastDeliveredAt;
+      s.counters = pool.counters;
+    }
+    s.effectiveKind = std::string(mappings::destinationKindName(
+        mappings::chooseKind(pool.profile, s.capabilities ? &*s.capabilities : nullptr)));
+    if (auto q = queues.find(id); q != queues.end()) {
+      s.queueDepth = q->second.pending;
+      s.patientUnmatched = q->second.patientUnmatched;
+      s.deadLetters = q->second.deadLetters;
+      if (q->second.oldestPendingCreatedAtMillis > 0) {
+        s.oldestPendingAgeMillis =
+            std::max<std::int64_t>(0, now - q->second.oldestPendingCreatedAtMillis);
+      }
+    }
+    s.alert = s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis;
+    if (!pool.channel) {
+      s.health = "misconfigured";
+    } else if (!s.enabled) {
+      s.health = "disabled";
+    } else if (s.circuit != CircuitState::kClosed) {
+      s.health = "down";
+    } else if (pool.breaker.consecutiveFailures() > 0) {
+      s.health = "degraded";
+    } else {
+      s.health = "ok";
+    }
+    seen.insert(id);
+    out.push_back(std::move(s));
+  }
+  for (auto& [id, q] : queues) {
+    if (seen.count(id) != 0) continue;
+    DestinationStatus s;
+    s.id = id;
+    s.health = "unconfigured";
+    s.queueDepth = q.pending;
+    s.patientUnmatched = q.patientUnmatched;
+    s.deadLetters = q.deadLetters;
+    if (q.oldestPendingCreatedAtMillis > 0) {
+      s.oldestPendingAgeMillis = std::max<std::int64_t>(0, now - q.oldestPendingCreatedAtMillis);
+    }
+    s.alert = s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis;
+    s.lastError = "not in the current destinations configuration";
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string DeliveryEngine::renderMetrics() {
+  std::vector<DestinationStatus> all = status();
+  std::ostringstream out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  auto each = [&](const char* name, auto value) {
+    for (const DestinationStatus& s : all) {
+      out << name << "{destination=\"" << escapeLabel(s.id) << "\"} " << value(s) << "\n";
+    }
+  };
+  family("inloop_delivery_delivered_total", "counter", "Messages delivered.");
+  each("inloop_delivery_delivered_total", [](const DestinationStatus& s) { return s.counters.delivered; });
+  family("inloop_delivery_failed_total", "counter", "Attempts that did not deliver.");
+  each("inloop_delivery_failed_total", [](const DestinationStatus& s) { return s.counters.failed; });
+  family("inloop_delivery_retried_total", "counter", "Retries scheduled.");
+  each("inloop_delivery_retried_total", [](const DestinationStatus& s) { return s.counters.retried; });
+  family("inloop_delivery_dead_lettered_total", "counter", "Messages dead-lettered.");
+  each("inloop_delivery_dead_lettered_total",
+       [](const DestinationStatus& s) { return s.counters.deadLettered; });
+  family("inloop_delivery_queue_depth", "gauge", "Pending messages.");
+  each("inloop_delivery_queue_depth", [](const DestinationStatus& s) { return s.queueDepth; });
+  family("inloop_delivery_patient_unmatched", "gauge", "Messages parked as patient-unmatched.");
+  each("inloop_delivery_patient_unmatched",
+       [](const DestinationStatus& s) { return s.patientUnmatched; });
+  family("inloop_delivery_dead_letters", "gauge", "Dead letters waiting for an operator.");
+  each("inloop_delivery_dead_letters", [](const DestinationStatus& s) { return s.deadLetters; });
+  family("inloop_delivery_oldest_pending_seconds", "gauge", "Age of the oldest pending message.");
+  each("inloop_delivery_oldest_pending_seconds", [](const DestinationStatus& s) {
+    return formatSeconds(static_cast<double>(s.oldestPendingAgeMillis) / 1000.0);
+  });
+  family("inloop_delivery_alert", "gauge",
+         "1 when the oldest pending message is older than the alert age.");
+  each("inloop_delivery_alert", [](const DestinationStatus& s) { return s.alert ? 1 : 0; });
+  family("inloop_delivery_circuit_open", "gauge", "1 when the circuit breaker is not closed.");
+  each("inloop_delivery_circuit_open",
+       [](const DestinationStatus& s) { return s.circuit == CircuitState::kClosed ? 0 : 1; });
+
+  family("inloop_delivery_latency_seconds", "histogram", "Send latency per delivery attempt.");
+  std::lock_guard<std::mutex> poolsLock(poolsMutex_);
+  for (const std::string& id : order_) {
+    auto it = pools_.find(id);
+    if (it == pools_.end()) continue;
+    Pool& pool = *it->second;
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    const std::string label = "destination=\"" + escapeLabel(id) + "\"";
+    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      out << "inloop_delivery_latency_seconds_bucket{" << label << ",le=\""
+          << formatSeconds(kLatencyBuckets[i]) << "\"} " << pool.latencyBuckets[i] << "\n";
+    }
+    out << "inloop_delivery_latency_seconds_bucket{" << label << ",le=\"+Inf\"} "
+        << pool.latencyCount << "\n";
+    out << "inloop_delivery_latency_seconds_sum{" << label << "} "
+        << formatSeconds(pool.latencySum) << "\n";
+    out << "inloop_delivery_latency_seconds_count{" << label << "} " << pool.latencyCount
+        << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace inloop::gateway
