@@ -1,10 +1,13 @@
 #include "fhir/validator.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fhir/primitives.h"
@@ -22,17 +25,6 @@ constexpr std::string_view kSupportedResources[] = {
 
 constexpr std::size_t kMaxEchoedChars = 64;
 
-std::string child(const std::string& path, std::string_view name) {
-  std::string p = path;
-  p += '.';
-  p += name;
-  return p;
-}
-
-std::string indexed(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-
 // Quotes a short value for a message (codes, ids, uris: never free text, which
 // may be patient data), cut at kMaxEchoedChars.
 std::string quoted(std::string_view s) {
@@ -47,51 +39,6 @@ bool isChoice(const ElementDef& e) { return e.name.ends_with("[x]"); }
 
 std::string_view baseName(const ElementDef& e) {
   return isChoice(e) ? e.name.substr(0, e.name.size() - 3) : e.name;
-}
-
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-// A choice element's JSON name is its base name plus the type name with a
-// capital first letter; profiles of Quantity use "Quantity" (doseQuantity).
-bool suffixMatches(std::string_view suffix, std::string_view type) {
-  if (type == "SimpleQuantity") type = "Quantity";
-  if (suffix.empty() || suffix.size() != type.size()) return false;
-  return suffix[0] == upper(type[0]) && suffix.substr(1) == type.substr(1);
-}
-
-struct Match {
-  const ElementDef* def = nullptr;
-  std::string_view type;
-  int ownIndex = -1;  // index in TypeDef::elements, -1 for base elements
-};
-
-Match matchIn(std::span<const ElementDef> elements, std::string_view key, bool own) {
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    const ElementDef& e = elements[i];
-    const int index = own ? static_cast<int>(i) : -1;
-    if (!isChoice(e)) {
-      if (e.name == key) return Match{&e, e.types, index};
-      continue;
-    }
-    std::string_view base = baseName(e);
-    if (key.size() <= base.size() || !key.starts_with(base)) continue;
-    std::string_view suffix = key.substr(base.size());
-    std::string_view types = e.types;
-    while (!types.empty()) {
-      std::size_t bar = types.find('|');
-      std::string_view type = types.substr(0, bar);
-      if (suffixMatches(suffix, type)) return Match{&e, type, index};
-      if (bar == std::string_view::npos) break;
-      types.remove_prefix(bar + 1);
-    }
-  }
-  return Match{};
-}
-
-Match matchElement(const TypeDef& t, std::string_view key) {
-  Match m = matchIn(t.elements, key, true);
-  if (m.def != nullptr) return m;
-  return matchIn(baseElements(t.kind), key, false);
 }
 
 bool isResourceKind(TypeKind kind) {
@@ -117,11 +64,19 @@ bool hasChoice(const Json& obj, std::string_view base) {
   return false;
 }
 
+// The `_name` companion of a primitive element, found without building the key.
+const Json* findCompanion(const Json& obj, std::string_view name) {
+  for (const Json::Member& m : obj.members()) {
+    const std::string& k = m.first;
+    if (k.size() == name.size() + 1 && k[0] == '_' && std::string_view(k).substr(1) == name) {
+      return &m.second;
+    }
+  }
+  return nullptr;
+}
+
 bool has(const Json& obj, std::string_view name) {
-  if (obj.find(name) != nullptr) return true;
-  std::string companion = "_";
-  companion += name;
-  return obj.find(companion) != nullptr;
+  return obj.find(name) != nullptr || findCompanion(obj, name) != nullptr;
 }
 
 const std::string* stringAt(const Json& obj, std::string_view name) {
@@ -148,6 +103,17 @@ bool isValidBase64(std::string_view s) {
   return n > 0 && n % 4 == 0 && pad <= 2;
 }
 
+// True if `s` at `i` reads `lower` (ASCII lower case) ignoring ASCII case.
+bool hasLowerAt(std::string_view s, std::size_t i, std::string_view lower) {
+  if (s.size() - i < lower.size()) return false;
+  for (std::size_t k = 0; k < lower.size(); ++k) {
+    char c = s[i + k];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[k]) return false;
+  }
+  return true;
+}
+
 // Narrative.div: an XHTML <div> in the XHTML namespace. Returns why not, or
 // nullptr. The content itself is not parsed.
 const char* xhtmlProblem(std::string_view s) {
@@ -170,31 +136,366 @@ const char* xhtmlProblem(std::string_view s) {
   if (!open.ends_with("/") && !s.ends_with("</div>")) return "narrative div must end with </div>";
   // txt-1 (only basic HTML, no active content), for the cases that matter when a
   // receiver renders the narrative: scripts, frames, forms, styles, event handlers.
-  std::string lower(s);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  // Matched ignoring ASCII case. Each pattern is looked for only where its rare
+  // anchor character is ('<', '=' or ':'), so the text is not scanned per pattern.
+  constexpr std::string_view kActiveTags[] = {"<script", "<iframe", "<frame", "<object",
+                                              "<embed",  "<form",   "<input", "<button",
+                                              "<style",  "<link",   "<meta",  "<base"};
+  constexpr std::string_view kActiveAttributes[] = {
+      " onclick=", " onload=", " onerror=", " onmouseover="};
+  constexpr std::string_view kActiveScheme = "javascript:";
+  constexpr const char* kActive =
+      "txt-1: the narrative SHALL contain only basic HTML (no scripts, frames, forms, styles or "
+      "event handlers)";
+  bool image = false;
+  for (std::size_t i = s.find('<'); i != std::string_view::npos; i = s.find('<', i + 1)) {
+    if (i + 1 >= s.size()) break;
+    char next = s[i + 1];
+    if (next >= 'A' && next <= 'Z') next = static_cast<char>(next - 'A' + 'a');
+    for (std::string_view a : kActiveTags) {
+      if (a[1] == next && hasLowerAt(s, i, a)) return kActive;
+    }
+    image = image || (next == 'i' && hasLowerAt(s, i, "<img"));
   }
-  constexpr std::string_view kActive[] = {
-      "<script",     "<iframe",   "<frame",   "<object",   "<embed",       "<form",
-      "<input",      "<button",   "<style",   "<link",     "<meta",        "<base",
-      "javascript:", " onclick=", " onload=", " onerror=", " onmouseover="};
-  for (std::string_view a : kActive) {
-    if (lower.find(a) != std::string::npos) {
-      return "txt-1: the narrative SHALL contain only basic HTML (no scripts, frames, forms, "
-             "styles or event handlers)";
+  for (std::size_t i = s.find('='); i != std::string_view::npos; i = s.find('=', i + 1)) {
+    for (std::string_view a : kActiveAttributes) {
+      if (i + 1 >= a.size() && hasLowerAt(s, i + 1 - a.size(), a)) return kActive;
+    }
+  }
+  for (std::size_t i = s.find(':'); i != std::string_view::npos; i = s.find(':', i + 1)) {
+    if (i + 1 >= kActiveScheme.size() &&
+        hasLowerAt(s, i + 1 - kActiveScheme.size(), kActiveScheme)) {
+      return kActive;
     }
   }
   // txt-2: some non-whitespace content outside the tags (an image counts).
-  bool content = lower.find("<img") != std::string::npos;
+  if (image) return nullptr;
   bool inTag = false;
   for (char c : s) {
     if (c == '<') inTag = true;
-    if (!inTag && c != ' ' && c != '\t' && c != '\r' && c != '\n') content = true;
+    if (!inTag && c != ' ' && c != '\t' && c != '\r' && c != '\n') return nullptr;
     if (c == '>') inTag = false;
   }
-  if (!content) return "txt-2: the narrative SHALL have some non-whitespace content";
+  return "txt-2: the narrative SHALL have some non-whitespace content";
+}
+
+// ---- Element paths ----------------------------------------------------------
+
+// One step of an element path. Paths live on the stack as a chain of steps and
+// are rendered to text only when an issue is reported: validating a valid
+// resource builds no path strings at all.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view name;  // a member name, or the first step's text
+  std::size_t index = 0;
+  bool isIndex = false;
+};
+
+Path member(const Path& parent, std::string_view name) { return Path{&parent, name, 0, false}; }
+Path at(const Path& parent, std::size_t index) { return Path{&parent, {}, index, true}; }
+
+void renderInto(const Path& p, std::string* out) {
+  if (p.parent != nullptr) renderInto(*p.parent, out);
+  if (p.isIndex) {
+    out->push_back('[');
+    out->append(std::to_string(p.index));
+    out->push_back(']');
+    return;
+  }
+  if (p.parent != nullptr) out->push_back('.');
+  out->append(p.name);
+}
+
+std::string render(const Path& p) {
+  std::string out;
+  renderInto(p, &out);
+  return out;
+}
+
+// ---- Element index, built once ------------------------------------------------
+
+// The primitive types, resolved once from their names.
+enum class Prim : std::uint8_t {
+  kNone,  // not a primitive
+  kBoolean,
+  kInteger,
+  kPositiveInt,
+  kUnsignedInt,
+  kDecimal,
+  kString,
+  kMarkdown,
+  kCode,
+  kId,
+  kUri,
+  kUrl,
+  kCanonical,
+  kOid,
+  kUuid,
+  kDate,
+  kDateTime,
+  kInstant,
+  kTime,
+  kBase64Binary,
+  kXhtml,
+  kOther,  // a primitive without a lexical check of its own
+};
+
+Prim primOf(std::string_view type) {
+  if (!isPrimitiveType(type)) return Prim::kNone;
+  static constexpr std::pair<std::string_view, Prim> kNames[] = {
+      {"boolean", Prim::kBoolean},
+      {"integer", Prim::kInteger},
+      {"positiveInt", Prim::kPositiveInt},
+      {"unsignedInt", Prim::kUnsignedInt},
+      {"decimal", Prim::kDecimal},
+      {"string", Prim::kString},
+      {"markdown", Prim::kMarkdown},
+      {"code", Prim::kCode},
+      {"id", Prim::kId},
+      {"uri", Prim::kUri},
+      {"url", Prim::kUrl},
+      {"canonical", Prim::kCanonical},
+      {"oid", Prim::kOid},
+      {"uuid", Prim::kUuid},
+      {"date", Prim::kDate},
+      {"dateTime", Prim::kDateTime},
+      {"instant", Prim::kInstant},
+      {"time", Prim::kTime},
+      {"base64Binary", Prim::kBase64Binary},
+      {"xhtml", Prim::kXhtml},
+  };
+  for (const auto& [name, prim] : kNames) {
+    if (name == type) return prim;
+  }
+  return Prim::kOther;
+}
+
+// Which invariants a type carries (see Validator::invariants).
+enum class Inv : std::uint8_t {
+  kNone,
+  kQuantity,
+  kPeriod,
+  kRange,
+  kRatio,
+  kReference,
+  kAttachment,
+  kContactPoint,
+  kExtension,
+  kTimingRepeat,
+  kCarePlanActivity,
+  kGoalTarget,
+  kObservation,
+  kObservationReferenceRange,
+  kPatientContact,
+  kBundle,
+};
+
+Inv invOf(std::string_view name) {
+  if (isQuantityType(name)) return Inv::kQuantity;
+  static constexpr std::pair<std::string_view, Inv> kNames[] = {
+      {"Period", Inv::kPeriod},
+      {"Range", Inv::kRange},
+      {"Ratio", Inv::kRatio},
+      {"Reference", Inv::kReference},
+      {"Attachment", Inv::kAttachment},
+      {"ContactPoint", Inv::kContactPoint},
+      {"Extension", Inv::kExtension},
+      {"Timing.repeat", Inv::kTimingRepeat},
+      {"CarePlan.activity", Inv::kCarePlanActivity},
+      {"Goal.target", Inv::kGoalTarget},
+      {"Observation", Inv::kObservation},
+      {"Observation.referenceRange", Inv::kObservationReferenceRange},
+      {"Patient.contact", Inv::kPatientContact},
+      {"Bundle", Inv::kBundle},
+  };
+  for (const auto& [n, inv] : kNames) {
+    if (n == name) return inv;
+  }
+  return Inv::kNone;
+}
+
+struct CompiledType;
+
+// One JSON name an element can appear under: its own name, or for a choice
+// element one per allowed type ("valueQuantity", "valueString", ...).
+struct Slot {
+  std::string_view jsonName;
+  const ElementDef* def = nullptr;
+  std::string_view type;  // the concrete type for this name
+  int ownIndex = -1;      // index in TypeDef::elements, -1 for base elements
+  Prim prim = Prim::kNone;
+  bool isResource = false;               // type "Resource"
+  bool choice = false;                   // def is a choice element
+  std::string_view bindingCodes;         // codes of the required value set, '|' separated
+  const CompiledType* target = nullptr;  // the complex type, if modelled
+};
+
+// A TypeDef with its JSON names in an open-addressing hash table.
+struct CompiledType {
+  const TypeDef* def = nullptr;
+  Inv inv = Inv::kNone;
+  bool isResource = false;
+  std::vector<Slot> slots;
+  std::vector<std::int16_t> table;  // slot index + 1, 0 = empty; size a power of two
+  std::size_t mask = 0;
+
+  const Slot* find(std::string_view key) const {
+    std::size_t h = hashOf(key) & mask;
+    while (table[h] != 0) {
+      const Slot& s = slots[static_cast<std::size_t>(table[h] - 1)];
+      if (s.jsonName == key) return &s;
+      h = (h + 1) & mask;
+    }
+    return nullptr;
+  }
+
+  static std::size_t hashOf(std::string_view s) {
+    std::uint32_t h = 2166136261u;  // FNV-1a
+    for (char c : s) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 16777619u;
+    }
+    return h;
+  }
+};
+
+char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+// Storage for the JSON names of choice variants ("valueQuantity"), built once.
+struct Index {
+  std::vector<std::unique_ptr<std::string>> names;
+  std::vector<CompiledType> types;  // never resized after construction
+  const CompiledType* element = nullptr;
+  std::vector<std::pair<std::string_view, const CompiledType*>> resources;
+
+  const CompiledType* compiled(const TypeDef* t) const {
+    for (const CompiledType& c : types) {
+      if (c.def == t) return &c;
+    }
+    return nullptr;
+  }
+};
+
+// Every allowed type of an element ("Quantity|string" -> Quantity, string).
+template <typename F>
+void forEachType(std::string_view types, F f) {
+  while (!types.empty()) {
+    const std::size_t bar = types.find('|');
+    f(types.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    types.remove_prefix(bar + 1);
+  }
+}
+
+// The reachable types: the supported resources, Element, and every type their
+// elements name, transitively.
+std::vector<const TypeDef*> reachableTypes() {
+  std::vector<const TypeDef*> out;
+  auto addType = [&](std::string_view name) {
+    const TypeDef* t = findType(name);
+    if (t != nullptr && std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  };
+  for (std::string_view r : kSupportedResources) addType(r);
+  addType("Element");
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const TypeDef* t = out[i];
+    for (const ElementDef& e : t->elements) forEachType(e.types, addType);
+    for (const ElementDef& e : baseElements(t->kind)) forEachType(e.types, addType);
+  }
+  return out;
+}
+
+void addSlots(Index& index, CompiledType& c, std::span<const ElementDef> elements, bool own) {
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    const ElementDef& e = elements[i];
+    auto addSlot = [&](std::string_view jsonName, std::string_view type) {
+      // The first element that matches a name wins, own elements before base ones.
+      for (const Slot& s : c.slots) {
+        if (s.jsonName == jsonName) return;
+      }
+      Slot s;
+      s.jsonName = jsonName;
+      s.def = &e;
+      s.type = type;
+      s.ownIndex = own ? static_cast<int>(i) : -1;
+      s.prim = primOf(type);
+      s.isResource = type == "Resource";
+      s.choice = isChoice(e);
+      s.bindingCodes = e.binding.empty() ? std::string_view() : findValueSet(e.binding);
+      s.target = s.prim == Prim::kNone && !s.isResource ? index.compiled(findType(type)) : nullptr;
+      c.slots.push_back(s);
+    };
+    if (!isChoice(e)) {
+      addSlot(e.name, e.types);
+      continue;
+    }
+    // A choice element's JSON name is its base name plus the type name with a
+    // capital first letter; profiles of Quantity use "Quantity" (doseQuantity).
+    forEachType(e.types, [&](std::string_view type) {
+      std::string_view suffix = type == "SimpleQuantity" ? std::string_view("Quantity") : type;
+      if (suffix.empty()) return;
+      auto name = std::make_unique<std::string>(baseName(e));
+      name->push_back(upper(suffix[0]));
+      name->append(suffix.substr(1));
+      std::string_view view = *name;
+      index.names.push_back(std::move(name));
+      addSlot(view, type);
+    });
+  }
+}
+
+Index buildIndex() {
+  Index index;
+  const std::vector<const TypeDef*> defs = reachableTypes();
+  index.types.resize(defs.size());
+  for (std::size_t i = 0; i < defs.size(); ++i) index.types[i].def = defs[i];
+  for (CompiledType& c : index.types) {
+    c.inv = invOf(c.def->name);
+    c.isResource = isResourceKind(c.def->kind);
+    addSlots(index, c, c.def->elements, true);
+    addSlots(index, c, baseElements(c.def->kind), false);
+    std::size_t size = 8;
+    while (size < c.slots.size() * 2) size *= 2;
+    c.table.assign(size, 0);
+    c.mask = size - 1;
+    for (std::size_t s = 0; s < c.slots.size(); ++s) {
+      std::size_t h = CompiledType::hashOf(c.slots[s].jsonName) & c.mask;
+      while (c.table[h] != 0) h = (h + 1) & c.mask;
+      c.table[h] = static_cast<std::int16_t>(s + 1);
+    }
+  }
+  index.element = index.compiled(findType("Element"));
+  for (std::string_view r : kSupportedResources) {
+    if (const CompiledType* c = index.compiled(findType(r))) index.resources.emplace_back(r, c);
+  }
+  return index;
+}
+
+// Immutable after its thread-safe first-use construction.
+const Index& theIndex() {
+  static const Index index = buildIndex();
+  return index;
+}
+
+const CompiledType* findResource(std::string_view type) {
+  for (const auto& [name, c] : theIndex().resources) {
+    if (name == type) return c;
+  }
   return nullptr;
 }
+
+bool codeListContains(std::string_view codes, std::string_view code) {
+  while (!codes.empty()) {
+    const std::size_t bar = codes.find('|');
+    if (codes.substr(0, bar) == code) return true;
+    if (bar == std::string_view::npos) break;
+    codes.remove_prefix(bar + 1);
+  }
+  return false;
+}
+
+// Up to this many own elements are counted on the stack.
+constexpr std::size_t kStackElements = 64;
 
 enum class Role {
   kRoot,       // the document, a Bundle entry resource, a response outcome: own %rootResource
@@ -206,32 +507,31 @@ class Validator {
   Validator(const ValidationOptions& options, Issues* issues)
       : options_(options), issues_(issues) {}
 
-  void resource(const Json& r, const std::string& path, Role role);
+  // `path` is null for the document itself.
+  void resource(const Json& r, const Path* path, Role role);
 
  private:
-  void object(const Json& v, const TypeDef& t, const std::string& path);
-  void element(const Json& v, const Json* companion, const ElementDef& e, std::string_view type,
-               const std::string& path);
-  void item(const Json& v, const ElementDef& e, std::string_view type, const std::string& path);
+  void object(const Json& v, const CompiledType& t, const Path& path);
+  void element(const Json& v, const Json* companion, const Slot& s, const Path& path);
+  void item(const Json& v, const Slot& s, const Path& path);
   void primitiveExtension(const Json& v, const Json* partner, const ElementDef& e,
-                          const std::string& path);
-  void primitive(const Json& v, std::string_view type, std::string_view binding,
-                 const std::string& path);
-  void invariants(const Json& v, const TypeDef& t, const std::string& path);
-  void quantity(const Json& v, std::string_view type, const std::string& path);
-  void period(const Json& v, const std::string& path);
-  void range(const Json& v, const std::string& path);
-  void reference(const Json& v, const std::string& path);
-  void timingRepeat(const Json& v, const std::string& path);
-  void observation(const Json& v, const std::string& path);
-  void bundle(const Json& v, const std::string& path);
-  void domainResource(const Json& r, const std::string& path, Role role);
+                          const Path& path);
+  void primitive(const Json& v, const Slot& s, const Path& path);
+  void invariants(const Json& v, const CompiledType& t, const Path& path);
+  void quantity(const Json& v, std::string_view type, const Path& path);
+  void period(const Json& v, const Path& path);
+  void range(const Json& v, const Path& path);
+  void reference(const Json& v, const Path& path);
+  void timingRepeat(const Json& v, const Path& path);
+  void observation(const Json& v, const Path& path);
+  void bundle(const Json& v, const Path& path);
+  void domainResource(const Json& r, const Path& path, Role role);
 
-  void add(Severity severity, std::string_view code, const std::string& path, std::string message);
-  void error(std::string_view code, const std::string& path, std::string message) {
+  void add(Severity severity, std::string_view code, const Path& path, std::string message);
+  void error(std::string_view code, const Path& path, std::string message) {
     add(Severity::kError, code, path, std::move(message));
   }
-  void warning(std::string_view code, const std::string& path, std::string message) {
+  void warning(std::string_view code, const Path& path, std::string message) {
     add(Severity::kWarning, code, path, std::move(message));
   }
 
@@ -241,21 +541,22 @@ class Validator {
   const Json* root_ = nullptr;  // %rootResource, for ref-1
 };
 
-void Validator::add(Severity severity, std::string_view code, const std::string& path,
+void Validator::add(Severity severity, std::string_view code, const Path& path,
                     std::string message) {
   if (truncated_) return;
   if (issues_->size() >= options_.maxIssues) {
     truncated_ = true;
     issues_->push_back(Issue{
-        Severity::kError, "too-costly", path,
+        Severity::kError, "too-costly", render(path),
         "more than " + std::to_string(options_.maxIssues) + " issues; the rest are not reported"});
     return;
   }
-  issues_->push_back(Issue{severity, std::string(code), path, std::move(message)});
+  issues_->push_back(Issue{severity, std::string(code), render(path), std::move(message)});
 }
 
-void Validator::resource(const Json& r, const std::string& path, Role role) {
-  const std::string where = path.empty() ? std::string("resourceType") : path;
+void Validator::resource(const Json& r, const Path* path, Role role) {
+  const Path rootWhere{nullptr, "resourceType", 0, false};
+  const Path& where = path == nullptr ? rootWhere : *path;
   if (!r.isObject()) {
     error("structure", where, "a resource must be a JSON object");
     return;
@@ -269,33 +570,34 @@ void Validator::resource(const Json& r, const std::string& path, Role role) {
     error("structure", where, "resourceType must be a string");
     return;
   }
-  const TypeDef* t = isSupportedResourceType(type->text()) ? findType(type->text()) : nullptr;
+  const CompiledType* t = findResource(type->text());
   if (t == nullptr) {
     error("not-supported", where,
           "resource type " + quoted(type->text()) + " is not supported by this validator");
     return;
   }
-  const std::string base = path.empty() ? type->text() : path;
+  const Path rootBase{nullptr, type->text(), 0, false};
+  const Path& base = path == nullptr ? rootBase : *path;
   const Json* savedRoot = root_;
   if (role == Role::kRoot) root_ = &r;
   object(r, *t, base);
-  if (t->kind == TypeKind::kDomainResource) domainResource(r, base, role);
+  if (t->def->kind == TypeKind::kDomainResource) domainResource(r, base, role);
   root_ = savedRoot;
 }
 
-void Validator::domainResource(const Json& r, const std::string& path, Role role) {
+void Validator::domainResource(const Json& r, const Path& path, Role role) {
   if (role == Role::kContained) {
     if (r.find("contained") != nullptr) {
-      error("invariant", child(path, "contained"),
+      error("invariant", member(path, "contained"),
             "dom-2: a contained resource SHALL NOT contain additional contained resources");
     }
     if (const Json* meta = r.find("meta"); meta != nullptr && meta->isObject()) {
       if (has(*meta, "versionId") || has(*meta, "lastUpdated")) {
-        error("invariant", child(path, "meta"),
+        error("invariant", member(path, "meta"),
               "dom-4: a contained resource SHALL NOT have a meta.versionId or meta.lastUpdated");
       }
       if (has(*meta, "security")) {
-        error("invariant", child(path, "meta"),
+        error("invariant", member(path, "meta"),
               "dom-5: a contained resource SHALL NOT have a security label");
       }
     }
@@ -313,49 +615,60 @@ void Validator::domainResource(const Json& r, const std::string& path, Role role
   }
 }
 
-void Validator::object(const Json& v, const TypeDef& t, const std::string& path) {
+void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
+  const TypeDef& def = *t.def;
   if (!v.isObject()) {
-    error("structure", path, "expected a JSON object (" + std::string(t.name) + ")");
+    error("structure", path, "expected a JSON object (" + std::string(def.name) + ")");
     return;
   }
   if (v.members().empty()) {
     error("invariant", path, "ele-1: empty object; every element must have a value or children");
     return;
   }
-  const bool isResource = isResourceKind(t.kind);
-  std::vector<int> counts(t.elements.size(), 0);
-  std::vector<std::string_view> variants(t.elements.size());
+  const bool isResource = t.isResource;
+  const std::size_t own = def.elements.size();
+  std::array<int, kStackElements> stackCounts{};
+  std::array<std::string_view, kStackElements> stackVariants{};
+  std::vector<int> heapCounts;
+  std::vector<std::string_view> heapVariants;
+  int* counts = stackCounts.data();
+  std::string_view* variants = stackVariants.data();
+  if (own > kStackElements) {
+    heapCounts.assign(own, 0);
+    heapVariants.assign(own, std::string_view());
+    counts = heapCounts.data();
+    variants = heapVariants.data();
+  }
   bool onlyId = true;
-  for (const Json::Member& member : v.members()) {
-    const std::string& key = member.first;
-    const Json& value = member.second;
+  for (const Json::Member& m : v.members()) {
+    const std::string_view key = m.first;
+    const Json& value = m.second;
     if (isResource && key == "resourceType") continue;
     if (key != "id") onlyId = false;
     const bool underscore = key.starts_with('_');
-    std::string_view name = underscore ? std::string_view(key).substr(1) : std::string_view(key);
-    Match m = matchElement(t, name);
-    const bool isPrimitive = m.def != nullptr && isPrimitiveType(m.type);
-    if (m.def == nullptr || (underscore && !isPrimitive)) {
-      error("structure", child(path, key),
-            "unknown element " + quoted(key) + " in " + std::string(t.name));
+    const std::string_view name = underscore ? key.substr(1) : key;
+    const Slot* s = t.find(name);
+    const bool isPrimitive = s != nullptr && s->prim != Prim::kNone;
+    if (s == nullptr || (underscore && !isPrimitive)) {
+      error("structure", member(path, key),
+            "unknown element " + quoted(key) + " in " + std::string(def.name));
       continue;
     }
-    const Json* partner = nullptr;
     if (underscore) {
-      partner = v.find(name);
-      primitiveExtension(value, partner, *m.def, child(path, name));
+      const Json* partner = v.find(name);
+      primitiveExtension(value, partner, *s->def, member(path, name));
       if (partner != nullptr) continue;  // counted with the value itself
     } else {
-      const Json* companion = isPrimitive ? v.find("_" + key) : nullptr;
-      element(value, companion, *m.def, m.type, child(path, key));
+      const Json* companion = isPrimitive ? findCompanion(v, key) : nullptr;
+      element(value, companion, *s, member(path, key));
     }
-    if (m.ownIndex < 0) continue;
-    const auto i = static_cast<std::size_t>(m.ownIndex);
+    if (s->ownIndex < 0) continue;
+    const auto i = static_cast<std::size_t>(s->ownIndex);
     counts[i] += value.isArray() ? static_cast<int>(value.size()) : 1;
-    if (isChoice(*m.def)) {
+    if (s->choice) {
       if (!variants[i].empty() && variants[i] != name) {
-        error("structure", child(path, name),
-              "only one variant of " + std::string(m.def->name) + " is allowed, found " +
+        error("structure", member(path, name),
+              "only one variant of " + std::string(s->def->name) + " is allowed, found " +
                   std::string(variants[i]) + " and " + std::string(name));
       }
       variants[i] = name;
@@ -364,10 +677,10 @@ void Validator::object(const Json& v, const TypeDef& t, const std::string& path)
   if (onlyId && !isResource) {
     error("invariant", path, "ele-1: element has an id but no value and no children");
   }
-  for (std::size_t i = 0; i < t.elements.size(); ++i) {
-    const ElementDef& e = t.elements[i];
+  for (std::size_t i = 0; i < own; ++i) {
+    const ElementDef& e = def.elements[i];
     if (counts[i] < e.min) {
-      error("required", child(path, e.name),
+      error("required", member(path, e.name),
             "missing required element " + std::string(e.name) + " (min " + std::to_string(e.min) +
                 ")");
     }
@@ -375,15 +688,15 @@ void Validator::object(const Json& v, const TypeDef& t, const std::string& path)
   invariants(v, t, path);
 }
 
-void Validator::element(const Json& v, const Json* companion, const ElementDef& e,
-                        std::string_view type, const std::string& path) {
+void Validator::element(const Json& v, const Json* companion, const Slot& s, const Path& path) {
+  const ElementDef& e = *s.def;
   if (e.max <= 1) {
     if (v.isArray()) {
       error("structure", path,
             "must be a single value, not an array (max cardinality " + std::to_string(e.max) + ")");
       return;
     }
-    item(v, e, type, path);
+    item(v, s, path);
     return;
   }
   if (!v.isArray()) {
@@ -404,47 +717,45 @@ void Validator::element(const Json& v, const Json* companion, const ElementDef& 
                           companion->items()[i].isObject();
     // In a primitive array, null marks an item whose value lives only in `_name`.
     if (it.isNull() && extended) continue;
-    item(it, e, type, indexed(path, i));
+    item(it, s, at(path, i));
   }
 }
 
-void Validator::item(const Json& v, const ElementDef& e, std::string_view type,
-                     const std::string& path) {
+void Validator::item(const Json& v, const Slot& s, const Path& path) {
   if (v.isNull()) {
     error("structure", path, "null is not allowed; leave the element out instead");
     return;
   }
-  if (isPrimitiveType(type)) {
-    primitive(v, type, e.binding, path);
+  if (s.prim != Prim::kNone) {
+    primitive(v, s, path);
     return;
   }
-  if (type == "Resource") {
-    resource(v, path, e.name == "contained" ? Role::kContained : Role::kRoot);
+  if (s.isResource) {
+    resource(v, &path, s.def->name == "contained" ? Role::kContained : Role::kRoot);
     return;
   }
-  const TypeDef* t = findType(type);
-  if (t == nullptr) {
+  if (s.target == nullptr) {
     // A legal R4 type this validator does not model (e.g. SampledData).
     if (!v.isObject()) {
-      error("structure", path, "expected a JSON object (" + std::string(type) + ")");
+      error("structure", path, "expected a JSON object (" + std::string(s.type) + ")");
     } else {
       warning("not-supported", path,
-              "type " + std::string(type) + " is not checked by this validator");
+              "type " + std::string(s.type) + " is not checked by this validator");
     }
     return;
   }
-  object(v, *t, path);
+  object(v, *s.target, path);
 }
 
 void Validator::primitiveExtension(const Json& v, const Json* partner, const ElementDef& e,
-                                   const std::string& path) {
-  const TypeDef* element = findType("Element");
+                                   const Path& path) {
+  const CompiledType& element = *theIndex().element;
   if (e.max <= 1) {
     if (v.isArray()) {
       error("structure", path, "primitive extension must be a single object");
       return;
     }
-    object(v, *element, path);
+    object(v, element, path);
     return;
   }
   if (!v.isArray()) {
@@ -462,42 +773,45 @@ void Validator::primitiveExtension(const Json& v, const Json* partner, const Ele
   for (std::size_t i = 0; i < v.size(); ++i) {
     const Json& it = v.items()[i];
     if (it.isNull()) continue;
-    object(it, *element, indexed(path, i));
+    object(it, element, at(path, i));
   }
 }
 
-void Validator::primitive(const Json& v, std::string_view type, std::string_view binding,
-                          const std::string& path) {
-  const std::string typeName(type);
-  if (type == "boolean") {
-    if (!v.isBool()) error("structure", path, "expected true or false (boolean)");
-    return;
-  }
-  if (type == "integer" || type == "positiveInt" || type == "unsignedInt") {
-    if (!v.isNumber()) {
-      error("structure", path, "expected a JSON number (" + typeName + ")");
+void Validator::primitive(const Json& v, const Slot& slot, const Path& path) {
+  const std::string_view type = slot.type;
+  switch (slot.prim) {
+    case Prim::kBoolean:
+      if (!v.isBool()) error("structure", path, "expected true or false (boolean)");
+      return;
+    case Prim::kInteger:
+    case Prim::kPositiveInt:
+    case Prim::kUnsignedInt: {
+      if (!v.isNumber()) {
+        error("structure", path, "expected a JSON number (" + std::string(type) + ")");
+        return;
+      }
+      std::optional<std::int64_t> n = v.toInt64();
+      if (!isValidInteger(v.text()) || !n) {
+        error("value", path, quoted(v.text()) + " is not a valid " + std::string(type));
+      } else if (slot.prim == Prim::kPositiveInt && *n < 1) {
+        error("value", path, "positiveInt must be 1 or more");
+      } else if (slot.prim == Prim::kUnsignedInt && *n < 0) {
+        error("value", path, "unsignedInt must be 0 or more");
+      }
       return;
     }
-    std::optional<std::int64_t> n = v.toInt64();
-    if (!isValidInteger(v.text()) || !n) {
-      error("value", path, quoted(v.text()) + " is not a valid " + typeName);
-    } else if (type == "positiveInt" && *n < 1) {
-      error("value", path, "positiveInt must be 1 or more");
-    } else if (type == "unsignedInt" && *n < 0) {
-      error("value", path, "unsignedInt must be 0 or more");
-    }
-    return;
-  }
-  if (type == "decimal") {
-    if (!v.isNumber()) {
-      error("structure", path, "expected a JSON number (decimal)");
-    } else if (!isValidDecimal(v.text())) {
-      error("value", path, quoted(v.text()) + " is not a valid decimal");
-    }
-    return;
+    case Prim::kDecimal:
+      if (!v.isNumber()) {
+        error("structure", path, "expected a JSON number (decimal)");
+      } else if (!isValidDecimal(v.text())) {
+        error("value", path, quoted(v.text()) + " is not a valid decimal");
+      }
+      return;
+    default:
+      break;
   }
   if (!v.isString()) {
-    error("structure", path, "expected a JSON string (" + typeName + ")");
+    error("structure", path, "expected a JSON string (" + std::string(type) + ")");
     return;
   }
   const std::string& s = v.text();
@@ -506,131 +820,169 @@ void Validator::primitive(const Json& v, std::string_view type, std::string_view
     return;
   }
   // Only codes, ids and uris are quoted back: strings and dates may be patient data.
-  bool ok = true;
-  std::string expect;
-  if (type == "string" || type == "markdown") {
-    ok = isValidString(s);
-    expect = "must contain non-whitespace characters and no control characters";
-  } else if (type == "code") {
-    ok = isValidCode(s);
-    expect = quoted(s) + " is not a valid code (no leading/trailing or double spaces)";
-  } else if (type == "id") {
-    ok = isValidId(s);
-    expect = quoted(s) + " is not a valid id ([A-Za-z0-9-.]{1,64})";
-  } else if (type == "uri" || type == "url" || type == "canonical") {
-    ok = isValidUri(s);
-    expect = "is not a valid " + typeName + " (no whitespace or control characters)";
-  } else if (type == "oid") {
-    ok = isValidUri(s) && s.starts_with("urn:oid:");
-    expect = "is not a valid oid (urn:oid:...)";
-  } else if (type == "uuid") {
-    ok = isValidUri(s) && s.starts_with("urn:uuid:");
-    expect = "is not a valid uuid (urn:uuid:...)";
-  } else if (type == "date") {
-    ok = isValidDate(s);
-    expect = "is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)";
-  } else if (type == "dateTime") {
-    ok = isValidDateTime(s);
-    expect = "is not a valid dateTime (a date, or YYYY-MM-DDThh:mm:ss with a time zone)";
-  } else if (type == "instant") {
-    ok = isValidInstant(s);
-    expect = "is not a valid instant (YYYY-MM-DDThh:mm:ss[.sss] with a time zone)";
-  } else if (type == "time") {
-    ok = isValidTime(s);
-    expect = "is not a valid time (hh:mm:ss)";
-  } else if (type == "base64Binary") {
-    ok = isValidBase64(s);
-    expect = "is not valid base64Binary";
-  } else if (type == "xhtml") {
-    const char* problem = xhtmlProblem(s);
-    ok = problem == nullptr;
-    if (!ok) expect = problem;
+  // Messages are built only for a failed check.
+  switch (slot.prim) {
+    case Prim::kString:
+    case Prim::kMarkdown:
+      if (!isValidString(s)) {
+        return error("value", path,
+                     "must contain non-whitespace characters and no control characters");
+      }
+      break;
+    case Prim::kCode:
+      if (!isValidCode(s)) {
+        return error("value", path,
+                     quoted(s) + " is not a valid code (no leading/trailing or double spaces)");
+      }
+      break;
+    case Prim::kId:
+      if (!isValidId(s)) {
+        return error("value", path, quoted(s) + " is not a valid id ([A-Za-z0-9-.]{1,64})");
+      }
+      break;
+    case Prim::kUri:
+    case Prim::kUrl:
+    case Prim::kCanonical:
+      if (!isValidUri(s)) {
+        return error(
+            "value", path,
+            "value is not a valid " + std::string(type) + " (no whitespace or control characters)");
+      }
+      break;
+    case Prim::kOid:
+      if (!(isValidUri(s) && s.starts_with("urn:oid:"))) {
+        return error("value", path, "value is not a valid oid (urn:oid:...)");
+      }
+      break;
+    case Prim::kUuid:
+      if (!(isValidUri(s) && s.starts_with("urn:uuid:"))) {
+        return error("value", path, "value is not a valid uuid (urn:uuid:...)");
+      }
+      break;
+    case Prim::kDate:
+      if (!isValidDate(s)) {
+        return error("value", path, "value is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)");
+      }
+      break;
+    case Prim::kDateTime:
+      if (!isValidDateTime(s)) {
+        return error(
+            "value", path,
+            "value is not a valid dateTime (a date, or YYYY-MM-DDThh:mm:ss with a time zone)");
+      }
+      break;
+    case Prim::kInstant:
+      if (!isValidInstant(s)) {
+        return error("value", path,
+                     "value is not a valid instant (YYYY-MM-DDThh:mm:ss[.sss] with a time zone)");
+      }
+      break;
+    case Prim::kTime:
+      if (!isValidTime(s)) return error("value", path, "value is not a valid time (hh:mm:ss)");
+      break;
+    case Prim::kBase64Binary:
+      if (!isValidBase64(s)) return error("value", path, "value is not valid base64Binary");
+      break;
+    case Prim::kXhtml:
+      if (const char* problem = xhtmlProblem(s)) return error("value", path, problem);
+      break;
+    default:
+      break;
   }
-  if (!ok) {
-    error("value", path, expect.starts_with("is ") ? "value " + expect : expect);
-    return;
-  }
-  if (!binding.empty() && !valueSetContains(binding, s)) {
+  const std::string_view binding = slot.def->binding;
+  if (!binding.empty() && !codeListContains(slot.bindingCodes, s)) {
     error("code-invalid", path,
           quoted(s) + " is not in the required value set " + std::string(binding) + " (" +
               std::string(findValueSet(binding)) + ")");
   }
 }
 
-void Validator::invariants(const Json& v, const TypeDef& t, const std::string& path) {
-  const std::string_view name = t.name;
-  if (isQuantityType(name)) {
-    quantity(v, name, path);
-  } else if (name == "Period") {
-    period(v, path);
-  } else if (name == "Range") {
-    range(v, path);
-  } else if (name == "Ratio") {
-    // rat-1: numerator and denominator both present or both absent, and then
-    // an extension.
-    const bool num = has(v, "numerator");
-    const bool den = has(v, "denominator");
-    if (num != den || (!num && !has(v, "extension"))) {
-      error("invariant", path,
-            "rat-1: numerator and denominator SHALL both be present, or both absent with an "
-            "extension present");
+void Validator::invariants(const Json& v, const CompiledType& t, const Path& path) {
+  const std::string_view name = t.def->name;
+  switch (t.inv) {
+    case Inv::kNone:
+      return;
+    case Inv::kQuantity:
+      return quantity(v, name, path);
+    case Inv::kPeriod:
+      return period(v, path);
+    case Inv::kRange:
+      return range(v, path);
+    case Inv::kRatio: {
+      // rat-1: numerator and denominator both present or both absent, and then
+      // an extension.
+      const bool num = has(v, "numerator");
+      const bool den = has(v, "denominator");
+      if (num != den || (!num && !has(v, "extension"))) {
+        error("invariant", path,
+              "rat-1: numerator and denominator SHALL both be present, or both absent with an "
+              "extension present");
+      }
+      return;
     }
-  } else if (name == "Reference") {
-    reference(v, path);
-  } else if (name == "Attachment") {
-    if (has(v, "data") && !has(v, "contentType")) {
-      error("invariant", path, "att-1: if the Attachment has data, it SHALL have a contentType");
-    }
-  } else if (name == "ContactPoint") {
-    if (has(v, "value") && !has(v, "system")) {
-      error("invariant", path, "cpt-2: a system is required if a value is provided");
-    }
-  } else if (name == "Extension") {
-    if (has(v, "extension") == hasChoice(v, "value")) {
-      error("invariant", path,
-            "ext-1: an Extension must have either extensions or value[x], not both");
-    }
-  } else if (name == "Timing.repeat") {
-    timingRepeat(v, path);
-  } else if (name == "CarePlan.activity") {
-    if (has(v, "detail") && has(v, "reference")) {
-      error("invariant", path,
-            "cpl-3: provide a reference or detail, not both (CarePlan.activity)");
-    }
-  } else if (name == "Goal.target") {
-    if (hasChoice(v, "detail") && !has(v, "measure")) {
-      error("invariant", path, "gol-1: Goal.target.measure is required if detail[x] is present");
-    }
-  } else if (name == "Observation") {
-    observation(v, path);
-  } else if (name == "Observation.referenceRange") {
-    if (!has(v, "low") && !has(v, "high") && !has(v, "text")) {
-      error("invariant", path,
-            "obs-3: a referenceRange must have at least a low or a high or text");
-    }
-  } else if (name == "Patient.contact") {
-    if (!has(v, "name") && !has(v, "telecom") && !has(v, "address") && !has(v, "organization")) {
-      error("invariant", path,
-            "pat-1: a contact SHALL at least contain contact details or a reference to an "
-            "organization");
-    }
-  } else if (name == "Bundle") {
-    bundle(v, path);
+    case Inv::kReference:
+      return reference(v, path);
+    case Inv::kAttachment:
+      if (has(v, "data") && !has(v, "contentType")) {
+        error("invariant", path, "att-1: if the Attachment has data, it SHALL have a contentType");
+      }
+      return;
+    case Inv::kContactPoint:
+      if (has(v, "value") && !has(v, "system")) {
+        error("invariant", path, "cpt-2: a system is required if a value is provided");
+      }
+      return;
+    case Inv::kExtension:
+      if (has(v, "extension") == hasChoice(v, "value")) {
+        error("invariant", path,
+              "ext-1: an Extension must have either extensions or value[x], not both");
+      }
+      return;
+    case Inv::kTimingRepeat:
+      return timingRepeat(v, path);
+    case Inv::kCarePlanActivity:
+      if (has(v, "detail") && has(v, "reference")) {
+        error("invariant", path,
+              "cpl-3: provide a reference or detail, not both (CarePlan.activity)");
+      }
+      return;
+    case Inv::kGoalTarget:
+      if (hasChoice(v, "detail") && !has(v, "measure")) {
+        error("invariant", path, "gol-1: Goal.target.measure is required if detail[x] is present");
+      }
+      return;
+    case Inv::kObservation:
+      return observation(v, path);
+    case Inv::kObservationReferenceRange:
+      if (!has(v, "low") && !has(v, "high") && !has(v, "text")) {
+        error("invariant", path,
+              "obs-3: a referenceRange must have at least a low or a high or text");
+      }
+      return;
+    case Inv::kPatientContact:
+      if (!has(v, "name") && !has(v, "telecom") && !has(v, "address") && !has(v, "organization")) {
+        error("invariant", path,
+              "pat-1: a contact SHALL at least contain contact details or a reference to an "
+              "organization");
+      }
+      return;
+    case Inv::kBundle:
+      return bundle(v, path);
   }
 }
 
-void Validator::quantity(const Json& v, std::string_view type, const std::string& path) {
+void Validator::quantity(const Json& v, std::string_view type, const Path& path) {
   if (has(v, "code") && !has(v, "system")) {
     error("invariant", path,
           "qty-3: if a code for the unit is present, the system SHALL also be present");
   }
   if (type == "SimpleQuantity" && has(v, "comparator")) {
-    error("invariant", child(path, "comparator"),
+    error("invariant", member(path, "comparator"),
           "sqty-1: the comparator is not used on a SimpleQuantity");
   }
 }
 
-void Validator::period(const Json& v, const std::string& path) {
+void Validator::period(const Json& v, const Path& path) {
   const std::string* start = stringAt(v, "start");
   const std::string* end = stringAt(v, "end");
   if (start == nullptr || end == nullptr) return;
@@ -661,7 +1013,7 @@ void Validator::period(const Json& v, const std::string& path) {
   if (after) error("invariant", path, "per-1: if present, start SHALL have a lower value than end");
 }
 
-void Validator::range(const Json& v, const std::string& path) {
+void Validator::range(const Json& v, const Path& path) {
   const Json* low = v.find("low");
   const Json* high = v.find("high");
   if (low == nullptr || high == nullptr || !low->isObject() || !high->isObject()) return;
@@ -679,7 +1031,7 @@ void Validator::range(const Json& v, const std::string& path) {
   }
 }
 
-void Validator::reference(const Json& v, const std::string& path) {
+void Validator::reference(const Json& v, const Path& path) {
   const std::string* ref = stringAt(v, "reference");
   if (ref == nullptr || !ref->starts_with('#')) return;
   const std::string_view id = std::string_view(*ref).substr(1);
@@ -692,13 +1044,13 @@ void Validator::reference(const Json& v, const std::string& path) {
     }
   }
   if (!found) {
-    error("invariant", child(path, "reference"),
+    error("invariant", member(path, "reference"),
           "ref-1: local reference " + quoted(*ref) +
               " SHALL resolve to a contained resource with that id");
   }
 }
 
-void Validator::timingRepeat(const Json& v, const std::string& path) {
+void Validator::timingRepeat(const Json& v, const Path& path) {
   auto value = [&](std::string_view name) -> std::optional<double> {
     const Json* j = v.find(name);
     return (j != nullptr && j->isNumber()) ? j->toDouble() : std::nullopt;
@@ -726,10 +1078,10 @@ void Validator::timingRepeat(const Json& v, const std::string& path) {
   }
 }
 
-void Validator::observation(const Json& v, const std::string& path) {
+void Validator::observation(const Json& v, const Path& path) {
   const bool hasValue = hasChoice(v, "value");
   if (hasValue && has(v, "dataAbsentReason")) {
-    error("invariant", child(path, "dataAbsentReason"),
+    error("invariant", member(path, "dataAbsentReason"),
           "obs-6: dataAbsentReason SHALL only be present if Observation.value[x] is not present");
   }
   // obs-7 (R4): "If Observation.code is the same as an Observation.component.code
@@ -763,18 +1115,19 @@ void Validator::observation(const Json& v, const std::string& path) {
       }
     }
     if (same) {
-      error("invariant", child(indexed(child(path, "component"), i), "code"),
+      error("invariant", member(at(member(path, "component"), i), "code"),
             "obs-7: a component has the same code as Observation.code, so Observation.value[x] "
             "SHALL NOT be present");
     }
   }
 }
 
-void Validator::bundle(const Json& v, const std::string& path) {
+void Validator::bundle(const Json& v, const Path& path) {
   const std::string* typePtr = stringAt(v, "type");
-  const std::string type = typePtr != nullptr ? *typePtr : std::string();
+  const std::string_view type =
+      typePtr != nullptr ? std::string_view(*typePtr) : std::string_view();
   if (has(v, "total") && type != "searchset" && type != "history") {
-    error("invariant", child(path, "total"),
+    error("invariant", member(path, "total"),
           "bdl-1: total only when a search or history (Bundle.type searchset or history)");
   }
   if (type == "document") {
@@ -790,19 +1143,22 @@ void Validator::bundle(const Json& v, const std::string& path) {
   const bool needsRequest = type == "batch" || type == "transaction" || type == "history";
   const bool needsResponse =
       type == "batch-response" || type == "transaction-response" || type == "history";
-  std::vector<std::string> seen;
+  // fullUrl and meta.versionId (empty when absent) of the entries seen so far.
+  std::vector<std::pair<std::string_view, std::string_view>> seen;
+  seen.reserve(entries->items().size());
+  const Path entryPath = member(path, "entry");
   for (std::size_t i = 0; i < entries->items().size(); ++i) {
     const Json& e = entries->items()[i];
     if (!e.isObject()) continue;
-    const std::string p = indexed(child(path, "entry"), i);
+    const Path p = at(entryPath, i);
     if (has(e, "search") && type != "searchset") {
-      error("invariant", child(p, "search"), "bdl-2: entry.search only when a search");
+      error("invariant", member(p, "search"), "bdl-2: entry.search only when a search");
     }
     if (needsRequest && !has(e, "request")) {
       error("invariant", p,
             "bdl-3: entry.request mandatory for batch/transaction/history, otherwise prohibited");
     } else if (!needsRequest && has(e, "request")) {
-      error("invariant", child(p, "request"),
+      error("invariant", member(p, "request"),
             "bdl-3: entry.request mandatory for batch/transaction/history, otherwise prohibited");
     }
     if (needsResponse && !has(e, "response")) {
@@ -810,7 +1166,7 @@ void Validator::bundle(const Json& v, const std::string& path) {
             "bdl-4: entry.response mandatory for batch-response/transaction-response/history, "
             "otherwise prohibited");
     } else if (!needsResponse && has(e, "response")) {
-      error("invariant", child(p, "response"),
+      error("invariant", member(p, "response"),
             "bdl-4: entry.response mandatory for batch-response/transaction-response/history, "
             "otherwise prohibited");
     }
@@ -820,26 +1176,25 @@ void Validator::bundle(const Json& v, const std::string& path) {
     const std::string* fullUrl = stringAt(e, "fullUrl");
     if (fullUrl == nullptr) continue;
     if (fullUrl->find("/_history/") != std::string::npos) {
-      error("invariant", child(p, "fullUrl"),
+      error("invariant", member(p, "fullUrl"),
             "bdl-8: fullUrl cannot be a version specific reference");
     }
     if (type == "history") continue;
-    std::string key = *fullUrl;
     const Json* resource = e.find("resource");
     const Json* meta =
         (resource != nullptr && resource->isObject()) ? resource->find("meta") : nullptr;
     const std::string* version =
         (meta != nullptr && meta->isObject()) ? stringAt(*meta, "versionId") : nullptr;
-    key += '\n';
-    if (version != nullptr) key += *version;
+    const std::pair<std::string_view, std::string_view> key{
+        *fullUrl, version != nullptr ? std::string_view(*version) : std::string_view()};
     bool duplicate = false;
-    for (const std::string& s : seen) duplicate = duplicate || s == key;
+    for (const auto& s : seen) duplicate = duplicate || s == key;
     if (duplicate) {
-      error("invariant", child(p, "fullUrl"),
+      error("invariant", member(p, "fullUrl"),
             "bdl-7: fullUrl " + quoted(*fullUrl) +
                 " is not unique in the Bundle (same fullUrl needs a different meta.versionId)");
     } else {
-      seen.push_back(std::move(key));
+      seen.push_back(key);
     }
   }
 }
@@ -855,7 +1210,7 @@ bool isSupportedResourceType(std::string_view resourceType) {
 
 Issues validateResource(const Json& resource, const ValidationOptions& options) {
   Issues issues;
-  Validator(options, &issues).resource(resource, std::string(), Role::kRoot);
+  Validator(options, &issues).resource(resource, nullptr, Role::kRoot);
   return issues;
 }
 
