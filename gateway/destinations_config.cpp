@@ -29,8 +29,8 @@ constexpr std::size_t kMaxSecretBytes = 64u << 10;
 
 // Resource types inloop can send; `accepts` naming another type is a warning.
 constexpr std::string_view kSentTypes[] = {
-    "Patient",           "Observation", "CarePlan",      "Goal",
-    "MedicationStatement", "MedicationRequest", "Communication", "Provenance",
+    "Patient",           "Observation",   "CarePlan",   "Goal", "MedicationStatement",
+    "MedicationRequest", "Communication", "Provenance",
 };
 
 // Headers inloop sets itself, or that would carry secrets in the config text.
@@ -40,8 +40,8 @@ constexpr std::string_view kReservedHeaders[] = {
 };
 
 bool isIdChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
 }
 
 bool isValidDestinationId(std::string_view id) {
@@ -127,8 +127,7 @@ std::string stripTrailingSlashes(std::string s) {
 // Walks one document, collecting issues with file:line:column paths.
 class Reader {
  public:
-  Reader(std::string_view text, std::string fileName, std::string baseDir,
-         const SecretProbe* probe)
+  Reader(std::string_view text, std::string fileName, std::string baseDir, const SecretProbe* probe)
       : text_(text), fileName_(std::move(fileName)), baseDir_(std::move(baseDir)), probe_(probe) {}
 
   fhir::Issues& issues() { return issues_; }
@@ -157,8 +156,8 @@ class Reader {
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         std::string list;
         for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(value, "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " +
-                         list + ")",
+        error(value,
+              "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " + list + ")",
               "structure");
         continue;
       }
@@ -188,8 +187,10 @@ class Reader {
   bool existingFile(const Json& v, const std::string& name, std::string* out) {
     if (!path(v, name, out)) return false;
     if (probe_ != nullptr && probe_->fileReadable && !probe_->fileReadable(*out)) {
-      warning(v, name + ": file " + *out + " is not readable (yet); the destination fails "
-                         "until it is",
+      warning(v,
+              name + ": file " + *out +
+                  " is not readable (yet); the destination fails "
+                  "until it is",
               "not-found");
     }
     return true;
@@ -205,8 +206,7 @@ class Reader {
   }
 
   template <typename T>
-  bool integer(const Json& v, const std::string& name, std::int64_t min, std::int64_t max,
-               T* out) {
+  bool integer(const Json& v, const std::string& name, std::int64_t min, std::int64_t max, T* out) {
     std::optional<std::int64_t> n = v.isNumber() ? v.toInt64() : std::nullopt;
     if (!n || *n < min || *n > max) {
       error(v, name + " must be an integer from " + std::to_string(min) + " to " +
@@ -233,8 +233,10 @@ class Reader {
   // {"file": PATH} or {"env": NAME}; never the secret itself.
   bool secret(const Json& v, const std::string& name, SecretRef* out) {
     if (v.isString()) {
-      error(v, name + ": secrets are never written in this file; give {\"file\": PATH} or "
-                      "{\"env\": VARIABLE}",
+      error(v,
+            name +
+                ": secrets are never written in this file; give {\"file\": PATH} or "
+                "{\"env\": VARIABLE}",
             "security");
       return false;
     }
@@ -247,8 +249,9 @@ class Reader {
       if (!path(value, name + ".file", &out->name)) return false;
       out->source = SecretSource::kFile;
       if (probe_ != nullptr && probe_->fileReadable && !probe_->fileReadable(out->name)) {
-        warning(value, name + ": secret file " + out->name +
-                           " is not readable (yet); the destination fails until it is",
+        warning(value,
+                name + ": secret file " + out->name +
+                    " is not readable (yet); the destination fails until it is",
                 "not-found");
       }
       return true;
@@ -261,14 +264,14 @@ class Reader {
       out->source = SecretSource::kEnv;
       out->name = value.text();
       if (probe_ != nullptr && probe_->envSet && !probe_->envSet(out->name)) {
-        warning(value, name + ": environment variable " + out->name +
-                           " is not set; the destination fails until it is",
+        warning(value,
+                name + ": environment variable " + out->name +
+                    " is not set; the destination fails until it is",
                 "not-found");
       }
       return true;
     }
-    error(value, name + ": unknown secret source \"" + key + "\" (known: file, env)",
-          "structure");
+    error(value, name + ": unknown secret source \"" + key + "\" (known: file, env)", "structure");
     return false;
   }
 
@@ -309,8 +312,8 @@ void readAuth(Reader& r, const Json& v, const std::string& what, DestinationProf
       known = {"type", "user", "password", "certificateFile", "keyFile"};
       break;
     case AuthType::kSmartBackend:
-      known = {"type",  "clientId", "tokenUrl",        "privateKeyFile", "keyId",
-               "alg",   "scopes",   "certificateFile", "keyFile"};
+      known = {"type", "clientId", "tokenUrl",        "privateKeyFile", "keyId",
+               "alg",  "scopes",   "certificateFile", "keyFile"};
       break;
     case AuthType::kMtls:
       known = {"type", "certificateFile", "keyFile"};
@@ -417,16 +420,18 @@ void readTls(Reader& r, const Json& v, const std::string& what, DestinationProfi
             });
   if (!d->tls.verify && !skip) {
     r.error(*verifyNode,
-            what + ": turning certificate verification off needs \"insecureSkipVerify\": true "
-                   "as well (and is logged loudly)",
+            what +
+                ": turning certificate verification off needs \"insecureSkipVerify\": true "
+                "as well (and is logged loudly)",
             "security");
   } else if (skip && d->tls.verify) {
     r.error(*skipNode, what + ": \"insecureSkipVerify\": true only confirms \"verify\": false",
             "security");
   } else if (!d->tls.verify) {
     *insecure = true;
-    r.warning(*verifyNode, what + ": certificate verification is OFF for destination \"" + d->id +
-                               "\": anyone on the network path can read and change what is sent",
+    r.warning(*verifyNode,
+              what + ": certificate verification is OFF for destination \"" + d->id +
+                  "\": anyone on the network path can read and change what is sent",
               "security");
   }
 }
@@ -468,8 +473,8 @@ void readHeaders(Reader& r, const Json& v, const std::string& what, DestinationP
   }
 }
 
-void readDestination(Reader& r, const Json& v, std::size_t index,
-                     mappings::Destinations* config, std::vector<std::string>* insecure) {
+void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Destinations* config,
+                     std::vector<std::string>* insecure) {
   std::string what = "destinations[" + std::to_string(index) + "]";
   DestinationProfile d;
   const Json* idNode = nullptr;
@@ -495,8 +500,7 @@ void readDestination(Reader& r, const Json& v, std::size_t index,
     }
     if (kindNode != nullptr) {
       std::optional<DestinationKind> k =
-          kindNode->isString() ? mappings::destinationKindFromName(kindNode->text())
-                               : std::nullopt;
+          kindNode->isString() ? mappings::destinationKindFromName(kindNode->text()) : std::nullopt;
       if (!k) {
         r.error(*kindNode,
                 what + ".kind must be one of fhir-transaction, fhir-put, http-bundle, ndjson-dir");
@@ -551,8 +555,9 @@ void readDestination(Reader& r, const Json& v, std::size_t index,
           }
         } else if (key == "accepts") {
           if (!value.isArray() || value.items().empty()) {
-            r.error(value, name + " must be a non-empty list of resource types (leave it out to "
-                                  "send every type)");
+            r.error(value, name +
+                               " must be a non-empty list of resource types (leave it out to "
+                               "send every type)");
             return;
           }
           for (const Json& t : value.items()) {
@@ -582,8 +587,9 @@ void readDestination(Reader& r, const Json& v, std::size_t index,
                         } else if (f.isString() && s == "skip") {
                           d.fallbacks.medicationStatement = mappings::MedicationFallback::kSkip;
                         } else {
-                          r.error(f, name + ".MedicationStatement must be \"MedicationRequest\" "
-                                            "or \"skip\"");
+                          r.error(f, name +
+                                         ".MedicationStatement must be \"MedicationRequest\" "
+                                         "or \"skip\"");
                         }
                       } else if (f.isString() && s == "Communication") {
                         d.fallbacks.carePlan = mappings::CarePlanFallback::kCommunication;
@@ -606,20 +612,21 @@ void readDestination(Reader& r, const Json& v, std::size_t index,
                           d.patientMatching.mode =
                               mappings::PatientMatchingMode::kConditionalCreate;
                         } else {
-                          r.error(m, name + ".mode must be \"reference\" or "
-                                            "\"conditional-create\"");
+                          r.error(m, name +
+                                         ".mode must be \"reference\" or "
+                                         "\"conditional-create\"");
                         }
                       } else if (r.string(m, name + ".patientIdentifierSystem",
                                           &d.patientMatching.patientIdentifierSystem) &&
                                  d.patientMatching.patientIdentifierSystem.find(':') ==
                                      std::string::npos) {
-                        r.error(m, name + ".patientIdentifierSystem must be an absolute URI "
-                                          "(\"urn:oid:...\", \"https://...\")");
+                        r.error(m, name +
+                                       ".patientIdentifierSystem must be an absolute URI "
+                                       "(\"urn:oid:...\", \"https://...\")");
                       }
                     });
           if (value.isObject() && !haveMode) {
-            r.error(value, name + " needs \"mode\" (reference or conditional-create)",
-                    "required");
+            r.error(value, name + " needs \"mode\" (reference or conditional-create)", "required");
           }
         } else if (key == "headers") {
           readHeaders(r, value, name, &d);
@@ -638,22 +645,25 @@ void readDestination(Reader& r, const Json& v, std::size_t index,
   if (kindOk && d.kind != DestinationKind::kNdjsonDir && endpointNode != nullptr &&
       urlParts.scheme == "http" && !isLoopbackHost(urlParts.host) &&
       d.auth.type != AuthType::kNone) {
-    r.warning(*endpointNode, what + ": credentials would travel over plain http to " +
-                                 urlParts.host + "; use https",
-              "security");
+    r.warning(
+        *endpointNode,
+        what + ": credentials would travel over plain http to " + urlParts.host + "; use https",
+        "security");
   }
   if (d.patientMatching.mode == mappings::PatientMatchingMode::kReference &&
       d.patientMatching.patientIdentifierSystem.empty() && matchingNode != nullptr &&
       matchingNode->isObject()) {
     r.error(*matchingNode,
-            what + ": mode \"reference\" needs \"patientIdentifierSystem\" (the practice's own "
-                   "patient-id system as the EHR stores it)",
+            what +
+                ": mode \"reference\" needs \"patientIdentifierSystem\" (the practice's own "
+                "patient-id system as the EHR stores it)",
             "required");
   }
   if (d.patientMatching.mode == mappings::PatientMatchingMode::kConditionalCreate &&
       !d.patientMatching.patientIdentifierSystem.empty() && matchingNode != nullptr) {
-    r.error(*matchingNode, what + ": \"patientIdentifierSystem\" is used only with mode "
-                                  "\"reference\"");
+    r.error(*matchingNode, what +
+                               ": \"patientIdentifierSystem\" is used only with mode "
+                               "\"reference\"");
   }
   if (!idOk) return;
   if (config->find(d.id) != nullptr) {
@@ -692,8 +702,9 @@ void readRoutes(Reader& r, const Json& v, mappings::Destinations* config,
         for (const DestinationProfile& d : config->destinations) {
           known += (known.empty() ? "" : ", ") + d.id;
         }
-        r.error(id, what + " names unknown destination \"" + id.text() + "\" (known: " +
-                        (known.empty() ? "none" : known) + ")",
+        r.error(id,
+                what + " names unknown destination \"" + id.text() +
+                    "\" (known: " + (known.empty() ? "none" : known) + ")",
                 "not-found");
         continue;
       }
@@ -736,10 +747,10 @@ DestinationsLoad parseDestinationsConfig(std::string_view text, const std::strin
   fhir::JsonParseError parseError;
   fhir::Result<Json> doc = fhir::parseJson(text, limits, &parseError);
   if (!doc.isOk()) {
-    fhir::addError(&out.issues, "structure",
-                   fileName + ":" + std::to_string(parseError.line) + ":" +
-                       std::to_string(parseError.column),
-                   parseError.reason.empty() ? doc.status().message() : parseError.reason);
+    fhir::addError(
+        &out.issues, "structure",
+        fileName + ":" + std::to_string(parseError.line) + ":" + std::to_string(parseError.column),
+        parseError.reason.empty() ? doc.status().message() : parseError.reason);
     return out;
   }
   Reader r(text, fileName, baseDir, probe);
@@ -858,8 +869,7 @@ void addRouteFlags(std::vector<RouteFlag> flags, mappings::Destinations* destina
     std::string id;
     for (const std::string& own : fromFlags) {
       const DestinationProfile* d = destinations->find(own);
-      if (d != nullptr && d->kind == f.destination.kind &&
-          d->endpoint == f.destination.endpoint) {
+      if (d != nullptr && d->kind == f.destination.kind && d->endpoint == f.destination.endpoint) {
         id = own;
       }
     }
@@ -945,8 +955,8 @@ fhir::Result<std::string> readSecret(const SecretRef& secret) {
       break;
     }
   }
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' ||
-                            value.back() == ' ' || value.back() == '\t')) {
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' ||
+                            value.back() == '\t')) {
     value.pop_back();
   }
   if (value.empty()) {

@@ -174,8 +174,9 @@ Json buildCommunication(const Json& carePlan, const PlanRecord& record, std::str
                         std::string* value) {
   Json c = Json::object();
   add(c, "resourceType", str("Communication"));
-  add(c, "id", Json::string(logicalId(kIdPrefixCommunication, record.recordId,
-                                      "v" + std::to_string(record.version))));
+  add(c, "id",
+      Json::string(logicalId(kIdPrefixCommunication, record.recordId,
+                             "v" + std::to_string(record.version))));
   if (const Json* meta = carePlan.find("meta")) add(c, "meta", *meta);
   if (const Json* text = carePlan.find("text")) add(c, "text", *text);
   if (const Json* ext = carePlan.find("extension"); ext != nullptr && ext->isArray()) {
@@ -192,8 +193,8 @@ Json buildCommunication(const Json& carePlan, const PlanRecord& record, std::str
   Json ids = Json::array();
   ids.push(identifierJson(*system, *value));
   add(c, "identifier", std::move(ids));
-  add(c, "status", str(textOf(&carePlan, "status") == "entered-in-error" ? "entered-in-error"
-                                                                        : "completed"));
+  add(c, "status",
+      str(textOf(&carePlan, "status") == "entered-in-error" ? "entered-in-error" : "completed"));
   Json coding = Json::object();
   add(coding, "system", str(kCommunicationCategorySystem));
   add(coding, "code", str("notification"));
@@ -418,8 +419,7 @@ std::optional<std::string> patientUnmatchedReason(const DestinationProfile& dest
          record.recordId + " carries one";
 }
 
-std::vector<RoutedTarget> routeRecord(const Destinations& destinations,
-                                      const PlanRecord& record) {
+std::vector<RoutedTarget> routeRecord(const Destinations& destinations, const PlanRecord& record) {
   std::vector<RoutedTarget> out;
   for (const std::string& id : destinations.routesFor(record.pcp.practiceId)) {
     const DestinationProfile* d = destinations.find(id);
@@ -463,7 +463,8 @@ fhir::Result<CapabilitySet> parseCapabilityStatement(const Json& statement) {
   if (const Json* sw = statement.find("software")) {
     caps.software = std::string(textOf(sw, "name"));
     std::string_view version = textOf(sw, "version");
-    if (!version.empty()) caps.software += (caps.software.empty() ? "" : " ") + std::string(version);
+    if (!version.empty())
+      caps.software += (caps.software.empty() ? "" : " ") + std::string(version);
   }
   const Json* rest = statement.find("rest");
   const Json* server = nullptr;
@@ -523,8 +524,7 @@ bool destinationTakes(const DestinationProfile& destination, const CapabilitySet
                       std::string_view resourceType) {
   if (!destination.acceptsType(resourceType)) return false;
   if (caps == nullptr || !isFhirServerKind(destination.kind)) return true;
-  return resourceType == "Patient" ? caps->canCreate(resourceType)
-                                   : caps->canUpdate(resourceType);
+  return resourceType == "Patient" ? caps->canCreate(resourceType) : caps->canUpdate(resourceType);
 }
 
 TranslateOptions translateOptionsFor(const DestinationProfile& destination,
@@ -560,8 +560,9 @@ std::string narrativeToText(std::string_view xhtml) {
       bool closing = !tag.empty() && tag[0] == '/';
       if (closing) tag.remove_prefix(1);
       std::size_t n = 0;
-      while (n < tag.size() && ((tag[n] >= 'a' && tag[n] <= 'z') ||
-                                (tag[n] >= 'A' && tag[n] <= 'Z') || (tag[n] >= '0' && tag[n] <= '9'))) {
+      while (n < tag.size() &&
+             ((tag[n] >= 'a' && tag[n] <= 'z') || (tag[n] >= 'A' && tag[n] <= 'Z') ||
+              (tag[n] >= '0' && tag[n] <= '9'))) {
         ++n;
       }
       std::string name(tag.substr(0, n));
@@ -570,9 +571,9 @@ std::string narrativeToText(std::string_view xhtml) {
         out += ": ";
       } else if (closing && name == "td") {
         out += ' ';
-      } else if (name == "br" || (closing && (name == "tr" || name == "p" || name == "div" ||
-                                              name == "li" || name == "table" ||
-                                              (name.size() == 2 && name[0] == 'h')))) {
+      } else if (name == "br" ||
+                 (closing && (name == "tr" || name == "p" || name == "div" || name == "li" ||
+                              name == "table" || (name.size() == 2 && name[0] == 'h')))) {
         newline(&out);
       }
       i = end + 1;
@@ -608,8 +609,7 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
   if (textOf(&bundle, "resourceType") != "Bundle" || entries == nullptr || !entries->isArray()) {
     return invalid(std::move(out), "not a Bundle with entries");
   }
-  const bool byReference =
-      destination.patientMatching.mode == PatientMatchingMode::kReference;
+  const bool byReference = destination.patientMatching.mode == PatientMatchingMode::kReference;
 
   std::vector<EntryInfo> all;
   all.reserve(entries->size());
@@ -686,8 +686,8 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
         std::string value;
         Json comm = buildCommunication(*carePlan, record, &system, &value);
         Json entry = Json::object();
-        std::string url = "urn:uuid:" + nameBasedUuid("Communication?identifier=" + system + "|" +
-                                                      value);
+        std::string url =
+            "urn:uuid:" + nameBasedUuid("Communication?identifier=" + system + "|" + value);
         add(entry, "fullUrl", str(url));
         add(entry, "resource", std::move(comm));
         Json request = Json::object();

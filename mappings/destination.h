@@ -168,8 +168,8 @@ struct DestinationProfile {
   AuthSettings auth;
   TlsSettings tls;
   Timeouts timeouts;
-  int maxInFlight = 4;             // concurrent requests to this destination
-  double rateLimitPerSecond = 0;   // requests per second; 0: unlimited
+  int maxInFlight = 4;               // concurrent requests to this destination
+  double rateLimitPerSecond = 0;     // requests per second; 0: unlimited
   std::vector<std::string> accepts;  // resource types it takes; empty: every type
   Fallbacks fallbacks;
   PatientMatching patientMatching;
@@ -217,8 +217,7 @@ struct RoutedTarget {
 
 // The targets of `record` (routesFor its practice; unknown ids are ignored).
 // Empty: the record is `unroutable`.
-std::vector<RoutedTarget> routeRecord(const Destinations& destinations,
-                                      const PlanRecord& record);
+std::vector<RoutedTarget> routeRecord(const Destinations& destinations, const PlanRecord& record);
 
 // ---- Capability discovery (GET [base]/metadata) ----
 
@@ -235,9 +234,9 @@ struct ResourceCapability {
 
 struct CapabilitySet {
   std::string fhirVersion;
-  std::string software;  // software.name [+ " " + software.version]
-  bool transaction = false;  // system interaction "transaction"
-  bool batch = false;        // system interaction "batch"
+  std::string software;                       // software.name [+ " " + software.version]
+  bool transaction = false;                   // system interaction "transaction"
+  bool batch = false;                         // system interaction "batch"
   std::vector<ResourceCapability> resources;  // rest[mode=server].resource, in order
 
   const ResourceCapability* find(std::string_view type) const;

@@ -67,7 +67,9 @@ SecretProbe probeSaying(bool exists) {
   return p;
 }
 
-std::string errorsOf(const DestinationsLoad& load) { return inloop::fhir::formatIssues(load.issues); }
+std::string errorsOf(const DestinationsLoad& load) {
+  return inloop::fhir::formatIssues(load.issues);
+}
 
 std::size_t countErrors(const inloop::fhir::Issues& issues) {
   std::size_t n = 0;
@@ -138,7 +140,8 @@ TEST_CASE("destinations: the shipped example loads", "[gateway][destinations]") 
   const DestinationProfile* files = ds.find("archive-files");
   REQUIRE(files != nullptr);
   CHECK_FALSE(files->enabled);
-  CHECK(files->endpoint == (file.parent_path() / "../var/outbox-files").lexically_normal().string());
+  CHECK(files->endpoint ==
+        (file.parent_path() / "../var/outbox-files").lexically_normal().string());
 
   CHECK(ds.routesFor("riverside-family-medicine") ==
         std::vector<std::string>{"riverside-ehr", "hospital-engine", "archive-files"});
@@ -160,8 +163,9 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
     // fhir::parseJson places strings with escapes approximately: line only.
     bool exactColumn = true;
   };
-  const std::string d = "{\"id\": \"a\", \"kind\": \"fhir-transaction\", "
-                        "\"endpoint\": \"https://x.example.org/fhir\"";
+  const std::string d =
+      "{\"id\": \"a\", \"kind\": \"fhir-transaction\", "
+      "\"endpoint\": \"https://x.example.org/fhir\"";
   const std::vector<Row> rows = {
       {"{\n  \"destinations\": [],\n  \"routs\": /*here*/{}\n}", "unknown setting \"routs\""},
       {"{\"destinations\": [/*here*/,]}", ""},
@@ -171,9 +175,11 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
                        ",\n \"auth\": {\"type\": \"bearer\", \"token\": /*here*/\"abc123\"}"),
        "never written in this file"},
       {withDestination(",\n \"auth\": /*here*/{\"type\": \"bearer\"}"), "needs \"token\""},
-      {withDestination(",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"env\": /*here*/\"1X\"}}"),
+      {withDestination(
+           ",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"env\": /*here*/\"1X\"}}"),
        "environment variable name"},
-      {withDestination(",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"vault\": /*here*/\"x\"}}"),
+      {withDestination(
+           ",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"vault\": /*here*/\"x\"}}"),
        "unknown secret source \"vault\""},
       {withDestination(",\n \"auth\": {\"type\": \"bearer\", \"token\": /*here*/{}}"),
        "must be {\"file\": PATH}"},
@@ -188,7 +194,8 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
                        "\"privateKeyFile\": \"k.pem\", \"scopes\": [\"system/*.write\"], "
                        "\"alg\": /*here*/\"HS256\"}"),
        "\"RS384\" or \"ES384\""},
-      {withDestination(",\n \"auth\": /*here*/{\"type\": \"mtls\", \"certificateFile\": \"c.pem\"}"),
+      {withDestination(
+           ",\n \"auth\": /*here*/{\"type\": \"mtls\", \"certificateFile\": \"c.pem\"}"),
        "needs \"keyFile\""},
       {withDestination(",\n \"tls\": {\"verify\": /*here*/false}"), "insecureSkipVerify"},
       {withDestination(",\n \"tls\": {\"insecureSkipVerify\": /*here*/true}"), "only confirms"},
@@ -211,7 +218,8 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
        "never inline"},
       {withDestination(",\n \"headers\": {\"X-A\": /*here*/\"a\\r\\nb\"}"), "control characters",
        false},
-      {withDestination(",\n \"headers\": {\"Bad Name\": /*here*/\"v\"}"), "not a valid header name"},
+      {withDestination(",\n \"headers\": {\"Bad Name\": /*here*/\"v\"}"),
+       "not a valid header name"},
       {withDestination(",\n \"enabled\": /*here*/\"yes\""), "true or false"},
       {"{\"destinations\": [{\"id\": \"a\", \"kind\": /*here*/\"fhir\", \"endpoint\": "
        "\"https://x.example.org\"}]}",
@@ -229,7 +237,8 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
        "\"https://x.example.org\"}\n]}",
        ".id must be 1-64 characters"},
       {"{\"destinations\": [" + d + "},\n  " +
-           "{\"id\": /*here*/\"a\", \"kind\": \"fhir-put\", \"endpoint\": \"https://y.example.org\"}"
+           "{\"id\": /*here*/\"a\", \"kind\": \"fhir-put\", \"endpoint\": "
+           "\"https://y.example.org\"}"
            "\n], \"routes\": {\"p\": [\"a\"]}}",
        "duplicate destination id \"a\""},
       {"{\"destinations\": [" + d + "}],\n \"routes\": {\"p\": [\"a\", /*here*/\"nope\"]}}",
@@ -347,7 +356,8 @@ TEST_CASE("destinations: reading files and secrets", "[gateway][destinations]") 
   REQUIRE(secret.isOk());
   CHECK(*secret == "s3cret-token");
 
-  auto empty = inloop::gateway::readSecret({SecretSource::kFile, (dir.path() / "secrets/empty").string()});
+  auto empty =
+      inloop::gateway::readSecret({SecretSource::kFile, (dir.path() / "secrets/empty").string()});
   CHECK(empty.status().code() == inloop::fhir::ErrorCode::kInvalid);
   auto missing = inloop::gateway::readSecret({SecretSource::kFile, (dir.path() / "nope").string()});
   CHECK(missing.status().code() == inloop::fhir::ErrorCode::kNotFound);
@@ -364,7 +374,8 @@ TEST_CASE("destinations: reading files and secrets", "[gateway][destinations]") 
   CHECK(*set == "env-secret");
   CHECK(inloop::gateway::readSecret({}).status().code() == inloop::fhir::ErrorCode::kNotFound);
 
-  DestinationsLoad absent = inloop::gateway::readDestinationsFile((dir.path() / "no.json").string());
+  DestinationsLoad absent =
+      inloop::gateway::readDestinationsFile((dir.path() / "no.json").string());
   CHECK_FALSE(absent.config.has_value());
   REQUIRE(absent.issues.size() == 1);
   CHECK(absent.issues[0].path == (dir.path() / "no.json").string());
@@ -440,9 +451,9 @@ TEST_CASE("destinations: --route flags merge into the file's destinations",
   ds.routes["fm-9"] = {taken.id};
 
   std::vector<RouteFlag> flags;
-  for (const char* text : {"fm-1=fhir-put:http://127.0.0.1:1/fhir",
-                           "fm-2=fhir-put:http://127.0.0.1:1/fhir",
-                           "fm-1=ndjson-dir:/tmp/out", "fm-1=fhir-put:http://127.0.0.1:1/fhir"}) {
+  for (const char* text :
+       {"fm-1=fhir-put:http://127.0.0.1:1/fhir", "fm-2=fhir-put:http://127.0.0.1:1/fhir",
+        "fm-1=ndjson-dir:/tmp/out", "fm-1=fhir-put:http://127.0.0.1:1/fhir"}) {
     auto f = parseRouteFlag(text);
     REQUIRE(f.isOk());
     flags.push_back(*f);
@@ -487,8 +498,7 @@ TEST_CASE("destinations: check-config checker", "[gateway][destinations]") {
   CHECK(issues[0].path == "destinations.json:2:19");
 }
 
-TEST_CASE("destinations: inloop check-config checks destinations.json",
-          "[gateway][destinations]") {
+TEST_CASE("destinations: inloop check-config checks destinations.json", "[gateway][destinations]") {
   TempDir dir;
   dir.write("destinations.json",
             readFile(fs::path(INLOOP_SOURCE_DIR) / "config/destinations.json"));

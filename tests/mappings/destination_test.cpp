@@ -46,8 +46,8 @@ const MappingTables& tables() {
 }
 
 PlanRecord example(const std::string& name) {
-  auto doc = inloop::fhir::parseJson(
-      readFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records" / name));
+  auto doc =
+      inloop::fhir::parseJson(readFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records" / name));
   REQUIRE(doc.isOk());
   inloop::fhir::Issues issues;
   std::optional<PlanRecord> r = readPlanRecord(*doc, &issues);
@@ -64,7 +64,8 @@ Json translated(const PlanRecord& r, const TranslateOptions& o = {}) {
 }
 
 CapabilitySet capsFrom(const std::string& file) {
-  auto doc = inloop::fhir::parseJson(readFile(fs::path(INLOOP_TEST_DATA_DIR) / "destinations" / file));
+  auto doc =
+      inloop::fhir::parseJson(readFile(fs::path(INLOOP_TEST_DATA_DIR) / "destinations" / file));
   REQUIRE(doc.isOk());
   auto caps = parseCapabilityStatement(*doc);
   INFO(caps.status().toString());
@@ -126,7 +127,7 @@ void requireValid(const Json& resource) {
 }
 
 const std::string kCarePlan = "care-plan-functional-restoration.json";
-const std::string kPain = "measurement-pain-nrs.json";            // has pcpPatientId
+const std::string kPain = "measurement-pain-nrs.json";                 // has pcpPatientId
 const std::string kBloodPressure = "measurement-blood-pressure.json";  // no pcpPatientId
 const std::string kTaper = "medication-taper-oxycodone.json";
 
@@ -156,50 +157,126 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
   noStatement.fallbacks.medicationStatement = MedicationFallback::kSkip;
 
   const std::vector<Row> rows = {
-      {"transaction, conditional-create", kPain, profile(DestinationKind::kFhirTransaction),
-       nullptr, ShapeState::kSend, DestinationKind::kFhirTransaction,
-       {"Patient", "Observation", "Provenance"}, {}},
-      {"transaction, reference", kPain, byReference(DestinationKind::kFhirTransaction), nullptr,
-       ShapeState::kSend, DestinationKind::kFhirTransaction, {"Observation", "Provenance"}, {}},
-      {"reference without pcpPatientId", kBloodPressure,
-       byReference(DestinationKind::kFhirTransaction), nullptr, ShapeState::kPatientUnmatched,
-       DestinationKind::kFhirTransaction, {}, {}},
-      {"conditional-create without pcpPatientId", kBloodPressure,
-       profile(DestinationKind::kFhirTransaction), nullptr, ShapeState::kSend,
-       DestinationKind::kFhirTransaction, {"Patient", "Observation", "Provenance"}, {}},
-      {"care plan, everything taken", kCarePlan, profile(DestinationKind::kFhirTransaction),
-       nullptr, ShapeState::kSend, DestinationKind::kFhirTransaction,
-       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"}, {}},
-      {"care plan -> Communication (accepts)", kCarePlan, noCarePlan, nullptr, ShapeState::kSend,
-       DestinationKind::kFhirTransaction, {"Patient", "Communication", "Provenance"},
+      {"transaction, conditional-create",
+       kPain,
+       profile(DestinationKind::kFhirTransaction),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "Observation", "Provenance"},
+       {}},
+      {"transaction, reference",
+       kPain,
+       byReference(DestinationKind::kFhirTransaction),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Observation", "Provenance"},
+       {}},
+      {"reference without pcpPatientId",
+       kBloodPressure,
+       byReference(DestinationKind::kFhirTransaction),
+       nullptr,
+       ShapeState::kPatientUnmatched,
+       DestinationKind::kFhirTransaction,
+       {},
+       {}},
+      {"conditional-create without pcpPatientId",
+       kBloodPressure,
+       profile(DestinationKind::kFhirTransaction),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "Observation", "Provenance"},
+       {}},
+      {"care plan, everything taken",
+       kCarePlan,
+       profile(DestinationKind::kFhirTransaction),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {}},
+      {"care plan -> Communication (accepts)",
+       kCarePlan,
+       noCarePlan,
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "Communication", "Provenance"},
        {"Goal", "Goal"}},
-      {"care plan skipped (fallback skip)", kCarePlan, noCarePlanSkip, nullptr,
-       ShapeState::kNothingToSend, DestinationKind::kFhirTransaction, {},
+      {"care plan skipped (fallback skip)",
+       kCarePlan,
+       noCarePlanSkip,
+       nullptr,
+       ShapeState::kNothingToSend,
+       DestinationKind::kFhirTransaction,
+       {},
        {"CarePlan", "Goal", "Goal"}},
-      {"care plan -> Communication (CapabilityStatement)", kCarePlan,
-       profile(DestinationKind::kFhirTransaction), "metadata-peer-no-careplan-goal.json",
-       ShapeState::kSend, DestinationKind::kFhirTransaction,
-       {"Patient", "Communication", "Provenance"}, {"Goal", "Goal"}},
-      {"care plan, peer takes everything", kCarePlan, profile(DestinationKind::kFhirTransaction),
-       "metadata-peer.json", ShapeState::kSend, DestinationKind::kFhirTransaction,
-       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"}, {}},
-      {"no transaction -> single requests, Goals first", kCarePlan,
-       profile(DestinationKind::kFhirTransaction), "metadata-no-transaction.json",
-       ShapeState::kSend, DestinationKind::kFhirPut, {"Patient", "Communication", "Provenance"},
+      {"care plan -> Communication (CapabilityStatement)",
+       kCarePlan,
+       profile(DestinationKind::kFhirTransaction),
+       "metadata-peer-no-careplan-goal.json",
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "Communication", "Provenance"},
        {"Goal", "Goal"}},
-      {"fhir-put orders Goals before the CarePlan", kCarePlan, profile(DestinationKind::kFhirPut),
-       nullptr, ShapeState::kSend, DestinationKind::kFhirPut,
-       {"Patient", "Goal", "Goal", "CarePlan", "Provenance"}, {}},
-      {"only Observations: Patient and Provenance skipped", kPain, onlyObservations, nullptr,
-       ShapeState::kSend, DestinationKind::kFhirTransaction, {"Observation"},
+      {"care plan, peer takes everything",
+       kCarePlan,
+       profile(DestinationKind::kFhirTransaction),
+       "metadata-peer.json",
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {}},
+      {"no transaction -> single requests, Goals first",
+       kCarePlan,
+       profile(DestinationKind::kFhirTransaction),
+       "metadata-no-transaction.json",
+       ShapeState::kSend,
+       DestinationKind::kFhirPut,
+       {"Patient", "Communication", "Provenance"},
+       {"Goal", "Goal"}},
+      {"fhir-put orders Goals before the CarePlan",
+       kCarePlan,
+       profile(DestinationKind::kFhirPut),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirPut,
+       {"Patient", "Goal", "Goal", "CarePlan", "Provenance"},
+       {}},
+      {"only Observations: Patient and Provenance skipped",
+       kPain,
+       onlyObservations,
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kFhirTransaction,
+       {"Observation"},
        {"Patient", "Provenance"}},
-      {"medication to a receiver of neither", kTaper, noMedsSkip, nullptr,
-       ShapeState::kNothingToSend, DestinationKind::kFhirTransaction, {}, {"MedicationStatement"}},
-      {"MedicationStatement fallback skip", kTaper, noStatement, nullptr,
-       ShapeState::kNothingToSend, DestinationKind::kHttpBundle, {}, {"MedicationStatement"}},
-      {"http-bundle keeps the Bundle", kTaper, profile(DestinationKind::kHttpBundle), nullptr,
-       ShapeState::kSend, DestinationKind::kHttpBundle,
-       {"Patient", "MedicationStatement", "Provenance"}, {}},
+      {"medication to a receiver of neither",
+       kTaper,
+       noMedsSkip,
+       nullptr,
+       ShapeState::kNothingToSend,
+       DestinationKind::kFhirTransaction,
+       {},
+       {"MedicationStatement"}},
+      {"MedicationStatement fallback skip",
+       kTaper,
+       noStatement,
+       nullptr,
+       ShapeState::kNothingToSend,
+       DestinationKind::kHttpBundle,
+       {},
+       {"MedicationStatement"}},
+      {"http-bundle keeps the Bundle",
+       kTaper,
+       profile(DestinationKind::kHttpBundle),
+       nullptr,
+       ShapeState::kSend,
+       DestinationKind::kHttpBundle,
+       {"Patient", "MedicationStatement", "Provenance"},
+       {}},
   };
   for (const Row& row : rows) {
     SECTION(row.name) {
@@ -250,8 +327,8 @@ TEST_CASE("shaping: reference mode points subjects at the practice's patient id"
     ShapedDelivery s = shapeRecord(r, tables(), d, nullptr);
     REQUIRE(s.state == ShapeState::kSend);
     const std::string expected =
-        "Patient?identifier=" + tokenQuery(d.patientMatching.patientIdentifierSystem,
-                                           *r.patient.pcpPatientId);
+        "Patient?identifier=" +
+        tokenQuery(d.patientMatching.patientIdentifierSystem, *r.patient.pcpPatientId);
     int subjects = 0;
     for (const Json& e : s.requests[0].body.find("entry")->items()) {
       const Json& res = *e.find("resource");
@@ -366,8 +443,7 @@ TEST_CASE("shaping: CarePlan -> Communication", "[mappings][destination]") {
   // The Provenance now describes the Communication.
   const Json& prov = *bundle.find("entry")->items()[2].find("resource");
   REQUIRE(prov.find("target")->size() == 1);
-  CHECK(prov.find("target")->items()[0].find("reference")->text() ==
-        entry.find("fullUrl")->text());
+  CHECK(prov.find("target")->items()[0].find("reference")->text() == entry.find("fullUrl")->text());
   requireValid(bundle);
 
   // Replays give the same bytes (idempotent at the receiver); a new version a
@@ -502,7 +578,7 @@ TEST_CASE("capabilities: the FHIR server peer's CapabilityStatement", "[mappings
   CHECK(small.canCreate("Patient"));
   CHECK_FALSE(small.canUpdate("Patient"));
   CHECK_FALSE(small.canUpdate("CarePlan"));  // conditionalUpdate false
-  CHECK_FALSE(small.canUpdate("Goal"));       // read only
+  CHECK_FALSE(small.canUpdate("Goal"));      // read only
   CHECK(small.canUpdate("Observation"));
   CHECK(small.find("Observation")->conditionalUpdate == std::optional<bool>(true));
   CHECK_FALSE(small.find("MedicationRequest")->conditionalUpdate.has_value());
