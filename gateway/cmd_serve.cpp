@@ -1,8 +1,10 @@
-// `inloop serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--daemon]
+// `inloop serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+// [--destinations FILE] [--route PRACTICE_ID=KIND:URL]... [--daemon]
 // [--pidfile FILE]`: runs the daemon (gateway/server/daemon.h) in the
 // foreground (systemd style) until SIGTERM/SIGINT, which stop accepting, drain
 // in-flight requests and close the store (exit 0). SIGHUP re-reads the mapping
-// tables (validated first; a bad set is rejected and the old one keeps serving).
+// tables and the destinations (validated first; a bad set is rejected and the old one
+// keeps serving).
 // `--daemon` and `--pidfile` are POCO ServerApplication's own options.
 //
 // Configuration: --config FILE, else config/inloop.json in the working directory
@@ -58,6 +60,16 @@ class ServeApplication : public Poco::Util::ServerApplication {
                           .required(false)
                           .repeatable(false)
                           .argument("DIR"));
+    options.addOption(Poco::Util::Option("route", "r",
+                                         "add a destination with default settings (repeatable)")
+                          .required(false)
+                          .repeatable(true)
+                          .argument("PRACTICE_ID=KIND:URL"));
+    options.addOption(Poco::Util::Option("destinations", "",
+                                         "destinations file, overrides the configuration")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("FILE"));
     options.addOption(
         Poco::Util::Option("help", "h", "show this help").required(false).repeatable(false));
   }
@@ -67,6 +79,8 @@ class ServeApplication : public Poco::Util::ServerApplication {
     if (name == "config") configPath_ = value;
     if (name == "listen") listen_ = value;
     if (name == "data-dir") dataDir_ = value;
+    if (name == "route") routes_.push_back(value);
+    if (name == "destinations") destinationsFile_ = value;
     if (name == "help") {
       help_ = true;
       stopOptionsProcessing();
@@ -78,8 +92,8 @@ class ServeApplication : public Poco::Util::ServerApplication {
       Poco::Util::HelpFormatter help(options());
       help.setCommand("inloop serve");
       help.setUsage(
-          "[--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--daemon] "
-          "[--pidfile FILE]");
+          "[--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--destinations FILE] "
+          "[--route PRACTICE_ID=KIND:URL]... [--daemon] [--pidfile FILE]");
       help.setHeader("Runs the inloop daemon (HTTP ingest API, store, metrics).");
       help.format(out_);
       return kExitOk;
@@ -108,6 +122,8 @@ class ServeApplication : public Poco::Util::ServerApplication {
       }
     }
     if (!dataDir_.empty()) config.dataDir = dataDir_;
+    if (!destinationsFile_.empty()) config.destinationsFile = destinationsFile_;
+    config.routeFlags = routes_;
     if (const char* token = std::getenv("INLOOP_API_TOKEN"); token != nullptr && *token != 0) {
       config.tokens.push_back(
           TokenConfig{"env:INLOOP_API_TOKEN", sha256HexOf(token), RoleSet::all()});
@@ -147,6 +163,8 @@ class ServeApplication : public Poco::Util::ServerApplication {
   std::string configPath_;
   std::string listen_;
   std::string dataDir_;
+  std::vector<std::string> routes_;
+  std::string destinationsFile_;
   bool help_ = false;
 };
 

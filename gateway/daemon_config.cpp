@@ -220,6 +220,29 @@ void readTls(ConfigReader& r, const fhir::Json& v, DaemonConfig* config) {
   config->tls = std::move(tls);
 }
 
+void readDelivery(ConfigReader& r, const fhir::Json& v, DeliveryConfig* d) {
+  constexpr std::int64_t kDay = 86'400'000;
+  r.members(v, "delivery",
+            {"backoffBaseMs", "backoffCapMs", "alertAgeMs", "breakerFailures", "breakerOpenMs",
+             "leaseMs"},
+            [&](const std::string& key, const fhir::Json& value) {
+              const std::string name = "delivery." + key;
+              if (key == "backoffBaseMs") {
+                r.integer(value, name, 1, kDay, &d->backoffBaseMs);
+              } else if (key == "backoffCapMs") {
+                r.integer(value, name, 1, kDay, &d->backoffCapMs);
+              } else if (key == "alertAgeMs") {
+                r.integer(value, name, 1000, 30 * kDay, &d->alertAgeMs);
+              } else if (key == "breakerFailures") {
+                r.integer(value, name, 1, 1000, &d->breakerFailures);
+              } else if (key == "breakerOpenMs") {
+                r.integer(value, name, 1, kDay, &d->breakerOpenMs);
+              } else {
+                r.integer(value, name, 1000, kDay, &d->leaseMs);
+              }
+            });
+}
+
 void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
   constexpr std::int64_t kInt = 1'000'000'000;
   r.members(v, "limits",
@@ -318,7 +341,7 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   }
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
-             "storeQueueCapacity", "logLevel"},
+             "storeQueueCapacity", "logLevel", "destinationsFile", "delivery"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -339,6 +362,10 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 r.boolean(value, "metricsRequireAuth", &config.metricsRequireAuth);
               } else if (key == "storeQueueCapacity") {
                 r.integer(value, "storeQueueCapacity", 1, 10'000'000, &config.storeQueueCapacity);
+              } else if (key == "destinationsFile") {
+                r.path(value, "destinationsFile", &config.destinationsFile);
+              } else if (key == "delivery") {
+                readDelivery(r, value, &config.delivery);
               } else {
                 std::string level;
                 if (!r.string(value, "logLevel", &level)) return;

@@ -76,6 +76,16 @@ struct ServerLimits {
   int retryAfterSeconds = 1;      // Retry-After of every 503
 };
 
+// Delivery engine timing ("delivery" in the file; docs/delivery.md).
+struct DeliveryConfig {
+  std::int64_t backoffBaseMs = 1000;         // first retry waits up to this (full jitter)
+  std::int64_t backoffCapMs = 300000;        // longest backoff ceiling
+  std::int64_t alertAgeMs = 3600000;         // oldest pending older: alert metric
+  int breakerFailures = 5;                   // consecutive failures that open the circuit
+  std::int64_t breakerOpenMs = 30000;        // open circuit: wait before a probe
+  std::int64_t leaseMs = 300000;             // claimed message lease (longer than one send)
+};
+
 struct DaemonConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;    // 0: any free port (tests)
@@ -87,6 +97,11 @@ struct DaemonConfig {
   bool metricsRequireAuth = true;         // false: GET /metrics open like /healthz
   std::size_t storeQueueCapacity = 4096;  // records waiting for the group commit: 503 beyond
   std::string logLevel = "info";          // "debug", "info", "warning", "error"
+  // Destinations and routes (gateway/destinations_config.h); empty: none
+  // (records are stored as unroutable) unless routeFlags add some.
+  std::string destinationsFile;
+  std::vector<std::string> routeFlags;  // `--route PRACTICE_ID=KIND:URL`, command line only
+  DeliveryConfig delivery;
 };
 
 // Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" = all interfaces).

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fhir/operation_outcome.h"
+#include "gateway/delivery/operations.h"
 
 namespace inloop::gateway {
 
@@ -36,6 +37,11 @@ constexpr const char* kRouteReload = "/admin/reload";
 constexpr const char* kRouteMetrics = "/metrics";
 constexpr const char* kRouteHealthz = "/healthz";
 constexpr const char* kRouteReadyz = "/readyz";
+constexpr const char* kRouteDestinations = "/destinations";
+constexpr const char* kRouteDeliveries = "/deliveries";
+constexpr const char* kRouteDeadLetters = "/deadletters";
+constexpr const char* kRouteDeadLetter = "/deadletters/{id}";
+constexpr const char* kRouteDeadLetterAction = "/deadletters/{id}/{action}";
 constexpr const char* kRouteOther = "other";
 
 constexpr const char* kJson = "application/json";
@@ -297,6 +303,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       Reply r;
       r.contentType = "text/plain; version=0.0.4; charset=utf-8";
       r.body = ctx_.metrics.render(ctx_.gauges());
+      if (ctx_.extraMetrics) r.body += ctx_.extraMetrics();
       return r;
     }
     if (path == "/records") {
@@ -343,7 +350,100 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       body.set("warnings", issuesJson(issues));
       return jsonReply(200, body);
     }
+    if (ctx_.delivery != nullptr) {
+      if (std::optional<Reply> r = dispatchDelivery(req, path, route, info)) return *r;
+    }
     return errorReply(ErrorCode::kNotFound, "no such endpoint");
+  }
+
+  static std::string queryParameter(const HTTPServerRequest& req, const std::string& name) {
+    try {
+      for (const auto& [k, v] : Poco::URI(req.getURI()).getQueryParameters()) {
+        if (k == name) return v;
+      }
+    } catch (...) {
+      // A malformed query reads as absent parameters.
+    }
+    return {};
+  }
+
+  static Reply resultReply(const fhir::Result<fhir::Json>& result) {
+    if (!result.isOk()) return errorReply(result.status().code(), result.status().message());
+    return jsonReply(200, *result);
+  }
+
+  // The delivery operator routes (gateway/delivery/operations.h).
+  std::optional<Reply> dispatchDelivery(HTTPServerRequest& req, const std::string& path,
+                                        std::string* route, LogInfo* info) {
+    const std::string& method = req.getMethod();
+    auto onlyMethod = [&](const char* allowed) -> std::optional<Reply> {
+      if (method == allowed) return std::nullopt;
+      Reply r = errorReply(ErrorCode::kUnsupported,
+                           "method " + method + " is not allowed here; use " + allowed);
+      r.status = 405;
+      r.headers.emplace_back("Allow", allowed);
+      r.close = true;
+      return r;
+    };
+    DeliveryOperations& ops = *ctx_.delivery;
+    if (path == "/destinations") {
+      *route = kRouteDestinations;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      return jsonReply(200, ops.destinations());
+    }
+    if (path == "/deliveries") {
+      *route = kRouteDeliveries;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      const std::string id = queryParameter(req, "recordId");
+      if (!isRecordId(id)) {
+        return errorReply(ErrorCode::kInvalid, "recordId query parameter missing or invalid",
+                          "recordId");
+      }
+      info->recordId = id;
+      return resultReply(ops.deliveries(id));
+    }
+    if (path == "/deadletters") {
+      *route = kRouteDeadLetters;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      std::int64_t limit = 100;
+      if (std::string l = queryParameter(req, "limit"); !l.empty()) {
+        if (!parseMessageId(l, &limit) || limit > 10000) {
+          return errorReply(ErrorCode::kInvalid, "limit must be 1..10000", "limit");
+        }
+      }
+      return resultReply(
+          ops.deadLetters(queryParameter(req, "destination"), static_cast<int>(limit)));
+    }
+    if (!path.starts_with("/deadletters/")) return std::nullopt;
+    std::string rest = path.substr(13);
+    std::string action;
+    if (std::size_t slash = rest.find('/'); slash != std::string::npos) {
+      action = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+    }
+    std::int64_t id = 0;
+    if (!parseMessageId(rest, &id)) {
+      *route = kRouteDeadLetter;
+      return errorReply(ErrorCode::kNotFound, "no dead letter with that id");
+    }
+    if (action.empty()) {
+      *route = kRouteDeadLetter;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      return resultReply(ops.deadLetter(id));
+    }
+    *route = kRouteDeadLetterAction;
+    if (action != "replay" && action != "discard") {
+      return errorReply(ErrorCode::kNotFound, "no such dead-letter action (replay, discard)");
+    }
+    if (auto r = onlyMethod("POST")) return *r;
+    if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
+    info->outcome = action;
+    return resultReply(action == "replay" ? ops.replay(id, info->principal)
+                                          : ops.discard(id, info->principal));
   }
 
   // The principal for a request: a verified client certificate when there is no

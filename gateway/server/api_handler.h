@@ -9,6 +9,12 @@
 //   GET  /metrics            read role     Prometheus text (or open, configurable)
 //   GET  /healthz            no auth       process up
 //   GET  /readyz             no auth       store writable and configuration loaded
+//   GET  /destinations       read role     delivery status per destination
+//   GET  /deliveries?recordId=  read role  the delivery ledger of a record
+//   GET  /deadletters[?destination=&limit=]  read role
+//   GET  /deadletters/{id}   read role     one dead letter with its ledger
+//   POST /deadletters/{id}/replay|discard  admin role
+//   (the delivery routes answer 404 when ApiContext::delivery is null)
 //
 // Errors are FHIR OperationOutcomes (application/fhir+json). Every handler has
 // one top-level try/catch: POCO 1.11 drops the connection without a reply when
@@ -37,6 +43,8 @@
 
 namespace inloop::gateway {
 
+class DeliveryOperations;  // gateway/delivery/operations.h
+
 // THE mapping from error codes to HTTP statuses (kOk is 200).
 int httpStatusFor(fhir::ErrorCode code);
 
@@ -62,6 +70,10 @@ struct ApiContext {
   // POST /admin/reload: the issues of the new tables (errors: rejected, the old
   // ones keep serving) and, when accepted, the new tables' version.
   std::function<fhir::Issues(std::string* version)> reload;
+  // The delivery operator routes; null: not served (404).
+  DeliveryOperations* delivery = nullptr;
+  // Appended to /metrics (delivery metrics); may be empty.
+  std::function<std::string()> extraMetrics;
 };
 
 class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {

@@ -21,6 +21,9 @@
 
 #include "fhir/json.h"
 #include "gateway/clock.h"
+#include "gateway/delivery/engine.h"
+#include "gateway/delivery/operations.h"
+#include "gateway/destinations_config.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
@@ -170,6 +173,9 @@ struct Daemon::Impl {
   std::unique_ptr<Store> store;
   MappingTablesHolder tables;
   Metrics metrics;
+  std::unique_ptr<DeliveryRouter> router;
+  std::unique_ptr<DeliveryEngine> engine;
+  std::unique_ptr<DeliveryOperations> operations;
   std::unique_ptr<IngestPipeline> pipeline;
   std::unique_ptr<Authenticator> auth;
   std::mutex reloadMutex;
@@ -192,12 +198,48 @@ struct Daemon::Impl {
       logger.log(LogLevel::kError, "mappings-rejected", f);
       return read.issues;
     }
+    // Destinations are checked before anything is installed: a reload is
+    // all or nothing, so tables and routes never come from different attempts.
+    DestinationsLoad dest = loadDestinationsNow();
+    if (!dest.config) {
+      for (fhir::Issue& i : dest.issues) read.issues.push_back(std::move(i));
+      metrics.observeReload(false);
+      f.set("issues", issuesToJson(read.issues));
+      logger.log(LogLevel::kError, "destinations-rejected", f);
+      return read.issues;
+    }
+    for (fhir::Issue& i : dest.issues) read.issues.push_back(std::move(i));
     if (version != nullptr) *version = read.tables->version;
     f.set("mappingTablesVersion", fhir::Json::string(read.tables->version));
     tables.replace(std::move(read.tables));
+    installDestinations(std::move(dest));
     metrics.observeReload(true);
     logger.log(LogLevel::kInfo, "mappings-loaded", f);
     return read.issues;
+  }
+
+  DestinationsLoad loadDestinationsNow() {
+    std::optional<std::string> file;
+    if (!config.destinationsFile.empty()) file = config.destinationsFile;
+    return loadDestinations(file, config.routeFlags);
+  }
+
+  void installDestinations(DestinationsLoad load) {
+    for (const std::string& id : load.insecure) {
+      fhir::Json w = fhir::Json::object();
+      w.set("destination", fhir::Json::string(id));
+      logger.log(LogLevel::kWarning, "tls-verification-off", w);
+    }
+    auto destinations =
+        std::make_shared<const mappings::Destinations>(std::move(*load.config));
+    fhir::Json f = fhir::Json::object();
+    f.set("destinations", fhir::Json::number(
+                              static_cast<std::int64_t>(destinations->destinations.size())));
+    f.set("routes", fhir::Json::number(static_cast<std::int64_t>(destinations->routes.size())));
+    router->replace(destinations);
+    engine->setDestinations(destinations);
+    engine->notify();
+    logger.log(LogLevel::kInfo, "destinations-loaded", f);
   }
 
   MetricGauges gauges() {
@@ -235,7 +277,12 @@ struct Daemon::Impl {
       pool->joinAll();
       server.reset();
     }
+    // Workers finish their in-flight sends; anything claimed but unreported
+    // is re-sent after its lease expires.
+    if (engine) engine->stop();
     pipeline.reset();
+    operations.reset();
+    engine.reset();
     store.reset();  // drains queued writes
     logger.log(LogLevel::kInfo, "stopped");
     if (sslInitialized) {
@@ -289,17 +336,43 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   }
   d.store = std::move(store).value();
 
+  DestinationsLoad destinations = d.loadDestinationsNow();
+  if (!destinations.config) {
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        "destinations are invalid:\n" + fhir::formatIssues(destinations.issues));
+  }
+  DeliverySettings delivery;
+  delivery.backoff.baseMillis = config.delivery.backoffBaseMs;
+  delivery.backoff.capMillis = config.delivery.backoffCapMs;
+  delivery.alertAgeMillis = config.delivery.alertAgeMs;
+  delivery.breaker.failureThreshold = config.delivery.breakerFailures;
+  delivery.breaker.openMillis = config.delivery.breakerOpenMs;
+  delivery.leaseMillis = config.delivery.leaseMs;
+  DeliveryEngineDeps deps;
+  deps.store = d.store.get();
+  deps.clock = &d.clock;
+  deps.tables = &d.tables;
+  deps.channels = defaultChannelFactory(d.clock, &d.logger);
+  deps.logger = &d.logger;
+  d.router = std::make_unique<DeliveryRouter>();
+  d.engine = std::make_unique<DeliveryEngine>(delivery, std::move(deps));
+  d.operations = std::make_unique<DeliveryOperations>(*d.store, d.engine.get());
+  DeliveryEngine* engine = d.engine.get();
+  d.router->setOnAccepted([engine] { engine->notify(); });
+  d.installDestinations(std::move(destinations));
+
   IngestLimits limits;
   limits.maxBatchRecords = config.limits.maxBatchRecords;
   limits.maxRecordBytes = config.limits.maxBodyBytes;
-  d.pipeline = std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics);
+  d.pipeline =
+      std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics, d.router.get());
   std::vector<ClientPrincipalConfig> clients;
   if (config.tls) clients = config.tls->clientPrincipals;
   d.auth = std::make_unique<Authenticator>(config.tokens, clients);
 
   ApiContext api{
       *d.pipeline, *d.auth, d.metrics, d.logger, config.limits, config.metricsRequireAuth,
-      nullptr,     nullptr, nullptr,   nullptr};
+      nullptr,     nullptr, nullptr,   nullptr, nullptr, nullptr};
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
     fhir::Result<RecordView> v = self->store->getRecord(id);
@@ -314,6 +387,8 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   api.gauges = [self] { return self->gauges(); };
   api.ready = [self] { return self->ready(); };
   api.reload = [self](std::string* v) { return self->reload(v); };
+  api.delivery = d.operations.get();
+  api.extraMetrics = [self] { return self->engine->renderMetrics(); };
 
   try {
     Poco::Net::SocketAddress address(config.host, config.port);

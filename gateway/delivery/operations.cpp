@@ -1,0 +1,235 @@
+#include "gateway/delivery/operations.h"
+
+#include <charconv>
+#include <utility>
+
+#include "gateway/clock.h"
+#include "gateway/delivery/channel.h"
+#include "gateway/delivery/engine.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+using fhir::Json;
+
+Json instantOrNull(std::int64_t millis) {
+  return millis > 0 ? Json::string(formatInstant(millis)) : Json();
+}
+
+// The stored OperationOutcome text back as JSON (it was written by us from a
+// parsed value), or a string when it cannot be read.
+Json outcomeJson(const std::string& text) {
+  if (text.empty()) return Json();
+  fhir::Result<Json> v = fhir::parseJson(text);
+  return v.isOk() ? std::move(v).value() : Json::string(text);
+}
+
+std::string outcomeSummary(const std::string& text) {
+  if (text.empty()) return {};
+  fhir::Result<Json> doc = fhir::parseJson(text);
+  if (!doc.isOk()) return {};
+  const Json* issues = doc->find("issue");
+  if (issues == nullptr || !issues->isArray() || issues->items().empty()) return {};
+  const Json& first = issues->items().front();
+  std::string out;
+  if (const Json* c = first.find("code"); c != nullptr && c->isString()) out = c->text();
+  if (const Json* d = first.find("diagnostics"); d != nullptr && d->isString()) {
+    out += (out.empty() ? "" : ": ") + d->text();
+  } else if (const Json* det = first.find("details"); det != nullptr) {
+    if (const Json* t = det->find("text"); t != nullptr && t->isString()) {
+      out += (out.empty() ? "" : ": ") + t->text();
+    }
+  }
+  if (out.size() > 300) out = out.substr(0, 297) + "...";
+  return out;
+}
+
+}  // namespace
+
+bool parseMessageId(const std::string& text, std::int64_t* id) {
+  if (text.empty() || text.size() > 18) return false;
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v <= 0) return false;
+  *id = v;
+  return true;
+}
+
+Json attemptToJson(const DeliveryAttempt& a) {
+  Json o = Json::object();
+  o.set("attemptId", Json::number(a.id));
+  o.set("messageId", Json::number(a.messageId));
+  o.set("destination", Json::string(a.destinationId));
+  o.set("version", Json::number(a.version));
+  o.set("at", Json::string(formatInstant(a.atMillis)));
+  o.set("durationMs", Json::number(a.durationMillis));
+  o.set("outcome", Json::string(attemptOutcomeName(a.outcome)));
+  if (a.httpStatus != 0) o.set("status", Json::number(std::int64_t{a.httpStatus}));
+  if (!a.error.empty()) {
+    o.set(a.outcome == AttemptOutcome::kDelivered ? "note" : "error", Json::string(a.error));
+  }
+  if (std::string s = outcomeSummary(a.operationOutcome); !s.empty()) {
+    o.set("operationOutcomeSummary", Json::string(s));
+  }
+  if (!a.location.empty()) o.set("location", Json::string(a.location));
+  if (a.outcome == AttemptOutcome::kRetry) {
+    o.set("nextAttemptAt", Json::string(formatInstant(a.nextAttemptAtMillis)));
+  }
+  return o;
+}
+
+Json deadLetterToJson(const DeadLetterEntry& e, bool withOutcome) {
+  Json o = Json::object();
+  o.set("messageId", Json::number(e.messageId));
+  o.set("destination", Json::string(e.destinationId));
+  o.set("recordId", Json::string(e.recordId));
+  o.set("version", Json::number(e.version));
+  o.set("recordType", Json::string(e.recordType));
+  o.set("state", Json::string(outboxStateName(e.state)));
+  o.set("attempts", Json::number(e.attempts));
+  if (e.lastStatus != 0) o.set("lastStatus", Json::number(std::int64_t{e.lastStatus}));
+  if (!e.lastError.empty()) o.set("lastError", Json::string(e.lastError));
+  if (std::string s = outcomeSummary(e.operationOutcome); !s.empty()) {
+    o.set("operationOutcomeSummary", Json::string(s));
+  }
+  if (withOutcome && !e.operationOutcome.empty()) {
+    o.set("operationOutcome", outcomeJson(e.operationOutcome));
+  }
+  o.set("queuedAt", Json::string(formatInstant(e.createdAtMillis)));
+  o.set("updatedAt", Json::string(formatInstant(e.updatedAtMillis)));
+  return o;
+}
+
+Json DeliveryOperations::destinations() {
+  Json list = Json::array();
+  if (engine_ != nullptr) {
+    for (const DestinationStatus& s : engine_->status()) {
+      Json o = Json::object();
+      o.set("id", Json::string(s.id));
+      if (!s.kind.empty()) o.set("kind", Json::string(s.kind));
+      if (!s.effectiveKind.empty()) o.set("effectiveKind", Json::string(s.effectiveKind));
+      if (!s.endpoint.empty()) o.set("endpoint", Json::string(s.endpoint));
+      o.set("enabled", Json::boolean(s.enabled));
+      o.set("health", Json::string(s.health));
+      o.set("circuit", Json::string(std::string(circuitStateName(s.circuit))));
+      o.set("workers", Json::number(std::int64_t{s.workers}));
+      o.set("queueDepth", Json::number(s.queueDepth));
+      o.set("patientUnmatched", Json::number(s.patientUnmatched));
+      o.set("deadLetters", Json::number(s.deadLetters));
+      o.set("oldestPendingAgeSeconds", Json::number(s.oldestPendingAgeMillis / 1000));
+      o.set("alert", Json::boolean(s.alert));
+      if (!s.lastError.empty()) {
+        o.set("lastError", Json::string(s.lastError));
+        o.set("lastErrorAt", instantOrNull(s.lastErrorAtMillis));
+      }
+      if (s.lastDeliveredAtMillis > 0) {
+        o.set("lastDeliveredAt", instantOrNull(s.lastDeliveredAtMillis));
+      }
+      Json counters = Json::object();
+      counters.set("delivered", Json::number(static_cast<std::int64_t>(s.counters.delivered)));
+      counters.set("failed", Json::number(static_cast<std::int64_t>(s.counters.failed)));
+      counters.set("retried", Json::number(static_cast<std::int64_t>(s.counters.retried)));
+      counters.set("deadLettered",
+                   Json::number(static_cast<std::int64_t>(s.counters.deadLettered)));
+      counters.set("parked", Json::number(static_cast<std::int64_t>(s.counters.parked)));
+      o.set("counters", std::move(counters));
+      Json caps = Json::object();
+      caps.set("known", Json::boolean(s.capabilities.has_value()));
+      if (s.capabilities) {
+        caps.set("fhirVersion", Json::string(s.capabilities->fhirVersion));
+        caps.set("software", Json::string(s.capabilities->software));
+        caps.set("transaction", Json::boolean(s.capabilities->transaction));
+        Json types = Json::array();
+        for (const mappings::ResourceCapability& r : s.capabilities->resources) {
+          types.push(Json::string(r.type));
+        }
+        caps.set("resources", std::move(types));
+      } else if (!s.capabilityError.empty()) {
+        caps.set("error", Json::string(s.capabilityError));
+      }
+      o.set("capabilities", std::move(caps));
+      list.push(std::move(o));
+    }
+  } else if (auto queues = store_.destinationQueues(); queues.isOk()) {
+    for (const DestinationQueue& q : *queues) {
+      Json o = Json::object();
+      o.set("id", Json::string(q.destinationId));
+      o.set("queueDepth", Json::number(q.pending));
+      o.set("patientUnmatched", Json::number(q.patientUnmatched));
+      o.set("deadLetters", Json::number(q.deadLetters));
+      list.push(std::move(o));
+    }
+  }
+  Json out = Json::object();
+  out.set("destinations", std::move(list));
+  return out;
+}
+
+fhir::Result<Json> DeliveryOperations::deliveries(const std::string& recordId) {
+  fhir::Result<RecordView> view = store_.getRecord(recordId);
+  if (!view.isOk()) return view.status();
+  fhir::Result<std::vector<DeliveryAttempt>> attempts = store_.listAttempts(recordId, 1000);
+  if (!attempts.isOk()) return attempts.status();
+  Json rows = Json::array();
+  for (const DeliveryState& d : view->deliveries) {
+    Json e = Json::object();
+    e.set("messageId", Json::number(d.messageId));
+    e.set("destination", Json::string(d.destinationId));
+    e.set("version", Json::number(d.version));
+    e.set("state", Json::string(outboxStateName(d.state)));
+    e.set("attempts", Json::number(d.attempts));
+    if (d.lastStatus != 0) e.set("lastStatus", Json::number(std::int64_t{d.lastStatus}));
+    if (!d.lastError.empty()) e.set("lastError", Json::string(d.lastError));
+    if (!d.reason.empty()) e.set("reason", Json::string(d.reason));
+    if (d.state == OutboxState::kPending) {
+      e.set("nextAttemptAt", Json::string(formatInstant(d.nextAttemptAtMillis)));
+    }
+    e.set("updatedAt", Json::string(formatInstant(d.updatedAtMillis)));
+    rows.push(std::move(e));
+  }
+  Json ledger = Json::array();
+  for (const DeliveryAttempt& a : *attempts) ledger.push(attemptToJson(a));
+  Json out = Json::object();
+  out.set("recordId", Json::string(recordId));
+  out.set("deliveries", std::move(rows));
+  out.set("attempts", std::move(ledger));
+  return out;
+}
+
+fhir::Result<Json> DeliveryOperations::deadLetters(const std::string& destinationId, int limit) {
+  fhir::Result<std::vector<DeadLetterEntry>> list = store_.listDeadLetters(destinationId, limit);
+  if (!list.isOk()) return list.status();
+  Json items = Json::array();
+  for (const DeadLetterEntry& e : *list) items.push(deadLetterToJson(e, false));
+  Json out = Json::object();
+  out.set("deadLetters", std::move(items));
+  return out;
+}
+
+fhir::Result<Json> DeliveryOperations::deadLetter(std::int64_t messageId) {
+  fhir::Result<DeadLetterEntry> e = store_.getDeadLetter(messageId);
+  if (!e.isOk()) return e.status();
+  fhir::Result<std::vector<DeliveryAttempt>> attempts = store_.listMessageAttempts(messageId);
+  if (!attempts.isOk()) return attempts.status();
+  Json out = deadLetterToJson(*e, true);
+  Json ledger = Json::array();
+  for (const DeliveryAttempt& a : *attempts) ledger.push(attemptToJson(a));
+  out.set("ledger", std::move(ledger));
+  return out;
+}
+
+fhir::Result<Json> DeliveryOperations::replay(std::int64_t messageId,
+                                              const std::string& principal) {
+  if (fhir::Status st = store_.replayDeadLetter(messageId, principal); !st.isOk()) return st;
+  if (engine_ != nullptr) engine_->notify();
+  return deadLetter(messageId);
+}
+
+fhir::Result<Json> DeliveryOperations::discard(std::int64_t messageId,
+                                               const std::string& principal) {
+  if (fhir::Status st = store_.discardDeadLetter(messageId, principal); !st.isOk()) return st;
+  return deadLetter(messageId);
+}
+
+}  // namespace inloop::gateway

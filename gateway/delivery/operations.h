@@ -1,0 +1,61 @@
+#pragma once
+
+// DeliveryOperations: the operator surface of delivery as JSON values, shared
+// by the HTTP API (gateway/server/api_handler.h: GET /destinations,
+// GET /deliveries?recordId=, GET /deadletters[?destination=], GET
+// /deadletters/{id}, POST /deadletters/{id}/replay|discard) and the CLI
+// (`inloop deadletter list|show|replay|discard`, working on the store
+// directly, without an engine).
+//
+// Nothing here carries clinical content: ids, versions, states, statuses and
+// the receivers' OperationOutcomes (which describe the request, not the
+// patient). Failures are Status values (kNotFound, kConflict, store errors).
+// Thread safety: as the Store and the engine (thread-safe).
+
+#include <cstdint>
+#include <string>
+
+#include "fhir/json.h"
+#include "fhir/status.h"
+#include "gateway/store/store.h"
+
+namespace inloop::gateway {
+
+class DeliveryEngine;
+
+class DeliveryOperations {
+ public:
+  // `engine` may be null (CLI): destinations() then reports queues only, and
+  // replays are picked up whenever a daemon runs. Both must outlive this.
+  DeliveryOperations(Store& store, DeliveryEngine* engine) : store_(store), engine_(engine) {}
+
+  // {"destinations":[{id, kind, effectiveKind, endpoint, enabled, health,
+  //   circuit, workers, queueDepth, patientUnmatched, deadLetters,
+  //   oldestPendingAgeSeconds, alert, lastError, lastErrorAt, lastDeliveredAt,
+  //   counters{...}, capabilities{known, fhirVersion, software, transaction,
+  //   resources[type...]} | capabilityError}]}
+  fhir::Json destinations();
+  // {"recordId", "deliveries":[outbox rows], "attempts":[ledger rows]};
+  // kNotFound for an unknown record.
+  fhir::Result<fhir::Json> deliveries(const std::string& recordId);
+  // {"deadLetters":[...]}, newest first.
+  fhir::Result<fhir::Json> deadLetters(const std::string& destinationId, int limit);
+  // One dead letter with its attempts and full OperationOutcome.
+  fhir::Result<fhir::Json> deadLetter(std::int64_t messageId);
+  // Replays / discards; returns the dead letter afterwards. Wakes the engine.
+  fhir::Result<fhir::Json> replay(std::int64_t messageId, const std::string& principal);
+  fhir::Result<fhir::Json> discard(std::int64_t messageId, const std::string& principal);
+
+ private:
+  Store& store_;
+  DeliveryEngine* engine_;
+};
+
+// JSON of one ledger row / one dead letter (times as FHIR instants).
+fhir::Json attemptToJson(const DeliveryAttempt& attempt);
+fhir::Json deadLetterToJson(const DeadLetterEntry& entry, bool withOutcome);
+
+// Parses a message id ("42"); false for anything else.
+bool parseMessageId(const std::string& text, std::int64_t* id);
+
+}  // namespace inloop::gateway
