@@ -28,6 +28,7 @@
 // name or an environment variable name); reading them is the gateway's job.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
