@@ -39,22 +39,26 @@ class NoAuth final : public AuthProvider {
   std::string_view name_;
 };
 
-// Bearer and basic: a header built from a secret, re-read after a 401 in case
-// the file or variable was rotated.
+// Bearer and basic: a header built from a secret. The secret is read at first
+// use (a missing one fails that delivery, retried, instead of the start-up) and
+// again after a 401 in case the file or variable was rotated.
 class SecretHeaderAuth final : public AuthProvider {
  public:
   using Build = std::string (*)(const std::string& user, const std::string& secret);
 
-  SecretHeaderAuth(std::string_view name, mappings::SecretRef ref, std::string user, Build build,
-                   std::string secret)
-      : name_(name),
-        ref_(std::move(ref)),
-        user_(std::move(user)),
-        build_(build),
-        header_(build_(user_, secret)) {}
+  SecretHeaderAuth(std::string_view name, mappings::SecretRef ref, std::string user, Build build)
+      : name_(name), ref_(std::move(ref)), user_(std::move(user)), build_(build) {}
 
   fhir::Status applyAuth(HttpRequest& request) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (header_.empty()) {
+      auto secret = readSecret(ref_);
+      if (!secret.isOk()) {
+        return fhir::Status(secret.status().code(),
+                            std::string(name_) + " credentials: " + secret.status().message());
+      }
+      header_ = build_(user_, *secret);
+    }
     setAuthorization(request, header_);
     return fhir::Status::ok();
   }
@@ -78,9 +82,7 @@ class SecretHeaderAuth final : public AuthProvider {
   std::string header_;
 };
 
-std::string bearerHeader(const std::string&, const std::string& token) {
-  return "Bearer " + token;
-}
+std::string bearerHeader(const std::string&, const std::string& token) { return "Bearer " + token; }
 
 std::string basicHeader(const std::string& user, const std::string& password) {
   return "Basic " + base64Encode(user + ":" + password);
@@ -112,34 +114,28 @@ fhir::Result<std::unique_ptr<AuthProvider>> makeAuthProvider(
                             "mtls needs a client certificate and key file");
       }
       return std::unique_ptr<AuthProvider>(std::make_unique<NoAuth>("mtls"));
-    case mappings::AuthType::kBearer: {
-      auto token = readSecret(auth.token);
-      if (!token.isOk()) return fhir::Status(token.status().code(), "bearer token: " +
-                                                                         token.status().message());
-      return std::unique_ptr<AuthProvider>(std::make_unique<SecretHeaderAuth>(
-          "bearer", auth.token, std::string(), &bearerHeader, *token));
-    }
-    case mappings::AuthType::kBasic: {
+    case mappings::AuthType::kBearer:
+      if (!auth.token.isSet()) {
+        return fhir::Status(fhir::ErrorCode::kInvalid, "bearer auth needs a token (file or env)");
+      }
+      return std::unique_ptr<AuthProvider>(
+          std::make_unique<SecretHeaderAuth>("bearer", auth.token, std::string(), &bearerHeader));
+    case mappings::AuthType::kBasic:
       if (auth.user.empty() || auth.user.find(':') != std::string::npos) {
-        return fhir::Status(fhir::ErrorCode::kInvalid,
-                            "basic auth needs a user name without ':'");
+        return fhir::Status(fhir::ErrorCode::kInvalid, "basic auth needs a user name without ':'");
       }
-      auto password = readSecret(auth.password);
-      if (!password.isOk()) {
-        return fhir::Status(password.status().code(),
-                            "basic auth password: " + password.status().message());
+      if (!auth.password.isSet()) {
+        return fhir::Status(fhir::ErrorCode::kInvalid, "basic auth needs a password (file or env)");
       }
-      return std::unique_ptr<AuthProvider>(std::make_unique<SecretHeaderAuth>(
-          "basic", auth.password, auth.user, &basicHeader, *password));
-    }
+      return std::unique_ptr<AuthProvider>(
+          std::make_unique<SecretHeaderAuth>("basic", auth.password, auth.user, &basicHeader));
     case mappings::AuthType::kSmartBackend: {
       if (deps.clock == nullptr) {
         return fhir::Status(fhir::ErrorCode::kInternal, "smart-backend needs a clock");
       }
-      auto smart =
-          SmartBackendAuth::create(auth.smart, destination.endpoint,
-                                   httpClientOptionsFor(destination), *deps.clock, deps.logger,
-                                   destination.id);
+      auto smart = SmartBackendAuth::create(auth.smart, destination.endpoint,
+                                            httpClientOptionsFor(destination), *deps.clock,
+                                            deps.logger, destination.id);
       if (!smart.isOk()) return smart.status();
       return std::unique_ptr<AuthProvider>(std::move(smart).value());
     }

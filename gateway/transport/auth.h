@@ -54,13 +54,15 @@ class AuthProvider {
 };
 
 struct AuthDeps {
-  const Clock* clock = nullptr;    // required for smart-backend
-  JsonLogger* logger = nullptr;    // may be null
+  const Clock* clock = nullptr;  // required for smart-backend
+  JsonLogger* logger = nullptr;  // may be null
 };
 
-// The provider for `destination.auth`. Secrets and keys are checked now
-// (missing file, unset variable, unusable key: the Status says which), so a
-// bad configuration fails at load rather than at the first delivery.
+// The provider for `destination.auth`. Fails (kInvalid) only for settings that
+// can never work (no secret reference, a user name with ':', mtls without a
+// certificate, smart-backend without clientId or scopes). Secrets and keys are
+// read at first use, so a missing secret file fails deliveries (retried,
+// visible) instead of the start-up, as docs/destinations.md promises.
 // smart-backend talks to the token endpoint with the destination's TLS
 // settings (httpClientOptionsFor).
 fhir::Result<std::unique_ptr<AuthProvider>> makeAuthProvider(

@@ -27,8 +27,7 @@ fhir::Result<mappings::CapabilitySet> fetchCapabilities(HttpClient& client, Auth
   }
   auto caps = mappings::parseCapabilityStatement(*json);
   if (!caps.isOk()) {
-    return fhir::Status(fhir::ErrorCode::kInvalid,
-                        "GET " + where + ": " + caps.status().message());
+    return fhir::Status(fhir::ErrorCode::kInvalid, "GET " + where + ": " + caps.status().message());
   }
   return caps;
 }

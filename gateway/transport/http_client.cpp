@@ -14,12 +14,12 @@
 #include <Poco/URI.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <istream>
 #include <mutex>
 #include <ostream>
-#include <strings.h>
 
 #include "gateway/server/json_logger.h"
 
@@ -198,9 +198,9 @@ fhir::Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string_view ur
     if (!verify && logger != nullptr) {
       fhir::Json fields = fhir::Json::object();
       fields.set("origin", fhir::Json::string(client->origin()));
-      fields.set("reason", fhir::Json::string(
-                               "insecureSkipVerify is set: the receiver's certificate is NOT "
-                               "verified; anyone on the path can read and alter traffic"));
+      fields.set("reason",
+                 fhir::Json::string("insecureSkipVerify is set: the receiver's certificate is NOT "
+                                    "verified; anyone on the path can read and alter traffic"));
       logger->log(LogLevel::kWarning, "tls-verification-disabled", fields);
     }
   }
@@ -362,8 +362,8 @@ HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpR
     if (hasLength && static_cast<std::int64_t>(out.body.size()) < length) {
       session.reset();
       return TransportError{TransportErrorKind::kReset,
-                            "connection closed after " + std::to_string(out.body.size()) +
-                                " of " + std::to_string(length) + " body bytes"};
+                            "connection closed after " + std::to_string(out.body.size()) + " of " +
+                                std::to_string(length) + " body bytes"};
     }
     *keepSession = resp.getKeepAlive();
     if (!*keepSession) session.reset();

@@ -62,18 +62,18 @@ struct HttpResponse {
 };
 
 enum class TransportErrorKind {
-  kConnectRefused,  // nothing listens at the address
-  kDnsFailure,      // the host name does not resolve
-  kTimeout,         // connect, send or receive timed out
-  kTlsHandshake,    // TLS failed before any HTTP was exchanged (protocol, client cert)
-  kTlsVerify,       // the server certificate failed verification (chain or name)
-  kReset,           // the connection was reset or closed before a whole response
-  kProtocol,        // the response was not well-formed HTTP
-  kTooLarge,        // the response body exceeded maxResponseBytes
-  kInvalidRequest,  // the request could not be sent as given (bug or bad config)
+  kConnectRefused,   // nothing listens at the address
+  kDnsFailure,       // the host name does not resolve
+  kTimeout,          // connect, send or receive timed out
+  kTlsHandshake,     // TLS failed before any HTTP was exchanged (protocol, client cert)
+  kTlsVerify,        // the server certificate failed verification (chain or name)
+  kReset,            // the connection was reset or closed before a whole response
+  kProtocol,         // the response was not well-formed HTTP
+  kTooLarge,         // the response body exceeded maxResponseBytes
+  kInvalidRequest,   // the request could not be sent as given (bug or bad config)
   kAuthUnavailable,  // credentials could not be obtained now (token endpoint down)
   kAuthFailed,       // credentials refused by the token endpoint, or misconfigured
-  kOther,           // any other network failure
+  kOther,            // any other network failure
 };
 
 // "connect-refused", "dns-failure", "timeout", "tls-handshake", "tls-verify",

@@ -87,8 +87,7 @@ SigningKey::SigningKey(SigningKey&&) noexcept = default;
 SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
 SigningKey::~SigningKey() = default;
 
-fhir::Result<SigningKey> SigningKey::loadPem(const std::string& pemFile,
-                                             mappings::SigningAlg alg) {
+fhir::Result<SigningKey> SigningKey::loadPem(const std::string& pemFile, mappings::SigningAlg alg) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_file(pemFile.c_str(), "r"));
   if (!bio) {
     return fhir::Status(fhir::ErrorCode::kIoError, "cannot read private key file " + pemFile);
@@ -98,8 +97,7 @@ fhir::Result<SigningKey> SigningKey::loadPem(const std::string& pemFile,
   std::unique_ptr<EVP_PKEY, Deleter> key(
       PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassphrase, nullptr));
   if (!key) {
-    return fhir::Status(fhir::ErrorCode::kInvalid,
-                        "no unencrypted PEM private key in " + pemFile);
+    return fhir::Status(fhir::ErrorCode::kInvalid, "no unencrypted PEM private key in " + pemFile);
   }
   if (alg == mappings::SigningAlg::kRs384) {
     if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key.get()) < 2048) {
@@ -110,8 +108,8 @@ fhir::Result<SigningKey> SigningKey::loadPem(const std::string& pemFile,
     char group[64] = {0};
     std::size_t len = 0;
     if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC ||
-        EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                       sizeof group, &len) != 1 ||
+        EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                       &len) != 1 ||
         std::strcmp(group, "secp384r1") != 0) {
       return fhir::Status(fhir::ErrorCode::kInvalid,
                           "ES384 needs an EC key on P-384 (secp384r1): " + pemFile);

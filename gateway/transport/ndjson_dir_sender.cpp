@@ -134,7 +134,8 @@ fhir::Result<std::string> NdjsonDirSender::publishLocked() {
   std::string target;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     char seq[16];
-    std::snprintf(seq, sizeof seq, "%06llu", static_cast<unsigned long long>(++sequence_ % 1000000));
+    std::snprintf(seq, sizeof seq, "%06llu",
+                  static_cast<unsigned long long>(++sequence_ % 1000000));
     target = options_.directory + "/" + options_.filePrefix + "-" + stamp + "-" + seq + ".ndjson";
     struct stat st {};
     if (::stat(target.c_str(), &st) != 0) break;  // free name

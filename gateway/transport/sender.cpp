@@ -1,12 +1,8 @@
 #include "gateway/transport/sender.h"
 
-#include <Poco/DateTime.h>
-#include <Poco/DateTimeFormat.h>
-#include <Poco/DateTimeParser.h>
-#include <Poco/Exception.h>
-
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include "fhir/json.h"
 #include "gateway/clock.h"
@@ -73,6 +69,50 @@ std::string clip(std::string text) {
   return text;
 }
 
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// IMF-fixdate, the HTTP-date senders must generate (RFC 9110 5.6.7):
+// "Sun, 06 Nov 1994 08:49:37 GMT". Epoch milliseconds, or nullopt.
+std::optional<std::int64_t> parseImfFixdate(std::string_view v) {
+  if (v.size() != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+      v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  static constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  if (std::find(std::begin(kDays), std::end(kDays), v.substr(0, 3)) == std::end(kDays)) {
+    return std::nullopt;
+  }
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto month = std::find(std::begin(kMonths), std::end(kMonths), v.substr(8, 3));
+  if (month == std::end(kMonths)) return std::nullopt;
+  auto number = [&](std::size_t pos, std::size_t len) -> int {
+    int n = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(v[i]))) return -1;
+      n = n * 10 + (v[i] - '0');
+    }
+    return n;
+  };
+  const int day = number(5, 2), year = number(12, 4), hour = number(17, 2), minute = number(20, 2),
+            second = number(23, 2);
+  if (day < 1 || day > 31 || year < 0 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+      second < 0 || second > 60) {
+    return std::nullopt;
+  }
+  const auto m = static_cast<unsigned>(month - std::begin(kMonths) + 1);
+  const std::int64_t days = daysFromCivil(year, m, static_cast<unsigned>(day));
+  return ((days * 24 + hour) * 60 + minute) * 60000LL + second * 1000LL;
+}
+
 }  // namespace
 
 std::string_view outcomeClassName(OutcomeClass outcome) {
@@ -98,20 +138,9 @@ std::optional<std::int64_t> parseRetryAfter(std::string_view value, std::int64_t
     for (char c : value) seconds = seconds * 10 + (c - '0');
     return std::min(seconds * 1000, kMaxRetryAfterMillis);
   }
-  Poco::DateTime dt;
-  int tzd = 0;
-  try {
-    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, std::string(value), dt,
-                                        tzd) &&
-        !Poco::DateTimeParser::tryParse(std::string(value), dt, tzd)) {
-      return std::nullopt;
-    }
-    dt.makeUTC(tzd);
-  } catch (const Poco::Exception&) {
-    return std::nullopt;
-  }
-  const std::int64_t at = dt.timestamp().epochMicroseconds() / 1000;
-  return std::clamp<std::int64_t>(at - nowMillis, 0, kMaxRetryAfterMillis);
+  auto at = parseImfFixdate(value);
+  if (!at) return std::nullopt;
+  return std::clamp<std::int64_t>(*at - nowMillis, 0, kMaxRetryAfterMillis);
 }
 
 DeliveryOutcome classifyTransportError(const TransportError& error) {

@@ -61,7 +61,7 @@ struct RequestAttempt {
   // Relative to the endpoint as shaped, WITHOUT the query (conditional URLs
   // carry patient identifiers): "", "Patient", "Observation".
   std::string url;
-  int status = 0;   // 0: no response (see transportError)
+  int status = 0;              // 0: no response (see transportError)
   std::string transportError;  // transportErrorKindName, empty with a response
 };
 
@@ -80,7 +80,7 @@ struct DeliveryOutcome {
   std::vector<std::string> locations;
 };
 
-// Delay asked by a Retry-After value: delta-seconds ("120") or an HTTP-date
+// Delay asked by a Retry-After value: delta-seconds ("120") or an IMF-fixdate
 // ("Wed, 21 Oct 2015 07:28:00 GMT", relative to nowMillis; a past date is 0).
 // nullopt when the value is neither. Capped at 24 hours.
 std::optional<std::int64_t> parseRetryAfter(std::string_view value, std::int64_t nowMillis);

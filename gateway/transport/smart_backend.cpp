@@ -73,19 +73,18 @@ fhir::Result<std::unique_ptr<SmartBackendAuth>> SmartBackendAuth::create(
     return fhir::Status(fhir::ErrorCode::kInvalid,
                         "smart-backend discovery needs an http(s) endpoint");
   }
-  auto key = SigningKey::loadPem(settings.privateKeyFile, settings.alg);
-  if (!key.isOk()) return key.status();
-  return std::unique_ptr<SmartBackendAuth>(new SmartBackendAuth(
-      settings, std::move(key).value(), std::move(fhirBaseUrl), std::move(clientOptions), clock,
-      logger, std::move(destinationId)));
+  if (settings.privateKeyFile.empty()) {
+    return fhir::Status(fhir::ErrorCode::kInvalid, "smart-backend needs a privateKeyFile");
+  }
+  return std::unique_ptr<SmartBackendAuth>(new SmartBackendAuth(settings, std::move(fhirBaseUrl),
+                                                                std::move(clientOptions), clock,
+                                                                logger, std::move(destinationId)));
 }
 
-SmartBackendAuth::SmartBackendAuth(mappings::SmartBackendSettings settings, SigningKey key,
-                                   std::string fhirBaseUrl, HttpClientOptions options,
-                                   const Clock& clock, JsonLogger* logger,
-                                   std::string destinationId)
+SmartBackendAuth::SmartBackendAuth(mappings::SmartBackendSettings settings, std::string fhirBaseUrl,
+                                   HttpClientOptions options, const Clock& clock,
+                                   JsonLogger* logger, std::string destinationId)
     : settings_(std::move(settings)),
-      key_(std::move(key)),
       fhirBaseUrl_(std::move(fhirBaseUrl)),
       options_(std::move(options)),
       clock_(clock),
@@ -135,8 +134,7 @@ fhir::Status SmartBackendAuth::discoverLocked() {
   if (response.status != 200) {
     return fhir::Status(isRetryableStatus(response.status) ? fhir::ErrorCode::kUnavailable
                                                            : fhir::ErrorCode::kInvalid,
-                        "SMART discovery at " + url + ": HTTP " +
-                            std::to_string(response.status));
+                        "SMART discovery at " + url + ": HTTP " + std::to_string(response.status));
   }
   auto json = parseSmallJson(response.body);
   const fhir::Json* endpoint = json.isOk() ? json->find("token_endpoint") : nullptr;
@@ -149,11 +147,16 @@ fhir::Status SmartBackendAuth::discoverLocked() {
 }
 
 fhir::Status SmartBackendAuth::fetchTokenLocked() {
+  if (!key_) {
+    auto key = SigningKey::loadPem(settings_.privateKeyFile, settings_.alg);
+    if (!key.isOk()) return key.status();
+    key_ = std::move(key).value();
+  }
   auto client = clientForLocked(tokenUrl_, &tokenClient_);
   if (!client.isOk()) return client.status();
   const std::int64_t now = clock_.nowMillis();
   const std::string jti = randomHex16();
-  auto assertion = makeClientAssertion(settings_, tokenUrl_, key_, now, jti);
+  auto assertion = makeClientAssertion(settings_, tokenUrl_, *key_, now, jti);
   if (!assertion.isOk()) return assertion.status();
 
   HttpRequest request;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "gateway/transport/auth.h"
@@ -36,10 +37,11 @@ namespace inloop::gateway {
 class SmartBackendAuth final : public AuthProvider {
  public:
   // `fhirBaseUrl` is the destination's endpoint (for discovery). `clientOptions`
-  // are used for the discovery and token requests. Fails with kInvalid/kIoError
-  // when the key cannot be loaded, clientId or scopes are missing, or a
-  // configured tokenUrl is not an http(s) URL. `clock` (and `logger`, may be
-  // null) must outlive the provider.
+  // are used for the discovery and token requests. Fails with kInvalid when
+  // clientId, scopes or the key file name are missing, or a configured
+  // tokenUrl is not an http(s) URL. The key is loaded at first use (an
+  // unreadable or unfitting key then fails applyAuth with kInvalid/kIoError). `clock` (and
+  // `logger`, may be null) must outlive the provider.
   static fhir::Result<std::unique_ptr<SmartBackendAuth>> create(
       const mappings::SmartBackendSettings& settings, std::string fhirBaseUrl,
       HttpClientOptions clientOptions, const Clock& clock, JsonLogger* logger,
@@ -55,9 +57,9 @@ class SmartBackendAuth final : public AuthProvider {
   int tokensFetched() const;
 
  private:
-  SmartBackendAuth(mappings::SmartBackendSettings settings, SigningKey key,
-                   std::string fhirBaseUrl, HttpClientOptions options, const Clock& clock,
-                   JsonLogger* logger, std::string destinationId);
+  SmartBackendAuth(mappings::SmartBackendSettings settings, std::string fhirBaseUrl,
+                   HttpClientOptions options, const Clock& clock, JsonLogger* logger,
+                   std::string destinationId);
 
   // With mutex_ held.
   fhir::Status discoverLocked();
@@ -66,7 +68,6 @@ class SmartBackendAuth final : public AuthProvider {
                                             std::unique_ptr<HttpClient>* slot);
 
   mappings::SmartBackendSettings settings_;
-  SigningKey key_;
   std::string fhirBaseUrl_;
   HttpClientOptions options_;
   const Clock& clock_;
@@ -75,6 +76,7 @@ class SmartBackendAuth final : public AuthProvider {
 
   mutable std::mutex mutex_;
   std::string tokenUrl_;
+  std::optional<SigningKey> key_;  // loaded at first use
   std::unique_ptr<HttpClient> discoveryClient_;
   std::unique_ptr<HttpClient> tokenClient_;
   std::string accessToken_;

@@ -82,8 +82,7 @@ TEST_CASE("base64 and base64url encodings", "[gateway]") {
   CHECK(gateway::randomHex16() != gateway::randomHex16());
 }
 
-TEST_CASE("bearer and basic providers set Authorization and re-read after a 401",
-          "[gateway]") {
+TEST_CASE("bearer and basic providers set Authorization and re-read after a 401", "[gateway]") {
   TempDir dir;
   REQUIRE(testing::writeTextFile(dir.file("token"), "first\n"));
   REQUIRE(testing::writeTextFile(dir.file("password"), "pass\n"));
@@ -115,9 +114,17 @@ TEST_CASE("bearer and basic providers set Authorization and re-read after a 401"
   REQUIRE((*basic)->applyAuth(b).isOk());
   CHECK(authorizationOf(b) == "Basic dXNlcjpwYXNz");
 
-  SECTION("configuration errors are reported at creation") {
-    bearerProfile.auth.token = {mappings::SecretSource::kEnv, "INLOOP_TRANSPORT_TEST_UNSET"};
+  SECTION("a missing secret fails at use, not at creation; impossible settings at creation") {
     ::unsetenv("INLOOP_TRANSPORT_TEST_UNSET");
+    bearerProfile.auth.token = {mappings::SecretSource::kEnv, "INLOOP_TRANSPORT_TEST_UNSET"};
+    auto lazy = gateway::makeAuthProvider(bearerProfile, deps);
+    REQUIRE(lazy.isOk());
+    HttpRequest x = get("/");
+    fhir::Status s = (*lazy)->applyAuth(x);
+    CHECK_FALSE(s.isOk());
+    CHECK(s.message().find("INLOOP_TRANSPORT_TEST_UNSET") != std::string::npos);
+    CHECK(authorizationOf(x).empty());
+    bearerProfile.auth.token = {};
     CHECK_FALSE(gateway::makeAuthProvider(bearerProfile, deps).isOk());
     basicProfile.auth.user = "a:b";
     CHECK_FALSE(gateway::makeAuthProvider(basicProfile, deps).isOk());
@@ -127,8 +134,7 @@ TEST_CASE("bearer and basic providers set Authorization and re-read after a 401"
   }
 }
 
-TEST_CASE("sendWithAuth repeats a request once after a 401 with new credentials",
-          "[gateway]") {
+TEST_CASE("sendWithAuth repeats a request once after a 401 with new credentials", "[gateway]") {
   TempDir dir;
   REQUIRE(testing::writeTextFile(dir.file("token"), "old"));
   FaultReceiver receiver;
@@ -184,10 +190,8 @@ TEST_CASE("client assertions have the SMART claims", "[gateway]") {
     CHECK_FALSE(gateway::SigningKey::loadPem(pki.ecPrivate, mappings::SigningAlg::kRs384).isOk());
     CHECK_FALSE(gateway::SigningKey::loadPem(pki.rsaPrivate, mappings::SigningAlg::kEs384).isOk());
     // P-256 is not ES384's curve.
-    CHECK_FALSE(
-        gateway::SigningKey::loadPem(pki.clientKey, mappings::SigningAlg::kEs384).isOk());
-    CHECK_FALSE(
-        gateway::SigningKey::loadPem(pki.rsaPublic, mappings::SigningAlg::kRs384).isOk());
+    CHECK_FALSE(gateway::SigningKey::loadPem(pki.clientKey, mappings::SigningAlg::kEs384).isOk());
+    CHECK_FALSE(gateway::SigningKey::loadPem(pki.rsaPublic, mappings::SigningAlg::kRs384).isOk());
   }
 }
 
@@ -320,8 +324,16 @@ TEST_CASE("SMART: refused and unreachable token endpoints", "[gateway]") {
     CHECK(r.error().kind == TransportErrorKind::kAuthUnavailable);
     CHECK(receiver.requestCount() == 0);
   }
-  SECTION("an unreadable key fails at creation") {
+  SECTION("an unreadable key fails the delivery, not the start-up") {
     profile.auth.smart.privateKeyFile = pki.dir.file("missing.key");
+    auto auth = gateway::makeAuthProvider(profile, {&clock, nullptr});
+    REQUIRE(auth.isOk());
+    auto client = clientFor(profile.endpoint);
+    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/metadata"));
+    REQUIRE_FALSE(r.isOk());
+    CHECK(r.error().kind == TransportErrorKind::kAuthFailed);
+    CHECK(r.error().message.find("missing.key") != std::string::npos);
+    profile.auth.smart.privateKeyFile.clear();
     CHECK_FALSE(gateway::makeAuthProvider(profile, {&clock, nullptr}).isOk());
   }
 }

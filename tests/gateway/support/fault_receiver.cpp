@@ -130,8 +130,7 @@ Step Step::closeWithoutResponse() {
   return s;
 }
 
-Step Step::operationOutcome(int status, std::string_view issueCode,
-                            std::string_view diagnostics) {
+Step Step::operationOutcome(int status, std::string_view issueCode, std::string_view diagnostics) {
   fhir::Json issue = fhir::Json::object();
   issue.set("severity", fhir::Json::string("error"));
   issue.set("code", fhir::Json::string(std::string(issueCode)));
@@ -168,9 +167,8 @@ FaultReceiver::FaultReceiver(FaultReceiverOptions options) : impl_(std::make_uni
     ctx->enableExtendedCertificateVerification(false);
     // OpenSSL decides alone (no process-wide POCO certificate handler).
     SSL_CTX_set_verify(ctx->sslContext(),
-                       options.requireClientCert
-                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                           : SSL_VERIFY_NONE,
+                       options.requireClientCert ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                                 : SSL_VERIFY_NONE,
                        nullptr);
     socket = Poco::Net::SecureServerSocket(address, 64, ctx);
   } else {

@@ -73,7 +73,7 @@ struct Step {
 struct FaultReceiverOptions {
   std::string certificateFile;  // PEM; set: HTTPS
   std::string keyFile;
-  std::string caFile;             // trusted issuers of client certificates
+  std::string caFile;              // trusted issuers of client certificates
   bool requireClientCert = false;  // mutual TLS
 };
 

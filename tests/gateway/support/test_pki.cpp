@@ -105,8 +105,7 @@ bool writePublic(const std::string& path, EVP_PKEY* key) {
 }  // namespace
 
 TempDir::TempDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "inloop-test-XXXXXX").string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "inloop-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
 }
 

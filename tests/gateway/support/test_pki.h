@@ -44,7 +44,7 @@ struct TestPki {
   std::string selfSignedCert, selfSignedKey;
   std::string rsaPrivate, rsaPublic;  // RS384
   std::string ecPrivate, ecPublic;    // ES384 (P-384)
-  bool ok = false;  // false: generation failed (tests REQUIRE it)
+  bool ok = false;                    // false: generation failed (tests REQUIRE it)
 };
 
 }  // namespace inloop::testing
