@@ -224,7 +224,9 @@ struct Daemon::Impl {
     return loadDestinations(file, config.routeFlags);
   }
 
-  void installDestinations(DestinationsLoad load) {
+  // `quiet`: at start-up, where the first log line must be "listening" (the
+  // counts are logged with it instead).
+  void installDestinations(DestinationsLoad load, bool quiet = false) {
     for (const std::string& id : load.insecure) {
       fhir::Json w = fhir::Json::object();
       w.set("destination", fhir::Json::string(id));
@@ -239,7 +241,7 @@ struct Daemon::Impl {
     router->replace(destinations);
     engine->setDestinations(destinations);
     engine->notify();
-    logger.log(LogLevel::kInfo, "destinations-loaded", f);
+    if (!quiet) logger.log(LogLevel::kInfo, "destinations-loaded", f);
   }
 
   MetricGauges gauges() {
@@ -359,7 +361,10 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   d.operations = std::make_unique<DeliveryOperations>(*d.store, d.engine.get());
   DeliveryEngine* engine = d.engine.get();
   d.router->setOnAccepted([engine] { engine->notify(); });
-  d.installDestinations(std::move(destinations));
+  std::vector<std::string> insecure = destinations.insecure;
+  const auto destinationCount = static_cast<std::int64_t>(destinations.config->destinations.size());
+  destinations.insecure.clear();
+  d.installDestinations(std::move(destinations), true);
 
   IngestLimits limits;
   limits.maxBatchRecords = config.limits.maxBatchRecords;
@@ -429,7 +434,13 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   f.set("dataDir", fhir::Json::string(config.dataDir));
   f.set("mappingTablesVersion", fhir::Json::string(version));
   f.set("version", fhir::Json::string(kVersion));
+  f.set("destinations", fhir::Json::number(destinationCount));
   d.logger.log(LogLevel::kInfo, "listening", f);
+  for (const std::string& id : insecure) {
+    fhir::Json w = fhir::Json::object();
+    w.set("destination", fhir::Json::string(id));
+    d.logger.log(LogLevel::kWarning, "tls-verification-off", w);
+  }
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 
