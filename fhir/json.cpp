@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <unordered_set>
 
@@ -182,7 +183,12 @@ class TreeBuilder {
  public:
   // `base` is the offset of the stream's first byte in the caller's text.
   TreeBuilder(const JsonLimits& limits, const rapidjson::MemoryStream& stream, std::size_t base)
-      : limits_(limits), stream_(stream), base_(base) {}
+      : limits_(limits), stream_(stream), base_(base) {
+    // Room for a typical small document, so the stacks rarely grow.
+    frames_.reserve(16);
+    items_.reserve(32);
+    members_.reserve(64);
+  }
 
   bool Null() { return addValue(Json(), 4); }
   bool Bool(bool b) { return addValue(Json::boolean(b), b ? 4 : 5); }
@@ -215,20 +221,21 @@ class TreeBuilder {
     if (top.keys) {
       duplicate = top.keys->count(std::string(key)) > 0;
     } else {
-      for (const auto& m : top.value.members()) {
-        if (m.first == key) {
+      for (std::size_t i = top.start; i < members_.size(); ++i) {
+        if (members_[i].first == key) {
           duplicate = true;
           break;
         }
       }
     }
     if (duplicate) return fail("duplicate key \"" + std::string(key) + "\"");
-    top.key.assign(str, length);
+    // The member waits at the end of the stack for its value (see attach).
+    members_.emplace_back(std::string(key), Json());
     return true;
   }
 
-  bool StartObject() { return start(Json::object()); }
-  bool StartArray() { return start(Json::array()); }
+  bool StartObject() { return start(Json::Type::kObject); }
+  bool StartArray() { return start(Json::Type::kArray); }
   bool EndObject(rapidjson::SizeType) { return end(); }
   bool EndArray(rapidjson::SizeType) { return end(); }
 
@@ -237,9 +244,13 @@ class TreeBuilder {
   Json takeRoot() { return std::move(root_); }
 
  private:
+  // An open array or object. Its items or members are collected on the shared
+  // stacks items_ / members_ from `start` on and moved into a vector of exactly
+  // the right size when it closes: one allocation per container, no regrowth.
   struct Frame {
-    Json value;
-    std::string key;  // pending key in an object
+    bool isArray = false;
+    std::size_t start = 0;
+    std::size_t offset = 0;
     std::unique_ptr<std::unordered_set<std::string>> keys;  // for large objects
   };
   static constexpr std::size_t kIndexKeysAbove = 32;
@@ -272,21 +283,37 @@ class TreeBuilder {
     return true;
   }
 
-  bool start(Json container) {
+  bool start(Json::Type type) {
     if (!countElement()) return false;
     if (frames_.size() >= limits_.maxDepth) {
       return limit("nesting deeper than " + std::to_string(limits_.maxDepth) + " levels");
     }
     // RapidJSON reports StartObject/StartArray before consuming the bracket.
-    container.setSourceOffset(base_ + stream_.Tell());
-    frames_.push_back(Frame{std::move(container), {}, nullptr});
+    const bool isArray = type == Json::Type::kArray;
+    frames_.push_back(
+        Frame{isArray, isArray ? items_.size() : members_.size(), base_ + stream_.Tell(), nullptr});
     return true;
   }
 
   bool end() {
-    Frame frame = std::move(frames_.back());
+    Frame& frame = frames_.back();
+    Json container;
+    if (frame.isArray) {
+      container = Json::array();
+      auto first = items_.begin() + static_cast<std::ptrdiff_t>(frame.start);
+      container.items().reserve(static_cast<std::size_t>(items_.end() - first));
+      std::move(first, items_.end(), std::back_inserter(container.items()));
+      items_.erase(first, items_.end());
+    } else {
+      container = Json::object();
+      auto first = members_.begin() + static_cast<std::ptrdiff_t>(frame.start);
+      container.members().reserve(static_cast<std::size_t>(members_.end() - first));
+      std::move(first, members_.end(), std::back_inserter(container.members()));
+      members_.erase(first, members_.end());
+    }
+    container.setSourceOffset(frame.offset);
     frames_.pop_back();
-    return attach(std::move(frame.value));
+    return attach(std::move(container));
   }
 
   bool addValue(Json value, std::size_t approxTokenLength) {
@@ -304,15 +331,18 @@ class TreeBuilder {
       return true;
     }
     Frame& top = frames_.back();
-    if (top.value.isArray()) {
-      top.value.push(std::move(value));
-    } else {
-      if (top.keys) top.keys->insert(top.key);
-      top.value.members().emplace_back(std::move(top.key), std::move(value));
-      top.key.clear();
-      if (!top.keys && top.value.members().size() > kIndexKeysAbove) {
-        top.keys = std::make_unique<std::unordered_set<std::string>>();
-        for (const auto& m : top.value.members()) top.keys->insert(m.first);
+    if (top.isArray) {
+      items_.push_back(std::move(value));
+      return true;
+    }
+    Json::Member& pending = members_.back();
+    pending.second = std::move(value);
+    if (top.keys) {
+      top.keys->insert(pending.first);
+    } else if (members_.size() - top.start > kIndexKeysAbove) {
+      top.keys = std::make_unique<std::unordered_set<std::string>>();
+      for (std::size_t i = top.start; i < members_.size(); ++i) {
+        top.keys->insert(members_[i].first);
       }
     }
     return true;
@@ -322,6 +352,8 @@ class TreeBuilder {
   const rapidjson::MemoryStream& stream_;
   std::size_t base_;
   std::vector<Frame> frames_;
+  std::vector<Json> items_;
+  std::vector<Json::Member> members_;
   Json root_;
   std::size_t elements_ = 0;
   std::string failure_;
@@ -398,82 +430,185 @@ Result<Json> parseJson(std::string_view text, const JsonLimits& limits, JsonPars
 
 // ---------------------------------------------------------------- writer
 
-void appendJsonString(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  std::size_t runStart = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + runStart, i - runStart);
-    runStart = i + 1;
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xF]);
-    }
-  }
-  out->append(s.data() + runStart, s.size() - runStart);
-  out->push_back('"');
+namespace {
+
+// True if any of the 8 bytes of `w` is a control character, '"' or '\\' (the
+// bytes a JSON string must escape). Exact as a yes/no answer; bytes >= 0x80
+// (UTF-8 sequences) never match.
+bool anyNeedsEscape(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
+  const std::uint64_t q = w ^ (kOnes * '"');
+  const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
+  const std::uint64_t b = w ^ (kOnes * '\\');
+  const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
+  return (control | quote | backslash) != 0;
 }
+
+}  // namespace
 
 namespace {
 
-void newline(std::string* out, int depth) {
-  out->push_back('\n');
-  out->append(static_cast<std::size_t>(depth) * 2, ' ');
+// Collects output in its own buffer (uninitialised, grown by doubling), so
+// writing is plain stores with one capacity check per token; finish() appends
+// the result to the caller's string.
+class Writer {
+ public:
+  explicit Writer(std::size_t capacity) : buffer_(new char[capacity]), capacity_(capacity) {}
+
+  // A pointer to at least `n` writable bytes at the cursor.
+  char* room(std::size_t n) {
+    if (capacity_ - size_ < n) grow(n);
+    return buffer_.get() + size_;
+  }
+  void advanceTo(const char* end) { size_ = static_cast<std::size_t>(end - buffer_.get()); }
+
+  void put(char c) {
+    *room(1) = c;
+    ++size_;
+  }
+  void put(std::string_view s) {
+    std::memcpy(room(s.size()), s.data(), s.size());
+    size_ += s.size();
+  }
+  void newline(int depth) {
+    const std::size_t n = static_cast<std::size_t>(depth) * 2;
+    char* d = room(n + 1);
+    *d = '\n';
+    std::memset(d + 1, ' ', n);
+    size_ += n + 1;
+  }
+  void string(std::string_view s);
+
+  void finish(std::string* out) const { out->append(buffer_.get(), size_); }
+
+ private:
+  void grow(std::size_t n) {
+    const std::size_t capacity = std::max(capacity_ * 2, size_ + n);
+    std::unique_ptr<char[]> bigger(new char[capacity]);
+    std::memcpy(bigger.get(), buffer_.get(), size_);
+    buffer_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+};
+
+// Initial output buffer: enough for most single resources and Bundles.
+constexpr std::size_t kWriterCapacity = 8192;
+
+void Writer::string(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  // Worst case: every byte becomes a six-byte \u00XX escape.
+  char* d = room(s.size() * 6 + 2);
+  *d++ = '"';
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    // Most strings need no escape at all: copy them eight bytes at a time, the
+    // last (partial) word as the final eight bytes of the string.
+    const char* stop = end;
+    if (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, sizeof w);
+      if (!anyNeedsEscape(w)) {
+        std::memcpy(d, &w, sizeof w);
+        d += 8;
+        p += 8;
+        continue;
+      }
+      stop = p + 8;
+    } else if (s.size() >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, end - 8, sizeof w);
+      if (!anyNeedsEscape(w)) {
+        const std::size_t rest = static_cast<std::size_t>(end - p);
+        std::memcpy(d + rest - 8, &w, sizeof w);  // rewrites bytes already copied
+        d += rest;
+        break;
+      }
+    }
+    for (; p < stop; ++p) {
+      const auto c = static_cast<unsigned char>(*p);
+      if (c >= 0x20 && c != '"' && c != '\\') {
+        *d++ = static_cast<char>(c);
+        continue;
+      }
+      *d++ = '\\';
+      switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        default:
+          *d++ = 'u';
+          *d++ = '0';
+          *d++ = '0';
+          *d++ = kHex[c >> 4];
+          *d++ = kHex[c & 0xF];
+      }
+    }
+  }
+  *d++ = '"';
+  advanceTo(d);
 }
 
 // Recursion depth is bounded by the reader's depth limit for parsed values;
 // values built in code are shallow.
-void write(const Json& v, bool pretty, int depth, std::string* out) {
+void write(const Json& v, bool pretty, int depth, Writer& w) {
   switch (v.type()) {
-    case Json::Type::kNull: out->append("null"); return;
-    case Json::Type::kBool: out->append(v.asBool() ? "true" : "false"); return;
-    case Json::Type::kNumber: out->append(v.text()); return;
-    case Json::Type::kString: appendJsonString(v.text(), out); return;
+    case Json::Type::kNull:
+      w.put("null");
+      return;
+    case Json::Type::kBool:
+      w.put(v.asBool() ? "true" : "false");
+      return;
+    case Json::Type::kNumber:
+      w.put(v.text());
+      return;
+    case Json::Type::kString:
+      w.string(v.text());
+      return;
     case Json::Type::kArray: {
       if (v.items().empty()) {
-        out->append("[]");
+        w.put("[]");
         return;
       }
-      out->push_back('[');
+      w.put('[');
       bool first = true;
       for (const Json& item : v.items()) {
-        if (!first) out->push_back(',');
+        if (!first) w.put(',');
         first = false;
-        if (pretty) newline(out, depth + 1);
-        write(item, pretty, depth + 1, out);
+        if (pretty) w.newline(depth + 1);
+        write(item, pretty, depth + 1, w);
       }
-      if (pretty) newline(out, depth);
-      out->push_back(']');
+      if (pretty) w.newline(depth);
+      w.put(']');
       return;
     }
     case Json::Type::kObject: {
       if (v.members().empty()) {
-        out->append("{}");
+        w.put("{}");
         return;
       }
-      out->push_back('{');
+      w.put('{');
       bool first = true;
       for (const auto& [key, value] : v.members()) {
-        if (!first) out->push_back(',');
+        if (!first) w.put(',');
         first = false;
-        if (pretty) newline(out, depth + 1);
-        appendJsonString(key, out);
-        out->append(pretty ? ": " : ":");
-        write(value, pretty, depth + 1, out);
+        if (pretty) w.newline(depth + 1);
+        w.string(key);
+        w.put(pretty ? std::string_view(": ") : std::string_view(":"));
+        write(value, pretty, depth + 1, w);
       }
-      if (pretty) newline(out, depth);
-      out->push_back('}');
+      if (pretty) w.newline(depth);
+      w.put('}');
       return;
     }
   }
@@ -481,9 +616,17 @@ void write(const Json& v, bool pretty, int depth, std::string* out) {
 
 }  // namespace
 
+void appendJsonString(std::string_view s, std::string* out) {
+  Writer w(s.size() * 6 + 2);
+  w.string(s);
+  w.finish(out);
+}
+
 void appendJson(const Json& value, JsonStyle style, std::string* out) {
-  write(value, style == JsonStyle::kPretty, 0, out);
-  if (style == JsonStyle::kPretty) out->push_back('\n');
+  Writer w(kWriterCapacity);
+  write(value, style == JsonStyle::kPretty, 0, w);
+  if (style == JsonStyle::kPretty) w.put('\n');
+  w.finish(out);
 }
 
 std::string writeJson(const Json& value, JsonStyle style) {
