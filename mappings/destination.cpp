@@ -780,6 +780,13 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       }
     };
     forEachReference(*resource, fix);
+    // A conditional write finds the resource by identifier; a client-chosen id
+    // in the body makes servers refuse the create-on-no-match ("Cannot provide
+    // ID for create by update", Medplum). The stored translation keeps its id.
+    if (isFhirServerKind(out.kind) &&
+        textOf(info.entry.find("request"), "url").find('?') != std::string_view::npos) {
+      resource->erase("id");
+    }
   }
 
   switch (out.kind) {

@@ -129,7 +129,7 @@ TEST_CASE("503 Retry-After, 429, 500 then success: retried at the right times, l
   CHECK(status[0].effectiveKind == "fhir-transaction");
 }
 
-TEST_CASE("timeouts and resets mid-response are retried; a slow response is waited for",
+TEST_CASE("timeouts and resets mid-response are retried - a slow response is waited for",
           "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
@@ -167,7 +167,7 @@ TEST_CASE("timeouts and resets mid-response are retried; a slow response is wait
   }
 }
 
-TEST_CASE("422 with OperationOutcome dead-letters with the outcome; the patient's queue moves on; "
+TEST_CASE("422 with OperationOutcome dead-letters with the outcome - the patient's queue moves on - "
           "replay and discard",
           "[gateway][delivery]") {
   FaultReceiver receiver;
@@ -217,7 +217,7 @@ TEST_CASE("422 with OperationOutcome dead-letters with the outcome; the patient'
   }
 }
 
-TEST_CASE("a blocked patient does not delay others; order per patient is kept",
+TEST_CASE("a blocked patient does not delay others - order per patient is kept",
           "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
@@ -249,7 +249,7 @@ TEST_CASE("a blocked patient does not delay others; order per patient is kept",
   CHECK(carried(receiver, {"BLOCKA-2"}).empty());
 }
 
-TEST_CASE("queued superseded versions collapse to the newest; patient-unmatched is released by "
+TEST_CASE("queued superseded versions collapse to the newest - patient-unmatched is released by "
           "a later version",
           "[gateway][delivery]") {
   FaultReceiver receiver;
@@ -290,7 +290,7 @@ TEST_CASE("queued superseded versions collapse to the newest; patient-unmatched 
   }
 }
 
-TEST_CASE("circuit breaker opens on consecutive failures, probes after the cool-down; old "
+TEST_CASE("circuit breaker opens on consecutive failures, probes after the cool-down - old "
           "messages raise the alert",
           "[gateway][delivery]") {
   FaultReceiver receiver;

@@ -97,7 +97,7 @@ TEST_CASE("config errors name file, line and column", "[gateway][server]") {
   }
 }
 
-TEST_CASE("bearer tokens are matched by hash; roles are kept", "[gateway][server]") {
+TEST_CASE("bearer tokens are matched by hash - roles are kept", "[gateway][server]") {
   using inloop::gateway::Authenticator;
   inloop::gateway::RoleSet read;
   read.add(inloop::gateway::Role::kRead);

@@ -385,8 +385,14 @@ TEST_CASE("shaping: conditional-create keeps the Patient with ifNoneExist",
   CHECK(first.find("resource")->find("resourceType")->text() == "Patient");
   CHECK(first.find("request")->find("method")->text() == "POST");
   CHECK(first.find("request")->find("ifNoneExist")->text().rfind("identifier=", 0) == 0);
-  // Unchanged from the translator's Bundle.
-  CHECK(s.requests[0].body == translated(r));
+  // The translator's Bundle, less the client ids of conditional writes.
+  Json expected = translated(r);
+  for (Json& e : expected.find("entry")->items()) {
+    if (e.find("request")->find("url")->text().find('?') != std::string::npos) {
+      e.find("resource")->erase("id");
+    }
+  }
+  CHECK(s.requests[0].body == expected);
 }
 
 TEST_CASE("shaping: MedicationStatement -> MedicationRequest", "[mappings][destination]") {
@@ -460,7 +466,7 @@ TEST_CASE("shaping: CarePlan -> Communication", "[mappings][destination]") {
         c.find("identifier")->items()[0].find("value")->text());
 }
 
-TEST_CASE("shaping: Goals kept when the CarePlan is not; references become logical",
+TEST_CASE("shaping: Goals kept when the CarePlan is not - references become logical",
           "[mappings][destination]") {
   PlanRecord r = example(kCarePlan);
   DestinationProfile d = profile(DestinationKind::kFhirTransaction);
@@ -532,6 +538,41 @@ TEST_CASE("shaping: fhir-put requests and ndjson lines carry no urn:uuid",
   }
   CHECK(types == requestTypes(put));
   CHECK(nd.ndjson.back() == '\n');
+}
+
+TEST_CASE("shaping: conditional writes to FHIR servers carry no client id",
+          "[mappings][destination]") {
+  // The stored translation keeps stable logical ids; a server refuses a
+  // conditional create-on-no-match whose body names an id of its own choosing.
+  PlanRecord r = example(kCarePlan);
+  Json translatedBundle = translated(r);
+  std::size_t withId = 0;
+  for (const Json& e : translatedBundle.find("entry")->items()) {
+    withId += e.find("resource")->find("id") != nullptr ? 1 : 0;
+  }
+  CHECK(withId > 0);
+
+  ShapedDelivery tx = shapeRecord(r, tables(), profile(DestinationKind::kFhirTransaction), nullptr);
+  REQUIRE(tx.state == ShapeState::kSend);
+  REQUIRE(tx.requests.size() == 1);
+  for (const Json& e : tx.requests[0].body.find("entry")->items()) {
+    INFO(e.find("request")->find("url")->text());
+    CHECK(e.find("resource")->find("id") == nullptr);
+  }
+  ShapedDelivery put = shapeRecord(r, tables(), profile(DestinationKind::kFhirPut), nullptr);
+  REQUIRE(put.state == ShapeState::kSend);
+  for (const WireRequest& w : put.requests) {
+    INFO(w.url);
+    CHECK(w.body.find("id") == nullptr);
+  }
+  // Interface engines and file drops get the translation's ids unchanged.
+  ShapedDelivery engine = shapeRecord(r, tables(), profile(DestinationKind::kHttpBundle), nullptr);
+  REQUIRE(engine.state == ShapeState::kSend);
+  std::size_t engineIds = 0;
+  for (const Json& e : engine.requests[0].body.find("entry")->items()) {
+    engineIds += e.find("resource")->find("id") != nullptr ? 1 : 0;
+  }
+  CHECK(engineIds == withId);
 }
 
 TEST_CASE("shaping: malformed Bundles are invalid, not sent", "[mappings][destination]") {

@@ -346,7 +346,7 @@ TEST_CASE("article patient: urgent sedation notice, taper notices, MME 90 then 5
   CHECK(*back == p.list);
 }
 
-TEST_CASE("duloxetine start: blood-pressure notice; entered in error: correction, list restored",
+TEST_CASE("duloxetine start: blood-pressure notice - entered in error: correction, list restored",
           "[mappings][safety]") {
   std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
   REQUIRE(start);
