@@ -70,8 +70,8 @@ struct ServerLimits {
   std::int64_t requestTimeoutMs = 30000;  // socket receive/send timeout
   std::int64_t keepAliveTimeoutMs = 15000;
   int maxKeepAliveRequests = 10000;
-  int maxThreads = 32;            // request handler threads
-  int maxQueuedConnections = 64;  // accepted connections waiting for a thread
+  int maxThreads = 160;           // request handler threads (one per keep-alive connection)
+  int maxQueuedConnections = 256; // accepted connections waiting for a thread
   int maxInFlight = 256;          // requests being handled: 503 Retry-After beyond
   int retryAfterSeconds = 1;      // Retry-After of every 503
 };
