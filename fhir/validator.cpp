@@ -138,10 +138,10 @@ const char* xhtmlProblem(std::string_view s) {
   // receiver renders the narrative: scripts, frames, forms, styles, event handlers.
   // Matched ignoring ASCII case. Each pattern is looked for only where its rare
   // anchor character is ('<', '=' or ':'), so the text is not scanned per pattern.
-  constexpr std::string_view kActiveTags[] = {"<script", "<iframe", "<frame", "<object",
-                                              "<embed",  "<form",   "<input", "<button",
-                                              "<style",  "<link",   "<meta",  "<base"};
-  constexpr std::string_view kActiveAttributes[] = {
+  static constexpr std::string_view kActiveTags[] = {"<script", "<iframe", "<frame", "<object",
+                                                     "<embed",  "<form",   "<input", "<button",
+                                                     "<style",  "<link",   "<meta",  "<base"};
+  static constexpr std::string_view kActiveAttributes[] = {
       " onclick=", " onload=", " onerror=", " onmouseover="};
   constexpr std::string_view kActiveScheme = "javascript:";
   constexpr const char* kActive =
@@ -152,6 +152,11 @@ const char* xhtmlProblem(std::string_view s) {
     if (i + 1 >= s.size()) break;
     char next = s[i + 1];
     if (next >= 'A' && next <= 'Z') next = static_cast<char>(next - 'A' + 'a');
+    // Second letters of the active tags and of <img; other tags (p, b, t*, d*) are skipped.
+    if (next != 's' && next != 'i' && next != 'f' && next != 'o' && next != 'e' && next != 'b' &&
+        next != 'l' && next != 'm') {
+      continue;
+    }
     for (std::string_view a : kActiveTags) {
       if (a[1] == next && hasLowerAt(s, i, a)) return kActive;
     }
@@ -627,18 +632,22 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
   }
   const bool isResource = t.isResource;
   const std::size_t own = def.elements.size();
-  std::array<int, kStackElements> stackCounts{};
-  std::array<std::string_view, kStackElements> stackVariants{};
+  // Per own element: how many values, and which choice variant was seen.
+  // Only the first `own` entries are initialised (most types have few elements).
+  std::array<int, kStackElements> stackCounts;
+  std::array<std::string_view, kStackElements> stackVariants;
   std::vector<int> heapCounts;
   std::vector<std::string_view> heapVariants;
   int* counts = stackCounts.data();
   std::string_view* variants = stackVariants.data();
   if (own > kStackElements) {
-    heapCounts.assign(own, 0);
-    heapVariants.assign(own, std::string_view());
+    heapCounts.resize(own);
+    heapVariants.resize(own);
     counts = heapCounts.data();
     variants = heapVariants.data();
   }
+  std::fill_n(counts, own, 0);
+  std::fill_n(variants, own, std::string_view());
   bool onlyId = true;
   for (const Json::Member& m : v.members()) {
     const std::string_view key = m.first;
