@@ -53,36 +53,33 @@ class Sha1 {
  private:
   static std::uint32_t rotl(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
+  // One 64-byte block. The four 20-round groups are separate, unrolled loops
+  // (no per-round branch); this runs a few times per translated record.
   void compress() {
     std::uint32_t w[80];
     for (int i = 0; i < 16; ++i) {
       w[i] = (std::uint32_t{block_[4 * i]} << 24) | (std::uint32_t{block_[4 * i + 1]} << 16) |
              (std::uint32_t{block_[4 * i + 2]} << 8) | std::uint32_t{block_[4 * i + 3]};
     }
+#pragma GCC unroll 16
     for (int i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
-    for (int i = 0; i < 80; ++i) {
-      std::uint32_t f, k;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDC;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6;
-      }
-      std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
+    auto round = [&](std::uint32_t f, std::uint32_t k, std::uint32_t wi) {
+      const std::uint32_t t = rotl(a, 5) + f + e + k + wi;
       e = d;
       d = c;
       c = rotl(b, 30);
       b = a;
       a = t;
-    }
+    };
+#pragma GCC unroll 20
+    for (int i = 0; i < 20; ++i) round((b & c) | (~b & d), 0x5A827999, w[i]);
+#pragma GCC unroll 20
+    for (int i = 20; i < 40; ++i) round(b ^ c ^ d, 0x6ED9EBA1, w[i]);
+#pragma GCC unroll 20
+    for (int i = 40; i < 60; ++i) round((b & c) | (b & d) | (c & d), 0x8F1BBCDC, w[i]);
+#pragma GCC unroll 20
+    for (int i = 60; i < 80; ++i) round(b ^ c ^ d, 0xCA62C1D6, w[i]);
     h_[0] += a;
     h_[1] += b;
     h_[2] += c;
