@@ -364,6 +364,23 @@ constexpr unsigned kStrictFlags = rapidjson::kParseValidateEncodingFlag |
                                   rapidjson::kParseIterativeFlag |
                                   rapidjson::kParseNumbersAsStringsFlag;
 constexpr unsigned kCommentFlags = kStrictFlags | rapidjson::kParseCommentsFlag;
+// For input that is entirely ASCII, where UTF-8 validation cannot fail: the
+// same parse without RapidJSON's per-character decoding.
+constexpr unsigned kAsciiFlags = kStrictFlags & ~rapidjson::kParseValidateEncodingFlag;
+
+// True if no byte has its high bit set (eight bytes at a time).
+bool isAscii(std::string_view s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  std::uint64_t any = 0;
+  for (; end - p >= 8; p += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    any |= w;
+  }
+  for (; p < end; ++p) any |= static_cast<unsigned char>(*p);
+  return (any & 0x8080808080808080ULL) == 0;
+}
 
 Status makeError(ErrorCode code, std::string_view text, std::size_t offset, std::string reason,
                  JsonParseError* error) {
@@ -408,6 +425,7 @@ Result<Json> parseJson(std::string_view text, const JsonLimits& limits, JsonPars
   TreeBuilder builder(limits, stream, skip);
   rapidjson::Reader reader;
   rapidjson::ParseResult ok = limits.allowComments ? reader.Parse<kCommentFlags>(stream, builder)
+                              : isAscii(text)      ? reader.Parse<kAsciiFlags>(stream, builder)
                                                    : reader.Parse<kStrictFlags>(stream, builder);
   if (!ok) {
     std::size_t offset = ok.Offset() + skip;
