@@ -277,6 +277,22 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
             });
 }
 
+void readInbox(ConfigReader& r, const fhir::Json& v, InboxConfig* inbox) {
+  r.members(v, "inbox", {"enabled", "dir", "pollIntervalMs", "maxFileBytes"},
+            [&](const std::string& key, const fhir::Json& value) {
+              if (key == "enabled") {
+                r.boolean(value, "inbox.enabled", &inbox->enabled);
+              } else if (key == "dir") {
+                r.path(value, "inbox.dir", &inbox->dir);
+              } else if (key == "pollIntervalMs") {
+                r.integer(value, "inbox.pollIntervalMs", 10, 3'600'000, &inbox->pollIntervalMs);
+              } else {
+                r.integer(value, "inbox.maxFileBytes", 1024, std::int64_t{4} << 30,
+                          &inbox->maxFileBytes);
+              }
+            });
+}
+
 }  // namespace
 
 const char* roleName(Role role) {
@@ -341,7 +357,7 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   }
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
-             "storeQueueCapacity", "logLevel", "destinationsFile", "delivery"},
+             "storeQueueCapacity", "logLevel", "destinationsFile", "delivery", "inbox"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -366,6 +382,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 r.path(value, "destinationsFile", &config.destinationsFile);
               } else if (key == "delivery") {
                 readDelivery(r, value, &config.delivery);
+              } else if (key == "inbox") {
+                readInbox(r, value, &config.inbox);
               } else {
                 std::string level;
                 if (!r.string(value, "logLevel", &level)) return;

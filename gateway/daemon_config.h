@@ -86,6 +86,14 @@ struct DeliveryConfig {
   std::int64_t leaseMs = 300000;             // claimed message lease (longer than one send)
 };
 
+// The file inbox (gateway/inbox/inbox.h, docs/inbox.md).
+struct InboxConfig {
+  bool enabled = true;
+  std::string dir;                       // empty: DATADIR/inbox
+  std::int64_t pollIntervalMs = 2000;    // between scans of the folder
+  std::size_t maxFileBytes = 64u << 20;  // larger files are rejected unread
+};
+
 struct DaemonConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;    // 0: any free port (tests)
@@ -102,6 +110,7 @@ struct DaemonConfig {
   std::string destinationsFile;
   std::vector<std::string> routeFlags;  // `--route PRACTICE_ID=KIND:URL`, command line only
   DeliveryConfig delivery;
+  InboxConfig inbox;
 };
 
 // Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" = all interfaces).

@@ -24,6 +24,7 @@
 #include "gateway/delivery/engine.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/destinations_config.h"
+#include "gateway/inbox/inbox.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
@@ -177,6 +178,7 @@ struct Daemon::Impl {
   std::unique_ptr<DeliveryEngine> engine;
   std::unique_ptr<DeliveryOperations> operations;
   std::unique_ptr<IngestPipeline> pipeline;
+  std::unique_ptr<Inbox> inbox;  // after pipeline: destroyed (stopped) before it
   std::unique_ptr<Authenticator> auth;
   std::mutex reloadMutex;
   std::unique_ptr<Poco::ThreadPool> pool;
@@ -279,6 +281,8 @@ struct Daemon::Impl {
       pool->joinAll();
       server.reset();
     }
+    if (inbox) inbox->stop();  // after its current file; the rest waits in the folder
+    inbox.reset();
     // Workers finish their in-flight sends; anything claimed but unreported
     // is re-sent after its lease expires.
     if (engine) engine->stop();
@@ -371,6 +375,17 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   limits.maxRecordBytes = config.limits.maxBodyBytes;
   d.pipeline =
       std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics, d.router.get());
+  if (config.inbox.enabled) {
+    InboxOptions inboxOptions;
+    inboxOptions.dir = config.inbox.dir.empty()
+                           ? (std::filesystem::path(config.dataDir) / "inbox").string()
+                           : config.inbox.dir;
+    inboxOptions.pollIntervalMs = config.inbox.pollIntervalMs;
+    inboxOptions.maxFileBytes = config.inbox.maxFileBytes;
+    d.inbox = std::make_unique<Inbox>(*d.pipeline, inboxOptions, &d.logger);
+    fhir::Status prepared = d.inbox->prepare();
+    if (!prepared.isOk()) return prepared;
+  }
   std::vector<ClientPrincipalConfig> clients;
   if (config.tls) clients = config.tls->clientPrincipals;
   d.auth = std::make_unique<Authenticator>(config.tokens, clients);
@@ -440,6 +455,14 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     fhir::Json w = fhir::Json::object();
     w.set("destination", fhir::Json::string(id));
     d.logger.log(LogLevel::kWarning, "tls-verification-off", w);
+  }
+  // After the "listening" line: the inbox's first scan logs too.
+  if (d.inbox) {
+    fhir::Status started = d.inbox->start();
+    if (!started.isOk()) {
+      d.shutdown();
+      return started;
+    }
   }
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }

@@ -111,6 +111,19 @@ class ServeChild {
     return port_;
   }
 
+  // True once `needle` occurs `count` times in the output (deadline bounded).
+  bool waitForOutput(const std::string& needle, int count, std::chrono::seconds deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, deadline, [&] {
+      int seen = 0;
+      for (std::size_t at = output_.find(needle); at != std::string::npos;
+           at = output_.find(needle, at + 1)) {
+        ++seen;
+      }
+      return seen >= count || eof_;
+    }) && !eof_;
+  }
+
   std::string output() {
     std::lock_guard<std::mutex> lock(mutex_);
     return output_;
@@ -148,6 +161,7 @@ class ServeChild {
       if (line.empty() || line.back() != '\n') continue;
       std::lock_guard<std::mutex> lock(mutex_);
       if (output_.size() < (64u << 10)) output_ += line;
+      cv_.notify_all();
       if (port_ == 0) {
         fhir::Result<fhir::Json> j = fhir::parseJson(line);
         const fhir::Json* event = j.isOk() ? j->find("event") : nullptr;
@@ -284,12 +298,36 @@ TEST_CASE("inloop serve killed with SIGKILL keeps every acknowledged record exac
   std::mt19937 rng(seed);
   Acks acks;
 
+  // The file inbox of the same daemon: one good NDJSON file and one bad record,
+  // there before the first start.
+  const fs::path inbox = dir.path() / "inbox";
+  fs::create_directories(inbox);
+  {
+    std::ofstream good(inbox / "boot.ndjson.tmp", std::ios::binary);
+    for (int i = 0; i < 3; ++i) good << recordText(base, "INBOX-" + std::to_string(i)) << "\n";
+    fhir::Json bad = base;
+    bad.set("measure", fhir::Json::string("no-such-measure"));
+    std::ofstream badFile(inbox / "bad.json.tmp", std::ios::binary);
+    badFile << recordText(bad, "INBOX-BAD");
+  }
+  fs::rename(inbox / "boot.ndjson.tmp", inbox / "boot.ndjson");
+  fs::rename(inbox / "bad.json.tmp", inbox / "bad.json");
+
   for (int cycle = 0; cycle <= kCycles; ++cycle) {
     INFO("cycle " << cycle);
     ServeChild child(dir.path());
     const int port = child.waitForPort(std::chrono::seconds(60));
     INFO("child output:\n" << child.output());
     REQUIRE(port > 0);
+    if (cycle == 0) {
+      // The daemon scans its inbox right after start-up.
+      REQUIRE(child.waitForOutput("\"event\":\"inbox-file\"", 2, std::chrono::seconds(60)));
+      CHECK(fs::exists(inbox / "processed" / "boot.ndjson"));
+      CHECK(fs::exists(inbox / "rejected" / "bad.json"));
+      CHECK(fs::exists(inbox / "rejected" / "bad.json.errors.json"));
+      std::lock_guard<std::mutex> lock(acks.mutex);
+      for (int i = 0; i < 3; ++i) acks.ids.push_back("INBOX-" + std::to_string(i));
+    }
 
     if (cycle > 0) {
       // After the restart: the previous cycles' acknowledgements hold.
