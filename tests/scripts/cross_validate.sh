@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-checks `inloop validate` against two third-party FHIR validators from npm
-# (@medplum/core validateResource and FHIR.js) over tests/data/fhir/corpus/{valid,invalid}.
+# (@medplum/core validateResource and FHIR.js) over tests/data/fhir/corpus/{valid,invalid},
+# then over the translator's golden Bundles (tests/data/golden), which must all be valid.
 # Fails (exit 1, listing each file) when inloop misjudges a corpus file or disagrees with a
 # peer on a file that tests/peers/known-differences.json does not list with a reason.
 # Prints "cross-validate: N passed, M failed".
@@ -27,5 +28,15 @@ if [ ! -x "$INLOOP_BIN" ]; then
   exit 1
 fi
 
-exec node "$PEERS/cross-validate.mjs" --inloop "$INLOOP_BIN" \
+node "$PEERS/cross-validate.mjs" --inloop "$INLOOP_BIN" \
   --corpus "$INLOOP_ROOT/tests/data/fhir/corpus" --known "$PEERS/known-differences.json"
+
+# The translator's outputs: every golden transaction Bundle (one per record in
+# the examples and tests/data/records/translate) must be valid for inloop AND
+# both peers, with no known difference allowed.
+golden=$(mktemp -d)
+trap 'rm -rf "$golden"' EXIT
+mkdir -p "$golden/valid" "$golden/invalid"
+cp "$INLOOP_ROOT"/tests/data/golden/*.json "$golden/valid/"
+printf '{"differences": []}\n' > "$golden/known.json"
+node "$PEERS/cross-validate.mjs" --inloop "$INLOOP_BIN" --corpus "$golden" --known "$golden/known.json"
