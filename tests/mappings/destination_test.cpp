@@ -17,6 +17,7 @@
 #include "mappings/plan_record.h"
 #include "mappings/tables.h"
 #include "mappings/translate.h"
+#include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::Json;
 using namespace inloop::mappings;  // NOLINT: test file
@@ -25,35 +26,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
-const MappingTables& tables() {
-  static const TablesLoad load = [] {
-    std::vector<TableFile> files;
-    for (const auto& e : fs::directory_iterator(fs::path(INLOOP_SOURCE_DIR) / "config/mappings")) {
-      if (e.path().extension() != ".json") continue;
-      files.push_back({e.path().filename().string(), readFile(e.path())});
-    }
-    return loadMappingTables(files);
-  }();
-  REQUIRE(load.tables.has_value());
-  return *load.tables;
-}
+const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
 PlanRecord example(const std::string& name) {
-  auto doc =
-      inloop::fhir::parseJson(readFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records" / name));
-  REQUIRE(doc.isOk());
-  inloop::fhir::Issues issues;
-  std::optional<PlanRecord> r = readPlanRecord(*doc, &issues);
-  INFO(inloop::fhir::formatIssues(issues));
-  REQUIRE(r.has_value());
-  return *r;
+  return inloop::testing::readRecordFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records" / name);
 }
 
 Json translated(const PlanRecord& r, const TranslateOptions& o = {}) {

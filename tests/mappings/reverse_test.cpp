@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mappings/plan_record.h"
+#include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::Issues;
 using inloop::fhir::Json;
@@ -20,12 +21,7 @@ using inloop::mappings::translateToRecords;
 
 namespace {
 
-std::string readText(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+const auto& readText = inloop::testing::readFile;
 
 Json parse(const std::string& text) {
   auto parsed = inloop::fhir::parseJson(text);
@@ -33,19 +29,7 @@ Json parse(const std::string& text) {
   return std::move(parsed).value();
 }
 
-const MappingTables& shipped() {
-  static const inloop::mappings::TablesLoad load = [] {
-    std::vector<inloop::mappings::TableFile> files;
-    std::filesystem::path dir = std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings";
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.path().extension() != ".json") continue;
-      files.push_back({entry.path().filename().string(), readText(entry.path())});
-    }
-    return inloop::mappings::loadMappingTables(files);
-  }();
-  REQUIRE(load.tables.has_value());
-  return *load.tables;
-}
+const MappingTables& shipped() { return inloop::testing::shippedTables(); }
 
 Json fixture(const std::string& name) {
   return parse(readText(std::filesystem::path(INLOOP_TEST_DATA_DIR) / "fhir/from-pcp" / name));

@@ -18,6 +18,7 @@
 #include "mappings/plan_record.h"
 #include "mappings/reverse.h"
 #include "mappings/translate.h"
+#include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::Json;
 using inloop::mappings::MappingTables;
@@ -26,26 +27,9 @@ using inloop::mappings::MedicationAs::kStatement;
 
 namespace {
 
-std::string readText(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+const auto& readText = inloop::testing::readFile;
 
-const MappingTables& shipped() {
-  static const inloop::mappings::TablesLoad load = [] {
-    std::vector<inloop::mappings::TableFile> files;
-    std::filesystem::path dir = std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings";
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.path().extension() != ".json") continue;
-      files.push_back({entry.path().filename().string(), readText(entry.path())});
-    }
-    return inloop::mappings::loadMappingTables(files);
-  }();
-  REQUIRE(load.tables.has_value());
-  return *load.tables;
-}
+const MappingTables& shipped() { return inloop::testing::shippedTables(); }
 
 // Every record the round trip runs on: the shared examples and, when they
 // exist, the forward translator's own extra records.

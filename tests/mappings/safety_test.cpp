@@ -18,6 +18,7 @@
 #include "mappings/plan_record.h"
 #include "mappings/tables.h"
 #include "mappings/translate.h"
+#include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::ErrorCode;
 using inloop::fhir::Json;
@@ -41,40 +42,18 @@ namespace m = inloop::mappings;
 
 namespace {
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
-std::map<std::string, std::string> shippedFiles() {
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::directory_iterator(fs::path(INLOOP_SOURCE_DIR) / "config/mappings")) {
-    if (e.path().extension() != ".json") continue;
-    files[e.path().filename().string()] = readFile(e.path());
-  }
-  return files;
-}
+using inloop::testing::loadTables;
+using inloop::testing::readFile;
+using inloop::testing::shippedTableFiles;
 
-m::TablesLoad loadWith(const std::map<std::string, std::string>& files) {
-  std::vector<m::TableFile> list;
-  for (const auto& [name, text] : files) list.push_back({name, text});
-  return m::loadMappingTables(list);
-}
-
-const MappingTables& tables() {
-  static const m::TablesLoad load = loadWith(shippedFiles());
-  INFO(inloop::fhir::formatIssues(load.issues));
-  REQUIRE(load.tables.has_value());
-  return *load.tables;
-}
+const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
 // Tables whose practices.json is `practices`.
 m::TablesLoad tablesWithPractices(const std::string& practices) {
-  std::map<std::string, std::string> files = shippedFiles();
+  std::map<std::string, std::string> files = shippedTableFiles();
   files["practices.json"] = practices;
-  return loadWith(files);
+  return loadTables(files);
 }
 
 Decimal dec(const std::string& text) { return *Decimal::fromText(text); }

@@ -21,6 +21,7 @@
 #include "mappings/conventions.h"
 #include "mappings/plan_record.h"
 #include "mappings/tables.h"
+#include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::Json;
 using inloop::fhir::JsonStyle;
@@ -34,25 +35,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
-const MappingTables& tables() {
-  static const inloop::mappings::TablesLoad load = [] {
-    std::vector<inloop::mappings::TableFile> files;
-    for (const auto& e : fs::directory_iterator(fs::path(INLOOP_SOURCE_DIR) / "config/mappings")) {
-      if (e.path().extension() != ".json") continue;
-      files.push_back({e.path().filename().string(), readFile(e.path())});
-    }
-    return inloop::mappings::loadMappingTables(files);
-  }();
-  REQUIRE(load.tables.has_value());
-  return *load.tables;
-}
+const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
 fs::path examplesDir() { return fs::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples"; }
 fs::path ownDir() { return fs::path(INLOOP_TEST_DATA_DIR) / "records/translate"; }

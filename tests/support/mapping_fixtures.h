@@ -1,0 +1,78 @@
+#pragma once
+
+// Test helpers shared by every test that uses the mappings layer
+// (mappings_tests and gateway_tests): reading fixture files, the shipped
+// mapping tables, example records. Header-only; uses Catch2 assertions, so
+// include it from test files only.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhir/json.h"
+#include "mappings/plan_record.h"
+#include "mappings/tables.h"
+
+namespace inloop::testing {
+
+// The whole file; empty when it cannot be read.
+inline std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline std::filesystem::path shippedMappingsDir() {
+  return std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings";
+}
+
+// config/mappings/*.json by file name.
+inline std::map<std::string, std::string> shippedTableFiles() {
+  std::map<std::string, std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(shippedMappingsDir())) {
+    if (e.path().extension() != ".json") continue;
+    files[e.path().filename().string()] = readFile(e.path());
+  }
+  return files;
+}
+
+inline mappings::TablesLoad loadTables(const std::map<std::string, std::string>& files) {
+  std::vector<mappings::TableFile> list;
+  for (const auto& [name, text] : files) list.push_back({name, text});
+  return mappings::loadMappingTables(list);
+}
+
+// The shipped tables, loaded once; fails the test if they do not load.
+inline const mappings::MappingTables& shippedTables() {
+  static const mappings::TablesLoad load = loadTables(shippedTableFiles());
+  INFO(fhir::formatIssues(load.issues));
+  REQUIRE(load.tables.has_value());
+  return *load.tables;
+}
+
+inline fhir::Json parseOrFail(std::string_view text) {
+  auto parsed = fhir::parseJson(text);
+  INFO(parsed.status().toString());
+  REQUIRE(parsed.isOk());
+  return std::move(parsed).value();
+}
+
+// A record file read with readPlanRecord; fails the test on any error.
+inline mappings::PlanRecord readRecordFile(const std::filesystem::path& path) {
+  INFO(path.string());
+  fhir::Issues issues;
+  std::optional<mappings::PlanRecord> record =
+      mappings::readPlanRecord(parseOrFail(readFile(path)), &issues);
+  INFO(fhir::formatIssues(issues));
+  REQUIRE(record.has_value());
+  return *record;
+}
+
+}  // namespace inloop::testing
