@@ -275,7 +275,9 @@ void translateCarePlan(Context& ctx) {
       add(detail, "scheduledTiming", std::move(timing));
     }
     if (a.performer) add(detail, "performer", array1(clinicianReference(*a.performer)));
-    if (a.description) add(detail, "description", str(*a.description));
+    // The record format allows an empty description; FHIR forbids empty strings (ele-1).
+    const bool hasDescription = a.description && !a.description->empty();
+    if (hasDescription) add(detail, "description", str(*a.description));
     Json activity = Json::object();
     add(activity, "extension",
         array1(extension(ctx, kExtActivityId, "valueString", str(a.activityId))));
@@ -283,7 +285,7 @@ void translateCarePlan(Context& ctx) {
     activities.push(std::move(activity));
 
     std::string line = type->display;
-    if (a.description) line += ": " + *a.description;
+    if (hasDescription) line += ": " + *a.description;
     line += " [" + actStatus;
     if (!when.empty()) line += "; " + when;
     if (a.performer) line += "; " + clinicianWords(*a.performer);

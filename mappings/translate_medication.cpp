@@ -221,8 +221,10 @@ void translateMedicationChange(Context& ctx) {
     add(medication, "coding", std::move(codings));
     add(medication, "text", str(display));
   }
+  // The record format allows an empty reason; FHIR forbids empty strings (ele-1).
+  const bool hasReason = m.reason && !m.reason->empty();
   Json reason;
-  if (m.reason) reason = array1(textConcept(*m.reason));
+  if (hasReason) reason = array1(textConcept(*m.reason));
 
   if (asRequest) {
     add(res, "status", str(status));
@@ -232,7 +234,7 @@ void translateMedicationChange(Context& ctx) {
     add(res, "subject", subjectReference(ctx));
     add(res, "authoredOn", str(r.recordedAt));
     add(res, "requester", clinicianReference(m.prescriber));
-    if (m.reason) add(res, "reasonCode", std::move(reason));
+    if (hasReason) add(res, "reasonCode", std::move(reason));
     if (r.planId) add(res, "basedOn", array1(logicalReference(ctx, "CarePlan", *r.planId)));
     if (r.note) add(res, "note", array1(textConcept(*r.note)));
     if (haveDosage) add(res, "dosageInstruction", array1(std::move(dosage)));
@@ -252,7 +254,7 @@ void translateMedicationChange(Context& ctx) {
   }
   add(res, "dateAsserted", str(r.recordedAt));
   add(res, "informationSource", clinicianReference(m.prescriber));
-  if (m.reason) add(res, "reasonCode", std::move(reason));
+  if (hasReason) add(res, "reasonCode", std::move(reason));
   if (r.note) add(res, "note", array1(textConcept(*r.note)));
   if (haveDosage) add(res, "dosage", array1(std::move(dosage)));
   addEntry(ctx, "MedicationStatement", r.recordId, std::move(res));
