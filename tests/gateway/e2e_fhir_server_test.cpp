@@ -1,0 +1,346 @@
+// End-to-end: inloop (daemon in-process, port 0) delivering the example
+// records to a REAL, validating FHIR R4 server (tests/peers/fhir-server.mjs:
+// @medplum/fhir-router + MemoryRepository, started as a child on port 0).
+// Then the FHIR server is queried: every resource is there exactly once,
+// valid, and linked; replays and a forced retry (--fail-first 2:503) create no
+// duplicates; a server refusing CarePlan/Goal gets the configured fallback.
+// Skipped with a WARN only when `node` is not installed.
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/URI.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "delivery_support.h"
+#include "fhir/validator.h"
+#include "mappings/destination.h"
+#include "tests/gateway/server_fixture.h"
+
+extern char** environ;
+
+namespace {
+
+using inloop::delivery_testing::waitUntil;
+using inloop::fhir::Json;
+using inloop::server_testing::DaemonFixture;
+using inloop::server_testing::exampleRecord;
+using inloop::server_testing::HttpReply;
+using inloop::server_testing::kAdminToken;
+using inloop::server_testing::sendRequest;
+using inloop::server_testing::withMember;
+
+bool nodeInstalled() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string candidate = dirs.substr(start, end - start) + "/node";
+    if (access(candidate.c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// The FHIR server peer as a child process; SIGTERM on destruction.
+class FhirServer {
+ public:
+  explicit FhirServer(std::vector<std::string> extraArgs) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<std::string> args = {
+        "node", std::string(INLOOP_SOURCE_DIR) + "/tests/peers/fhir-server.mjs"};
+    for (std::string& a : extraArgs) args.push_back(std::move(a));
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawnp(&pid_, "node", &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+      pid_ = 0;
+      close(out[0]);
+      return;
+    }
+    std::string line;
+    char c = 0;
+    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(out[0]);  // the server writes nothing more to stdout
+    inloop::fhir::Result<Json> doc = inloop::fhir::parseJson(line);
+    if (doc.isOk() && doc->find("listening") != nullptr) base_ = doc->find("listening")->text();
+  }
+  ~FhirServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+  }
+  // "http://127.0.0.1:PORT/fhir/R4", empty when it did not start.
+  const std::string& base() const { return base_; }
+
+  // GET base + "/" + relative (already URL-encoded), as JSON.
+  Json get(const std::string& relative, int* status = nullptr) const {
+    Poco::URI uri(base_);
+    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
+    HttpReply r = sendRequest(session, "GET", uri.getPath() + "/" + relative);
+    if (status != nullptr) *status = r.status;
+    return r.json();
+  }
+
+ private:
+  pid_t pid_ = 0;
+  std::string base_;
+};
+
+// The text of member `key` of `j` ("" when absent): no null dereference
+// whatever the server answered.
+std::string textOf(const Json& j, const char* key) {
+  const Json* v = j.find(key);
+  return v != nullptr ? v->text() : std::string();
+}
+
+const Json& memberOr(const Json& j, const char* key) {
+  static const Json kNull;
+  const Json* v = j.find(key);
+  return v != nullptr ? *v : kNull;
+}
+
+std::vector<Json> entries(const Json& bundle) {
+  std::vector<Json> out;
+  if (const Json* e = bundle.find("entry"); e != nullptr && e->isArray()) {
+    for (const Json& x : e->items()) {
+      if (const Json* r = x.find("resource")) out.push_back(*r);
+    }
+  }
+  return out;
+}
+
+bool allDelivered(DaemonFixture& d, const std::string& recordId) {
+  HttpReply r = d.request("GET", "/deliveries?recordId=" + recordId, kAdminToken);
+  if (r.status != 200) return false;
+  const Json body = r.json();
+  const Json* rows = body.find("deliveries");
+  if (rows == nullptr || rows->items().empty()) return false;
+  for (const Json& row : rows->items()) {
+    const std::string state = textOf(row, "state");
+    if (state != "delivered" && state != "superseded") return false;
+  }
+  return true;
+}
+
+// The stored translation of a record (GET /records/{id}).
+Json translation(DaemonFixture& d, const std::string& recordId) {
+  const Json view = d.request("GET", "/records/" + recordId, kAdminToken).json();
+  const Json* t = view.find("translation");
+  return t != nullptr ? *t : Json();
+}
+
+// Each conditional write of `bundle` matches exactly one resource at the
+// server, and that resource passes inloop's validator.
+void checkExactlyOnce(const FhirServer& server, const Json& bundle, const std::string& recordId) {
+  const Json* list = bundle.find("entry");
+  REQUIRE(list != nullptr);
+  for (const Json& e : list->items()) {
+    REQUIRE(e.find("request") != nullptr);
+    const Json& request = *e.find("request");
+    std::string query = textOf(request, "url");
+    if (const Json* ine = request.find("ifNoneExist")) {
+      query = textOf(request, "url") + "?" + ine->text();
+    }
+    if (query.find('?') == std::string::npos) continue;
+    int status = 0;
+    Json found = server.get(query, &status);
+    INFO(recordId << ": " << query);
+    REQUIRE(status == 200);
+    std::vector<Json> matches = entries(found);
+    CHECK(matches.size() == 1);
+    for (const Json& resource : matches) {
+      inloop::fhir::Issues issues = inloop::fhir::validateResource(resource);
+      INFO(inloop::fhir::formatIssues(issues));
+      CHECK_FALSE(inloop::fhir::hasErrors(issues));
+    }
+  }
+}
+
+const std::vector<std::string> kExamples = {
+    "care-plan-functional-restoration.json", "measurement-blood-pressure.json",
+    "measurement-pain-nrs.json",             "measurement-standing-tolerance.json",
+    "medication-start-duloxetine.json",      "medication-taper-oxycodone.json"};
+
+std::string recordIdOf(const std::string& json) {
+  return inloop::fhir::parseJson(json)->find("recordId")->text();
+}
+
+}  // namespace
+
+TEST_CASE("examples reach a real FHIR server exactly once, valid and linked, through a forced "
+          "retry and replays",
+          "[gateway][delivery][e2e]") {
+  if (!nodeInstalled()) {
+    WARN("node is not installed: end-to-end delivery test SKIPPED");
+    return;
+  }
+  FhirServer server({"--fail-first", "2:503"});
+  REQUIRE_FALSE(server.base().empty());
+  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
+    c.routeFlags = {"*=fhir-transaction:" + server.base()};
+    c.delivery.backoffBaseMs = 20;
+    c.delivery.backoffCapMs = 200;
+  });
+  REQUIRE(daemon.startError().empty());
+
+  std::vector<std::string> ids;
+  for (const std::string& name : kExamples) {
+    const std::string json = exampleRecord(name);
+    ids.push_back(recordIdOf(json));
+    CHECK(daemon.request("POST", "/records", kAdminToken, json).status == 202);
+  }
+  const bool delivered = waitUntil(
+      [&] {
+        for (const std::string& id : ids) {
+          if (!allDelivered(daemon, id)) return false;
+        }
+        return true;
+      },
+      60);
+  if (!delivered) {
+    for (const std::string& id : ids) {
+      INFO(daemon.request("GET", "/deliveries?recordId=" + id, kAdminToken).body);
+      CHECK(allDelivered(daemon, id));
+    }
+  }
+  REQUIRE(delivered);
+
+  // The forced retry is in the ledger: two 503s, then deliveries.
+  int retried503 = 0;
+  for (const std::string& id : ids) {
+    Json ledger = daemon.request("GET", "/deliveries?recordId=" + id, kAdminToken).json();
+    REQUIRE(ledger.find("attempts") != nullptr);
+    for (const Json& a : ledger.find("attempts")->items()) {
+      const Json* status = a.find("status");
+      if (textOf(a, "outcome") == "retry" && status != nullptr && status->text() == "503") {
+        ++retried503;
+      }
+    }
+  }
+  CHECK(retried503 == 2);
+
+  // Replays (twice each) are recognised and not sent again.
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& name : kExamples) {
+      CHECK(daemon.request("POST", "/records", kAdminToken, exampleRecord(name)).status == 200);
+    }
+  }
+  for (const std::string& id : ids) {
+    Json ledger = daemon.request("GET", "/deliveries?recordId=" + id, kAdminToken).json();
+    REQUIRE(ledger.find("deliveries") != nullptr);
+    CHECK(ledger.find("deliveries")->items().size() == 1);
+  }
+
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    checkExactlyOnce(server, translation(daemon, ids[i]), ids[i]);
+  }
+
+  // Linked: the measurement's basedOn names the CarePlan, which exists once;
+  // CarePlan.goal resolves to the two Goals.
+  int status = 0;
+  Json obs = server.get(
+      "Observation?identifier=https://paincenter.example.org/fhir/sid/record%7CM-2026-118834",
+      &status);
+  REQUIRE(entries(obs).size() == 1);
+  const std::vector<Json> observations = entries(obs);
+  const Json* basedOn = observations[0].find("basedOn");
+  REQUIRE(basedOn != nullptr);
+  REQUIRE_FALSE(basedOn->items().empty());
+  const Json* planIdentifier = basedOn->items()[0].find("identifier");
+  REQUIRE(planIdentifier != nullptr);
+  CHECK(textOf(*planIdentifier, "value") == "CP-2026-0412");
+  const std::string planQuery =
+      "CarePlan?identifier=" + textOf(*planIdentifier, "system") + "%7CCP-2026-0412";
+  Json plans = server.get(planQuery);
+  INFO(planQuery << " -> " << inloop::fhir::writeJson(plans).substr(0, 500));
+  REQUIRE(entries(plans).size() == 1);
+  const std::vector<Json> planEntries = entries(plans);
+  const Json* goals = planEntries[0].find("goal");
+  REQUIRE(goals != nullptr);
+  CHECK(goals->items().size() == 2);
+  std::set<std::string> goalIds;
+  for (const Json& g : goals->items()) {
+    const std::string ref = textOf(g, "reference");
+    CHECK(ref.starts_with("Goal/"));
+    Json goal = server.get(ref, &status);
+    CHECK(status == 200);
+    CHECK(textOf(goal, "resourceType") == "Goal");
+    goalIds.insert(ref);
+  }
+  CHECK(goalIds.size() == 2);
+
+  // A new version is delivered as conditional updates: still one of each.
+  const std::string v2 = withMember(exampleRecord("measurement-pain-nrs.json"), "version",
+                                    Json::number(std::int64_t{2}));
+  CHECK(daemon.request("POST", "/records", kAdminToken, v2).status == 202);
+  CHECK(waitUntil([&] { return allDelivered(daemon, "M-2026-118834"); }, 60));
+  obs = server.get(
+      "Observation?identifier=https://paincenter.example.org/fhir/sid/record%7CM-2026-118834");
+  CHECK(entries(obs).size() == 1);
+
+  // The operator view of the destination.
+  Json dest = daemon.request("GET", "/destinations", kAdminToken).json();
+  REQUIRE(memberOr(dest, "destinations").items().size() == 1);
+  const Json& first = memberOr(dest, "destinations").items()[0];
+  CHECK(textOf(first, "health") == "ok");
+  CHECK(textOf(first, "queueDepth") == "0");
+  CHECK(memberOr(memberOr(first, "capabilities"), "known").asBool());
+}
+
+TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallback",
+          "[gateway][delivery][e2e]") {
+  if (!nodeInstalled()) {
+    WARN("node is not installed: end-to-end delivery test SKIPPED");
+    return;
+  }
+  FhirServer server({"--reject-types", "CarePlan,Goal"});
+  REQUIRE_FALSE(server.base().empty());
+  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
+    c.routeFlags = {"riverside-family-medicine=fhir-transaction:" + server.base()};
+  });
+  REQUIRE(daemon.startError().empty());
+  CHECK(daemon.request("POST", "/records", kAdminToken,
+                       exampleRecord("care-plan-functional-restoration.json"))
+            .status == 202);
+  const bool delivered = waitUntil([&] { return allDelivered(daemon, "CP-2026-0412"); }, 60);
+  INFO(daemon.request("GET", "/deliveries?recordId=CP-2026-0412", kAdminToken).body);
+  REQUIRE(delivered);
+
+  Json ledger = daemon.request("GET", "/deliveries?recordId=CP-2026-0412", kAdminToken).json();
+  REQUIRE_FALSE(memberOr(ledger, "attempts").items().empty());
+  const Json& attempt = memberOr(ledger, "attempts").items().back();
+  CHECK(textOf(attempt, "outcome") == "delivered");
+  CHECK(textOf(attempt, "note").find("Communication") != std::string::npos);
+
+  int status = 0;
+  Json plans = server.get("CarePlan", &status);
+  CHECK(status == 200);
+  CHECK(entries(plans).empty());
+  Json comms = server.get("Communication", &status);
+  REQUIRE(status == 200);
+  REQUIRE(entries(comms).size() == 1);
+  const std::string expected =
+      inloop::mappings::communicationIdentifierValue("CP-2026-0412", 1);
+  CHECK(inloop::fhir::writeJson(entries(comms)[0]).find(expected) != std::string::npos);
+}
