@@ -32,6 +32,8 @@ const Command kCommands[] = {
      cmdTranslate},
     {"status", "status [--config FILE] [--data-dir DIR] [--json]  store records, outbox, audit",
      cmdStatus},
+    {"deadletter", "deadletter list|show|replay|discard [ID]  operate on undeliverable messages",
+     cmdDeadletter},
 };
 
 void printHelp(std::ostream& out) {

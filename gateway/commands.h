@@ -29,5 +29,6 @@ int cmdServe(CommandContext& ctx);
 int cmdHashToken(CommandContext& ctx);
 int cmdTranslate(CommandContext& ctx);
 int cmdStatus(CommandContext& ctx);
+int cmdDeadletter(CommandContext& ctx);
 
 }  // namespace inloop::gateway

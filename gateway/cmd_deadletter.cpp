@@ -1,0 +1,216 @@
+// `inloop deadletter list|show|replay|discard`: the dead-letter operations of
+// docs/delivery.md, working directly on the store (dataDir/inloop.db), so an
+// operator can act without the HTTP API (and while the daemon is stopped; with
+// the daemon running, SQLite's locking makes both safe, and a running daemon
+// picks a replay up at its next timer wake-up).
+//
+//   inloop deadletter list [--destination ID] [--limit N] [--json] [COMMON]
+//   inloop deadletter show ID [COMMON]             (JSON: entry, outcome, ledger)
+//   inloop deadletter replay ID [COMMON]           (back in its patient's queue)
+//   inloop deadletter discard ID [COMMON]          (kept for the ledger, not sent)
+//   COMMON: [--config FILE] [--data-dir DIR]
+//
+// dataDir: --data-dir, else the configuration's (--config FILE, else
+// config/inloop.json when it exists, else "var"), as `inloop status`.
+// Exit codes: 0 ok; 1 refused (not a dead letter, unknown id, a newer version
+// exists); 2 usage or configuration error; 3 the store cannot be used.
+// Output names ids, destinations, statuses and receiver diagnostics; never
+// clinical content. Replays and discards are audited as "cli:$USER".
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "fhir/json.h"
+#include "gateway/cli.h"
+#include "gateway/clock.h"
+#include "gateway/commands.h"
+#include "gateway/daemon_config.h"
+#include "gateway/delivery/operations.h"
+#include "gateway/store/sqlite_store.h"
+#include "gateway/store/store.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: inloop deadletter list [--destination ID] [--limit N] [--json] [--config FILE] "
+    "[--data-dir DIR]\n"
+    "       inloop deadletter show|replay|discard ID [--config FILE] [--data-dir DIR]\n";
+constexpr const char* kDefaultConfigFile = "config/inloop.json";
+constexpr const char* kStoreFile = "inloop.db";
+
+struct Args {
+  std::string action;
+  std::string id;
+  std::string destination;
+  std::int64_t limit = 100;
+  bool json = false;
+  std::string configPath;
+  std::string dataDir;
+};
+
+bool parseArgs(const std::vector<std::string>& args, Args* out, std::string* problem) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* target) {
+      if (i + 1 >= args.size()) {
+        *problem = a + " needs a value";
+        return false;
+      }
+      *target = args[++i];
+      return true;
+    };
+    if (a == "--config") {
+      if (!value(&out->configPath)) return false;
+    } else if (a == "--data-dir") {
+      if (!value(&out->dataDir)) return false;
+    } else if (a == "--destination") {
+      if (!value(&out->destination)) return false;
+    } else if (a == "--limit") {
+      std::string v;
+      if (!value(&v)) return false;
+      if (!parseMessageId(v, &out->limit) || out->limit > 100000) {
+        *problem = "--limit must be 1..100000";
+        return false;
+      }
+    } else if (a == "--json") {
+      out->json = true;
+    } else if (!a.empty() && a[0] == '-') {
+      *problem = "unknown option " + a;
+      return false;
+    } else if (out->action.empty()) {
+      out->action = a;
+    } else if (out->id.empty()) {
+      out->id = a;
+    } else {
+      *problem = "unexpected argument '" + a + "'";
+      return false;
+    }
+  }
+  if (out->action != "list" && out->action != "show" && out->action != "replay" &&
+      out->action != "discard") {
+    *problem = out->action.empty() ? "missing action" : "unknown action '" + out->action + "'";
+    return false;
+  }
+  if (out->action == "list" && !out->id.empty()) {
+    *problem = "list takes no id";
+    return false;
+  }
+  if (out->action != "list" && out->id.empty()) {
+    *problem = out->action + " needs a dead-letter id (see inloop deadletter list)";
+    return false;
+  }
+  return true;
+}
+
+int exitFor(const fhir::Status& st) {
+  switch (st.code()) {
+    case fhir::ErrorCode::kNotFound:
+    case fhir::ErrorCode::kConflict:
+    case fhir::ErrorCode::kInvalid:
+      return kExitInvalid;
+    default:
+      return kExitFailure;
+  }
+}
+
+void printList(std::ostream& out, const fhir::Json& list) {
+  const fhir::Json* items = list.find("deadLetters");
+  if (items == nullptr || items->items().empty()) {
+    out << "no dead letters\n";
+    return;
+  }
+  for (const fhir::Json& e : items->items()) {
+    auto text = [&](const char* key) {
+      const fhir::Json* v = e.find(key);
+      return v != nullptr ? v->text() : std::string("-");
+    };
+    out << text("messageId") << "  " << text("destination") << "  " << text("recordId") << " v"
+        << text("version") << "  attempts " << text("attempts") << "  status "
+        << text("lastStatus") << "  since " << text("updatedAt") << "\n    " << text("lastError")
+        << "\n";
+  }
+}
+
+}  // namespace
+
+int cmdDeadletter(CommandContext& ctx) {
+  Args args;
+  std::string problem;
+  if (!parseArgs(ctx.args, &args, &problem)) {
+    ctx.err << "inloop deadletter: " << problem << "\n" << kUsage;
+    return kExitUsage;
+  }
+  std::int64_t id = 0;
+  if (!args.id.empty() && !parseMessageId(args.id, &id)) {
+    ctx.err << "inloop deadletter: '" << args.id << "' is not a dead-letter id\n";
+    return kExitUsage;
+  }
+  std::string dataDir = args.dataDir;
+  if (dataDir.empty()) {
+    DaemonConfig config;
+    std::string path = args.configPath;
+    std::error_code ec;
+    if (path.empty() && std::filesystem::is_regular_file(kDefaultConfigFile, ec)) {
+      path = kDefaultConfigFile;
+    }
+    if (!path.empty()) {
+      DaemonConfigLoad load = readDaemonConfigFile(path);
+      for (const fhir::Issue& i : load.issues) {
+        ctx.err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
+      }
+      if (!load.config) return kExitUsage;
+      config = std::move(*load.config);
+    }
+    dataDir = config.dataDir;
+  }
+  const std::string storePath = (std::filesystem::path(dataDir) / kStoreFile).string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(storePath, ec)) {
+    ctx.err << "inloop deadletter: no store at " << storePath << "\n";
+    return kExitFailure;
+  }
+  SystemClock clock;
+  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
+  if (!store.isOk()) {
+    ctx.err << "inloop deadletter: cannot open the store " << storePath << ": "
+            << store.status().message() << "\n";
+    return kExitFailure;
+  }
+  DeliveryOperations ops(**store, nullptr);
+  const char* user = std::getenv("USER");
+  const std::string principal = std::string("cli:") + (user != nullptr ? user : "unknown");
+
+  fhir::Result<fhir::Json> result = fhir::Json();
+  if (args.action == "list") {
+    result = ops.deadLetters(args.destination, static_cast<int>(args.limit));
+  } else if (args.action == "show") {
+    result = ops.deadLetter(id);
+  } else if (args.action == "replay") {
+    result = ops.replay(id, principal);
+  } else {
+    result = ops.discard(id, principal);
+  }
+  if (!result.isOk()) {
+    ctx.err << "inloop deadletter " << args.action << ": " << result.status().message() << "\n";
+    return exitFor(result.status());
+  }
+  if (args.action == "list" && !args.json) {
+    printList(ctx.out, *result);
+  } else {
+    ctx.out << fhir::writeJson(*result, fhir::JsonStyle::kPretty);
+  }
+  if (args.action == "replay") {
+    ctx.err << "replayed: message " << id << " is back in its queue\n";
+  } else if (args.action == "discard") {
+    ctx.err << "discarded: message " << id << " will not be sent\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace inloop::gateway

@@ -1,0 +1,168 @@
+// The operator surface of delivery: the HTTP API of a daemon in-process
+// (GET /destinations, /deliveries, /deadletters, /deadletters/{id}, POST
+// replay/discard with roles, /metrics, /records/{id}) routed with `--route` to
+// the fault receiver, then `inloop deadletter ...` on the same data directory.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "delivery_support.h"
+#include "gateway/cli.h"
+#include "support/fault_receiver.h"
+#include "tests/gateway/server_fixture.h"
+
+using inloop::delivery_testing::measurement;
+using inloop::delivery_testing::waitUntil;
+using inloop::fhir::Json;
+using inloop::server_testing::DaemonFixture;
+using inloop::server_testing::kAdminToken;
+using inloop::server_testing::kReadToken;
+using inloop::testing::FaultReceiver;
+using inloop::testing::Step;
+
+namespace {
+
+std::string textOf(const Json& j, const char* key) {
+  const Json* v = j.find(key);
+  return v != nullptr ? v->text() : std::string();
+}
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Run cli(std::vector<std::string> args) {
+  args.insert(args.begin(), {"inloop", "deadletter"});
+  std::istringstream in;
+  std::ostringstream out;
+  std::ostringstream err;
+  Run r;
+  r.code = inloop::gateway::runCli(args, in, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+// `inloop deadletter ...` on the data directory of a stopped daemon that
+// left one dead letter (OPS-2) and one delivered replay (OPS-1).
+void cliOnStore(const std::string& dataDir) {
+  Run list = cli({"list", "--data-dir", dataDir});
+  CHECK(list.code == 0);
+  CHECK(list.out.find("OPS-2") != std::string::npos);
+  CHECK(list.out.find("OPS-1") == std::string::npos);
+  Run json = cli({"list", "--json", "--data-dir", dataDir});
+  REQUIRE(json.code == 0);
+  const Json parsed = *inloop::fhir::parseJson(json.out);
+  REQUIRE(parsed.find("deadLetters")->items().size() == 1);
+  const std::string id2 = textOf(parsed.find("deadLetters")->items()[0], "messageId");
+
+  Run show = cli({"show", id2, "--data-dir", dataDir});
+  CHECK(show.code == 0);
+  CHECK(show.out.find("not known here") != std::string::npos);
+  Run discard = cli({"discard", id2, "--data-dir", dataDir});
+  CHECK(discard.code == 0);
+  CHECK(discard.out.find("\"discarded\"") != std::string::npos);
+  CHECK(cli({"replay", id2, "--data-dir", dataDir}).code == 1);  // discarded: refused
+  CHECK(cli({"list", "--data-dir", dataDir}).out.find("no dead letters") != std::string::npos);
+  CHECK(cli({"show", "424242", "--data-dir", dataDir}).code == 1);
+  CHECK(cli({"frobnicate", "--data-dir", dataDir}).code == 2);
+  CHECK(cli({"replay", "--data-dir", dataDir}).code == 2);
+  CHECK(cli({"list", "--data-dir", dataDir + "/missing"}).code == 3);
+}
+
+std::string stateOf(DaemonFixture& d, const std::string& recordId) {
+  const Json view = d.request("GET", "/deliveries?recordId=" + recordId, kReadToken).json();
+  const Json* rows = view.find("deliveries");
+  if (rows == nullptr || rows->items().empty()) return {};
+  return textOf(rows->items().back(), "state");
+}
+
+}  // namespace
+
+TEST_CASE("operators see, replay and discard dead letters over HTTP and with the CLI",
+          "[gateway][delivery]") {
+  FaultReceiver receiver;
+  receiver.setDefault(Step::operationOutcome(422, "invalid", "Observation.code: not known here"));
+  receiver.setHandler([](const inloop::testing::ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET") return Step::respond(404);  // no CapabilityStatement
+    return std::nullopt;
+  });
+  {
+    std::string dataDir;
+    DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
+      c.routeFlags = {"*=fhir-transaction:" + receiver.url("/fhir")};
+    });
+    REQUIRE(d.startError().empty());
+    dataDir = (d.tmp() / "data").string();
+    REQUIRE(d.request("POST", "/records", kAdminToken, measurement("OPS-1", 1, "MRN-O")).status ==
+            202);
+    REQUIRE(d.request("POST", "/records", kAdminToken, measurement("OPS-2", 1, "MRN-P")).status ==
+            202);
+    REQUIRE(waitUntil([&] {
+      return stateOf(d, "OPS-1") == "dead-letter" && stateOf(d, "OPS-2") == "dead-letter";
+    }));
+
+    const Json list = d.request("GET", "/deadletters", kReadToken).json();
+    REQUIRE(list.find("deadLetters") != nullptr);
+    REQUIRE(list.find("deadLetters")->items().size() == 2);
+    std::string id1;
+    std::string id2;
+    for (const Json& e : list.find("deadLetters")->items()) {
+      (textOf(e, "recordId") == "OPS-1" ? id1 : id2) = textOf(e, "messageId");
+      CHECK(textOf(e, "operationOutcomeSummary").find("not known here") != std::string::npos);
+    }
+    REQUIRE_FALSE(id1.empty());
+
+    const Json one = d.request("GET", "/deadletters/" + id1, kReadToken).json();
+    CHECK(textOf(one, "state") == "dead-letter");
+    CHECK(one.find("operationOutcome") != nullptr);
+    CHECK(one.find("ledger") != nullptr);
+    CHECK(d.request("GET", "/deadletters/999999", kReadToken).status == 404);
+    CHECK(d.request("GET", "/deadletters/abc", kReadToken).status == 404);
+
+    // Roles: reading is not enough to act.
+    CHECK(d.request("POST", "/deadletters/" + id1 + "/replay", kReadToken).status == 403);
+    CHECK(d.request("POST", "/deadletters/" + id1 + "/replay").status == 401);
+    CHECK(d.request("GET", "/deadletters/" + id1 + "/replay", kAdminToken).status == 405);
+
+    // The receiver is fixed; the operator replays one message.
+    receiver.setDefault(Step::respond(
+        200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
+    CHECK(d.request("POST", "/deadletters/" + id1 + "/replay", kAdminToken).status == 200);
+    REQUIRE(waitUntil([&] { return stateOf(d, "OPS-1") == "delivered"; }));
+    CHECK(d.request("POST", "/deadletters/" + id1 + "/discard", kAdminToken).status == 409);
+
+    const Json ledger = d.request("GET", "/deliveries?recordId=OPS-1", kReadToken).json();
+    REQUIRE(ledger.find("attempts") != nullptr);
+    REQUIRE(ledger.find("attempts")->items().size() == 2);
+    CHECK(textOf(ledger.find("attempts")->items()[0], "outcome") == "dead-letter");
+    CHECK(textOf(ledger.find("attempts")->items()[0], "status") == "422");
+    CHECK(textOf(ledger.find("attempts")->items()[1], "outcome") == "delivered");
+    CHECK(d.request("GET", "/deliveries", kReadToken).status == 422);
+    CHECK(d.request("GET", "/deliveries?recordId=NOPE", kReadToken).status == 404);
+
+    const Json record = d.request("GET", "/records/OPS-1", kReadToken).json();
+    REQUIRE(record.find("deliveries") != nullptr);
+    CHECK(textOf(record.find("deliveries")->items().back(), "state") == "delivered");
+
+    const Json dest = d.request("GET", "/destinations", kReadToken).json();
+    REQUIRE(dest.find("destinations") != nullptr);
+    REQUIRE(dest.find("destinations")->items().size() == 1);
+    const Json& first = dest.find("destinations")->items()[0];
+    CHECK(textOf(first, "deadLetters") == "1");
+    CHECK(textOf(first, "endpoint") == receiver.url("/fhir"));
+
+    const std::string metrics = d.request("GET", "/metrics", kReadToken).body;
+    CHECK(metrics.find("inloop_delivery_delivered_total{destination=\"route-any-fhir-"
+                       "transaction\"} 1") != std::string::npos);
+    CHECK(metrics.find("inloop_delivery_dead_letters{destination=\"route-any-fhir-"
+                       "transaction\"} 1") != std::string::npos);
+    d.stopAndLog();
+    cliOnStore(dataDir);
+  }
+}
+
