@@ -166,3 +166,49 @@ TEST_CASE("operators see, replay and discard dead letters over HTTP and with the
   }
 }
 
+
+TEST_CASE("POST /admin/reload picks up a new destinations file; a bad one changes nothing",
+          "[gateway][delivery]") {
+  FaultReceiver receiver;
+  receiver.setDefault(Step::respond(
+      200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
+  receiver.setHandler([](const inloop::testing::ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET") return Step::respond(404);
+    return std::nullopt;
+  });
+  inloop::server_testing::TempDir files;
+  const auto destinations = files.path() / "destinations.json";
+  inloop::server_testing::writeFile(destinations, R"({"destinations": [], "routes": {}})");
+  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
+    c.destinationsFile = destinations.string();
+  });
+  REQUIRE(d.startError().empty());
+
+  REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RL-1", 1, "MRN-RL")).status ==
+          202);
+  CHECK(stateOf(d, "RL-1") == "unroutable");
+
+  inloop::server_testing::writeFile(destinations, R"({
+    // a comment, as the real file has
+    "destinations": [{"id": "ehr", "kind": "fhir-transaction", "endpoint": ")" +
+                                                      receiver.url("/fhir") + R"("}],
+    "routes": {"riverside-family-medicine": ["ehr"]}
+  })");
+  CHECK(d.request("POST", "/admin/reload", kAdminToken).status == 200);
+  const Json dest = d.request("GET", "/destinations", kReadToken).json();
+  REQUIRE(dest.find("destinations") != nullptr);
+  REQUIRE(dest.find("destinations")->items().size() == 1);
+  CHECK(textOf(dest.find("destinations")->items()[0], "id") == "ehr");
+
+  // Version 2 is routed now (and supersedes the unroutable marker).
+  REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RL-1", 2, "MRN-RL")).status ==
+          202);
+  REQUIRE(waitUntil([&] { return stateOf(d, "RL-1") == "delivered"; }));
+
+  inloop::server_testing::writeFile(destinations, R"({"destinations": [{"id": "x"}]})");
+  CHECK(d.request("POST", "/admin/reload", kAdminToken).status == 422);
+  const Json after = d.request("GET", "/destinations", kReadToken).json();
+  REQUIRE(after.find("destinations") != nullptr);
+  REQUIRE(after.find("destinations")->items().size() == 1);
+  CHECK(textOf(after.find("destinations")->items()[0], "id") == "ehr");
+}
