@@ -131,9 +131,8 @@ void printList(std::ostream& out, const fhir::Json& list) {
       return v != nullptr ? v->text() : std::string("-");
     };
     out << text("messageId") << "  " << text("destination") << "  " << text("recordId") << " v"
-        << text("version") << "  attempts " << text("attempts") << "  status "
-        << text("lastStatus") << "  since " << text("updatedAt") << "\n    " << text("lastError")
-        << "\n";
+        << text("version") << "  attempts " << text("attempts") << "  status " << text("lastStatus")
+        << "  since " << text("updatedAt") << "\n    " << text("lastError") << "\n";
   }
 }
 

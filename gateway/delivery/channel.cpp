@@ -81,8 +81,7 @@ fhir::Result<std::unique_ptr<DeliveryChannel>> makeChannel(
     NdjsonDirOptions options;
     options.directory = destination.endpoint;
     options.filePrefix = "inloop-" + destination.id;
-    fhir::Result<std::unique_ptr<NdjsonDirSender>> sender =
-        NdjsonDirSender::create(options, clock);
+    fhir::Result<std::unique_ptr<NdjsonDirSender>> sender = NdjsonDirSender::create(options, clock);
     if (!sender.isOk()) return sender.status();
     return std::unique_ptr<DeliveryChannel>(
         std::make_unique<NdjsonChannel>(std::move(sender).value()));
@@ -95,8 +94,8 @@ fhir::Result<std::unique_ptr<DeliveryChannel>> makeChannel(
   deps.logger = logger;
   fhir::Result<std::unique_ptr<AuthProvider>> auth = makeAuthProvider(destination, deps);
   if (!auth.isOk()) return auth.status();
-  return std::unique_ptr<DeliveryChannel>(std::make_unique<HttpChannel>(
-      std::move(client).value(), std::move(auth).value(), clock));
+  return std::unique_ptr<DeliveryChannel>(
+      std::make_unique<HttpChannel>(std::move(client).value(), std::move(auth).value(), clock));
 }
 
 ChannelFactory defaultChannelFactory(const Clock& clock, JsonLogger* logger) {

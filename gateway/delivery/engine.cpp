@@ -20,7 +20,7 @@ namespace inloop::gateway {
 
 namespace {
 
-constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
                                                     0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
 
 std::string joinLocations(const std::vector<std::string>& locations) {
@@ -77,7 +77,8 @@ std::vector<DestinationTarget> DeliveryRouter::route(const mappings::PlanRecord&
   for (mappings::RoutedTarget& t : mappings::routeRecord(*d, record)) {
     DestinationTarget target;
     target.destinationId = std::move(t.destinationId);
-    target.initialState = t.patientUnmatched ? OutboxState::kPatientUnmatched : OutboxState::kPending;
+    target.initialState =
+        t.patientUnmatched ? OutboxState::kPatientUnmatched : OutboxState::kPending;
     target.reason = std::move(t.reason);
     targets.push_back(std::move(target));
   }
@@ -479,9 +480,8 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
         pool.breaker.onFailure(now);
       }
       attempt.error = outcome.summary;
-      attempt.nextAttemptAtMillis =
-          now + retryDelay(settings_.backoff, message.attempts + 1, outcome.retryAfterMillis,
-                           deps_.random);
+      attempt.nextAttemptAtMillis = now + retryDelay(settings_.backoff, message.attempts + 1,
+                                                     outcome.retryAfterMillis, deps_.random);
       finish(AttemptOutcome::kRetry);
       log("delivery-retry", LogLevel::kWarning);
       return;
@@ -581,11 +581,14 @@ std::string DeliveryEngine::renderMetrics() {
     }
   };
   family("inloop_delivery_delivered_total", "counter", "Messages delivered.");
-  each("inloop_delivery_delivered_total", [](const DestinationStatus& s) { return s.counters.delivered; });
+  each("inloop_delivery_delivered_total",
+       [](const DestinationStatus& s) { return s.counters.delivered; });
   family("inloop_delivery_failed_total", "counter", "Attempts that did not deliver.");
-  each("inloop_delivery_failed_total", [](const DestinationStatus& s) { return s.counters.failed; });
+  each("inloop_delivery_failed_total",
+       [](const DestinationStatus& s) { return s.counters.failed; });
   family("inloop_delivery_retried_total", "counter", "Retries scheduled.");
-  each("inloop_delivery_retried_total", [](const DestinationStatus& s) { return s.counters.retried; });
+  each("inloop_delivery_retried_total",
+       [](const DestinationStatus& s) { return s.counters.retried; });
   family("inloop_delivery_dead_lettered_total", "counter", "Messages dead-lettered.");
   each("inloop_delivery_dead_lettered_total",
        [](const DestinationStatus& s) { return s.counters.deadLettered; });
@@ -621,10 +624,9 @@ std::string DeliveryEngine::renderMetrics() {
     }
     out << "inloop_delivery_latency_seconds_bucket{" << label << ",le=\"+Inf\"} "
         << pool.latencyCount << "\n";
-    out << "inloop_delivery_latency_seconds_sum{" << label << "} "
-        << formatSeconds(pool.latencySum) << "\n";
-    out << "inloop_delivery_latency_seconds_count{" << label << "} " << pool.latencyCount
+    out << "inloop_delivery_latency_seconds_sum{" << label << "} " << formatSeconds(pool.latencySum)
         << "\n";
+    out << "inloop_delivery_latency_seconds_count{" << label << "} " << pool.latencyCount << "\n";
   }
   return out.str();
 }

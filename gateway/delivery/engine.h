@@ -56,27 +56,27 @@ class JsonLogger;
 struct DeliverySettings {
   BackoffPolicy backoff;
   CircuitBreakerSettings breaker;
-  std::int64_t leaseMillis = 5 * 60 * 1000;       // longer than any one send
-  std::int64_t alertAgeMillis = 60 * 60 * 1000;   // oldest pending older: alert
-  std::int64_t idleWakeMillis = 30000;            // housekeeping wake-up
-  std::int64_t capabilityRetryMillis = 60000;     // re-read metadata after a failure
-  std::int64_t storeErrorBackoffMillis = 1000;    // after a failed store call
+  std::int64_t leaseMillis = 5 * 60 * 1000;      // longer than any one send
+  std::int64_t alertAgeMillis = 60 * 60 * 1000;  // oldest pending older: alert
+  std::int64_t idleWakeMillis = 30000;           // housekeeping wake-up
+  std::int64_t capabilityRetryMillis = 60000;    // re-read metadata after a failure
+  std::int64_t storeErrorBackoffMillis = 1000;   // after a failed store call
 };
 
 struct DeliveryEngineDeps {
-  Store* store = nullptr;                         // required
-  const Clock* clock = nullptr;                   // required
-  const MappingTablesHolder* tables = nullptr;    // required (re-translation with options)
-  ChannelFactory channels;                        // required
-  UniformRandom random;                           // empty: systemRandom()
-  JsonLogger* logger = nullptr;                   // may be null
+  Store* store = nullptr;                       // required
+  const Clock* clock = nullptr;                 // required
+  const MappingTablesHolder* tables = nullptr;  // required (re-translation with options)
+  ChannelFactory channels;                      // required
+  UniformRandom random;                         // empty: systemRandom()
+  JsonLogger* logger = nullptr;                 // may be null
 };
 
 // Counters of one destination since start.
 struct DeliveryCounters {
   std::uint64_t delivered = 0;
-  std::uint64_t failed = 0;        // attempts that did not deliver (retry + permanent)
-  std::uint64_t retried = 0;       // retries scheduled
+  std::uint64_t failed = 0;   // attempts that did not deliver (retry + permanent)
+  std::uint64_t retried = 0;  // retries scheduled
   std::uint64_t deadLettered = 0;
   std::uint64_t parked = 0;
 };
@@ -97,7 +97,7 @@ struct DestinationStatus {
   std::int64_t patientUnmatched = 0;  // parked
   std::int64_t deadLetters = 0;
   std::int64_t oldestPendingAgeMillis = 0;
-  bool alert = false;                 // oldest pending older than alertAgeMillis
+  bool alert = false;  // oldest pending older than alertAgeMillis
   std::string lastError;
   std::int64_t lastErrorAtMillis = 0;
   std::int64_t lastDeliveredAtMillis = 0;

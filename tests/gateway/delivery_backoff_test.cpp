@@ -1,15 +1,14 @@
 // Backoff math (full jitter bounds, Retry-After, cap) and the circuit breaker
 // driven by hand-set times.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <optional>
 
 #include "gateway/delivery/backoff.h"
 #include "gateway/delivery/circuit_breaker.h"
 
-using inloop::gateway::BackoffPolicy;
 using inloop::gateway::backoffCeiling;
+using inloop::gateway::BackoffPolicy;
 using inloop::gateway::CircuitBreaker;
 using inloop::gateway::CircuitBreakerSettings;
 using inloop::gateway::CircuitState;

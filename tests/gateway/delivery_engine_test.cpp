@@ -4,9 +4,8 @@
 // FIFO per patient without head-of-line blocking across patients, collapse of
 // superseded versions, patient-unmatched release, circuit breaker and alert.
 // Time is a ManualClock: the test advances it and wakes the workers.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
@@ -138,8 +137,8 @@ TEST_CASE("timeouts and resets mid-response are retried - a slow response is wai
 
   SECTION("timeout, then reset, then success") {
     p.timeouts.requestMs = 300;
-    receiver.script({Step::stall(), Step::resetMidResponse(),
-                     Step::respond(200, kTransactionResponse)});
+    receiver.script(
+        {Step::stall(), Step::resetMidResponse(), Step::respond(200, kTransactionResponse)});
     h.configure(p);
     REQUIRE(h.ingest(measurement("NET-1", 1, "MRN-N1")) == IngestStatus::kAccepted);
     REQUIRE(waitUntil([&] { return h.is("NET-1", OutboxState::kDelivered); }));
@@ -167,9 +166,10 @@ TEST_CASE("timeouts and resets mid-response are retried - a slow response is wai
   }
 }
 
-TEST_CASE("422 with OperationOutcome dead-letters with the outcome - the patient's queue moves on - "
-          "replay and discard",
-          "[gateway][delivery]") {
+TEST_CASE(
+    "422 with OperationOutcome dead-letters with the outcome - the patient's queue moves on - "
+    "replay and discard",
+    "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
   receiver.script({Step::operationOutcome(422, "invalid", "Observation.code: unknown code X")});
@@ -249,9 +249,10 @@ TEST_CASE("a blocked patient does not delay others - order per patient is kept",
   CHECK(carried(receiver, {"BLOCKA-2"}).empty());
 }
 
-TEST_CASE("queued superseded versions collapse to the newest - patient-unmatched is released by "
-          "a later version",
-          "[gateway][delivery]") {
+TEST_CASE(
+    "queued superseded versions collapse to the newest - patient-unmatched is released by "
+    "a later version",
+    "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
   EngineHarness h(quickSettings());
@@ -290,9 +291,10 @@ TEST_CASE("queued superseded versions collapse to the newest - patient-unmatched
   }
 }
 
-TEST_CASE("circuit breaker opens on consecutive failures, probes after the cool-down - old "
-          "messages raise the alert",
-          "[gateway][delivery]") {
+TEST_CASE(
+    "circuit breaker opens on consecutive failures, probes after the cool-down - old "
+    "messages raise the alert",
+    "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
   receiver.setDefault(Step::respond(503));

@@ -3,7 +3,6 @@
 // replay/discard with roles, /metrics, /records/{id}) routed with `--route` to
 // the fault receiver, then `inloop deadletter ...` on the same data directory.
 #include <catch2/catch.hpp>
-
 #include <sstream>
 #include <string>
 #include <vector>
@@ -166,12 +165,11 @@ TEST_CASE("operators see, replay and discard dead letters over HTTP and with the
   }
 }
 
-
 TEST_CASE("POST /admin/reload picks up a new destinations file; a bad one changes nothing",
           "[gateway][delivery]") {
   FaultReceiver receiver;
-  receiver.setDefault(Step::respond(
-      200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
+  receiver.setDefault(
+      Step::respond(200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
   receiver.setHandler([](const inloop::testing::ReceivedRequest& r) -> std::optional<Step> {
     if (r.method == "GET") return Step::respond(404);
     return std::nullopt;
@@ -179,9 +177,8 @@ TEST_CASE("POST /admin/reload picks up a new destinations file; a bad one change
   inloop::server_testing::TempDir files;
   const auto destinations = files.path() / "destinations.json";
   inloop::server_testing::writeFile(destinations, R"({"destinations": [], "routes": {}})");
-  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
-    c.destinationsFile = destinations.string();
-  });
+  DaemonFixture d(
+      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); });
   REQUIRE(d.startError().empty());
 
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RL-1", 1, "MRN-RL")).status ==

@@ -177,10 +177,12 @@ void checkExactlyOnce(const FhirServer& server, const Json& bundle, const std::s
   }
 }
 
-const std::vector<std::string> kExamples = {
-    "care-plan-functional-restoration.json", "measurement-blood-pressure.json",
-    "measurement-pain-nrs.json",             "measurement-standing-tolerance.json",
-    "medication-start-duloxetine.json",      "medication-taper-oxycodone.json"};
+const std::vector<std::string> kExamples = {"care-plan-functional-restoration.json",
+                                            "measurement-blood-pressure.json",
+                                            "measurement-pain-nrs.json",
+                                            "measurement-standing-tolerance.json",
+                                            "medication-start-duloxetine.json",
+                                            "medication-taper-oxycodone.json"};
 
 std::string recordIdOf(const std::string& json) {
   return inloop::fhir::parseJson(json)->find("recordId")->text();
@@ -188,9 +190,10 @@ std::string recordIdOf(const std::string& json) {
 
 }  // namespace
 
-TEST_CASE("examples reach a real FHIR server exactly once, valid and linked, through a forced "
-          "retry and replays",
-          "[gateway][delivery][e2e]") {
+TEST_CASE(
+    "examples reach a real FHIR server exactly once, valid and linked, through a forced "
+    "retry and replays",
+    "[gateway][delivery][e2e]") {
   if (!nodeInstalled()) {
     WARN("node is not installed: end-to-end delivery test SKIPPED");
     return;
@@ -320,8 +323,9 @@ TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallb
     c.routeFlags = {"riverside-family-medicine=fhir-transaction:" + server.base()};
   });
   REQUIRE(daemon.startError().empty());
-  CHECK(daemon.request("POST", "/records", kAdminToken,
-                       exampleRecord("care-plan-functional-restoration.json"))
+  CHECK(daemon
+            .request("POST", "/records", kAdminToken,
+                     exampleRecord("care-plan-functional-restoration.json"))
             .status == 202);
   const bool delivered = waitUntil([&] { return allDelivered(daemon, "CP-2026-0412"); }, 60);
   INFO(daemon.request("GET", "/deliveries?recordId=CP-2026-0412", kAdminToken).body);
@@ -340,7 +344,6 @@ TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallb
   Json comms = server.get("Communication", &status);
   REQUIRE(status == 200);
   REQUIRE(entries(comms).size() == 1);
-  const std::string expected =
-      inloop::mappings::communicationIdentifierValue("CP-2026-0412", 1);
+  const std::string expected = inloop::mappings::communicationIdentifierValue("CP-2026-0412", 1);
   CHECK(inloop::fhir::writeJson(entries(comms)[0]).find(expected) != std::string::npos);
 }
