@@ -11,6 +11,7 @@
 
 #include "fhir/json.h"
 #include "gateway/clock.h"
+#include "gateway/delivery/rate_limiter.h"
 #include "gateway/server/json_logger.h"
 #include "mappings/plan_record.h"
 #include "mappings/tables.h"
@@ -113,12 +114,13 @@ void DeliveryRouter::setOnAccepted(std::function<void()> callback) {
 
 struct DeliveryEngine::Pool {
   Pool(mappings::DestinationProfile p, CircuitBreakerSettings b)
-      : profile(std::move(p)), breaker(b) {}
+      : profile(std::move(p)), breaker(b), rate(profile.rateLimitPerSecond) {}
 
   const mappings::DestinationProfile profile;
   std::unique_ptr<DeliveryChannel> channel;  // null: misconfigured (channelError)
   std::string channelError;
   CircuitBreaker breaker;
+  RateLimiter rate;  // the destination's rateLimitPerSecond, shared by its workers
   std::atomic<bool> stopping{false};
   std::vector<std::thread> workers;
 
@@ -292,8 +294,14 @@ void DeliveryEngine::workerLoop(Pool& pool, int index) {
       waitFor(pool, seen, retryAt > now ? retryAt - now : 1);
       continue;
     }
+    if (std::int64_t wait = pool.rate.tryTake(now); wait > 0) {
+      pool.breaker.release();
+      waitFor(pool, seen, wait);
+      continue;
+    }
     fhir::Result<std::vector<OutboxMessage>> claimed =
         deps_.store->claimDue(id, now, 1, settings_.leaseMillis);
+    if (!claimed.isOk() || claimed->empty()) pool.rate.refund();
     if (!claimed.isOk()) {
       pool.breaker.release();
       {
