@@ -58,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const fhir::Json out = fhir::toJson(*resource);
   const std::string written = fhir::writeJson(out);
   auto reread = fhir::parseJson(written);
-  if (!reread.isOk() || !(reread.value() == out)) fail("toJson output does not re-read:\n" + written);
+  if (!reread.isOk() || !(reread.value() == out))
+    fail("toJson output does not re-read:\n" + written);
   checkValidator(out);
 
   if (fhir::hasErrors(issues)) return 0;

@@ -68,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto commented = parseJson(text, smallLimits(true), &commentError);
 
   if (strict.isOk()) {
-    if (!commented.isOk()) fail("strict JSON rejected with comments allowed: " + commentError.reason);
+    if (!commented.isOk())
+      fail("strict JSON rejected with comments allowed: " + commentError.reason);
     if (!(strict.value() == commented.value())) fail("comments mode reads strict JSON differently");
     checkRoundTrip(strict.value());
   } else {

@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
-  for (mappings::MedicationAs as : {mappings::MedicationAs::kStatement,
-                                    mappings::MedicationAs::kRequest}) {
+  for (mappings::MedicationAs as :
+       {mappings::MedicationAs::kStatement, mappings::MedicationAs::kRequest}) {
     const mappings::TranslatedJson hot =
         mappings::translateRecordJson(text, inloop::fuzz::shippedTables(), {.medicationAs = as});
     for (const inloop::fhir::Issue& issue : hot.issues) {

@@ -3,7 +3,6 @@
 // validator rejected (translateRecordJson reported an internal error).
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <string_view>
 
