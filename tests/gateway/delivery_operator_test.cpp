@@ -165,7 +165,7 @@ TEST_CASE("operators see, replay and discard dead letters over HTTP and with the
   }
 }
 
-TEST_CASE("POST /admin/reload picks up a new destinations file; a bad one changes nothing",
+TEST_CASE("POST /admin/reload picks up a new destinations file - a bad one changes nothing",
           "[gateway][delivery]") {
   FaultReceiver receiver;
   receiver.setDefault(
