@@ -11,6 +11,7 @@
 //
 // Pure test data; no I/O except reading the examples.
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <regex>
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include "fhir/json.h"
+#include "mappings/plan_record.h"
+#include "mappings/translate.h"
 #include "tests/gateway/server_fixture.h"
 
 namespace inloop::hostile_testing {
@@ -95,6 +98,14 @@ inline void collectPaths(const fhir::Json& v, Steps& at, std::vector<Steps>* out
 // "$.goals[1].goalId" -> "$.goals[].goalId".
 inline std::string patternOf(const std::string& path) {
   return std::regex_replace(path, std::regex(R"(\[\d+\])"), "[]");
+}
+
+// How many JSON values `v` holds, itself included (what JsonLimits::maxElements counts).
+inline std::size_t countValues(const fhir::Json& v) {
+  std::size_t n = 1;
+  for (const fhir::Json& i : v.items()) n += countValues(i);
+  for (const auto& m : v.members()) n += countValues(m.second);
+  return n;
 }
 
 inline std::string lastKey(const Steps& steps) {
@@ -324,13 +335,23 @@ inline std::vector<HostileCase> recordRuleCorpus(std::size_t maxBodyBytes = 1u <
             pathText(p) + ".unexpectedField");
       }
       if (value->isArray() && !value->items().empty()) {
-        // 10,000 copies of the first item, or just over the list limit when
-        // that many would not fit in one request body.
-        fhir::Json many = fhir::Json::array();
-        const std::size_t itemBytes = fhir::writeJson(value->items()[0]).size() + 1;
-        const std::size_t n = itemBytes * 10000 < maxBodyBytes / 2 ? 10000 : 1001;
-        for (std::size_t i = 0; i < n; ++i) many.push(value->items()[0]);
-        add(std::to_string(n) + "-item list", p, [&many](fhir::Json&, fhir::Json& v) { v = many; });
+        // Copies of the first item: just over the list limit (a 422 naming the
+        // list), and 10,000 (the same, unless the document then breaks the JSON
+        // value-count limit first: a 413). Lists too big for one request body
+        // are left out (the body limit is refused from Content-Length alone).
+        for (const std::size_t n : {mappings::kMaxListItems + 1, std::size_t{10000}}) {
+          fhir::Json many = fhir::Json::array();
+          for (std::size_t i = 0; i < n; ++i) many.push(value->items()[0]);
+          const std::size_t values =
+              countValues(doc) + (n - value->size()) * countValues(value->items()[0]);
+          const std::size_t bytes =
+              fhir::writeJson(doc).size() + n * (fhir::writeJson(value->items()[0]).size() + 1);
+          if (bytes >= std::min(maxBodyBytes, mappings::kRecordJsonLimits.maxBytes)) continue;
+          const bool fits = values <= mappings::kRecordJsonLimits.maxElements;
+          add(
+              std::to_string(n) + "-item list", p,
+              [&many](fhir::Json&, fhir::Json& v) { v = many; }, "", fits ? 422 : 413);
+        }
       }
     }
     add(
