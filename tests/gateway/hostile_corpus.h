@@ -435,7 +435,10 @@ inline std::vector<HostileCase> recordRuleCorpus(std::size_t maxBodyBytes = 1u <
   return out;
 }
 
-// Attacks on the JSON parser: each is refused with 400 (or 413 for limits).
+// Attacks on the JSON parser: each is refused with 400, 413 for a JSON limit
+// (nesting, values, number length), 422 for well-formed JSON that is not a
+// record; status 0 where more than one 4xx is right (huge numbers: a limit or
+// a value out of range).
 inline std::vector<HostileCase> jsonAttackCorpus() {
   const std::string good = server_testing::exampleRecord("measurement-pain-nrs.json");
   const std::string compact = fhir::writeJson(*fhir::parseJson(good));
@@ -443,18 +446,21 @@ inline std::vector<HostileCase> jsonAttackCorpus() {
   auto add = [&](std::string name, std::string body, int status = 400) {
     out.push_back({std::move(name), std::move(body), status, ""});
   };
-  add("100k-deep arrays", std::string(100000, '[') + std::string(100000, ']'));
-  add("100k-deep objects", [] {
-    std::string s;
-    for (int i = 0; i < 100000; ++i) s += "{\"a\":";
-    s += "1";
-    s += std::string(100000, '}');
-    return s;
-  }());
+  add("100k-deep arrays", std::string(100000, '[') + std::string(100000, ']'), 413);
+  add(
+      "100k-deep objects",
+      [] {
+        std::string s;
+        for (int i = 0; i < 100000; ++i) s += "{\"a\":";
+        s += "1";
+        s += std::string(100000, '}');
+        return s;
+      }(),
+      413);
   add("deep nesting inside a record",
       compact.substr(0, compact.size() - 1) + ",\"extensions\":" + std::string(40, '[') +
           std::string(40, ']') + "}",
-      0);
+      413);
   add("invalid UTF-8 in a string",
       compact.substr(0, compact.size() - 1) + ",\"note\":\"caf\xc3\x28\"}");
   add("overlong UTF-8 encoding", compact.substr(0, compact.size() - 1) + ",\"note\":\"\xc0\xaf\"}");
