@@ -1,6 +1,8 @@
 #include "gateway/ingest_pipeline.h"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "gateway/sha256.h"
 #include "gateway/store/store.h"
 #include "mappings/plan_record.h"
+#include "mappings/safety.h"
 #include "mappings/tables.h"
 #include "mappings/translate.h"
 
@@ -123,12 +126,31 @@ namespace {
 struct Prepared {
   RecordOutcome outcome;
   std::optional<IngestItem> item;  // set when ready for the store
+  // Set with `item`: the record, and its translation until finish() writes it
+  // into item->bundleJson (the safety loop may add notices first).
+  std::optional<mappings::PlanRecord> record;
+  std::optional<fhir::Json> bundle;
 };
 
 void refuse(Prepared* p, IngestStatus status, std::string code, std::string path,
             std::string message) {
   p->outcome.status = status;
   fhir::addError(&p->outcome.issues, std::move(code), std::move(path), std::move(message));
+}
+
+// The translation must itself be valid FHIR; if not, it is our bug, not the
+// sender's: nothing is stored and the issues name the FHIR paths.
+bool checkTranslation(const fhir::Json& bundle, RecordOutcome* outcome) {
+  fhir::Issues fhirIssues = fhir::validateResource(bundle);
+  if (!fhir::hasErrors(fhirIssues)) return true;
+  for (fhir::Issue& i : fhirIssues) {
+    if (i.severity != fhir::Severity::kError && i.severity != fhir::Severity::kFatal) continue;
+    i.code = "exception";
+    i.message = "internal translation error: " + i.message;
+    outcome->issues.push_back(std::move(i));
+  }
+  outcome->status = IngestStatus::kError;
+  return false;
 }
 
 Prepared prepare(std::string_view text, const IngestSource& source, const IngestLimits& limits,
@@ -174,19 +196,7 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
     p.outcome.status = IngestStatus::kInvalid;
     return p;
   }
-  // The translation must itself be valid FHIR; if not, it is our bug, not the
-  // sender's: nothing is stored and the issues name the FHIR paths.
-  fhir::Issues fhirIssues = fhir::validateResource(*translated.bundle);
-  if (fhir::hasErrors(fhirIssues)) {
-    for (fhir::Issue& i : fhirIssues) {
-      if (i.severity != fhir::Severity::kError && i.severity != fhir::Severity::kFatal) continue;
-      i.code = "exception";
-      i.message = "internal translation error: " + i.message;
-      p.outcome.issues.push_back(std::move(i));
-    }
-    p.outcome.status = IngestStatus::kError;
-    return p;
-  }
+  if (!checkTranslation(*translated.bundle, &p.outcome)) return p;
 
   IngestItem item;
   item.recordJson = fhir::writeJson(*doc);
@@ -196,7 +206,6 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
     return p;
   }
   item.contentHash = std::move(hash).value();
-  item.bundleJson = fhir::writeJson(*translated.bundle);
   item.recordId = record->recordId;
   item.version = record->version;
   item.recordType = p.outcome.recordType;
@@ -207,6 +216,8 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
   item.principal = source.principal;
   item.source = source.source;
   p.item = std::move(item);
+  p.record = std::move(record);
+  p.bundle = std::move(translated.bundle);
   return p;
 }
 
@@ -237,11 +248,187 @@ void applyStoreFailure(const fhir::Status& st, RecordOutcome* o) {
   }
 }
 
+// The safety loop applies to these record types (docs/safety-loop.md).
+bool needsSafety(const mappings::PlanRecord& record) {
+  return record.medicationChange() || record.carePlan();
+}
+
+// What one ingest call has decided so far, so that two records of one patient
+// in one batch see each other: the patients' lists as this call leaves them,
+// and the highest version of each record taken in this call.
+struct SafetyScratch {
+  std::map<std::string, mappings::MedicationList, std::less<>> lists;
+  std::map<std::string, std::int64_t, std::less<>> versions;
+  // Notices made in this call, per recordId (a later version carries them).
+  std::map<std::string, std::vector<mappings::Notice>, std::less<>> notices;
+};
+
+// What the store holds of a record version about to be ingested.
+struct VersionCheck {
+  bool isNew = false;       // the store will accept it
+  bool hasEarlier = false;  // earlier versions exist (stored or in this call)
+};
+
+void dropItem(Prepared* p) {
+  p->item.reset();
+  p->bundle.reset();
+}
+
+// True when the store will accept this version (a new recordId, or a version
+// above the stored one): only then may the safety loop act on it. Replays,
+// conflicts and stale versions change no list and send no notice.
+fhir::Result<VersionCheck> checkVersion(Store& store, SafetyScratch& scratch,
+                                        const mappings::PlanRecord& record) {
+  auto seen = scratch.versions.find(record.recordId);
+  if (seen != scratch.versions.end()) {
+    if (record.version <= seen->second) return VersionCheck{false, true};
+    seen->second = record.version;
+    return VersionCheck{true, true};
+  }
+  fhir::Result<RecordView> stored = store.getRecord(record.recordId);
+  if (!stored.isOk() && stored.status().code() != fhir::ErrorCode::kNotFound) {
+    return stored.status();
+  }
+  if (stored.isOk() && stored->latestVersion >= record.version) return VersionCheck{false, true};
+  scratch.versions.emplace(record.recordId, record.version);
+  return VersionCheck{true, stored.isOk()};
+}
+
+// The notices of earlier versions of `record`, rebuilt to travel again with
+// this version: the store supersedes an earlier version not yet delivered, and
+// its notices must not be lost with it. The same identifiers make a resend an
+// update of the same Communication at the receiver.
+fhir::Result<std::vector<mappings::Notice>> earlierNotices(Store& store,
+                                                           const SafetyScratch& scratch,
+                                                           const mappings::PlanRecord& record) {
+  std::vector<mappings::Notice> out;
+  fhir::Result<std::vector<StoredNotice>> stored = store.listRecordNotices(record.recordId);
+  if (!stored.isOk()) return stored.status();
+  constexpr std::string_view kPrefix = "notice/";
+  for (const StoredNotice& n : *stored) {
+    mappings::Notice notice;
+    notice.ruleId = n.ruleId;
+    notice.priority = n.priority == "urgent" ? mappings::NoticePriority::kUrgent
+                                             : mappings::NoticePriority::kRoutine;
+    notice.text = n.text;
+    notice.aboutRecordId = n.recordId;
+    notice.aboutVersion = n.version;
+    notice.aboutType = record.recordType();
+    notice.date = n.date;
+    notice.key = n.key.starts_with(kPrefix) ? n.key.substr(kPrefix.size()) : n.key;
+    out.push_back(std::move(notice));
+  }
+  if (auto it = scratch.notices.find(record.recordId); it != scratch.notices.end()) {
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+  return out;
+}
+
+// The patient's list as this call sees it: from the scratch, else the store
+// (an empty list when none was stored).
+fhir::Result<mappings::MedicationList> currentList(Store& store, SafetyScratch& scratch,
+                                                   const std::string& patientKey) {
+  if (auto it = scratch.lists.find(patientKey); it != scratch.lists.end()) return it->second;
+  fhir::Result<MedicationListRow> row = store.getMedicationList(patientKey);
+  if (!row.isOk()) {
+    if (row.status().code() == fhir::ErrorCode::kNotFound) return mappings::MedicationList{};
+    return row.status();
+  }
+  fhir::JsonLimits limits;
+  limits.maxBytes = 64u << 20;
+  limits.maxElements = 1u << 22;
+  fhir::Result<fhir::Json> json = fhir::parseJson(row->listJson, limits);
+  if (!json.isOk()) {
+    return fhir::Status(fhir::ErrorCode::kIoError,
+                        "the stored medication list cannot be read: " + json.status().message());
+  }
+  fhir::Result<mappings::MedicationList> list = mappings::medicationListFromJson(*json);
+  if (!list.isOk()) {
+    return fhir::Status(fhir::ErrorCode::kIoError,
+                        "the stored medication list cannot be read: " + list.status().message());
+  }
+  return list;
+}
+
+// The safety loop for one prepared record, then its Bundle is written into the
+// item: for a new medication-change or care-plan version, applies it to the
+// patient's list, appends the notices to the Bundle (they travel with the
+// record) and puts the new list and the notices into the item (the store
+// writes them only if it accepts the item). The caller holds the patient's
+// lock until the store has answered.
+void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& scratch,
+            Prepared* p) {
+  if (!p->item || tables == nullptr) return;
+  const mappings::PlanRecord& record = *p->record;
+  if (needsSafety(record)) {
+    fhir::Result<VersionCheck> check = checkVersion(store, scratch, record);
+    fhir::Result<mappings::MedicationList> list =
+        check.isOk() ? currentList(store, scratch, p->item->patientKey) : check.status();
+    fhir::Result<std::vector<mappings::Notice>> carried = std::vector<mappings::Notice>{};
+    if (list.isOk() && check->isNew && check->hasEarlier) {
+      carried = earlierNotices(store, scratch, record);
+    }
+    if (!list.isOk() || !carried.isOk()) {
+      applyStoreFailure(!list.isOk() ? list.status() : carried.status(), &p->outcome);
+      dropItem(p);
+      return;
+    }
+    mappings::SafetyStep step;
+    if (check->isNew) step = mappings::applyAndEvaluate(*list, record, *tables);
+    if (check->isNew && step.status.isOk()) {
+      // Earlier versions' notices first, except those this version makes again.
+      std::vector<mappings::Notice> send;
+      for (mappings::Notice& n : *carried) {
+        bool again = false;
+        for (const mappings::Notice& m : step.notices) again |= m.key == n.key;
+        if (!again) send.push_back(std::move(n));
+      }
+      send.insert(send.end(), step.notices.begin(), step.notices.end());
+      if (!send.empty()) {
+        fhir::Status st = mappings::appendNoticeEntries(send, record, *tables, &*p->bundle);
+        if (!st.isOk() || !checkTranslation(*p->bundle, &p->outcome)) {
+          if (!st.isOk()) refuse(p, IngestStatus::kError, "exception", "", st.message());
+          dropItem(p);
+          return;
+        }
+      }
+      for (const mappings::Notice& n : step.notices) {
+        p->item->notices.push_back(
+            StoredNotice{record.recordId, record.version, p->item->patientKey, n.ruleId,
+                         mappings::noticePriorityCode(n.priority),
+                         mappings::noticeIdentifierValue(n), n.date, n.text, 0});
+      }
+      std::vector<mappings::Notice>& made = scratch.notices[record.recordId];
+      made.insert(made.end(), step.notices.begin(), step.notices.end());
+      if (record.medicationChange()) {
+        p->item->medicationListJson = fhir::writeJson(mappings::medicationListToJson(step.list));
+        scratch.lists[p->item->patientKey] = std::move(step.list);
+      }
+    }
+  }
+  p->item->bundleJson = fhir::writeJson(*p->bundle);
+  p->bundle.reset();
+}
+
+std::size_t patientStripe(const std::string& patientKey, std::size_t stripes) {
+  return std::hash<std::string>{}(patientKey) % stripes;
+}
+
+bool locksPatient(const Prepared& p) { return p.item && needsSafety(*p.record); }
+
 }  // namespace
 
 RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const IngestSource& source) {
   std::shared_ptr<const mappings::MappingTables> tables = tables_.current();
   Prepared p = prepare(recordJson, source, limits_, tables.get(), router_);
+  // Read list -> evaluate -> ingest is one step per patient (see the header).
+  std::unique_lock<std::mutex> patientLock;
+  if (locksPatient(p)) {
+    patientLock = std::unique_lock<std::mutex>(
+        patientLocks_[patientStripe(p.item->patientKey, kPatientStripes)]);
+  }
+  SafetyScratch scratch;
+  finish(store_, tables.get(), scratch, &p);
   if (p.item) {
     std::vector<IngestItem> items;
     items.push_back(std::move(*p.item));
@@ -291,15 +478,33 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
   outcomes.reserve(lines.size());
   std::vector<IngestItem> items;
   std::vector<std::size_t> itemOutcome;  // items[i] belongs to outcomes[itemOutcome[i]]
+  std::vector<Prepared> prepared;
+  prepared.reserve(lines.size());
+  std::vector<std::size_t> stripes;
   for (const Line& line : lines) {
-    Prepared p = prepare(line.text, source, limits_, tables.get(), router_);
-    p.outcome.line = line.number;
+    prepared.push_back(prepare(line.text, source, limits_, tables.get(), router_));
+    prepared.back().outcome.line = line.number;
+    if (locksPatient(prepared.back())) {
+      stripes.push_back(patientStripe(prepared.back().item->patientKey, kPatientStripes));
+    }
+  }
+  // Every patient of the batch is locked, in stripe order (no deadlock with
+  // other calls), until the store has answered.
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  std::vector<std::unique_lock<std::mutex>> patientLocks;
+  patientLocks.reserve(stripes.size());
+  for (std::size_t stripe : stripes) patientLocks.emplace_back(patientLocks_[stripe]);
+  SafetyScratch scratch;
+  for (Prepared& p : prepared) {
+    finish(store_, tables.get(), scratch, &p);
     if (p.item) {
       items.push_back(std::move(*p.item));
       itemOutcome.push_back(outcomes.size());
     }
     outcomes.push_back(std::move(p.outcome));
   }
+  prepared.clear();
   if (!items.empty()) {
     // One call: the store commits the whole batch in one transaction.
     fhir::Result<std::vector<IngestResult>> results = store_.ingest(std::move(items));

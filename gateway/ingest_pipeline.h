@@ -14,10 +14,21 @@
 // ingest, so delivery starts at once. Without a router every record is
 // `unroutable`.
 //
+// The safety loop (docs/safety-loop.md): for a NEW version of a
+// medication-change or care-plan record (not a replay, conflict or stale
+// version), the patient's medication list is read from the store, the record
+// applied and the rules evaluated (mappings::applyAndEvaluate); the notices are
+// appended to the record's Bundle as Communications (so they travel in the
+// same ordered, retried delivery), and the new list and the notices go into the
+// same Store::ingest transaction as the record. Read list -> evaluate -> ingest
+// runs under a per-patient lock (striped), so two records of one patient, in
+// one batch or in concurrent calls, see each other's list in order.
+//
 // Failures are values: every record gets a RecordOutcome; nothing throws.
 // Thread safety: ingestOne/ingestBatch may be called concurrently from many
 // threads (the store batches them); the holder swaps tables atomically.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,7 +44,7 @@
 namespace inloop::mappings {
 struct MappingTables;
 struct PlanRecord;
-}
+}  // namespace inloop::mappings
 
 namespace inloop::gateway {
 
@@ -146,11 +157,15 @@ class IngestPipeline {
   const IngestLimits& limits() const { return limits_; }
 
  private:
+  static constexpr std::size_t kPatientStripes = 64;
+
   Store& store_;
   const MappingTablesHolder& tables_;
   IngestLimits limits_;
   IngestObserver* observer_;
   IngestRouter* router_;
+  // Per-patient serialisation of the safety loop (patient key hashed to a stripe).
+  std::array<std::mutex, kPatientStripes> patientLocks_;
 };
 
 }  // namespace inloop::gateway

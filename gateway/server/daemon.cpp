@@ -26,6 +26,7 @@
 #include "gateway/destinations_config.h"
 #include "gateway/inbox/inbox.h"
 #include "gateway/ingest_pipeline.h"
+#include "gateway/patient_summary.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/json_logger.h"
@@ -402,7 +403,11 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
       }
       return v.status();
     }
-    return recordViewToJson(*v);
+    fhir::Json view = recordViewToJson(*v);
+    fhir::Result<std::vector<StoredNotice>> notices = self->store->listRecordNotices(id);
+    if (!notices.isOk()) return notices.status();
+    view.set("notices", noticesToJson(*notices));
+    return view;
   };
   api.gauges = [self] { return self->gauges(); };
   api.ready = [self] { return self->ready(); };

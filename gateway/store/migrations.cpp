@@ -116,6 +116,33 @@ CREATE INDEX attempts_record ON attempts(record_id, id);
 CREATE INDEX attempts_message ON attempts(message_seq, id);
 CREATE INDEX outbox_dead ON outbox(destination_id, updated_at) WHERE state = 'dead-letter';
 )sql",
+    // 3: the safety loop: each patient's medication list at the pain center, the
+    // notices sent, and the patient's records by type (patient summary).
+    R"sql(
+CREATE TABLE medication_lists(
+  patient_key TEXT PRIMARY KEY,
+  list_json TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE notices(
+  id INTEGER PRIMARY KEY,
+  notice_key TEXT NOT NULL UNIQUE,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  patient_key TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  notice_date TEXT NOT NULL,
+  text TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX notices_record ON notices(record_id, id);
+CREATE INDEX notices_patient ON notices(patient_key, id);
+CREATE INDEX records_patient ON records(patient_key, record_type, updated_at);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -103,6 +103,23 @@ const char* ingestOutcomeName(IngestOutcome outcome) {
   return "accepted";
 }
 
+Result<MedicationListRow> Store::getMedicationList(const std::string&) {
+  return Status(ErrorCode::kUnsupported, "this store keeps no medication lists");
+}
+
+Result<std::vector<StoredNotice>> Store::listRecordNotices(const std::string&) {
+  return Status(ErrorCode::kUnsupported, "this store keeps no notices");
+}
+
+Result<std::vector<StoredNotice>> Store::listPatientNotices(const std::string&, int) {
+  return Status(ErrorCode::kUnsupported, "this store keeps no notices");
+}
+
+Result<std::vector<PatientRecordRow>> Store::listPatientRecords(const std::string&,
+                                                               const std::string&, int) {
+  return Status(ErrorCode::kUnsupported, "this store cannot list a patient's records");
+}
+
 namespace {
 
 // Runs `body` for each row; stops at the first error.
@@ -192,6 +209,9 @@ Status validateItem(const IngestItem& item, std::size_t index) {
       return Status(ErrorCode::kInvalid, where + "empty destinationId");
     }
   }
+  for (const StoredNotice& notice : item.notices) {
+    if (notice.key.empty()) return Status(ErrorCode::kInvalid, where + "a notice without key");
+  }
   return Status::ok();
 }
 
@@ -225,6 +245,45 @@ Status supersedeOlder(Database& db, const std::string& recordId, const std::stri
     if (row.pending) {
       if (Status st = refreshHead(db, destinationId, row.patientKey); !st.isOk()) return st;
     }
+  }
+  return Status::ok();
+}
+
+// The safety loop's part of an accepted item: the patient's new medication
+// list and the notices of this version, in the ingest's transaction.
+Status writeSafety(Database& db, const IngestItem& item, std::int64_t now) {
+  if (item.medicationListJson) {
+    auto upsert = db.prepare(
+        "INSERT INTO medication_lists(patient_key, list_json, record_id, version, updated_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(patient_key) DO UPDATE SET "
+        "list_json = excluded.list_json, record_id = excluded.record_id, "
+        "version = excluded.version, updated_at = excluded.updated_at");
+    if (!upsert) return upsert.status();
+    upsert->bind(1, item.patientKey)
+        .bind(2, *item.medicationListJson)
+        .bind(3, item.recordId)
+        .bind(4, item.version)
+        .bind(5, now);
+    if (Status st = upsert->run(); !st.isOk()) return st;
+  }
+  for (const StoredNotice& notice : item.notices) {
+    auto upsert = db.prepare(
+        "INSERT INTO notices(notice_key, record_id, version, patient_key, rule_id, priority, "
+        "notice_date, text, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT(notice_key) DO UPDATE SET version = excluded.version, "
+        "priority = excluded.priority, notice_date = excluded.notice_date, "
+        "text = excluded.text, created_at = excluded.created_at");
+    if (!upsert) return upsert.status();
+    upsert->bind(1, notice.key)
+        .bind(2, item.recordId)
+        .bind(3, item.version)
+        .bind(4, item.patientKey)
+        .bind(5, notice.ruleId)
+        .bind(6, notice.priority)
+        .bind(7, notice.date)
+        .bind(8, notice.text)
+        .bind(9, now);
+    if (Status st = upsert->run(); !st.isOk()) return st;
   }
   return Status::ok();
 }
@@ -361,6 +420,8 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, IngestR
       }
     }
   }
+
+  if (Status st = writeSafety(db, item, now); !st.isOk()) return st;
 
   result->outcome = IngestOutcome::kAccepted;
   result->receipt.receiptId = *receiptId;
@@ -930,6 +991,60 @@ class SqliteStore final : public Store {
     if (!*row) return std::int64_t{0};
     return stmt->int64(0);
   }
+  // ---- Safety loop ----
+
+  Result<MedicationListRow> getMedicationList(const std::string& patientKey) override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        "SELECT list_json, record_id, version, updated_at FROM medication_lists "
+        "WHERE patient_key = ?1");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, patientKey);
+    auto row = stmt->next();
+    if (!row) return row.status();
+    if (!*row) return Status(ErrorCode::kNotFound, "no medication list for this patient");
+    return MedicationListRow{patientKey, stmt->text(0), stmt->text(1), stmt->int64(2),
+                             stmt->int64(3)};
+  }
+
+  Result<std::vector<StoredNotice>> listRecordNotices(const std::string& recordId) override {
+    return queryNotices(
+        "SELECT record_id, version, patient_key, rule_id, priority, notice_key, notice_date, "
+        "text, created_at FROM notices WHERE record_id = ?1 ORDER BY id",
+        [&](sqlite::Stmt& stmt) { stmt.bind(1, recordId); });
+  }
+
+  Result<std::vector<StoredNotice>> listPatientNotices(const std::string& patientKey,
+                                                       int limit) override {
+    return queryNotices(
+        "SELECT record_id, version, patient_key, rule_id, priority, notice_key, notice_date, "
+        "text, created_at FROM notices WHERE patient_key = ?1 ORDER BY id DESC LIMIT ?2",
+        [&](sqlite::Stmt& stmt) { stmt.bind(1, patientKey).bind(2, std::max(limit, 0)); });
+  }
+
+  Result<std::vector<PatientRecordRow>> listPatientRecords(const std::string& patientKey,
+                                                           const std::string& recordType,
+                                                           int limit) override {
+    std::vector<PatientRecordRow> out;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        "SELECT r.record_id, r.record_type, r.latest_version, r.updated_at, v.record_json "
+        "FROM records r JOIN record_versions v "
+        "ON v.record_id = r.record_id AND v.version = r.latest_version "
+        "WHERE r.patient_key = ?1 AND (?2 = '' OR r.record_type = ?2) "
+        "ORDER BY r.updated_at DESC, r.record_id LIMIT ?3");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, patientKey).bind(2, recordType).bind(3, std::max(limit, 0));
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+      out.push_back(PatientRecordRow{s.text(0), s.text(1), s.int64(2), s.int64(3),
+                                     s.isNull(4) ? std::string() : s.text(4)});
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
  private:
   // One write waiting for the writer thread. Lives on the caller's stack; the
   // caller blocks in submit() until `done`.
@@ -1075,6 +1190,22 @@ class SqliteStore final : public Store {
     e.updatedAtMillis = s.int64(10);
     e.operationOutcome = s.text(11);
     return e;
+  }
+
+  template <typename Bind>
+  Result<std::vector<StoredNotice>> queryNotices(const char* sql, Bind bind) {
+    std::vector<StoredNotice> out;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(sql);
+    if (!stmt) return stmt.status();
+    bind(*stmt);
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+      out.push_back(StoredNotice{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4),
+                                 s.text(5), s.text(6), s.text(7), s.int64(8)});
+    });
+    if (!st.isOk()) return st;
+    return out;
   }
 
   template <typename Bind>

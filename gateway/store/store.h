@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,39 @@ struct DestinationTarget {
   std::string reason;  // why it is parked (patient-unmatched), shown to operators
 };
 
+// One safety notice sent for a record version (mappings/safety.h Notice, as
+// stored). Plain text only; shown to authorised users and in the patient
+// summary, never logged.
+struct StoredNotice {
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string patientKey;
+  std::string ruleId;    // "managed-effect", "opioid-sedative", ...
+  std::string priority;  // "routine" or "urgent"
+  std::string key;       // the Communication's identifier value ("notice/...")
+  std::string date;      // the date the notice is about
+  std::string text;
+  std::int64_t createdAtMillis = 0;  // assigned by the store on ingest
+};
+
+// A patient's medication list at the pain center (mappings::medicationListToJson).
+struct MedicationListRow {
+  std::string patientKey;
+  std::string listJson;
+  std::string recordId;  // the record whose acceptance wrote it
+  std::int64_t version = 0;
+  std::int64_t updatedAtMillis = 0;
+};
+
+// The latest version of one of a patient's records (patient summary).
+struct PatientRecordRow {
+  std::string recordId;
+  std::string recordType;
+  std::int64_t version = 0;
+  std::int64_t updatedAtMillis = 0;
+  std::string recordJson;  // empty when purged
+};
+
 // One record version handed to ingest().
 struct IngestItem {
   std::string recordId;
@@ -69,6 +103,13 @@ struct IngestItem {
   std::vector<DestinationTarget> destinations;
   std::string principal;  // who sent it (token id, certificate subject)
   std::string source;     // "http", "http-batch", "inbox:export-0001.ndjson"
+  // The safety loop (gateway/ingest_pipeline.h), applied ONLY when the item is
+  // accepted, in the same transaction: the patient's new medication list
+  // (nullopt: unchanged) and the notices sent with this version (a notice
+  // whose key is already stored is replaced: a new plan version about the same
+  // injection updates it).
+  std::optional<std::string> medicationListJson;
+  std::vector<StoredNotice> notices;
 };
 
 enum class IngestOutcome {
@@ -196,10 +237,10 @@ struct DeliveryAttempt {
   std::int64_t atMillis = 0;   // when the attempt started
   std::int64_t durationMillis = 0;
   AttemptOutcome outcome = AttemptOutcome::kDelivered;
-  int httpStatus = 0;        // 0: no HTTP response (network error, file kind, not sent)
-  std::string error;         // short text: "HTTP 503", "timeout: ...", why parked
+  int httpStatus = 0;            // 0: no HTTP response (network error, file kind, not sent)
+  std::string error;             // short text: "HTTP 503", "timeout: ...", why parked
   std::string operationOutcome;  // the receiver's OperationOutcome JSON, or ""
-  std::string location;      // the receiver's Location (or transaction-response summary)
+  std::string location;          // the receiver's Location (or transaction-response summary)
   std::int64_t nextAttemptAtMillis = 0;  // kRetry only
 };
 
@@ -226,7 +267,7 @@ struct DestinationQueue {
   std::int64_t patientUnmatched = 0;
   std::int64_t deadLetters = 0;
   std::int64_t oldestPendingCreatedAtMillis = 0;  // 0 when nothing is pending
-  std::int64_t nextDueAtMillis = 0;  // earliest due head (incl. leases); 0 when none
+  std::int64_t nextDueAtMillis = 0;               // earliest due head (incl. leases); 0 when none
 };
 
 class Store {
@@ -314,8 +355,7 @@ class Store {
   virtual fhir::Status replayDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
   // Marks a dead letter discarded (stays visible in the ledger). kConflict
   // when it is not dead-lettered. Audited with `principal`.
-  virtual fhir::Status discardDeadLetter(std::int64_t messageId,
-                                         const std::string& principal) = 0;
+  virtual fhir::Status discardDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
 
   // Per destination with open rows: queue figures. Cost grows with the number
   // of OPEN rows only (delivered history is not scanned).
@@ -323,6 +363,22 @@ class Store {
   // The earliest time a message of `destinationId` becomes claimable (due
   // heads, leases included); 0 when its queue is empty. O(log n).
   virtual fhir::Result<std::int64_t> nextDueAt(const std::string& destinationId) = 0;
+
+  // ---- Safety loop (docs/safety-loop.md) ----
+  // Defaults answer kUnsupported, so that test doubles and wrappers written
+  // before these existed keep compiling; SqliteStore implements them all.
+
+  // The patient's stored medication list. kNotFound when none was stored yet.
+  virtual fhir::Result<MedicationListRow> getMedicationList(const std::string& patientKey);
+  // Notices of one record (every version), oldest first.
+  virtual fhir::Result<std::vector<StoredNotice>> listRecordNotices(const std::string& recordId);
+  // The newest `limit` notices of one patient, newest first.
+  virtual fhir::Result<std::vector<StoredNotice>> listPatientNotices(const std::string& patientKey,
+                                                                     int limit);
+  // The latest version of each of the patient's records of `recordType` ("" for
+  // every type), most recently updated first, at most `limit`.
+  virtual fhir::Result<std::vector<PatientRecordRow>> listPatientRecords(
+      const std::string& patientKey, const std::string& recordType, int limit);
 };
 
 }  // namespace inloop::gateway
