@@ -10,6 +10,8 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLException.h>
 #include <Poco/Net/SSLManager.h>
+#include <Poco/Net/SocketImpl.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/Timespan.h>
 #include <Poco/URI.h>
 #include <openssl/ssl.h>
@@ -17,11 +19,13 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <chrono>
 #include <istream>
 #include <mutex>
 #include <ostream>
 
 #include "gateway/server/json_logger.h"
+#include "gateway/transport/deadline_watchdog.h"
 
 namespace inloop::gateway {
 
@@ -294,6 +298,27 @@ HttpResult HttpClient::send(const HttpRequest& request) {
 
 HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpRequest& request,
                               bool* headerReceived, bool* keepSession) {
+  const auto start = DeadlineWatchdog::Clock::now();
+  bool deadlineFired = false;
+  HttpResult result =
+      exchange(session, request, start, &deadlineFired, headerReceived, keepSession);
+  if (!deadlineFired) return result;
+  // The watchdog shut the socket down: whatever the exchange saw after that is
+  // an effect of the deadline, not of the receiver.
+  *keepSession = false;
+  try {
+    session.reset();
+  } catch (...) {
+    // The session is dropped either way.
+  }
+  return TransportError{TransportErrorKind::kTimeout,
+                        "no complete response within requestMs " +
+                            std::to_string(options_.timeouts.requestMs) + " ms"};
+}
+
+HttpResult HttpClient::exchange(Poco::Net::HTTPClientSession& session, const HttpRequest& request,
+                                DeadlineWatchdog::Clock::time_point start, bool* deadlineFired,
+                                bool* headerReceived, bool* keepSession) {
   *keepSession = false;
   try {
     const auto connectUs = static_cast<Poco::Timespan::TimeDiff>(
@@ -324,6 +349,19 @@ HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpR
       return TransportError{TransportErrorKind::kReset, "connection failed while sending"};
     }
 
+    // requestMs bounds the whole exchange, not only each socket call: a
+    // receiver dripping bytes would otherwise hold this worker for ever. The
+    // guard is released before every close below (drop), so the watchdog never
+    // shuts down a reused descriptor.
+    DeadlineGuard deadline(
+        session.socket().impl()->sockfd(),
+        start + std::chrono::milliseconds(std::max<std::int64_t>(1, options_.timeouts.requestMs)),
+        deadlineFired);
+    auto drop = [&] {
+      deadline.release();
+      session.reset();
+    };
+
     Poco::Net::HTTPResponse resp;
     std::istream& is = session.receiveResponse(resp);
     *headerReceived = true;
@@ -336,7 +374,7 @@ HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpR
     const bool hasLength = resp.hasContentLength();
     const std::int64_t length = hasLength ? resp.getContentLength64() : -1;
     if (hasLength && length > static_cast<std::int64_t>(limit)) {
-      session.reset();
+      drop();
       return TransportError{TransportErrorKind::kTooLarge,
                             "response body of " + std::to_string(length) +
                                 " bytes exceeds the limit of " + std::to_string(limit)};
@@ -347,7 +385,7 @@ HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpR
       const auto n = static_cast<std::size_t>(is.gcount());
       if (n == 0) continue;
       if (out.body.size() + n > limit) {
-        session.reset();
+        drop();
         return TransportError{TransportErrorKind::kTooLarge,
                               "response body exceeds the limit of " + std::to_string(limit)};
       }
@@ -356,16 +394,17 @@ HttpResult HttpClient::sendOn(Poco::Net::HTTPClientSession& session, const HttpR
     if (is.bad()) {
       TransportError e{TransportErrorKind::kReset, "connection failed while reading the body"};
       if (const Poco::Exception* ex = session.networkException()) e = classify(*ex);
-      session.reset();
+      drop();
       return e;
     }
     if (hasLength && static_cast<std::int64_t>(out.body.size()) < length) {
-      session.reset();
+      drop();
       return TransportError{TransportErrorKind::kReset,
                             "connection closed after " + std::to_string(out.body.size()) + " of " +
                                 std::to_string(length) + " body bytes"};
     }
     *keepSession = resp.getKeepAlive();
+    deadline.release();
     if (!*keepSession) session.reset();
     return out;
   } catch (const Poco::Exception& e) {

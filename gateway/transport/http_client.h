@@ -14,12 +14,14 @@
 // Sessions are kept alive and reused: idle sessions wait in a small pool, so
 // concurrent send() calls each use their own connection and sequential calls
 // reuse one. Timeouts: `connectMs` for the TCP connect (and TLS handshake),
-// `requestMs` for each socket send/receive while the request is in flight.
+// `requestMs` for the whole exchange: each socket call and, through the
+// DeadlineWatchdog, the total from sending the request to the last body byte.
 // A response body larger than `maxResponseBytes` is a kTooLarge error (the
 // connection is dropped).
 //
 // Thread safety: send() may be called concurrently from any number of threads.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -152,8 +154,12 @@ class HttpClient {
   std::unique_ptr<Poco::Net::HTTPClientSession> takeSession(bool* reused);
   void returnSession(std::unique_ptr<Poco::Net::HTTPClientSession> session);
   // `headerReceived` tells whether a response head arrived before any failure.
+  // sendOn with the total requestMs deadline applied to exchange().
   HttpResult sendOn(Poco::Net::HTTPClientSession& session, const HttpRequest& request,
                     bool* headerReceived, bool* keepSession);
+  HttpResult exchange(Poco::Net::HTTPClientSession& session, const HttpRequest& request,
+                      std::chrono::steady_clock::time_point start, bool* deadlineFired,
+                      bool* headerReceived, bool* keepSession);
 
   std::string scheme_;
   std::string host_;
