@@ -486,6 +486,10 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
 
   // Reads the whole body, at most `limit` bytes (kTooLarge beyond).
   static fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+    // POCO reads "Content-Length: -1" as -1; reserving that many bytes threw (a 500).
+    if (req.hasContentLength() && req.getContentLength64() < 0) {
+      return fhir::Status(ErrorCode::kMalformed, "Content-Length must not be negative");
+    }
     if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(limit)) {
       return fhir::Status(ErrorCode::kTooLarge,
                           "request body is larger than " + std::to_string(limit) + " bytes");
