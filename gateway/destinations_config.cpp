@@ -577,10 +577,18 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
             d.accepts.push_back(std::move(type));
           }
         } else if (key == "fallbacks") {
-          r.members(value, name, {"MedicationStatement", "CarePlan"},
+          r.members(value, name, {"MedicationStatement", "CarePlan", "Communication"},
                     [&](const std::string& k, const Json& f) {
                       const std::string& s = f.text();
-                      if (k == "MedicationStatement") {
+                      if (k == "Communication") {
+                        if (f.isString() && s == "note") {
+                          d.fallbacks.notice = mappings::NoticeFallback::kNote;
+                        } else if (f.isString() && s == "skip") {
+                          d.fallbacks.notice = mappings::NoticeFallback::kSkip;
+                        } else {
+                          r.error(f, name + ".Communication must be \"note\" or \"skip\"");
+                        }
+                      } else if (k == "MedicationStatement") {
                         if (f.isString() && s == "MedicationRequest") {
                           d.fallbacks.medicationStatement =
                               mappings::MedicationFallback::kMedicationRequest;

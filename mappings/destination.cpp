@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "mappings/logical_id.h"
+#include "mappings/safety.h"
 
 namespace inloop::mappings {
 
@@ -238,6 +239,54 @@ Json buildCommunication(const Json& carePlan, const PlanRecord& record, std::str
   payloads.push(std::move(payload));
   add(c, "payload", std::move(payloads));
   return c;
+}
+
+// True for a safety notice Communication (mappings/safety.h): its first
+// identifier's value starts with "notice/".
+bool isNoticeEntry(const Json& entry) {
+  const Json* identifier = firstIdentifier(*resourceOf(entry));
+  return identifier != nullptr && textOf(identifier, "value").starts_with("notice/");
+}
+
+// The kept entry a notice is about: of its `about` type (MedicationStatement,
+// also MedicationRequest, or CarePlan), with the same business identifier when
+// `about` names one; nullptr when none is sent.
+EntryInfo* noticeTarget(const Json& entry, std::vector<EntryInfo>& kept) {
+  const Json* about = resourceOf(entry)->find("about");
+  const Json* first =
+      about != nullptr && about->isArray() && about->size() > 0 ? &about->items()[0] : nullptr;
+  std::string_view type = textOf(first, "type");
+  const Json* identifier = first != nullptr ? first->find("identifier") : nullptr;
+  for (EntryInfo& candidate : kept) {
+    const bool medication =
+        type == "MedicationStatement" &&
+        (candidate.type == "MedicationStatement" || candidate.type == "MedicationRequest");
+    if (candidate.type != type && !medication) continue;
+    const Json* own = firstIdentifier(*resourceOf(candidate.entry));
+    if (identifier != nullptr && own != nullptr &&
+        (textOf(identifier, "system") != textOf(own, "system") ||
+         textOf(identifier, "value") != textOf(own, "value"))) {
+      continue;
+    }
+    return &candidate;
+  }
+  return nullptr;
+}
+
+// Appends the notice's text to `target.note` as an Annotation.
+void addNoticeNote(const Json& communication, Json* target) {
+  std::string text(kNoticeNotePrefix);
+  text += ", " + std::string(textOf(&communication, "priority")) + "): ";
+  const Json* payload = communication.find("payload");
+  if (payload != nullptr && payload->isArray() && payload->size() > 0) {
+    text += textOf(&payload->items()[0], "contentString");
+  }
+  Json note = Json::object();
+  add(note, "text", Json::string(std::move(text)));
+  if (const Json* sent = communication.find("sent")) add(note, "time", *sent);
+  Json* notes = target->find("note");
+  if (notes == nullptr || !notes->isArray()) notes = &add(*target, "note", Json::array());
+  notes->push(std::move(note));
 }
 
 ShapedDelivery invalid(ShapedDelivery out, std::string reason) {
@@ -679,6 +728,23 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       skip(notTakenReason(destination, caps, type) + " and does not take MedicationRequest either");
       continue;
     }
+    if (type == "Communication" && isNoticeEntry(info.entry)) {
+      std::string reason = notTakenReason(destination, caps, type);
+      if (destination.fallbacks.notice == NoticeFallback::kSkip) {
+        skip(reason + "; its notice fallback is \"skip\"");
+        continue;
+      }
+      EntryInfo* about = noticeTarget(info.entry, kept);
+      if (about == nullptr) {
+        skip(reason + " and the resource the notice is about is not sent either");
+        continue;
+      }
+      addNoticeNote(*resourceOf(info.entry), resourceOf(about->entry));
+      removed.emplace(info.fullUrl, &info);
+      out.substitutions.push_back("safety notice sent as a note on the " + about->type + " (" +
+                                  reason + ")");
+      continue;
+    }
     if (type == "CarePlan" && destination.fallbacks.carePlan == CarePlanFallback::kCommunication) {
       if (destinationTakes(destination, caps, "Communication")) {
         const Json* carePlan = resourceOf(info.entry);
@@ -849,7 +915,8 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
 }
 
 ShapedDelivery shapeRecord(const PlanRecord& record, const MappingTables& tables,
-                           const DestinationProfile& destination, const CapabilitySet* caps) {
+                           const DestinationProfile& destination, const CapabilitySet* caps,
+                           const fhir::Json* storedBundle) {
   // Park before translating: nothing to do for an unmatched patient.
   if (std::optional<std::string> why = patientUnmatchedReason(destination, record)) {
     ShapedDelivery out;
@@ -858,7 +925,14 @@ ShapedDelivery shapeRecord(const PlanRecord& record, const MappingTables& tables
     out.reason = std::move(*why);
     return out;
   }
-  TranslationResult t = translateRecord(record, tables, translateOptionsFor(destination, caps));
+  const TranslateOptions options = translateOptionsFor(destination, caps);
+  TranslationResult t = translateRecord(record, tables, options);
+  if (t.bundle && storedBundle != nullptr) {
+    // The notices were decided at ingest; only the stored Bundle has them.
+    fhir::Result<std::size_t> carried =
+        carryNoticeEntries(*storedBundle, options.medicationAs, &*t.bundle);
+    if (!carried.isOk()) t.bundle.reset();
+  }
   if (!t.bundle) {
     ShapedDelivery out;
     out.kind = chooseKind(destination, caps);

@@ -17,8 +17,10 @@
 //    Patient entry with ifNoneExist;
 //  - resource types the destination does not take (its `accepts` list, and the
 //    server's CapabilityStatement when known) get their fallback
-//    (MedicationStatement -> MedicationRequest, CarePlan -> Communication) or are
-//    skipped; every skipped resource is listed in the result for the ledger;
+//    (MedicationStatement -> MedicationRequest, CarePlan -> Communication, a
+//    safety notice Communication -> a note on the MedicationStatement /
+//    MedicationRequest / CarePlan it is about) or are skipped; every skipped
+//    resource is listed in the result for the ledger;
 //  - the wire form of the destination's kind: one transaction Bundle, a list of
 //    conditional requests, the Bundle for an interface engine, or NDJSON lines.
 //
@@ -137,9 +139,21 @@ enum class CarePlanFallback {
   kSkip,           // "skip"
 };
 
+// What a safety notice (a Communication with identifier "notice/...",
+// mappings/safety.h) becomes for a destination that does not take Communication.
+enum class NoticeFallback {
+  kNote,  // "note": an "ATTENTION (inloop safety notice...)" note on the resource it is about
+  kSkip,  // "skip"
+};
+
+// The prefix of the note a notice becomes (kNote); the priority and the
+// notice's text follow: "ATTENTION (inloop safety notice, urgent): ...".
+inline constexpr std::string_view kNoticeNotePrefix = "ATTENTION (inloop safety notice";
+
 struct Fallbacks {
   MedicationFallback medicationStatement = MedicationFallback::kMedicationRequest;
   CarePlanFallback carePlan = CarePlanFallback::kCommunication;
+  NoticeFallback notice = NoticeFallback::kNote;
   bool operator==(const Fallbacks&) const = default;
 };
 
@@ -322,8 +336,11 @@ ShapedDelivery shapeForDestination(const fhir::Json& bundle, const PlanRecord& r
 
 // Translates `record` with translateOptionsFor(destination, caps) and shapes the
 // Bundle. Translation errors give kInvalid with the first error in `reason`.
+// `storedBundle` (may be null): the record's stored Bundle, whose safety
+// notices (mappings/safety.h carryNoticeEntries) travel with the new translation.
 ShapedDelivery shapeRecord(const PlanRecord& record, const MappingTables& tables,
-                           const DestinationProfile& destination, const CapabilitySet* caps);
+                           const DestinationProfile& destination, const CapabilitySet* caps,
+                           const fhir::Json* storedBundle = nullptr);
 
 // ---- Building blocks, public for tests ----
 

@@ -28,6 +28,7 @@
 #include "fhir/json.h"
 #include "fhir/model.h"
 #include "fhir/status.h"
+#include "mappings/destination.h"
 #include "mappings/plan_record.h"
 #include "mappings/safety_settings.h"
 #include "mappings/tables.h"
@@ -230,7 +231,7 @@ SafetyStep applyAndEvaluate(const MedicationList& list, const PlanRecord& record
 inline constexpr std::string_view kCsSafetyRule = "safety-rule";
 inline constexpr std::string_view kCommunicationCategorySystem =
     "http://terminology.hl7.org/CodeSystem/communication-category";
-inline constexpr std::string_view kIdPrefixCommunication = "comm";
+// kIdPrefixCommunication ("comm"): mappings/destination.h.
 
 // The notice as a FHIR R4 Communication (JSON): status completed, category
 // notification, priority, subject (the translator's patient reference), sender
@@ -260,5 +261,16 @@ std::string noticeIdentifierValue(const Notice& notice);
 fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanRecord& record,
                                  const MappingTables& tables, fhir::Json* bundle,
                                  MedicationAs medicationAs = MedicationAs::kStatement);
+
+// Copies the notice entries (Communications whose first identifier value
+// starts with "notice/") of `from` (a record's stored Bundle) into `to` (the
+// same record translated again, e.g. with MedicationRequest for a destination
+// that takes no MedicationStatement), before its final Provenance, which then
+// lists them among its targets; with kRequest an `about` of type
+// MedicationStatement becomes MedicationRequest. Returns how many were copied
+// (0 when `from` has none or is not a Bundle); kInvalid when `to` is not a
+// transaction Bundle.
+fhir::Result<std::size_t> carryNoticeEntries(const fhir::Json& from, MedicationAs medicationAs,
+                                             fhir::Json* to);
 
 }  // namespace inloop::mappings

@@ -130,24 +130,23 @@ fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRec
   return c ? std::move(*c) : fhir::Communication{};
 }
 
-fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanRecord& record,
-                                 const MappingTables& tables, Json* bundle,
-                                 MedicationAs medicationAs) {
+namespace {
+
+// The entries of a transaction Bundle, or nullptr.
+Json* transactionEntries(Json* bundle) {
   const Json* type = bundle ? bundle->find("type") : nullptr;
   Json* entries = bundle ? bundle->find("entry") : nullptr;
   if (bundle == nullptr || !bundle->isObject() || type == nullptr || !type->isString() ||
       type->text() != "transaction" || entries == nullptr || !entries->isArray()) {
-    return fhir::Status(fhir::ErrorCode::kInvalid, "not a transaction Bundle with entries");
+    return nullptr;
   }
-  if (notices.empty()) return fhir::Status::ok();
-  TranslateOptions options;
-  options.medicationAs = medicationAs;
-  Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
-  translate_detail::initSubject(ctx);
-  for (const Notice& n : notices) {
-    translate_detail::addEntry(ctx, "Communication", noticeIdentifierValue(n),
-                               buildJson(ctx, n, medicationAs));
-  }
+  return entries;
+}
+
+// Inserts `added` before the final Provenance entry (when there is one) and
+// adds `urls` to that Provenance's targets.
+void insertBeforeProvenance(std::vector<Json> added, const std::vector<std::string>& urls,
+                            Json* entries) {
   std::vector<Json>& items = entries->items();
   // Keep the Provenance last, and make it name the notices too.
   std::size_t at = items.size();
@@ -161,20 +160,79 @@ fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanR
     }
   }
   items.insert(items.begin() + static_cast<std::ptrdiff_t>(at),
-               std::make_move_iterator(ctx.entries.begin()),
-               std::make_move_iterator(ctx.entries.end()));
+               std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
   if (provenance != nullptr) {
     // The insertion moved the Provenance entry; find it again.
     Json* target = items.back().find("resource")->find("target");
     if (target && target->isArray()) {
-      for (const std::string& url : ctx.targets) {
+      for (const std::string& url : urls) {
         Json ref = Json::object();
         add(ref, "reference", str(url));
         target->push(std::move(ref));
       }
     }
   }
+}
+
+}  // namespace
+
+fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanRecord& record,
+                                 const MappingTables& tables, Json* bundle,
+                                 MedicationAs medicationAs) {
+  Json* entries = transactionEntries(bundle);
+  if (entries == nullptr) {
+    return fhir::Status(fhir::ErrorCode::kInvalid, "not a transaction Bundle with entries");
+  }
+  if (notices.empty()) return fhir::Status::ok();
+  TranslateOptions options;
+  options.medicationAs = medicationAs;
+  Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
+  translate_detail::initSubject(ctx);
+  for (const Notice& n : notices) {
+    translate_detail::addEntry(ctx, "Communication", noticeIdentifierValue(n),
+                               buildJson(ctx, n, medicationAs));
+  }
+  insertBeforeProvenance(std::move(ctx.entries), ctx.targets, entries);
   return fhir::Status::ok();
+}
+
+fhir::Result<std::size_t> carryNoticeEntries(const Json& from, MedicationAs medicationAs,
+                                             Json* to) {
+  Json* entries = transactionEntries(to);
+  if (entries == nullptr) {
+    return fhir::Status(fhir::ErrorCode::kInvalid, "not a transaction Bundle with entries");
+  }
+  const Json* source = from.isObject() ? from.find("entry") : nullptr;
+  if (source == nullptr || !source->isArray()) return std::size_t{0};
+  std::vector<Json> carried;
+  std::vector<std::string> urls;
+  for (const Json& entry : source->items()) {
+    const Json* resource = entry.isObject() ? entry.find("resource") : nullptr;
+    const Json* type = resource ? resource->find("resourceType") : nullptr;
+    const Json* ids = resource ? resource->find("identifier") : nullptr;
+    const Json* url = entry.isObject() ? entry.find("fullUrl") : nullptr;
+    if (type == nullptr || !type->isString() || type->text() != "Communication" || ids == nullptr ||
+        !ids->isArray() || ids->size() == 0 || url == nullptr || !url->isString()) {
+      continue;
+    }
+    const Json* value = ids->items()[0].find("value");
+    if (value == nullptr || !value->isString() || !value->text().starts_with("notice/")) continue;
+    Json copy = entry;
+    if (Json* about = copy.find("resource")->find("about"); about && about->isArray()) {
+      for (Json& ref : about->items()) {
+        const Json* t = ref.find("type");
+        if (t != nullptr && t->isString() && t->text() == "MedicationStatement" &&
+            medicationAs == MedicationAs::kRequest) {
+          ref.set("type", str("MedicationRequest"));
+        }
+      }
+    }
+    urls.push_back(url->text());
+    carried.push_back(std::move(copy));
+  }
+  const std::size_t count = carried.size();
+  insertBeforeProvenance(std::move(carried), urls, entries);
+  return count;
 }
 
 }  // namespace inloop::mappings

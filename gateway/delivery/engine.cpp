@@ -409,13 +409,13 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
   mappings::ShapedDelivery shaped;
   const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, capsPtr);
+  fhir::JsonLimits limits;
+  limits.maxBytes = 256u << 20;
+  limits.maxStringBytes = 64u << 20;
+  limits.maxElements = 1u << 24;
+  limits.maxDepth = 128;
+  fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, limits);
   if (options.medicationAs == mappings::TranslateOptions{}.medicationAs) {
-    fhir::JsonLimits limits;
-    limits.maxBytes = 256u << 20;
-    limits.maxStringBytes = 64u << 20;
-    limits.maxElements = 1u << 24;
-    limits.maxDepth = 128;
-    fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, limits);
     if (bundle.isOk()) {
       shaped = mappings::shapeForDestination(*bundle, *record, pool.profile, capsPtr);
     } else {
@@ -431,7 +431,10 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       finish(AttemptOutcome::kRetry);
       return;
     }
-    shaped = mappings::shapeRecord(*record, *tables, pool.profile, capsPtr);
+    // Translated again for this destination; the stored Bundle's safety
+    // notices travel with it.
+    shaped = mappings::shapeRecord(*record, *tables, pool.profile, capsPtr,
+                                   bundle.isOk() ? &*bundle : nullptr);
   }
 
   switch (shaped.state) {
