@@ -34,6 +34,8 @@ const Command kCommands[] = {
      cmdStatus},
     {"deadletter", "deadletter list|show|replay|discard [ID]  operate on undeliverable messages",
      cmdDeadletter},
+    {"summary", "summary MRN [--config FILE|--data-dir DIR] [--html]  a patient's safety summary",
+     cmdSummary},
 };
 
 void printHelp(std::ostream& out) {

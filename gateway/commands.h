@@ -30,5 +30,6 @@ int cmdHashToken(CommandContext& ctx);
 int cmdTranslate(CommandContext& ctx);
 int cmdStatus(CommandContext& ctx);
 int cmdDeadletter(CommandContext& ctx);
+int cmdSummary(CommandContext& ctx);
 
 }  // namespace inloop::gateway

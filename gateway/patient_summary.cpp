@@ -181,7 +181,7 @@ void appendText(std::string* html, std::string_view tag, std::string_view text) 
 std::string scalarText(const Json* v) {
   if (v == nullptr) return "";
   if (v->isString() || v->isNumber()) return v->text();
-  if (v->isBool()) return v->text();
+  if (v->isBool()) return v->asBool() ? "true" : "false";
   return "";
 }
 
@@ -347,7 +347,7 @@ std::string patientSummaryHtml(const Json& summary) {
     std::string total = scalarText(mme->find("total"));
     const Json* complete = mme->find("complete");
     std::string line = "Total daily MME: " + (total.empty() ? std::string("unknown") : total);
-    if (complete != nullptr && complete->isBool() && complete->text() == "false") {
+    if (complete != nullptr && complete->isBool() && !complete->asBool()) {
       line += " (incomplete: some opioid doses cannot be converted)";
     }
     appendText(&html, "p", line);

@@ -20,6 +20,7 @@
 
 #include "fhir/operation_outcome.h"
 #include "gateway/delivery/operations.h"
+#include "gateway/patient_summary.h"
 
 namespace inloop::gateway {
 
@@ -42,6 +43,7 @@ constexpr const char* kRouteDeliveries = "/deliveries";
 constexpr const char* kRouteDeadLetters = "/deadletters";
 constexpr const char* kRouteDeadLetter = "/deadletters/{id}";
 constexpr const char* kRouteDeadLetterAction = "/deadletters/{id}/{action}";
+constexpr const char* kRoutePatientSummary = "/patients/{mrn}/summary";
 constexpr const char* kRouteOther = "other";
 
 constexpr const char* kJson = "application/json";
@@ -333,6 +335,12 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       }
       return jsonReply(200, *view);
     }
+    if (path.starts_with("/patients/") && path.ends_with("/summary") && path.size() > 18) {
+      *route = kRoutePatientSummary;
+      if (auto r = onlyMethod("GET")) return *r;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+      return patientSummary(req, path.substr(10, path.size() - 18));
+    }
     if (path == "/admin/reload") {
       *route = kRouteReload;
       if (auto r = onlyMethod("POST")) return *r;
@@ -370,6 +378,34 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   static Reply resultReply(const fhir::Result<fhir::Json>& result) {
     if (!result.isOk()) return errorReply(result.status().code(), result.status().message());
     return jsonReply(200, *result);
+  }
+
+  // GET /patients/{mrn}/summary: JSON, or HTML when the client accepts text/html.
+  Reply patientSummary(const HTTPServerRequest& req, const std::string& mrn) {
+    const bool printable = std::all_of(mrn.begin(), mrn.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    });
+    if (!ctx_.patientSummary || mrn.size() > 64 || !printable) {
+      return errorReply(ErrorCode::kNotFound, "no patient with that MRN");
+    }
+    fhir::Result<fhir::Json> summary = ctx_.patientSummary(mrn);
+    if (!summary.isOk()) {
+      return errorReply(summary.status().code(), summary.status().code() == ErrorCode::kNotFound
+                                                     ? "no patient with that MRN"
+                                                     : summary.status().message());
+    }
+    if (lower(req.get("Accept", "")).find("text/html") == std::string::npos) {
+      return jsonReply(200, *summary);
+    }
+    Reply r;
+    r.contentType = "text/html; charset=utf-8";
+    r.body = patientSummaryHtml(*summary);
+    // A page of clinical text: nothing active, never framed, never cached.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
   }
 
   // The delivery operator routes (gateway/delivery/operations.h).

@@ -4,7 +4,9 @@
 //
 //   POST /records            ingest role   one plan record (application/json)
 //   POST /records/$batch     ingest role   NDJSON (application/x-ndjson)
-//   GET  /records/{recordId} read role     latest version, receipt, translation
+//   GET  /records/{recordId} read role     latest version, receipt, translation, notices
+//   GET  /patients/{mrn}/summary  read role  patient summary (JSON; HTML with
+//                                           Accept: text/html), gateway/patient_summary.h
 //   POST /admin/reload       admin role    re-read the mapping tables
 //   GET  /metrics            read role     Prometheus text (or open, configurable)
 //   GET  /healthz            no auth       process up
@@ -63,6 +65,9 @@ struct ApiContext {
   bool metricsRequireAuth = true;
   // GET /records/{id}: the JSON view, or kNotFound / another error.
   std::function<fhir::Result<fhir::Json>(const std::string& recordId)> getRecord;
+  // GET /patients/{mrn}/summary: the summary JSON, or kNotFound / another
+  // error; null: not served (404).
+  std::function<fhir::Result<fhir::Json>(const std::string& mrn)> patientSummary;
   // Scrape-time values for /metrics.
   std::function<MetricGauges()> gauges;
   // /readyz: ok, or why not ready (kUnavailable).

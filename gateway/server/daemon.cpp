@@ -393,7 +393,8 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
 
   ApiContext api{
       *d.pipeline, *d.auth, d.metrics, d.logger, config.limits, config.metricsRequireAuth,
-      nullptr,     nullptr, nullptr,   nullptr, nullptr, nullptr};
+      nullptr,     nullptr, nullptr,   nullptr, nullptr, nullptr,
+      nullptr};
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
     fhir::Result<RecordView> v = self->store->getRecord(id);
@@ -408,6 +409,11 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     if (!notices.isOk()) return notices.status();
     view.set("notices", noticesToJson(*notices));
     return view;
+  };
+  api.patientSummary = [self](const std::string& mrn) -> fhir::Result<fhir::Json> {
+    std::shared_ptr<const mappings::MappingTables> tables = self->tables.current();
+    if (!tables) return fhir::Status(fhir::ErrorCode::kUnavailable, "no mapping tables loaded");
+    return buildPatientSummary(*self->store, *tables, mrn);
   };
   api.gauges = [self] { return self->gauges(); };
   api.ready = [self] { return self->ready(); };

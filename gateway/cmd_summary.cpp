@@ -1,0 +1,139 @@
+// `inloop summary MRN [--config FILE | --data-dir DIR] [--mappings DIR] [--html]`:
+// the patient summary of docs/safety-loop.md (current medication list with
+// doses and total daily MME, latest plan, latest measures against the plan's
+// goal targets, notices sent), read directly from the store (dataDir/inloop.db;
+// safe while the daemon runs: SQLite's locking, reads only).
+//
+// dataDir: --data-dir, else the configuration's (--config FILE, else
+// config/inloop.json when it exists, else "var"); mapping tables (for MME
+// factors and measure directions): --mappings, else the configuration's
+// mappingsDir. Output: JSON (pretty), or an HTML page with --html.
+// Exit codes: 0 ok; 1 no record of that patient; 2 usage or configuration
+// error; 3 the store or the tables cannot be used.
+
+#include <filesystem>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "fhir/json.h"
+#include "gateway/cli.h"
+#include "gateway/clock.h"
+#include "gateway/commands.h"
+#include "gateway/daemon_config.h"
+#include "gateway/patient_summary.h"
+#include "gateway/server/daemon.h"
+#include "gateway/store/sqlite_store.h"
+#include "gateway/store/store.h"
+
+namespace inloop::gateway {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: inloop summary MRN [--config FILE | --data-dir DIR] [--mappings DIR] [--html]\n";
+
+struct SummaryArgs {
+  std::string mrn;
+  std::string configPath;
+  std::string dataDir;
+  std::string mappingsDir;
+  bool html = false;
+};
+
+bool parseSummaryArgs(const std::vector<std::string>& args, SummaryArgs* out,
+                      std::string* problem) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string* target = nullptr;
+    if (a == "--config") {
+      target = &out->configPath;
+    } else if (a == "--data-dir") {
+      target = &out->dataDir;
+    } else if (a == "--mappings") {
+      target = &out->mappingsDir;
+    } else if (a == "--html") {
+      out->html = true;
+      continue;
+    } else if (!a.empty() && a[0] == '-') {
+      *problem = "unknown option " + a;
+      return false;
+    } else if (out->mrn.empty()) {
+      out->mrn = a;
+      continue;
+    } else {
+      *problem = "unexpected argument '" + a + "'";
+      return false;
+    }
+    if (i + 1 >= args.size()) {
+      *problem = a + " needs a value";
+      return false;
+    }
+    *target = args[++i];
+  }
+  if (out->mrn.empty()) {
+    *problem = "missing MRN";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmdSummary(CommandContext& ctx) {
+  SummaryArgs args;
+  std::string problem;
+  if (!parseSummaryArgs(ctx.args, &args, &problem)) {
+    ctx.err << "inloop summary: " << problem << "\n" << kUsage;
+    return kExitUsage;
+  }
+  DaemonConfig config;
+  std::error_code ec;
+  std::string configPath = args.configPath;
+  if (configPath.empty() && std::filesystem::is_regular_file("config/inloop.json", ec)) {
+    configPath = "config/inloop.json";
+  }
+  if (!configPath.empty()) {
+    DaemonConfigLoad load = readDaemonConfigFile(configPath);
+    for (const fhir::Issue& i : load.issues) {
+      ctx.err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
+    }
+    if (!load.config) return kExitUsage;
+    config = std::move(*load.config);
+  }
+  if (!args.dataDir.empty()) config.dataDir = args.dataDir;
+  if (!args.mappingsDir.empty()) config.mappingsDir = args.mappingsDir;
+
+  MappingTablesRead tables = readMappingTablesDir(config.mappingsDir);
+  if (!tables.tables) {
+    ctx.err << "inloop summary: the mapping tables in " << config.mappingsDir
+            << " cannot be used:\n"
+            << fhir::formatIssues(tables.issues);
+    return kExitFailure;
+  }
+  const std::string storePath = (std::filesystem::path(config.dataDir) / "inloop.db").string();
+  if (!std::filesystem::is_regular_file(storePath, ec)) {
+    ctx.err << "inloop summary: no store at " << storePath << "\n";
+    return kExitFailure;
+  }
+  SystemClock clock;
+  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
+  if (!store.isOk()) {
+    ctx.err << "inloop summary: cannot open the store " << storePath << ": "
+            << store.status().message() << "\n";
+    return kExitFailure;
+  }
+  fhir::Result<fhir::Json> summary = buildPatientSummary(**store, *tables.tables, args.mrn);
+  if (!summary.isOk()) {
+    const bool unknown = summary.status().code() == fhir::ErrorCode::kNotFound;
+    ctx.err << "inloop summary: "
+            << (unknown ? "no record of that patient" : summary.status().message()) << "\n";
+    return unknown ? kExitInvalid : kExitFailure;
+  }
+  ctx.out << (args.html ? patientSummaryHtml(*summary)
+                        : fhir::writeJson(*summary, fhir::JsonStyle::kPretty));
+  return kExitOk;
+}
+
+}  // namespace inloop::gateway
