@@ -12,6 +12,8 @@
 #include <memory>
 #include <unordered_set>
 
+#include "fhir/swar.h"
+
 namespace inloop::fhir {
 
 // ---------------------------------------------------------------- value
@@ -454,14 +456,7 @@ namespace {
 // bytes a JSON string must escape). Exact as a yes/no answer; bytes >= 0x80
 // (UTF-8 sequences) never match.
 bool anyNeedsEscape(std::uint64_t w) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
-  const std::uint64_t q = w ^ (kOnes * '"');
-  const std::uint64_t quote = (q - kOnes) & ~q & kHigh;
-  const std::uint64_t b = w ^ (kOnes * '\\');
-  const std::uint64_t backslash = (b - kOnes) & ~b & kHigh;
-  return (control | quote | backslash) != 0;
+  return (swar::bytesBelow<0x20>(w) | swar::bytesEqual<'"'>(w) | swar::bytesEqual<'\\'>(w)) != 0;
 }
 
 }  // namespace

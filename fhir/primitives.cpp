@@ -1,6 +1,9 @@
 #include "fhir/primitives.h"
 
 #include <cctype>
+#include <cstdint>
+
+#include "fhir/swar.h"
 
 namespace inloop::fhir {
 
@@ -191,8 +194,15 @@ bool isValidInteger(std::string_view s) {
 
 bool isValidUri(std::string_view s) {
   if (s.empty()) return false;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
+  // Eight bytes at a time while no byte is a space, a control or DEL; any word
+  // that has one is rejected (the per-byte rule says the same).
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    const std::uint64_t w = swar::loadWord(s.data() + i);
+    if ((swar::bytesBelow<0x21>(w) | swar::bytesEqual<0x7F>(w)) != 0) return false;
+  }
+  for (; i < s.size(); ++i) {
+    auto u = static_cast<unsigned char>(s[i]);
     if (u <= 0x20 || u == 0x7F) return false;
   }
   return true;
@@ -213,10 +223,20 @@ bool isValidCode(std::string_view s) {
 
 bool isValidString(std::string_view s) {
   bool content = false;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 && c != '\t' && c != '\r' && c != '\n') return false;
-    if (!std::isspace(u)) content = true;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Once a non-whitespace byte was seen, a word with no byte below 0x20 (no
+    // control, no tab/CR/LF) cannot change the answer: skip eight at a time.
+    if (content && i + 8 <= s.size() &&
+        swar::bytesBelow<0x20>(swar::loadWord(s.data() + i)) == 0) {
+      i += 8;
+      continue;
+    }
+    auto u = static_cast<unsigned char>(s[i]);
+    if (u < 0x20 && u != '\t' && u != '\r' && u != '\n') return false;
+    // The C locale's isspace: space, \t, \n, \v, \f, \r.
+    if (u != ' ' && (u < '\t' || u > '\r')) content = true;
+    ++i;
   }
   return content;
 }
