@@ -328,6 +328,8 @@ struct Slot {
   const ElementDef* def = nullptr;
   std::string_view type;  // the concrete type for this name
   int ownIndex = -1;      // index in TypeDef::elements, -1 for base elements
+  int requiredIndex = -1;  // index in CompiledType::required, -1 if not an own min > 0 element
+  int choiceIndex = -1;    // index among the own choice elements, -1 if none
   Prim prim = Prim::kNone;
   bool isResource = false;               // type "Resource"
   bool choice = false;                   // def is a choice element
@@ -343,6 +345,11 @@ struct CompiledType {
   std::vector<Slot> slots;
   std::vector<std::int16_t> table;  // slot index + 1, 0 = empty; size a power of two
   std::size_t mask = 0;
+  // Own elements with min > 0 (indices in TypeDef::elements, in element order):
+  // the only ones whose values object() counts.
+  std::vector<std::size_t> required;
+  // Own choice elements (indices in TypeDef::elements): one seen variant each.
+  std::vector<std::size_t> choices;
 
   const Slot* find(std::string_view key) const {
     std::size_t h = hashOf(key) & mask;
@@ -410,6 +417,13 @@ std::vector<const TypeDef*> reachableTypes() {
   return out;
 }
 
+// The position of `i` in `list`, appended first if absent.
+int indexIn(std::vector<std::size_t>& list, std::size_t i) {
+  auto it = std::find(list.begin(), list.end(), i);
+  if (it == list.end()) it = list.insert(list.end(), i);
+  return static_cast<int>(it - list.begin());
+}
+
 void addSlots(Index& index, CompiledType& c, std::span<const ElementDef> elements, bool own) {
   for (std::size_t i = 0; i < elements.size(); ++i) {
     const ElementDef& e = elements[i];
@@ -423,6 +437,8 @@ void addSlots(Index& index, CompiledType& c, std::span<const ElementDef> element
       s.def = &e;
       s.type = type;
       s.ownIndex = own ? static_cast<int>(i) : -1;
+      if (own && e.min > 0) s.requiredIndex = indexIn(c.required, i);
+      if (own && isChoice(e)) s.choiceIndex = indexIn(c.choices, i);
       s.prim = primOf(type);
       s.isResource = type == "Resource";
       s.choice = isChoice(e);
@@ -631,24 +647,36 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
     return;
   }
   const bool isResource = t.isResource;
-  const std::size_t own = def.elements.size();
-  // Per own element: how many values, and which choice variant was seen.
-  // Only the first `own` entries are initialised (most types have few elements).
+  // Per own required element: how many values; per own choice element: which
+  // variant was seen. Only the first entries in use are initialised.
+  const std::size_t required = t.required.size();
+  const std::size_t choices = t.choices.size();
   std::array<int, kStackElements> stackCounts;
   std::array<std::string_view, kStackElements> stackVariants;
   std::vector<int> heapCounts;
   std::vector<std::string_view> heapVariants;
   int* counts = stackCounts.data();
   std::string_view* variants = stackVariants.data();
-  if (own > kStackElements) {
-    heapCounts.resize(own);
-    heapVariants.resize(own);
+  if (required > kStackElements) {
+    heapCounts.resize(required);
     counts = heapCounts.data();
+  }
+  if (choices > kStackElements) {
+    heapVariants.resize(choices);
     variants = heapVariants.data();
   }
-  std::fill_n(counts, own, 0);
-  std::fill_n(variants, own, std::string_view());
+  std::fill_n(counts, required, 0);
+  std::fill_n(variants, choices, std::string_view());
   bool onlyId = true;
+  // Most objects have no `_name` companion at all: then no primitive needs to
+  // look for one.
+  bool anyCompanion = false;
+  for (const Json::Member& m : v.members()) {
+    if (m.first.starts_with('_')) {
+      anyCompanion = true;
+      break;
+    }
+  }
   for (const Json::Member& m : v.members()) {
     const std::string_view key = m.first;
     const Json& value = m.second;
@@ -668,13 +696,15 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
       primitiveExtension(value, partner, *s->def, member(path, name));
       if (partner != nullptr) continue;  // counted with the value itself
     } else {
-      const Json* companion = isPrimitive ? findCompanion(v, key) : nullptr;
+      const Json* companion = isPrimitive && anyCompanion ? findCompanion(v, key) : nullptr;
       element(value, companion, *s, member(path, key));
     }
-    if (s->ownIndex < 0) continue;
-    const auto i = static_cast<std::size_t>(s->ownIndex);
-    counts[i] += value.isArray() ? static_cast<int>(value.size()) : 1;
-    if (s->choice) {
+    if (s->requiredIndex >= 0) {
+      counts[static_cast<std::size_t>(s->requiredIndex)] +=
+          value.isArray() ? static_cast<int>(value.size()) : 1;
+    }
+    if (s->choiceIndex >= 0) {
+      const auto i = static_cast<std::size_t>(s->choiceIndex);
       if (!variants[i].empty() && variants[i] != name) {
         error("structure", member(path, name),
               "only one variant of " + std::string(s->def->name) + " is allowed, found " +
@@ -686,9 +716,9 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
   if (onlyId && !isResource) {
     error("invariant", path, "ele-1: element has an id but no value and no children");
   }
-  for (std::size_t i = 0; i < own; ++i) {
-    const ElementDef& e = def.elements[i];
-    if (counts[i] < e.min) {
+  for (std::size_t r = 0; r < required; ++r) {
+    const ElementDef& e = def.elements[t.required[r]];
+    if (counts[r] < e.min) {
       error("required", member(path, e.name),
             "missing required element " + std::string(e.name) + " (min " + std::to_string(e.min) +
                 ")");
