@@ -8,17 +8,9 @@
 // Synchronisation is by conditions only: the child's "listening" log line (a
 // bounded wait with a deadline) and the HTTP replies.
 
-#include <Poco/Exception.h>
 #include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/StreamCopier.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -36,6 +28,8 @@
 #include <vector>
 
 #include "fhir/json.h"
+#include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/serve_child.h"
 
 namespace inloop::gateway {
 namespace {
@@ -46,180 +40,25 @@ constexpr const char* kToken = "durability-test-token-0123456789";
 constexpr int kCycles = 5;
 constexpr int kClientThreads = 2;
 
-std::string slurpFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using DurabilityDir = server_testing::TempDir;
+using testing::firstColumn;
 
-class DurabilityDir {
+// The durability suite's child: config/inloop.json, the test token.
+class ServeChild : public testing::ServeChild {
  public:
-  DurabilityDir() {
-    std::string pattern = (fs::temp_directory_path() / "inloop-durability-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~DurabilityDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  explicit ServeChild(const fs::path& dataDir)
+      : testing::ServeChild(testing::ServeOptions{dataDir, kToken, {}, {}}) {}
 };
 
-// A running `inloop serve`; its stdout and stderr are drained by a thread
-// (a full pipe would block the child) that also finds the port.
-class ServeChild {
- public:
-  explicit ServeChild(const fs::path& dataDir) {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    const std::string binary = INLOOP_BINARY;
-    const std::string config = (fs::path(INLOOP_SOURCE_DIR) / "config/inloop.json").string();
-    const std::string data = dataDir.string();
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::dup2(fds[1], 2);
-      ::setenv("INLOOP_API_TOKEN", kToken, 1);
-      ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config.c_str(), "--listen",
-              "127.0.0.1:0", "--data-dir", data.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] { drain(fd); });
-  }
-
-  ~ServeChild() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
-  // The port from the "listening" line; 0 when the child exited or the
-  // deadline passed first.
-  int waitForPort(std::chrono::seconds deadline) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait_for(lock, deadline, [this] { return port_ != 0 || eof_; });
-    return port_;
-  }
-
-  // True once `needle` occurs `count` times in the output (deadline bounded).
-  bool waitForOutput(const std::string& needle, int count, std::chrono::seconds deadline) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return cv_.wait_for(lock, deadline, [&] {
-      int seen = 0;
-      for (std::size_t at = output_.find(needle); at != std::string::npos;
-           at = output_.find(needle, at + 1)) {
-        ++seen;
-      }
-      return seen >= count || eof_;
-    }) && !eof_;
-  }
-
-  std::string output() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return output_;
-  }
-
-  // SIGKILL, then wait for it. Returns the wait status.
-  int kill9() {
-    REQUIRE(::kill(pid_, SIGKILL) == 0);
-    return reap();
-  }
-  int terminate() {
-    REQUIRE(::kill(pid_, SIGTERM) == 0);
-    return reap();
-  }
-
- private:
-  int reap() {
-    int status = 0;
-    REQUIRE(::waitpid(pid_, &status, 0) == pid_);
-    reaped_ = true;
-    if (reader_.joinable()) reader_.join();
-    return status;
-  }
-
-  void drain(int fd) {
-    std::FILE* in = ::fdopen(fd, "r");
-    if (in == nullptr) {
-      ::close(fd);
-      return;
-    }
-    char buf[8192];
-    std::string line;
-    while (std::fgets(buf, sizeof buf, in) != nullptr) {
-      line += buf;
-      if (line.empty() || line.back() != '\n') continue;
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (output_.size() < (64u << 10)) output_ += line;
-      cv_.notify_all();
-      if (port_ == 0) {
-        fhir::Result<fhir::Json> j = fhir::parseJson(line);
-        const fhir::Json* event = j.isOk() ? j->find("event") : nullptr;
-        const fhir::Json* port = j.isOk() ? j->find("port") : nullptr;
-        if (event != nullptr && event->text() == "listening" && port != nullptr) {
-          port_ = static_cast<int>(port->toInt64().value_or(0));
-          cv_.notify_all();
-        }
-      }
-      line.clear();
-    }
-    std::fclose(in);
-    std::lock_guard<std::mutex> lock(mutex_);
-    eof_ = true;
-    cv_.notify_all();
-  }
-
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::string output_;
-  int port_ = 0;
-  bool eof_ = false;
-};
-
-// POSTs one record on a keep-alive session; the HTTP status, or 0 when the
-// connection failed (the child died).
 int postRecord(Poco::Net::HTTPClientSession& session, const std::string& body) {
-  try {
-    Poco::Net::HTTPRequest req(Poco::Net::HTTPRequest::HTTP_POST, "/records",
-                               Poco::Net::HTTPMessage::HTTP_1_1);
-    req.setKeepAlive(true);
-    req.setContentType("application/json");
-    req.set("Authorization", std::string("Bearer ") + kToken);
-    req.setContentLength(static_cast<std::streamsize>(body.size()));
-    session.sendRequest(req) << body;
-    Poco::Net::HTTPResponse res;
-    std::istream& in = session.receiveResponse(res);
-    std::string ignored;
-    Poco::StreamCopier::copyToString(in, ignored);
-    return static_cast<int>(res.getStatus());
-  } catch (const Poco::Exception&) {
-    return 0;
-  } catch (const std::exception&) {
-    return 0;
-  }
+  return testing::postRecord(session, body, kToken);
 }
 
 // Acknowledged records, shared by the client threads and the test.
 struct Acks {
   std::mutex mutex;
-  std::condition_variable cv;
   std::vector<std::string> ids;  // every recordId that got a 2xx (version 1)
-  std::size_t thisCycle = 0;
-  int clientsRunning = 0;
-  std::vector<int> unexpected;  // statuses other than 2xx / 503 / connection loss
+  std::vector<int> unexpected;   // statuses other than 2xx / 503 / connection loss
 };
 
 struct Checked {
@@ -229,17 +68,6 @@ struct Checked {
   std::int64_t duplicates = 0;  // (record_id, version) pairs stored twice
   std::int64_t versions = 0;
 };
-
-std::string firstColumn(sqlite3* db, const char* sql) {
-  sqlite3_stmt* stmt = nullptr;
-  std::string answer = "?";
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-    answer = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  return answer;
-}
 
 Checked checkStore(const fs::path& dbPath, const std::vector<std::string>& acked) {
   Checked c;
@@ -291,8 +119,8 @@ TEST_CASE("inloop serve killed with SIGKILL keeps every acknowledged record exac
           "[gateway][durability]") {
   DurabilityDir dir;
   const fs::path dbPath = dir.path() / "inloop.db";
-  const fhir::Json base = *fhir::parseJson(
-      slurpFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records/measurement-pain-nrs.json"));
+  const fhir::Json base = *fhir::parseJson(server_testing::readFile(
+      fs::path(INLOOP_SOURCE_DIR) / "examples/records/measurement-pain-nrs.json"));
   const unsigned seed = std::random_device{}();
   INFO("seed " << seed);
   std::mt19937 rng(seed);
@@ -363,50 +191,28 @@ TEST_CASE("inloop serve killed with SIGKILL keeps every acknowledged record exac
 
     // Kill after a random number of acknowledgements in this cycle.
     const std::size_t killAfter = 20 + rng() % 180;
-    {
-      std::lock_guard<std::mutex> lock(acks.mutex);
-      acks.thisCycle = 0;
-      acks.clientsRunning = kClientThreads;
-    }
-    std::vector<std::thread> clients;
-    for (int t = 0; t < kClientThreads; ++t) {
-      clients.emplace_back([&, t, cycle] {
-        Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
-        session.setKeepAlive(true);
-        session.setTimeout(Poco::Timespan(30, 0));
-        for (int n = 0;; ++n) {
-          const std::string id =
-              "DUR-" + std::to_string(cycle) + "-" + std::to_string(t) + "-" + std::to_string(n);
-          const int status = postRecord(session, recordText(base, id));
-          if (status == 0) break;  // the child is gone
-          std::lock_guard<std::mutex> lock(acks.mutex);
-          if (status == 200 || status == 202) {
-            acks.ids.push_back(id);
-            ++acks.thisCycle;
-            acks.cv.notify_all();
-          } else if (status != 503) {
-            acks.unexpected.push_back(status);
-            break;
+    const testing::KillCycle killed = testing::killAfterAcks(
+        child, kClientThreads, killAfter, [&](int t, testing::AckCounter& counter) {
+          Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
+          session.setKeepAlive(true);
+          session.setTimeout(Poco::Timespan(30, 0));
+          for (int n = 0;; ++n) {
+            const std::string id =
+                "DUR-" + std::to_string(cycle) + "-" + std::to_string(t) + "-" + std::to_string(n);
+            const int status = postRecord(session, recordText(base, id));
+            if (status == 0) break;  // the child is gone
+            std::lock_guard<std::mutex> lock(acks.mutex);
+            if (status == 200 || status == 202) {
+              acks.ids.push_back(id);
+              counter.ack();
+            } else if (status != 503) {
+              acks.unexpected.push_back(status);
+              break;
+            }
           }
-        }
-        std::lock_guard<std::mutex> lock(acks.mutex);
-        --acks.clientsRunning;
-        acks.cv.notify_all();
-      });
-    }
-    bool reached = false;
-    {
-      std::unique_lock<std::mutex> lock(acks.mutex);
-      // Bounded: the clients either reach the target or stop.
-      reached = acks.cv.wait_for(lock, std::chrono::seconds(120), [&] {
-        return acks.thisCycle >= killAfter || acks.clientsRunning == 0;
-      });
-      reached = reached && acks.thisCycle >= killAfter;
-    }
-    const int status = child.kill9();
-    for (std::thread& c : clients) c.join();
-    CHECK(WIFSIGNALED(status));
-    REQUIRE(reached);
+        });
+    CHECK(WIFSIGNALED(killed.waitStatus));
+    REQUIRE(killed.reached);
     std::lock_guard<std::mutex> lock(acks.mutex);
     INFO("unexpected statuses: " << acks.unexpected.size());
     REQUIRE(acks.unexpected.empty());

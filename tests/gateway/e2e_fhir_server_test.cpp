@@ -5,16 +5,7 @@
 // valid, and linked; replays and a forced retry (--fail-first 2:503) create no
 // duplicates; a server refusing CarePlan/Goal gets the configured fallback.
 // Skipped with a WARN only when `node` is not installed.
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/URI.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -24,8 +15,7 @@
 #include "fhir/validator.h"
 #include "mappings/destination.h"
 #include "tests/gateway/server_fixture.h"
-
-extern char** environ;
+#include "tests/gateway/support/fhir_server_peer.h"
 
 namespace {
 
@@ -37,75 +27,10 @@ using inloop::server_testing::HttpReply;
 using inloop::server_testing::kAdminToken;
 using inloop::server_testing::sendRequest;
 using inloop::server_testing::withMember;
+using inloop::testing::nodeInstalled;
+using FhirServer = inloop::testing::FhirServerPeer;
 
-bool nodeInstalled() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  std::size_t start = 0;
-  while (start <= dirs.size()) {
-    std::size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string candidate = dirs.substr(start, end - start) + "/node";
-    if (access(candidate.c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
-// The FHIR server peer as a child process; SIGTERM on destruction.
-class FhirServer {
- public:
-  explicit FhirServer(std::vector<std::string> extraArgs) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::vector<std::string> args = {
-        "node", std::string(INLOOP_SOURCE_DIR) + "/tests/peers/fhir-server.mjs"};
-    for (std::string& a : extraArgs) args.push_back(std::move(a));
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = posix_spawnp(&pid_, "node", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-      pid_ = 0;
-      close(out[0]);
-      return;
-    }
-    std::string line;
-    char c = 0;
-    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    close(out[0]);  // the server writes nothing more to stdout
-    inloop::fhir::Result<Json> doc = inloop::fhir::parseJson(line);
-    if (doc.isOk() && doc->find("listening") != nullptr) base_ = doc->find("listening")->text();
-  }
-  ~FhirServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-  }
-  // "http://127.0.0.1:PORT/fhir/R4", empty when it did not start.
-  const std::string& base() const { return base_; }
-
-  // GET base + "/" + relative (already URL-encoded), as JSON.
-  Json get(const std::string& relative, int* status = nullptr) const {
-    Poco::URI uri(base_);
-    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
-    HttpReply r = sendRequest(session, "GET", uri.getPath() + "/" + relative);
-    if (status != nullptr) *status = r.status;
-    return r.json();
-  }
-
- private:
-  pid_t pid_ = 0;
-  std::string base_;
-};
+std::vector<Json> entries(const Json& bundle) { return inloop::testing::bundleResources(bundle); }
 
 // The text of member `key` of `j` ("" when absent): no null dereference
 // whatever the server answered.
@@ -118,16 +43,6 @@ const Json& memberOr(const Json& j, const char* key) {
   static const Json kNull;
   const Json* v = j.find(key);
   return v != nullptr ? *v : kNull;
-}
-
-std::vector<Json> entries(const Json& bundle) {
-  std::vector<Json> out;
-  if (const Json* e = bundle.find("entry"); e != nullptr && e->isArray()) {
-    for (const Json& x : e->items()) {
-      if (const Json* r = x.find("resource")) out.push_back(*r);
-    }
-  }
-  return out;
 }
 
 bool allDelivered(DaemonFixture& d, const std::string& recordId) {

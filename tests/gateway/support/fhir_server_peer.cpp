@@ -1,0 +1,97 @@
+#include "tests/gateway/support/fhir_server_peer.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/URI.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+
+#include "tests/gateway/server_fixture.h"
+
+extern char** environ;
+
+namespace inloop::testing {
+
+bool nodeInstalled() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string candidate = dirs.substr(start, end - start) + "/node";
+    if (access(candidate.c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+FhirServerPeer::FhirServerPeer(std::vector<std::string> extraArgs) {
+  int out[2];
+  if (pipe(out) != 0) return;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<std::string> args = {"node",
+                                   std::string(INLOOP_SOURCE_DIR) + "/tests/peers/fhir-server.mjs"};
+  for (std::string& a : extraArgs) args.push_back(std::move(a));
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const int rc = posix_spawnp(&pid_, "node", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (rc != 0) {
+    pid_ = 0;
+    close(out[0]);
+    return;
+  }
+  std::string line;
+  char c = 0;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+  close(out[0]);  // the server writes nothing more to stdout
+  fhir::Result<fhir::Json> doc = fhir::parseJson(line);
+  if (doc.isOk() && doc->find("listening") != nullptr) base_ = doc->find("listening")->text();
+}
+
+FhirServerPeer::~FhirServerPeer() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+fhir::Json FhirServerPeer::get(const std::string& relative, int* status) const {
+  if (status != nullptr) *status = 0;
+  try {
+    Poco::URI uri(base_);
+    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
+    server_testing::HttpReply r =
+        server_testing::sendRequest(session, "GET", uri.getPath() + "/" + relative);
+    if (status != nullptr) *status = r.status;
+    return r.json();
+  } catch (const Poco::Exception&) {
+    return fhir::Json();
+  } catch (const std::exception&) {
+    return fhir::Json();
+  }
+}
+
+std::vector<fhir::Json> bundleResources(const fhir::Json& bundle) {
+  std::vector<fhir::Json> out;
+  if (const fhir::Json* e = bundle.find("entry"); e != nullptr && e->isArray()) {
+    for (const fhir::Json& x : e->items()) {
+      if (const fhir::Json* r = x.find("resource")) out.push_back(*r);
+    }
+  }
+  return out;
+}
+
+}  // namespace inloop::testing
