@@ -11,9 +11,16 @@
 
 #include "delivery_support.h"
 #include "support/fault_receiver.h"
+#include "tests/gateway/support/fhir_receiver_script.h"
 
+using inloop::delivery_testing::carried;
+using inloop::delivery_testing::ehr;
 using inloop::delivery_testing::EngineHarness;
+using inloop::delivery_testing::kTransactionResponse;
 using inloop::delivery_testing::measurement;
+using inloop::delivery_testing::posts;
+using inloop::delivery_testing::quickSettings;
+using inloop::delivery_testing::serveMetadata;
 using inloop::delivery_testing::waitUntil;
 using inloop::gateway::AttemptOutcome;
 using inloop::gateway::CircuitState;
@@ -26,63 +33,6 @@ using inloop::mappings::PatientMatchingMode;
 using inloop::testing::FaultReceiver;
 using inloop::testing::ReceivedRequest;
 using inloop::testing::Step;
-
-namespace {
-
-const char* kTransactionResponse =
-    R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})";
-
-// Answers GET .../metadata with the peer's CapabilityStatement (transactions
-// supported), so the script is only consumed by deliveries.
-void serveMetadata(FaultReceiver& receiver) {
-  static const std::string caps = inloop::server_testing::readFile(
-      std::filesystem::path(INLOOP_SOURCE_DIR) / "tests/data/destinations/metadata-peer.json");
-  receiver.setDefault(Step::respond(200, kTransactionResponse));
-  receiver.setHandler([](const ReceivedRequest& r) -> std::optional<Step> {
-    if (r.method == "GET" && r.target.ends_with("/metadata")) return Step::respond(200, caps);
-    return std::nullopt;
-  });
-}
-
-DestinationProfile ehr(const FaultReceiver& receiver) {
-  DestinationProfile p;
-  p.id = "ehr";
-  p.kind = DestinationKind::kFhirTransaction;
-  p.endpoint = receiver.url("/fhir");
-  p.maxInFlight = 2;
-  return p;
-}
-
-// Deliveries the receiver saw (metadata reads left out), in arrival order.
-std::vector<ReceivedRequest> posts(const FaultReceiver& receiver) {
-  std::vector<ReceivedRequest> out;
-  for (ReceivedRequest& r : receiver.requests()) {
-    if (r.method != "GET") out.push_back(std::move(r));
-  }
-  return out;
-}
-
-// Which of `ids` each delivery carried, in order.
-std::vector<std::string> carried(const FaultReceiver& receiver,
-                                 const std::vector<std::string>& ids) {
-  std::vector<std::string> out;
-  for (const ReceivedRequest& r : posts(receiver)) {
-    for (const std::string& id : ids) {
-      if (r.body.find("\"" + id + "\"") != std::string::npos) out.push_back(id);
-    }
-  }
-  return out;
-}
-
-DeliverySettings quickSettings() {
-  DeliverySettings s;
-  s.backoff.baseMillis = 1000;
-  s.backoff.capMillis = 8000;
-  s.breaker.failureThreshold = 100;
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("503 Retry-After, 429, 500 then success: retried at the right times, ledger complete",
           "[gateway][delivery]") {
@@ -221,8 +171,7 @@ TEST_CASE("a blocked patient does not delay others - order per patient is kept",
           "[gateway][delivery]") {
   FaultReceiver receiver;
   serveMetadata(receiver);
-  const std::string caps = inloop::server_testing::readFile(
-      std::filesystem::path(INLOOP_SOURCE_DIR) / "tests/data/destinations/metadata-peer.json");
+  const std::string caps = inloop::delivery_testing::peerCapabilities();
   // Patient A's records always get 503 with a long Retry-After.
   receiver.setHandler([caps](const ReceivedRequest& r) -> std::optional<Step> {
     if (r.method == "GET" && r.target.ends_with("/metadata")) return Step::respond(200, caps);

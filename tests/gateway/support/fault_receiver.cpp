@@ -80,6 +80,17 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       socket.close();
       return;
     }
+    if (step.action == Step::Action::kDrip) {
+      for (std::size_t i = 0; i < step.body.size() && out.good(); ++i) {
+        if (owner_.waitForReleaseFor(step.dripInterval)) {
+          out.write(step.body.data() + i, static_cast<std::streamsize>(step.body.size() - i));
+          return;
+        }
+        out.put(step.body[i]);
+        out.flush();
+      }
+      return;
+    }
     out.write(step.body.data(), static_cast<std::streamsize>(step.body.size()));
   }
 
@@ -124,6 +135,13 @@ Step Step::stall(int status, std::string body) {
   return s;
 }
 
+Step Step::drip(std::chrono::milliseconds interval, int status, std::string body) {
+  Step s = respond(status, std::move(body));
+  s.action = Action::kDrip;
+  s.dripInterval = interval;
+  return s;
+}
+
 Step Step::closeWithoutResponse() {
   Step s;
   s.action = Action::kCloseWithoutResponse;
@@ -147,9 +165,10 @@ struct FaultReceiver::Impl {
   std::unique_ptr<Poco::Net::HTTPServer> server;
 };
 
-FaultReceiver::FaultReceiver(FaultReceiverOptions options) : impl_(std::make_unique<Impl>()) {
+FaultReceiver::FaultReceiver(FaultReceiverOptions options, std::uint16_t port)
+    : impl_(std::make_unique<Impl>()) {
   default_ = Step::respond(200, "{}");
-  Poco::Net::SocketAddress address("127.0.0.1", 0);
+  Poco::Net::SocketAddress address("127.0.0.1", port);
   Poco::Net::ServerSocket socket;
   if (!options.certificateFile.empty()) {
     Poco::Net::initializeSSL();
@@ -214,6 +233,11 @@ void FaultReceiver::releaseStalls() {
     released_ = true;
   }
   released_cv_.notify_all();
+}
+
+bool FaultReceiver::waitForReleaseFor(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return released_cv_.wait_for(lock, timeout, [this] { return released_; });
 }
 
 void FaultReceiver::waitForRelease() {

@@ -18,6 +18,7 @@
 //
 // Thread safety: all methods may be called while requests are being served.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -52,12 +53,14 @@ struct Step {
     kResetMidResponse,  // headers promising `body`, half of it, then a TCP reset
     kStall,             // send nothing until releaseStalls(), then respond
     kCloseWithoutResponse,
+    kDrip,  // status and headers, then the body one byte per `dripInterval`
   };
   Action action = Action::kRespond;
   int status = 200;
   gateway::HeaderList headers;
   std::string body;
   std::string contentType = "application/fhir+json";
+  std::chrono::milliseconds dripInterval{0};
 
   static Step respond(int status, std::string body = {}, gateway::HeaderList headers = {});
   // `status` with a Retry-After header (delta-seconds or an HTTP-date).
@@ -65,6 +68,10 @@ struct Step {
   static Step resetMidResponse(std::string body = std::string(4096, 'x'));
   static Step stall(int status = 200, std::string body = "{}");
   static Step closeWithoutResponse();
+  // A slow receiver: the body trickles out one byte per `interval` (the rest
+  // goes at once after releaseStalls()); stops when the client hangs up.
+  static Step drip(std::chrono::milliseconds interval, int status = 200,
+                   std::string body = std::string(64, ' '));
   // 422 (or `status`) with an OperationOutcome of one error issue.
   static Step operationOutcome(int status, std::string_view issueCode,
                                std::string_view diagnostics);
@@ -81,7 +88,8 @@ class FaultReceiver {
  public:
   using Handler = std::function<std::optional<Step>(const ReceivedRequest&)>;
 
-  explicit FaultReceiver(FaultReceiverOptions options = {});
+  // `port` 0: a free port; else that one (a receiver coming back up).
+  explicit FaultReceiver(FaultReceiverOptions options = {}, std::uint16_t port = 0);
   ~FaultReceiver();
   FaultReceiver(const FaultReceiver&) = delete;
   FaultReceiver& operator=(const FaultReceiver&) = delete;
@@ -104,6 +112,8 @@ class FaultReceiver {
   // Internal: called by the request handler.
   Step next(const ReceivedRequest& request);
   void waitForRelease();
+  // Waits at most `timeout` for releaseStalls(); true once released.
+  bool waitForReleaseFor(std::chrono::milliseconds timeout);
 
  private:
   struct Impl;
