@@ -510,8 +510,9 @@ class Writer {
   std::size_t size_ = 0;
 };
 
-// Initial output buffer: enough for most single resources and Bundles.
-constexpr std::size_t kWriterCapacity = 8192;
+// Initial output buffer: enough for the Bundle of any record type (care-plan
+// Bundles are ~18 KB), so writing a record's Bundle never regrows the buffer.
+constexpr std::size_t kWriterCapacity = 32768;
 
 void Writer::string(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -520,6 +521,21 @@ void Writer::string(std::string_view s) {
   *d++ = '"';
   const char* p = s.data();
   const char* const end = p + s.size();
+  const std::size_t n = s.size();
+  if (n >= 4 && n < 8) {
+    // Short strings (most keys and codes): two overlapping four-byte words test
+    // and copy every byte.
+    std::uint32_t head;
+    std::uint32_t tail;
+    std::memcpy(&head, p, sizeof head);
+    std::memcpy(&tail, end - 4, sizeof tail);
+    if (!anyNeedsEscape(static_cast<std::uint64_t>(head) | std::uint64_t{tail} << 32)) {
+      std::memcpy(d, &head, sizeof head);
+      std::memcpy(d + n - 4, &tail, sizeof tail);
+      d += n;
+      p = end;
+    }
+  }
   while (p < end) {
     // Most strings need no escape at all: copy them eight bytes at a time, the
     // last (partial) word as the final eight bytes of the string.
