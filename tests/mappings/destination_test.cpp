@@ -435,11 +435,9 @@ TEST_CASE("shaping: CarePlan -> Communication", "[mappings][destination]") {
   CHECK(shapeRecord(r, tables(), d, nullptr).requests[0].body == bundle);
   PlanRecord v2 = r;
   v2.version = r.version + 1;
-  const Json& c2 = *shapeRecord(v2, tables(), d, nullptr)
-                        .requests[0]
-                        .body.find("entry")
-                        ->items()[1]
-                        .find("resource");
+  // Kept in a local: a reference into the temporary's body would dangle.
+  const ShapedDelivery s2 = shapeRecord(v2, tables(), d, nullptr);
+  const Json& c2 = *s2.requests[0].body.find("entry")->items()[1].find("resource");
   CHECK(c2.find("identifier")->items()[0].find("value")->text() !=
         c.find("identifier")->items()[0].find("value")->text());
 }
