@@ -94,6 +94,9 @@ for (const r of results.filter((x) => x.benchmark === 'scale' && !x.skipped)) {
   r.idleRssMB = r.idleRssKB / 1024;
   r.serverPeakRssMB = r.serverPeakRssKB / 1024;
   r.serverCpuCores = r.serverCpuSeconds / r.drainSeconds;
+  // Cost per record in CPU time: less sensitive than the rate to how much of
+  // a shared machine the server got.
+  r.serverCpuMsPerRecord = (r.serverCpuSeconds * 1000) / r.ledgerDelivered;
 }
 const deliveryRuns = results.filter((r) => r.benchmark === 'delivery' && !r.skipped);
 const scaleRuns = results.filter((r) => r.benchmark === 'scale' && !r.skipped)
@@ -245,15 +248,15 @@ if (scaleRuns.length) {
   table('### Scale: backlog drain to the nginx sink',
     ['queued records', 'patients', 'maxInFlight', 'ingest records/s (paused)',
       'store bytes/record', 'start-up ms', 'idle RSS MB', 'drain s', 'drain records/s',
-      'rate / smallest', 'server CPU (cores)', 'peak RSS MB (drain)',
+      'rate / smallest', 'server CPU (cores)', 'server CPU ms/record', 'peak RSS MB (drain)',
       'load avg (1 min) start -> end'],
-    'rrrrrrrrrrrrl'.split(''),
+    'rrrrrrrrrrrrrl'.split(''),
     scaleRuns.map((r) => [
       n(r.records) + (r.timedOut ? ` (timed out, ${n(r.ledgerDelivered)} delivered)` : ''),
       n(r.patients), r.maxInFlight, n(r.ingestRecordsPerSec), n(r.storeBytesPerRecord),
       n(r.startupMsIdle), n(r.idleRssMB, 1), n(r.drainSeconds, 1), n(r.drainRecordsPerSec),
       n(r.drainRecordsPerSec / small.drainRecordsPerSec, 2), n(r.serverCpuCores, 2),
-      n(r.serverPeakRssMB, 1), loadText(r)]));
+      n(r.serverCpuMsPerRecord, 3), n(r.serverPeakRssMB, 1), loadText(r)]));
 }
 for (const r of results.filter((x) => x.skipped && x.benchmark !== 'ingest')) {
   lines.push('', `${r.benchmark}: not yet measured (${r.skipped}).`);
