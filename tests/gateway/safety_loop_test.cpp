@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -319,4 +320,32 @@ TEST_CASE("safety loop: an acetaminophen dose change sends no notice", "[gateway
   REQUIRE(raise.status == 202);
   CHECK(raise.view.find("notices")->size() == 0);
   CHECK(communications(raise.view).empty());
+}
+
+TEST_CASE("safety loop: concurrent records of one patient lose no list update",
+          "[gateway][safety]") {
+  DaemonFixture f;
+  REQUIRE(f.startError() == "");
+  const std::vector<const char*> drugs = {"acetaminophen", "duloxetine",  "gabapentin",
+                                          "zolpidem",      "clonazepam",  "lorazepam",
+                                          "alprazolam",    "oxycodone-er"};
+  std::vector<int> statuses(drugs.size(), 0);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < drugs.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const std::string id = "RX-C-" + std::to_string(i);
+      statuses[i] =
+          f.request("POST", "/records", kIngestToken,
+                    medicationChange("PC-700005", id.c_str(), 1, "start", drugs[i], "2026-09-01",
+                                     {{"dose", quantity("1", "mg")}, {"frequency", perDay(1)}}))
+              .status;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int status : statuses) CHECK(status == 202);
+  // Every start read the list the previous one wrote: all eight are on it.
+  HttpReply summary = f.request("GET", "/patients/PC-700005/summary", kReadToken);
+  INFO(summary.body);
+  REQUIRE(summary.status == 200);
+  CHECK(summary.json().find("medications")->size() == drugs.size());
 }
