@@ -318,7 +318,7 @@ class TreeBuilder {
     return attach(std::move(container));
   }
 
-  bool addValue(Json value, std::size_t approxTokenLength) {
+  bool addValue(Json&& value, std::size_t approxTokenLength) {
     if (!countElement()) return false;
     // Scalars are reported after their token: step back over it (approximately
     // for strings with escapes, which are longer in the source).
@@ -327,7 +327,7 @@ class TreeBuilder {
     return attach(std::move(value));
   }
 
-  bool attach(Json value) {
+  bool attach(Json&& value) {
     if (frames_.empty()) {
       root_ = std::move(value);
       return true;
