@@ -256,7 +256,12 @@ TEST_CASE(
   h.configure(ehr(receiver));
   REQUIRE(h.ingest(measurement("CB-1", 1, "MRN-CB")) == IngestStatus::kAccepted);
 
-  REQUIRE(waitUntil([&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
+  // The breaker trips before the worker's ledger write of that attempt lands:
+  // wait for both.
+  REQUIRE(waitUntil([&] {
+    return h.engine().status()[0].circuit == CircuitState::kOpen &&
+           h.attempts("CB-1").size() >= 2;
+  }));
   CHECK(h.attempts("CB-1").size() == 2);
   CHECK(h.engine().status()[0].health == "down");
   CHECK_FALSE(h.engine().status()[0].alert);
