@@ -259,8 +259,7 @@ TEST_CASE(
   // The breaker trips before the worker's ledger write of that attempt lands:
   // wait for both.
   REQUIRE(waitUntil([&] {
-    return h.engine().status()[0].circuit == CircuitState::kOpen &&
-           h.attempts("CB-1").size() >= 2;
+    return h.engine().status()[0].circuit == CircuitState::kOpen && h.attempts("CB-1").size() >= 2;
   }));
   CHECK(h.attempts("CB-1").size() == 2);
   CHECK(h.engine().status()[0].health == "down");
