@@ -334,10 +334,7 @@ fhir::Result<mappings::MedicationList> currentList(Store& store, SafetyScratch& 
     if (row.status().code() == fhir::ErrorCode::kNotFound) return mappings::MedicationList{};
     return row.status();
   }
-  fhir::JsonLimits limits;
-  limits.maxBytes = 64u << 20;
-  limits.maxElements = 1u << 22;
-  fhir::Result<fhir::Json> json = fhir::parseJson(row->listJson, limits);
+  fhir::Result<fhir::Json> json = fhir::parseJson(row->listJson, kStoredJsonLimits);
   if (!json.isOk()) {
     return fhir::Status(fhir::ErrorCode::kIoError,
                         "the stored medication list cannot be read: " + json.status().message());
@@ -384,6 +381,16 @@ void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& 
         if (!again) send.push_back(std::move(n));
       }
       send.insert(send.end(), step.notices.begin(), step.notices.end());
+      if (!send.empty() && !p->bundle) {
+        // Written early (a batch): read back the Bundle to add the notices.
+        fhir::Result<fhir::Json> tree = fhir::parseJson(p->item->bundleJson, kStoredJsonLimits);
+        if (!tree.isOk()) {
+          refuse(p, IngestStatus::kError, "exception", "", tree.status().message());
+          dropItem(p);
+          return;
+        }
+        p->bundle = std::move(tree).value();
+      }
       if (!send.empty()) {
         fhir::Status st = mappings::appendNoticeEntries(send, record, *tables, &*p->bundle);
         if (!st.isOk() || !checkTranslation(*p->bundle, &p->outcome)) {
@@ -406,6 +413,17 @@ void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& 
       }
     }
   }
+  if (p->bundle) {
+    p->item->bundleJson = fhir::writeJson(*p->bundle);
+    p->bundle.reset();
+  }
+}
+
+// A batch prepares every line before it takes the patients' locks: writing
+// each Bundle as text at once keeps one line's tree in memory at a time rather
+// than a thousand (finish() reads it back only when notices are added).
+void writeBundleEarly(Prepared* p) {
+  if (!p->item || !p->bundle) return;
   p->item->bundleJson = fhir::writeJson(*p->bundle);
   p->bundle.reset();
 }
@@ -484,6 +502,7 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
   for (const Line& line : lines) {
     prepared.push_back(prepare(line.text, source, limits_, tables.get(), router_));
     prepared.back().outcome.line = line.number;
+    writeBundleEarly(&prepared.back());
     if (locksPatient(prepared.back())) {
       stripes.push_back(patientStripe(prepared.back().item->patientKey, kPatientStripes));
     }

@@ -409,12 +409,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
   mappings::ShapedDelivery shaped;
   const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, capsPtr);
-  fhir::JsonLimits limits;
-  limits.maxBytes = 256u << 20;
-  limits.maxStringBytes = 64u << 20;
-  limits.maxElements = 1u << 24;
-  limits.maxDepth = 128;
-  fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, limits);
+  fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, kStoredJsonLimits);
   if (options.medicationAs == mappings::TranslateOptions{}.medicationAs) {
     if (bundle.isOk()) {
       shaped = mappings::shapeForDestination(*bundle, *record, pool.profile, capsPtr);

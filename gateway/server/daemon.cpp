@@ -58,12 +58,7 @@ fhir::Json issuesToJson(const fhir::Issues& issues) {
 // is reported as the text itself rather than losing it.
 fhir::Json storedJson(const std::string& text) {
   if (text.empty()) return fhir::Json();
-  fhir::JsonLimits limits;
-  limits.maxBytes = 256u << 20;
-  limits.maxStringBytes = 64u << 20;
-  limits.maxElements = 1u << 24;
-  limits.maxDepth = 128;
-  fhir::Result<fhir::Json> v = fhir::parseJson(text, limits);
+  fhir::Result<fhir::Json> v = fhir::parseJson(text, kStoredJsonLimits);
   return v.isOk() ? std::move(v).value() : fhir::Json::string(text);
 }
 
@@ -235,11 +230,10 @@ struct Daemon::Impl {
       w.set("destination", fhir::Json::string(id));
       logger.log(LogLevel::kWarning, "tls-verification-off", w);
     }
-    auto destinations =
-        std::make_shared<const mappings::Destinations>(std::move(*load.config));
+    auto destinations = std::make_shared<const mappings::Destinations>(std::move(*load.config));
     fhir::Json f = fhir::Json::object();
-    f.set("destinations", fhir::Json::number(
-                              static_cast<std::int64_t>(destinations->destinations.size())));
+    f.set("destinations",
+          fhir::Json::number(static_cast<std::int64_t>(destinations->destinations.size())));
     f.set("routes", fhir::Json::number(static_cast<std::int64_t>(destinations->routes.size())));
     router->replace(destinations);
     engine->setDestinations(destinations);
@@ -393,7 +387,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
 
   ApiContext api{
       *d.pipeline, *d.auth, d.metrics, d.logger, config.limits, config.metricsRequireAuth,
-      nullptr,     nullptr, nullptr,   nullptr, nullptr, nullptr,
+      nullptr,     nullptr, nullptr,   nullptr,  nullptr,       nullptr,
       nullptr};
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {

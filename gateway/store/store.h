@@ -27,9 +27,22 @@
 #include <string>
 #include <vector>
 
+#include "fhir/json.h"
 #include "fhir/status.h"
 
 namespace inloop::gateway {
+
+// Limits for reading back JSON the store holds (records, Bundles, medication
+// lists): inloop wrote it, so they only stop a corrupt payload from taking all
+// memory; they are far above what ingest admits.
+inline constexpr fhir::JsonLimits kStoredJsonLimits{
+    .maxBytes = 256u << 20,
+    .maxDepth = 128,
+    .maxStringBytes = 64u << 20,
+    .maxElements = 1u << 24,
+    .maxNumberChars = 64,
+    .allowComments = false,
+};
 
 // State of one outbox row (one record version for one destination).
 enum class OutboxState {
