@@ -786,7 +786,9 @@ DestinationsLoad parseDestinationsConfig(std::string_view text, const std::strin
       if (routed.count(d.id) == 0) {
         const Json* list = doc->find("destinations");
         const Json* node = list != nullptr ? list : &doc.value();
-        for (const Json& item : list != nullptr ? list->items() : std::vector<Json>{}) {
+        // The document's own items, not a copy: `node` is used after the loop.
+        for (std::size_t i = 0; list != nullptr && i < list->items().size(); ++i) {
+          const Json& item = list->items()[i];
           const Json* id = item.isObject() ? item.find("id") : nullptr;
           if (id != nullptr && id->isString() && id->text() == d.id) node = &item;
         }
