@@ -9,7 +9,12 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -160,6 +165,63 @@ MappingTablesRead readMappingTablesDir(const std::string& dir) {
   return out;
 }
 
+namespace {
+
+// An exclusive flock(2) on DATA_DIR/inloop.lock for the life of the serve
+// process: two daemons delivering from one SQLite store would each take the
+// other's leases for dead ones. The kernel drops the lock when the process
+// dies, however it dies. CLI commands reading the store do not take it.
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() { release(); }
+  void release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  fhir::Status acquire(const std::string& dataDir) {
+    const std::string path = (std::filesystem::path(dataDir) / "inloop.lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      return fhir::Status(fhir::ErrorCode::kIoError,
+                          "cannot open " + path + ": " + std::strerror(errno));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char pid[32] = {};
+      const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      if (err == EWOULDBLOCK) {
+        std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "";
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+          holder.pop_back();
+        }
+        return fhir::Status(fhir::ErrorCode::kConflict,
+                            "another inloop serve" +
+                                (holder.empty() ? "" : " (pid " + holder + ")") +
+                                " is using the data directory " + dataDir);
+      }
+      return fhir::Status(fhir::ErrorCode::kIoError,
+                          "cannot lock " + path + ": " + std::strerror(err));
+    }
+    // For operators: which process holds it.
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // Informational only; the lock itself is held.
+    }
+    return fhir::Status::ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
 struct Daemon::Impl {
   Impl(const DaemonConfig& c, std::ostream& out)
       : config(c), logger(out, logLevelFromName(c.logLevel)) {}
@@ -167,6 +229,7 @@ struct Daemon::Impl {
   DaemonConfig config;
   JsonLogger logger;
   SystemClock clock;
+  DataDirLock dataDirLock;  // released after the store is closed
   std::unique_ptr<Store> store;
   MappingTablesHolder tables;
   Metrics metrics;
@@ -285,6 +348,7 @@ struct Daemon::Impl {
     operations.reset();
     engine.reset();
     store.reset();  // drains queued writes
+    dataDirLock.release();
     logger.log(LogLevel::kInfo, "stopped");
     if (sslInitialized) {
       Poco::Net::uninitializeSSL();
@@ -327,6 +391,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return fhir::Status(fhir::ErrorCode::kIoError,
                         "cannot create data directory " + config.dataDir + ": " + ec.message());
   }
+  if (fhir::Status locked = d.dataDirLock.acquire(config.dataDir); !locked.isOk()) {
+    return locked;
+  }
   SqliteStoreOptions storeOptions;
   storeOptions.maxQueuedItems = config.storeQueueCapacity;
   const std::string storePath = (std::filesystem::path(config.dataDir) / kStoreFileName).string();
@@ -336,6 +403,15 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
                         "cannot open the store " + storePath + ": " + store.status().message());
   }
   d.store = std::move(store).value();
+  // This process is now the only deliverer: a lease still held was taken by
+  // one that died, and its messages are due now rather than when it expires.
+  fhir::Result<std::int64_t> released = d.store->releaseLeases();
+  if (!released.isOk()) {
+    return fhir::Status(
+        released.status().code(),
+        "cannot release the delivery leases of a previous run: " + released.status().message());
+  }
+  std::int64_t releasedLeases = *released;
 
   DestinationsLoad destinations = d.loadDestinationsNow();
   if (!destinations.config) {
@@ -455,6 +531,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   f.set("mappingTablesVersion", fhir::Json::string(version));
   f.set("version", fhir::Json::string(kVersion));
   f.set("destinations", fhir::Json::number(destinationCount));
+  f.set("releasedLeases", fhir::Json::number(releasedLeases));
   d.logger.log(LogLevel::kInfo, "listening", f);
   for (const std::string& id : insecure) {
     fhir::Json w = fhir::Json::object();

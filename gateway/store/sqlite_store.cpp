@@ -116,7 +116,7 @@ Result<std::vector<StoredNotice>> Store::listPatientNotices(const std::string&, 
 }
 
 Result<std::vector<PatientRecordRow>> Store::listPatientRecords(const std::string&,
-                                                               const std::string&, int) {
+                                                                const std::string&, int) {
   return Status(ErrorCode::kUnsupported, "this store cannot list a patient's records");
 }
 
@@ -740,6 +740,33 @@ class SqliteStore final : public Store {
     return purged;
   }
 
+  Result<std::int64_t> releaseLeases() override {
+    std::int64_t released = 0;
+    Job job;
+    job.run = [&](Database& db) {
+      released = 0;
+      std::vector<std::pair<std::string, std::string>> queues;
+      {
+        auto find = db.prepare(
+            "SELECT DISTINCT destination_id, patient_key FROM outbox WHERE lease_until > 0");
+        if (!find) return find.status();
+        Status st = forEachRow(
+            *find, [&](sqlite::Stmt& row) { queues.emplace_back(row.text(0), row.text(1)); });
+        if (!st.isOk()) return st;
+      }
+      auto update = db.prepare("UPDATE outbox SET lease_until = 0 WHERE lease_until > 0");
+      if (!update) return update.status();
+      if (Status st = update->run(); !st.isOk()) return st;
+      released = db.changes();
+      for (const auto& [destinationId, patientKey] : queues) {
+        if (Status st = refreshHead(db, destinationId, patientKey); !st.isOk()) return st;
+      }
+      return Status::ok();
+    };
+    if (Status st = submit(job); !st.isOk()) return st;
+    return released;
+  }
+
   Status appendAudit(AuditEntry entry) override {
     Job job;
     job.run = [&](Database& db) {
@@ -789,7 +816,6 @@ class SqliteStore final : public Store {
     return submit(job);
   }
 
-
   // ---- Delivery ledger and dead letters ----
 
   Status finishAttempt(const DeliveryAttempt& attempt) override {
@@ -815,9 +841,8 @@ class SqliteStore final : public Store {
         recordId = find->text(3);
         version = find->int64(4);
       }
-      const bool allowed =
-          state == "pending" ||
-          (attempt.outcome == AttemptOutcome::kDelivered && state == "superseded");
+      const bool allowed = state == "pending" ||
+                           (attempt.outcome == AttemptOutcome::kDelivered && state == "superseded");
       if (!allowed) {
         return Status(ErrorCode::kConflict,
                       "outbox message " + std::to_string(attempt.messageId) + " is " + state);
@@ -1167,7 +1192,6 @@ class SqliteStore final : public Store {
     committedWrites_.fetch_add(succeeded);
   }
 
-
   static constexpr const char* kDeadLetterSelect =
       "SELECT o.seq, o.destination_id, o.record_id, o.version, v.record_type, o.state, "
       "o.attempts, o.last_status, o.last_error, o.created_at, o.updated_at, "
@@ -1201,8 +1225,8 @@ class SqliteStore final : public Store {
     if (!stmt) return stmt.status();
     bind(*stmt);
     Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
-      out.push_back(StoredNotice{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4),
-                                 s.text(5), s.text(6), s.text(7), s.int64(8)});
+      out.push_back(StoredNotice{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4), s.text(5),
+                                 s.text(6), s.text(7), s.int64(8)});
     });
     if (!st.isOk()) return st;
     return out;
@@ -1275,10 +1299,9 @@ class SqliteStore final : public Store {
         auto row = newer->next();
         if (!row) return row.status();
         if (*row && newer->int64(0) > 0) {
-          return Status(ErrorCode::kConflict,
-                        "a newer version of record " + recordId +
-                            " is queued or delivered for " + destinationId +
-                            "; replaying this one would overwrite it");
+          return Status(ErrorCode::kConflict, "a newer version of record " + recordId +
+                                                  " is queued or delivered for " + destinationId +
+                                                  "; replaying this one would overwrite it");
         }
       }
       auto update = db.prepare(

@@ -331,6 +331,14 @@ class Store {
   // number of records purged.
   virtual fhir::Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis) = 0;
 
+  // Ends every delivery lease (claimed messages become due at their next
+  // attempt time) and returns how many were held. Only for the one process
+  // that delivers from this store, at its start: a lease held then belongs to
+  // a process that died (kill -9, power loss) and would otherwise delay those
+  // messages until it expired. The serve process holds the data directory's
+  // lock file, so with SQLite no other deliverer can exist.
+  virtual fhir::Result<std::int64_t> releaseLeases() = 0;
+
   // Appends an audit row (id and, when 0, atMillis assigned by the store).
   virtual fhir::Status appendAudit(AuditEntry entry) = 0;
   // The newest `limit` audit rows, newest first.

@@ -377,3 +377,27 @@ TEST_CASE("a daemon with invalid mapping tables does not start", "[gateway][serv
   REQUIRE_FALSE(d.isOk());
   CHECK(d.status().message().find("no-such-dir") != std::string::npos);
 }
+
+TEST_CASE("one serve process per data directory: a second daemon is refused until the first stops",
+          "[gateway][server]") {
+  inloop::server_testing::TempDir tmp;
+  inloop::gateway::DaemonConfig c;
+  c.host = "127.0.0.1";
+  c.port = 0;
+  c.dataDir = (tmp.path() / "data").string();
+  c.mappingsDir = (std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings").string();
+  std::ostringstream log1;
+  auto first = inloop::gateway::Daemon::start(c, log1);
+  INFO((first.isOk() ? std::string() : first.status().message()));
+  REQUIRE(first.isOk());
+  std::ostringstream log2;
+  auto second = inloop::gateway::Daemon::start(c, log2);
+  REQUIRE_FALSE(second.isOk());
+  CHECK(second.status().code() == inloop::fhir::ErrorCode::kConflict);
+  CHECK(second.status().message().find("another inloop serve (pid ") != std::string::npos);
+  CHECK(second.status().message().find(c.dataDir) != std::string::npos);
+  (*first)->stop();
+  auto third = inloop::gateway::Daemon::start(c, log2);
+  INFO((third.isOk() ? std::string() : third.status().message()));
+  CHECK(third.isOk());
+}

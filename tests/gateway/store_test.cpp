@@ -314,6 +314,33 @@ TEST_CASE("an expired lease makes the message due again", "[gateway][store]") {
   CHECK(again[0].messageId == first[0].messageId);
 }
 
+TEST_CASE("releaseLeases makes leased messages due at once (a restart after a crash)",
+          "[gateway][store]") {
+  TempDir dir;
+  ManualClock clock;
+  const std::int64_t t0 = clock.nowMillis();
+  {
+    auto store = open(dir, clock);
+    REQUIRE(ingestOne(*store, makeItem("a", 1, "x", "p1", to("ehr"))).outcome ==
+            IngestOutcome::kAccepted);
+    REQUIRE(ingestOne(*store, makeItem("b", 1, "y", "p2", to("ehr"))).outcome ==
+            IngestOutcome::kAccepted);
+    REQUIRE(claim(*store, "ehr", t0, 10, 300000).size() == 2);
+    CHECK(claim(*store, "ehr", t0 + 1).empty());
+  }  // the process "dies" holding both leases
+  auto store = open(dir, clock);
+  CHECK(claim(*store, "ehr", t0 + 1).empty());  // still leased after reopening
+  auto released = store->releaseLeases();
+  REQUIRE(released.isOk());
+  CHECK(*released == 2);
+  auto again = claim(*store, "ehr", t0 + 1);
+  CHECK(recordIdsOf(again) == std::vector<std::string>{"a@1", "b@1"});
+  auto none = store->releaseLeases();
+  REQUIRE(none.isOk());
+  CHECK(*none == 2);  // the new claims' leases
+  CHECK(recordIdsOf(claim(*store, "ehr", t0 + 2)) == std::vector<std::string>{"a@1", "b@1"});
+}
+
 TEST_CASE("a newer version supersedes older undelivered rows", "[gateway][store]") {
   TempDir dir;
   ManualClock clock;
