@@ -42,7 +42,6 @@ namespace m = inloop::mappings;
 
 namespace {
 
-
 using inloop::testing::loadTables;
 using inloop::testing::readFile;
 using inloop::testing::shippedTableFiles;
@@ -790,4 +789,48 @@ TEST_CASE("a withdrawn taper step restores the dose and the reported MME", "[map
   CHECK(p.list.find("oxycodone-er")->dose->value.text == "40");
   REQUIRE(p.list.reportedDailyMme());
   CHECK(p.list.reportedDailyMme()->text == "120");
+}
+
+// The record's Bundle with its notices, as primary care receives it: kept as
+// golden files (tests/data/golden/notice-*.json), which
+// tests/scripts/cross_validate.sh also runs through the third-party validators.
+TEST_CASE("notice Bundles match their golden files and validate", "[mappings][safety][golden]") {
+  auto withNotices = [](const PlanRecord& r, const std::vector<Notice>& notices) {
+    m::TranslationResult t = m::translateRecord(r, tables());
+    REQUIRE(t.bundle);
+    REQUIRE(m::appendNoticeEntries(notices, r, tables(), &*t.bundle).isOk());
+    inloop::fhir::Issues issues = inloop::fhir::validateResource(*t.bundle);
+    INFO(inloop::fhir::formatIssues(issues));
+    CHECK(issues.empty());
+    return std::move(*t.bundle);
+  };
+  SECTION("duloxetine start: routine blood-pressure notice") {
+    std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
+    REQUIRE(start);
+    SafetyStep step = m::applyAndEvaluate(MedicationList{}, *start, tables());
+    REQUIRE(rules(step.notices) == std::vector<std::string>{"managed-effect"});
+    inloop::testing::checkGolden("notice-duloxetine-start.json", withNotices(*start, step.notices));
+  }
+  SECTION("gabapentin added to an opioid: urgent co-prescription notice") {
+    Patient p;
+    p.apply(medRecord({.id = "RX-1", .drug = "oxycodone", .dose = "10", .count = 4}));
+    PlanRecord added = medRecord({.id = "RX-2", .drug = "gabapentin", .dose = "300", .count = 3});
+    const std::vector<Notice>& n = p.apply(added);
+    REQUIRE(rules(n) == std::vector<std::string>{"managed-effect", "opioid-sedative"});
+    inloop::testing::checkGolden("notice-gabapentin-with-opioid.json", withNotices(added, n));
+  }
+  SECTION("epidural steroid injection for a diabetic: glucose notice on the care plan") {
+    std::optional<PlanRecord> plan = readExample("care-plan-functional-restoration.json");
+    REQUIRE(plan);
+    m::Activity esi;
+    esi.activityId = "A9";
+    esi.type = "epidural-steroid-injection";
+    esi.status = m::ActivityStatus::kScheduled;
+    esi.scheduled = "2026-10-20T09:00:00-04:00";
+    plan->carePlan()->activities.push_back(esi);
+    SafetyStep step = m::applyAndEvaluate(MedicationList{}, *plan, tables());
+    REQUIRE(step.notices.size() == 1);
+    inloop::testing::checkGolden("notice-steroid-injection-diabetic.json",
+                                 withNotices(*plan, step.notices));
+  }
 }

@@ -35,13 +35,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using inloop::testing::checkGolden;
 using inloop::testing::readFile;
 
 const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
 fs::path examplesDir() { return fs::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples"; }
 fs::path ownDir() { return fs::path(INLOOP_TEST_DATA_DIR) / "records/translate"; }
-fs::path goldenDir() { return fs::path(INLOOP_TEST_DATA_DIR) / "golden"; }
 
 std::vector<fs::path> allRecords() {
   std::vector<fs::path> out;
@@ -125,19 +125,6 @@ const Json* extension(const Json& element, std::string_view name) {
     if (e.find("url")->text() == url) return &e;
   }
   return nullptr;
-}
-
-void checkGolden(const std::string& name, const Json& bundle) {
-  fs::path p = goldenDir() / name;
-  std::string actual = inloop::fhir::writeJson(bundle, JsonStyle::kPretty);
-  const char* update = std::getenv("INLOOP_UPDATE_GOLDEN");
-  if (update && std::string(update) == "1") {
-    fs::create_directories(goldenDir());
-    std::ofstream(p, std::ios::binary) << actual;
-  }
-  INFO("golden file " << p << " (INLOOP_UPDATE_GOLDEN=1 rewrites it)");
-  REQUIRE(fs::exists(p));
-  CHECK(readFile(p) == actual);
 }
 
 }  // namespace

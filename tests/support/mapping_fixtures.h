@@ -6,7 +6,7 @@
 // include it from test files only.
 
 #include <catch2/catch.hpp>
-
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -73,6 +73,27 @@ inline mappings::PlanRecord readRecordFile(const std::filesystem::path& path) {
   INFO(fhir::formatIssues(issues));
   REQUIRE(record.has_value());
   return *record;
+}
+
+// tests/data/golden: expected Bundles (pretty JSON), also cross-validated by
+// tests/scripts/cross_validate.sh with the third-party validators.
+inline std::filesystem::path goldenDir() {
+  return std::filesystem::path(INLOOP_TEST_DATA_DIR) / "golden";
+}
+
+// Checks `bundle` against golden file `name`. INLOOP_UPDATE_GOLDEN=1 rewrites
+// the file first (review the diff by eye before committing).
+inline void checkGolden(const std::string& name, const fhir::Json& bundle) {
+  const std::filesystem::path p = goldenDir() / name;
+  const std::string actual = fhir::writeJson(bundle, fhir::JsonStyle::kPretty);
+  const char* update = std::getenv("INLOOP_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") {
+    std::filesystem::create_directories(goldenDir());
+    std::ofstream(p, std::ios::binary) << actual;
+  }
+  INFO("golden file " << p << " (INLOOP_UPDATE_GOLDEN=1 rewrites it)");
+  REQUIRE(std::filesystem::exists(p));
+  CHECK(readFile(p) == actual);
 }
 
 }  // namespace inloop::testing
