@@ -148,6 +148,20 @@ std::optional<PlanRecord> readExample(const std::string& name) {
   return m::readPlanRecord(*doc, &issues);
 }
 
+// The example care plan (its conditions list type 2 diabetes) with an
+// epidural steroid injection scheduled for 2026-10-20.
+std::optional<PlanRecord> planWithSteroidInjection() {
+  std::optional<PlanRecord> plan = readExample("care-plan-functional-restoration.json");
+  REQUIRE(plan);
+  m::Activity esi;
+  esi.activityId = "A9";
+  esi.type = "epidural-steroid-injection";
+  esi.status = m::ActivityStatus::kScheduled;
+  esi.scheduled = "2026-10-20T09:00:00-04:00";
+  plan->carePlan()->activities.push_back(esi);
+  return plan;
+}
+
 void requireValidCommunication(const Notice& n, const PlanRecord& r) {
   Json c = m::noticeCommunicationJson(n, r, tables());
   inloop::fhir::Issues issues = inloop::fhir::validateResource(c);
@@ -496,14 +510,7 @@ TEST_CASE("a dailyMme that disagrees with the list is flagged in the notice",
 }
 
 TEST_CASE("steroid injection: glucose notice for a diabetic only", "[mappings][safety]") {
-  std::optional<PlanRecord> plan = readExample("care-plan-functional-restoration.json");
-  REQUIRE(plan);
-  m::Activity esi;
-  esi.activityId = "A9";
-  esi.type = "epidural-steroid-injection";
-  esi.status = m::ActivityStatus::kScheduled;
-  esi.scheduled = "2026-10-20T09:00:00-04:00";
-  plan->carePlan()->activities.push_back(esi);
+  std::optional<PlanRecord> plan = planWithSteroidInjection();
 
   struct Row {
     const char* name;
@@ -820,14 +827,7 @@ TEST_CASE("notice Bundles match their golden files and validate", "[mappings][sa
     inloop::testing::checkGolden("notice-gabapentin-with-opioid.json", withNotices(added, n));
   }
   SECTION("epidural steroid injection for a diabetic: glucose notice on the care plan") {
-    std::optional<PlanRecord> plan = readExample("care-plan-functional-restoration.json");
-    REQUIRE(plan);
-    m::Activity esi;
-    esi.activityId = "A9";
-    esi.type = "epidural-steroid-injection";
-    esi.status = m::ActivityStatus::kScheduled;
-    esi.scheduled = "2026-10-20T09:00:00-04:00";
-    plan->carePlan()->activities.push_back(esi);
+    std::optional<PlanRecord> plan = planWithSteroidInjection();
     SafetyStep step = m::applyAndEvaluate(MedicationList{}, *plan, tables());
     REQUIRE(step.notices.size() == 1);
     inloop::testing::checkGolden("notice-steroid-injection-diabetic.json",
