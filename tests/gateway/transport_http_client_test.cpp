@@ -1,13 +1,10 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/StreamSocket.h>
-#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include "gateway/server/json_logger.h"
 #include "gateway/transport/http_client.h"
@@ -88,30 +85,16 @@ TEST_CASE("HttpClient classifies transport failures", "[gateway]") {
     CHECK(result.error().kind == TransportErrorKind::kTimeout);
   }
   SECTION("timeout on a receiver dripping its response (total, not per read)") {
-    // Each byte arrives well within requestMs, so only a deadline on the whole
-    // exchange stops it; without one the client would get a 200 after ~1.5 s.
-    Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
-    std::thread dripper([&listener] {
-      Poco::Net::StreamSocket peer = listener.acceptConnection();
-      char buffer[4096];
-      peer.receiveBytes(buffer, sizeof buffer);  // the request head
-      const std::string response =
-          "HTTP/1.1 200 OK\r\nContent-Length: 28\r\n\r\n" + std::string(28, 'x');
-      try {
-        for (char c : response) {
-          if (peer.sendBytes(&c, 1, MSG_NOSIGNAL) != 1) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-      } catch (const Poco::Exception&) {
-        // The client shut the connection: what the test expects.
-      }
-    });
+    // Each body byte arrives well within requestMs (64 bytes, one per 25 ms), so
+    // only a deadline on the whole exchange stops it; without one the client
+    // would get a 200 after ~1.6 s.
+    FaultReceiver receiver;
+    receiver.script({Step::drip(std::chrono::milliseconds(25))});
     HttpClientOptions options;
     options.timeouts.requestMs = 300;
-    auto client =
-        makeClient("http://127.0.0.1:" + std::to_string(listener.address().port()), options);
+    auto client = makeClient(receiver.url(), options);
     HttpResult result = client->send(get("/drip"));
-    dripper.join();
+    receiver.releaseStalls();
     REQUIRE_FALSE(result.isOk());
     CHECK(result.error().kind == TransportErrorKind::kTimeout);
     CHECK(result.error().message.find("requestMs 300") != std::string::npos);
