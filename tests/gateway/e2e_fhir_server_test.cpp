@@ -21,6 +21,7 @@ namespace {
 
 using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
+using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::exampleRecord;
 using inloop::server_testing::HttpReply;
@@ -43,19 +44,6 @@ const Json& memberOr(const Json& j, const char* key) {
   static const Json kNull;
   const Json* v = j.find(key);
   return v != nullptr ? *v : kNull;
-}
-
-bool allDelivered(DaemonFixture& d, const std::string& recordId) {
-  HttpReply r = d.request("GET", "/deliveries?recordId=" + recordId, kAdminToken);
-  if (r.status != 200) return false;
-  const Json body = r.json();
-  const Json* rows = body.find("deliveries");
-  if (rows == nullptr || rows->items().empty()) return false;
-  for (const Json& row : rows->items()) {
-    const std::string state = textOf(row, "state");
-    if (state != "delivered" && state != "superseded") return false;
-  }
-  return true;
 }
 
 // The stored translation of a record (GET /records/{id}).

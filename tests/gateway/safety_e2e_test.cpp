@@ -18,23 +18,11 @@ namespace {
 
 using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
+using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::exampleRecord;
 using inloop::server_testing::HttpReply;
 using inloop::server_testing::kAdminToken;
-
-bool delivered(DaemonFixture& d, const std::string& recordId) {
-  HttpReply r = d.request("GET", "/deliveries?recordId=" + recordId, kAdminToken);
-  if (r.status != 200) return false;
-  const Json body = r.json();
-  const Json* rows = body.find("deliveries");
-  if (rows == nullptr || rows->items().empty()) return false;
-  for (const Json& row : rows->items()) {
-    const Json* state = row.find("state");
-    if (state == nullptr || state->text() != "delivered") return false;
-  }
-  return true;
-}
 
 // The first identifier of the stored translation's first Communication, as a
 // search parameter value "system%7Cvalue" ("" when there is none).
@@ -69,7 +57,7 @@ struct DeliveredDuloxetine {
                 .request("POST", "/records", kAdminToken,
                          exampleRecord("medication-start-duloxetine.json"))
                 .status == 202);
-    const bool done = waitUntil([&] { return delivered(daemon, "RX-2026-5521"); }, 60);
+    const bool done = waitUntil([&] { return allDelivered(daemon, "RX-2026-5521"); }, 60);
     INFO(daemon.request("GET", "/deliveries?recordId=RX-2026-5521", kAdminToken).body);
     REQUIRE(done);
   }

@@ -159,4 +159,21 @@ class DaemonFixture {
   std::string startError_;
 };
 
+// True when every delivery row of `recordId` (GET /deliveries, admin token) is
+// delivered or superseded by a delivered newer version, and there is at least one.
+inline bool allDelivered(DaemonFixture& d, const std::string& recordId) {
+  HttpReply r = d.request("GET", "/deliveries?recordId=" + recordId, kAdminToken);
+  if (r.status != 200) return false;
+  const fhir::Json body = r.json();
+  const fhir::Json* rows = body.find("deliveries");
+  if (rows == nullptr || rows->items().empty()) return false;
+  for (const fhir::Json& row : rows->items()) {
+    const fhir::Json* state = row.find("state");
+    if (state == nullptr || (state->text() != "delivered" && state->text() != "superseded")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace inloop::server_testing
