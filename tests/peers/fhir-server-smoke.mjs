@@ -159,6 +159,41 @@ async function plainServerChecks(base) {
     failedTx.status >= 400 && rolledBack.json?.total === 0,
     `status ${failedTx.status}, total ${rolledBack.json?.total}`);
 
+  // The token index (fhir-server.mjs) must not change what a search finds or what a rollback
+  // restores.
+  const stored = await call(base, 'GET', `/Observation/${put1.json?.id}`);
+  const historyBefore = await call(base, 'GET', `/Observation/${put1.json?.id}/_history`);
+  const updateThenFail = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { resource: { ...stored.json, status: 'amended' },
+        request: { method: 'PUT', url: `Observation/${put1.json?.id}` } },
+      { resource: bad, request: { method: 'PUT', url: `Observation?${badQuery}` } },
+    ],
+  };
+  const failedUpdate = await call(base, 'POST', '/', updateThenFail);
+  const afterRollback = await call(base, 'GET', `/Observation/${put1.json?.id}`);
+  const historyAfter = await call(base, 'GET', `/Observation/${put1.json?.id}/_history`);
+  check('a failed transaction puts an updated resource and its history back',
+    failedUpdate.status >= 400 && afterRollback.json?.status === stored.json?.status &&
+    afterRollback.json?.meta?.versionId === stored.json?.meta?.versionId &&
+    historyAfter.json?.entry?.length === historyBefore.json?.entry?.length,
+    `status ${failedUpdate.status}, versions ${historyBefore.json?.entry?.length} -> ` +
+    `${historyAfter.json?.entry?.length}`);
+  const renamed = { ...stored.json,
+    identifier: [{ system: `${kNs}/measurement`, value: 'M-2026-0004-R' }] };
+  const rename = await call(base, 'PUT', `/Observation/${put1.json?.id}`, renamed);
+  const byOld = await search(base, 'Observation', obsQuery);
+  const byNew = await search(base, 'Observation', `identifier=${kNs}/measurement|M-2026-0004-R`);
+  const byValue = await search(base, 'Observation', 'identifier=M-2026-0004-R');
+  const byOtherSystem = await search(base, 'Observation', 'identifier=urn:other|M-2026-0004-R');
+  check('identifier search follows updates (old value gone, new found with and without system)',
+    rename.status === 200 && byOld.json?.total === 0 && byNew.json?.total === 1 &&
+    byValue.json?.total === 1 && byOtherSystem.json?.total === 0,
+    `status ${rename.status}, totals ${byOld.json?.total}/${byNew.json?.total}/` +
+    `${byValue.json?.total}/${byOtherSystem.json?.total}`);
+
   const dangling = { ...good, subject: { reference: `Patient?identifier=${kNs}/mrn|NOBODY` } };
   const danglingPut = await call(base, 'PUT', `/Observation?identifier=${kNs}/measurement|M-TX-GOOD`,
     dangling);
