@@ -18,7 +18,7 @@
 // clinical content. Replays and discards are audited as "cli:$USER".
 
 #include <cstdlib>
-#include <filesystem>
+#include <optional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -26,6 +26,7 @@
 
 #include "fhir/json.h"
 #include "gateway/cli.h"
+#include "gateway/cli_support.h"
 #include "gateway/clock.h"
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
@@ -41,8 +42,6 @@ constexpr const char* kUsage =
     "usage: inloop deadletter list [--destination ID] [--limit N] [--json] [--config FILE] "
     "[--data-dir DIR]\n"
     "       inloop deadletter show|replay|discard ID [--config FILE] [--data-dir DIR]\n";
-constexpr const char* kDefaultConfigFile = "config/inloop.json";
-constexpr const char* kStoreFile = "inloop.db";
 
 struct Args {
   std::string action;
@@ -152,36 +151,14 @@ int cmdDeadletter(CommandContext& ctx) {
   }
   std::string dataDir = args.dataDir;
   if (dataDir.empty()) {
-    DaemonConfig config;
-    std::string path = args.configPath;
-    std::error_code ec;
-    if (path.empty() && std::filesystem::is_regular_file(kDefaultConfigFile, ec)) {
-      path = kDefaultConfigFile;
-    }
-    if (!path.empty()) {
-      DaemonConfigLoad load = readDaemonConfigFile(path);
-      for (const fhir::Issue& i : load.issues) {
-        ctx.err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
-      }
-      if (!load.config) return kExitUsage;
-      config = std::move(*load.config);
-    }
-    dataDir = config.dataDir;
-  }
-  const std::string storePath = (std::filesystem::path(dataDir) / kStoreFile).string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(storePath, ec)) {
-    ctx.err << "inloop deadletter: no store at " << storePath << "\n";
-    return kExitFailure;
+    std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
+    if (!config) return kExitUsage;
+    dataDir = config->dataDir;
   }
   SystemClock clock;
-  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
-  if (!store.isOk()) {
-    ctx.err << "inloop deadletter: cannot open the store " << storePath << ": "
-            << store.status().message() << "\n";
-    return kExitFailure;
-  }
-  DeliveryOperations ops(**store, nullptr);
+  std::unique_ptr<Store> store = openExistingStore("deadletter", dataDir, clock, ctx.err);
+  if (!store) return kExitFailure;
+  DeliveryOperations ops(*store, nullptr);
   const char* user = std::getenv("USER");
   const std::string principal = std::string("cli:") + (user != nullptr ? user : "unknown");
 

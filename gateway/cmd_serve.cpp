@@ -23,13 +23,14 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <optional>
 #include <istream>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "gateway/cli.h"
+#include "gateway/cli_support.h"
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
 #include "gateway/server/auth.h"
@@ -38,8 +39,6 @@
 namespace inloop::gateway {
 
 namespace {
-
-constexpr const char* kDefaultConfig = "config/inloop.json";
 
 class ServeApplication : public Poco::Util::ServerApplication {
  public:
@@ -102,18 +101,9 @@ class ServeApplication : public Poco::Util::ServerApplication {
       err_ << "inloop serve: unexpected argument '" << args.front() << "'\n";
       return kExitUsage;
     }
-    DaemonConfig config;
-    std::string path = configPath_;
-    std::error_code ec;
-    if (path.empty() && std::filesystem::is_regular_file(kDefaultConfig, ec)) path = kDefaultConfig;
-    if (!path.empty()) {
-      DaemonConfigLoad load = readDaemonConfigFile(path);
-      for (const fhir::Issue& i : load.issues) {
-        err_ << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
-      }
-      if (!load.config) return kExitUsage;
-      config = std::move(*load.config);
-    }
+    std::optional<DaemonConfig> loaded = loadCliConfig(configPath_, err_);
+    if (!loaded) return kExitUsage;
+    DaemonConfig config = std::move(*loaded);
     if (!listen_.empty()) {
       fhir::Status st = parseListen(listen_, &config.host, &config.port);
       if (!st.isOk()) {

@@ -14,16 +14,16 @@
 // opened or read (the message names the path).
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
+#include <optional>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "fhir/json.h"
 #include "gateway/cli.h"
+#include "gateway/cli_support.h"
 #include "gateway/clock.h"
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
@@ -36,8 +36,6 @@ namespace {
 
 constexpr const char* kStatusUsage =
     "usage: inloop status [--config FILE] [--data-dir DIR] [--json] [--audit N]\n";
-constexpr const char* kDefaultConfigFile = "config/inloop.json";
-constexpr const char* kStoreFile = "inloop.db";
 constexpr int kMaxAudit = 1000;
 
 // Every outbox state, in the order operators read them.
@@ -175,36 +173,15 @@ int cmdStatus(CommandContext& ctx) {
   }
   std::string dataDir = args.dataDir;
   if (dataDir.empty()) {
-    DaemonConfig config;
-    std::string path = args.configPath;
-    std::error_code ec;
-    if (path.empty() && std::filesystem::is_regular_file(kDefaultConfigFile, ec)) {
-      path = kDefaultConfigFile;
-    }
-    if (!path.empty()) {
-      DaemonConfigLoad load = readDaemonConfigFile(path);
-      for (const fhir::Issue& i : load.issues) {
-        ctx.err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
-      }
-      if (!load.config) return kExitUsage;
-      config = std::move(*load.config);
-    }
-    dataDir = config.dataDir;
-  }
-  const std::string storePath = (std::filesystem::path(dataDir) / kStoreFile).string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(storePath, ec)) {
-    ctx.err << "inloop status: no store at " << storePath << "\n";
-    return kExitFailure;
+    std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
+    if (!config) return kExitUsage;
+    dataDir = config->dataDir;
   }
   SystemClock clock;
-  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
-  if (!store.isOk()) {
-    ctx.err << "inloop status: cannot open the store " << storePath << ": "
-            << store.status().message() << "\n";
-    return kExitFailure;
-  }
-  fhir::Result<StoreStats> stats = (*store)->stats();
+  std::unique_ptr<Store> store = openExistingStore("status", dataDir, clock, ctx.err);
+  if (!store) return kExitFailure;
+  const std::string storePath = storePathIn(dataDir);
+  fhir::Result<StoreStats> stats = store->stats();
   if (!stats.isOk()) {
     ctx.err << "inloop status: cannot read the store " << storePath << ": "
             << stats.status().message() << "\n";
@@ -212,7 +189,7 @@ int cmdStatus(CommandContext& ctx) {
   }
   std::vector<AuditEntry> audit;
   if (args.audit > 0) {
-    fhir::Result<std::vector<AuditEntry>> entries = (*store)->listAudit(args.audit);
+    fhir::Result<std::vector<AuditEntry>> entries = store->listAudit(args.audit);
     if (!entries.isOk()) {
       ctx.err << "inloop status: cannot read the audit log of " << storePath << ": "
               << entries.status().message() << "\n";

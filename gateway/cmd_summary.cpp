@@ -11,7 +11,7 @@
 // Exit codes: 0 ok; 1 no record of that patient; 2 usage or configuration
 // error; 3 the store or the tables cannot be used.
 
-#include <filesystem>
+#include <optional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -19,6 +19,7 @@
 
 #include "fhir/json.h"
 #include "gateway/cli.h"
+#include "gateway/cli_support.h"
 #include "gateway/clock.h"
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
@@ -88,20 +89,9 @@ int cmdSummary(CommandContext& ctx) {
     ctx.err << "inloop summary: " << problem << "\n" << kUsage;
     return kExitUsage;
   }
-  DaemonConfig config;
-  std::error_code ec;
-  std::string configPath = args.configPath;
-  if (configPath.empty() && std::filesystem::is_regular_file("config/inloop.json", ec)) {
-    configPath = "config/inloop.json";
-  }
-  if (!configPath.empty()) {
-    DaemonConfigLoad load = readDaemonConfigFile(configPath);
-    for (const fhir::Issue& i : load.issues) {
-      ctx.err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
-    }
-    if (!load.config) return kExitUsage;
-    config = std::move(*load.config);
-  }
+  std::optional<DaemonConfig> loaded = loadCliConfig(args.configPath, ctx.err);
+  if (!loaded) return kExitUsage;
+  DaemonConfig config = std::move(*loaded);
   if (!args.dataDir.empty()) config.dataDir = args.dataDir;
   if (!args.mappingsDir.empty()) config.mappingsDir = args.mappingsDir;
 
@@ -112,19 +102,10 @@ int cmdSummary(CommandContext& ctx) {
             << fhir::formatIssues(tables.issues);
     return kExitFailure;
   }
-  const std::string storePath = (std::filesystem::path(config.dataDir) / "inloop.db").string();
-  if (!std::filesystem::is_regular_file(storePath, ec)) {
-    ctx.err << "inloop summary: no store at " << storePath << "\n";
-    return kExitFailure;
-  }
   SystemClock clock;
-  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
-  if (!store.isOk()) {
-    ctx.err << "inloop summary: cannot open the store " << storePath << ": "
-            << store.status().message() << "\n";
-    return kExitFailure;
-  }
-  fhir::Result<fhir::Json> summary = buildPatientSummary(**store, *tables.tables, args.mrn);
+  std::unique_ptr<Store> store = openExistingStore("summary", config.dataDir, clock, ctx.err);
+  if (!store) return kExitFailure;
+  fhir::Result<fhir::Json> summary = buildPatientSummary(*store, *tables.tables, args.mrn);
   if (!summary.isOk()) {
     const bool unknown = summary.status().code() == fhir::ErrorCode::kNotFound;
     ctx.err << "inloop summary: "

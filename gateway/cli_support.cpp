@@ -1,0 +1,49 @@
+#include "gateway/cli_support.h"
+
+#include <filesystem>
+#include <ostream>
+#include <system_error>
+#include <utility>
+
+#include "fhir/issue.h"
+#include "gateway/store/sqlite_store.h"
+
+namespace inloop::gateway {
+
+std::string storePathIn(const std::string& dataDir) {
+  return (std::filesystem::path(dataDir) / kStoreFileName).string();
+}
+
+std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream& err) {
+  std::string file = path;
+  std::error_code ec;
+  if (file.empty() && std::filesystem::is_regular_file(kDefaultConfigPath, ec)) {
+    file = kDefaultConfigPath;
+  }
+  if (file.empty()) return DaemonConfig{};
+  DaemonConfigLoad load = readDaemonConfigFile(file);
+  for (const fhir::Issue& i : load.issues) {
+    err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
+  }
+  if (!load.config) return std::nullopt;
+  return std::move(*load.config);
+}
+
+std::unique_ptr<Store> openExistingStore(const std::string& command, const std::string& dataDir,
+                                         const Clock& clock, std::ostream& err) {
+  const std::string storePath = storePathIn(dataDir);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(storePath, ec)) {
+    err << "inloop " << command << ": no store at " << storePath << "\n";
+    return nullptr;
+  }
+  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
+  if (!store.isOk()) {
+    err << "inloop " << command << ": cannot open the store " << storePath << ": "
+        << store.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+}  // namespace inloop::gateway
