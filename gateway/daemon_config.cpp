@@ -247,8 +247,8 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
   constexpr std::int64_t kInt = 1'000'000'000;
   r.members(v, "limits",
             {"maxBodyBytes", "maxBatchBytes", "maxBatchRecords", "maxHeaderFields",
-             "requestTimeoutMs", "keepAliveTimeoutMs", "maxKeepAliveRequests", "maxThreads",
-             "maxQueuedConnections", "maxInFlight", "retryAfterSeconds"},
+             "requestTimeoutMs", "requestDeadlineMs", "keepAliveTimeoutMs", "maxKeepAliveRequests",
+             "maxThreads", "maxQueuedConnections", "maxInFlight", "retryAfterSeconds"},
             [&](const std::string& key, const fhir::Json& value) {
               const std::string name = "limits." + key;
               if (key == "maxBodyBytes") {
@@ -261,6 +261,8 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
                 r.integer(value, name, 8, 100, &l->maxHeaderFields);
               } else if (key == "requestTimeoutMs") {
                 r.integer(value, name, 100, 3'600'000, &l->requestTimeoutMs);
+              } else if (key == "requestDeadlineMs") {
+                r.integer(value, name, 100, 3'600'000, &l->requestDeadlineMs);
               } else if (key == "keepAliveTimeoutMs") {
                 r.integer(value, name, 100, 3'600'000, &l->keepAliveTimeoutMs);
               } else if (key == "maxKeepAliveRequests") {

@@ -67,23 +67,26 @@ struct ServerLimits {
   std::size_t maxBatchBytes = 64u << 20;  // POST /records/$batch: 413 beyond
   std::size_t maxBatchRecords = 10000;    // lines of one batch: 413 beyond
   std::size_t maxHeaderFields = 64;       // 431 beyond (POCO itself stops at 100)
-  std::int64_t requestTimeoutMs = 30000;  // socket receive/send timeout
+  std::int64_t requestTimeoutMs = 30000;  // socket receive/send timeout (each call)
+  // Whole request: header and body read within this, counted from accept or the
+  // end of the previous response (RequestDeadlines in gateway/server/api_handler.h).
+  std::int64_t requestDeadlineMs = 60000;
   std::int64_t keepAliveTimeoutMs = 15000;
   int maxKeepAliveRequests = 10000;
-  int maxThreads = 160;           // request handler threads (one per keep-alive connection)
-  int maxQueuedConnections = 256; // accepted connections waiting for a thread
-  int maxInFlight = 256;          // requests being handled: 503 Retry-After beyond
-  int retryAfterSeconds = 1;      // Retry-After of every 503
+  int maxThreads = 160;            // request handler threads (one per keep-alive connection)
+  int maxQueuedConnections = 256;  // accepted connections waiting for a thread
+  int maxInFlight = 256;           // requests being handled: 503 Retry-After beyond
+  int retryAfterSeconds = 1;       // Retry-After of every 503
 };
 
 // Delivery engine timing ("delivery" in the file; docs/delivery.md).
 struct DeliveryConfig {
-  std::int64_t backoffBaseMs = 1000;         // first retry waits up to this (full jitter)
-  std::int64_t backoffCapMs = 300000;        // longest backoff ceiling
-  std::int64_t alertAgeMs = 3600000;         // oldest pending older: alert metric
-  int breakerFailures = 5;                   // consecutive failures that open the circuit
-  std::int64_t breakerOpenMs = 30000;        // open circuit: wait before a probe
-  std::int64_t leaseMs = 300000;             // claimed message lease (longer than one send)
+  std::int64_t backoffBaseMs = 1000;   // first retry waits up to this (full jitter)
+  std::int64_t backoffCapMs = 300000;  // longest backoff ceiling
+  std::int64_t alertAgeMs = 3600000;   // oldest pending older: alert metric
+  int breakerFailures = 5;             // consecutive failures that open the circuit
+  std::int64_t breakerOpenMs = 30000;  // open circuit: wait before a probe
+  std::int64_t leaseMs = 300000;       // claimed message lease (longer than one send)
 };
 
 // The file inbox (gateway/inbox/inbox.h, docs/inbox.md).

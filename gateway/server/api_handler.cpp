@@ -2,12 +2,15 @@
 
 #include <Poco/Crypto/X509Certificate.h>
 #include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/SecureStreamSocketImpl.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/URI.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "fhir/operation_outcome.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/patient_summary.h"
+#include "gateway/transport/deadline_watchdog.h"
 
 namespace inloop::gateway {
 
@@ -172,6 +176,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     // The one top-level boundary: nothing may escape to POCO.
     try {
+      fd_ = connectionFd(req);
       handle(req, resp);
     } catch (...) {
       try {
@@ -190,6 +195,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     std::string route = kRouteOther;
     LogInfo info;
     Reply reply;
+    // The whole-request deadline ends when the request is read: at once when it
+    // has no body, else after readBody() (or after dispatch, if it never was).
+    if (!expectsBody(req)) requestRead();
     try {
       if (inFlightAtStart_ > ctx_.limits.maxInFlight) {
         reply = errorReply(ErrorCode::kUnavailable, "too many requests in flight; retry later");
@@ -204,6 +212,20 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     } catch (...) {
       reply = errorReply(ErrorCode::kInternal, "internal error");
     }
+    requestRead();
+    if (deadlinePassed_) {
+      // The socket is shut down already; this reply is for the log and metrics.
+      reply = errorReply(ErrorCode::kMalformed, "the request was not received within " +
+                                                    std::to_string(ctx_.limits.requestDeadlineMs) +
+                                                    " ms (limits.requestDeadlineMs)");
+      reply.status = 408;
+      reply.close = true;
+      ctx_.logger.log(
+          LogLevel::kWarning, "request-deadline",
+          logFields({{"phase", fhir::Json::string("body")},
+                     {"route", fhir::Json::string(route)},
+                     {"deadlineMs", fhir::Json::number(ctx_.limits.requestDeadlineMs)}}));
+    }
     if (reply.status == 503) {
       reply.headers.emplace_back("Retry-After", std::to_string(ctx_.limits.retryAfterSeconds));
     }
@@ -212,6 +234,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     } catch (...) {
       // Client went away mid-reply; the outcome (e.g. a stored record) stands.
     }
+    // The next request on this keep-alive connection gets a deadline of its own.
+    if (ctx_.deadlines != nullptr && fd_ >= 0 && resp.getKeepAlive()) ctx_.deadlines->arm(fd_);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ctx_.metrics.observeRequest(route, reply.status, seconds);
@@ -520,8 +544,17 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     }
   }
 
-  // Reads the whole body, at most `limit` bytes (kTooLarge beyond).
-  static fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+  // Reads the whole body, at most `limit` bytes (kTooLarge beyond; kMalformed
+  // when it ends before its Content-Length or the request deadline passed).
+  fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+    fhir::Result<std::string> body = readBodyBytes(req, limit);
+    if (requestRead()) {
+      return fhir::Status(ErrorCode::kMalformed, "the request deadline passed");
+    }
+    return body;
+  }
+
+  static fhir::Result<std::string> readBodyBytes(HTTPServerRequest& req, std::size_t limit) {
     // POCO reads "Content-Length: -1" as -1; reserving that many bytes threw (a 500).
     if (req.hasContentLength() && req.getContentLength64() < 0) {
       return fhir::Status(ErrorCode::kMalformed, "Content-Length must not be negative");
@@ -541,7 +574,36 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
                             "request body is larger than " + std::to_string(limit) + " bytes");
       }
     }
+    if (req.hasContentLength() &&
+        body.size() < static_cast<std::size_t>(req.getContentLength64())) {
+      return fhir::Status(ErrorCode::kMalformed,
+                          "the request body ended before its Content-Length");
+    }
     return body;
+  }
+
+  // POCO's descriptor of this request's connection (-1 when not a socket).
+  static int connectionFd(HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    if (impl == nullptr || impl->socket().impl() == nullptr) return -1;
+    return static_cast<int>(impl->socket().impl()->sockfd());
+  }
+
+  // Whether POCO will read a body for this request (its own rule: framing
+  // headers, else a body up to the end of the connection except for GET, HEAD
+  // and DELETE).
+  static bool expectsBody(const HTTPServerRequest& req) {
+    if (req.has("Transfer-Encoding")) return true;
+    if (req.has("Content-Length")) return req.get("Content-Length") != "0";
+    const std::string& m = req.getMethod();
+    return m != "GET" && m != "HEAD" && m != "DELETE";
+  }
+
+  // Ends the request's deadline (idempotent); true (once) when it had passed.
+  bool requestRead() {
+    if (ctx_.deadlines == nullptr || fd_ < 0) return false;
+    if (ctx_.deadlines->disarm(fd_)) deadlinePassed_ = true;
+    return deadlinePassed_;
   }
 
   static std::optional<Reply> checkMediaType(HTTPServerRequest& req,
@@ -629,6 +691,44 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   const ApiContext& ctx_;
   std::atomic<int>& inFlight_;
   const int inFlightAtStart_;
+  int fd_ = -1;
+  bool deadlinePassed_ = false;
+};
+
+// POCO's connection with its whole life registered in RequestDeadlines.
+class DeadlineConnection : public Poco::Net::HTTPServerConnection {
+ public:
+  DeadlineConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
+                     Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
+                     RequestDeadlines& deadlines, JsonLogger& logger)
+      : HTTPServerConnection(socket, std::move(params), std::move(handlers)),
+        deadlines_(deadlines),
+        logger_(logger) {}
+
+  void run() override {
+    // POCO's session closes its descriptor when the loop ends: read it first.
+    const int fd = static_cast<int>(socket().impl()->sockfd());
+    const std::uint64_t id = deadlines_.open(fd);
+    try {
+      HTTPServerConnection::run();
+    } catch (...) {
+      finish(fd, id);
+      throw;  // to TCPServerConnection::start(), which reports and ends the connection
+    }
+    finish(fd, id);
+  }
+
+ private:
+  void finish(int fd, std::uint64_t id) {
+    if (!deadlines_.close(fd, id)) return;
+    fhir::Json f = fhir::Json::object();
+    f.set("phase", fhir::Json::string("header"));
+    f.set("deadlineMs", fhir::Json::number(static_cast<std::int64_t>(deadlines_.budget().count())));
+    logger_.log(LogLevel::kWarning, "request-deadline", f);
+  }
+
+  RequestDeadlines& deadlines_;
+  JsonLogger& logger_;
 };
 
 }  // namespace
@@ -665,6 +765,73 @@ int httpStatusFor(fhir::ErrorCode code) {
 int httpStatusFor(IngestStatus status) {
   if (status == IngestStatus::kAccepted) return 202;
   return httpStatusFor(ingestStatusErrorCode(status));
+}
+
+RequestDeadlines::~RequestDeadlines() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [fd, c] : connections_) {
+    disarmLocked(c);
+    ::close(c.watchedFd);
+  }
+}
+
+bool RequestDeadlines::disarmLocked(Connection& c) {
+  if (!c.armed) return false;
+  c.armed = false;
+  return DeadlineWatchdog::shared().disarm(c.ticket);
+}
+
+std::uint64_t RequestDeadlines::open(int fd) {
+  const int watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::uint64_t id = nextId_++;
+  if (watched < 0) return id;
+  if (auto old = connections_.find(fd); old != connections_.end()) {
+    // A connection whose descriptor POCO closed and the kernel gave to this
+    // one, before the old one reached close(): it is done with its socket.
+    disarmLocked(old->second);
+    ::close(old->second.watchedFd);
+    connections_.erase(old);
+  }
+  Connection c;
+  c.id = id;
+  c.watchedFd = watched;
+  c.ticket = DeadlineWatchdog::shared().arm(watched, DeadlineWatchdog::Clock::now() + budget_);
+  c.armed = true;
+  connections_.emplace(fd, c);
+  return id;
+}
+
+bool RequestDeadlines::close(int fd, std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(fd);
+  if (it == connections_.end() || it->second.id != id) return false;
+  const bool fired = disarmLocked(it->second);
+  ::close(it->second.watchedFd);
+  connections_.erase(it);
+  return fired;
+}
+
+void RequestDeadlines::arm(int fd) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  disarmLocked(it->second);
+  it->second.ticket = DeadlineWatchdog::shared().arm(it->second.watchedFd,
+                                                     DeadlineWatchdog::Clock::now() + budget_);
+  it->second.armed = true;
+}
+
+bool RequestDeadlines::disarm(int fd) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(fd);
+  return it != connections_.end() && disarmLocked(it->second);
+}
+
+Poco::Net::TCPServerConnection* DeadlineConnectionFactory::createConnection(
+    const Poco::Net::StreamSocket& socket) {
+  // POCO takes ownership of the connection.
+  return new DeadlineConnection(socket, params_, handlers_, deadlines_, logger_);
 }
 
 Poco::Net::HTTPRequestHandler* ApiHandlerFactory::createRequestHandler(

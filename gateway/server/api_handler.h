@@ -28,9 +28,15 @@
 // every collaborator in ApiContext must be thread-safe.
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -46,6 +52,60 @@
 namespace inloop::gateway {
 
 class DeliveryOperations;  // gateway/delivery/operations.h
+
+// RequestDeadlines: the server's whole-request deadline (limits.requestDeadlineMs).
+// POCO's timeouts apply to each receive, so a client sending one byte within
+// each of them would hold a handler thread for ever. Each open connection gets
+// one deadline on the shared DeadlineWatchdog (gateway/transport/deadline_watchdog.h),
+// counted from the connection's start and again from the end of each response
+// (so it includes the keep-alive wait for the next request) until that
+// request's header and body are read. When it passes, the socket is shut down:
+// the blocked read fails and POCO ends the connection.
+//
+// The watchdog is armed with a dup(2) of the connection's descriptor, closed by
+// close(): POCO closes its own descriptor before the connection object is gone,
+// and a shutdown through the duplicate can only ever reach this connection's
+// socket, never one that reused the number.
+//
+// Connections are keyed by POCO's descriptor: open()/close() by the connection
+// (DeadlineConnectionFactory), disarm()/arm() by its request handler, all on
+// that connection's thread. Thread safety: all members may be called from any
+// thread.
+class RequestDeadlines {
+ public:
+  explicit RequestDeadlines(std::chrono::milliseconds budget) : budget_(budget) {}
+  RequestDeadlines(const RequestDeadlines&) = delete;
+  RequestDeadlines& operator=(const RequestDeadlines&) = delete;
+  ~RequestDeadlines();
+
+  std::chrono::milliseconds budget() const { return budget_; }
+
+  // Registers the connection on `fd` and arms its deadline; returns the id to
+  // pass to close(). When no duplicate descriptor can be made the connection
+  // runs without a deadline (its per-receive timeouts still apply).
+  std::uint64_t open(int fd);
+  // Disarms and forgets connection `id` (if `fd` still names it); true when a
+  // deadline had passed since the last disarm(). Call before the socket closes.
+  bool close(int fd, std::uint64_t id);
+  // (Re)starts the deadline of the connection on `fd` from now.
+  void arm(int fd);
+  // Stops it (idempotent); true when it had passed and the socket was shut down.
+  bool disarm(int fd);
+
+ private:
+  struct Connection {
+    std::uint64_t id = 0;
+    int watchedFd = -1;  // dup(2) of the connection's descriptor; owned
+    std::uint64_t ticket = 0;
+    bool armed = false;
+  };
+  bool disarmLocked(Connection& c);
+
+  const std::chrono::milliseconds budget_;
+  std::mutex mutex_;
+  std::map<int, Connection> connections_;
+  std::uint64_t nextId_ = 1;
+};
 
 // THE mapping from error codes to HTTP statuses (kOk is 200).
 int httpStatusFor(fhir::ErrorCode code);
@@ -79,6 +139,8 @@ struct ApiContext {
   DeliveryOperations* delivery = nullptr;
   // Appended to /metrics (delivery metrics); may be empty.
   std::function<std::string()> extraMetrics;
+  // The whole-request deadline; null: none (only POCO's per-receive timeouts).
+  RequestDeadlines* deadlines = nullptr;
 };
 
 class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
@@ -91,9 +153,39 @@ class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
   // Requests being handled right now (for draining on shutdown).
   int inFlight() const { return inFlight_.load(); }
 
+  // Tells every open connection to finish its current request and close (what
+  // Poco::Net::HTTPServer::stopAll(false) does); call after the server stopped
+  // accepting. `sender` is the server.
+  void stopConnections(const void* sender) { serverStopped(sender, false); }
+
  private:
   ApiContext context_;
   std::atomic<int> inFlight_{0};
+};
+
+// The TCP connection factory of the API server, in place of POCO's
+// HTTPServerConnectionFactory: POCO's HTTPServerConnection (request loop,
+// keep-alive, `handlers`' serverStopped event) with the connection registered in
+// `deadlines` for its whole life. A deadline that passes before a request's
+// header is complete is logged as {"event":"request-deadline","phase":"header"}.
+// `deadlines` and `logger` must outlive the server.
+class DeadlineConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
+ public:
+  DeadlineConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
+                            Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
+                            RequestDeadlines& deadlines, JsonLogger& logger)
+      : params_(std::move(params)),
+        handlers_(std::move(handlers)),
+        deadlines_(deadlines),
+        logger_(logger) {}
+
+  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override;
+
+ private:
+  Poco::Net::HTTPServerParams::Ptr params_;
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+  RequestDeadlines& deadlines_;
+  JsonLogger& logger_;
 };
 
 }  // namespace inloop::gateway

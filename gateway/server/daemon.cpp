@@ -2,18 +2,19 @@
 
 #include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/TCPServer.h>
 #include <Poco/ThreadPool.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -241,7 +242,10 @@ struct Daemon::Impl {
   std::unique_ptr<Authenticator> auth;
   std::mutex reloadMutex;
   std::unique_ptr<Poco::ThreadPool> pool;
-  std::unique_ptr<Poco::Net::HTTPServer> server;
+  std::unique_ptr<RequestDeadlines> deadlines;  // outlives the server's connections
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers;
+  ApiHandlerFactory* api = nullptr;  // = handlers
+  std::unique_ptr<Poco::Net::TCPServer> server;
   bool sslInitialized = false;
   bool stopped = false;
 
@@ -335,7 +339,8 @@ struct Daemon::Impl {
     logger.log(LogLevel::kInfo, "stopping");
     if (server) {
       // Stop accepting; open connections finish their current request, then close.
-      server->stopAll(false);
+      server->stop();
+      api->stopConnections(server.get());
       pool->joinAll();
       server.reset();
     }
@@ -490,6 +495,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   api.reload = [self](std::string* v) { return self->reload(v); };
   api.delivery = d.operations.get();
   api.extraMetrics = [self] { return self->engine->renderMetrics(); };
+  d.deadlines = std::make_unique<RequestDeadlines>(
+      std::chrono::milliseconds(config.limits.requestDeadlineMs));
+  api.deadlines = d.deadlines.get();
 
   try {
     Poco::Net::SocketAddress address(config.host, config.port);
@@ -510,8 +518,12 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     params->setMaxQueued(config.limits.maxQueuedConnections);
     params->setSoftwareVersion(std::string("inloop/") + kVersion);
     d.pool = std::make_unique<Poco::ThreadPool>(2, config.limits.maxThreads + 1);
-    d.server = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(std::move(api)),
-                                                       *d.pool, socket, params);
+    d.api = new ApiHandlerFactory(std::move(api));
+    d.handlers = d.api;  // owns it
+    // POCO's HTTP connections, each under the whole-request deadline.
+    d.server = std::make_unique<Poco::Net::TCPServer>(
+        new DeadlineConnectionFactory(params, d.handlers, *d.deadlines, d.logger), *d.pool, socket,
+        params);
     d.server->start();
   } catch (const Poco::Exception& e) {
     return fhir::Status(fhir::ErrorCode::kIoError, "cannot listen on " + config.host + ":" +

@@ -183,6 +183,41 @@ bool closedByServer(Poco::Net::StreamSocket& s, int limitMs) {
   }
 }
 
+// What a trickling client saw: bytes sent before the server closed its
+// connection, whether it did, and how many requests of another client were
+// served meanwhile.
+struct Trickle {
+  std::size_t sent = 0;
+  bool closed = false;
+  int served = 0;
+};
+
+// Sends `bytes` one at a time on `s`. Before each byte it waits up to `stepMs`
+// for the server to end the connection (a bounded wait on that event, which is
+// what ends the loop early; the server sends nothing before it closes), so
+// bytes arrive far within every per-receive timeout. Every 5th byte another
+// client's GET /healthz must be served.
+Trickle trickle(DaemonFixture& f, Poco::Net::StreamSocket& s, const std::string& bytes,
+                int stepMs) {
+  Trickle t;
+  for (char c : bytes) {
+    if (s.poll(Poco::Timespan(std::int64_t{stepMs} * 1000), Poco::Net::Socket::SELECT_READ)) {
+      t.closed = closedByServer(s, 5000);
+      return t;
+    }
+    try {
+      if (s.sendBytes(&c, 1, MSG_NOSIGNAL) != 1) break;
+    } catch (const Poco::Exception&) {
+      break;  // reset by the server
+    }
+    ++t.sent;
+    if (t.sent % 5 == 0) t.served += f.request("GET", "/healthz").status == 200;
+  }
+  // All sent (or the send failed): closed now, or the trickle was never cut off.
+  t.closed = closedByServer(s, 2000);
+  return t;
+}
+
 }  // namespace
 
 TEST_CASE("raw HTTP attacks: oversized headers, chunked abuse, content types, traversal",
@@ -269,6 +304,51 @@ TEST_CASE("slow clients are cut off by requestTimeoutMs while others are served"
     CHECK((r.status == 0 || (r.status >= 400 && r.status < 500)));
   }
   CHECK(f.request("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a trickling client is cut off by requestDeadlineMs while others are served",
+          "[gateway][hostile]") {
+  // Every byte arrives within 50 ms, far within the 10 s per-receive timeout;
+  // the whole request may take 1 s. Without the deadline, 400 bytes (20 s) of
+  // trickle stay within every limit and the connection is never closed.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.requestTimeoutMs = 10000;
+    c.limits.requestDeadlineMs = 1000;
+  });
+  REQUIRE(f.startError() == "");
+  const std::string record = compactRecord();
+  std::string phase;
+
+  SECTION("one header byte at a time") {
+    phase = "header";
+    Poco::Net::StreamSocket slow(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    Trickle t = trickle(
+        f, slow,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(360, 'a') + "\r\n\r\n", 50);
+    INFO("sent " << t.sent << " bytes");
+    CHECK(t.closed);
+    CHECK(t.sent < 400);
+    CHECK(t.served >= 1);
+  }
+  SECTION("one body byte at a time") {
+    phase = "body";
+    Poco::Net::StreamSocket slow(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    inloop::hostile_testing::sendAll(slow,
+                                     postHead("Content-Type: application/json\r\nContent-Length: " +
+                                              std::to_string(record.size()) + "\r\n"));
+    Trickle t = trickle(f, slow, record, 50);
+    INFO("sent " << t.sent << " of " << record.size() << " body bytes");
+    CHECK(t.closed);
+    CHECK(t.sent < record.size());
+    CHECK(t.served >= 1);
+    CHECK(f.request("GET", "/records/M-2026-118834", kReadToken).status == 404);
+  }
+  CHECK(f.request("GET", "/healthz").status == 200);
+  // A whole request within the deadline is still served on a fresh connection.
+  CHECK(f.request("POST", "/records", kIngestToken, record).status == 202);
+  const std::string log = f.stopAndLog();
+  CHECK(log.find("\"event\":\"request-deadline\",\"phase\":\"" + phase + "\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("memory stays bounded when the hostile corpora are repeated", "[gateway][hostile]") {
