@@ -454,12 +454,17 @@ Result<MessageRow> findMessage(Database& db, std::int64_t messageId) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, SqliteStoreOptions options, const Clock& clock,
-              std::unique_ptr<Database> writerDb)
+              std::unique_ptr<Database> writerDb, std::unique_ptr<Database> checkpointDb)
       : path_(std::move(path)),
         options_(options),
         clock_(clock),
         writerDb_(std::move(writerDb)),
-        writer_([this] { writerLoop(); }) {}
+        checkpointDb_(std::move(checkpointDb)),
+        checkpointer_([this] { checkpointLoop(); }),
+        writer_([this] { writerLoop(); }) {
+    // Replaces SQLite's autocheckpoint on the writer (the two are exclusive).
+    sqlite3_wal_hook(writerDb_->handle(), &SqliteStore::onWalCommit, this);
+  }
 
   ~SqliteStore() override {
     {
@@ -468,6 +473,12 @@ class SqliteStore final : public Store {
     }
     workCv_.notify_all();
     writer_.join();
+    {
+      std::lock_guard<std::mutex> lock(checkpointMutex_);
+      checkpointStopping_ = true;
+    }
+    checkpointCv_.notify_all();
+    checkpointer_.join();
   }
 
   Result<std::vector<IngestResult>> ingest(std::vector<IngestItem> items) override {
@@ -1389,10 +1400,54 @@ class SqliteStore final : public Store {
 
   static constexpr std::size_t kMaxIdleReaders = 8;
 
+  // WAL checkpoints (copying committed pages from the WAL into the database
+  // file, then fsync'ing it) run on their own thread and connection, so that
+  // the writer -- and every caller waiting for a group commit -- does not pay
+  // for them; a commit is durable once the WAL is fsync'ed, with or without
+  // a checkpoint. Past kWalCheckpointPages (SQLite's own autocheckpoint
+  // default) the checkpointer is woken; past kWalHardLimitPages (it has not
+  // kept up, so the WAL could not restart) the writer checkpoints inline, as
+  // SQLite's autocheckpoint would, which bounds the WAL.
+  static constexpr int kWalCheckpointPages = 1000;
+  static constexpr int kWalHardLimitPages = 16000;
+
+  // sqlite3_wal_hook: runs on the writer thread after each commit, with the
+  // number of frames now in the WAL.
+  static int onWalCommit(void* self, sqlite3* db, const char* schema, int pages) {
+    if (pages >= kWalHardLimitPages) {
+      (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (pages >= kWalCheckpointPages) {
+      auto* store = static_cast<SqliteStore*>(self);
+      {
+        std::lock_guard<std::mutex> lock(store->checkpointMutex_);
+        store->checkpointWanted_ = true;
+      }
+      store->checkpointCv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  // PASSIVE: never waits for the writer or readers; what it cannot copy now
+  // the next request copies. A failure is left to the next attempt (and to the
+  // writer's inline fallback): the data is safe in the WAL.
+  void checkpointLoop() {
+    std::unique_lock<std::mutex> lock(checkpointMutex_);
+    for (;;) {
+      checkpointCv_.wait(lock, [&] { return checkpointStopping_ || checkpointWanted_; });
+      if (checkpointStopping_) return;
+      checkpointWanted_ = false;
+      lock.unlock();
+      (void)sqlite3_wal_checkpoint_v2(checkpointDb_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                      nullptr, nullptr);
+      lock.lock();
+    }
+  }
+
   const std::string path_;
   const SqliteStoreOptions options_;
   const Clock& clock_;
-  std::unique_ptr<Database> writerDb_;  // used by the writer thread only
+  std::unique_ptr<Database> writerDb_;      // used by the writer thread only
+  std::unique_ptr<Database> checkpointDb_;  // used by the checkpointer thread only
 
   std::mutex mutex_;
   std::condition_variable workCv_;
@@ -1407,7 +1462,14 @@ class SqliteStore final : public Store {
   std::mutex readersMutex_;
   std::vector<std::unique_ptr<Database>> readers_;
 
-  std::thread writer_;  // last: starts after everything above is initialised
+  std::mutex checkpointMutex_;
+  std::condition_variable checkpointCv_;
+  bool checkpointWanted_ = false;
+  bool checkpointStopping_ = false;
+
+  // Last: they start after everything above is initialised.
+  std::thread checkpointer_;
+  std::thread writer_;
 };
 
 }  // namespace
@@ -1444,8 +1506,12 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
     return st;
   }
   if (Status st = sqlite::migrate(writer, kStoreSchemaVersion); !st.isOk()) return st;
-  return std::unique_ptr<Store>(
-      std::make_unique<SqliteStore>(path, options, clock, std::move(*db)));
+  auto checkpointDb = Database::open(path, false, options.busyTimeoutMillis);
+  if (!checkpointDb) return checkpointDb.status();
+  // A checkpoint fsyncs the WAL before it copies and the database file after.
+  if (Status st = (*checkpointDb)->exec("PRAGMA synchronous = FULL"); !st.isOk()) return st;
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(path, options, clock, std::move(*db),
+                                                              std::move(*checkpointDb)));
 }
 
 }  // namespace inloop::gateway
