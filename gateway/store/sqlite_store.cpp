@@ -1544,6 +1544,10 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
       !st.isOk()) {
     return st;
   }
+  // The writer's page cache holds a whole 1,000-record group (~2,000 pages):
+  // with SQLite's default 2 MiB it spilled dirty pages into the WAL before the
+  // commit and wrote the hot index pages again at the commit.
+  if (Status st = writer.exec("PRAGMA cache_size = -16384"); !st.isOk()) return st;
   if (Status st = sqlite::migrate(writer, kStoreSchemaVersion); !st.isOk()) return st;
   std::uint64_t lastReceipt = 0;
   {
