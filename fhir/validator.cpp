@@ -651,15 +651,16 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
   }
   const bool isResource = t.isResource;
   // Per own required element: how many values; per own choice element: which
-  // variant was seen. Only the first entries in use are initialised.
+  // variant was seen (its slot). Only the first entries in use are initialised:
+  // the arrays hold trivial types, so declaring them costs nothing.
   const std::size_t required = t.required.size();
   const std::size_t choices = t.choices.size();
   std::array<int, kStackElements> stackCounts;
-  std::array<std::string_view, kStackElements> stackVariants;
+  std::array<const Slot*, kStackElements> stackVariants;
   std::vector<int> heapCounts;
-  std::vector<std::string_view> heapVariants;
+  std::vector<const Slot*> heapVariants;
   int* counts = stackCounts.data();
-  std::string_view* variants = stackVariants.data();
+  const Slot** variants = stackVariants.data();
   if (required > kStackElements) {
     heapCounts.resize(required);
     counts = heapCounts.data();
@@ -669,7 +670,7 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
     variants = heapVariants.data();
   }
   std::fill_n(counts, required, 0);
-  std::fill_n(variants, choices, std::string_view());
+  std::fill_n(variants, choices, nullptr);
   bool onlyId = true;
   // Most objects have no `_name` companion at all: then no primitive needs to
   // look for one.
@@ -708,12 +709,13 @@ void Validator::object(const Json& v, const CompiledType& t, const Path& path) {
     }
     if (s->choiceIndex >= 0) {
       const auto i = static_cast<std::size_t>(s->choiceIndex);
-      if (!variants[i].empty() && variants[i] != name) {
+      // Slots are unique per JSON name within a type: another slot is another variant.
+      if (variants[i] != nullptr && variants[i] != s) {
         error("structure", member(path, name),
               "only one variant of " + std::string(s->def->name) + " is allowed, found " +
-                  std::string(variants[i]) + " and " + std::string(name));
+                  std::string(variants[i]->jsonName) + " and " + std::string(name));
       }
-      variants[i] = name;
+      variants[i] = s;
     }
   }
   if (onlyId && !isResource) {
