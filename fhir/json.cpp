@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <unordered_set>
 
 #include "fhir/swar.h"
@@ -17,6 +18,112 @@
 namespace inloop::fhir {
 
 // ---------------------------------------------------------------- value
+
+// Constant-initialised (the default constructors are constexpr), so usable from
+// any other static initialiser.
+const std::string Json::kNoText;
+const std::vector<Json> Json::kNoItems;
+const std::vector<Json::Member> Json::kNoMembers;
+
+void Json::destroy() noexcept {
+  switch (type_) {
+    case Type::kNumber:
+    case Type::kString:
+      scalar_.~basic_string();
+      break;
+    case Type::kArray:
+      items_.~vector();
+      break;
+    case Type::kObject:
+      members_.~vector();
+      break;
+    case Type::kNull:
+    case Type::kBool:
+      break;
+  }
+}
+
+void Json::constructFrom(Json&& other) noexcept {
+  type_ = other.type_;
+  bool_ = other.bool_;
+  offset_ = other.offset_;
+  switch (type_) {
+    case Type::kNumber:
+    case Type::kString:
+      new (&scalar_) std::string(std::move(other.scalar_));
+      break;
+    case Type::kArray:
+      new (&items_) std::vector<Json>(std::move(other.items_));
+      break;
+    case Type::kObject:
+      new (&members_) std::vector<Member>(std::move(other.members_));
+      break;
+    case Type::kNull:
+    case Type::kBool:
+      break;
+  }
+}
+
+void Json::constructFrom(const Json& other) {
+  switch (other.type_) {
+    case Type::kNumber:
+    case Type::kString:
+      new (&scalar_) std::string(other.scalar_);
+      break;
+    case Type::kArray:
+      new (&items_) std::vector<Json>(other.items_);
+      break;
+    case Type::kObject:
+      new (&members_) std::vector<Member>(other.members_);
+      break;
+    case Type::kNull:
+    case Type::kBool:
+      break;
+  }
+  // Set last: if a copy above throws, *this is still a valid null.
+  type_ = other.type_;
+  bool_ = other.bool_;
+  offset_ = other.offset_;
+}
+
+Json::Json(const Json& other) { constructFrom(other); }
+
+Json::Json(Json&& other) noexcept { constructFrom(std::move(other)); }
+
+Json& Json::operator=(const Json& other) {
+  if (this == &other) return *this;
+  Json copy(other);  // `other` may live inside *this
+  return *this = std::move(copy);
+}
+
+Json& Json::operator=(Json&& other) noexcept {
+  if (this == &other) return *this;
+  if (type_ == Type::kArray || type_ == Type::kObject) {
+    // `other` may be a part of *this (`v = std::move(v.items()[0])`): take it
+    // out before this payload is destroyed.
+    Json taken(std::move(other));
+    destroy();
+    type_ = Type::kNull;
+    constructFrom(std::move(taken));
+    return *this;
+  }
+  if (type_ >= Type::kNumber) destroy();
+  constructFrom(std::move(other));
+  return *this;
+}
+
+std::vector<Json>& Json::itemsSlow() {
+  // Not an array: reads see an empty vector, writes are lost (see the header).
+  thread_local std::vector<Json> scratch;
+  scratch.clear();
+  return scratch;
+}
+
+std::vector<Json::Member>& Json::membersSlow() {
+  thread_local std::vector<Member> scratch;
+  scratch.clear();
+  return scratch;
+}
 
 Json Json::boolean(bool value) {
   Json j;
@@ -27,8 +134,8 @@ Json Json::boolean(bool value) {
 
 Json Json::numberText(std::string text) {
   Json j;
+  new (&j.scalar_) std::string(std::move(text));
   j.type_ = Type::kNumber;
-  j.scalar_ = std::move(text);
   return j;
 }
 
@@ -43,19 +150,21 @@ Json Json::number(double value) {
 
 Json Json::string(std::string value) {
   Json j;
+  new (&j.scalar_) std::string(std::move(value));
   j.type_ = Type::kString;
-  j.scalar_ = std::move(value);
   return j;
 }
 
 Json Json::array() {
   Json j;
+  new (&j.items_) std::vector<Json>();
   j.type_ = Type::kArray;
   return j;
 }
 
 Json Json::object() {
   Json j;
+  new (&j.members_) std::vector<Member>();
   j.type_ = Type::kObject;
   return j;
 }
@@ -84,11 +193,13 @@ std::optional<std::int64_t> Json::toInt64() const {
 }
 
 Json& Json::push(Json value) {
-  items_.push_back(std::move(value));
-  return items_.back();
+  std::vector<Json>& items = this->items();
+  items.push_back(std::move(value));
+  return items.back();
 }
 
 const Json* Json::find(std::string_view key) const {
+  if (type_ != Type::kObject) return nullptr;
   for (const auto& m : members_) {
     if (m.first == key) return &m.second;
   }
@@ -96,6 +207,7 @@ const Json* Json::find(std::string_view key) const {
 }
 
 Json* Json::find(std::string_view key) {
+  if (type_ != Type::kObject) return nullptr;
   for (auto& m : members_) {
     if (m.first == key) return &m.second;
   }
@@ -107,11 +219,13 @@ Json& Json::set(std::string key, Json value) {
     *existing = std::move(value);
     return *existing;
   }
-  members_.emplace_back(std::move(key), std::move(value));
-  return members_.back().second;
+  std::vector<Member>& members = this->members();
+  members.emplace_back(std::move(key), std::move(value));
+  return members.back().second;
 }
 
 bool Json::erase(std::string_view key) {
+  if (type_ != Type::kObject) return false;
   auto it = std::find_if(members_.begin(), members_.end(),
                          [&](const Member& m) { return m.first == key; });
   if (it == members_.end()) return false;

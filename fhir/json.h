@@ -32,7 +32,14 @@ class Json {
   enum class Type : std::uint8_t { kNull, kBool, kNumber, kString, kArray, kObject };
   using Member = std::pair<std::string, Json>;
 
-  Json() = default;  // null
+  Json() noexcept {}  // null
+  Json(const Json& other);
+  Json(Json&& other) noexcept;
+  Json& operator=(const Json& other);
+  Json& operator=(Json&& other) noexcept;
+  ~Json() {
+    if (type_ >= Type::kNumber) destroy();
+  }
 
   static Json boolean(bool value);
   // `text` must be a valid JSON number (the caller's contract; the reader checks).
@@ -55,20 +62,27 @@ class Json {
   // Precondition isBool().
   bool asBool() const { return bool_; }
   // The string's value, or the number's JSON text; empty for other types.
-  const std::string& text() const { return scalar_; }
+  const std::string& text() const {
+    return (type_ == Type::kString || type_ == Type::kNumber) ? scalar_ : kNoText;
+  }
   // Numeric value of a number; nullopt for non-numbers, for fractions
   // (toInt64) and for values out of range.
   std::optional<double> toDouble() const;
   std::optional<std::int64_t> toInt64() const;
 
-  // Arrays (empty for other types).
-  const std::vector<Json>& items() const { return items_; }
-  std::vector<Json>& items() { return items_; }
+  // Arrays (empty for other types). The mutable overload turns a null into an
+  // empty array; on any other non-array it returns an empty scratch vector
+  // whose contents are never part of this or any value (a programming error).
+  const std::vector<Json>& items() const { return type_ == Type::kArray ? items_ : kNoItems; }
+  std::vector<Json>& items() { return type_ == Type::kArray ? items_ : itemsSlow(); }
   Json& push(Json value);
 
-  // Objects, in source/insertion order (empty for other types).
-  const std::vector<Member>& members() const { return members_; }
-  std::vector<Member>& members() { return members_; }
+  // Objects, in source/insertion order (empty for other types). The mutable
+  // overload behaves as items() does: a null becomes an empty object.
+  const std::vector<Member>& members() const {
+    return type_ == Type::kObject ? members_ : kNoMembers;
+  }
+  std::vector<Member>& members() { return type_ == Type::kObject ? members_ : membersSlow(); }
   const Json* find(std::string_view key) const;
   Json* find(std::string_view key);
   // Replaces the member's value if present, otherwise appends. Returns the
@@ -87,12 +101,26 @@ class Json {
   bool operator==(const Json& other) const;
 
  private:
+  // Only the payload of the current type is alive (40 bytes a node instead of
+  // 88 with three separate members): cheaper moves, destruction and scans.
+  void destroy() noexcept;
+  void constructFrom(Json&& other) noexcept;  // precondition: no live payload
+  void constructFrom(const Json& other);      // precondition: no live payload
+  std::vector<Json>& itemsSlow();
+  std::vector<Member>& membersSlow();
+
+  static const std::string kNoText;
+  static const std::vector<Json> kNoItems;
+  static const std::vector<Member> kNoMembers;
+
   Type type_ = Type::kNull;
   bool bool_ = false;
   std::uint32_t offset_ = 0;
-  std::string scalar_;
-  std::vector<Json> items_;
-  std::vector<Member> members_;
+  union {
+    std::string scalar_;  // kNumber, kString
+    std::vector<Json> items_;  // kArray
+    std::vector<Member> members_;  // kObject
+  };
 };
 
 struct JsonLimits {

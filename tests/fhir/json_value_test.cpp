@@ -1,0 +1,126 @@
+// The Json value's own semantics (copies, moves, assignment between types, the
+// accessors on the wrong type): the value keeps one payload at a time, so these
+// are the cases where a slip would lose or corrupt data.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fhir/json.h"
+
+namespace {
+
+using inloop::fhir::Json;
+using inloop::fhir::parseJson;
+using inloop::fhir::writeJson;
+
+Json parsed(const std::string& text) {
+  auto r = parseJson(text);
+  REQUIRE(r.isOk());
+  return std::move(r).value();
+}
+
+// One value of every type, with strings long enough to live on the heap.
+std::vector<std::string> samples() {
+  return {
+      "null",
+      "true",
+      "false",
+      "1.50",
+      "\"short\"",
+      "\"a string well beyond the small-string buffer of std::string\"",
+      "[]",
+      "[1,\"two\",[3],{\"four\":4}]",
+      "{}",
+      "{\"a\":{\"b\":[null,true,\"a long string value that needs its own allocation\"]}}",
+  };
+}
+
+}  // namespace
+
+TEST_CASE("Json copies and moves keep every type's value", "[fhir][json]") {
+  for (const std::string& text : samples()) {
+    CAPTURE(text);
+    const Json original = parsed(text);
+    Json copy(original);
+    CHECK(copy == original);
+    CHECK(writeJson(copy) == text);
+    Json moved(std::move(copy));
+    CHECK(moved == original);
+    Json assigned;
+    assigned = moved;
+    CHECK(assigned == original);
+    Json moveAssigned = Json::string("to be replaced by a value of another type");
+    moveAssigned = std::move(assigned);
+    CHECK(moveAssigned == original);
+    CHECK(writeJson(moveAssigned) == text);
+  }
+}
+
+TEST_CASE("Json assignment between every pair of types", "[fhir][json]") {
+  for (const std::string& from : samples()) {
+    for (const std::string& to : samples()) {
+      CAPTURE(from, to);
+      Json target = parsed(to);
+      target = parsed(from);
+      CHECK(writeJson(target) == from);
+      Json copyTarget = parsed(to);
+      const Json source = parsed(from);
+      copyTarget = source;
+      CHECK(writeJson(copyTarget) == from);
+    }
+  }
+}
+
+TEST_CASE("Json self-assignment and assignment from a part of itself", "[fhir][json]") {
+  Json v = parsed("[[\"inner value long enough to be allocated on the heap\"],2]");
+  Json& self = v;
+  v = self;
+  CHECK(writeJson(v) == "[[\"inner value long enough to be allocated on the heap\"],2]");
+  v = std::move(self);
+  CHECK(writeJson(v) == "[[\"inner value long enough to be allocated on the heap\"],2]");
+  v = std::move(v.items()[0]);
+  CHECK(writeJson(v) == "[\"inner value long enough to be allocated on the heap\"]");
+  v = v.items()[0];
+  CHECK(writeJson(v) == "\"inner value long enough to be allocated on the heap\"");
+
+  Json o = parsed("{\"k\":{\"inner\":[1,2,3]}}");
+  o = std::move(*o.find("k"));
+  CHECK(writeJson(o) == "{\"inner\":[1,2,3]}");
+}
+
+TEST_CASE("Json accessors on the wrong type read empty and change nothing", "[fhir][json]") {
+  for (const std::string& text : {std::string("null"), std::string("\"text\""),
+                                  std::string("7"), std::string("[1]"), std::string("{\"a\":1}")}) {
+    CAPTURE(text);
+    Json v = parsed(text);
+    if (!v.isArray()) {
+      CHECK(v.items().empty());
+      v.items().push_back(Json::boolean(true));  // lost: not an array
+      CHECK(std::as_const(v).items().empty());
+      v.push(Json::boolean(true));
+      CHECK(v.items().empty());
+    }
+    if (!v.isObject()) {
+      CHECK(v.members().empty());
+      CHECK(v.find("a") == nullptr);
+      CHECK_FALSE(v.erase("a"));
+      v.members().emplace_back("x", Json());
+      CHECK(std::as_const(v).members().empty());
+    }
+    if (!v.isString() && !v.isNumber()) CHECK(v.text().empty());
+    CHECK(writeJson(v) == text);
+  }
+}
+
+TEST_CASE("Json source offsets survive copies and moves", "[fhir][json]") {
+  const Json doc = parsed("{\"a\": [10, \"x\"]}");
+  const Json& a = *doc.find("a");
+  REQUIRE(a.sourceOffset() == 6);
+  Json copy(a);
+  CHECK(copy.sourceOffset() == 6);
+  CHECK(copy.items()[1].sourceOffset() == 11);
+  Json moved(std::move(copy));
+  CHECK(moved.sourceOffset() == 6);
+}
