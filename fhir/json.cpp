@@ -300,10 +300,11 @@ class TreeBuilder {
   // `base` is the offset of the stream's first byte in the caller's text.
   TreeBuilder(const JsonLimits& limits, const rapidjson::MemoryStream& stream, std::size_t base)
       : limits_(limits), stream_(stream), base_(base) {
-    // Room for a typical small document, so the stacks rarely grow.
+    // Room for a typical record, so the stacks rarely grow; each reservation
+    // stays below 1 KB, which malloc serves from its per-thread cache.
     frames_.reserve(16);
-    items_.reserve(32);
-    members_.reserve(64);
+    items_.reserve(24);
+    members_.reserve(14);
   }
 
   bool Null() { return addValue(Json(), 4); }
@@ -578,23 +579,20 @@ bool anyNeedsEscape(std::uint64_t w) {
 namespace {
 
 // Collects output in its own buffer (uninitialised, grown by doubling), so
-// writing is plain stores with one capacity check per token; finish() appends
-// the result to the caller's string.
+// writing is plain stores with one capacity check per token or member;
+// finish() appends the result to the caller's string.
 class Writer {
  public:
   explicit Writer(std::size_t capacity) : buffer_(new char[capacity]), capacity_(capacity) {}
 
-  // A pointer to at least `n` writable bytes at the cursor.
+  // A pointer to at least `n` writable bytes at the cursor; advanceTo() then
+  // commits what was written.
   char* room(std::size_t n) {
-    if (capacity_ - size_ < n) grow(n);
+    if (capacity_ - size_ < n) [[unlikely]] grow(n);
     return buffer_.get() + size_;
   }
   void advanceTo(const char* end) { size_ = static_cast<std::size_t>(end - buffer_.get()); }
 
-  void put(char c) {
-    *room(1) = c;
-    ++size_;
-  }
   void put(std::string_view s) {
     std::memcpy(room(s.size()), s.data(), s.size());
     size_ += s.size();
@@ -606,12 +604,11 @@ class Writer {
     std::memset(d + 1, ' ', n);
     size_ += n + 1;
   }
-  void string(std::string_view s);
 
   void finish(std::string* out) const { out->append(buffer_.get(), size_); }
 
  private:
-  void grow(std::size_t n) {
+  [[gnu::noinline]] void grow(std::size_t n) {
     const std::size_t capacity = std::max(capacity_ * 2, size_ + n);
     std::unique_ptr<char[]> bigger(new char[capacity]);
     std::memcpy(bigger.get(), buffer_.get(), size_);
@@ -628,11 +625,13 @@ class Writer {
 // Bundles are ~18 KB), so writing a record's Bundle never regrows the buffer.
 constexpr std::size_t kWriterCapacity = 32768;
 
-void Writer::string(std::string_view s) {
+// Room a quoted string may need: every byte a six-byte \u00XX escape.
+constexpr std::size_t quotedRoom(std::size_t n) { return n * 6 + 2; }
+
+// The bytes of `s` escaped as JSON requires, written at `d` (which has room
+// for quotedRoom(s.size()) bytes with the quotes); returns the end.
+char* escapeInto(std::string_view s, char* d) {
   static constexpr char kHex[] = "0123456789abcdef";
-  // Worst case: every byte becomes a six-byte \u00XX escape.
-  char* d = room(s.size() * 6 + 2);
-  *d++ = '"';
   const char* p = s.data();
   const char* const end = p + s.size();
   const std::size_t n = s.size();
@@ -646,8 +645,7 @@ void Writer::string(std::string_view s) {
     if (!anyNeedsEscape(static_cast<std::uint64_t>(head) | std::uint64_t{tail} << 32)) {
       std::memcpy(d, &head, sizeof head);
       std::memcpy(d + n - 4, &tail, sizeof tail);
-      d += n;
-      p = end;
+      return d + n;
     }
   }
   while (p < end) {
@@ -664,14 +662,13 @@ void Writer::string(std::string_view s) {
         continue;
       }
       stop = p + 8;
-    } else if (s.size() >= 8) {
+    } else if (n >= 8) {
       std::uint64_t w;
       std::memcpy(&w, end - 8, sizeof w);
       if (!anyNeedsEscape(w)) {
         const std::size_t rest = static_cast<std::size_t>(end - p);
         std::memcpy(d + rest - 8, &w, sizeof w);  // rewrites bytes already copied
-        d += rest;
-        break;
+        return d + rest;
       }
     }
     for (; p < stop; ++p) {
@@ -698,41 +695,111 @@ void Writer::string(std::string_view s) {
       }
     }
   }
-  *d++ = '"';
-  advanceTo(d);
+  return d;
 }
 
-// Recursion depth is bounded by the reader's depth limit for parsed values;
-// values built in code are shallow.
-void write(const Json& v, bool pretty, int depth, Writer& w) {
+char* quotedInto(std::string_view s, char* d) {
+  *d++ = '"';
+  d = escapeInto(s, d);
+  *d++ = '"';
+  return d;
+}
+
+// A scalar as written: null, true, false, a number's text or a quoted string,
+// at `d` with room for scalarRoom(v) bytes; returns the end.
+char* scalarInto(const Json& v, char* d) {
   switch (v.type()) {
     case Json::Type::kNull:
-      w.put("null");
-      return;
+      std::memcpy(d, "null", 4);
+      return d + 4;
     case Json::Type::kBool:
-      w.put(v.asBool() ? "true" : "false");
-      return;
+      if (v.asBool()) {
+        std::memcpy(d, "true", 4);
+        return d + 4;
+      }
+      std::memcpy(d, "false", 5);
+      return d + 5;
     case Json::Type::kNumber:
-      w.put(v.text());
-      return;
+      std::memcpy(d, v.text().data(), v.text().size());
+      return d + v.text().size();
     case Json::Type::kString:
-      w.string(v.text());
-      return;
+      return quotedInto(v.text(), d);
+    case Json::Type::kArray:
+    case Json::Type::kObject:
+      break;
+  }
+  return d;
+}
+
+bool isContainer(const Json& v) { return v.isArray() || v.isObject(); }
+
+// Room for scalarInto(v): the literals need at most 5 bytes.
+std::size_t scalarRoom(const Json& v) { return quotedRoom(v.text().size()) + 5; }
+
+// Compact: each array item and each object member with a scalar value (most
+// of them) is written with one capacity check; containers recurse. Recursion
+// depth is bounded by the reader's depth limit for parsed values; values built
+// in code are shallow.
+void writeCompact(const Json& v, Writer& w);
+
+// Writes `value` at `d`, where room for scalarRoom(value) bytes is reserved:
+// a scalar at once, a container recursively.
+void valueAt(char* d, const Json& value, Writer& w) {
+  if (isContainer(value)) {
+    w.advanceTo(d);
+    writeCompact(value, w);
+    return;
+  }
+  w.advanceTo(scalarInto(value, d));
+}
+
+void writeCompact(const Json& v, Writer& w) {
+  if (v.isArray()) {
+    w.put("[");
+    bool first = true;
+    for (const Json& item : v.items()) {
+      char* d = w.room(scalarRoom(item) + 1);
+      if (!first) *d++ = ',';
+      first = false;
+      valueAt(d, item, w);
+    }
+    w.put("]");
+    return;
+  }
+  if (v.isObject()) {
+    w.put("{");
+    bool first = true;
+    for (const auto& [key, value] : v.members()) {
+      char* d = w.room(quotedRoom(key.size()) + 2 + scalarRoom(value));
+      if (!first) *d++ = ',';
+      first = false;
+      d = quotedInto(key, d);
+      *d++ = ':';
+      valueAt(d, value, w);
+    }
+    w.put("}");
+    return;
+  }
+  valueAt(w.room(scalarRoom(v)), v, w);
+}
+
+void writePretty(const Json& v, int depth, Writer& w) {
+  switch (v.type()) {
     case Json::Type::kArray: {
       if (v.items().empty()) {
         w.put("[]");
         return;
       }
-      w.put('[');
+      w.put("[");
       bool first = true;
       for (const Json& item : v.items()) {
-        if (!first) w.put(',');
+        if (!first) w.put(",");
         first = false;
-        if (pretty) w.newline(depth + 1);
-        write(item, pretty, depth + 1, w);
+        w.newline(depth + 1);
+        writePretty(item, depth + 1, w);
       }
-      if (pretty) w.newline(depth);
-      w.put(']');
+      w.newline(depth);
+      w.put("]");
       return;
     }
     case Json::Type::kObject: {
@@ -740,35 +807,42 @@ void write(const Json& v, bool pretty, int depth, Writer& w) {
         w.put("{}");
         return;
       }
-      w.put('{');
+      w.put("{");
       bool first = true;
       for (const auto& [key, value] : v.members()) {
-        if (!first) w.put(',');
+        if (!first) w.put(",");
         first = false;
-        if (pretty) w.newline(depth + 1);
-        w.string(key);
-        w.put(pretty ? std::string_view(": ") : std::string_view(":"));
-        write(value, pretty, depth + 1, w);
+        w.newline(depth + 1);
+        w.advanceTo(quotedInto(key, w.room(quotedRoom(key.size()))));
+        w.put(": ");
+        writePretty(value, depth + 1, w);
       }
-      if (pretty) w.newline(depth);
-      w.put('}');
+      w.newline(depth);
+      w.put("}");
       return;
     }
+    default:
+      w.advanceTo(scalarInto(v, w.room(scalarRoom(v))));
+      return;
   }
 }
 
 }  // namespace
 
 void appendJsonString(std::string_view s, std::string* out) {
-  Writer w(s.size() * 6 + 2);
-  w.string(s);
+  Writer w(quotedRoom(s.size()));
+  w.advanceTo(quotedInto(s, w.room(quotedRoom(s.size()))));
   w.finish(out);
 }
 
 void appendJson(const Json& value, JsonStyle style, std::string* out) {
   Writer w(kWriterCapacity);
-  write(value, style == JsonStyle::kPretty, 0, w);
-  if (style == JsonStyle::kPretty) w.put('\n');
+  if (style == JsonStyle::kPretty) {
+    writePretty(value, 0, w);
+    w.put("\n");
+  } else {
+    writeCompact(value, w);
+  }
   w.finish(out);
 }
 

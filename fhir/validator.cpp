@@ -334,6 +334,7 @@ struct Slot {
   bool isResource = false;               // type "Resource"
   bool choice = false;                   // def is a choice element
   std::string_view bindingCodes;         // codes of the required value set, '|' separated
+  std::vector<std::string_view> bindingCodeList;  // the same, split once
   const CompiledType* target = nullptr;  // the complex type, if modelled
 };
 
@@ -446,6 +447,9 @@ void addSlots(Index& index, CompiledType& c, std::span<const ElementDef> element
       s.isResource = type == "Resource";
       s.choice = isChoice(e);
       s.bindingCodes = e.binding.empty() ? std::string_view() : findValueSet(e.binding);
+      forEachType(s.bindingCodes, [&](std::string_view code) {
+        if (!code.empty()) s.bindingCodeList.push_back(code);
+      });
       s.target = s.prim == Prim::kNone && !s.isResource ? index.compiled(findType(type)) : nullptr;
       c.slots.push_back(s);
     };
@@ -508,14 +512,8 @@ const CompiledType* findResource(std::string_view type) {
   return nullptr;
 }
 
-bool codeListContains(std::string_view codes, std::string_view code) {
-  while (!codes.empty()) {
-    const std::size_t bar = codes.find('|');
-    if (codes.substr(0, bar) == code) return true;
-    if (bar == std::string_view::npos) break;
-    codes.remove_prefix(bar + 1);
-  }
-  return false;
+bool codeListContains(const std::vector<std::string_view>& codes, std::string_view code) {
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
 }
 
 // Up to this many own elements are counted on the stack.
@@ -934,7 +932,7 @@ void Validator::primitive(const Json& v, const Slot& slot, const Path& path) {
       break;
   }
   const std::string_view binding = slot.def->binding;
-  if (!binding.empty() && !codeListContains(slot.bindingCodes, s)) {
+  if (!binding.empty() && !codeListContains(slot.bindingCodeList, s)) {
     error("code-invalid", path,
           quoted(s) + " is not in the required value set " + std::string(binding) + " (" +
               std::string(findValueSet(binding)) + ")");

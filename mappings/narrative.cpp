@@ -1,24 +1,49 @@
 #include "mappings/narrative.h"
 
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "fhir/swar.h"
 
 namespace inloop::mappings {
 
+namespace {
+
+// Non-zero if some byte of `w` is a control character or an XHTML special.
+std::uint64_t xhtmlSpecials(std::uint64_t w) {
+  return fhir::swar::bytesBelow<0x20>(w) | fhir::swar::bytesEqual<'&'>(w) |
+         fhir::swar::bytesEqual<'<'>(w) | fhir::swar::bytesEqual<'>'>(w) |
+         fhir::swar::bytesEqual<'"'>(w) | fhir::swar::bytesEqual<'\''>(w);
+}
+
+// True if no byte of `text` needs rewriting (nor tab/CR/LF, which are kept
+// but take the careful path).
+bool isPlainXhtml(std::string_view text) {
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    if (xhtmlSpecials(fhir::swar::loadWord(text.data() + i)) != 0) return false;
+  }
+  if (i == text.size()) return true;
+  // The last 0-7 bytes, padded with a plain byte.
+  std::uint64_t w = fhir::swar::kOnes * 'a';
+  std::memcpy(&w, text.data() + i, text.size() - i);
+  return xhtmlSpecials(w) == 0;
+}
+
+}  // namespace
+
 void appendXhtmlEscaped(std::string_view text, std::string* out) {
+  if (isPlainXhtml(text)) {
+    out->append(text);
+    return;
+  }
   // Copies runs of plain characters at once; only the specials are rewritten.
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     // Eight plain bytes at a time (no special, no control character).
     while (i + 8 <= text.size()) {
-      const std::uint64_t w = fhir::swar::loadWord(text.data() + i);
-      if ((fhir::swar::bytesBelow<0x20>(w) | fhir::swar::bytesEqual<'&'>(w) |
-           fhir::swar::bytesEqual<'<'>(w) | fhir::swar::bytesEqual<'>'>(w) |
-           fhir::swar::bytesEqual<'"'>(w) | fhir::swar::bytesEqual<'\''>(w)) != 0) {
-        break;
-      }
+      if (xhtmlSpecials(fhir::swar::loadWord(text.data() + i)) != 0) break;
       i += 8;
     }
     if (i >= text.size()) break;
@@ -65,6 +90,8 @@ NarrativeBuilder::NarrativeBuilder(std::string_view heading) {
   head_ = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>";
   appendXhtmlEscaped(heading, &head_);
   head_ += "</b></p>";
+  // A narrative's rows are a few hundred bytes: one allocation, no regrowth.
+  rows_.reserve(512);
 }
 
 NarrativeBuilder& NarrativeBuilder::row(std::string_view label, std::string_view value) {
@@ -91,6 +118,7 @@ NarrativeBuilder& NarrativeBuilder::paragraph(std::string_view label, std::strin
 
 std::string NarrativeBuilder::finish() {
   std::string out = std::move(head_);
+  out.reserve(out.size() + rows_.size() + paragraphs_.size() + 32);
   if (!rows_.empty()) {
     out += "<table>";
     out += rows_;

@@ -270,7 +270,14 @@ class Obj {
   Context& ctx() const { return ctx_; }
   const Json& json() const { return json_; }
   const std::string& path() const { return path_; }
-  std::string at(std::string_view key) const { return path_ + "." + std::string(key); }
+  std::string at(std::string_view key) const {
+    std::string p;
+    p.reserve(path_.size() + 1 + key.size());
+    p += path_;
+    p += '.';
+    p += key;
+    return p;
+  }
   bool has(std::string_view key) const { return valid_ && json_.find(key) != nullptr; }
 
   // The member, or nullptr (reporting it when required).

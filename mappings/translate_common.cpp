@@ -97,22 +97,28 @@ class Sha1 {
 constexpr unsigned char kUrlNamespace[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
                                              0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
 
-bool keptInQuery(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~' || c == ':' || c == '/' || c == '@';
-}
-
-void appendQueryEncoded(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (keptInQuery(c)) {
-      *out += static_cast<char>(c);
-    } else {
-      *out += '%';
-      *out += kHex[c >> 4];
-      *out += kHex[c & 0xF];
-    }
+// Bytes a query value keeps as they are (RFC 3986 unreserved plus ':', '/', '@').
+constexpr std::array<bool, 256> kKeptInQuery = [] {
+  std::array<bool, 256> kept{};
+  for (int c = 0; c < 256; ++c) {
+    kept[static_cast<std::size_t>(c)] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                        (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                                        c == '_' || c == '~' || c == ':' || c == '/' || c == '@';
   }
+  return kept;
+}();
+
+// Percent-encodes `c` at `d` (kept bytes as they are); returns the end.
+char* queryEncodedInto(unsigned char c, char* d) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  if (kKeptInQuery[c]) {
+    *d++ = static_cast<char>(c);
+    return d;
+  }
+  *d++ = '%';
+  *d++ = kHex[c >> 4];
+  *d++ = kHex[c & 0xF];
+  return d;
 }
 
 }  // namespace
@@ -125,28 +131,30 @@ std::string nameBasedUuid(std::string_view name) {
   h[6] = static_cast<unsigned char>((h[6] & 0x0F) | 0x50);  // version 5
   h[8] = static_cast<unsigned char>((h[8] & 0x3F) | 0x80);  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  char text[36];
+  char* d = text;
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[h[i] >> 4];
-    out += kHex[h[i] & 0xF];
+    if (i == 4 || i == 6 || i == 8 || i == 10) *d++ = '-';
+    *d++ = kHex[h[i] >> 4];
+    *d++ = kHex[h[i] & 0xF];
   }
-  return out;
+  return std::string(text, sizeof text);
 }
 
 std::string tokenQuery(std::string_view system, std::string_view value) {
-  std::string escaped;
-  escaped.reserve(value.size());
+  // The token's own escapes (\ before \ | , $) and the percent-encoding in one
+  // pass; at most 3 bytes per system byte and 6 per value byte.
+  std::string out(system.size() * 3 + 3 + value.size() * 6, '\0');
+  char* const begin = out.data();
+  char* d = begin;
+  for (char c : system) d = queryEncodedInto(static_cast<unsigned char>(c), d);
+  std::memcpy(d, "%7C", 3);
+  d += 3;
   for (char c : value) {
-    if (c == '\\' || c == '|' || c == ',' || c == '$') escaped += '\\';
-    escaped += c;
+    if (c == '\\' || c == '|' || c == ',' || c == '$') d = queryEncodedInto('\\', d);
+    d = queryEncodedInto(static_cast<unsigned char>(c), d);
   }
-  std::string out;
-  out.reserve(system.size() + escaped.size() + 8);
-  appendQueryEncoded(system, &out);
-  out += "%7C";
-  appendQueryEncoded(escaped, &out);
+  out.resize(static_cast<std::size_t>(d - begin));
   return out;
 }
 
