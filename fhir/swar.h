@@ -35,4 +35,26 @@ inline std::uint64_t bytesEqual(std::uint64_t w) {
   return bytesBelow<1>(w ^ (kOnes * B));
 }
 
+// Sixteen bytes as one vector (GCC/Clang vector extension: one SSE2 register on
+// x86-64, NEON on ARM), for the long strings (narratives, URLs).
+using Vec16 = unsigned char __attribute__((vector_size(16)));
+
+// The sixteen bytes at `p` (any alignment).
+inline Vec16 loadVec16(const char* p) {
+  Vec16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// True if any lane of a vector comparison result (0 or all ones a lane) is set.
+template <typename Mask>
+inline bool anyLane(Mask m) {
+  static_assert(sizeof(Mask) == 16);
+  std::uint64_t lo;
+  std::uint64_t hi;
+  std::memcpy(&lo, &m, sizeof lo);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&m) + sizeof lo, sizeof hi);
+  return (lo | hi) != 0;
+}
+
 }  // namespace inloop::fhir::swar

@@ -21,6 +21,13 @@ std::uint64_t xhtmlSpecials(std::uint64_t w) {
 // but take the careful path).
 bool isPlainXhtml(std::string_view text) {
   std::size_t i = 0;
+  for (; i + 16 <= text.size(); i += 16) {
+    const fhir::swar::Vec16 v = fhir::swar::loadVec16(text.data() + i);
+    if (fhir::swar::anyLane((v < 0x20) | (v == '&') | (v == '<') | (v == '>') | (v == '"') |
+                            (v == '\''))) {
+      return false;
+    }
+  }
   for (; i + 8 <= text.size(); i += 8) {
     if (xhtmlSpecials(fhir::swar::loadWord(text.data() + i)) != 0) return false;
   }

@@ -124,3 +124,57 @@ TEST_CASE("Json source offsets survive copies and moves", "[fhir][json]") {
   Json moved(std::move(copy));
   CHECK(moved.sourceOffset() == 6);
 }
+
+namespace {
+
+// The writer's escaping, one byte at a time (the specification it must match).
+std::string referenceQuoted(const std::string& s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("Json strings are escaped at every length and position", "[fhir][json]") {
+  // The writer copies 16, 8 and 4 bytes at a time: a byte to escape must be
+  // found wherever it falls relative to those steps, and plain UTF-8 kept.
+  const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\x01'), "\x1f", "\xC3\xA9"};
+  for (std::size_t length = 0; length <= 40; ++length) {
+    const std::string plain(length, 'a');
+    CHECK(writeJson(Json::string(plain)) == referenceQuoted(plain));
+    for (std::size_t at = 0; at < length; ++at) {
+      for (const std::string& special : specials) {
+        std::string s = plain;
+        s.replace(at, 1, special);
+        CAPTURE(length, at, s);
+        CHECK(writeJson(Json::string(s)) == referenceQuoted(s));
+        std::string keyed;
+        inloop::fhir::appendJsonString(s, &keyed);
+        CHECK(keyed == referenceQuoted(s));
+        Json o = Json::object();
+        o.set(s, Json::string(s));
+        CHECK(writeJson(o) == "{" + referenceQuoted(s) + ":" + referenceQuoted(s) + "}");
+      }
+    }
+  }
+}
