@@ -87,7 +87,7 @@ struct Sample {
   std::int64_t rssKb = 0;
   std::int64_t fds = 0;
   double p50Ms = 0, p95Ms = 0, maxMs = 0;
-  std::int64_t acks = 0, refused = 0, pending = 0, delivered = 0, deadLetters = 0;
+  std::int64_t acks = 0, refused = 0, other = 0, pending = 0, delivered = 0, deadLetters = 0;
 };
 
 // Latencies and counts of the current minute, shared by the clients.
@@ -96,7 +96,11 @@ struct Window {
   std::vector<double> latenciesMs;
   std::int64_t acks = 0;
   std::int64_t refused = 0;  // 503 (asked to retry)
-  std::vector<int> unexpected;
+  std::int64_t other = 0;    // any other answer (a failure of the run)
+  // Every unexpected answer of the run: status (0: no HTTP answer) -> count, and the
+  // first answer of each status (an OperationOutcome or the client's exception text).
+  std::map<int, std::int64_t> unexpected;
+  std::map<int, std::string> unexpectedExample;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -143,8 +147,9 @@ void runClient(int port, int thread, double perSecond, const std::atomic<bool>* 
     }
     const std::int64_t version = r->acked + 1;
     const auto start = Clock::now();
-    const int status =
-        inloop::testing::postRecord(session, measurement(r->id, version, r->mrn), kToken);
+    std::string answer;
+    const int status = inloop::testing::postRecord(
+        session, measurement(r->id, version, r->mrn), kToken, &answer);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     std::lock_guard<std::mutex> lock(window->mutex);
     window->latenciesMs.push_back(ms);
@@ -154,7 +159,9 @@ void runClient(int port, int thread, double perSecond, const std::atomic<bool>* 
     } else if (status == 503) {
       ++window->refused;
     } else {
-      window->unexpected.push_back(status);
+      ++window->other;
+      ++window->unexpected[status];
+      window->unexpectedExample.emplace(status, answer.substr(0, 500));
     }
   }
   std::lock_guard<std::mutex> lock(window->mutex);
@@ -304,9 +311,11 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
       s.maxMs = percentile(window.latenciesMs, 1.0);
       s.acks = window.acks;
       s.refused = window.refused;
+      s.other = window.other;
       window.latenciesMs.clear();
       window.acks = 0;
       window.refused = 0;
+      window.other = 0;
     }
     s.pending = storeCount(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'");
     s.delivered = storeCount(db, "SELECT COUNT(*) FROM outbox WHERE state = 'delivered'");
@@ -336,7 +345,8 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
   Json rows = Json::array();
   std::ostringstream md;
   md << "| minute | VmRSS (kB) | open fds | ingest p50 (ms) | p95 (ms) | max (ms) | acks | 503s "
-        "| pending | delivered | dead letters |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "| other answers | pending | delivered | dead letters |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Sample& s : samples) {
     Json r = Json::object();
     r.set("minute", Json::number(std::int64_t{s.minute}));
@@ -347,13 +357,14 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
     r.set("maxMs", Json::numberText(fixed(s.maxMs)));
     r.set("acks", Json::number(s.acks));
     r.set("refused503", Json::number(s.refused));
+    r.set("otherAnswers", Json::number(s.other));
     r.set("pending", Json::number(s.pending));
     r.set("delivered", Json::number(s.delivered));
     r.set("deadLetters", Json::number(s.deadLetters));
     rows.push(std::move(r));
     md << "| " << s.minute << " | " << s.rssKb << " | " << s.fds << " | " << fixed(s.p50Ms) << " | "
        << fixed(s.p95Ms) << " | " << fixed(s.maxMs) << " | " << s.acks << " | " << s.refused
-       << " | " << s.pending << " | " << s.delivered << " | " << s.deadLetters << " |\n";
+       << " | " << s.other << " | " << s.pending << " | " << s.delivered << " | " << s.deadLetters << " |\n";
   }
   report.set("samples", std::move(rows));
   Json summary = Json::object();
@@ -367,6 +378,20 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
   summary.set("drainSeconds", Json::numberText(fixed(drainSeconds)));
   summary.set("pendingAtEnd", Json::number(stillPending));
   summary.set("integrityCheck", Json::string(integrity));
+  Json unexpected = Json::array();
+  {
+    std::lock_guard<std::mutex> lock(window.mutex);
+    for (const auto& [status, count] : window.unexpected) {
+      Json u = Json::object();
+      u.set("status", Json::number(std::int64_t{status}));
+      u.set("count", Json::number(count));
+      u.set("firstAnswer", Json::string(window.unexpectedExample[status]));
+      unexpected.push(std::move(u));
+      md << "\nUnexpected answers with status " << status << " (0: no HTTP answer): " << count
+         << "; the first: " << window.unexpectedExample[status] << "\n";
+    }
+  }
+  summary.set("unexpectedAnswers", std::move(unexpected));
   report.set("summary", std::move(summary));
   md << "\nAcknowledged records " << a.acked << ": delivered " << a.delivered
      << ", dead-lettered with a reason " << a.deadLettered << ", unaccounted " << a.unaccounted
@@ -382,6 +407,9 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
 
   {
     std::lock_guard<std::mutex> lock(window.mutex);
+    INFO("first unexpected answer: " << (window.unexpectedExample.empty()
+                                             ? std::string()
+                                             : window.unexpectedExample.begin()->second));
     CHECK(window.unexpected.empty());
   }
   CHECK(WIFEXITED(stopStatus));

@@ -168,7 +168,7 @@ KillCycle killAfterAcks(ServeChild& child, int clients, std::size_t killAfter,
 }
 
 int postRecord(Poco::Net::HTTPClientSession& session, const std::string& body,
-               const std::string& token) {
+               const std::string& token, std::string* answer) {
   try {
     Poco::Net::HTTPRequest req(Poco::Net::HTTPRequest::HTTP_POST, "/records",
                                Poco::Net::HTTPMessage::HTTP_1_1);
@@ -179,12 +179,15 @@ int postRecord(Poco::Net::HTTPClientSession& session, const std::string& body,
     session.sendRequest(req) << body;
     Poco::Net::HTTPResponse res;
     std::istream& in = session.receiveResponse(res);
-    std::string ignored;
-    Poco::StreamCopier::copyToString(in, ignored);
+    std::string text;
+    Poco::StreamCopier::copyToString(in, text);
+    if (answer != nullptr) *answer = std::move(text);
     return static_cast<int>(res.getStatus());
-  } catch (const Poco::Exception&) {
+  } catch (const Poco::Exception& e) {
+    if (answer != nullptr) *answer = e.displayText();
     return 0;
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    if (answer != nullptr) *answer = e.what();
     return 0;
   }
 }

@@ -102,9 +102,10 @@ KillCycle killAfterAcks(ServeChild& child, int clients, std::size_t killAfter,
                         std::chrono::seconds deadline = std::chrono::seconds(120));
 
 // POSTs one record to /records on a keep-alive session with a bearer token;
-// the HTTP status, or 0 when the connection failed (the child died).
+// the HTTP status, or 0 when the connection failed (the child died). With
+// `answer`, the response body (or the exception's text when the status is 0).
 int postRecord(Poco::Net::HTTPClientSession& session, const std::string& body,
-               const std::string& token);
+               const std::string& token, std::string* answer = nullptr);
 
 // The first column of the first row of `sql` on an open connection; "?" when
 // there is no row or an error.
