@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/SecureStreamSocketImpl.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/String.h>
 #include <Poco/URI.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -272,7 +273,53 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     out.flush();
   }
 
+  // Message framing (RFC 9112 6.1, 6.3). Transfer-Encoding together with
+  // Content-Length is a request smuggling vector (a proxy in front may frame the
+  // body by the other header): 400. So is a coding list that does not end in a
+  // single "chunked" (400); codings before it are not supported (501). The body
+  // is not read, so the connection is closed after the reply.
+  static std::optional<Reply> checkFraming(const HTTPServerRequest& req) {
+    std::vector<std::string> codings;
+    bool present = false;
+    for (auto it = req.find("Transfer-Encoding");
+         it != req.end() && Poco::icompare(it->first, "Transfer-Encoding") == 0; ++it) {
+      present = true;
+      std::size_t start = 0;
+      while (start <= it->second.size()) {
+        std::size_t comma = it->second.find(',', start);
+        if (comma == std::string::npos) comma = it->second.size();
+        std::string coding = lower(it->second.substr(start, comma - start));
+        coding.erase(0, coding.find_first_not_of(" \t"));
+        coding.erase(coding.find_last_not_of(" \t") + 1);
+        if (!coding.empty()) codings.push_back(std::move(coding));
+        start = comma + 1;
+      }
+    }
+    if (!present) return std::nullopt;
+    Reply r;
+    if (req.has("Content-Length")) {
+      r = errorReply(ErrorCode::kMalformed,
+                     "a request must not have both Content-Length and Transfer-Encoding "
+                     "(RFC 9112 section 6.3); the connection is closed");
+    } else if (codings.empty() || codings.back() != "chunked" ||
+               std::count(codings.begin(), codings.end(), "chunked") > 1) {
+      r = errorReply(ErrorCode::kMalformed,
+                     "Transfer-Encoding must end with a single \"chunked\" (RFC 9112 section "
+                     "6.3); the connection is closed");
+    } else if (codings.size() > 1) {
+      r = errorReply(ErrorCode::kUnsupported,
+                     "only Transfer-Encoding: chunked is supported, no other transfer coding; "
+                     "the connection is closed");
+      r.status = 501;
+    } else {
+      return std::nullopt;
+    }
+    r.close = true;
+    return r;
+  }
+
   Reply dispatch(HTTPServerRequest& req, std::string* route, LogInfo* info) {
+    if (std::optional<Reply> bad = checkFraming(req)) return *bad;
     std::string path;
     {
       std::string uri = req.getURI();

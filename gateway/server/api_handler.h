@@ -23,6 +23,9 @@
 // an exception escapes, so anything unexpected becomes a 500 OperationOutcome.
 // Requests beyond limits.maxInFlight are answered 503 with Retry-After at once
 // instead of queueing without bound.
+// A request with both Content-Length and Transfer-Encoding, or with a
+// Transfer-Encoding other than one final "chunked", is answered 400 (501 for
+// codings before "chunked") and its connection closed (RFC 9112 6.3).
 //
 // Thread safety: the factory and its handlers run on POCO's server threads;
 // every collaborator in ApiContext must be thread-safe.
