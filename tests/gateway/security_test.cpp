@@ -3,7 +3,9 @@
 // gateway/server/api_handler.cpp) refuses missing/unknown credentials with 401
 // and a principal lacking the role with 403; tokens are configured as hashes
 // only and compared with CRYPTO_memcmp; TLS below 1.2 is refused; store files
-// are 0600; patient identifiers and tokens never reach the log or /metrics.
+// are 0600; patient identifiers and tokens never reach the log or /metrics, nor
+// the delivery engine's log lines when a receiver echoes them back, nor the
+// inbox's errors files.
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <openssl/ssl.h>
@@ -11,6 +13,8 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -19,9 +23,11 @@
 #include "fhir/json.h"
 #include "gateway/daemon_config.h"
 #include "gateway/server/auth.h"
+#include "tests/gateway/delivery_support.h"
 #include "tests/gateway/hostile_corpus.h"
 #include "tests/gateway/hostile_support.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/test_pki.h"
 
 namespace {
@@ -37,6 +43,7 @@ using inloop::server_testing::kIngestToken;
 using inloop::server_testing::kReadToken;
 using inloop::server_testing::readFile;
 using inloop::server_testing::sendRequest;
+using inloop::server_testing::writeFile;
 
 constexpr const char* kOperatorToken = "operator-token-ingest-and-read";
 
@@ -443,4 +450,132 @@ TEST_CASE("patient identifiers and tokens never appear in the log or /metrics",
   }
   CHECK(log.find("1961-02-30") == std::string::npos);
   CHECK(log.find("femalex") == std::string::npos);
+}
+
+TEST_CASE(
+    "patient identifiers stay out of the delivery log when a receiver echoes them, and out of "
+    "the inbox's errors files",
+    "[gateway][security]") {
+  using inloop::testing::ReceivedRequest;
+  using inloop::testing::Step;
+  std::vector<std::string> texts;
+  std::vector<std::string> secrets;
+  std::vector<std::string> recordIds;
+  std::vector<std::string> families;
+  std::string badLines;
+  for (const std::string& name : inloop::hostile_testing::exampleNames()) {
+    texts.push_back(exampleRecord(name));
+    const Json record = *inloop::fhir::parseJson(texts.back());
+    for (std::string& s : patientIdentifiers(record)) secrets.push_back(std::move(s));
+    families.push_back(textAt(record, {"patient", "name", "family"}));
+    recordIds.push_back(textAt(record, {"recordId"}));
+    Json bad = record;
+    bad.find("patient")->set("birthDate", Json::string("1961-02-30"));
+    bad.find("patient")->set("sex", Json::string("femalex"));
+    bad.set("note", Json::string(std::string(4001, 'q')));
+    badLines += inloop::fhir::writeJson(bad) + "\n";
+  }
+  REQUIRE(secrets.size() > 20);
+
+  // A receiver that refuses every Bundle with an OperationOutcome quoting the
+  // patient back, as a real EHR may (every identifier of the request first, then
+  // the request): 500 the first time (retried), 400 the second (dead letter).
+  inloop::testing::FaultReceiver receiver;
+  std::mutex seenMutex;
+  std::set<std::string> seen;
+  receiver.setHandler([&](const ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET") return Step::respond(404);  // no CapabilityStatement
+    std::string quoted = "rejected:";
+    for (const std::string& s : secrets) {
+      if (r.body.find(s) != std::string::npos) quoted += " " + s;
+    }
+    std::lock_guard<std::mutex> lock(seenMutex);
+    const bool again = !seen.insert(r.body).second;
+    return Step::operationOutcome(again ? 400 : 500, "invalid", quoted + " in " + r.body);
+  });
+  DaemonFixture f([&](inloop::gateway::DaemonConfig& c) {
+    c.logLevel = "debug";
+    c.routeFlags = {"*=fhir-transaction:" + receiver.url("/fhir")};
+    c.delivery.backoffBaseMs = 10;
+    c.delivery.backoffCapMs = 50;
+    c.delivery.breakerFailures = 1000;
+    c.inbox.pollIntervalMs = 20;
+  });
+  REQUIRE(f.startError() == "");
+  for (const std::string& text : texts) {
+    REQUIRE(f.request("POST", "/records", kIngestToken, text).status == 202);
+  }
+
+  // Delivery: every message is retried once, then dead-lettered.
+  auto stateOf = [&](const std::string& id) {
+    const Json view = f.request("GET", "/deliveries?recordId=" + id, kReadToken).json();
+    const Json* rows = view.find("deliveries");
+    if (rows == nullptr || rows->items().empty()) return std::string();
+    const Json* state = rows->items().back().find("state");
+    return state != nullptr ? state->text() : std::string();
+  };
+  REQUIRE(inloop::delivery_testing::waitUntil(
+      [&] {
+        for (const std::string& id : recordIds) {
+          const std::string state = stateOf(id);
+          if (state.empty() || state == "pending") return false;
+        }
+        return true;
+      },
+      60));
+  // The receiver's text is kept where operators look: the dead letter's ledger.
+  const Json letters = f.request("GET", "/deadletters", kReadToken).json();
+  REQUIRE(letters.find("deadLetters") != nullptr);
+  REQUIRE_FALSE(letters.find("deadLetters")->items().empty());
+  bool echoStored = false;
+  for (const Json& e : letters.find("deadLetters")->items()) {
+    const std::string id = e.find("messageId")->text();
+    const std::string one = f.request("GET", "/deadletters/" + id, kReadToken).body;
+    for (const std::string& family : families) {
+      echoStored = echoStored || one.find(family) != std::string::npos;
+    }
+  }
+  CHECK(echoStored);
+
+  // Inbox: a rejected record and a rejected NDJSON file with names and notes.
+  const std::filesystem::path inbox = f.tmp() / "data" / "inbox";
+  writeFile(inbox / "bad-record.json.tmp", badLines.substr(0, badLines.find('\n')));
+  std::filesystem::rename(inbox / "bad-record.json.tmp", inbox / "bad-record.json");
+  writeFile(inbox / "bad-lines.ndjson.tmp", badLines);
+  std::filesystem::rename(inbox / "bad-lines.ndjson.tmp", inbox / "bad-lines.ndjson");
+  const std::filesystem::path rejected = inbox / "rejected";
+  REQUIRE(inloop::delivery_testing::waitUntil([&] {
+    return std::filesystem::exists(rejected / "bad-record.json.errors.json") &&
+           std::filesystem::exists(rejected / "bad-lines.ndjson.errors.json");
+  }));
+  for (const char* file : {"bad-record.json.errors.json", "bad-lines.ndjson.errors.json"}) {
+    INFO(file);
+    const std::string errors = readFile(rejected / file);
+    // Names the path and the rule ...
+    CHECK(errors.find("$.patient.birthDate") != std::string::npos);
+    CHECK(errors.find("$.patient.sex") != std::string::npos);
+    CHECK(errors.find("$.note") != std::string::npos);
+    // ... and never the values.
+    for (const std::string& s : secrets) {
+      INFO("must not appear: " << s);
+      CHECK(errors.find(s) == std::string::npos);
+    }
+    CHECK(errors.find("1961-02-30") == std::string::npos);
+    CHECK(errors.find("femalex") == std::string::npos);
+    CHECK(errors.find("qqqq") == std::string::npos);
+  }
+  CHECK(readFile(rejected / "bad-lines.ndjson.errors.json").find("line 6: $.patient.birthDate") !=
+        std::string::npos);
+
+  const std::string log = f.stopAndLog();
+  // The capture is real: the engine logged retries and dead letters, the inbox its files.
+  CHECK(log.find("\"event\":\"delivery-retry\"") != std::string::npos);
+  CHECK(log.find("\"event\":\"delivery-dead-letter\"") != std::string::npos);
+  CHECK(log.find("bad-lines.ndjson") != std::string::npos);
+  for (const std::string& s : secrets) {
+    INFO("must not appear in the log: " << s);
+    CHECK(log.find(s) == std::string::npos);
+  }
+  CHECK(log.find("1961-02-30") == std::string::npos);
+  CHECK(log.find("qqqq") == std::string::npos);
 }
