@@ -359,7 +359,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   }
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
-             "storeQueueCapacity", "logLevel", "destinationsFile", "delivery", "inbox"},
+             "storeQueueCapacity", "storeBusyTimeoutMs", "logLevel", "destinationsFile", "delivery",
+             "inbox"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -380,6 +381,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 r.boolean(value, "metricsRequireAuth", &config.metricsRequireAuth);
               } else if (key == "storeQueueCapacity") {
                 r.integer(value, "storeQueueCapacity", 1, 10'000'000, &config.storeQueueCapacity);
+              } else if (key == "storeBusyTimeoutMs") {
+                r.integer(value, "storeBusyTimeoutMs", 10, 600'000, &config.storeBusyTimeoutMs);
               } else if (key == "destinationsFile") {
                 r.path(value, "destinationsFile", &config.destinationsFile);
               } else if (key == "delivery") {

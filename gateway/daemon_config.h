@@ -107,7 +107,10 @@ struct DaemonConfig {
   ServerLimits limits;
   bool metricsRequireAuth = true;         // false: GET /metrics open like /healthz
   std::size_t storeQueueCapacity = 4096;  // records waiting for the group commit: 503 beyond
-  std::string logLevel = "info";          // "debug", "info", "warning", "error"
+  // How long a store write waits for a lock another process holds on the
+  // database file before it fails (ingest: 503 + Retry-After).
+  std::int64_t storeBusyTimeoutMs = 5000;
+  std::string logLevel = "info";  // "debug", "info", "warning", "error"
   // Destinations and routes (gateway/destinations_config.h); empty: none
   // (records are stored as unroutable) unless routeFlags add some.
   std::string destinationsFile;

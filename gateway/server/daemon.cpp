@@ -401,6 +401,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   }
   SqliteStoreOptions storeOptions;
   storeOptions.maxQueuedItems = config.storeQueueCapacity;
+  storeOptions.busyTimeoutMillis = static_cast<int>(config.storeBusyTimeoutMs);
   const std::string storePath = (std::filesystem::path(config.dataDir) / kStoreFileName).string();
   fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, storeOptions, d.clock);
   if (!store.isOk()) {

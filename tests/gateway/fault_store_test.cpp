@@ -182,14 +182,15 @@ TEST_CASE(
     WARN("the sqlite3 shell is not installed: locked-store test SKIPPED");
     return;
   }
-  DaemonFixture d;
+  // A short busy timeout: the refused write comes back in 0.3 s, not 5.
+  DaemonFixture d([](inloop::gateway::DaemonConfig& c) { c.storeBusyTimeoutMs = 300; });
   REQUIRE(d.startError().empty());
   REQUIRE(post(d, "LOCK-BEFORE").status == 202);
 
   LockHolder holder(dbOf(d));
   REQUIRE(holder.started());
   REQUIRE(holder.locked());
-  // The writer waits busy_timeout (5 s) for the lock, then gives up: 503, not
+  // The writer waits storeBusyTimeoutMs for the lock, then gives up: 503, not
   // 500 and not a hang (the HTTP client's own timeout would fail the test).
   HttpReply r = post(d, "LOCK-DURING");
   INFO(r.body);
