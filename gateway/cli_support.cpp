@@ -10,10 +10,6 @@
 
 namespace inloop::gateway {
 
-std::string storePathIn(const std::string& dataDir) {
-  return (std::filesystem::path(dataDir) / kStoreFileName).string();
-}
-
 std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream& err) {
   std::string file = path;
   std::error_code ec;

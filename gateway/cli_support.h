@@ -19,12 +19,6 @@ namespace inloop::gateway {
 // The configuration file used when --config is not given and it exists in the
 // working directory.
 inline constexpr const char* kDefaultConfigPath = "config/inloop.json";
-// The store's file name inside the data directory.
-inline constexpr const char* kStoreFileName = "inloop.db";
-
-// DATA_DIR/inloop.db.
-std::string storePathIn(const std::string& dataDir);
-
 // Loads `path`; when `path` is empty, kDefaultConfigPath if it is a regular
 // file, else the built-in defaults. Every issue of the file is written to `err`
 // as "PATH: SEVERITY: MESSAGE" lines; nullopt when the file has errors.

@@ -404,6 +404,10 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   return load;
 }
 
+std::string storePathIn(const std::string& dataDir) {
+  return (std::filesystem::path(dataDir) / kStoreFileName).string();
+}
+
 DaemonConfigLoad readDaemonConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;

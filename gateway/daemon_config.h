@@ -137,4 +137,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
 // Reads and parses `path`; an unreadable file is one error issue.
 DaemonConfigLoad readDaemonConfigFile(const std::string& path);
 
+// The store's file name inside the data directory, and DATA_DIR/inloop.db.
+inline constexpr const char* kStoreFileName = "inloop.db";
+std::string storePathIn(const std::string& dataDir);
+
 }  // namespace inloop::gateway

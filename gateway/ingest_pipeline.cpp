@@ -241,7 +241,7 @@ void applyStoreFailure(const fhir::Status& st, RecordOutcome* o) {
   if (st.code() == fhir::ErrorCode::kUnavailable) {
     o->status = IngestStatus::kUnavailable;
     fhir::addError(&o->issues, "transient", "",
-                   "the store is busy; retry later (" + st.message() + ")");
+                   "the store cannot take records now; retry later (" + st.message() + ")");
   } else {
     o->status = IngestStatus::kError;
     fhir::addError(&o->issues, "exception", "", "the store failed: " + st.message());

@@ -60,6 +60,9 @@ struct Reply {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // the request body was not read: do not reuse the connection
+  // For a 5xx, why (the error issues' messages: the store's or the server's own
+  // words, never record content); the request log line carries it.
+  std::string cause;
 };
 
 // What the request log line carries besides method, route, status, latency.
@@ -101,6 +104,12 @@ Reply outcomeReply(int status, const fhir::Issues& issues) {
   r.status = status;
   r.contentType = kFhirJson;
   r.body = fhir::writeJson(fhir::operationOutcome(issues));
+  if (status >= 500) {
+    for (const fhir::Issue& i : issues) {
+      if (i.severity != fhir::Severity::kError && i.severity != fhir::Severity::kFatal) continue;
+      r.cause += (r.cause.empty() ? "" : "; ") + i.message;
+    }
+  }
   return r;
 }
 
@@ -240,7 +249,12 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ctx_.metrics.observeRequest(route, reply.status, seconds);
-    if (ctx_.logger.enabled(LogLevel::kInfo) && route != kRouteHealthz && route != kRouteReadyz &&
+    // 5xx lines are warnings (503: retry later) or errors, so an operator logging at
+    // "warning" still sees a full disk or a failing store.
+    const LogLevel level = reply.status == 503  ? LogLevel::kWarning
+                           : reply.status >= 500 ? LogLevel::kError
+                                                 : LogLevel::kInfo;
+    if (ctx_.logger.enabled(level) && route != kRouteHealthz && route != kRouteReadyz &&
         route != kRouteMetrics) {
       fhir::Json f = fhir::Json::object();
       f.set("method", fhir::Json::string(req.getMethod()));
@@ -252,7 +266,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       if (!info.outcome.empty()) f.set("outcome", fhir::Json::string(info.outcome));
       if (info.records > 0) f.set("records", fhir::Json::number(std::int64_t(info.records)));
       f.set("latencyMs", fhir::Json::number(std::round(seconds * 1e6) / 1000.0));
-      ctx_.logger.log(LogLevel::kInfo, "request", f);
+      if (!reply.cause.empty()) f.set("error", fhir::Json::string(reply.cause));
+      ctx_.logger.log(level, "request", f);
     }
   }
 

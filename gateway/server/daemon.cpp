@@ -46,7 +46,6 @@ namespace inloop::gateway {
 
 namespace {
 
-constexpr const char* kStoreFileName = "inloop.db";
 
 fhir::Json issuesToJson(const fhir::Issues& issues) {
   fhir::Json list = fhir::Json::array();
@@ -402,7 +401,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   SqliteStoreOptions storeOptions;
   storeOptions.maxQueuedItems = config.storeQueueCapacity;
   storeOptions.busyTimeoutMillis = static_cast<int>(config.storeBusyTimeoutMs);
-  const std::string storePath = (std::filesystem::path(config.dataDir) / kStoreFileName).string();
+  const std::string storePath = storePathIn(config.dataDir);
   fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, storeOptions, d.clock);
   if (!store.isOk()) {
     return fhir::Status(store.status().code(),

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,20 @@ class LockHolder {
   bool locked_ = false;
 };
 
+// The daemon's "request" log lines that answered `status`.
+std::vector<std::string> requestLines(const std::string& log, int status) {
+  std::vector<std::string> found;
+  std::istringstream lines(log);
+  const std::string statusField = "\"status\":" + std::to_string(status) + ",";
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"event\":\"request\"") != std::string::npos &&
+        line.find(statusField) != std::string::npos) {
+      found.push_back(line);
+    }
+  }
+  return found;
+}
+
 bool sqliteShellInstalled() { return std::system("sqlite3 -version >/dev/null 2>&1") == 0; }
 
 }  // namespace
@@ -165,7 +180,22 @@ TEST_CASE(
     CHECK(d.request("GET", "/records/" + id, kAdminToken).status == 200);
     CHECK(post(d, id).status == 200);  // a replay now, stored once
   }
-  d.stopAndLog();
+  // An operator sees why: the refused requests are logged as warnings (503) or
+  // errors (500) with the store's reason, not as plain info lines.
+  const std::string log = d.stopAndLog();
+  INFO(log);
+  const std::vector<std::string> full = requestLines(log, 503);
+  const std::vector<std::string> failed = requestLines(log, 500);
+  CHECK_FALSE(full.empty());
+  CHECK_FALSE(failed.empty());
+  for (const std::string& line : full) {
+    CHECK(line.find("\"level\":\"warning\"") != std::string::npos);
+    CHECK(line.find("full") != std::string::npos);
+  }
+  for (const std::string& line : failed) {
+    CHECK(line.find("\"level\":\"error\"") != std::string::npos);
+    CHECK(line.find("\"error\":\"") != std::string::npos);
+  }
   CHECK(storeQuery(dbOf(d), "PRAGMA integrity_check") == "ok");
   CHECK(storeCount(dbOf(d), "SELECT COUNT(*) FROM record_versions") == 3);
   CHECK(storeCount(dbOf(d),
@@ -202,7 +232,15 @@ TEST_CASE(
   REQUIRE(holder.release());
   CHECK(post(d, "LOCK-DURING").status == 202);
   CHECK(post(d, "LOCK-AFTER").status == 202);
-  d.stopAndLog();
+  // The refusals are logged as warnings naming the lock.
+  const std::string log = d.stopAndLog();
+  INFO(log);
+  const std::vector<std::string> refused = requestLines(log, 503);
+  CHECK_FALSE(refused.empty());
+  for (const std::string& line : refused) {
+    CHECK(line.find("\"level\":\"warning\"") != std::string::npos);
+    CHECK(line.find("locked") != std::string::npos);
+  }
   CHECK(storeQuery(dbOf(d), "PRAGMA integrity_check") == "ok");
   CHECK(storeCount(dbOf(d), "SELECT COUNT(*) FROM record_versions") == 3);
   CHECK(storeQuery(dbOf(d),
