@@ -34,22 +34,6 @@ std::string joinLocations(const std::vector<std::string>& locations) {
   return out;
 }
 
-// An attempt's error as the log may carry it. When the receiver answered, the
-// summary quotes its OperationOutcome ("HTTP 400 (invalid: <diagnostics>)"),
-// and a receiver may echo the patient back there; the log keeps the status and
-// the issue code (when it is a plain code), the attempt row keeps the whole text.
-std::string errorForLog(const std::string& error, int httpStatus) {
-  const std::size_t open = error.find(" (");
-  if (httpStatus == 0 || open == std::string::npos) return error;
-  const std::size_t end = error.find_first_of(":)", open + 2);
-  const std::string code = error.substr(open + 2, end == std::string::npos ? 0 : end - open - 2);
-  const bool plain = !code.empty() && code.size() <= 40 &&
-                     std::all_of(code.begin(), code.end(),
-                                 [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
-  return error.substr(0, open) + (plain ? " (" + code + ")" : "") +
-         "; the receiver's text is in the delivery ledger";
-}
-
 // Ledger note for what the shaping changed or left out (no clinical content:
 // resource types and fixed texts only).
 std::string shapingNote(const mappings::ShapedDelivery& shaped) {
@@ -382,6 +366,8 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       pool.lastErrorAt = attempt.atMillis;
     }
   };
+  // What the log says instead of attempt.error when that quotes the receiver.
+  std::string logError;
   auto log = [&](const char* event, LogLevel level) {
     if (deps_.logger == nullptr || !deps_.logger->enabled(level)) return;
     fhir::Json f = fhir::Json::object();
@@ -394,7 +380,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       f.set("status", fhir::Json::number(std::int64_t{attempt.httpStatus}));
     }
     if (!attempt.error.empty() && attempt.outcome != AttemptOutcome::kDelivered) {
-      f.set("error", fhir::Json::string(errorForLog(attempt.error, attempt.httpStatus)));
+      f.set("error", fhir::Json::string(logError.empty() ? attempt.error : logError));
     }
     if (attempt.outcome == AttemptOutcome::kRetry) {
       f.set("nextAttemptAt", fhir::Json::string(formatInstant(attempt.nextAttemptAtMillis)));
@@ -485,6 +471,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   }
   attempt.httpStatus = outcome.httpStatus;
   attempt.operationOutcome = outcome.operationOutcome;
+  logError = outcome.logSummary;
   attempt.location = joinLocations(outcome.locations);
   const std::int64_t now = clock.nowMillis();
   switch (outcome.outcome) {

@@ -46,7 +46,6 @@ namespace inloop::gateway {
 
 namespace {
 
-
 fhir::Json issuesToJson(const fhir::Issues& issues) {
   fhir::Json list = fhir::Json::array();
   for (const fhir::Issue& i : issues) {

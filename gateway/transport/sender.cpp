@@ -34,9 +34,15 @@ int leadingStatus(std::string_view text) {
   return (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
 }
 
-// Reads an OperationOutcome's issues: whether any is retryable, and a short
-// "code: diagnostics" text of the first error-level issue.
-void readOperationOutcome(const fhir::Json& oo, bool* retryable, std::string* firstIssue) {
+// The first error-level issue of a receiver's OperationOutcome.
+struct FirstIssue {
+  std::string code;    // its issue code, as the receiver wrote it
+  std::string detail;  // its diagnostics or details.text: the receiver's own words
+};
+
+// Reads an OperationOutcome's issues: whether any is retryable, and the first
+// error-level issue (kept when `first` already holds one).
+void readOperationOutcome(const fhir::Json& oo, bool* retryable, FirstIssue* first) {
   const fhir::Json* issues = oo.find("issue");
   if (issues == nullptr) return;
   for (const auto& issue : issues->items()) {
@@ -46,19 +52,25 @@ void readOperationOutcome(const fhir::Json& oo, bool* retryable, std::string* fi
     const fhir::Json* severity = issue.find("severity");
     const bool error = severity != nullptr && severity->isString() &&
                        (severity->text() == "error" || severity->text() == "fatal");
-    if (firstIssue->empty() && error) {
-      *firstIssue = codeText;
-      std::string detail;
+    if (first->code.empty() && first->detail.empty() && error) {
+      first->code = codeText;
       if (const fhir::Json* d = issue.find("diagnostics"); d != nullptr && d->isString()) {
-        detail = d->text();
+        first->detail = d->text();
       } else if (const fhir::Json* details = issue.find("details"); details != nullptr) {
         if (const fhir::Json* t = details->find("text"); t != nullptr && t->isString()) {
-          detail = t->text();
+          first->detail = t->text();
         }
       }
-      if (!detail.empty()) *firstIssue += ": " + detail;
     }
   }
+}
+
+// Whether `code` looks like a FHIR issue code (lower-case letters and '-'), so
+// a log may carry it; anything else is the receiver's free text.
+bool isPlainCode(const std::string& code) {
+  return !code.empty() && code.size() <= 40 &&
+         std::all_of(code.begin(), code.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
 }
 
 std::string clip(std::string text) {
@@ -164,7 +176,7 @@ DeliveryOutcome classifyResponse(const HttpResponse& response, std::int64_t nowM
   }
   int deciding = response.status;
   bool retryableIssue = false;
-  std::string firstIssue;
+  FirstIssue firstIssue;
   if (parseFhir && !response.body.empty()) {
     fhir::JsonLimits limits;
     auto json = fhir::parseJson(response.body, limits);
@@ -202,11 +214,17 @@ DeliveryOutcome classifyResponse(const HttpResponse& response, std::int64_t nowM
   } else {
     out.outcome = OutcomeClass::kPermanent;
   }
-  std::string summary = "HTTP " + std::to_string(deciding);
-  if (deciding != response.status) summary += " in a " + std::to_string(response.status);
-  if (!firstIssue.empty()) summary += " (" + firstIssue + ")";
-  if (deciding == 401) summary += ": credentials refused after one refresh";
-  out.summary = clip(std::move(summary));
+  std::string head = "HTTP " + std::to_string(deciding);
+  if (deciding != response.status) head += " in a " + std::to_string(response.status);
+  const std::string tail = deciding == 401 ? ": credentials refused after one refresh" : "";
+  std::string issue = firstIssue.code;
+  if (!firstIssue.detail.empty()) issue += (issue.empty() ? "" : ": ") + firstIssue.detail;
+  out.summary = clip(head + (issue.empty() ? "" : " (" + issue + ")") + tail);
+  if (!issue.empty() && (!firstIssue.detail.empty() || !isPlainCode(firstIssue.code))) {
+    const bool codeOnly = isPlainCode(firstIssue.code);
+    out.logSummary = clip(head + (codeOnly ? " (" + firstIssue.code + ")" : "") + tail +
+                          "; the receiver's text is in the delivery ledger");
+  }
   return out;
 }
 
@@ -265,7 +283,9 @@ class HttpSender final : public Sender {
       for (auto& l : last.locations) locations.push_back(std::move(l));
       if (last.outcome != OutcomeClass::kDelivered) {
         if (delivery.requests.size() > 1) {
-          last.summary = wire.method + " " + withoutQuery(wire.url) + ": " + last.summary;
+          const std::string prefix = wire.method + " " + withoutQuery(wire.url) + ": ";
+          last.summary = prefix + last.summary;
+          if (!last.logSummary.empty()) last.logSummary = prefix + last.logSummary;
         }
         break;
       }

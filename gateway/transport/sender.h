@@ -71,8 +71,12 @@ struct DeliveryOutcome {
   std::optional<TransportErrorKind> transportError;
   // The receiver asked to wait this long (Retry-After), in milliseconds.
   std::optional<std::int64_t> retryAfterMillis;
-  // One line for the ledger and logs: "HTTP 422 (invalid: ...)", "timeout: ...".
+  // One line for the ledger: "HTTP 422 (invalid: ...)", "timeout: ...".
   std::string summary;
+  // The same line for logs when `summary` quotes the receiver's own words (its
+  // diagnostics may echo the patient back): "HTTP 422 (invalid); the receiver's
+  // text is in the delivery ledger". Empty: `summary` has none and may be logged.
+  std::string logSummary;
   // The receiver's OperationOutcome (JSON text) when it sent one.
   std::string operationOutcome;
   std::vector<RequestAttempt> requests;

@@ -142,6 +142,20 @@ TEST_CASE("classifyResponse follows the retry rules", "[gateway]") {
   DeliveryOutcome permanent = gateway::classifyResponse(r422, kNow, false);
   CHECK(permanent.operationOutcome == oo422);
   CHECK(permanent.summary.find("invalid: Observation.status: missing") != std::string::npos);
+  // Logs get the status and the issue code, never the receiver's words.
+  CHECK(permanent.logSummary.find("HTTP 422 (invalid)") == 0);
+  CHECK(permanent.logSummary.find("Observation.status") == std::string::npos);
+  // A code that is not a plain issue code is the receiver's text too.
+  gateway::HttpResponse odd{
+      400, "", {},
+      R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"Maria Alvarez"}]})"};
+  DeliveryOutcome oddOut = gateway::classifyResponse(odd, kNow, false);
+  CHECK(oddOut.summary.find("Maria Alvarez") != std::string::npos);
+  CHECK(oddOut.logSummary.find("Maria") == std::string::npos);
+  CHECK_FALSE(oddOut.logSummary.empty());
+  // Nothing of the receiver's to hide: the summary is what the log says.
+  gateway::HttpResponse bare{503, "", {}, ""};
+  CHECK(gateway::classifyResponse(bare, kNow, false).logSummary.empty());
 
   gateway::HttpResponse ok{200, "", {}, kTransactionResponse};
   DeliveryOutcome delivered = gateway::classifyResponse(ok, kNow, false);
