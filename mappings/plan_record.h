@@ -3,7 +3,7 @@
 // PlanRecord: the pain center's plan records (export format v1), typed, with a
 // validating reader and a wire-format writer.
 //
-// The format is /work/shared/record-format/README.md (it wins over schema.json).
+// The format is docs/record-format.md (its JSON Schema: docs/record-format.schema.json).
 // readPlanRecord checks FORMAT only: required fields per record type, JSON types,
 // string lengths and patterns (recordId, codes, NPI, ICD-10, RxNorm), enum values,
 // full dates with calendar validity, dateTime/instant offsets within +-14:00,

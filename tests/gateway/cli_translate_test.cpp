@@ -8,7 +8,7 @@
 
 namespace {
 
-const std::string kExamples = std::string(INLOOP_SOURCE_DIR) + "/../shared/record-format/examples/";
+const std::string kExamples = std::string(INLOOP_SOURCE_DIR) + "/examples/records/";
 const std::string kMappings = std::string(INLOOP_SOURCE_DIR) + "/config/mappings";
 
 struct Run {

@@ -1,7 +1,7 @@
 #pragma once
 
 // The hostile-input corpus, GENERATED from the record-format rules
-// (/work/shared/record-format/README.md) by mutating the shipped example
+// (docs/record-format.md) by mutating the shipped example
 // records so that each case breaks one rule: wrong JSON type of every value,
 // each required field missing, each enum and code out of range, impossible
 // dates and offsets, over-long lists and strings, unknown fields, fields of

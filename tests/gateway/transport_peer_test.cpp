@@ -77,7 +77,7 @@ mappings::ShapedDelivery shapedExample(const std::string& exampleName) {
       gateway::readMappingTablesDir((fs::path(INLOOP_SOURCE_DIR) / "config/mappings").string());
   REQUIRE(tables.tables != nullptr);
   const std::string text = testing::readTextFile(
-      (fs::path("/work/shared/record-format/examples") / exampleName).string());
+      (fs::path(INLOOP_SOURCE_DIR) / "examples/records" / exampleName).string());
   auto doc = fhir::parseJson(text);
   REQUIRE(doc.isOk());
   mappings::ReadResult read = mappings::readPlanRecord(*doc);

@@ -21,7 +21,7 @@ using namespace inloop::mappings;  // NOLINT: the whole API is under test
 namespace {
 
 const std::filesystem::path kExamples =
-    std::filesystem::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples";
+    std::filesystem::path(INLOOP_SOURCE_DIR) / "examples/records";
 const std::filesystem::path kGood = std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/good";
 const std::filesystem::path kBad = std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/bad";
 

@@ -74,7 +74,7 @@ std::vector<std::string> issueTexts(const Issues& issues) {
 inloop::mappings::Patient knownAlvarez() {
   auto record = inloop::mappings::readPlanRecord(
       parse(readText(std::filesystem::path(INLOOP_SOURCE_DIR) /
-                     "../shared/record-format/examples/measurement-pain-nrs.json")));
+                     "examples/records/measurement-pain-nrs.json")));
   REQUIRE(record.record.has_value());
   return record.record->patient;
 }

@@ -36,7 +36,7 @@ const MappingTables& shipped() { return inloop::testing::shippedTables(); }
 std::vector<std::filesystem::path> recordFiles() {
   std::vector<std::filesystem::path> out;
   const std::filesystem::path dirs[] = {
-      std::filesystem::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples",
+      std::filesystem::path(INLOOP_SOURCE_DIR) / "examples/records",
       std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/translate"};
   for (const auto& dir : dirs) {
     if (!std::filesystem::is_directory(dir)) continue;
@@ -330,7 +330,7 @@ TEST_CASE("round trip: the field table notices a lost field", "[mappings][revers
   // The comparison itself must be able to fail: dropping one field changes it.
   auto parsed = inloop::fhir::parseJson(
       readText(std::filesystem::path(INLOOP_SOURCE_DIR) /
-               "../shared/record-format/examples/medication-taper-oxycodone.json"));
+               "examples/records/medication-taper-oxycodone.json"));
   REQUIRE(parsed.isOk());
   Json record = parsed.value();
   Json dropped = record;

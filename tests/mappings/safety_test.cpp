@@ -2,7 +2,7 @@
 
 // Safety loop tests: the medication list, MME, every rule, per-practice
 // settings, and the Communications. Scenarios follow the cases of
-// /work/shared/domain/pain-center-article.txt (synthetic patients).
+// a multidisciplinary pain program (synthetic patients; docs/safety-loop.md).
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -141,7 +141,7 @@ const Notice* findRule(const std::vector<Notice>& notices, std::string_view rule
 }
 
 std::optional<PlanRecord> readExample(const std::string& name) {
-  fs::path p = fs::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples" / name;
+  fs::path p = fs::path(INLOOP_SOURCE_DIR) / "examples/records" / name;
   auto doc = inloop::fhir::parseJson(readFile(p));
   REQUIRE(doc.isOk());
   inloop::fhir::Issues issues;

@@ -40,7 +40,7 @@ using inloop::testing::readFile;
 
 const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
-fs::path examplesDir() { return fs::path(INLOOP_SOURCE_DIR) / "../shared/record-format/examples"; }
+fs::path examplesDir() { return fs::path(INLOOP_SOURCE_DIR) / "examples/records"; }
 fs::path ownDir() { return fs::path(INLOOP_TEST_DATA_DIR) / "records/translate"; }
 
 std::vector<fs::path> allRecords() {
