@@ -332,6 +332,14 @@ const char* checkDate(std::string_view s) {
   return (s.size() == 10 && hasDateShape(s)) ? kNotCalendarDate : "expected a date YYYY-MM-DD";
 }
 
+// patient.birthDate: FHIR allows a partial date (YYYY or YYYY-MM) there, and
+// some registrations know only the year.
+const char* checkBirthDate(std::string_view s) {
+  if (fhir::isValidDate(s)) return nullptr;
+  return (s.size() == 10 && hasDateShape(s)) ? kNotCalendarDate
+                                             : "expected a date YYYY, YYYY-MM or YYYY-MM-DD";
+}
+
 const char* checkDateTime(std::string_view s) {
   if (s.size() == 10) return checkDate(s);
   if (s.size() > 10 && s[10] == 'T' && fhir::isValidDateTime(s)) return nullptr;
@@ -393,6 +401,7 @@ constexpr StringRule kNpiRule{.check = checkNpi};
 constexpr StringRule kRxnormRule{.check = checkRxnorm};
 constexpr StringRule kIcd10Rule{.check = checkIcd10};
 constexpr StringRule kDateRule{.check = checkDate};
+constexpr StringRule kBirthDateRule{.check = checkBirthDate};
 constexpr StringRule kDateTimeRule{.check = checkDateTime};
 constexpr StringRule kInstantRule{.check = checkInstant};
 
@@ -610,7 +619,7 @@ std::optional<Patient> patient(Context& ctx, const Json& json, const std::string
   p.mrn = str(o, "mrn", Need::kRequired, kLocalId).value_or("");
   p.pcpPatientId = str(o, "pcpPatientId", Need::kOptional, kLocalId);
   p.name = objectField(o, "name", Need::kRequired, personName).value_or(PersonName{});
-  p.birthDate = str(o, "birthDate", Need::kRequired, kDateRule).value_or("");
+  p.birthDate = str(o, "birthDate", Need::kRequired, kBirthDateRule).value_or("");
   p.sex = enumField<Sex>(o, "sex", Need::kOptional);
   return p;
 }
@@ -989,7 +998,11 @@ MeasurementBody readMeasurement(Context& ctx, const Obj& root, bool hasPlanId) {
     ctx.error("required", "$",
               "a measurement needs exactly one of \"value\", \"components\" or \"absent\"");
   }
-  if (root.has("unit") && !root.has("value")) {
+  if (root.has("unit") && root.has("components")) {
+    // Whose unit would it be? Each component carries its own.
+    ctx.error("invariant", "$.unit",
+              "not allowed with \"components\": each component carries its own \"unit\"");
+  } else if (root.has("unit") && !root.has("value")) {
     ctx.warning("business-rule", "$.unit", "ignored: \"unit\" applies only to \"value\"");
   }
   if (b.goalId && !hasPlanId) {
@@ -1006,15 +1019,17 @@ MedicationChangeBody readMedicationChange(Context& ctx, const Obj& root) {
   b.action = action.value_or(MedicationAction{});
   b.medication =
       objectField(root, "medication", Need::kRequired, medication).value_or(Medication{});
+  // A stop or a withdrawal (entered-in-error) needs only the medication: it
+  // names what ends, not a regimen.
   const bool noDose =
       action == MedicationAction::kStop || action == MedicationAction::kEnteredInError;
-  const bool noFrequency = action == MedicationAction::kStop;
+
   b.dose = objectField(root, "dose", (action && !noDose) ? Need::kRequired : Need::kOptional,
                        quantity, " (required unless action is \"stop\" or \"entered-in-error\")");
   b.previousDose = objectField(root, "previousDose", Need::kOptional, quantity);
   b.frequency =
-      objectField(root, "frequency", (action && !noFrequency) ? Need::kRequired : Need::kOptional,
-                  medicationFrequency, " (required unless action is \"stop\")");
+      objectField(root, "frequency", (action && !noDose) ? Need::kRequired : Need::kOptional,
+                  medicationFrequency, " (required unless action is \"stop\" or \"entered-in-error\")");
   b.route = enumField<Route>(root, "route", Need::kOptional);
   b.asNeeded = boolField(root, "asNeeded", Need::kOptional);
   b.effective = str(root, "effective", Need::kRequired, kDateRule).value_or("");

@@ -6,8 +6,8 @@
 // The format is docs/record-format.md (its JSON Schema: docs/record-format.schema.json).
 // readPlanRecord checks FORMAT only: required fields per record type, JSON types,
 // string lengths and patterns (recordId, codes, NPI, ICD-10, RxNorm), enum values,
-// full dates with calendar validity, dateTime/instant offsets within +-14:00,
-// unknown fields (everywhere except inside the top-level `extensions` object),
+// full dates with calendar validity (patient.birthDate may also be YYYY or
+// YYYY-MM), dateTime/instant offsets within +-14:00, unknown fields (everywhere except inside the top-level `extensions` object),
 // fields of another record type, list limits and the cross-field rules listed at
 // readPlanRecord. It does NOT look codes up in the mapping tables (measure,
 // activity type, drug, unit): the translator does that.
@@ -140,7 +140,7 @@ struct Patient {
   std::string mrn;  // 1-64 chars
   std::optional<std::string> pcpPatientId;
   PersonName name;
-  std::string birthDate;  // YYYY-MM-DD
+  std::string birthDate;  // YYYY, YYYY-MM or YYYY-MM-DD (a FHIR date)
   std::optional<Sex> sex;
   bool operator==(const Patient&) const = default;
 };
@@ -291,7 +291,7 @@ struct MedicationChangeBody {
   MedicationAction action = MedicationAction::kStart;
   Medication medication;
   std::optional<Quantity> dose;                  // required unless stop / entered-in-error
-  std::optional<MedicationFrequency> frequency;  // required unless stop
+  std::optional<MedicationFrequency> frequency;  // required unless stop / entered-in-error
   std::optional<Route> route;
   std::optional<bool> asNeeded;
   std::string effective;  // date
@@ -361,11 +361,10 @@ struct ReadResult {
 // - fields of another record type: `$.action: not allowed in a care-plan record`;
 // - measurement: exactly one of value / components / absent; a top-level `unit`
 //   without `value` is a warning; `goalId` without `planId` is a warning;
-// - medication-change: `dose` required unless action is stop or entered-in-error;
-//   `frequency` required unless action is stop (README wins over the schema,
-//   which also exempts entered-in-error); `previousDose` with an action other than
-//   dose-change/taper-step and `taper` with an action other than taper-step are
-//   warnings (README describes their use, it does not forbid them);
+// - medication-change: `dose` and `frequency` required unless action is stop or
+//   entered-in-error (a withdrawal names only the medication); `previousDose`
+//   with an action other than dose-change/taper-step and `taper` with an action
+//   other than taper-step are warnings (docs/record-format.md);
 //   taper.step <= taper.of;
 // - care-plan: goalIds unique, activityIds unique, activity.goals reference goals
 //   of the record, at most one careTeam member with lead true (none: warning),

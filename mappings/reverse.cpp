@@ -201,10 +201,11 @@ std::optional<Json> patientFromResource(Context& ctx, const Node& res) {
   n.set("family", Json::string(std::string(name["family"].str())));
   n.set("given", std::move(given));
   p.set("name", std::move(n));
-  if (!fhir::isValidFullDate(res["birthDate"].str())) {
+  if (!fhir::isValidDate(res["birthDate"].str())) {
     error(ctx, "required", res["birthDate"].path,
           res["birthDate"].present()
-              ? "the patient's birth date must be a full date (YYYY-MM-DD) in a plan record"
+              ? "the patient's birth date must be a date (YYYY, YYYY-MM or YYYY-MM-DD) in a plan "
+                "record"
               : "the patient's birth date is required in a plan record");
     ok = false;
   }

@@ -160,6 +160,23 @@ TEST_CASE("records: own good records read without errors and round-trip", "[mapp
   }
 }
 
+TEST_CASE("records: every record the JSON Schema rejects, the reader rejects too",
+          "[mappings][records]") {
+  // tests/scripts/record_schema.sh checks docs/record-format.schema.json rejects
+  // these; the schema documents the reader, so the reader must reject them as well.
+  const auto files = jsonFiles(std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/schema-bad");
+  REQUIRE(files.size() >= 20);
+  for (const auto& file : files) {
+    if (file.filename() == "expected.json") continue;
+    SECTION(file.filename().string()) {
+      ReadResult read = readPlanRecord(parseFile(file));
+      INFO(inloop::fhir::formatIssues(read.issues));
+      CHECK_FALSE(errorsOf(read.issues).empty());
+      CHECK_FALSE(read.record.has_value());
+    }
+  }
+}
+
 TEST_CASE("records: typed fields of the examples", "[mappings][records]") {
   SECTION("care plan") {
     auto r = readPlanRecord(example(kCarePlan)).record;
@@ -424,6 +441,12 @@ TEST_CASE("records: each bad record breaks one rule and is reported at its path"
        "expected a date YYYY-MM-DD"},
       {"birth date not a day", kPainNrs, "$.patient.birthDate", Json::string("1961-04-31"),
        "$.patient.birthDate", "not a calendar date"},
+      {"unit next to components", kBloodPressure, "$.unit", Json::string("mm[Hg]"), "$.unit",
+       "each component carries its own \"unit\""},
+      {"birth month 13", kPainNrs, "$.patient.birthDate", Json::string("1961-13"),
+       "$.patient.birthDate", "expected a date YYYY, YYYY-MM or YYYY-MM-DD"},
+      {"birth year of two digits", kPainNrs, "$.patient.birthDate", Json::string("61"),
+       "$.patient.birthDate", "expected a date YYYY, YYYY-MM or YYYY-MM-DD"},
       {"offset +25:00", kPainNrs, "$.recordedAt", Json::string("2026-10-06T11:02:13+25:00"),
        "$.recordedAt", "offset between -14:00 and +14:00"},
       {"instant without offset", kPainNrs, "$.recordedAt", Json::string("2026-10-06T11:02:13"),
@@ -645,6 +668,12 @@ TEST_CASE("records: accepted variants and warnings", "[mappings][records]") {
        nullptr,
        ""},
       {"leap day", kPainNrs, {{"$.patient.birthDate", Json::string("1960-02-29")}}, nullptr, ""},
+      {"birth year only", kPainNrs, {{"$.patient.birthDate", Json::string("1961")}}, nullptr, ""},
+      {"birth year and month",
+       kPainNrs,
+       {{"$.patient.birthDate", Json::string("1961-04")}},
+       nullptr,
+       ""},
       {"exactly 4000-character note", kPainNrs, {{"$.note", longString(4000)}}, nullptr, ""},
       {"4000 two-byte characters", kPainNrs, {{"$.note", Json::string(twoByteNote)}}, nullptr, ""},
       {"1000 goals",
