@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string_view>
 
 #include "gateway/clock.h"
@@ -78,6 +79,10 @@ NdjsonDirSender::~NdjsonDirSender() {
 
 fhir::Result<std::unique_ptr<NdjsonDirSender>> NdjsonDirSender::create(NdjsonDirOptions options,
                                                                        const Clock& clock) {
+  // A missing folder is created (a first run of the shipped configuration
+  // writes to var/outbox/); one that cannot be is reported below.
+  std::error_code ec;
+  if (!options.directory.empty()) std::filesystem::create_directories(options.directory, ec);
   struct stat st {};
   if (options.directory.empty() || ::stat(options.directory.c_str(), &st) != 0 ||
       !S_ISDIR(st.st_mode)) {

@@ -15,7 +15,8 @@
 // After a crash, create() publishes a leftover active file, cut back to its
 // last complete line.
 //
-// Failures (folder missing or not writable, disk full) are kRetry outcomes
+// create() makes the folder (and its parents) when it does not exist yet.
+// Failures (folder cannot be made or is not writable, disk full) are kRetry outcomes
 // with a kIoError-style summary; they never throw.
 // Thread safety: all methods may be called concurrently (one mutex).
 

@@ -102,8 +102,25 @@ std::string withDestination(const std::string& extra, const std::string& kind = 
 
 }  // namespace
 
-TEST_CASE("destinations: the shipped example loads", "[gateway][destinations]") {
+TEST_CASE("destinations: the shipped configuration writes every practice to var/outbox",
+          "[gateway][destinations]") {
   fs::path file = fs::path(INLOOP_SOURCE_DIR) / "config/destinations.json";
+  DestinationsLoad load = inloop::gateway::readDestinationsFile(file.string(), probeSaying(false));
+  INFO(errorsOf(load));
+  REQUIRE(load.config.has_value());
+  CHECK(load.issues.empty());
+  const Destinations& ds = *load.config;
+  REQUIRE(ds.destinations.size() == 1);
+  const DestinationProfile& local = ds.destinations[0];
+  CHECK(local.id == "local-files");
+  CHECK(local.kind == DestinationKind::kNdjsonDir);
+  CHECK(local.endpoint == (file.parent_path() / "../var/outbox").lexically_normal().string());
+  CHECK(ds.routesFor("any-practice") == std::vector<std::string>{"local-files"});
+}
+
+TEST_CASE("destinations: the example with two EHRs and an engine loads",
+          "[gateway][destinations]") {
+  fs::path file = fs::path(INLOOP_SOURCE_DIR) / "examples/destinations/ehrs-and-engine.json";
   SecretProbe all = probeSaying(true);
   DestinationsLoad load = inloop::gateway::readDestinationsFile(file.string(), all);
   INFO(errorsOf(load));

@@ -1,5 +1,6 @@
 // `inloop serve` as a real child process: it logs {"event":"listening","port":N}
-// as its first line, accepts a record, and SIGTERM makes it drain and exit 0.
+// as its first line, accepts a record, delivers it with the shipped
+// configuration (to files under var/outbox/), and SIGTERM makes it drain and exit 0.
 #include <Poco/Net/HTTPClientSession.h>
 #include <signal.h>
 #include <spawn.h>
@@ -8,10 +9,15 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "tests/gateway/delivery_support.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/serve_child.h"
 
 extern char** environ;
 
@@ -32,7 +38,8 @@ std::string readLine(int fd) {
 
 }  // namespace
 
-TEST_CASE("inloop serve runs as a child, logs its port, ingests, and stops on SIGTERM",
+TEST_CASE("inloop serve runs as a child, logs its port, ingests, delivers with the shipped config, "
+          "and stops on SIGTERM",
           "[gateway][server]") {
   TempDir tmp;
   int out[2];
@@ -44,7 +51,7 @@ TEST_CASE("inloop serve runs as a child, logs its port, ingests, and stops on SI
 
   std::vector<std::string> args = {
       INLOOP_BINARY, "serve",
-      "--config",    std::string(INLOOP_SOURCE_DIR) + "/config/inloop.json",
+      "--config",    inloop::testing::copyShippedConfig(tmp.path()).string(),
       "--listen",    "127.0.0.1:0",
       "--data-dir",  (tmp.path() / "data").string()};
   std::vector<char*> argv;
@@ -81,6 +88,15 @@ TEST_CASE("inloop serve runs as a child, logs its port, ingests, and stops on SI
     HttpReply bad = sendRequest(session, "POST", "/records", "wrong-token", "{}");
     CHECK(bad.status == 401);
   }
+
+  // The shipped destinations deliver every practice to ../var/outbox (relative
+  // to the config folder): the record's Observation lands there as NDJSON.
+  const std::filesystem::path active = tmp.path() / "var/outbox/.inloop-local-files.ndjson.tmp";
+  CHECK(inloop::delivery_testing::waitUntil([&] {
+    std::ifstream in(active);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("\"resourceType\":\"Observation\"") != std::string::npos;
+  }));
 
   REQUIRE(kill(pid, SIGTERM) == 0);
   int status = 0;

@@ -377,8 +377,12 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
     REQUIRE(names.size() == 1);
     CHECK(testing::readTextFile(dir.file(*names.begin())) == d.ndjson);
   }
-  SECTION("a missing folder is refused at creation") {
-    options.directory = dir.file("missing");
+  SECTION("a missing folder is created; one that cannot be is refused at creation") {
+    options.directory = dir.file("missing/outbox");
+    REQUIRE(gateway::NdjsonDirSender::create(options, clock).isOk());
+    CHECK(std::filesystem::is_directory(dir.file("missing/outbox")));
+    REQUIRE(testing::writeTextFile(dir.file("plain-file"), "x"));
+    options.directory = dir.file("plain-file/outbox");
     CHECK_FALSE(gateway::NdjsonDirSender::create(options, clock).isOk());
   }
 }

@@ -22,13 +22,26 @@ namespace inloop::testing {
 
 namespace fs = std::filesystem;
 
+fs::path copyShippedConfig(const fs::path& into) {
+  std::error_code ec;
+  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config", into / "config",
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  INFO("copying config/ to " << into.string() << ": " << ec.message());
+  REQUIRE_FALSE(ec);
+  return into / "config/inloop.json";
+}
+
 ServeChild::ServeChild(const ServeOptions& options) {
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
   const std::string binary = INLOOP_BINARY;
-  const std::string config = options.configFile.empty()
-                                 ? (fs::path(INLOOP_SOURCE_DIR) / "config/inloop.json").string()
-                                 : options.configFile.string();
+  std::string config = options.configFile.string();
+  if (config.empty()) {
+    std::string pattern = (fs::temp_directory_path() / "inloop-serve-config-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    ownConfigDir_ = pattern;
+    config = copyShippedConfig(ownConfigDir_).string();
+  }
   std::vector<std::string> args = {
       binary,     "serve",       "--config",   config,
       "--listen", "127.0.0.1:0", "--data-dir", options.dataDir.string()};
@@ -56,6 +69,10 @@ ServeChild::~ServeChild() {
     ::waitpid(pid_, &status, 0);
   }
   if (reader_.joinable()) reader_.join();
+  if (!ownConfigDir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(ownConfigDir_, ec);
+  }
 }
 
 int ServeChild::waitForPort(std::chrono::seconds deadline) {

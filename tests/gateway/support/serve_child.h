@@ -29,10 +29,17 @@ struct sqlite3;
 
 namespace inloop::testing {
 
+// Copies the repository's shipped config/ folder to `into`/config and returns
+// the copy's inloop.json. The shipped destinations write to ../var/outbox
+// relative to the config folder, so a test using the copy delivers into
+// `into`/var/outbox, never into the checkout.
+std::filesystem::path copyShippedConfig(const std::filesystem::path& into);
+
 struct ServeOptions {
   std::filesystem::path dataDir;
   std::string apiToken;  // INLOOP_API_TOKEN of the child (every role)
-  // --config FILE; empty: the repository's config/inloop.json.
+  // --config FILE; empty: a copy of the repository's config/ (copyShippedConfig)
+  // in a temporary folder the child owns.
   std::filesystem::path configFile;
   std::vector<std::string> extraArgs;  // e.g. {"--route", "*=fhir-transaction:URL"}
 };
@@ -61,6 +68,7 @@ class ServeChild {
   int reap();
   void drain(int fd);
 
+  std::filesystem::path ownConfigDir_;  // removed by the destructor; empty: none
   pid_t pid_ = -1;
   bool reaped_ = false;
   std::thread reader_;
