@@ -1,18 +1,21 @@
-// `inloop check-config DIR`: validates the configuration files in DIR (every
-// *.json, in name order) and prints one line per issue,
-// `DIR/file.json:LINE:COLUMN: error: message`, then a summary.
+// `inloop check-config DIR`: validates a configuration tree before a reload or
+// a start, and prints one line per issue, `PATH:LINE:COLUMN: error: message`,
+// then a summary. What DIR holds decides what is checked, in one run:
+//   - inloop.json: the daemon settings, then the destinations file and the
+//     mapping tables folder it names (wherever they are), as `inloop serve`
+//     would load them (secret files and variables are checked for existence);
+//   - destinations.json not named by an inloop.json in DIR: checked on its own;
+//   - mapping table files (drugs.json, measures.json, ...): checked as a set.
+// So `check-config config/` checks the shipped tree, and `check-config
+// config/mappings` only the tables. A *.json file in DIR that none of these
+// claims is an error (a misspelt file name must not be silently ignored).
 //
 // Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error or an
 // unreadable directory or file.
-//
-// Each kind of configuration is a ConfigChecker: it claims files by name and
-// checks the ones it claims together. To plug in another loader (daemon
-// settings, destinations), add a row to kCheckers. A checker runs only when DIR
-// holds at least one of its files; a *.json file no checker claims is an error
-// (a misspelt file name must not be silently ignored).
 #include <algorithm>
 #include <filesystem>
 #include <ostream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -21,28 +24,18 @@
 #include "fhir/issue.h"
 #include "gateway/cli.h"
 #include "gateway/commands.h"
+#include "gateway/daemon_config.h"
 #include "gateway/destinations_config.h"
+#include "gateway/server/daemon.h"
 #include "mappings/tables.h"
 
 namespace inloop::gateway {
 
 namespace {
 
-struct ConfigChecker {
-  const char* what;  // for the summary
-  bool (*claims)(std::string_view fileName);
-  // Issue paths are relative to DIR ("measures.json:3:12", "units.json").
-  fhir::Issues (*check)(const std::vector<mappings::TableFile>& files);
-};
+namespace fs = std::filesystem;
 
-fhir::Issues checkMappingTables(const std::vector<mappings::TableFile>& files) {
-  return mappings::loadMappingTables(files).issues;
-}
-
-const ConfigChecker kCheckers[] = {
-    {"mapping tables", mappings::isTableFileName, checkMappingTables},
-    {"destinations", isDestinationsFileName, checkDestinationsFiles},
-};
+inline constexpr std::string_view kDaemonConfigFileName = "inloop.json";
 
 std::string joinPath(const std::string& dir, const std::string& path) {
   if (dir.empty()) return path;
@@ -50,11 +43,87 @@ std::string joinPath(const std::string& dir, const std::string& path) {
   return dir.back() == '/' ? dir + path : dir + "/" + path;
 }
 
-void printIssues(const std::string& dir, const fhir::Issues& issues, std::ostream& out) {
-  for (const fhir::Issue& i : issues) {
-    out << joinPath(dir, i.path) << ": " << fhir::severityName(i.severity) << ": " << i.message
-        << "\n";
+// The same file, however it was spelt.
+bool sameFile(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::equivalent(a, b, ec);
+}
+
+// Loaders report absolute paths for files an inloop.json names; show them
+// the way the user named DIR ("config/mappings/drugs.json:3:4").
+class PathDisplay {
+ public:
+  explicit PathDisplay(const std::string& dir) : dir_(dir) {
+    std::error_code ec;
+    absDir_ = fs::absolute(dir, ec).lexically_normal().string();
+    while (absDir_.size() > 1 && absDir_.back() == '/') absDir_.pop_back();
   }
+  std::string operator()(const std::string& path) const {
+    if (path.size() > absDir_.size() && path.compare(0, absDir_.size(), absDir_) == 0 &&
+        path[absDir_.size()] == '/') {
+      return joinPath(dir_, path.substr(absDir_.size() + 1));
+    }
+    // Outside DIR: absolute as given when DIR was, else relative to the
+    // working directory, like DIR.
+    if (!path.empty() && path.front() == '/' && !dir_.empty() && dir_.front() != '/') {
+      std::error_code ec;
+      fs::path rel = fs::proximate(path, ec);
+      if (!ec && !rel.empty()) return rel.string();
+    }
+    return path;
+  }
+
+ private:
+  std::string dir_;
+  std::string absDir_;
+};
+
+// What one run found: issues with displayable paths and the files read.
+struct Check {
+  fhir::Issues issues;
+  std::set<std::string> files;
+
+  void add(fhir::Issues found, const PathDisplay& show) {
+    for (fhir::Issue& i : found) {
+      i.path = show(i.path);
+      issues.push_back(std::move(i));
+    }
+  }
+};
+
+// inloop.json and what it names. Returns the absolute destinations file and
+// mappings folder it covers (empty when it names none or cannot be read).
+struct Covered {
+  std::string destinationsFile;
+  std::string mappingsDir;
+};
+
+Covered checkDaemonTree(const std::string& file, const PathDisplay& show, Check* check) {
+  Covered covered;
+  check->files.insert(file);
+  DaemonConfigLoad load = readDaemonConfigFile(file);
+  check->add(std::move(load.issues), show);
+  DaemonConfig config;
+  if (load.config) {
+    config = std::move(*load.config);
+  } else {
+    // Still check the rest, where the file would name it by default: a
+    // destinations.json beside it is checked on its own, the tables here.
+    config.mappingsDir = (fs::path(file).parent_path() / "mappings").string();
+    std::error_code ec;
+    if (!fs::is_directory(config.mappingsDir, ec)) return covered;
+  }
+  if (!config.destinationsFile.empty()) {
+    covered.destinationsFile = config.destinationsFile;
+    check->files.insert(config.destinationsFile);
+    check->add(readDestinationsFile(config.destinationsFile).issues, show);
+  }
+  covered.mappingsDir = config.mappingsDir;
+  for (const std::string_view name : mappings::kTableFileNames) {
+    check->files.insert(joinPath(config.mappingsDir, std::string(name)));
+  }
+  check->add(readMappingTablesDir(config.mappingsDir).issues, show);
+  return covered;
 }
 
 }  // namespace
@@ -66,12 +135,12 @@ int cmdCheckConfig(CommandContext& ctx) {
   }
   const std::string& dir = ctx.args[0];
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
+  if (!fs::is_directory(dir, ec)) {
     ctx.err << "inloop check-config: " << dir << ": no such directory\n";
     return kExitUsage;
   }
   std::vector<std::string> names;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const auto& path = it->path();
     if (path.extension() == ".json" && it->is_regular_file(ec)) {
       names.push_back(path.filename().string());
@@ -83,44 +152,58 @@ int cmdCheckConfig(CommandContext& ctx) {
   }
   std::sort(names.begin(), names.end());
 
-  fhir::Issues issues;
-  std::vector<std::vector<mappings::TableFile>> claimed(std::size(kCheckers));
+  const PathDisplay show(dir);
+  Check check;
+  Covered covered;
+  if (std::find(names.begin(), names.end(), kDaemonConfigFileName) != names.end()) {
+    covered = checkDaemonTree(joinPath(dir, std::string(kDaemonConfigFileName)), show, &check);
+  }
+  const bool tablesCovered = !covered.mappingsDir.empty() && sameFile(covered.mappingsDir, dir);
+  std::vector<mappings::TableFile> tables;
   for (const std::string& name : names) {
-    auto text = readInput(joinPath(dir, name), ctx.in, 16u << 20);
-    if (!text.isOk()) {
-      ctx.err << "inloop check-config: " << text.status().message() << "\n";
-      return kExitUsage;
-    }
-    bool owned = false;
-    for (std::size_t c = 0; c < std::size(kCheckers) && !owned; ++c) {
-      if (kCheckers[c].claims(name)) {
-        claimed[c].push_back(mappings::TableFile{name, std::move(text).value()});
-        owned = true;
+    const std::string path = joinPath(dir, name);
+    if (name == kDaemonConfigFileName) continue;
+    if (isDestinationsFileName(name)) {
+      if (covered.destinationsFile.empty() || !sameFile(covered.destinationsFile, path)) {
+        check.files.insert(path);
+        check.add(readDestinationsFile(path).issues, show);
       }
+      continue;
     }
-    if (!owned) {
-      fhir::addError(&issues, "not-supported", name,
-                     "not a known configuration file (is the name misspelt?)");
+    if (mappings::isTableFileName(name)) {
+      if (tablesCovered) continue;
+      auto text = readInput(path, ctx.in, 16u << 20);
+      if (!text.isOk()) {
+        ctx.err << "inloop check-config: " << text.status().message() << "\n";
+        return kExitUsage;
+      }
+      check.files.insert(path);
+      tables.push_back(mappings::TableFile{name, std::move(text).value()});
+      continue;
     }
+    check.files.insert(path);
+    fhir::addError(&check.issues, "not-supported", path,
+                   "not a known configuration file (is the name misspelt?)");
   }
-  std::size_t checked = 0;
-  for (std::size_t c = 0; c < std::size(kCheckers); ++c) {
-    if (claimed[c].empty()) continue;
-    ++checked;
-    fhir::Issues found = kCheckers[c].check(claimed[c]);
-    issues.insert(issues.end(), found.begin(), found.end());
+  if (!tables.empty()) {
+    fhir::Issues found = mappings::loadMappingTables(tables).issues;
+    for (fhir::Issue& i : found) i.path = joinPath(dir, i.path);
+    check.issues.insert(check.issues.end(), found.begin(), found.end());
   }
-  if (checked == 0) {
-    fhir::addError(&issues, "required", "", "no configuration files found");
+  if (check.files.empty()) {
+    fhir::addError(&check.issues, "required", dir, "no configuration files found");
   }
-  printIssues(dir, issues, ctx.out);
+  for (const fhir::Issue& i : check.issues) {
+    ctx.out << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
+  }
 
   std::size_t errors = 0;
-  for (const fhir::Issue& i : issues) {
+  for (const fhir::Issue& i : check.issues) {
     if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) ++errors;
   }
-  std::size_t warnings = issues.size() - errors;
-  ctx.out << dir << ": " << names.size() << (names.size() == 1 ? " file, " : " files, ") << errors
+  const std::size_t warnings = check.issues.size() - errors;
+  const std::size_t files = check.files.size();
+  ctx.out << dir << ": " << files << (files == 1 ? " file, " : " files, ") << errors
           << (errors == 1 ? " error, " : " errors, ") << warnings
           << (warnings == 1 ? " warning" : " warnings") << (errors ? ": INVALID\n" : ": OK\n");
   return errors ? kExitInvalid : kExitOk;

@@ -1,9 +1,14 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "gateway/cli.h"
+#include "tests/gateway/server_fixture.h"
 
 namespace {
 
@@ -81,4 +86,103 @@ TEST_CASE("check-config on a directory without configuration files fails", "[gat
   CHECK(r.code == inloop::gateway::kExitInvalid);
   CHECK(r.out == dir + ": error: no configuration files found\n" + dir +
                      ": 0 files, 1 error, 0 warnings: INVALID\n");
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string readAll(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Replaces the first `from` after `after` in `file` by `to`; returns the
+// 1-based "line:column" where `to` begins plus `offset` characters.
+std::string replaceIn(const fs::path& file, const std::string& after, const std::string& from,
+                      const std::string& to, std::size_t offset = 0) {
+  std::string text = readAll(file);
+  const std::size_t at = text.find(from, text.find(after));
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), to);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+  const std::size_t pos = at + offset;
+  const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(),
+                                                                   text.begin() + pos, '\n'));
+  const std::size_t lineStart = text.rfind('\n', pos - 1);
+  const std::size_t column = lineStart == std::string::npos ? pos + 1 : pos - lineStart;
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
+}  // namespace
+
+TEST_CASE("check-config checks the shipped tree: inloop.json, its destinations and mappings",
+          "[gateway][cli]") {
+  const std::string dir = std::string(INLOOP_SOURCE_DIR) + "/config";
+  Run r = checkConfig({dir});
+  INFO(r.out << r.err);
+  CHECK(r.code == inloop::gateway::kExitOk);
+  // inloop.json + destinations.json + the 7 mapping tables.
+  CHECK(r.out == dir + ": 9 files, 0 errors, 0 warnings: OK\n");
+}
+
+TEST_CASE("check-config on a broken copy of the tree names each file's error at line:column",
+          "[gateway][cli]") {
+  inloop::server_testing::TempDir tmp;
+  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config", tmp.path() / "config",
+           fs::copy_options::recursive);
+  const fs::path dir = tmp.path() / "config";
+  // An unknown setting (reported at its value), a kind that does not exist,
+  // and a drug without its display.
+  const std::string inloopAt =
+      replaceIn(dir / "inloop.json", "{", "\"logLevel\": \"info\"", "\"logLevle\": \"info\"", 12);
+  const std::string destAt = replaceIn(dir / "destinations.json", "{", "\"kind\": \"ndjson-dir\"",
+                                       "\"kind\": \"ndjson-folder\"", 8);
+  const std::string drugAt = replaceIn(dir / "mappings/drugs.json", "\"oxycodone\"",
+                                       "\"display\": \"Oxycodone\",", "\"dispaly\": \"Oxycodone\",");
+  Run r = checkConfig({dir.string()});
+  INFO(r.out << r.err);
+  CHECK(r.code == inloop::gateway::kExitInvalid);
+  CHECK(r.out.find(dir.string() + "/inloop.json:" + inloopAt +
+                   ": error: unknown setting \"logLevle\"") != std::string::npos);
+  CHECK(r.out.find(dir.string() + "/destinations.json:" + destAt +
+                   ": error: destination \"local-files\".kind must be one of") !=
+        std::string::npos);
+  CHECK(r.out.find(dir.string() + "/mappings/drugs.json:" + drugAt) != std::string::npos);
+  CHECK(r.out.find("unknown field \"dispaly\"") != std::string::npos);
+  CHECK(r.out.find(": 9 files, ") != std::string::npos);
+  CHECK(r.out.find(": INVALID\n") != std::string::npos);
+}
+
+TEST_CASE("check-config follows the destinationsFile and mappingsDir inloop.json names",
+          "[gateway][cli]") {
+  inloop::server_testing::TempDir tmp;
+  const fs::path dir = tmp.path() / "etc";
+  fs::create_directories(dir);
+  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config/mappings", tmp.path() / "tables",
+           fs::copy_options::recursive);
+  std::ofstream(dir / "inloop.json")
+      << "{\"mappingsDir\": \"../tables\", \"destinationsFile\": \"../routing/where.json\"}\n";
+  Run missing = checkConfig({dir.string()});
+  INFO(missing.out << missing.err);
+  CHECK(missing.code == inloop::gateway::kExitInvalid);
+  CHECK(missing.out.find("where.json") != std::string::npos);
+
+  fs::create_directories(tmp.path() / "routing");
+  std::ofstream(tmp.path() / "routing/where.json")
+      << "{\"destinations\": [],\n \"routes\": {\"p\": [\"nowhere\"]}}\n";
+  Run bad = checkConfig({dir.string()});
+  INFO(bad.out << bad.err);
+  CHECK(bad.code == inloop::gateway::kExitInvalid);
+  CHECK(bad.out.find((tmp.path() / "routing/where.json").string() + ":2:19: error:") !=
+        std::string::npos);
+
+  std::ofstream(tmp.path() / "routing/where.json", std::ios::trunc)
+      << "{\"destinations\": [], \"routes\": {}}\n";
+  Run ok = checkConfig({dir.string()});
+  INFO(ok.out << ok.err);
+  CHECK(ok.code == inloop::gateway::kExitOk);
+  CHECK(ok.out == (tmp.path() / "routing/where.json").string() +
+                     ":1:1: warning: no routes: every record is stored as unroutable\n" +
+                     dir.string() + ": 9 files, 0 errors, 1 warning: OK\n");
 }
