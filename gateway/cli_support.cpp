@@ -22,6 +22,8 @@ std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream&
     err << i.path << ": " << fhir::severityName(i.severity) << ": " << i.message << "\n";
   }
   if (!load.config) return std::nullopt;
+  // Absolute: `serve --daemon` changes the working directory before a reload reads it again.
+  load.config->configFile = std::filesystem::absolute(file, ec).lexically_normal().string();
   return std::move(*load.config);
 }
 

@@ -2,9 +2,10 @@
 // [--destinations FILE] [--route PRACTICE_ID=KIND:URL]... [--daemon]
 // [--pidfile FILE]`: runs the daemon (gateway/server/daemon.h) in the
 // foreground (systemd style) until SIGTERM/SIGINT, which stop accepting, drain
-// in-flight requests and close the store (exit 0). SIGHUP re-reads the mapping
-// tables and the destinations (validated first; a bad set is rejected and the old one
-// keeps serving).
+// in-flight requests and close the store (exit 0). SIGHUP re-reads the
+// configuration file, the mapping tables and the destinations (all validated
+// first; a bad set is rejected and the old one keeps serving; settings that
+// need a restart are named in a warning; Daemon::reload).
 // `--daemon` and `--pidfile` are POCO ServerApplication's own options.
 //
 // Configuration: --config FILE, else config/inloop.json in the working directory
@@ -23,8 +24,8 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <optional>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -59,16 +60,16 @@ class ServeApplication : public Poco::Util::ServerApplication {
                           .required(false)
                           .repeatable(false)
                           .argument("DIR"));
-    options.addOption(Poco::Util::Option("route", "r",
-                                         "add a destination with default settings (repeatable)")
-                          .required(false)
-                          .repeatable(true)
-                          .argument("PRACTICE_ID=KIND:URL"));
-    options.addOption(Poco::Util::Option("destinations", "",
-                                         "destinations file, overrides the configuration")
-                          .required(false)
-                          .repeatable(false)
-                          .argument("FILE"));
+    options.addOption(
+        Poco::Util::Option("route", "r", "add a destination with default settings (repeatable)")
+            .required(false)
+            .repeatable(true)
+            .argument("PRACTICE_ID=KIND:URL"));
+    options.addOption(
+        Poco::Util::Option("destinations", "", "destinations file, overrides the configuration")
+            .required(false)
+            .repeatable(false)
+            .argument("FILE"));
     options.addOption(
         Poco::Util::Option("help", "h", "show this help").required(false).repeatable(false));
   }
@@ -104,19 +105,18 @@ class ServeApplication : public Poco::Util::ServerApplication {
     std::optional<DaemonConfig> loaded = loadCliConfig(configPath_, err_);
     if (!loaded) return kExitUsage;
     DaemonConfig config = std::move(*loaded);
-    if (!listen_.empty()) {
-      fhir::Status st = parseListen(listen_, &config.host, &config.port);
-      if (!st.isOk()) {
-        err_ << "inloop serve: --listen: " << st.message() << "\n";
-        return kExitUsage;
-      }
-    }
-    if (!dataDir_.empty()) config.dataDir = dataDir_;
-    if (!destinationsFile_.empty()) config.destinationsFile = destinationsFile_;
-    config.routeFlags = routes_;
+    ConfigOverrides overrides;
+    overrides.listen = listen_;
+    overrides.dataDir = dataDir_;
+    overrides.destinationsFile = destinationsFile_;
+    overrides.routeFlags = routes_;
     if (const char* token = std::getenv("INLOOP_API_TOKEN"); token != nullptr && *token != 0) {
-      config.tokens.push_back(
+      overrides.extraTokens.push_back(
           TokenConfig{"env:INLOOP_API_TOKEN", sha256HexOf(token), RoleSet::all()});
+    }
+    if (fhir::Status st = applyOverrides(overrides, &config); !st.isOk()) {
+      err_ << "inloop serve: " << st.message() << "\n";
+      return kExitUsage;
     }
 
     // Signals are taken synchronously by this thread (sigwait), so block them
@@ -138,7 +138,7 @@ class ServeApplication : public Poco::Util::ServerApplication {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        (void)(*daemon)->reloadMappings();  // logs its own outcome
+        (void)(*daemon)->reload("signal:SIGHUP");  // logs its own outcome
         continue;
       }
       break;

@@ -424,4 +424,48 @@ DaemonConfigLoad readDaemonConfigFile(const std::string& path) {
   return parseDaemonConfig(text.str(), path, baseDir);
 }
 
+fhir::Status applyOverrides(const ConfigOverrides& overrides, DaemonConfig* config) {
+  if (!overrides.listen.empty()) {
+    fhir::Status st = parseListen(overrides.listen, &config->host, &config->port);
+    if (!st.isOk()) return fhir::Status(st.code(), "--listen: " + st.message());
+  }
+  if (!overrides.dataDir.empty()) config->dataDir = overrides.dataDir;
+  if (!overrides.destinationsFile.empty()) config->destinationsFile = overrides.destinationsFile;
+  config->routeFlags = overrides.routeFlags;
+  config->tokens.insert(config->tokens.end(), overrides.extraTokens.begin(),
+                        overrides.extraTokens.end());
+  config->overrides = overrides;
+  return fhir::Status::ok();
+}
+
+DaemonConfigLoad rereadDaemonConfig(const DaemonConfig& running) {
+  if (running.configFile.empty()) return DaemonConfigLoad{running, {}};
+  DaemonConfigLoad load = readDaemonConfigFile(running.configFile);
+  if (!load.config) return load;
+  load.config->configFile = running.configFile;
+  fhir::Status st = applyOverrides(running.overrides, &*load.config);
+  if (!st.isOk()) {
+    fhir::addError(&load.issues, "invalid", running.configFile, st.message());
+    load.config.reset();
+  }
+  return load;
+}
+
+std::vector<std::string> settingsNeedingRestart(const DaemonConfig& running,
+                                                const DaemonConfig& next) {
+  std::vector<std::string> names;
+  auto check = [&](const char* name, bool same) {
+    if (!same) names.emplace_back(name);
+  };
+  check("listen", running.host == next.host && running.port == next.port);
+  check("dataDir", running.dataDir == next.dataDir);
+  check("tls", running.tls == next.tls);
+  check("limits", running.limits == next.limits);
+  check("storeQueueCapacity", running.storeQueueCapacity == next.storeQueueCapacity);
+  check("storeBusyTimeoutMs", running.storeBusyTimeoutMs == next.storeBusyTimeoutMs);
+  check("delivery", running.delivery == next.delivery);
+  check("inbox", running.inbox == next.inbox);
+  return names;
+}
+
 }  // namespace inloop::gateway

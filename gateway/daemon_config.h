@@ -36,6 +36,7 @@ struct RoleSet {
   bool has(Role r) const { return (bits & static_cast<std::uint8_t>(r)) != 0; }
   void add(Role r) { bits |= static_cast<std::uint8_t>(r); }
   static RoleSet all() { return RoleSet{7}; }
+  bool operator==(const RoleSet&) const = default;
 };
 
 // An accepted API token: only the SHA-256 of the token is configured.
@@ -43,6 +44,7 @@ struct TokenConfig {
   std::string id;         // names the principal in logs and the audit log
   std::string sha256Hex;  // 64 lower-case hex digits
   RoleSet roles;
+  bool operator==(const TokenConfig&) const = default;
 };
 
 // A client certificate subject (mTLS) accepted as a principal.
@@ -50,6 +52,7 @@ struct ClientPrincipalConfig {
   std::string subject;  // exact subject as POCO prints it: "O=Pain Center,CN=clinic-export"
   std::string id;
   RoleSet roles;
+  bool operator==(const ClientPrincipalConfig&) const = default;
 };
 
 enum class ClientVerification { kNone, kOptional, kRequired };
@@ -60,6 +63,7 @@ struct TlsConfig {
   std::string caFile;           // PEM CA bundle for client certificates; empty: none
   ClientVerification verifyClient = ClientVerification::kNone;
   std::vector<ClientPrincipalConfig> clientPrincipals;
+  bool operator==(const TlsConfig&) const = default;
 };
 
 struct ServerLimits {
@@ -77,6 +81,7 @@ struct ServerLimits {
   int maxQueuedConnections = 256;  // accepted connections waiting for a thread
   int maxInFlight = 256;           // requests being handled: 503 Retry-After beyond
   int retryAfterSeconds = 1;       // Retry-After of every 503
+  bool operator==(const ServerLimits&) const = default;
 };
 
 // Delivery engine timing ("delivery" in the file; docs/delivery.md).
@@ -87,6 +92,7 @@ struct DeliveryConfig {
   int breakerFailures = 5;             // consecutive failures that open the circuit
   std::int64_t breakerOpenMs = 30000;  // open circuit: wait before a probe
   std::int64_t leaseMs = 300000;       // claimed message lease (longer than one send)
+  bool operator==(const DeliveryConfig&) const = default;
 };
 
 // The file inbox (gateway/inbox/inbox.h, docs/inbox.md).
@@ -95,6 +101,18 @@ struct InboxConfig {
   std::string dir;                       // empty: DATADIR/inbox
   std::int64_t pollIntervalMs = 2000;    // between scans of the folder
   std::size_t maxFileBytes = 64u << 20;  // larger files are rejected unread
+  bool operator==(const InboxConfig&) const = default;
+};
+
+// What `inloop serve`'s command line and environment set over the file. Kept
+// in the running configuration so that a reload, which re-reads the file,
+// applies them again.
+struct ConfigOverrides {
+  std::string listen;                    // --listen; "" : the file's
+  std::string dataDir;                   // --data-dir
+  std::string destinationsFile;          // --destinations
+  std::vector<std::string> routeFlags;   // --route PRACTICE_ID=KIND:URL (repeatable)
+  std::vector<TokenConfig> extraTokens;  // INLOOP_API_TOKEN
 };
 
 struct DaemonConfig {
@@ -117,6 +135,10 @@ struct DaemonConfig {
   std::vector<std::string> routeFlags;  // `--route PRACTICE_ID=KIND:URL`, command line only
   DeliveryConfig delivery;
   InboxConfig inbox;
+  // The file this was read from ("" : built-in defaults) and what the command
+  // line set over it: a reload re-reads the file and applies them again.
+  std::string configFile;
+  ConfigOverrides overrides;
 };
 
 // Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" = all interfaces).
@@ -136,6 +158,34 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
 
 // Reads and parses `path`; an unreadable file is one error issue.
 DaemonConfigLoad readDaemonConfigFile(const std::string& path);
+
+// Applies `overrides` to `config` (and remembers them in config->overrides).
+// Fails with kInvalid when --listen is not HOST:PORT.
+fhir::Status applyOverrides(const ConfigOverrides& overrides, DaemonConfig* config);
+
+// A reload's new configuration: `running.configFile` read again (issues as
+// readDaemonConfigFile) with running.overrides applied; without a file, a copy
+// of `running`.
+DaemonConfigLoad rereadDaemonConfig(const DaemonConfig& running);
+
+// The settings whose change a reload cannot apply while serving (listen,
+// dataDir, tls, limits, storeQueueCapacity, storeBusyTimeoutMs, delivery,
+// inbox), by their names in inloop.json, where `next` differs from `running`.
+// Everything else (tokens, logLevel, metricsRequireAuth, mappingsDir,
+// destinationsFile) is applied live.
+std::vector<std::string> settingsNeedingRestart(const DaemonConfig& running,
+                                                const DaemonConfig& next);
+
+// What one reload (SIGHUP, POST /admin/reload) did.
+struct ReloadReport {
+  // Errors: rejected, nothing changed (the old configuration keeps serving).
+  // Warnings: applied, with what to look at (restart-only settings, secrets).
+  fhir::Issues issues;
+  std::string mappingTablesVersion;       // of the tables now serving
+  std::vector<std::string> needsRestart;  // changed settings not applied (names in inloop.json)
+  std::int64_t routed = 0;                // unroutable records that got destinations
+  std::int64_t stillUnroutable = 0;
+};
 
 // The store's file name inside the data directory, and DATA_DIR/inloop.db.
 inline constexpr const char* kStoreFileName = "inloop.db";

@@ -6,6 +6,8 @@
 #include "gateway/clock.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/engine.h"
+#include "gateway/ingest_pipeline.h"
+#include "mappings/plan_record.h"
 
 namespace inloop::gateway {
 
@@ -230,6 +232,49 @@ fhir::Result<Json> DeliveryOperations::discard(std::int64_t messageId,
                                                const std::string& principal) {
   if (fhir::Status st = store_.discardDeadLetter(messageId, principal); !st.isOk()) return st;
   return deadLetter(messageId);
+}
+
+fhir::Result<RouteAgainResult> DeliveryOperations::routeUnroutable(IngestRouter& router,
+                                                                   const std::string& principal) {
+  constexpr int kPage = 256;
+  RouteAgainResult result;
+  std::string unreadable;
+  std::int64_t after = 0;
+  for (;;) {
+    fhir::Result<std::vector<UnroutableRecord>> page = store_.listUnroutable(after, kPage);
+    if (!page.isOk()) return page.status();
+    for (const UnroutableRecord& row : *page) {
+      after = row.messageId;
+      fhir::Result<Json> doc = fhir::parseJson(row.recordJson, kStoredJsonLimits);
+      std::optional<mappings::PlanRecord> record;
+      if (doc.isOk()) record = mappings::readPlanRecord(*doc).record;
+      if (!record) {
+        if (unreadable.empty())
+          unreadable = row.recordId + " version " + std::to_string(row.version);
+        continue;
+      }
+      std::vector<DestinationTarget> targets = router.route(*record);
+      if (targets.empty()) {
+        ++result.stillUnroutable;
+        continue;
+      }
+      fhir::Status st = store_.routeUnroutable(row.messageId, std::move(targets), principal);
+      if (st.code() == fhir::ErrorCode::kConflict) {
+        ++result.skipped;
+      } else if (!st.isOk()) {
+        return st;
+      } else {
+        ++result.routed;
+      }
+    }
+    if (page->size() < static_cast<std::size_t>(kPage)) break;
+  }
+  if (result.routed > 0 && engine_ != nullptr) engine_->notify();
+  if (!unreadable.empty()) {
+    return fhir::Status(fhir::ErrorCode::kIoError,
+                        "the stored record " + unreadable + " cannot be read back to route it");
+  }
+  return result;
 }
 
 }  // namespace inloop::gateway

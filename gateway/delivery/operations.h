@@ -22,6 +22,14 @@
 namespace inloop::gateway {
 
 class DeliveryEngine;
+class IngestRouter;
+
+// What routeUnroutable did.
+struct RouteAgainResult {
+  std::int64_t routed = 0;           // records that now have destinations
+  std::int64_t stillUnroutable = 0;  // their practice still has no route
+  std::int64_t skipped = 0;          // a newer version took the marker meanwhile
+};
 
 class DeliveryOperations {
  public:
@@ -45,6 +53,13 @@ class DeliveryOperations {
   // Replays / discards; returns the dead letter afterwards. Wakes the engine.
   fhir::Result<fhir::Json> replay(std::int64_t messageId, const std::string& principal);
   fhir::Result<fhir::Json> discard(std::int64_t messageId, const std::string& principal);
+  // Routes every unroutable record (Store::listUnroutable) that `router` now
+  // gives destinations (after a reload added a route), oldest first, so that
+  // nothing waits for a later version to be sent. Audited with `principal`.
+  // Wakes the engine. A record that cannot be read back stays unroutable and
+  // fails the call with kIoError after the others were routed.
+  fhir::Result<RouteAgainResult> routeUnroutable(IngestRouter& router,
+                                                 const std::string& principal);
 
  private:
   Store& store_;

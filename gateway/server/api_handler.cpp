@@ -251,7 +251,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     ctx_.metrics.observeRequest(route, reply.status, seconds);
     // 5xx lines are warnings (503: retry later) or errors, so an operator logging at
     // "warning" still sees a full disk or a failing store.
-    const LogLevel level = reply.status == 503  ? LogLevel::kWarning
+    const LogLevel level = reply.status == 503   ? LogLevel::kWarning
                            : reply.status >= 500 ? LogLevel::kError
                                                  : LogLevel::kInfo;
     if (ctx_.logger.enabled(level) && route != kRouteHealthz && route != kRouteReadyz &&
@@ -278,7 +278,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   }
 
   static void send(HTTPServerResponse& resp, const Reply& reply) {
-    resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    // setStatusAndReason: setStatus alone keeps the default reason, "OK" (a "202 OK").
+    resp.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     resp.setContentType(reply.contentType);
     resp.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
     for (const auto& [name, value] : reply.headers) resp.set(name, value);
@@ -385,7 +386,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (path == "/metrics") {
       *route = kRouteMetrics;
       if (auto r = onlyMethod("GET")) return *r;
-      if (ctx_.metricsRequireAuth) {
+      if (ctx_.metricsRequireAuth == nullptr || ctx_.metricsRequireAuth->load()) {
         if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       }
       Reply r;
@@ -431,17 +432,21 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       *route = kRouteReload;
       if (auto r = onlyMethod("POST")) return *r;
       if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
-      std::string version;
-      fhir::Issues issues = ctx_.reload(&version);
-      if (fhir::hasErrors(issues)) {
+      ReloadReport report = ctx_.reload(info->principal);
+      if (fhir::hasErrors(report.issues)) {
         info->outcome = "rejected";
-        return outcomeReply(422, issues);
+        return outcomeReply(422, report.issues);
       }
       info->outcome = "reloaded";
       fhir::Json body = fhir::Json::object();
       body.set("status", fhir::Json::string("reloaded"));
-      body.set("mappingTablesVersion", fhir::Json::string(version));
-      body.set("warnings", issuesJson(issues));
+      body.set("mappingTablesVersion", fhir::Json::string(report.mappingTablesVersion));
+      fhir::Json restart = fhir::Json::array();
+      for (const std::string& name : report.needsRestart) restart.push(fhir::Json::string(name));
+      body.set("needsRestart", std::move(restart));
+      body.set("routedUnroutable", fhir::Json::number(report.routed));
+      body.set("stillUnroutable", fhir::Json::number(report.stillUnroutable));
+      body.set("warnings", issuesJson(report.issues));
       return jsonReply(200, body);
     }
     if (ctx_.delivery != nullptr) {

@@ -125,23 +125,23 @@ struct ApiContext {
   Metrics& metrics;
   JsonLogger& logger;
   ServerLimits limits;
-  bool metricsRequireAuth = true;
+  // false: GET /metrics needs no token; changes on reload. Null: true.
+  const std::atomic<bool>* metricsRequireAuth = nullptr;
   // GET /records/{id}: the JSON view, or kNotFound / another error.
-  std::function<fhir::Result<fhir::Json>(const std::string& recordId)> getRecord;
+  std::function<fhir::Result<fhir::Json>(const std::string& recordId)> getRecord{};
   // GET /patients/{mrn}/summary: the summary JSON, or kNotFound / another
   // error; null: not served (404).
-  std::function<fhir::Result<fhir::Json>(const std::string& mrn)> patientSummary;
+  std::function<fhir::Result<fhir::Json>(const std::string& mrn)> patientSummary{};
   // Scrape-time values for /metrics.
-  std::function<MetricGauges()> gauges;
+  std::function<MetricGauges()> gauges{};
   // /readyz: ok, or why not ready (kUnavailable).
-  std::function<fhir::Status()> ready;
-  // POST /admin/reload: the issues of the new tables (errors: rejected, the old
-  // ones keep serving) and, when accepted, the new tables' version.
-  std::function<fhir::Issues(std::string* version)> reload;
+  std::function<fhir::Status()> ready{};
+  // POST /admin/reload by `principal` (Daemon::reload).
+  std::function<ReloadReport(const std::string& principal)> reload{};
   // The delivery operator routes; null: not served (404).
   DeliveryOperations* delivery = nullptr;
   // Appended to /metrics (delivery metrics); may be empty.
-  std::function<std::string()> extraMetrics;
+  std::function<std::string()> extraMetrics{};
   // The whole-request deadline; null: none (only POCO's per-receive timeouts).
   RequestDeadlines* deadlines = nullptr;
 };

@@ -46,6 +46,11 @@ std::string sha256HexOf(std::string_view text) {
 Authenticator::Authenticator(const std::vector<TokenConfig>& tokens,
                              const std::vector<ClientPrincipalConfig>& clientPrincipals)
     : clientPrincipals_(clientPrincipals) {
+  replaceTokens(tokens);
+}
+
+void Authenticator::replaceTokens(const std::vector<TokenConfig>& tokens) {
+  auto entries = std::make_shared<std::vector<Entry>>();
   for (const TokenConfig& t : tokens) {
     if (t.sha256Hex.size() != 64) continue;
     Entry e;
@@ -58,8 +63,10 @@ Authenticator::Authenticator(const std::vector<TokenConfig>& tokens,
     }
     if (!ok) continue;
     e.principal = Principal{t.id, t.roles};
-    tokens_.push_back(std::move(e));
+    entries->push_back(std::move(e));
   }
+  std::lock_guard<std::mutex> lock(mutex_);
+  tokens_ = std::move(entries);
 }
 
 fhir::Result<Principal> Authenticator::authenticateBearer(std::string_view authorization) const {
@@ -80,9 +87,14 @@ fhir::Result<Principal> Authenticator::authenticateBearer(std::string_view autho
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   const std::array<unsigned char, 32> hash = sha256Of(token);
+  std::shared_ptr<const std::vector<Entry>> tokens;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    tokens = tokens_;
+  }
   const Entry* match = nullptr;
   // No early exit: every entry is compared so timing does not depend on which matched.
-  for (const Entry& e : tokens_) {
+  for (const Entry& e : *tokens) {
     if (CRYPTO_memcmp(e.hash.data(), hash.data(), hash.size()) == 0) match = &e;
   }
   if (match == nullptr || token.empty()) {

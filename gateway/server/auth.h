@@ -6,11 +6,13 @@
 // Tokens are configured as SHA-256 hashes only (inloop hash-token prints one).
 // The presented token is hashed and compared with EVERY configured hash with
 // CRYPTO_memcmp, so the time taken does not reveal which bytes matched, nor
-// which entry. Thread safety: immutable after construction; concurrent calls
-// are safe.
+// which entry. Thread safety: every method may be called concurrently;
+// replaceTokens() (a configuration reload) swaps the token list atomically.
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,12 +42,17 @@ class Authenticator {
   // when no client principal has that subject.
   fhir::Result<Principal> authenticateSubject(std::string_view subject) const;
 
+  // Replaces the accepted tokens (a reload of inloop.json): requests already
+  // authenticated keep their principal; the next ones see the new list.
+  void replaceTokens(const std::vector<TokenConfig>& tokens);
+
  private:
   struct Entry {
     std::array<unsigned char, 32> hash;
     Principal principal;
   };
-  std::vector<Entry> tokens_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const std::vector<Entry>> tokens_;
   std::vector<ClientPrincipalConfig> clientPrincipals_;
 };
 

@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -239,6 +240,7 @@ struct Daemon::Impl {
   std::unique_ptr<Inbox> inbox;  // after pipeline: destroyed (stopped) before it
   std::unique_ptr<Authenticator> auth;
   std::mutex reloadMutex;
+  std::atomic<bool> metricsRequireAuth{true};
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<RequestDeadlines> deadlines;  // outlives the server's connections
   Poco::Net::HTTPRequestHandlerFactory::Ptr handlers;
@@ -247,44 +249,112 @@ struct Daemon::Impl {
   bool sslInitialized = false;
   bool stopped = false;
 
-  fhir::Issues reload(std::string* version) {
+  // Reads the configuration file again (with the command line's overrides),
+  // then the mapping tables and destinations it names; installs everything or
+  // nothing. Settings that cannot change while serving are named, not applied.
+  ReloadReport reload(const std::string& principal) {
     std::lock_guard<std::mutex> lock(reloadMutex);
-    MappingTablesRead read = readMappingTablesDir(config.mappingsDir);
+    ReloadReport report;
     fhir::Json f = fhir::Json::object();
-    f.set("mappingsDir", fhir::Json::string(config.mappingsDir));
-    if (!read.tables) {
-      if (!fhir::hasErrors(read.issues)) {
-        fhir::addError(&read.issues, "exception", config.mappingsDir, "no tables were loaded");
-      }
+    auto reject = [&](const char* event) {
       metrics.observeReload(false);
-      f.set("issues", issuesToJson(read.issues));
-      logger.log(LogLevel::kError, "mappings-rejected", f);
-      return read.issues;
+      f.set("issues", issuesToJson(report.issues));
+      logger.log(LogLevel::kError, event, f);
+      audit(principal, "rejected", fhir::formatIssues(report.issues));
+      return report;
+    };
+    DaemonConfigLoad reread = rereadDaemonConfig(config);
+    report.issues = std::move(reread.issues);
+    if (!reread.config) {
+      f.set("configFile", fhir::Json::string(config.configFile));
+      return reject("config-rejected");
+    }
+    DaemonConfig next = std::move(*reread.config);
+    f.set("mappingsDir", fhir::Json::string(next.mappingsDir));
+    MappingTablesRead read = readMappingTablesDir(next.mappingsDir);
+    for (fhir::Issue& i : read.issues) report.issues.push_back(std::move(i));
+    if (!read.tables) {
+      if (!fhir::hasErrors(report.issues)) {
+        fhir::addError(&report.issues, "exception", next.mappingsDir, "no tables were loaded");
+      }
+      return reject("mappings-rejected");
     }
     // Destinations are checked before anything is installed: a reload is
     // all or nothing, so tables and routes never come from different attempts.
-    DestinationsLoad dest = loadDestinationsNow();
-    if (!dest.config) {
-      for (fhir::Issue& i : dest.issues) read.issues.push_back(std::move(i));
-      metrics.observeReload(false);
-      f.set("issues", issuesToJson(read.issues));
-      logger.log(LogLevel::kError, "destinations-rejected", f);
-      return read.issues;
+    DestinationsLoad dest = loadDestinations(next);
+    for (fhir::Issue& i : dest.issues) report.issues.push_back(i);
+    if (!dest.config) return reject("destinations-rejected");
+
+    report.needsRestart = settingsNeedingRestart(config, next);
+    for (const std::string& name : report.needsRestart) {
+      fhir::addWarning(&report.issues, "not-supported", config.configFile + ": " + name,
+                       "\"" + name +
+                           "\" changed; it takes effect at the next restart (the "
+                           "running value is kept)");
     }
-    for (fhir::Issue& i : dest.issues) read.issues.push_back(std::move(i));
-    if (version != nullptr) *version = read.tables->version;
+    report.mappingTablesVersion = read.tables->version;
     f.set("mappingTablesVersion", fhir::Json::string(read.tables->version));
     tables.replace(std::move(read.tables));
     installDestinations(std::move(dest));
+    auth->replaceTokens(next.tokens);
+    logger.setLevel(logLevelFromName(next.logLevel));
+    metricsRequireAuth.store(next.metricsRequireAuth);
+    config.tokens = next.tokens;
+    config.logLevel = next.logLevel;
+    config.metricsRequireAuth = next.metricsRequireAuth;
+    config.mappingsDir = next.mappingsDir;
+    config.destinationsFile = next.destinationsFile;
     metrics.observeReload(true);
     logger.log(LogLevel::kInfo, "mappings-loaded", f);
-    return read.issues;
+    if (!report.needsRestart.empty()) {
+      fhir::Json w = fhir::Json::object();
+      fhir::Json names = fhir::Json::array();
+      for (const std::string& name : report.needsRestart) names.push(fhir::Json::string(name));
+      w.set("settings", std::move(names));
+      w.set("configFile", fhir::Json::string(config.configFile));
+      logger.log(LogLevel::kWarning, "config-needs-restart", w);
+    }
+    routeAgain(principal, &report);
+    audit(principal, "reloaded",
+          "tables " + report.mappingTablesVersion + "; routed " + std::to_string(report.routed) +
+              " unroutable records" +
+              (report.needsRestart.empty() ? std::string() : "; needs a restart"));
+    return report;
   }
 
-  DestinationsLoad loadDestinationsNow() {
+  // Records left unroutable go to the destinations a reload gave their practice.
+  void routeAgain(const std::string& principal, ReloadReport* report) {
+    fhir::Result<RouteAgainResult> routed = operations->routeUnroutable(*router, principal);
+    fhir::Json f = fhir::Json::object();
+    if (!routed.isOk()) {
+      fhir::addWarning(&report->issues, "exception", "",
+                       "unroutable records were not all routed: " + routed.status().message());
+      f.set("error", fhir::Json::string(routed.status().message()));
+      logger.log(LogLevel::kError, "route-unroutable-failed", f);
+      return;
+    }
+    report->routed = routed->routed;
+    report->stillUnroutable = routed->stillUnroutable;
+    if (routed->routed == 0) return;
+    f.set("routed", fhir::Json::number(routed->routed));
+    f.set("stillUnroutable", fhir::Json::number(routed->stillUnroutable));
+    logger.log(LogLevel::kInfo, "unroutable-routed", f);
+  }
+
+  void audit(const std::string& principal, const char* outcome, const std::string& detail) {
+    AuditEntry entry;
+    entry.principal = principal;
+    entry.action = "reload";
+    entry.outcome = outcome;
+    entry.source = config.configFile;
+    entry.detail = detail.substr(0, 2000);
+    (void)store->appendAudit(std::move(entry));  // best effort: the log line has it too
+  }
+
+  static DestinationsLoad loadDestinations(const DaemonConfig& c) {
     std::optional<std::string> file;
-    if (!config.destinationsFile.empty()) file = config.destinationsFile;
-    return loadDestinations(file, config.routeFlags);
+    if (!c.destinationsFile.empty()) file = c.destinationsFile;
+    return gateway::loadDestinations(file, c.routeFlags);
   }
 
   // `quiet`: at start-up, where the first log line must be "listening" (the
@@ -370,7 +440,7 @@ void Daemon::stop() {
 
 std::uint16_t Daemon::port() const { return impl_->server ? impl_->server->port() : 0; }
 
-fhir::Issues Daemon::reloadMappings(std::string* version) { return impl_->reload(version); }
+ReloadReport Daemon::reload(const std::string& principal) { return impl_->reload(principal); }
 
 fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
                                                     std::ostream& logOut) {
@@ -417,7 +487,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   }
   std::int64_t releasedLeases = *released;
 
-  DestinationsLoad destinations = d.loadDestinationsNow();
+  DestinationsLoad destinations = Impl::loadDestinations(config);
   if (!destinations.config) {
     return fhir::Status(fhir::ErrorCode::kInvalid,
                         "destinations are invalid:\n" + fhir::formatIssues(destinations.issues));
@@ -465,10 +535,13 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   if (config.tls) clients = config.tls->clientPrincipals;
   d.auth = std::make_unique<Authenticator>(config.tokens, clients);
 
-  ApiContext api{
-      *d.pipeline, *d.auth, d.metrics, d.logger, config.limits, config.metricsRequireAuth,
-      nullptr,     nullptr, nullptr,   nullptr,  nullptr,       nullptr,
-      nullptr};
+  d.metricsRequireAuth.store(config.metricsRequireAuth);
+  ApiContext api{.pipeline = *d.pipeline,
+                 .auth = *d.auth,
+                 .metrics = d.metrics,
+                 .logger = d.logger,
+                 .limits = config.limits};
+  api.metricsRequireAuth = &d.metricsRequireAuth;
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
     fhir::Result<RecordView> v = self->store->getRecord(id);
@@ -491,7 +564,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   };
   api.gauges = [self] { return self->gauges(); };
   api.ready = [self] { return self->ready(); };
-  api.reload = [self](std::string* v) { return self->reload(v); };
+  api.reload = [self](const std::string& principal) { return self->reload(principal); };
   api.delivery = d.operations.get();
   api.extraMetrics = [self] { return self->engine->renderMetrics(); };
   d.deadlines = std::make_unique<RequestDeadlines>(

@@ -6,10 +6,10 @@
 // the JSON logger. Tests start it in-process on port 0; cmd_serve wraps it in a
 // POCO ServerApplication.
 //
-// Lifecycle: start() -> serving; reloadMappings() any number of times (SIGHUP,
+// Lifecycle: start() -> serving; reload() any number of times (SIGHUP,
 // POST /admin/reload); stop() (or the destructor): stop accepting connections,
 // let in-flight requests finish, then close the store (queued writes drain).
-// Thread safety: reloadMappings() and port() may be called from any thread;
+// Thread safety: reload() and port() may be called from any thread;
 // stop() once, from the owning thread.
 
 #include <cstdint>
@@ -53,10 +53,16 @@ class Daemon {
   // The port actually bound (useful with port 0).
   std::uint16_t port() const;
 
-  // Re-reads and validates the mapping tables; installs them only when valid.
-  // Returns the issues (errors: rejected, the old tables keep serving). Logs
-  // the outcome. `version` (if non-null) receives the installed tables' version.
-  fhir::Issues reloadMappings(std::string* version = nullptr);
+  // Re-reads the configuration file (config.configFile, with the command
+  // line's overrides applied again), the mapping tables and the destinations,
+  // validates all of them and installs them only when all are valid (errors in
+  // the report: rejected, the old set keeps serving). Live: tokens, logLevel,
+  // metricsRequireAuth, mappingsDir, destinationsFile; other changed settings
+  // are kept at their running value and named in report.needsRestart, a
+  // warning issue and a "config-needs-restart" log line. Then records stored
+  // as unroutable whose practice now has a route are queued for delivery.
+  // Logged and audited with `principal`.
+  ReloadReport reload(const std::string& principal);
 
   // Stops accepting, drains in-flight requests, closes the store. Idempotent.
   void stop();

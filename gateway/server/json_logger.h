@@ -10,6 +10,7 @@
 // only fields it builds itself, never a record's own members).
 // Thread safety: log() may be called from any thread; lines never interleave.
 
+#include <atomic>
 #include <iosfwd>
 #include <mutex>
 #include <string_view>
@@ -28,14 +29,16 @@ class JsonLogger {
   // `out` must outlive the logger.
   JsonLogger(std::ostream& out, LogLevel minLevel);
 
-  bool enabled(LogLevel level) const { return level >= minLevel_; }
+  bool enabled(LogLevel level) const { return level >= minLevel_.load(); }
+  // Changes the threshold (a reload of inloop.json); safe from any thread.
+  void setLevel(LogLevel minLevel) { minLevel_.store(minLevel); }
   // Writes one line and flushes. `fields` must be an object (or null: none).
   void log(LogLevel level, std::string_view event, const fhir::Json& fields = fhir::Json());
 
  private:
   std::mutex mutex_;
   std::ostream& out_;
-  LogLevel minLevel_;
+  std::atomic<LogLevel> minLevel_;
 };
 
 }  // namespace inloop::gateway

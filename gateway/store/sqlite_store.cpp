@@ -277,6 +277,48 @@ Status supersedeOlder(Database& db, const std::string& recordId, const std::stri
 
 // The safety loop's part of an accepted item: the patient's new medication
 // list and the notices of this version, in the ingest's transaction.
+// The outbox rows of one record version.
+struct OutboxKey {
+  const std::string& recordId;
+  const std::string& patientKey;
+  std::int64_t version = 0;
+  std::int64_t versionId = 0;
+};
+
+// One outbox row per target (destinationId "" with kUnroutable: the marker),
+// superseding the record's older still-open rows for the same destination when
+// `supersede` (a record seen before).
+Status insertOutboxRows(Database& db, const OutboxKey& key,
+                        const std::vector<DestinationTarget>& targets, bool supersede,
+                        std::int64_t now) {
+  for (const DestinationTarget& target : targets) {
+    if (supersede && !target.destinationId.empty()) {
+      Status st = supersedeOlder(db, key.recordId, target.destinationId, key.version, now);
+      if (!st.isOk()) return st;
+    }
+    auto insert = db.prepare(
+        "INSERT INTO outbox(destination_id, patient_key, record_id, version, version_id, state, "
+        "next_attempt_at, reason, created_at, updated_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)");
+    if (!insert) return insert.status();
+    insert->bind(1, target.destinationId)
+        .bind(2, key.patientKey)
+        .bind(3, key.recordId)
+        .bind(4, key.version)
+        .bind(5, key.versionId)
+        .bind(6, std::string_view(outboxStateName(target.initialState)))
+        .bind(7, now)
+        .bind(8, target.reason);
+    if (Status st = insert->run(); !st.isOk()) return st;
+    if (target.initialState == OutboxState::kPending) {
+      if (Status st = refreshHead(db, target.destinationId, key.patientKey); !st.isOk()) {
+        return st;
+      }
+    }
+  }
+  return Status::ok();
+}
+
 Status writeSafety(Database& db, const IngestItem& item, std::int64_t now) {
   if (item.medicationListJson) {
     auto upsert = db.prepare(
@@ -429,31 +471,8 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
   }
   std::vector<DestinationTarget> targets = item.destinations;
   if (targets.empty()) targets.push_back(DestinationTarget{"", OutboxState::kUnroutable, ""});
-  for (const DestinationTarget& target : targets) {
-    if (knownRecord && !target.destinationId.empty()) {
-      Status st = supersedeOlder(db, item.recordId, target.destinationId, item.version, now);
-      if (!st.isOk()) return st;
-    }
-    auto insert = db.prepare(
-        "INSERT INTO outbox(destination_id, patient_key, record_id, version, version_id, state, "
-        "next_attempt_at, reason, created_at, updated_at) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)");
-    if (!insert) return insert.status();
-    insert->bind(1, target.destinationId)
-        .bind(2, item.patientKey)
-        .bind(3, item.recordId)
-        .bind(4, item.version)
-        .bind(5, versionId)
-        .bind(6, std::string_view(outboxStateName(target.initialState)))
-        .bind(7, now)
-        .bind(8, target.reason);
-    if (Status st = insert->run(); !st.isOk()) return st;
-    if (target.initialState == OutboxState::kPending) {
-      if (Status st = refreshHead(db, target.destinationId, item.patientKey); !st.isOk()) {
-        return st;
-      }
-    }
-  }
+  const OutboxKey key{item.recordId, item.patientKey, item.version, versionId};
+  if (Status st = insertOutboxRows(db, key, targets, knownRecord, now); !st.isOk()) return st;
 
   if (Status st = writeSafety(db, item, now); !st.isOk()) return st;
 
@@ -1065,6 +1084,85 @@ class SqliteStore final : public Store {
     if (!*row) return std::int64_t{0};
     return stmt->int64(0);
   }
+  Result<std::vector<UnroutableRecord>> listUnroutable(std::int64_t afterMessageId,
+                                                       int limit) override {
+    std::vector<UnroutableRecord> out;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    // Served by the outbox_state index (state, created_at): only markers are visited.
+    auto stmt = reader->db->prepare(
+        "SELECT o.seq, o.record_id, o.version, v.practice_id, v.record_json FROM outbox o "
+        "JOIN record_versions v ON v.id = o.version_id "
+        "WHERE o.state = 'unroutable' AND o.seq > ?1 ORDER BY o.seq LIMIT ?2");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, afterMessageId).bind(2, std::max(limit, 0));
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
+      out.push_back(UnroutableRecord{s.int64(0), s.text(1), s.int64(2), s.text(3),
+                                     s.isNull(4) ? std::string() : s.text(4)});
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Status routeUnroutable(std::int64_t messageId, std::vector<DestinationTarget> targets,
+                         const std::string& principal) override {
+    if (targets.empty()) return Status(ErrorCode::kInvalid, "routeUnroutable: no targets");
+    for (const DestinationTarget& target : targets) {
+      if (target.destinationId.empty()) {
+        return Status(ErrorCode::kInvalid, "routeUnroutable: a target without a destination");
+      }
+    }
+    Job job;
+    job.run = [&](Database& db) {
+      std::string recordId, patientKey, state, recordType;
+      std::int64_t version = 0, versionId = 0;
+      {
+        auto find = db.prepare(
+            "SELECT o.record_id, o.patient_key, o.state, o.version, o.version_id, v.record_type "
+            "FROM outbox o JOIN record_versions v ON v.id = o.version_id WHERE o.seq = ?1");
+        if (!find) return find.status();
+        find->bind(1, messageId);
+        auto row = find->next();
+        if (!row) return row.status();
+        if (!*row) return Status(ErrorCode::kNotFound, "no message " + std::to_string(messageId));
+        recordId = find->text(0);
+        patientKey = find->text(1);
+        state = find->text(2);
+        version = find->int64(3);
+        versionId = find->int64(4);
+        recordType = find->text(5);
+      }
+      if (state != "unroutable") {
+        return Status(ErrorCode::kConflict,
+                      "message " + std::to_string(messageId) + " is " + state + ", not unroutable");
+      }
+      const std::int64_t now = clock_.nowMillis();
+      {
+        // The marker gives way to the real rows; the audit row keeps the story.
+        auto remove = db.prepare("DELETE FROM outbox WHERE seq = ?1");
+        if (!remove) return remove.status();
+        if (Status st = remove->bind(1, messageId).run(); !st.isOk()) return st;
+      }
+      const OutboxKey key{recordId, patientKey, version, versionId};
+      if (Status st = insertOutboxRows(db, key, targets, true, now); !st.isOk()) return st;
+      AuditEntry audit;
+      audit.atMillis = now;
+      audit.principal = principal;
+      audit.action = "route";
+      audit.recordId = recordId;
+      audit.version = version;
+      audit.recordType = recordType;
+      audit.outcome = "routed";
+      std::string names;
+      for (const DestinationTarget& target : targets) {
+        names += (names.empty() ? "" : ", ") + target.destinationId;
+      }
+      audit.detail = "unroutable message " + std::to_string(messageId) + " routed to " + names;
+      return insertAudit(db, audit);
+    };
+    return submit(job);
+  }
+
   // ---- Safety loop ----
 
   Result<MedicationListRow> getMedicationList(const std::string& patientKey) override {

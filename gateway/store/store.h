@@ -283,6 +283,15 @@ struct DestinationQueue {
   std::int64_t nextDueAtMillis = 0;               // earliest due head (incl. leases); 0 when none
 };
 
+// The latest unroutable version of a record, waiting for a route (its marker row).
+struct UnroutableRecord {
+  std::int64_t messageId = 0;  // the marker row
+  std::string recordId;
+  std::int64_t version = 0;
+  std::string practiceId;
+  std::string recordJson;  // empty when purged (never: unroutable records are not purged)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -384,6 +393,22 @@ class Store {
   // The earliest time a message of `destinationId` becomes claimable (due
   // heads, leases included); 0 when its queue is empty. O(log n).
   virtual fhir::Result<std::int64_t> nextDueAt(const std::string& destinationId) = 0;
+
+  // ---- Routing again (a reload gave a practice a route) ----
+
+  // Unroutable markers with messageId > afterMessageId, oldest first, at most
+  // `limit` (page with the last messageId). Only a record's latest version can
+  // hold one: a newer version replaces the marker.
+  virtual fhir::Result<std::vector<UnroutableRecord>> listUnroutable(std::int64_t afterMessageId,
+                                                                     int limit) = 0;
+  // Replaces the unroutable marker `messageId` with one outbox row per target
+  // (non-empty destination ids; kInvalid otherwise) in ONE transaction, with an
+  // audit row ("route") by `principal`. The rows join their patients' queues
+  // now (FIFO by arrival from here on). kNotFound for an unknown id; kConflict
+  // when the row is no longer an unroutable marker (a newer version came).
+  virtual fhir::Status routeUnroutable(std::int64_t messageId,
+                                       std::vector<DestinationTarget> targets,
+                                       const std::string& principal) = 0;
 
   // ---- Safety loop (docs/safety-loop.md) ----
   // Defaults answer kUnsupported, so that test doubles and wrappers written

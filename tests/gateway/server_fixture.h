@@ -67,6 +67,7 @@ class TempDir {
 
 struct HttpReply {
   int status = 0;
+  std::string reason;  // of the status line ("Accepted")
   std::string body;
   std::string contentType;
   std::string retryAfter;
@@ -94,6 +95,7 @@ inline HttpReply sendRequest(Poco::Net::HTTPClientSession& session, const std::s
   HttpReply r;
   Poco::StreamCopier::copyToString(in, r.body);
   r.status = static_cast<int>(resp.getStatus());
+  r.reason = resp.getReason();
   r.contentType = resp.getContentType();
   r.retryAfter = resp.get("Retry-After", "");
   r.wwwAuthenticate = resp.get("WWW-Authenticate", "");

@@ -86,6 +86,7 @@ TEST_CASE("POST /records: accepted, replay, conflict, stale", "[gateway][server]
   HttpReply accepted = f.request("POST", "/records", kIngestToken, v1);
   INFO(accepted.body);
   REQUIRE(accepted.status == 202);
+  CHECK(accepted.reason == "Accepted");  // the status line says what the code means
   Json receipt = accepted.json();
   CHECK(receipt.find("recordId")->text() == "M-2026-118834");
   CHECK(receipt.find("version")->text() == "1");
@@ -97,12 +98,14 @@ TEST_CASE("POST /records: accepted, replay, conflict, stale", "[gateway][server]
   HttpReply replay = f.request("POST", "/records", kIngestToken,
                                withMember(v1, "version", Json::number(std::int64_t{1})));
   CHECK(replay.status == 200);
+  CHECK(replay.reason == "OK");
   CHECK(replay.json().find("receiptId")->text() == receiptId);
 
   // Same version, different content: conflict.
   HttpReply conflict = f.request("POST", "/records", kIngestToken,
                                  withMember(v1, "value", Json::number(std::int64_t{7})));
   CHECK(conflict.status == 409);
+  CHECK(conflict.reason == "Conflict");
   CHECK(conflict.contentType == "application/fhir+json");
   CHECK(conflict.json().find("resourceType")->text() == "OperationOutcome");
 
@@ -149,6 +152,7 @@ TEST_CASE("POST /records: invalid input is 400/413/415/422 and nothing is stored
   HttpReply invalid = f.request("POST", "/records", kIngestToken, bad);
   INFO(invalid.body);
   CHECK(invalid.status == 422);
+  CHECK(invalid.reason == "Unprocessable Entity");
   CHECK(outcomeHasExpression(invalid, "$.status"));
   CHECK(f.request("GET", "/records/M-2026-118834", kReadToken).status == 404);
 
@@ -159,6 +163,7 @@ TEST_CASE("POST /records: invalid input is 400/413/415/422 and nothing is stored
 
   HttpReply wrongType = f.request("POST", "/records", kIngestToken, good, "text/plain");
   CHECK(wrongType.status == 415);
+  CHECK(wrongType.reason == "Unsupported Media Type");
 
   // A body over the limit is refused from its Content-Length, before it is
   // read (the head alone is sent, so the test does not race the early reply).
@@ -171,7 +176,7 @@ TEST_CASE("POST /records: invalid input is 400/413/415/422 and nothing is stored
   std::string reply;
   char buf[4096];
   for (int n; (n = s.receiveBytes(buf, sizeof buf)) > 0;) reply.append(buf, std::size_t(n));
-  CHECK(reply.starts_with("HTTP/1.1 413"));
+  CHECK(reply.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n"));
   CHECK(reply.find("OperationOutcome") != std::string::npos);
 
   CHECK(f.request("GET", "/records/M-2026-118834", kReadToken).status == 404);

@@ -245,6 +245,58 @@ TEST_CASE("outbox rows: unroutable marker, pending, patient-unmatched", "[gatewa
   CHECK(claim(*store, "", clock.nowMillis()).empty());
 }
 
+TEST_CASE("unroutable markers are listed and routed once, in one transaction with an audit row",
+          "[gateway][store]") {
+  TempDir dir;
+  ManualClock clock;
+  auto store = open(dir, clock);
+  REQUIRE(ingestOne(*store, makeItem("u1", 1, "a", "mrn-1")).outcome == IngestOutcome::kAccepted);
+  REQUIRE(ingestOne(*store, makeItem("u2", 1, "a", "mrn-2")).outcome == IngestOutcome::kAccepted);
+  REQUIRE(ingestOne(*store, makeItem("r1", 1, "a", "mrn-1", to("ehr"))).outcome ==
+          IngestOutcome::kAccepted);
+  // A newer unroutable version replaces the older marker: one marker per record.
+  REQUIRE(ingestOne(*store, makeItem("u2", 2, "b", "mrn-2")).outcome == IngestOutcome::kAccepted);
+
+  auto listed = store->listUnroutable(0, 10);
+  REQUIRE(listed.isOk());
+  REQUIRE(listed->size() == 2);
+  CHECK((*listed)[0].recordId == "u1");
+  CHECK((*listed)[1].recordId == "u2");
+  CHECK((*listed)[1].version == 2);
+  CHECK((*listed)[1].practiceId == "practice-1");
+  auto page = store->listUnroutable((*listed)[0].messageId, 10);
+  REQUIRE(page.isOk());
+  REQUIRE(page->size() == 1);
+  CHECK((*page)[0].recordId == "u2");
+
+  REQUIRE(store->routeUnroutable((*listed)[0].messageId, to("ehr"), "admin").isOk());
+  // Routed once: the marker is gone, so a second call is a conflict or not found.
+  CHECK_FALSE(store->routeUnroutable((*listed)[0].messageId, to("ehr"), "admin").isOk());
+  CHECK(store->routeUnroutable((*listed)[1].messageId, {}, "admin").code() ==
+        fhir::ErrorCode::kInvalid);
+  CHECK(store->routeUnroutable(999999, to("ehr"), "admin").code() == fhir::ErrorCode::kNotFound);
+
+  auto after = store->listUnroutable(0, 10);
+  REQUIRE(after.isOk());
+  REQUIRE(after->size() == 1);
+  CHECK((*after)[0].recordId == "u2");
+  auto view = store->getRecord("u1");
+  REQUIRE(view.isOk());
+  REQUIRE(view->deliveries.size() == 1);
+  CHECK(view->deliveries[0].destinationId == "ehr");
+  CHECK(view->deliveries[0].state == OutboxState::kPending);
+  // It joins its patient's queue behind what was already there (r1 came first).
+  CHECK(recordIdsOf(claim(*store, "ehr", clock.nowMillis())) == std::vector<std::string>{"r1@1"});
+
+  auto audit = store->listAudit(100);
+  REQUIRE(audit.isOk());
+  bool routedRow = false;
+  for (const AuditEntry& e : *audit) {
+    if (e.action == "route" && e.recordId == "u1" && e.principal == "admin") routedRow = true;
+  }
+  CHECK(routedRow);
+}
+
 TEST_CASE("claimDue is FIFO per patient and patients do not block each other", "[gateway][store]") {
   TempDir dir;
   ManualClock clock;
