@@ -13,14 +13,17 @@
 // dataDir: --data-dir, else the configuration's (--config FILE, else
 // config/inloop.json when it exists, else "var"), as `inloop status`.
 // Exit codes: 0 ok; 1 refused (not a dead letter, unknown id, a newer version
-// exists); 2 usage or configuration error; 3 the store cannot be used.
+// exists, `list --destination` of a destination neither configured nor in the
+// store); 2 usage or configuration error; 3 the store cannot be used.
 // Output names ids, destinations, statuses and receiver diagnostics; never
 // clinical content. Replays and discards are audited as "cli:$USER".
 
 #include <cstdlib>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <ostream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,7 @@
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
 #include "gateway/delivery/operations.h"
+#include "gateway/destinations_config.h"
 #include "gateway/store/sqlite_store.h"
 #include "gateway/store/store.h"
 
@@ -135,6 +139,29 @@ void printList(std::ostream& out, const fhir::Json& list) {
   }
 }
 
+// The destinations the operator can mean: those of the configuration's
+// destinations file and those the store has rows for (a --route destination, or
+// one removed from the file since). Sorted, without duplicates.
+std::set<std::string> knownDestinations(const std::string& configPath, Store& store) {
+  std::set<std::string> ids;
+  std::ostringstream ignored;  // a broken configuration: the store's ids still count
+  if (std::optional<DaemonConfig> config = loadCliConfig(configPath, ignored);
+      config && !config->destinationsFile.empty()) {
+    SecretProbe anything;  // secrets do not matter for a name
+    anything.fileReadable = [](const std::string&) { return true; };
+    anything.envSet = [](const std::string&) { return true; };
+    DestinationsLoad load = readDestinationsFile(config->destinationsFile, anything);
+    if (load.config) {
+      for (const mappings::DestinationProfile& d : load.config->destinations) ids.insert(d.id);
+    }
+  }
+  if (fhir::Result<std::vector<DestinationQueue>> queues = store.destinationQueues();
+      queues.isOk()) {
+    for (const DestinationQueue& q : *queues) ids.insert(q.destinationId);
+  }
+  return ids;
+}
+
 }  // namespace
 
 int cmdDeadletter(CommandContext& ctx) {
@@ -165,6 +192,19 @@ int cmdDeadletter(CommandContext& ctx) {
   fhir::Result<fhir::Json> result = fhir::Json();
   if (args.action == "list") {
     result = ops.deadLetters(args.destination, static_cast<int>(args.limit));
+    const fhir::Json* rows = result.isOk() ? result->find("deadLetters") : nullptr;
+    if (!args.destination.empty() && rows != nullptr && rows->items().empty()) {
+      // Nothing listed: say so when the destination does not exist at all (a
+      // typo must not read as "all is well").
+      std::set<std::string> known = knownDestinations(args.configPath, *store);
+      if (known.count(args.destination) == 0) {
+        std::string names;
+        for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
+        ctx.err << "inloop deadletter list: no destination \"" << args.destination
+                << "\" (known: " << (names.empty() ? "none" : names) << ")\n";
+        return kExitInvalid;
+      }
+    }
   } else if (args.action == "show") {
     result = ops.deadLetter(id);
   } else if (args.action == "replay") {

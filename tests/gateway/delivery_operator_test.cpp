@@ -53,6 +53,15 @@ void cliOnStore(const std::string& dataDir) {
   CHECK(list.code == 0);
   CHECK(list.out.find("OPS-2") != std::string::npos);
   CHECK(list.out.find("OPS-1") == std::string::npos);
+  Run mine = cli({"list", "--destination", "route-any-fhir-transaction", "--data-dir", dataDir});
+  CHECK(mine.code == 0);
+  CHECK(mine.out.find("OPS-2") != std::string::npos);
+  // A destination that does not exist is an error, not an empty list.
+  Run typo = cli({"list", "--destination", "nosuch", "--data-dir", dataDir});
+  CHECK(typo.code == 1);
+  CHECK(typo.err.find("no destination \"nosuch\"") != std::string::npos);
+  CHECK(typo.err.find("route-any-fhir-transaction") != std::string::npos);
+  CHECK(typo.out.empty());
   Run json = cli({"list", "--json", "--data-dir", dataDir});
   REQUIRE(json.code == 0);
   const Json parsed = *inloop::fhir::parseJson(json.out);

@@ -38,9 +38,10 @@ std::string readLine(int fd) {
 
 }  // namespace
 
-TEST_CASE("inloop serve runs as a child, logs its port, ingests, delivers with the shipped config, "
-          "and stops on SIGTERM",
-          "[gateway][server]") {
+TEST_CASE(
+    "inloop serve runs as a child, logs its port, ingests, delivers with the shipped config, "
+    "and stops on SIGTERM",
+    "[gateway][server]") {
   TempDir tmp;
   int out[2];
   REQUIRE(pipe(out) == 0);
@@ -112,4 +113,21 @@ TEST_CASE("inloop serve runs as a child, logs its port, ingests, delivers with t
   CHECK(rest.find("\"event\":\"request\"") != std::string::npos);
   CHECK(rest.find("\"event\":\"stopped\"") != std::string::npos);
   CHECK(rest.find("Alvarez") == std::string::npos);
+}
+
+TEST_CASE("inloop serve --help lists every option", "[gateway][server]") {
+  FILE* pipe = ::popen((std::string(INLOOP_BINARY) + " serve --help 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string help;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) help.append(buf, n);
+  const int status = ::pclose(pipe);
+  INFO(help);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (const char* option :
+       {"--config=FILE", "--listen=HOST:PORT", "--data-dir=DIR", "--destinations=FILE",
+        "--route=PRACTICE_ID=KIND:URL", "--daemon", "--pidfile"}) {
+    CHECK(help.find(option) != std::string::npos);
+  }
 }
