@@ -1,6 +1,7 @@
 // `inloop serve` as a real child process: it logs {"event":"listening","port":N}
 // as its first line, accepts a record, delivers it with the shipped
-// configuration (to files under var/outbox/), and SIGTERM makes it drain and exit 0.
+// configuration (to files under var/outbox/), and SIGTERM makes it drain and exit 0;
+// SIGHUP reloads the configuration and routes records left unroutable.
 #include <Poco/Net/HTTPClientSession.h>
 #include <signal.h>
 #include <spawn.h>
@@ -130,4 +131,34 @@ TEST_CASE("inloop serve --help lists every option", "[gateway][server]") {
         "--route=PRACTICE_ID=KIND:URL", "--daemon", "--pidfile"}) {
     CHECK(help.find(option) != std::string::npos);
   }
+}
+
+TEST_CASE("SIGHUP reloads the destinations and delivers the records that were unroutable",
+          "[gateway][server]") {
+  TempDir tmp;
+  const std::filesystem::path config = inloop::testing::copyShippedConfig(tmp.path());
+  const std::filesystem::path destinations = config.parent_path() / "destinations.json";
+  const std::string shipped = inloop::server_testing::readFile(destinations);
+  inloop::server_testing::writeFile(destinations, R"({"destinations": [], "routes": {}})");
+  inloop::testing::ServeChild child(
+      inloop::testing::ServeOptions{tmp.path() / "data", "sighup-token", config, {}});
+  const int port = child.waitForPort(std::chrono::seconds(60));
+  INFO(child.output());
+  REQUIRE(port != 0);
+  {
+    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<std::uint16_t>(port));
+    REQUIRE(inloop::testing::postRecord(session, exampleRecord("measurement-pain-nrs.json"),
+                                        "sighup-token") == 202);
+  }
+  // The shipped destinations come back: every practice to var/outbox.
+  inloop::server_testing::writeFile(destinations, shipped);
+  REQUIRE(::kill(child.pid(), SIGHUP) == 0);
+  CHECK(child.waitForOutput("\"event\":\"unroutable-routed\"", 1, std::chrono::seconds(60)));
+  const std::filesystem::path active = tmp.path() / "var/outbox/.inloop-local-files.ndjson.tmp";
+  CHECK(inloop::delivery_testing::waitUntil([&] {
+    std::ifstream in(active);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("\"resourceType\":\"Observation\"") != std::string::npos;
+  }));
+  CHECK(child.terminate() == 0);
 }
