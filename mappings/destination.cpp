@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -36,19 +37,6 @@ Json identifierJson(std::string_view system, std::string_view value) {
   add(o, "system", str(system));
   add(o, "value", str(value));
   return o;
-}
-
-// Calls `visit(referenceObject)` for every object with a string "reference"
-// member inside `node` (depth first, document order).
-template <typename F>
-void forEachReference(Json& node, F& visit) {
-  if (node.isObject()) {
-    const Json* ref = node.find("reference");
-    if (ref != nullptr && ref->isString()) visit(node);
-    for (auto& member : node.members()) forEachReference(member.second, visit);
-  } else if (node.isArray()) {
-    for (Json& item : node.items()) forEachReference(item, visit);
-  }
 }
 
 void collectUuidReferences(const Json& node, std::vector<std::string>* out) {
@@ -167,7 +155,11 @@ std::string notTakenReason(const DestinationProfile& d, const CapabilitySet* cap
                            std::string_view type) {
   std::string why = "destination \"" + d.id + "\" does not take " + std::string(type);
   if (!d.acceptsType(type)) return why + " (not in its \"accepts\" list)";
-  if (caps != nullptr) return why + " (not writable per its CapabilityStatement)";
+  if (caps != nullptr) {
+    if (std::string because = caps->whyNotWritable(type); !because.empty()) {
+      return why + " (" + because + ")";
+    }
+  }
   return why;
 }
 
@@ -494,13 +486,33 @@ const ResourceCapability* CapabilitySet::find(std::string_view type) const {
 }
 
 bool CapabilitySet::canUpdate(std::string_view type) const {
+  if (refused.find(type) != refused.end()) return false;
   const ResourceCapability* r = find(type);
-  return r != nullptr && r->update && r->conditionalUpdate.value_or(true);
+  return r == nullptr || r->update;
 }
 
 bool CapabilitySet::canCreate(std::string_view type) const {
+  if (refused.find(type) != refused.end()) return false;
   const ResourceCapability* r = find(type);
-  return r != nullptr && r->create && r->conditionalCreate.value_or(true);
+  return r == nullptr || r->create;
+}
+
+std::string CapabilitySet::whyNotWritable(std::string_view type) const {
+  if (auto it = refused.find(type); it != refused.end()) {
+    return "refused by the receiver: " + it->second;
+  }
+  const ResourceCapability* r = find(type);
+  if (r == nullptr) return {};
+  if (type == "Patient" ? !r->create : !r->update) {
+    return "not writable per its CapabilityStatement";
+  }
+  return {};
+}
+
+bool CapabilitySet::conditionalUpdateUnsupported(std::string_view type) const {
+  if (!conditionalUpdateRefused.empty()) return true;
+  const ResourceCapability* r = find(type);
+  return r != nullptr && r->conditionalUpdate == false;
 }
 
 fhir::Result<CapabilitySet> parseCapabilityStatement(const Json& statement) {
@@ -538,6 +550,8 @@ fhir::Result<CapabilitySet> parseCapabilityStatement(const Json& statement) {
     if (code == "batch") caps.batch = true;
   });
   const Json* resources = server->find("resource");
+  caps.resourcesListed =
+      resources != nullptr && resources->isArray() && !resources->items().empty();
   if (resources != nullptr && resources->isArray()) {
     for (const Json& r : resources->items()) {
       std::string_view type = textOf(&r, "type");
@@ -563,7 +577,8 @@ fhir::Result<CapabilitySet> parseCapabilityStatement(const Json& statement) {
 
 DestinationKind chooseKind(const DestinationProfile& destination, const CapabilitySet* caps) {
   if (destination.kind == DestinationKind::kFhirTransaction && caps != nullptr &&
-      !caps->transaction) {
+      ((caps->statementRead && !caps->transaction) || caps->refused.count("Bundle") != 0 ||
+       !caps->conditionalUpdateRefused.empty())) {
     return DestinationKind::kFhirPut;
   }
   return destination.kind;
@@ -588,6 +603,24 @@ TranslateOptions translateOptionsFor(const DestinationProfile& destination,
 }
 
 // ---- Building blocks ----
+
+void forEachReference(Json& node, const std::function<void(Json& reference)>& visit) {
+  if (node.isObject()) {
+    const Json* ref = node.find("reference");
+    if (ref != nullptr && ref->isString()) visit(node);
+    for (auto& member : node.members()) forEachReference(member.second, visit);
+  } else if (node.isArray()) {
+    for (Json& item : node.items()) forEachReference(item, visit);
+  }
+}
+
+bool isConditionalReference(std::string_view reference) {
+  const std::size_t q = reference.find('?');
+  if (q == std::string_view::npos || q == 0 || q + 1 >= reference.size()) return false;
+  if (reference[0] < 'A' || reference[0] > 'Z') return false;
+  return std::all_of(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(q),
+                     [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); });
+}
 
 std::string communicationIdentifierValue(std::string_view recordId, std::int64_t version) {
   std::string v(recordId);
@@ -811,6 +844,24 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
     return out;
   }
 
+  // A transaction of conditional updates the server does not do: single
+  // requests instead, which search first (WireRequest::searchFirst).
+  if (out.kind == DestinationKind::kFhirTransaction && caps != nullptr) {
+    for (const EntryInfo& info : kept) {
+      const Json* request = info.entry.find("request");
+      if (textOf(request, "method") == "PUT" &&
+          textOf(request, "url").find('?') != std::string_view::npos &&
+          caps->conditionalUpdateUnsupported(info.type)) {
+        out.kind = DestinationKind::kFhirPut;
+        out.substitutions.push_back(
+            "single requests instead of a transaction: the server does "
+            "not do conditional updates of " +
+            info.type);
+        break;
+      }
+    }
+  }
+
   // References: subjects by the practice's patient id (reference mode), then
   // references into entries that are not sent.
   Json subject = Json::object();
@@ -821,6 +872,14 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
     add(subject, "type", str("Patient"));
     add(subject, "identifier", identifierJson(system, value));
   }
+  // Inside one Bundle (a transaction, or the Bundle an engine gets) the
+  // subject points at the Bundle's own Patient entry by its fullUrl: every
+  // transaction-capable server resolves that, while a conditional reference in
+  // a resource body is stored literally by some (R4 makes resolving it optional).
+  const bool oneBundle =
+      out.kind == DestinationKind::kFhirTransaction || out.kind == DestinationKind::kHttpBundle;
+  const bool patientSent =
+      !patientUrl.empty() && removed.find(patientUrl) == removed.end() && !byReference;
   for (EntryInfo& info : kept) {
     Json* resource = resourceOf(info.entry);
     auto fix = [&](Json& ref) {
@@ -828,6 +887,10 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       bool toPatient = target == patientUrl || target.rfind("Patient?", 0) == 0;
       if (byReference && toPatient) {
         ref = subject;
+        return;
+      }
+      if (oneBundle && patientSent && toPatient) {
+        ref.set("reference", str(patientUrl));
         return;
       }
       if (auto it = renamed.find(target); it != renamed.end()) {
@@ -903,6 +966,8 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
         WireRequest w;
         w.method = std::string(textOf(request, "method"));
         w.url = std::string(textOf(request, "url"));
+        w.searchFirst = w.method == "PUT" && w.url.find('?') != std::string::npos &&
+                        caps != nullptr && caps->conditionalUpdateUnsupported(kept[i].type);
         std::string_view ifNoneExist = textOf(request, "ifNoneExist");
         if (!ifNoneExist.empty()) w.headers.push_back({"If-None-Exist", std::string(ifNoneExist)});
         w.body = std::move(resolved[i]);

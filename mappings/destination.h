@@ -191,6 +191,12 @@ struct DestinationProfile {
   std::vector<HeaderField> headers;  // extra static headers on every request
   // false: records are still routed and queued for it, but not sent (paused).
   bool enabled = true;
+  // true: the receiver resolves conditional references ("Patient?identifier=...")
+  // in resource bodies, which FHIR R4 makes optional; they are then sent as they
+  // are. false (default): the sender resolves them to "Patient/{id}" by a search
+  // at the receiver first (cached per destination), and a patient the receiver
+  // does not have (or has twice) parks the message as patient-unmatched.
+  bool conditionalReferences = false;
 
   // True when `accepts` is empty or lists `resourceType`.
   bool acceptsType(std::string_view resourceType) const;
@@ -247,18 +253,43 @@ struct ResourceCapability {
   bool operator==(const ResourceCapability&) const = default;
 };
 
+// What is known of a FHIR server: its CapabilityStatement as FHIR means it,
+// plus what its answers taught (`refused`).
+//
+// FHIR makes rest.resource 0..*: a statement without the list, or a type the
+// list leaves out, says NOTHING about that type; it is "unknown" and is sent,
+// and the receiver's answer decides. Only an explicit statement drops a type
+// ahead of time: a listed type without the interaction (create for Patient,
+// update for the others), or one the receiver refused (`refused`).
 struct CapabilitySet {
+  // false: no CapabilityStatement was read (only `refused` is known); the
+  // destination's configured kind is used as is.
+  bool statementRead = true;
   std::string fhirVersion;
   std::string software;                       // software.name [+ " " + software.version]
   bool transaction = false;                   // system interaction "transaction"
   bool batch = false;                         // system interaction "batch"
+  bool resourcesListed = false;               // the statement has a rest.resource list
   std::vector<ResourceCapability> resources;  // rest[mode=server].resource, in order
+  // Types the receiver refused in an answer (a 4xx naming the type), learnt
+  // while delivering: type -> the receiver's words, for operators.
+  std::map<std::string, std::string, std::less<>> refused;
+  // The receiver refused a conditional update (PUT Type?identifier=...):
+  // writes then search first and PUT Type/{id} or POST (fhir-put). The answer
+  // that taught it; empty: not refused.
+  std::string conditionalUpdateRefused;
 
   const ResourceCapability* find(std::string_view type) const;
-  // `update` listed and conditionalUpdate not declared false: a conditional PUT works.
+  // Not refused, and unless the statement lists the type: `update` listed.
   bool canUpdate(std::string_view type) const;
-  // `create` listed and conditionalCreate not declared false: POST with If-None-Exist works.
+  // Not refused, and unless the statement lists the type: `create` listed.
   bool canCreate(std::string_view type) const;
+  // Why the statement or an answer rules `type` out ("" when it does not):
+  // "not writable per its CapabilityStatement" or "refused by the receiver: ...".
+  std::string whyNotWritable(std::string_view type) const;
+  // True when conditional updates of `type` are known not to work: declared
+  // conditionalUpdate false for a listed type, or refused in an answer.
+  bool conditionalUpdateUnsupported(std::string_view type) const;
 };
 
 // Reads a CapabilityStatement. Fails with kInvalid when `statement` is not a
@@ -267,13 +298,14 @@ struct CapabilitySet {
 fhir::Result<CapabilitySet> parseCapabilityStatement(const fhir::Json& statement);
 
 // The kind actually used: a fhir-transaction destination whose server (when
-// `caps` is known) does not support transactions gets single conditional
-// requests (kFhirPut); every other configuration keeps its kind.
+// its statement was read) does not support transactions, or refused one (the
+// type "Bundle" in CapabilitySet::refused), or refused a conditional update,
+// gets single requests (kFhirPut); every other configuration keeps its kind.
 DestinationKind chooseKind(const DestinationProfile& destination, const CapabilitySet* caps);
 
-// True when `destination` (and its server, when `caps` is known) takes writes
-// of `resourceType`. Patient is checked for create (conditional create), other
-// types for update (conditional update).
+// True when `destination` (its `accepts` list, and its server when `caps` is
+// known) takes writes of `resourceType`: false only on an explicit statement
+// (CapabilitySet above). Patient is checked for create, other types for update.
 bool destinationTakes(const DestinationProfile& destination, const CapabilitySet* caps,
                       std::string_view resourceType);
 
@@ -310,6 +342,10 @@ struct WireRequest {
   std::string url;
   std::vector<HeaderField> headers;  // request-specific (If-None-Exist)
   fhir::Json body;
+  // fhir-put, a conditional update (PUT Type?identifier=...) the server does
+  // not do (CapabilitySet::conditionalUpdateUnsupported): the sender searches
+  // first, then PUTs Type/{id} of the single match or POSTs when there is none.
+  bool searchFirst = false;
 };
 
 struct ShapedDelivery {
@@ -343,6 +379,13 @@ ShapedDelivery shapeRecord(const PlanRecord& record, const MappingTables& tables
                            const fhir::Json* storedBundle = nullptr);
 
 // ---- Building blocks, public for tests ----
+
+// Calls `visit(referenceObject)` for every object with a string "reference"
+// member inside `node` (depth first, document order).
+void forEachReference(fhir::Json& node, const std::function<void(fhir::Json& reference)>& visit);
+
+// True for a conditional reference "Type?search" (FHIR R4 http.html#trules).
+bool isConditionalReference(std::string_view reference);
 
 // Logical id prefix of the Communication that stands in for a CarePlan.
 inline constexpr std::string_view kIdPrefixCommunication = "comm";

@@ -191,14 +191,14 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        DestinationKind::kFhirTransaction,
        {},
        {"CarePlan", "Goal", "Goal"}},
-      {"care plan -> Communication (CapabilityStatement)",
+      {"care plan, types a partial CapabilityStatement leaves out are sent",
        kCarePlan,
        profile(DestinationKind::kFhirTransaction),
        "metadata-peer-no-careplan-goal.json",
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "Communication", "Provenance"},
-       {"Goal", "Goal"}},
+       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {}},
       {"care plan, peer takes everything",
        kCarePlan,
        profile(DestinationKind::kFhirTransaction),
@@ -207,13 +207,13 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        DestinationKind::kFhirTransaction,
        {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
        {}},
-      {"no transaction -> single requests, Goals first",
+      {"no transaction -> single requests; Goal listed read-only is skipped",
        kCarePlan,
        profile(DestinationKind::kFhirTransaction),
        "metadata-no-transaction.json",
        ShapeState::kSend,
        DestinationKind::kFhirPut,
-       {"Patient", "Communication", "Provenance"},
+       {"Patient", "CarePlan", "Provenance"},
        {"Goal", "Goal"}},
       {"fhir-put orders Goals before the CarePlan",
        kCarePlan,
@@ -363,14 +363,26 @@ TEST_CASE("shaping: conditional-create keeps the Patient with ifNoneExist",
   CHECK(first.find("resource")->find("resourceType")->text() == "Patient");
   CHECK(first.find("request")->find("method")->text() == "POST");
   CHECK(first.find("request")->find("ifNoneExist")->text().rfind("identifier=", 0) == 0);
-  // The translator's Bundle, less the client ids of conditional writes.
+  // The translator's Bundle, less the client ids of conditional writes, with
+  // every subject pointing at the Bundle's Patient entry by its fullUrl (a
+  // conditional reference in a body is stored literally by some servers).
   Json expected = translated(r);
+  const std::string patientUrl = first.find("fullUrl")->text();
+  CHECK(patientUrl.rfind("urn:uuid:", 0) == 0);
+  int subjects = 0;
   for (Json& e : expected.find("entry")->items()) {
     if (e.find("request")->find("url")->text().find('?') != std::string::npos) {
       e.find("resource")->erase("id");
     }
+    if (Json* subject = e.find("resource")->find("subject")) {
+      CHECK(subject->find("reference")->text().rfind("Patient?identifier=", 0) == 0);
+      subject->set("reference", Json::string(patientUrl));
+      ++subjects;
+    }
   }
+  CHECK(subjects > 0);
   CHECK(s.requests[0].body == expected);
+  CHECK(inloop::fhir::writeJson(s.requests[0].body).find("\"Patient?") == std::string::npos);
 }
 
 TEST_CASE("shaping: MedicationStatement -> MedicationRequest", "[mappings][destination]") {
@@ -582,11 +594,21 @@ TEST_CASE("capabilities: the FHIR server peer's CapabilityStatement", "[mappings
   }
   CHECK(full.canCreate("Patient"));
 
+  // Types a partial list leaves out are unknown, not refused: they are sent
+  // and the receiver's answer decides (FHIR makes rest.resource 0..*).
   CapabilitySet limited = capsFrom("metadata-peer-no-careplan-goal.json");
   CHECK(limited.transaction);
+  CHECK(limited.resourcesListed);
   CHECK(limited.find("CarePlan") == nullptr);
-  CHECK_FALSE(limited.canUpdate("Goal"));
+  CHECK(limited.canUpdate("Goal"));
+  CHECK(limited.whyNotWritable("Goal").empty());
   CHECK(limited.canUpdate("Communication"));
+  // What an answer taught is explicit.
+  limited.refused.emplace("Goal", "HTTP 422 (business-rule: no writes of Goal)");
+  CHECK_FALSE(limited.canUpdate("Goal"));
+  CHECK(limited.whyNotWritable("Goal") ==
+        "refused by the receiver: HTTP 422 (business-rule: no writes of Goal)");
+  CHECK(limited.canUpdate("CarePlan"));
 
   CapabilitySet small = capsFrom("metadata-no-transaction.json");
   CHECK_FALSE(small.transaction);
@@ -594,8 +616,11 @@ TEST_CASE("capabilities: the FHIR server peer's CapabilityStatement", "[mappings
   CHECK(small.software == "Synthetic EHR 9.1");
   CHECK(small.canCreate("Patient"));
   CHECK_FALSE(small.canUpdate("Patient"));
-  CHECK_FALSE(small.canUpdate("CarePlan"));  // conditionalUpdate false
-  CHECK_FALSE(small.canUpdate("Goal"));      // read only
+  CHECK(small.canUpdate("CarePlan"));  // conditionalUpdate false: search + PUT Type/{id}
+  CHECK(small.conditionalUpdateUnsupported("CarePlan"));
+  CHECK_FALSE(small.conditionalUpdateUnsupported("Observation"));
+  CHECK_FALSE(small.canUpdate("Goal"));  // listed read only: an explicit statement
+  CHECK(small.whyNotWritable("Goal") == "not writable per its CapabilityStatement");
   CHECK(small.canUpdate("Observation"));
   CHECK(small.find("Observation")->conditionalUpdate == std::optional<bool>(true));
   CHECK_FALSE(small.find("MedicationRequest")->conditionalUpdate.has_value());
@@ -607,10 +632,55 @@ TEST_CASE("capabilities: the FHIR server peer's CapabilityStatement", "[mappings
   CHECK(chooseKind(profile(DestinationKind::kFhirPut), &full) == DestinationKind::kFhirPut);
   CHECK(chooseKind(profile(DestinationKind::kHttpBundle), &small) == DestinationKind::kHttpBundle);
 
-  // MedicationStatement is not in the small server's list: MedicationRequest.
+  // MedicationStatement is not in the small server's list: unknown, so sent as
+  // is; once the receiver refused it, MedicationRequest.
+  CHECK(translateOptionsFor(tx, &small).medicationAs == TranslateOptions{}.medicationAs);
+  small.refused.emplace("MedicationStatement", "HTTP 405");
   CHECK(translateOptionsFor(tx, &small).medicationAs == MedicationAs::kRequest);
   // Capabilities never apply to kinds that are not FHIR servers.
   CHECK(destinationTakes(profile(DestinationKind::kNdjsonDir), &small, "Goal"));
+}
+
+TEST_CASE("capabilities: a statement without a resource list says nothing about types",
+          "[mappings][destination]") {
+  auto doc = inloop::fhir::parseJson(R"({"resourceType":"CapabilityStatement","status":"active",
+    "kind":"instance","fhirVersion":"4.0.1","format":["json"],
+    "rest":[{"mode":"server","interaction":[{"code":"transaction"}]}]})");
+  REQUIRE(doc.isOk());
+  auto caps = parseCapabilityStatement(*doc);
+  REQUIRE(caps.isOk());
+  CHECK(caps->transaction);
+  CHECK_FALSE(caps->resourcesListed);
+  DestinationProfile tx = profile(DestinationKind::kFhirTransaction);
+  for (const char* type : {"Patient", "Observation", "CarePlan", "Goal", "MedicationStatement",
+                           "Communication", "Provenance"}) {
+    INFO(type);
+    CHECK(destinationTakes(tx, &*caps, type));
+  }
+  CHECK(chooseKind(tx, &*caps) == DestinationKind::kFhirTransaction);
+  CHECK(translateOptionsFor(tx, &*caps).medicationAs == TranslateOptions{}.medicationAs);
+  // Every example record is sent whole: nothing is skipped ahead of time.
+  for (const std::string& name : {kPain, kCarePlan, kTaper}) {
+    ShapedDelivery s = shapeRecord(example(name), tables(), tx, &*caps);
+    INFO(name);
+    CHECK(s.state == ShapeState::kSend);
+    CHECK(s.skipped.empty());
+  }
+  // Without any statement read, only what answers taught counts, and the kind stays.
+  CapabilitySet learnt;
+  learnt.statementRead = false;
+  learnt.refused.emplace("Goal", "HTTP 405");
+  CHECK(chooseKind(tx, &learnt) == DestinationKind::kFhirTransaction);
+  CHECK_FALSE(destinationTakes(tx, &learnt, "Goal"));
+  CHECK(destinationTakes(tx, &learnt, "CarePlan"));
+  // Refusals drive the fallbacks: CarePlan -> Communication, Goals skipped.
+  learnt.refused.emplace("CarePlan", "HTTP 422 (business-rule: no writes of CarePlan)");
+  ShapedDelivery s = shapeRecord(example(kCarePlan), tables(), tx, &learnt);
+  REQUIRE(s.state == ShapeState::kSend);
+  CHECK(bundleTypes(s.requests[0].body) ==
+        std::vector<std::string>{"Patient", "Communication", "Provenance"});
+  REQUIRE(s.skipped.size() == 2);
+  CHECK(s.skipped[0].reason.find("refused by the receiver: HTTP 405") != std::string::npos);
 }
 
 TEST_CASE("capabilities: not a usable CapabilityStatement", "[mappings][destination]") {
