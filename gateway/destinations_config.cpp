@@ -515,7 +515,8 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
   r.members(
       v, what,
       {"id", "kind", "endpoint", "enabled", "auth", "tls", "timeouts", "maxInFlight",
-       "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers"},
+       "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers",
+       "conditionalReferences"},
       [&](const std::string& key, const Json& value) {
         std::string name = what + "." + key;
         if (key == "id" || key == "kind") return;
@@ -529,6 +530,8 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
           }
         } else if (key == "enabled") {
           r.boolean(value, name, &d.enabled);
+        } else if (key == "conditionalReferences") {
+          r.boolean(value, name, &d.conditionalReferences);
         } else if (key == "auth") {
           authNode = &value;
           readAuth(r, value, name, &d);

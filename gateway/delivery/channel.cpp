@@ -18,13 +18,16 @@ using mappings::DestinationKind;
 class HttpChannel final : public DeliveryChannel {
  public:
   HttpChannel(std::unique_ptr<HttpClient> client, std::unique_ptr<AuthProvider> auth,
-              const Clock& clock)
+              const Clock& clock, bool receiverResolvesConditionalReferences)
       : client_(std::move(client)), auth_(std::move(auth)) {
     // One sender per HTTP kind: shaping may switch a destination between
-    // transaction and single PUTs when capabilities change.
-    transaction_ = makeHttpSender(DestinationKind::kFhirTransaction, *client_, auth_.get(), clock);
-    put_ = makeHttpSender(DestinationKind::kFhirPut, *client_, auth_.get(), clock);
-    bundle_ = makeHttpSender(DestinationKind::kHttpBundle, *client_, auth_.get(), clock);
+    // transaction and single PUTs when capabilities change. They share the
+    // ids learnt at this server.
+    SenderOptions options{receiverResolvesConditionalReferences, &ids_};
+    transaction_ =
+        makeHttpSender(DestinationKind::kFhirTransaction, *client_, auth_.get(), clock, options);
+    put_ = makeHttpSender(DestinationKind::kFhirPut, *client_, auth_.get(), clock, options);
+    bundle_ = makeHttpSender(DestinationKind::kHttpBundle, *client_, auth_.get(), clock, options);
   }
 
   DeliveryOutcome send(const mappings::ShapedDelivery& shaped) override {
@@ -51,6 +54,7 @@ class HttpChannel final : public DeliveryChannel {
  private:
   std::unique_ptr<HttpClient> client_;
   std::unique_ptr<AuthProvider> auth_;
+  ServerIdCache ids_;
   std::unique_ptr<Sender> transaction_;
   std::unique_ptr<Sender> put_;
   std::unique_ptr<Sender> bundle_;
@@ -95,7 +99,8 @@ fhir::Result<std::unique_ptr<DeliveryChannel>> makeChannel(
   fhir::Result<std::unique_ptr<AuthProvider>> auth = makeAuthProvider(destination, deps);
   if (!auth.isOk()) return auth.status();
   return std::unique_ptr<DeliveryChannel>(
-      std::make_unique<HttpChannel>(std::move(client).value(), std::move(auth).value(), clock));
+      std::make_unique<HttpChannel>(std::move(client).value(), std::move(auth).value(), clock,
+                                    destination.conditionalReferences));
 }
 
 ChannelFactory defaultChannelFactory(const Clock& clock, JsonLogger* logger) {

@@ -128,6 +128,10 @@ struct DeliveryEngine::Pool {
   std::mutex mutex;      // guards everything below
   std::optional<mappings::CapabilitySet> caps;
   std::string capsError;
+  // What the receiver's answers taught (refused types, conditional update),
+  // kept apart from `caps` so that a statement read later does not erase it.
+  std::map<std::string, std::string, std::less<>> refused;
+  std::string conditionalUpdateRefused;
   bool capsTried = false;
   std::int64_t capsTriedAt = 0;
   std::string lastError;
@@ -360,8 +364,12 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       case AttemptOutcome::kParked:
         ++pool.counters.parked;
         break;
+      case AttemptOutcome::kNotSent:
+        ++pool.counters.notSent;
+        break;
     }
-    if (outcome == AttemptOutcome::kRetry || outcome == AttemptOutcome::kDeadLetter) {
+    if (outcome == AttemptOutcome::kRetry || outcome == AttemptOutcome::kDeadLetter ||
+        outcome == AttemptOutcome::kNotSent) {
       pool.lastError = attempt.error;
       pool.lastErrorAt = attempt.atMillis;
     }
@@ -403,11 +411,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
     log("delivery-dead-letter", LogLevel::kError);
     return;
   }
-  std::optional<mappings::CapabilitySet> caps;
-  {
-    std::lock_guard<std::mutex> lock(pool.mutex);
-    caps = pool.caps;
-  }
+  std::optional<mappings::CapabilitySet> caps = effectiveCapabilities(pool);
   const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
   mappings::ShapedDelivery shaped;
   const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, capsPtr);
@@ -442,10 +446,12 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       log("delivery-parked", LogLevel::kWarning);
       return;
     case mappings::ShapeState::kNothingToSend:
+      // Not delivered: the receiver got nothing. Visible, alerted on, kept
+      // for replay once the destination takes something of it.
       pool.breaker.release();
-      attempt.error = "nothing to send: " + shapingNote(shaped);
-      finish(AttemptOutcome::kDelivered);
-      log("delivered", LogLevel::kInfo);
+      attempt.error = "not sent: " + shapingNote(shaped);
+      finish(AttemptOutcome::kNotSent);
+      log("delivery-not-sent", LogLevel::kWarning);
       return;
     case mappings::ShapeState::kInvalid:
       pool.breaker.release();
@@ -495,14 +501,75 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       log("delivery-retry", LogLevel::kWarning);
       return;
     }
+    case OutcomeClass::kUnmatched:
+      // The receiver does not know the patient (or knows two): parked,
+      // visible; a later version, a replay or a reload sends it again.
+      pool.breaker.onSuccess(now);
+      attempt.error = outcome.summary;
+      finish(AttemptOutcome::kParked);
+      log("delivery-parked", LogLevel::kWarning);
+      return;
     case OutcomeClass::kPermanent:
       // The receiver answered sensibly: it is healthy, the message is not.
       pool.breaker.onSuccess(now);
       attempt.error = outcome.summary;
+      if (learnRefusal(pool, outcome)) {
+        // A type (or the transaction, or a conditional update) it does not
+        // take: shaped again at once with the fallback.
+        attempt.nextAttemptAtMillis = now;
+        finish(AttemptOutcome::kRetry);
+        log("delivery-retry", LogLevel::kWarning);
+        return;
+      }
       finish(AttemptOutcome::kDeadLetter);
       log("delivery-dead-letter", LogLevel::kError);
       return;
   }
+}
+
+std::optional<mappings::CapabilitySet> DeliveryEngine::effectiveCapabilities(Pool& pool) {
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  if (!pool.caps && pool.refused.empty() && pool.conditionalUpdateRefused.empty()) {
+    return std::nullopt;
+  }
+  mappings::CapabilitySet caps;
+  if (pool.caps) {
+    caps = *pool.caps;
+  } else {
+    caps.statementRead = false;
+  }
+  for (const auto& [type, why] : pool.refused) caps.refused.emplace(type, why);
+  caps.conditionalUpdateRefused = pool.conditionalUpdateRefused;
+  return caps;
+}
+
+bool DeliveryEngine::learnRefusal(Pool& pool, const DeliveryOutcome& outcome) {
+  if (!mappings::isFhirServerKind(pool.profile.kind)) return false;
+  std::string what;
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (outcome.conditionalUpdateRefused && pool.conditionalUpdateRefused.empty()) {
+      pool.conditionalUpdateRefused = outcome.summary;
+      what = "conditional update";
+    } else if (!outcome.refusedType.empty() &&
+               pool.refused.find(outcome.refusedType) == pool.refused.end() &&
+               !(outcome.refusedType == "Bundle" &&
+                 pool.profile.kind != mappings::DestinationKind::kFhirTransaction)) {
+      pool.refused.emplace(outcome.refusedType, outcome.summary);
+      what = outcome.refusedType;
+    } else {
+      return false;
+    }
+    ++pool.counters.learnt;
+  }
+  if (deps_.logger != nullptr) {
+    fhir::Json f = fhir::Json::object();
+    f.set("destination", fhir::Json::string(pool.profile.id));
+    f.set("refused", fhir::Json::string(what));
+    f.set("status", fhir::Json::number(std::int64_t{outcome.httpStatus}));
+    deps_.logger->log(LogLevel::kWarning, "capability-learnt", f);
+  }
+  return true;
 }
 
 std::vector<DestinationStatus> DeliveryEngine::status() {
@@ -525,9 +592,9 @@ std::vector<DestinationStatus> DeliveryEngine::status() {
     s.enabled = pool.profile.enabled;
     s.circuit = pool.breaker.state(now);
     s.workers = static_cast<int>(pool.workers.size());
+    s.capabilities = effectiveCapabilities(pool);
     {
       std::lock_guard<std::mutex> lock(pool.mutex);
-      s.capabilities = pool.caps;
       s.capabilityError = pool.capsError;
       s.lastError = pool.lastError;
       s.lastErrorAtMillis = pool.lastErrorAt;
@@ -540,19 +607,21 @@ std::vector<DestinationStatus> DeliveryEngine::status() {
       s.queueDepth = q->second.pending;
       s.patientUnmatched = q->second.patientUnmatched;
       s.deadLetters = q->second.deadLetters;
+      s.notSent = q->second.notSent;
       if (q->second.oldestPendingCreatedAtMillis > 0) {
         s.oldestPendingAgeMillis =
             std::max<std::int64_t>(0, now - q->second.oldestPendingCreatedAtMillis);
       }
     }
-    s.alert = s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis;
+    s.alert =
+        (s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis) || s.notSent > 0;
     if (!pool.channel) {
       s.health = "misconfigured";
     } else if (!s.enabled) {
       s.health = "disabled";
     } else if (s.circuit != CircuitState::kClosed) {
       s.health = "down";
-    } else if (pool.breaker.consecutiveFailures() > 0) {
+    } else if (pool.breaker.consecutiveFailures() > 0 || s.notSent > 0 || s.deadLetters > 0) {
       s.health = "degraded";
     } else {
       s.health = "ok";
@@ -568,10 +637,12 @@ std::vector<DestinationStatus> DeliveryEngine::status() {
     s.queueDepth = q.pending;
     s.patientUnmatched = q.patientUnmatched;
     s.deadLetters = q.deadLetters;
+    s.notSent = q.notSent;
     if (q.oldestPendingCreatedAtMillis > 0) {
       s.oldestPendingAgeMillis = std::max<std::int64_t>(0, now - q.oldestPendingCreatedAtMillis);
     }
-    s.alert = s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis;
+    s.alert =
+        (s.queueDepth > 0 && s.oldestPendingAgeMillis > settings_.alertAgeMillis) || s.notSent > 0;
     s.lastError = "not in the current destinations configuration";
     out.push_back(std::move(s));
   }
@@ -608,12 +679,23 @@ std::string DeliveryEngine::renderMetrics() {
        [](const DestinationStatus& s) { return s.patientUnmatched; });
   family("inloop_delivery_dead_letters", "gauge", "Dead letters waiting for an operator.");
   each("inloop_delivery_dead_letters", [](const DestinationStatus& s) { return s.deadLetters; });
+  family("inloop_delivery_not_sent", "gauge",
+         "Messages of which this destination takes nothing: not delivered, kept for replay.");
+  each("inloop_delivery_not_sent", [](const DestinationStatus& s) { return s.notSent; });
+  family("inloop_delivery_not_sent_total", "counter", "Messages that became not-sent.");
+  each("inloop_delivery_not_sent_total",
+       [](const DestinationStatus& s) { return s.counters.notSent; });
+  family("inloop_delivery_capabilities_learnt_total", "counter",
+         "Refusals learnt from the receiver's answers (types, transactions, conditional update).");
+  each("inloop_delivery_capabilities_learnt_total",
+       [](const DestinationStatus& s) { return s.counters.learnt; });
   family("inloop_delivery_oldest_pending_seconds", "gauge", "Age of the oldest pending message.");
   each("inloop_delivery_oldest_pending_seconds", [](const DestinationStatus& s) {
     return formatSeconds(static_cast<double>(s.oldestPendingAgeMillis) / 1000.0);
   });
   family("inloop_delivery_alert", "gauge",
-         "1 when the oldest pending message is older than the alert age.");
+         "1 when the oldest pending message is older than the alert age, or messages are "
+         "not sent.");
   each("inloop_delivery_alert", [](const DestinationStatus& s) { return s.alert ? 1 : 0; });
   family("inloop_delivery_circuit_open", "gauge", "1 when the circuit breaker is not closed.");
   each("inloop_delivery_circuit_open",

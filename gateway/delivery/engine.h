@@ -79,6 +79,8 @@ struct DeliveryCounters {
   std::uint64_t retried = 0;  // retries scheduled
   std::uint64_t deadLettered = 0;
   std::uint64_t parked = 0;
+  std::uint64_t notSent = 0;  // messages of which nothing was sendable here
+  std::uint64_t learnt = 0;   // refusals learnt from the receiver's answers
 };
 
 // What operators see of one destination (GET /destinations).
@@ -88,19 +90,25 @@ struct DestinationStatus {
   std::string effectiveKind;  // chooseKind() with the known capabilities
   std::string endpoint;
   bool enabled = true;
-  // "ok", "degraded" (recent failures), "down" (circuit open), "disabled",
-  // "misconfigured" (channel could not be built; see lastError).
+  // "ok", "degraded" (recent failures, or messages not sent or dead-lettered
+  // waiting for a human), "down" (circuit open), "disabled", "misconfigured"
+  // (channel could not be built; see lastError). Never "ok" while not-sent
+  // messages or dead letters exist.
   std::string health;
   CircuitState circuit = CircuitState::kClosed;
   int workers = 0;
   std::int64_t queueDepth = 0;        // pending
   std::int64_t patientUnmatched = 0;  // parked
   std::int64_t deadLetters = 0;
+  std::int64_t notSent = 0;  // nothing sendable here: kept for replay, alerted on
   std::int64_t oldestPendingAgeMillis = 0;
-  bool alert = false;  // oldest pending older than alertAgeMillis
+  // Oldest pending older than alertAgeMillis, or not-sent messages exist.
+  bool alert = false;
   std::string lastError;
   std::int64_t lastErrorAtMillis = 0;
   std::int64_t lastDeliveredAtMillis = 0;
+  // The CapabilityStatement read (statementRead false when none could be),
+  // with what the receiver's answers taught (refused types, conditional update).
   std::optional<mappings::CapabilitySet> capabilities;
   std::string capabilityError;
   DeliveryCounters counters;
@@ -156,7 +164,9 @@ class DeliveryEngine {
   //   inloop_delivery_delivered_total, inloop_delivery_failed_total,
   //   inloop_delivery_retried_total, inloop_delivery_dead_lettered_total,
   //   inloop_delivery_queue_depth, inloop_delivery_patient_unmatched,
-  //   inloop_delivery_dead_letters, inloop_delivery_oldest_pending_seconds,
+  //   inloop_delivery_dead_letters, inloop_delivery_not_sent,
+  //   inloop_delivery_not_sent_total, inloop_delivery_capabilities_learnt_total,
+  //   inloop_delivery_oldest_pending_seconds,
   //   inloop_delivery_alert, inloop_delivery_circuit_open,
   //   inloop_delivery_latency_seconds (histogram).
   std::string renderMetrics();
@@ -168,6 +178,11 @@ class DeliveryEngine {
   void workerLoop(Pool& pool, int index);
   void process(Pool& pool, const OutboxMessage& message);
   void ensureCapabilities(Pool& pool);
+  // The statement read (if any) with what answers taught; nullopt: nothing known.
+  std::optional<mappings::CapabilitySet> effectiveCapabilities(Pool& pool);
+  // Learns the refusal a permanent answer carries (a type, the transaction, a
+  // conditional update), once; true when something new was learnt.
+  bool learnRefusal(Pool& pool, const DeliveryOutcome& outcome);
   // Waits until notify(), `millis`, or the pool stopping.
   void waitFor(Pool& pool, std::uint64_t seen, std::int64_t millis);
   std::uint64_t generation();

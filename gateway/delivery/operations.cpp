@@ -119,6 +119,7 @@ Json DeliveryOperations::destinations() {
       o.set("queueDepth", Json::number(s.queueDepth));
       o.set("patientUnmatched", Json::number(s.patientUnmatched));
       o.set("deadLetters", Json::number(s.deadLetters));
+      o.set("notSent", Json::number(s.notSent));
       o.set("oldestPendingAgeSeconds", Json::number(s.oldestPendingAgeMillis / 1000));
       o.set("alert", Json::boolean(s.alert));
       if (!s.lastError.empty()) {
@@ -135,13 +136,19 @@ Json DeliveryOperations::destinations() {
       counters.set("deadLettered",
                    Json::number(static_cast<std::int64_t>(s.counters.deadLettered)));
       counters.set("parked", Json::number(static_cast<std::int64_t>(s.counters.parked)));
+      counters.set("notSent", Json::number(static_cast<std::int64_t>(s.counters.notSent)));
+      counters.set("learnt", Json::number(static_cast<std::int64_t>(s.counters.learnt)));
       o.set("counters", std::move(counters));
       Json caps = Json::object();
-      caps.set("known", Json::boolean(s.capabilities.has_value()));
-      if (s.capabilities) {
+      const bool statement = s.capabilities && s.capabilities->statementRead;
+      caps.set("known", Json::boolean(statement));
+      if (statement) {
         caps.set("fhirVersion", Json::string(s.capabilities->fhirVersion));
         caps.set("software", Json::string(s.capabilities->software));
         caps.set("transaction", Json::boolean(s.capabilities->transaction));
+        // No list: the statement says nothing about types; every type is
+        // sent and the receiver's answers decide ("refused" below).
+        caps.set("resourcesListed", Json::boolean(s.capabilities->resourcesListed));
         Json types = Json::array();
         for (const mappings::ResourceCapability& r : s.capabilities->resources) {
           types.push(Json::string(r.type));
@@ -149,6 +156,18 @@ Json DeliveryOperations::destinations() {
         caps.set("resources", std::move(types));
       } else if (!s.capabilityError.empty()) {
         caps.set("error", Json::string(s.capabilityError));
+      }
+      if (s.capabilities) {
+        // What the receiver's answers taught, and the words it used.
+        Json refused = Json::object();
+        for (const auto& [type, why] : s.capabilities->refused) {
+          refused.set(type, Json::string(why));
+        }
+        caps.set("refused", std::move(refused));
+        if (!s.capabilities->conditionalUpdateRefused.empty()) {
+          caps.set("conditionalUpdateRefused",
+                   Json::string(s.capabilities->conditionalUpdateRefused));
+        }
       }
       o.set("capabilities", std::move(caps));
       list.push(std::move(o));
@@ -160,6 +179,7 @@ Json DeliveryOperations::destinations() {
       o.set("queueDepth", Json::number(q.pending));
       o.set("patientUnmatched", Json::number(q.patientUnmatched));
       o.set("deadLetters", Json::number(q.deadLetters));
+      o.set("notSent", Json::number(q.notSent));
       list.push(std::move(o));
     }
   }

@@ -46,6 +46,8 @@ const char* outboxStateName(OutboxState state) {
       return "superseded";
     case OutboxState::kDiscarded:
       return "discarded";
+    case OutboxState::kNotSent:
+      return "not-sent";
   }
   return "pending";
 }
@@ -54,7 +56,7 @@ bool parseOutboxState(const std::string& name, OutboxState* state) {
   static constexpr OutboxState kAll[] = {OutboxState::kPending,          OutboxState::kUnroutable,
                                          OutboxState::kPatientUnmatched, OutboxState::kDelivered,
                                          OutboxState::kDeadLetter,       OutboxState::kSuperseded,
-                                         OutboxState::kDiscarded};
+                                         OutboxState::kDiscarded,        OutboxState::kNotSent};
   for (OutboxState candidate : kAll) {
     if (name == outboxStateName(candidate)) {
       *state = candidate;
@@ -74,13 +76,16 @@ const char* attemptOutcomeName(AttemptOutcome outcome) {
       return "dead-letter";
     case AttemptOutcome::kParked:
       return "parked";
+    case AttemptOutcome::kNotSent:
+      return "not-sent";
   }
   return "retry";
 }
 
 bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome) {
   static constexpr AttemptOutcome kAll[] = {AttemptOutcome::kDelivered, AttemptOutcome::kRetry,
-                                            AttemptOutcome::kDeadLetter, AttemptOutcome::kParked};
+                                            AttemptOutcome::kDeadLetter, AttemptOutcome::kParked,
+                                            AttemptOutcome::kNotSent};
   for (AttemptOutcome candidate : kAll) {
     if (name == attemptOutcomeName(candidate)) {
       *outcome = candidate;
@@ -254,7 +259,7 @@ Status supersedeOlder(Database& db, const std::string& recordId, const std::stri
   {
     auto find = db.prepare(
         "SELECT seq, patient_key, state FROM outbox WHERE record_id = ?1 AND destination_id = ?2 "
-        "AND version < ?3 AND state IN ('pending', 'patient-unmatched', 'unroutable') "
+        "AND version < ?3 AND state IN ('pending', 'patient-unmatched', 'unroutable', 'not-sent') "
         "AND lease_until <= ?4");
     if (!find) return find.status();
     find->bind(1, recordId).bind(2, destinationId).bind(3, version).bind(4, now);
@@ -952,6 +957,9 @@ class SqliteStore final : public Store {
         case AttemptOutcome::kParked:
           newState = "patient-unmatched";
           break;
+        case AttemptOutcome::kNotSent:
+          newState = "not-sent";
+          break;
       }
       auto update = db.prepare(
           "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_status = ?3, "
@@ -994,7 +1002,7 @@ class SqliteStore final : public Store {
     auto reader = acquireReader();
     if (!reader) return reader.status();
     auto stmt = reader->db->prepare(std::string(kDeadLetterSelect) +
-                                    "WHERE o.state = 'dead-letter' AND (?1 = '' OR "
+                                    "WHERE o.state IN ('dead-letter', 'not-sent') AND (?1 = '' OR "
                                     "o.destination_id = ?1) ORDER BY o.updated_at DESC, o.seq "
                                     "DESC LIMIT ?2");
     if (!stmt) return stmt.status();
@@ -1009,8 +1017,9 @@ class SqliteStore final : public Store {
     if (!reader) return reader.status();
     auto stmt = reader->db->prepare(
         std::string(kDeadLetterSelect) +
-        "WHERE o.seq = ?1 AND (o.state IN ('dead-letter', 'discarded') OR EXISTS (SELECT 1 FROM "
-        "attempts a2 WHERE a2.message_seq = o.seq AND a2.outcome = 'dead-letter'))");
+        "WHERE o.seq = ?1 AND (o.state IN ('dead-letter', 'not-sent', 'discarded') OR EXISTS "
+        "(SELECT 1 FROM attempts a2 WHERE a2.message_seq = o.seq AND a2.outcome IN "
+        "('dead-letter', 'not-sent')))");
     if (!stmt) return stmt.status();
     stmt->bind(1, messageId);
     auto row = stmt->next();
@@ -1038,7 +1047,7 @@ class SqliteStore final : public Store {
       // Served by the outbox_state index: only open rows are visited.
       auto stmt = db.prepare(
           "SELECT destination_id, state, count(*), min(created_at) FROM outbox "
-          "WHERE state IN ('pending', 'patient-unmatched', 'dead-letter') "
+          "WHERE state IN ('pending', 'patient-unmatched', 'dead-letter', 'not-sent') "
           "AND destination_id != '' GROUP BY destination_id, state");
       if (!stmt) return stmt.status();
       Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
@@ -1050,6 +1059,8 @@ class SqliteStore final : public Store {
           q.oldestPendingCreatedAtMillis = s.int64(3);
         } else if (state == "patient-unmatched") {
           q.patientUnmatched = s.int64(2);
+        } else if (state == "not-sent") {
+          q.notSent = s.int64(2);
         } else {
           q.deadLetters = s.int64(2);
         }
@@ -1432,9 +1443,9 @@ class SqliteStore final : public Store {
         version = find->int64(4);
         recordType = find->text(5);
       }
-      if (state != "dead-letter") {
+      if (state != "dead-letter" && state != "not-sent") {
         return Status(ErrorCode::kConflict, "message " + std::to_string(messageId) + " is " +
-                                                state + ", not dead-letter");
+                                                state + ", not dead-letter or not-sent");
       }
       const std::int64_t now = clock_.nowMillis();
       if (replay) {

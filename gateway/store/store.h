@@ -53,10 +53,12 @@ enum class OutboxState {
   kDeadLetter,        // permanent failure; needs a human
   kSuperseded,        // a newer version of the record replaced it before delivery
   kDiscarded,         // an operator discarded the dead letter (kept for the ledger)
+  kNotSent,           // shaping left nothing this destination takes: NOT delivered;
+                      // visible, alerted on, kept for replay (like a dead letter)
 };
 
 // "pending", "unroutable", "patient-unmatched", "delivered", "dead-letter",
-// "superseded", "discarded".
+// "superseded", "discarded", "not-sent".
 const char* outboxStateName(OutboxState state);
 // Inverse of outboxStateName; false for an unknown name.
 bool parseOutboxState(const std::string& name, OutboxState* state);
@@ -231,9 +233,10 @@ enum class AttemptOutcome {
   kRetry,       // transient failure: the message stays pending until nextAttemptAtMillis
   kDeadLetter,  // permanent failure: the message becomes dead-letter
   kParked,      // cannot be sent yet (patient unmatched): the message becomes patient-unmatched
+  kNotSent,     // nothing of it is sendable to this destination: the message becomes not-sent
 };
 
-// "delivered", "retry", "dead-letter", "parked".
+// "delivered", "retry", "dead-letter", "parked", "not-sent".
 const char* attemptOutcomeName(AttemptOutcome outcome);
 // Inverse of attemptOutcomeName; false for an unknown name.
 bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome);
@@ -279,6 +282,7 @@ struct DestinationQueue {
   std::int64_t pending = 0;
   std::int64_t patientUnmatched = 0;
   std::int64_t deadLetters = 0;
+  std::int64_t notSent = 0;
   std::int64_t oldestPendingCreatedAtMillis = 0;  // 0 when nothing is pending
   std::int64_t nextDueAtMillis = 0;               // earliest due head (incl. leases); 0 when none
 };

@@ -9,12 +9,24 @@
 //    `Prefer: return=OperationOutcome`; the transaction-response Bundle (or an
 //    OperationOutcome) is read for entry statuses and locations;
 //  - fhir-put: the conditional requests in order, stopping at the first one
-//    not delivered (its outcome is the delivery's outcome);
+//    not delivered (its outcome is the delivery's outcome). A request marked
+//    searchFirst (the server does not do conditional updates) searches first
+//    and PUTs Type/{id} of the single match (If-Match its version) or POSTs
+//    when there is none. References between the requests are sent as the
+//    literal "Type/{id}" each earlier request got (its Location, else a search);
+//  - references the receiver must resolve (FHIR servers, unless the
+//    destination says it resolves conditional references): a conditional
+//    reference to a resource not sent in the same delivery (the patient in
+//    `reference` matching) is resolved by GET Type?identifier=... to the single
+//    match's "Type/{id}", cached per destination (ServerIdCache); no match or
+//    several give kUnmatched (the engine parks the message, visible);
 //  - http-bundle: POST the Bundle to the listener URL; status only;
 //  - ndjson-dir: gateway/transport/ndjson_dir_sender.h.
 //
 // Classification (DOMAIN.md "Receivers"):
-//  - 2xx: delivered (for a batch-response Bundle every entry must be 2xx,
+//  - 2xx: delivered, unless the body is an OperationOutcome with an error or
+//    fatal issue (some servers answer a refusal with 200: permanent, or retry
+//    for a transient issue code) (for a batch-response Bundle every entry must be 2xx,
 //    otherwise the worst entry decides as below);
 //  - network errors (TransportError, except kInvalidRequest), 408, 429, 5xx,
 //    409 (a concurrent write), 412 when the request was not a conditional
@@ -26,16 +38,23 @@
 //    the credentials; the engine's age alert makes it visible);
 //  - 400, 403, 404, 405, 410, 422, 412 on a conditional match (several
 //    matches), any other 4xx: permanent (dead letter), keeping the receiver's
-//    OperationOutcome text.
+//    OperationOutcome text. A permanent answer that refuses a resource type
+//    (405/501 for a request of that type, or an issue code "not-supported" or
+//    words like "not supported" / "does not accept" naming exactly one type
+//    that was sent), the transaction itself, or a conditional update is
+//    reported in `refusedType` / `conditionalUpdateRefused`, so the engine can
+//    learn it for the destination and send the fallback.
 //
 // Thread safety: send() may be called concurrently when the HttpClient and
 // AuthProvider are shared (they are thread-safe); a Sender has no other state.
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/transport/auth.h"
@@ -50,9 +69,10 @@ enum class OutcomeClass {
   kDelivered,
   kRetry,      // transient: try again later (after retryAfterMillis when set)
   kPermanent,  // dead letter: the same request will fail again
+  kUnmatched,  // the receiver has no single resource a reference names (the patient)
 };
 
-// "delivered", "retry", "permanent".
+// "delivered", "retry", "permanent", "unmatched".
 std::string_view outcomeClassName(OutcomeClass outcome);
 
 // One HTTP request made for a delivery, for the ledger.
@@ -82,6 +102,37 @@ struct DeliveryOutcome {
   std::vector<RequestAttempt> requests;
   // Location of each created/updated resource, when the receiver said.
   std::vector<std::string> locations;
+  // kPermanent that refused a resource type ("Bundle": the transaction itself).
+  std::string refusedType;
+  // kPermanent that refused a conditional update (PUT Type?identifier=...).
+  bool conditionalUpdateRefused = false;
+  // The receiver's body when it was not an OperationOutcome (first 8 KiB),
+  // for the ledger.
+  std::string responseBody;
+};
+
+// Literal ids learnt at one FHIR server: conditional URL
+// ("Patient?identifier=sys%7Cval") -> "Patient/123". Bounded (the oldest half
+// is dropped when full). Thread-safe.
+class ServerIdCache {
+ public:
+  explicit ServerIdCache(std::size_t capacity = 20000) : capacity_(capacity) {}
+  std::optional<std::string> find(const std::string& conditionalUrl) const;
+  void remember(const std::string& conditionalUrl, const std::string& literal);
+  void forget(const std::string& conditionalUrl);
+  std::size_t size() const;
+
+ private:
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::string> ids_;
+};
+
+struct SenderOptions {
+  // The destination's "conditionalReferences": the receiver resolves them.
+  bool receiverResolvesConditionalReferences = false;
+  // Shared by the senders of one destination; null: nothing kept across sends.
+  ServerIdCache* ids = nullptr;
 };
 
 // Delay asked by a Retry-After value: delta-seconds ("120") or an IMF-fixdate
@@ -107,6 +158,7 @@ class Sender {
 // HttpClient (endpoint as its base), `auth` may be null (none); both and
 // `clock` must outlive the sender. `kind` must not be kNdjsonDir (nullptr).
 std::unique_ptr<Sender> makeHttpSender(mappings::DestinationKind kind, HttpClient& client,
-                                       AuthProvider* auth, const Clock& clock);
+                                       AuthProvider* auth, const Clock& clock,
+                                       SenderOptions options = {});
 
 }  // namespace inloop::gateway

@@ -237,6 +237,17 @@ TEST_CASE(
     CHECK(rows[1].version == 2);
     REQUIRE(posts(receiver).size() == 1);
     CHECK(posts(receiver)[0].body.find("RFM-77") != std::string::npos);
+    // The receiver's own id, found by one search, not a conditional reference
+    // some servers store literally.
+    CHECK(posts(receiver)[0].body.find(std::string("\"Patient/") +
+                                       inloop::delivery_testing::kKnownPatientId + "\"") !=
+          std::string::npos);
+    CHECK(posts(receiver)[0].body.find("\"Patient?identifier") == std::string::npos);
+    std::size_t searches = 0;
+    for (const auto& r : receiver.requests()) {
+      searches += r.method == "GET" && r.target.find("/Patient?identifier=") != std::string::npos;
+    }
+    CHECK(searches == 1);
   }
 }
 

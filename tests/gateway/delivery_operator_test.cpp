@@ -218,3 +218,55 @@ TEST_CASE("POST /admin/reload picks up a new destinations file - a bad one chang
   REQUIRE(after.find("destinations")->items().size() == 1);
   CHECK(textOf(after.find("destinations")->items()[0], "id") == "ehr");
 }
+
+TEST_CASE(
+    "nothing this destination takes: not-sent, never delivered - visible, alerted, "
+    "replayable",
+    "[gateway][delivery]") {
+  FaultReceiver receiver;
+  receiver.setDefault(Step::respond(200));
+  inloop::server_testing::TempDir files;
+  const auto destinations = files.path() / "destinations.json";
+  auto write = [&](const std::string& accepts) {
+    inloop::server_testing::writeFile(
+        destinations, R"({"destinations": [{"id": "engine", "kind": "http-bundle", "endpoint": ")" +
+                          receiver.url("/in") + "\"" + accepts +
+                          R"(}], "routes": {"*": ["engine"]}})");
+  };
+  write(R"(, "accepts": ["Goal"])");
+  DaemonFixture d(
+      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); });
+  REQUIRE(d.startError().empty());
+  REQUIRE(d.request("POST", "/records", kAdminToken, measurement("NS-1", 1, "MRN-NS")).status ==
+          202);
+  REQUIRE(waitUntil([&] { return stateOf(d, "NS-1") == "not-sent"; }));
+  CHECK(receiver.requestCount() == 0);
+
+  const Json dest = d.request("GET", "/destinations", kReadToken).json();
+  REQUIRE(dest.find("destinations") != nullptr);
+  const Json& engine = dest.find("destinations")->items()[0];
+  CHECK(textOf(engine, "notSent") == "1");
+  CHECK(textOf(engine, "health") == "degraded");
+  CHECK(engine.find("alert")->asBool());
+  const std::string metrics = d.request("GET", "/metrics", kReadToken).body;
+  CHECK(metrics.find("inloop_delivery_not_sent{destination=\"engine\"} 1") != std::string::npos);
+  CHECK(metrics.find("inloop_delivery_delivered_total{destination=\"engine\"} 0") !=
+        std::string::npos);
+
+  const Json ledger = d.request("GET", "/deliveries?recordId=NS-1", kReadToken).json();
+  const Json& attempt = ledger.find("attempts")->items().back();
+  CHECK(textOf(attempt, "outcome") == "not-sent");
+  CHECK(textOf(attempt, "error").find("not in its \"accepts\" list") != std::string::npos);
+
+  // Listed with the dead letters; once the destination takes it, a replay sends it.
+  const Json list = d.request("GET", "/deadletters", kReadToken).json();
+  REQUIRE(list.find("deadLetters")->items().size() == 1);
+  const Json& entry = list.find("deadLetters")->items()[0];
+  CHECK(textOf(entry, "state") == "not-sent");
+  write("");
+  REQUIRE(d.request("POST", "/admin/reload", kAdminToken).status == 200);
+  CHECK(d.request("POST", "/deadletters/" + textOf(entry, "messageId") + "/replay", kAdminToken)
+            .status == 200);
+  REQUIRE(waitUntil([&] { return stateOf(d, "NS-1") == "delivered"; }));
+  CHECK(receiver.requestCount() == 1);
+}

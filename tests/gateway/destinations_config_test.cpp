@@ -188,6 +188,7 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
       {"{\"destinations\": [/*here*/,]}", ""},
       {"{\"destinations\": /*here*/{}}", "destinations must be a list"},
       {withDestination(",\n \"endpiont\": /*here*/\"x\""), "unknown setting \"endpiont\""},
+      {withDestination(",\n \"conditionalReferences\": /*here*/\"yes\""), "true or false"},
       {withDestination(""
                        ",\n \"auth\": {\"type\": \"bearer\", \"token\": /*here*/\"abc123\"}"),
        "never written in this file"},
@@ -533,4 +534,16 @@ TEST_CASE("destinations: inloop check-config checks destinations.json", "[gatewa
         inloop::gateway::kExitInvalid);
   CHECK(out2.str().find("destinations.json:2:19: error: routes[\"p\"] names unknown destination") !=
         std::string::npos);
+}
+
+TEST_CASE("destinations: conditionalReferences says the receiver resolves them (default off)",
+          "[gateway][destinations]") {
+  DestinationsLoad off = parseDestinationsConfig(withDestination(""), "d.json", "/cfg", nullptr);
+  REQUIRE(off.config.has_value());
+  CHECK_FALSE(off.config->destinations[0].conditionalReferences);
+  DestinationsLoad on = parseDestinationsConfig(
+      withDestination(",\n \"conditionalReferences\": true"), "d.json", "/cfg", nullptr);
+  INFO(errorsOf(on));
+  REQUIRE(on.config.has_value());
+  CHECK(on.config->destinations[0].conditionalReferences);
 }

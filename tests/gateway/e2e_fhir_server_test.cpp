@@ -15,6 +15,7 @@
 #include "fhir/validator.h"
 #include "mappings/destination.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/e2e_checks.h"
 #include "tests/gateway/support/fhir_server_peer.h"
 
 namespace {
@@ -33,63 +34,13 @@ using FhirServer = inloop::testing::FhirServerPeer;
 
 std::vector<Json> entries(const Json& bundle) { return inloop::testing::bundleResources(bundle); }
 
-// The text of member `key` of `j` ("" when absent): no null dereference
-// whatever the server answered.
-std::string textOf(const Json& j, const char* key) {
-  const Json* v = j.find(key);
-  return v != nullptr ? v->text() : std::string();
-}
+using inloop::e2e_testing::checkExactlyOnce;
+using inloop::e2e_testing::memberOr;
+using inloop::e2e_testing::recordIdOf;
+using inloop::e2e_testing::textOf;
+using inloop::e2e_testing::translation;
 
-const Json& memberOr(const Json& j, const char* key) {
-  static const Json kNull;
-  const Json* v = j.find(key);
-  return v != nullptr ? *v : kNull;
-}
-
-// The stored translation of a record (GET /records/{id}).
-Json translation(DaemonFixture& d, const std::string& recordId) {
-  const Json view = d.request("GET", "/records/" + recordId, kAdminToken).json();
-  const Json* t = view.find("translation");
-  return t != nullptr ? *t : Json();
-}
-
-// Each conditional write of `bundle` matches exactly one resource at the
-// server, and that resource passes inloop's validator.
-void checkExactlyOnce(const FhirServer& server, const Json& bundle, const std::string& recordId) {
-  const Json* list = bundle.find("entry");
-  REQUIRE(list != nullptr);
-  for (const Json& e : list->items()) {
-    REQUIRE(e.find("request") != nullptr);
-    const Json& request = *e.find("request");
-    std::string query = textOf(request, "url");
-    if (const Json* ine = request.find("ifNoneExist")) {
-      query = textOf(request, "url") + "?" + ine->text();
-    }
-    if (query.find('?') == std::string::npos) continue;
-    int status = 0;
-    Json found = server.get(query, &status);
-    INFO(recordId << ": " << query);
-    REQUIRE(status == 200);
-    std::vector<Json> matches = entries(found);
-    CHECK(matches.size() == 1);
-    for (const Json& resource : matches) {
-      inloop::fhir::Issues issues = inloop::fhir::validateResource(resource);
-      INFO(inloop::fhir::formatIssues(issues));
-      CHECK_FALSE(inloop::fhir::hasErrors(issues));
-    }
-  }
-}
-
-const std::vector<std::string> kExamples = {"care-plan-functional-restoration.json",
-                                            "measurement-blood-pressure.json",
-                                            "measurement-pain-nrs.json",
-                                            "measurement-standing-tolerance.json",
-                                            "medication-start-duloxetine.json",
-                                            "medication-taper-oxycodone.json"};
-
-std::string recordIdOf(const std::string& json) {
-  return inloop::fhir::parseJson(json)->find("recordId")->text();
-}
+const std::vector<std::string>& kExamples = inloop::e2e_testing::exampleNames();
 
 }  // namespace
 

@@ -29,13 +29,7 @@
 namespace inloop::hostile_testing {
 
 inline const std::vector<std::string>& exampleNames() {
-  static const std::vector<std::string> names = {"care-plan-functional-restoration.json",
-                                                 "measurement-blood-pressure.json",
-                                                 "measurement-pain-nrs.json",
-                                                 "measurement-standing-tolerance.json",
-                                                 "medication-start-duloxetine.json",
-                                                 "medication-taper-oxycodone.json"};
-  return names;
+  return server_testing::exampleRecordNames();
 }
 
 struct HostileCase {

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "fhir/json.h"
 #include "gateway/daemon_config.h"
@@ -40,6 +41,17 @@ inline void writeFile(const std::filesystem::path& path, const std::string& text
 // The shipped example records (examples/records/*.json).
 inline std::string exampleRecord(const std::string& name) {
   return readFile(std::filesystem::path(INLOOP_SOURCE_DIR) / "examples/records" / name);
+}
+
+// The file names of the shipped example records, in order.
+inline const std::vector<std::string>& exampleRecordNames() {
+  static const std::vector<std::string> names = {"care-plan-functional-restoration.json",
+                                                 "measurement-blood-pressure.json",
+                                                 "measurement-pain-nrs.json",
+                                                 "measurement-standing-tolerance.json",
+                                                 "medication-start-duloxetine.json",
+                                                 "medication-taper-oxycodone.json"};
+  return names;
 }
 
 // `text` as compact JSON with member `key` replaced (must parse).

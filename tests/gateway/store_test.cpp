@@ -638,3 +638,29 @@ TEST_CASE("a full write queue answers unavailable instead of waiting", "[gateway
 }
 
 }  // namespace inloop::gateway
+
+namespace inloop::gateway {
+
+TEST_CASE("every outbox state and attempt outcome name reads back", "[gateway][store]") {
+  for (OutboxState s :
+       {OutboxState::kPending, OutboxState::kUnroutable, OutboxState::kPatientUnmatched,
+        OutboxState::kDelivered, OutboxState::kDeadLetter, OutboxState::kSuperseded,
+        OutboxState::kDiscarded, OutboxState::kNotSent}) {
+    OutboxState back = OutboxState::kPending;
+    INFO(outboxStateName(s));
+    REQUIRE(parseOutboxState(outboxStateName(s), &back));
+    CHECK(back == s);
+  }
+  for (AttemptOutcome o :
+       {AttemptOutcome::kDelivered, AttemptOutcome::kRetry, AttemptOutcome::kDeadLetter,
+        AttemptOutcome::kParked, AttemptOutcome::kNotSent}) {
+    AttemptOutcome back = AttemptOutcome::kRetry;
+    INFO(attemptOutcomeName(o));
+    REQUIRE(parseAttemptOutcome(attemptOutcomeName(o), &back));
+    CHECK(back == o);
+  }
+  OutboxState ignored;
+  CHECK_FALSE(parseOutboxState("sent", &ignored));
+}
+
+}  // namespace inloop::gateway

@@ -147,7 +147,9 @@ TEST_CASE("classifyResponse follows the retry rules", "[gateway]") {
   CHECK(permanent.logSummary.find("Observation.status") == std::string::npos);
   // A code that is not a plain issue code is the receiver's text too.
   gateway::HttpResponse odd{
-      400, "", {},
+      400,
+      "",
+      {},
       R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"Maria Alvarez"}]})"};
   DeliveryOutcome oddOut = gateway::classifyResponse(odd, kNow, false);
   CHECK(oddOut.summary.find("Maria Alvarez") != std::string::npos);
@@ -290,6 +292,214 @@ TEST_CASE("fhir-put sender sends in order and stops at the first failure", "[gat
   }
 }
 
+TEST_CASE("a permanent answer that refuses a type, the transaction or a conditional update says so",
+          "[gateway]") {
+  gateway::ManualClock clock(kNow);
+  FaultReceiver receiver;
+  auto client = clientFor(receiver.url("/fhir"));
+  auto tx =
+      gateway::makeHttpSender(mappings::DestinationKind::kFhirTransaction, *client, nullptr, clock);
+  auto put = gateway::makeHttpSender(mappings::DestinationKind::kFhirPut, *client, nullptr, clock);
+  // A transaction of a Patient, a Goal and a CarePlan, written by conditional PUTs.
+  mappings::ShapedDelivery bundle = transactionDelivery();
+  bundle.requests[0].body = parse(R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient"},
+     "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=a%7C1"}},
+    {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Goal"},
+     "request":{"method":"PUT","url":"Goal?identifier=a%7C2"}},
+    {"fullUrl":"urn:uuid:3","resource":{"resourceType":"CarePlan"},
+     "request":{"method":"PUT","url":"CarePlan?identifier=a%7C3"}}]})");
+  struct Row {
+    const char* name;
+    Step answer;
+    bool transaction;
+    std::string refusedType;
+    bool conditionalUpdateRefused;
+  };
+  const Row rows[] = {
+      {"a type refused in words",
+       Step::operationOutcome(422, "business-rule", "This server does not accept writes of Goal"),
+       true, "Goal", false},
+      {"not-supported naming one type",
+       Step::operationOutcome(400, "not-supported", "Resource type CarePlan"), true, "CarePlan",
+       false},
+      {"a validation error is not a refusal",
+       Step::operationOutcome(422, "invalid", "Goal.target[0]: not supported unit"), true, "",
+       false},
+      {"two types named: not sure which",
+       Step::operationOutcome(422, "not-supported", "Goal and CarePlan are not supported"), true,
+       "", false},
+      {"the transaction itself",
+       Step::operationOutcome(400, "not-supported", "Transactions are not supported"), true,
+       "Bundle", false},
+      {"conditional updates in a transaction",
+       Step::operationOutcome(400, "not-supported", "Conditional update is not supported"), true,
+       "", true},
+      {"an entry-level error names its entry's type",
+       Step::respond(200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[
+         {"response":{"status":"200 OK"}},{"response":{"status":"422 Unprocessable Entity",
+         "outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"error",
+         "code":"not-supported","diagnostics":"Goal not supported"}]}}},
+         {"response":{"status":"200 OK"}}]})"),
+       true, "Goal", false},
+      // A conditional update first: once searchFirst, a type refusal shows as such.
+      {"a 405 to a conditional PUT", Step::respond(405), false, "", true},
+  };
+  for (const Row& row : rows) {
+    SECTION(row.name) {
+      receiver.script({row.answer});
+      DeliveryOutcome out =
+          (row.transaction ? tx : put)->send(row.transaction ? bundle : putDelivery());
+      INFO(out.summary);
+      CHECK(out.outcome == OutcomeClass::kPermanent);
+      CHECK(out.refusedType == row.refusedType);
+      CHECK(out.conditionalUpdateRefused == row.conditionalUpdateRefused);
+    }
+  }
+  SECTION("a 405 to a plain write names its type") {
+    mappings::ShapedDelivery one = putDelivery();
+    one.requests.resize(1);
+    one.requests[0].searchFirst = true;
+    receiver.script({Step::respond(200, R"({"resourceType":"Bundle","type":"searchset"})"),
+                     Step::respond(405)});
+    DeliveryOutcome out = put->send(one);
+    CHECK(out.outcome == OutcomeClass::kPermanent);
+    CHECK(out.refusedType == "Patient");
+    CHECK_FALSE(out.conditionalUpdateRefused);
+  }
+  SECTION("a 2xx whose body is an error OperationOutcome is not delivered") {
+    receiver.script({Step::respond(200, R"({"resourceType":"OperationOutcome","issue":[
+      {"severity":"error","code":"not-supported","details":{"text":"Conditional update is not supported"}}]})")});
+    DeliveryOutcome out = tx->send(bundle);
+    CHECK(out.outcome == OutcomeClass::kPermanent);
+    CHECK(out.conditionalUpdateRefused);
+    receiver.script({Step::respond(200, R"({"resourceType":"OperationOutcome","issue":[
+      {"severity":"information","code":"informational","diagnostics":"ok"}]})")});
+    CHECK(tx->send(bundle).outcome == OutcomeClass::kDelivered);
+  }
+}
+
+TEST_CASE("references the receiver must resolve are resolved by one search, cached", "[gateway]") {
+  gateway::ManualClock clock(kNow);
+  FaultReceiver receiver;
+  auto client = clientFor(receiver.url("/fhir"));
+  gateway::ServerIdCache ids;
+  gateway::SenderOptions options{false, &ids};
+  auto tx = gateway::makeHttpSender(mappings::DestinationKind::kFhirTransaction, *client, nullptr,
+                                    clock, options);
+  // reference matching: no Patient entry; the subject names the practice's id.
+  mappings::ShapedDelivery d = transactionDelivery();
+  d.requests[0].body = parse(R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Observation",
+      "subject":{"reference":"Patient?identifier=urn:pcp%7CRFM-1","type":"Patient"}},
+     "request":{"method":"PUT","url":"Observation?identifier=a%7C2"}}]})");
+  const std::string oneMatch = R"({"resourceType":"Bundle","type":"searchset","entry":[
+    {"search":{"mode":"match"},"resource":{"resourceType":"Patient","id":"p77"}},
+    {"search":{"mode":"include"},"resource":{"resourceType":"Organization","id":"o1"}}]})";
+  SECTION("one match: Patient/{id}, searched once for two deliveries") {
+    receiver.script({Step::respond(200, oneMatch), Step::respond(200, kTransactionResponse),
+                     Step::respond(200, kTransactionResponse)});
+    CHECK(tx->send(d).outcome == OutcomeClass::kDelivered);
+    CHECK(tx->send(d).outcome == OutcomeClass::kDelivered);
+    auto seen = receiver.requests();
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0].method == "GET");
+    CHECK(seen[0].target == "/fhir/Patient?identifier=urn:pcp%7CRFM-1");
+    for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
+      CHECK(seen[i].body.find("\"reference\":\"Patient/p77\"") != std::string::npos);
+      CHECK(seen[i].body.find("Patient?identifier") == std::string::npos);
+    }
+    CHECK(ids.size() == 1);
+  }
+  SECTION("no match or two: unmatched, nothing sent") {
+    receiver.script(
+        {Step::respond(200, R"({"resourceType":"Bundle","type":"searchset","entry":[]})"),
+         Step::respond(200, R"({"resourceType":"Bundle","type":"searchset","entry":[
+           {"resource":{"resourceType":"Patient","id":"a"}},
+           {"resource":{"resourceType":"Patient","id":"b"}}]})")});
+    DeliveryOutcome none = tx->send(d);
+    CHECK(none.outcome == OutcomeClass::kUnmatched);
+    CHECK(none.summary.find("does not know this patient") != std::string::npos);
+    CHECK(none.summary.find("RFM-1") == std::string::npos);
+    DeliveryOutcome two = tx->send(d);
+    CHECK(two.outcome == OutcomeClass::kUnmatched);
+    CHECK(two.summary.find("2 Patient") != std::string::npos);
+    CHECK(receiver.requestCount() == 2);  // searches only
+  }
+  SECTION("a search that fails is retried like any request") {
+    receiver.script({Step::respond(503)});
+    DeliveryOutcome out = tx->send(d);
+    CHECK(out.outcome == OutcomeClass::kRetry);
+    CHECK(out.summary.rfind("search Patient: HTTP 503", 0) == 0);
+  }
+  SECTION("the destination says the receiver resolves them: sent as they are") {
+    auto trusting = gateway::makeHttpSender(mappings::DestinationKind::kFhirTransaction, *client,
+                                            nullptr, clock, gateway::SenderOptions{true, &ids});
+    receiver.script({Step::respond(200, kTransactionResponse)});
+    CHECK(trusting->send(d).outcome == OutcomeClass::kDelivered);
+    REQUIRE(receiver.requestCount() == 1);
+    CHECK(receiver.requests()[0].body.find("Patient?identifier=urn:pcp%7CRFM-1") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "fhir-put: later requests reference earlier ones by their literal ids, and searchFirst "
+    "writes by id or creates",
+    "[gateway]") {
+  gateway::ManualClock clock(kNow);
+  FaultReceiver receiver;
+  auto client = clientFor(receiver.url("/fhir"));
+  auto put = gateway::makeHttpSender(mappings::DestinationKind::kFhirPut, *client, nullptr, clock);
+  mappings::ShapedDelivery d;
+  d.kind = mappings::DestinationKind::kFhirPut;
+  mappings::WireRequest patient;
+  patient.method = "POST";
+  patient.url = "Patient";
+  patient.headers = {{"If-None-Exist", "identifier=a%7C1"}};
+  patient.body = parse(R"({"resourceType":"Patient"})");
+  mappings::WireRequest goal;
+  goal.method = "PUT";
+  goal.url = "Goal?identifier=a%7C2";
+  goal.searchFirst = true;
+  goal.body =
+      parse(R"({"resourceType":"Goal","subject":{"reference":"Patient?identifier=a%7C1"}})");
+  mappings::WireRequest plan;
+  plan.method = "PUT";
+  plan.url = "CarePlan?identifier=a%7C3";
+  plan.searchFirst = true;
+  plan.body = parse(R"({"resourceType":"CarePlan","id":"client-chosen",
+    "subject":{"reference":"Patient?identifier=a%7C1"},"goal":[{"reference":"Goal?identifier=a%7C2"}]})");
+  d.requests = {patient, goal, plan};
+  receiver.script({
+      Step::respond(201, "", {{"Location", "http://x/fhir/Patient/p1/_history/1"}}),
+      // Goal: not there yet -> POST, its Location is learnt.
+      Step::respond(200, R"({"resourceType":"Bundle","type":"searchset","entry":[]})"),
+      Step::respond(201, "", {{"Location", "Goal/g9/_history/1"}}),
+      // CarePlan: there once -> PUT CarePlan/c5 with If-Match its version.
+      Step::respond(200, R"({"resourceType":"Bundle","type":"searchset","entry":[
+        {"resource":{"resourceType":"CarePlan","id":"c5","meta":{"versionId":"4"}}}]})"),
+      Step::respond(200),
+  });
+  DeliveryOutcome out = put->send(d);
+  INFO(out.summary);
+  CHECK(out.outcome == OutcomeClass::kDelivered);
+  auto seen = receiver.requests();
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[1].method == "GET");
+  CHECK(seen[1].target == "/fhir/Goal?identifier=a%7C2");
+  CHECK(seen[2].method == "POST");
+  CHECK(seen[2].target == "/fhir/Goal");
+  CHECK(seen[2].body.find("\"reference\":\"Patient/p1\"") != std::string::npos);
+  CHECK(seen[4].method == "PUT");
+  CHECK(seen[4].target == "/fhir/CarePlan/c5");
+  CHECK(seen[4].header("If-Match") == "W/\"4\"");
+  CHECK(seen[4].body.find("\"id\":\"c5\"") != std::string::npos);
+  CHECK(seen[4].body.find("client-chosen") == std::string::npos);
+  CHECK(seen[4].body.find("\"reference\":\"Goal/g9\"") != std::string::npos);
+  CHECK(seen[4].body.find("\"reference\":\"Patient/p1\"") != std::string::npos);
+}
+
 TEST_CASE("http-bundle sender posts to the listener without FHIR preferences", "[gateway]") {
   gateway::ManualClock clock(kNow);
   FaultReceiver receiver;
@@ -401,7 +611,9 @@ TEST_CASE("fetchCapabilities reads GET [base]/metadata", "[gateway]") {
     REQUIRE(caps.isOk());
     CHECK(caps->transaction);
     CHECK(caps->canUpdate("Observation"));
-    CHECK_FALSE(caps->canUpdate("CarePlan"));
+    CHECK(caps->resourcesListed);
+    CHECK(caps->find("CarePlan") == nullptr);  // not listed: unknown, so sent
+    CHECK(caps->canUpdate("CarePlan"));
     auto seen = receiver.requests();
     REQUIRE(seen.size() == 1);
     CHECK(seen[0].target == "/fhir/R4/metadata");

@@ -9,7 +9,7 @@
 // ("Patient?identifier=system|value"), and all-or-nothing transactions (rollback on error).
 //
 // Usage: node fhir-server.mjs [--port N] [--reject-types CarePlan,Goal] [--fail-first N[:STATUS]]
-//                             [--log]
+//                             [variant switches] [--log]
 //   --port N            listen on 127.0.0.1:N (default 0: a free port chosen by the kernel)
 //   --reject-types T,.. refuse writes of these types (405 for a direct request, 422 for a
 //                       transaction that contains one) and leave them out of the
@@ -17,6 +17,26 @@
 //   --fail-first N[:S]  answer the first N requests outside /metadata with status S (default
 //                       503, with Retry-After: 0) and do nothing else, to exercise retries
 //   --log               one line per request on stderr (method, path, status; never bodies)
+//
+// Variant switches: the ways real servers legally differ (the receiver conformance suite).
+//   --plain                    the third-party router's own behaviour: conditional references
+//                              in resource bodies are stored literally (not resolved), as
+//                              @medplum/fhir-router's MemoryRepository does (R4 makes resolving
+//                              them optional); urn:uuid references inside a transaction are
+//                              still resolved (the router does that)
+//   --terse-capabilities       the CapabilityStatement has no rest.resource list (0..* in R4)
+//   --no-transaction           POST of a transaction Bundle is refused (400 not-supported) and
+//                              "transaction" is not in the CapabilityStatement
+//   --no-batch                 the same for batch Bundles
+//   --no-conditional-update    PUT Type?search is refused (400 not-supported);
+//                              conditionalUpdate false in the CapabilityStatement
+//   --refuse-client-ids        PUT Type/id of a resource that does not exist yet (update as
+//                              create) is refused (400); updateCreate false
+//   --entry-error T            a transaction holding a resource of type T is not applied and is
+//                              answered 200 with a transaction-response whose T entry has
+//                              status 422 and an OperationOutcome (seen from real engines)
+//   --version-conflicts N      the first N writes are answered 412 when they carry If-Match,
+//                              409 otherwise (a concurrent writer), and do nothing
 //
 // Once ready it prints exactly one line to stdout and keeps running:
 //   {"listening":"http://127.0.0.1:PORT/fhir/R4"}
@@ -60,13 +80,37 @@ function usage(message) {
   if (message) process.stderr.write(`fhir-server.mjs: ${message}\n`);
   process.stderr.write(
     'usage: node fhir-server.mjs [--port N] [--reject-types T1,T2] [--fail-first N[:STATUS]] ' +
-      '[--log]\n',
+      '[--plain] [--terse-capabilities] [--no-transaction] [--no-batch] ' +
+      '[--no-conditional-update] [--refuse-client-ids] [--entry-error TYPE] ' +
+      '[--version-conflicts N] [--log]\n',
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const options = { port: 0, rejectTypes: new Set(), failFirst: 0, failStatus: 503, log: false };
+  const options = {
+    port: 0,
+    rejectTypes: new Set(),
+    failFirst: 0,
+    failStatus: 503,
+    log: false,
+    plain: false,
+    terseCapabilities: false,
+    noTransaction: false,
+    noBatch: false,
+    noConditionalUpdate: false,
+    refuseClientIds: false,
+    entryErrorType: '',
+    versionConflicts: 0,
+  };
+  const flags = {
+    '--plain': 'plain',
+    '--terse-capabilities': 'terseCapabilities',
+    '--no-transaction': 'noTransaction',
+    '--no-batch': 'noBatch',
+    '--no-conditional-update': 'noConditionalUpdate',
+    '--refuse-client-ids': 'refuseClientIds',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = () => {
@@ -88,6 +132,14 @@ function parseArgs(argv) {
       if (m[2]) options.failStatus = Number(m[2]);
     } else if (arg === '--log') {
       options.log = true;
+    } else if (Object.hasOwn(flags, arg)) {
+      options[flags[arg]] = true;
+    } else if (arg === '--entry-error') {
+      options.entryErrorType = next();
+    } else if (arg === '--version-conflicts') {
+      const n = Number(next());
+      if (!Number.isInteger(n) || n < 0) usage('bad --version-conflicts');
+      options.versionConflicts = n;
     } else if (arg === '-h' || arg === '--help') {
       usage();
     } else {
@@ -144,9 +196,10 @@ const kIndexedTokens = {
 };
 
 class ValidatingRepository extends MemoryRepository {
-  constructor(rejectTypes) {
+  constructor(rejectTypes, { resolveConditionalReferences = true } = {}) {
     super();
     this.rejectTypes_ = rejectTypes;
+    this.resolveConditional_ = resolveConditionalReferences;
     this.transactionDepth_ = 0;
     this.journal_ = null; // [{type, id, previous, historyLength}] inside a transaction
     this.tokenIndex_ = new Map(); // "Type\0param\0value" -> Set of ids
@@ -155,7 +208,7 @@ class ValidatingRepository extends MemoryRepository {
   async createResource(resource, options) {
     if (this.rejectTypes_.has(resource?.resourceType)) throw writeRejected(resource.resourceType);
     const resolved = deepClone(resource);
-    await this.resolveConditionalReferences_(resolved);
+    if (this.resolveConditional_) await this.resolveConditionalReferences_(resolved);
     validateResource(resolved);
     const before = resolved.id ? this.snapshot_(resolved.resourceType, resolved.id) : undefined;
     const created = await super.createResource(resolved, options);
@@ -285,7 +338,8 @@ class ValidatingRepository extends MemoryRepository {
   }
 }
 
-function capabilityStatement(resourceTypes, rejectTypes, baseUrl) {
+function capabilityStatement(resourceTypes, options, baseUrl) {
+  const { rejectTypes } = options;
   const interactions = [
     'read',
     'vread',
@@ -296,6 +350,31 @@ function capabilityStatement(resourceTypes, rejectTypes, baseUrl) {
     'create',
     'search-type',
   ];
+  const system = [{ code: 'search-system' }];
+  if (!options.noTransaction) system.unshift({ code: 'transaction' });
+  if (!options.noBatch) system.splice(system.length - 1, 0, { code: 'batch' });
+  const rest = { mode: 'server', interaction: system };
+  if (!options.terseCapabilities) {
+    rest.resource = resourceTypes
+      .filter((type) => !rejectTypes.has(type))
+      .map((type) => ({
+        type,
+        interaction: interactions.map((code) => ({ code })),
+        versioning: 'versioned',
+        readHistory: true,
+        updateCreate: !options.refuseClientIds,
+        conditionalCreate: true,
+        conditionalUpdate: !options.noConditionalUpdate,
+        conditionalDelete: 'single',
+        searchParam: [
+          {
+            name: 'identifier',
+            definition: 'http://hl7.org/fhir/SearchParameter/clinical-identifier',
+            type: 'token',
+          },
+        ],
+      }));
+  }
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -305,31 +384,7 @@ function capabilityStatement(resourceTypes, rejectTypes, baseUrl) {
     implementation: { description: 'In-memory validating FHIR R4 server for tests', url: baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    rest: [
-      {
-        mode: 'server',
-        resource: resourceTypes
-          .filter((type) => !rejectTypes.has(type))
-          .map((type) => ({
-            type,
-            interaction: interactions.map((code) => ({ code })),
-            versioning: 'versioned',
-            readHistory: true,
-            updateCreate: true,
-            conditionalCreate: true,
-            conditionalUpdate: true,
-            conditionalDelete: 'single',
-            searchParam: [
-              {
-                name: 'identifier',
-                definition: 'http://hl7.org/fhir/SearchParameter/clinical-identifier',
-                type: 'token',
-              },
-            ],
-          })),
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }],
-      },
-    ],
+    rest: [rest],
   };
 }
 
@@ -384,10 +439,76 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   const resourceTypes = loadDefinitions();
   const router = new FhirRouter();
-  const repo = new ValidatingRepository(options.rejectTypes);
+  const repo = new ValidatingRepository(options.rejectTypes, {
+    resolveConditionalReferences: !options.plain,
+  });
   let failuresLeft = options.failFirst;
+  let conflictsLeft = options.versionConflicts;
   let baseUrl = '';
   let queue = Promise.resolve();
+
+  // What a variant switch answers instead of the router (an OperationOutcome with status_,
+  // or a transaction-response Bundle sent with 200), or undefined to go on.
+  async function variantRefusal(method, segments, url, body, headers) {
+    const notSupported = (text) => outcomeOf(400, 'not-supported', text);
+    if (kWriteMethods.has(method) && conflictsLeft > 0) {
+      conflictsLeft--;
+      const status = headers['if-match'] ? 412 : 409;
+      return outcomeOf(status, 'conflict', 'Simulated concurrent write: version conflict');
+    }
+    const bundlePost = method === 'POST' && segments.length === 0 && body?.resourceType === 'Bundle';
+    if (bundlePost && body.type === 'transaction' && options.noTransaction) {
+      return notSupported('Transactions are not supported by this server');
+    }
+    if (bundlePost && body.type === 'batch' && options.noBatch) {
+      return notSupported('Batches are not supported by this server');
+    }
+    const conditionalPut = (m, u) => m === 'PUT' && typeof u === 'string' && u.includes('?');
+    if (options.noConditionalUpdate) {
+      if (conditionalPut(method, url.search ? '?' : '')) {
+        return notSupported('Conditional update is not supported by this server');
+      }
+      if (bundlePost && (body.entry ?? []).some((e) => conditionalPut(e.request?.method, e.request?.url))) {
+        return notSupported('Conditional update is not supported by this server');
+      }
+    }
+    if (options.refuseClientIds && method === 'PUT' && segments.length === 2 && !url.search) {
+      try {
+        await repo.readResource(segments[0], segments[1]);
+      } catch {
+        return outcomeOf(400, 'business-rule', 'Client-assigned ids are not allowed: use POST');
+      }
+    }
+    if (bundlePost && body.type === 'transaction' && options.entryErrorType) {
+      const entries = body.entry ?? [];
+      if (entries.some((e) => e.resource?.resourceType === options.entryErrorType)) {
+        return {
+          resourceType: 'Bundle',
+          type: 'transaction-response',
+          entry: entries.map((e) =>
+            e.resource?.resourceType === options.entryErrorType
+              ? {
+                  response: {
+                    status: '422 Unprocessable Entity',
+                    outcome: {
+                      resourceType: 'OperationOutcome',
+                      issue: [
+                        {
+                          severity: 'error',
+                          code: 'not-supported',
+                          diagnostics: `${options.entryErrorType} not supported`,
+                        },
+                      ],
+                    },
+                  },
+                }
+              : { response: { status: '200 OK' } },
+          ),
+        };
+      }
+    }
+    return undefined;
+  }
 
   async function handle(req, res) {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -404,7 +525,7 @@ async function main() {
         sendOutcome(res, outcomeOf(405, 'not-supported', 'metadata is read-only'));
         return;
       }
-      send(res, 200, capabilityStatement(resourceTypes, options.rejectTypes, baseUrl));
+      send(res, 200, capabilityStatement(resourceTypes, options, baseUrl));
       return;
     }
     if (failuresLeft > 0) {
@@ -441,6 +562,13 @@ async function main() {
         sendOutcome(res, outcomeOf(400, 'structure', `Body is not JSON: ${e.message}`));
         return;
       }
+    }
+
+    const refusal = await variantRefusal(method, segments, url, body, req.headers);
+    if (refusal) {
+      if (refusal.resourceType === 'Bundle') send(res, 200, refusal);
+      else sendOutcome(res, refusal);
+      return;
     }
 
     const fhirRequest = {

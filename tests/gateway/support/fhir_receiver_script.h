@@ -28,12 +28,23 @@ inline const std::string& peerCapabilities() {
   return caps;
 }
 
-// Default step: 200 transaction-response; GET .../metadata: the capabilities.
+// The id under which the receiver of serveMetadata knows every patient.
+inline constexpr const char* kKnownPatientId = "known-patient-1";
+
+// Default step: 200 transaction-response; GET .../metadata: the capabilities;
+// GET .../Patient?identifier=...: one Patient, kKnownPatientId (a receiver
+// that knows the patient a `reference`-matching destination names).
 inline void serveMetadata(testing::FaultReceiver& receiver) {
   receiver.setDefault(testing::Step::respond(200, kTransactionResponse));
   receiver.setHandler([](const testing::ReceivedRequest& r) -> std::optional<testing::Step> {
     if (r.method == "GET" && r.target.ends_with("/metadata")) {
       return testing::Step::respond(200, peerCapabilities());
+    }
+    if (r.method == "GET" && r.target.find("/Patient?identifier=") != std::string::npos) {
+      return testing::Step::respond(
+          200, std::string(R"({"resourceType":"Bundle","type":"searchset","total":1,"entry":[)") +
+                   R"({"search":{"mode":"match"},"resource":{"resourceType":"Patient","id":")" +
+                   kKnownPatientId + R"("}}]})");
     }
     return std::nullopt;
   });

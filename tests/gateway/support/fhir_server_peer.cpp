@@ -68,13 +68,16 @@ FhirServerPeer::~FhirServerPeer() {
   }
 }
 
-fhir::Json FhirServerPeer::get(const std::string& relative, int* status) const {
+namespace {
+
+fhir::Json exchange(const std::string& base, const std::string& method, const std::string& relative,
+                    const std::string& body, int* status) {
   if (status != nullptr) *status = 0;
   try {
-    Poco::URI uri(base_);
+    Poco::URI uri(base);
     Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
-    server_testing::HttpReply r =
-        server_testing::sendRequest(session, "GET", uri.getPath() + "/" + relative);
+    server_testing::HttpReply r = server_testing::sendRequest(
+        session, method, uri.getPath() + "/" + relative, {}, body, "application/fhir+json");
     if (status != nullptr) *status = r.status;
     return r.json();
   } catch (const Poco::Exception&) {
@@ -82,6 +85,17 @@ fhir::Json FhirServerPeer::get(const std::string& relative, int* status) const {
   } catch (const std::exception&) {
     return fhir::Json();
   }
+}
+
+}  // namespace
+
+fhir::Json FhirServerPeer::get(const std::string& relative, int* status) const {
+  return exchange(base_, "GET", relative, {}, status);
+}
+
+fhir::Json FhirServerPeer::post(const std::string& relative, const fhir::Json& body,
+                                int* status) const {
+  return exchange(base_, "POST", relative, fhir::writeJson(body), status);
 }
 
 std::vector<fhir::Json> bundleResources(const fhir::Json& bundle) {

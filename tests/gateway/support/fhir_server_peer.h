@@ -32,6 +32,9 @@ class FhirServerPeer {
   // GET base + "/" + relative (already URL-encoded), as JSON (null JSON when
   // the body is not JSON or the request failed: then *status is 0).
   fhir::Json get(const std::string& relative, int* status = nullptr) const;
+  // POST base + "/" + relative with a JSON body; the answer as JSON (null
+  // JSON when not JSON or the request failed: then *status is 0).
+  fhir::Json post(const std::string& relative, const fhir::Json& body, int* status = nullptr) const;
 
  private:
   pid_t pid_ = 0;
