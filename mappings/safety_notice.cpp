@@ -48,6 +48,17 @@ std::string idPart(const Notice& notice) {
   return part;
 }
 
+std::string patientSentence(const PlanRecord& r) {
+  std::string name;
+  for (const std::string& g : r.patient.name.given) name += g + " ";
+  name += r.patient.name.family;
+  std::string out = "Patient: " + name + ", born " + r.patient.birthDate;
+  if (r.patient.pcpPatientId && !r.patient.pcpPatientId->empty()) {
+    out += ", practice patient id " + *r.patient.pcpPatientId;
+  }
+  return out + ".";
+}
+
 Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   const PlanRecord& r = ctx.record;
   const Namespaces& ns = ctx.tables.namespaces;
@@ -69,7 +80,8 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   n.row("Date", notice.date);
   n.row("Sent", r.recordedAt);
   n.row("To", r.pcp.name.value_or(""));
-  n.paragraph({}, notice.text);
+  const std::string message = noticeMessage(notice, r, ctx.tables);
+  n.paragraph({}, message);
   add(c, "text", translate_detail::narrativeText(n.finish()));
   add(c, "extension", array1(translate_detail::versionExtension(ctx)));
   add(c, "identifier",
@@ -102,12 +114,17 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
                                    ruleDisplay(notice.ruleId)),
           ruleDisplay(notice.ruleId))));
   Json payload = Json::object();
-  add(payload, "contentString", str(notice.text));
+  add(payload, "contentString", str(message));
   add(c, "payload", array1(std::move(payload)));
   return c;
 }
 
 }  // namespace
+
+std::string noticeMessage(const Notice& notice, const PlanRecord& record,
+                          const MappingTables& /*tables*/) {
+  return patientSentence(record) + " " + notice.text;
+}
 
 std::string noticeIdentifierValue(const Notice& notice) { return "notice/" + notice.key; }
 
