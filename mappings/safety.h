@@ -285,7 +285,9 @@ inline constexpr std::string_view kCommunicationCategorySystem =
 
 // The notice as a FHIR R4 Communication (JSON): status completed, category
 // notification, priority, subject (the translator's patient reference), sender
-// the pain center (Organization, settings' senderDisplay), recipient the PCP
+// the pain center (with tables.contact: a reference to the Bundle's
+// Organization entry by fullUrl, with its NPI identifier and name; without:
+// {type Organization, display settings' senderDisplay}), recipient the PCP
 // (Practitioner by NPI when pcp.clinicianNpi is known, display pcp.name; no
 // recipient when neither is known), payload contentString = noticeMessage, about = a
 // logical reference (type + identifier) to the MedicationStatement / CarePlan
@@ -302,7 +304,10 @@ fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRec
 
 // The notice as sent (Communication.payload.contentString, and the note of
 // the fallback): "Patient: NAME, born BIRTHDATE, practice patient id ID." (the
-// id only when the record gives pcpPatientId), then notice.text.
+// id only when the record gives pcpPatientId), then notice.text, then
+// "Questions: " + whom to call (the clinician and the numbers of
+// tables.contact for the record's practice; translate_internal.h contactWords)
+// + ".".
 std::string noticeMessage(const Notice& notice, const PlanRecord& record,
                           const MappingTables& tables);
 
@@ -323,7 +328,9 @@ fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanR
 // same record translated again, e.g. with MedicationRequest for a destination
 // that takes no MedicationStatement), before its final Provenance, which then
 // lists them among its targets; with kRequest an `about` of type
-// MedicationStatement becomes MedicationRequest. Returns how many were copied
+// MedicationStatement becomes MedicationRequest; a `sender` whose reference
+// names no entry of `to` (the contact changed since) keeps only its type,
+// identifier and display. Returns how many were copied
 // (0 when `from` has none or is not a Bundle); kInvalid when `to` is not a
 // transaction Bundle.
 fhir::Result<std::size_t> carryNoticeEntries(const fhir::Json& from, MedicationAs medicationAs,

@@ -1,5 +1,6 @@
 // Notices as FHIR R4 Communications, and their place in the record's
 // transaction Bundle (mappings/safety.h).
+#include <algorithm>
 #include <utility>
 
 #include "fhir/model.h"
@@ -104,10 +105,14 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
     if (name) add(to, "display", str(*r.pcp.name));
     add(c, "recipient", array1(std::move(to)));
   }
-  Json from = Json::object();
-  add(from, "type", str("Organization"));
-  add(from, "display", str(settings.senderDisplay));
-  add(c, "sender", std::move(from));
+  if (std::optional<Json> org = translate_detail::organizationReference(ctx)) {
+    add(c, "sender", std::move(*org));
+  } else {
+    Json from = Json::object();
+    add(from, "type", str("Organization"));
+    add(from, "display", str(settings.senderDisplay));
+    add(c, "sender", std::move(from));
+  }
   add(c, "reasonCode",
       array1(translate_detail::codeableConcept(
           translate_detail::coding(localCodeSystem(ns, kCsSafetyRule), notice.ruleId,
@@ -122,8 +127,9 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
 }  // namespace
 
 std::string noticeMessage(const Notice& notice, const PlanRecord& record,
-                          const MappingTables& /*tables*/) {
-  return patientSentence(record) + " " + notice.text;
+                          const MappingTables& tables) {
+  return patientSentence(record) + " " + notice.text +
+         " Questions: " + translate_detail::contactWords(record, tables) + ".";
 }
 
 std::string noticeIdentifierValue(const Notice& notice) { return "notice/" + notice.key; }
@@ -221,6 +227,13 @@ fhir::Result<std::size_t> carryNoticeEntries(const Json& from, MedicationAs medi
   }
   const Json* source = from.isObject() ? from.find("entry") : nullptr;
   if (source == nullptr || !source->isArray()) return std::size_t{0};
+  // fullUrls of `to`: a carried sender pointing elsewhere (the contact
+  // changed since ingest) keeps only its type, identifier and display.
+  std::vector<std::string> present;
+  for (const Json& e : entries->items()) {
+    const Json* url = e.isObject() ? e.find("fullUrl") : nullptr;
+    if (url != nullptr && url->isString()) present.push_back(url->text());
+  }
   std::vector<Json> carried;
   std::vector<std::string> urls;
   for (const Json& entry : source->items()) {
@@ -242,6 +255,13 @@ fhir::Result<std::size_t> carryNoticeEntries(const Json& from, MedicationAs medi
             medicationAs == MedicationAs::kRequest) {
           ref.set("type", str("MedicationRequest"));
         }
+      }
+    }
+    if (Json* sender = copy.find("resource")->find("sender"); sender && sender->isObject()) {
+      const Json* ref = sender->find("reference");
+      if (ref != nullptr && ref->isString() &&
+          std::find(present.begin(), present.end(), ref->text()) == present.end()) {
+        sender->erase("reference");
       }
     }
     urls.push_back(url->text());

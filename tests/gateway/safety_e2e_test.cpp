@@ -258,3 +258,112 @@ TEST_CASE("safety scenarios reach a real FHIR server: baselines and growing comb
     for (const std::string& t : s.notInText) CHECK(text.find(t) == std::string::npos);
   }
 }
+
+namespace {
+
+// The resource a server-side reference ("Organization/123") names.
+Json resolve(const inloop::testing::FhirServerPeer& server, const Json* reference) {
+  REQUIRE(reference != nullptr);
+  const Json* ref = reference->find("reference");
+  REQUIRE(ref != nullptr);
+  INFO(ref->text());
+  CHECK_FALSE(ref->text().starts_with("urn:uuid:"));
+  int status = 0;
+  Json found = server.get(ref->text(), &status);
+  CHECK(status == 200);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "who to call: the pain center's Organization reaches the FHIR server, notices and plans "
+    "name it, a practice's own line changes the number",
+    "[gateway][safety][e2e]") {
+  if (!inloop::testing::nodeInstalled()) {
+    WARN("node is not installed: end-to-end safety test SKIPPED");
+    return;
+  }
+  struct Row {
+    const char* name;
+    const char* practiceContact;  // riverside-family-medicine's "contact", or nullptr
+    std::string centerLine;       // how the notice gives the center
+  };
+  const Row rows[] = {
+      {"the center's numbers", nullptr,
+       "or Example Pain Management Center at 555-0100 (fax 555-0101, Direct "
+       "referrals@direct.paincenter.example.org, secure e-mail "
+       "referrals@paincenter.example.org)."},
+      {"a dedicated line for the practice's patients", R"({"phone": "555-0177"})",
+       "or Example Pain Management Center at 555-0177 (fax 555-0101, Direct "
+       "referrals@direct.paincenter.example.org, secure e-mail "
+       "referrals@paincenter.example.org)."},
+  };
+  for (const Row& row : rows) {
+    SECTION(row.name) {
+      inloop::testing::FhirServerPeer server;
+      REQUIRE_FALSE(server.base().empty());
+      auto route = routingEverythingTo(server);
+      DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
+        route(c);
+        if (row.practiceContact == nullptr) return;
+        const std::string file = c.mappingsDir + "/practices.json";
+        std::string text = inloop::server_testing::readFile(file);
+        const std::string from = "\"practices\": []";
+        REQUIRE(text.find(from) != std::string::npos);
+        text.replace(text.find(from), from.size(),
+                     std::string("\"practices\": [{\"practiceId\": \"riverside-family-medicine\", "
+                                 "\"contact\": ") +
+                         row.practiceContact + "}]");
+        inloop::server_testing::writeFile(file, text);
+      });
+      REQUIRE(daemon.startError().empty());
+      for (const char* name :
+           {"medication-start-duloxetine.json", "care-plan-functional-restoration.json"}) {
+        REQUIRE(daemon.request("POST", "/records", kAdminToken, exampleRecord(name)).status == 202);
+      }
+      const bool done = waitUntil(
+          [&] {
+            return allDelivered(daemon, "RX-2026-5521") && allDelivered(daemon, "CP-2026-0412");
+          },
+          60);
+      REQUIRE(done);
+
+      // One Organization, with its NPI, numbers and address.
+      int status = 0;
+      std::vector<Json> orgs = inloop::testing::bundleResources(server.get(
+          "Organization?identifier=http://hl7.org/fhir/sid/us-npi%7C1498712045", &status));
+      REQUIRE(orgs.size() == 1);
+      CHECK(inloop::testing::bundleResources(server.get("Organization")).size() == 1);
+      const std::string org = jsonText(orgs[0]);
+      for (const char* part : {"\"name\":\"Example Pain Management Center\"",
+                               "\"system\":\"phone\",\"value\":\"555-0100\"",
+                               "\"system\":\"fax\",\"value\":\"555-0101\"",
+                               "\"value\":\"referrals@direct.paincenter.example.org\"",
+                               "\"city\":\"Springfield\"", "\"postalCode\":\"62701\""}) {
+        INFO(org);
+        CHECK(org.find(part) != std::string::npos);
+      }
+      CHECK_FALSE(inloop::fhir::hasErrors(inloop::fhir::validateResource(orgs[0])));
+      const std::string orgId = orgs[0].find("id")->text();
+
+      // The notice's sender and the plan's author resolve to it.
+      std::vector<Json> comms = inloop::testing::bundleResources(server.get(
+          "Communication?identifier=" + noticeIdentifierQuery(daemon, "RX-2026-5521"), &status));
+      REQUIRE(comms.size() == 1);
+      CHECK(resolve(server, comms[0].find("sender")).find("id")->text() == orgId);
+      std::vector<Json> plans = inloop::testing::bundleResources(server.get("CarePlan", &status));
+      REQUIRE(plans.size() == 1);
+      CHECK(resolve(server, plans[0].find("author")).find("id")->text() == orgId);
+
+      // The notice names the prescriber, their line and the center's number.
+      const std::string text = comms[0].find("payload")->items()[0].find("contentString")->text();
+      INFO(text);
+      CHECK(text.ends_with(" Questions: call Dr. Priya Raman (physician) at 555-0142, " +
+                           row.centerLine));
+      CHECK(jsonText(plans[0]).find("call Dr. Priya Raman (physician) at 555-0142, " +
+                                    row.centerLine.substr(0, row.centerLine.size() - 1)) !=
+            std::string::npos);
+    }
+  }
+}

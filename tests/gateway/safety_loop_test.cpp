@@ -109,10 +109,16 @@ TEST_CASE("safety loop: duloxetine start sends a blood-pressure notice, a replay
 
   std::vector<Json> comms = communications(p.view);
   REQUIRE(comms.size() == 1);
-  // Sent: the patient first, then the notice text (the view has no name).
+  // Sent: the patient first, then the notice text (the view has no name),
+  // then whom to call.
   CHECK(payloadOf(comms[0]) ==
         "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " +
-            noticeText(p.view, "managed-effect"));
+            noticeText(p.view, "managed-effect") +
+            " Questions: call Dr. Priya Raman (physician) at 555-0142, or Example Pain "
+            "Management Center at 555-0100 (fax 555-0101, Direct "
+            "referrals@direct.paincenter.example.org, secure e-mail "
+            "referrals@paincenter.example.org).");
+  CHECK(noticeText(p.view, "managed-effect").find("Questions") == std::string::npos);
   CHECK(noticeText(p.view, "managed-effect").find("Alvarez") == std::string::npos);
   CHECK(comms[0].find("priority")->text() == "routine");
   CHECK(comms[0].find("status")->text() == "completed");

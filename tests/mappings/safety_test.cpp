@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -873,6 +874,66 @@ TEST_CASE("bad safety settings are rejected with file:line:column", "[mappings][
   }
 }
 
+TEST_CASE("notice texts end with whom to call: clinician's line, the center, a practice's own",
+          "[mappings][safety]") {
+  std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
+  REQUIRE(start);
+  const std::string center =
+      "Example Pain Management Center at 555-0100 (fax 555-0101, Direct "
+      "referrals@direct.paincenter.example.org, secure e-mail referrals@paincenter.example.org)";
+  struct Row {
+    const char* name;
+    std::function<void(m::MappingTables&, PlanRecord&)> change;
+    std::string questions;
+  };
+  const Row rows[] = {
+      {"the prescriber's own line, then the center", [](auto&, auto&) {},
+       "call Dr. Priya Raman (physician) at 555-0142, or " + center},
+      {"a prescriber without a line: through the center",
+       [](m::MappingTables&, PlanRecord& r) {
+         r.medicationChange()->prescriber.npi = "1234567893";
+       },
+       "Dr. Priya Raman (physician) through " + center},
+      {"a practice's dedicated line",
+       [](m::MappingTables& t, PlanRecord& r) {
+         m::Practice p;
+         p.practiceId = r.pcp.practiceId;
+         p.contact = t.contact->organization.points;
+         p.contact->phone = "555-0177";
+         p.contact->fax.clear();
+         p.contact->email.clear();
+         p.contact->direct.clear();
+         t.practices.push_back(p);
+       },
+       "call Dr. Priya Raman (physician) at 555-0142, or Example Pain Management Center at "
+       "555-0177"},
+      {"no contact configured: the clinician only",
+       [](m::MappingTables& t, PlanRecord&) { t.contact.reset(); },
+       "Dr. Priya Raman (physician) at the pain center"},
+  };
+  for (const Row& row : rows) {
+    SECTION(row.name) {
+      m::MappingTables t = tables();
+      PlanRecord r = *start;
+      row.change(t, r);
+      SafetyStep step = m::applyAndEvaluate(MedicationList{}, r, t);
+      REQUIRE(step.notices.size() == 1);
+      const std::string sent = m::noticeMessage(step.notices[0], r, t);
+      CHECK(sent ==
+            "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id "
+            "RFM-99231. " +
+                step.notices[0].text + " Questions: " + row.questions + ".");
+      // What the Communication carries, and its sender.
+      Json c = m::noticeCommunicationJson(step.notices[0], r, t);
+      CHECK(c.find("payload")->items()[0].find("contentString")->text() == sent);
+      const Json* sender = c.find("sender");
+      REQUIRE(sender != nullptr);
+      CHECK(sender->find("type")->text() == "Organization");
+      CHECK((sender->find("identifier") != nullptr) == t.contact.has_value());
+    }
+  }
+}
+
 TEST_CASE("notice Communications: fields, stable identifiers, Bundle entries",
           "[mappings][safety]") {
   std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
@@ -898,13 +959,19 @@ TEST_CASE("notice Communications: fields, stable identifiers, Bundle entries",
   CHECK(c.recipient[0].identifier->value == "1538274910");
   CHECK(c.recipient[0].display == "Dr. Samuel Okafor");
   REQUIRE(c.sender);
-  CHECK(c.sender->display == "Pain management center");
+  CHECK(c.sender->type == "Organization");
+  CHECK(c.sender->display == "Example Pain Management Center");
+  CHECK(c.sender->identifier->system == "http://hl7.org/fhir/sid/us-npi");
+  CHECK(c.sender->identifier->value == "1498712045");
   REQUIRE(c.about.size() == 1);
   CHECK(c.about[0].type == "MedicationStatement");
   CHECK(c.about[0].identifier->value == "RX-2026-5521");
   CHECK(c.reasonCode[0].coding[0].code == "managed-effect");
   CHECK(c.payload[0].contentString ==
-        "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " + n.text);
+        "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " + n.text +
+            " Questions: call Dr. Priya Raman (physician) at 555-0142, or Example Pain Management "
+            "Center at 555-0100 (fax 555-0101, Direct referrals@direct.paincenter.example.org, "
+            "secure e-mail referrals@paincenter.example.org).");
   CHECK(m::noticeMessage(n, *start, tables()) == c.payload[0].contentString);
   CHECK(c.sent == start->recordedAt);
   REQUIRE(c.identifier.size() == 1);
