@@ -495,6 +495,25 @@ constexpr ElementDef kPatientLink[] = {
     {"type", "code", 1, 1, "link-type"},
 };
 
+constexpr ElementDef kOrganization[] = {
+    {"identifier", "Identifier", 0, N},
+    {"active", "boolean"},
+    {"type", "CodeableConcept", 0, N},
+    {"name", "string"},
+    {"alias", "string", 0, N},
+    {"telecom", "ContactPoint", 0, N},
+    {"address", "Address", 0, N},
+    {"partOf", "Reference"},
+    {"contact", "Organization.contact", 0, N},
+    {"endpoint", "Reference", 0, N},
+};
+constexpr ElementDef kOrganizationContact[] = {
+    {"purpose", "CodeableConcept"},
+    {"name", "HumanName"},
+    {"telecom", "ContactPoint", 0, N},
+    {"address", "Address"},
+};
+
 constexpr ElementDef kBundle[] = {
     {"identifier", "Identifier"},  {"type", "code", 1, 1, "bundle-type"},
     {"timestamp", "instant"},      {"total", "unsignedInt"},
@@ -583,6 +602,8 @@ constexpr TypeDef kTypes[] = {
     {"Patient.contact", K::kBackbone, kPatientContact},
     {"Patient.communication", K::kBackbone, kPatientCommunication},
     {"Patient.link", K::kBackbone, kPatientLink},
+    {"Organization", K::kDomainResource, kOrganization},
+    {"Organization.contact", K::kBackbone, kOrganizationContact},
     {"Bundle", K::kResource, kBundle},
     {"Bundle.link", K::kBackbone, kBundleLink},
     {"Bundle.entry", K::kBackbone, kBundleEntry},

@@ -20,7 +20,7 @@ namespace {
 constexpr std::string_view kSupportedResources[] = {
     "CarePlan",          "Goal",          "Observation", "MedicationStatement",
     "MedicationRequest", "Communication", "Provenance",  "OperationOutcome",
-    "Patient",           "Bundle",
+    "Patient",           "Organization",  "Bundle",
 };
 
 constexpr std::size_t kMaxEchoedChars = 64;
@@ -292,6 +292,7 @@ enum class Inv : std::uint8_t {
   kObservation,
   kObservationReferenceRange,
   kPatientContact,
+  kOrganization,
   kBundle,
 };
 
@@ -311,6 +312,7 @@ Inv invOf(std::string_view name) {
       {"Observation", Inv::kObservation},
       {"Observation.referenceRange", Inv::kObservationReferenceRange},
       {"Patient.contact", Inv::kPatientContact},
+      {"Organization", Inv::kOrganization},
       {"Bundle", Inv::kBundle},
   };
   for (const auto& [n, inv] : kNames) {
@@ -326,16 +328,16 @@ struct CompiledType;
 struct Slot {
   std::string_view jsonName;
   const ElementDef* def = nullptr;
-  std::string_view type;  // the concrete type for this name
-  int ownIndex = -1;      // index in TypeDef::elements, -1 for base elements
+  std::string_view type;   // the concrete type for this name
+  int ownIndex = -1;       // index in TypeDef::elements, -1 for base elements
   int requiredIndex = -1;  // index in CompiledType::required, -1 if not an own min > 0 element
   int choiceIndex = -1;    // index among the own choice elements, -1 if none
   Prim prim = Prim::kNone;
-  bool isResource = false;               // type "Resource"
-  bool choice = false;                   // def is a choice element
-  std::string_view bindingCodes;         // codes of the required value set, '|' separated
+  bool isResource = false;                        // type "Resource"
+  bool choice = false;                            // def is a choice element
+  std::string_view bindingCodes;                  // codes of the required value set, '|' separated
   std::vector<std::string_view> bindingCodeList;  // the same, split once
-  const CompiledType* target = nullptr;  // the complex type, if modelled
+  const CompiledType* target = nullptr;           // the complex type, if modelled
 };
 
 // A TypeDef with its JSON names in an open-addressing hash table.
@@ -1006,6 +1008,12 @@ void Validator::invariants(const Json& v, const CompiledType& t, const Path& pat
         error("invariant", path,
               "pat-1: a contact SHALL at least contain contact details or a reference to an "
               "organization");
+      }
+      return;
+    case Inv::kOrganization:
+      if (!has(v, "name") && !has(v, "identifier")) {
+        error("invariant", path,
+              "org-1: an Organization SHALL at least have a name or an identifier");
       }
       return;
     case Inv::kBundle:

@@ -29,7 +29,7 @@ constexpr std::size_t kMaxSecretBytes = 64u << 10;
 
 // Resource types inloop can send; `accepts` naming another type is a warning.
 constexpr std::string_view kSentTypes[] = {
-    "Patient",           "Observation",   "CarePlan",   "Goal", "MedicationStatement",
+    "Patient",           "Organization",  "Observation", "CarePlan", "Goal", "MedicationStatement",
     "MedicationRequest", "Communication", "Provenance",
 };
 

@@ -61,13 +61,20 @@ inline constexpr std::string_view kExtNextReassessment = "next-reassessment";
 // On CarePlan.addresses / Goal.addresses (a Reference with display only): the
 // condition's ICD-10-CM code (valueCodeableConcept, system kIcd10CmSystem).
 inline constexpr std::string_view kExtConditionCode = "condition-code";
-// On CarePlan.contributor / CarePlan.author references: the care-team role
+// On CarePlan.contributor references (and CarePlan.author when it is the lead,
+// without a configured contact): the care-team role
 // (valueCode, the record's role: "physician", "nurse", ...).
 inline constexpr std::string_view kExtCareTeamRole = "care-team-role";
 // On CarePlan.contributor: true for the team's lead (valueBoolean).
 inline constexpr std::string_view kExtCareTeamLead = "care-team-lead";
 // On CarePlan.activity: the record's activityId (valueString).
 inline constexpr std::string_view kExtActivityId = "activity-id";
+// On the pain center's Organization.telecom (system email): valueBoolean true
+// marks the Direct address (secure messaging between EHRs).
+inline constexpr std::string_view kExtDirectAddress = "direct-address";
+// The organization-type code of the pain center's Organization.
+inline constexpr std::string_view kOrganizationTypeSystem =
+    "http://terminology.hl7.org/CodeSystem/organization-type";
 // On Goal: the baseline. Complex extension with sub-extensions (url = the bare
 // name): "value" (valueQuantity, converted to the measure's unit as the target
 // is) and "date" (valueDate); either may be missing.

@@ -216,10 +216,12 @@ Json buildCommunication(const Json& carePlan, const PlanRecord& record, std::str
   }
   if (!record.recordedAt.empty()) add(c, "sent", str(record.recordedAt));
   // Communication.sender does not allow CareTeam; the translator's author is a
-  // Practitioner reference, anything else is left out.
+  // Practitioner or the pain center's Organization, anything else is left out.
   if (const Json* author = carePlan.find("author")) {
     std::string_view type = textOf(author, "type");
-    if (type.empty() || type == "Practitioner") add(c, "sender", *author);
+    if (type.empty() || type == "Practitioner" || type == "Organization") {
+      add(c, "sender", *author);
+    }
   }
   std::string plain;
   if (const Json* text = carePlan.find("text")) plain = narrativeToText(textOf(text, "div"));
@@ -747,7 +749,7 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
     }
     if (destinationTakes(destination, caps, type)) {
       kept.push_back(info);
-      ++clinical;
+      if (type != "Organization") ++clinical;  // the sender, not the record's content
       continue;
     }
     if (type == "MedicationStatement" &&

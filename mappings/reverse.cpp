@@ -1098,7 +1098,10 @@ std::optional<Json> carePlanFrom(Context& ctx, const Entry& e) {
   }
   auto record = envelope(ctx, e, "care-plan", res["subject"], {"created"});
   std::optional<Json> author = provenanceAuthor(ctx, e);
-  if (!author) author = teamMemberFrom(ctx, res["author"]);
+  // The pain center's Organization as author is not a clinician.
+  if (!author && res["author"]["type"].str() != "Organization") {
+    author = teamMemberFrom(ctx, res["author"]);
+  }
   if (!author) {
     error(ctx, "required", res["author"].path,
           "no author with a display (and no Provenance author): a plan record needs its author");
@@ -1183,7 +1186,9 @@ std::optional<Json> carePlanFrom(Context& ctx, const Entry& e) {
 
 // ---- dispatch -------------------------------------------------------------
 
-constexpr std::string_view kIgnoredTypes[] = {"Patient", "Provenance"};
+// Patient: read through subjects; Organization: the pain center (the sender
+// and plan author); Provenance: read for authors.
+constexpr std::string_view kIgnoredTypes[] = {"Patient", "Organization", "Provenance"};
 
 bool hasCarePlan(const Context& ctx) {
   return std::any_of(ctx.entries.begin(), ctx.entries.end(),

@@ -95,6 +95,14 @@ class MedicationList {
   const std::optional<Decimal>& reportedDailyMme() const { return reportedDailyMme_; }
   // The latest change of `recordId` (any version), or nullptr.
   const MedicationChange* lastChangeOf(std::string_view recordId) const;
+  // The effective date of the first change applied to this list (empty before
+  // any): the list knows nothing of the patient's medications before it.
+  const std::string& startedOn() const { return startedOn_; }
+
+  // This list with `entry` put in as the earlier state of a drug it did not
+  // hold (baselineOf); the reported MME is dropped when `isOpioid` (it did not
+  // count that drug), so that the computed total is used.
+  MedicationList withEarlierState(MedicationEntry entry, bool isOpioid) const;
 
   // Applies an accepted medication-change record:
   //  start, dose-change, taper-step, continue: the drug is on the list with the
@@ -125,11 +133,14 @@ class MedicationList {
   std::vector<MedicationEntry> entries_;
   std::vector<MedicationChange> history_;
   std::optional<Decimal> reportedDailyMme_;
+  std::string startedOn_;
 };
 
 // The list as JSON for storage ({"format": 1, "entries": [...], "history":
-// [...], "reportedDailyMme": n}); wire strings for enums, record field names
-// for doses and frequencies.
+// [...], "reportedDailyMme": n, "startedOn": date}); wire strings for enums,
+// record field names for doses and frequencies. A stored list without
+// "startedOn" (written before it existed) reads as started on the effective
+// date of its oldest kept change.
 fhir::Json medicationListToJson(const MedicationList& list);
 // Reads what medicationListToJson wrote. Fails with kInvalid (message names the
 // JSON path) on anything else.
@@ -139,6 +150,40 @@ fhir::Result<MedicationList> medicationListFromJson(const fhir::Json& json);
 // opioid class from `tables`).
 fhir::Result<MedicationList> applyRecord(const MedicationList& list, const PlanRecord& record,
                                          const MappingTables& tables);
+
+// ---- Baselines ----
+
+// Where the earlier state of a medication-change record's drug comes from
+// (docs/safety-loop.md, "Baselines").
+enum class BaselineSource {
+  kList,          // the drug was on the list (and stop, entered-in-error: the list)
+  kNotTaken,      // start of a drug not on the list: not taken before
+  kPreviousDose,  // dose-change / taper-step of a drug not on the list: the
+                  // record's previousDose with its frequency, route, asNeeded
+  kReconciled,    // continue of a drug not on the list: taken before as now (a
+                  // reconciled outside medication)
+  kUnknown,       // dose-change / taper-step of a drug not on the list without
+                  // previousDose
+};
+
+// The patient's medications just before a record, as far as they can be known.
+struct Baseline {
+  // The list before, with the drug's earlier state put in when the list did
+  // not hold it (kPreviousDose, kReconciled; MedicationList::withEarlierState).
+  MedicationList list;
+  BaselineSource source = BaselineSource::kList;
+  // The drug's earlier entry (nullopt: not taken, or unknown).
+  std::optional<MedicationEntry> earlier;
+  // False when the earlier total daily MME cannot be known because of this
+  // record (kUnknown of an opioid); an opioid of the list whose MME is unknown
+  // makes dailyMme(list).value() nullopt as well.
+  bool totalKnown = true;
+};
+
+// The baseline of `record` against the list `before` (the list itself for
+// care-plan and measurement records).
+Baseline baselineOf(const MedicationList& before, const PlanRecord& record,
+                    const MappingTables& tables);
 
 // ---- MME ----
 
@@ -184,7 +229,11 @@ const char* noticePriorityCode(NoticePriority priority);
 struct Notice {
   std::string ruleId;  // kRule...
   NoticePriority priority = NoticePriority::kRoutine;
-  std::string text;  // plain language, from the rule's wording
+  // Plain language, from the rule's wording: the one-line change, then the
+  // ask (mme-threshold and the opioid-sedative "alert" wording start with
+  // "Change: " and the record's change, as their wording does not say it).
+  // What is sent adds the patient and whom to call (noticeMessage).
+  std::string text;
   // The record the notice is about (the MedicationStatement / CarePlan).
   std::string aboutRecordId;
   std::int64_t aboutVersion = 0;
@@ -198,6 +247,7 @@ struct Notice {
   // updates the same Communication instead of sending another.
   std::string key;
   bool mmeMismatch = false;  // the mme-mismatch sentence was added
+  bool joined = false;       // opioid-sedative: a drug joined an existing combination
 };
 
 // Evaluates the rules for `record`, given the list BEFORE and AFTER applying it
@@ -235,9 +285,11 @@ inline constexpr std::string_view kCommunicationCategorySystem =
 
 // The notice as a FHIR R4 Communication (JSON): status completed, category
 // notification, priority, subject (the translator's patient reference), sender
-// the pain center (Organization, settings' senderDisplay), recipient the PCP
+// the pain center (with tables.contact: a reference to the Bundle's
+// Organization entry by fullUrl, with its NPI identifier and name; without:
+// {type Organization, display settings' senderDisplay}), recipient the PCP
 // (Practitioner by NPI when pcp.clinicianNpi is known, display pcp.name; no
-// recipient when neither is known), payload contentString = text, about = a
+// recipient when neither is known), payload contentString = noticeMessage, about = a
 // logical reference (type + identifier) to the MedicationStatement / CarePlan
 // of notice.aboutRecordId, reasonCode = the rule, identifier {namespaces.record,
 // "notice/" + key}, narrative, sent = record.recordedAt. `medicationAs` picks
@@ -249,6 +301,15 @@ fhir::Json noticeCommunicationJson(const Notice& notice, const PlanRecord& recor
 // The same as the typed model value (fhir/model.h).
 fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRecord& record,
                                              const MappingTables& tables);
+
+// The notice as sent (Communication.payload.contentString, and the note of
+// the fallback): "Patient: NAME, born BIRTHDATE, practice patient id ID." (the
+// id only when the record gives pcpPatientId), then notice.text, then
+// "Questions: " + whom to call (the clinician and the numbers of
+// tables.contact for the record's practice; translate_internal.h contactWords)
+// + ".".
+std::string noticeMessage(const Notice& notice, const PlanRecord& record,
+                          const MappingTables& tables);
 
 // The Communication's business identifier value ("notice/" + key).
 std::string noticeIdentifierValue(const Notice& notice);
@@ -267,7 +328,9 @@ fhir::Status appendNoticeEntries(const std::vector<Notice>& notices, const PlanR
 // same record translated again, e.g. with MedicationRequest for a destination
 // that takes no MedicationStatement), before its final Provenance, which then
 // lists them among its targets; with kRequest an `about` of type
-// MedicationStatement becomes MedicationRequest. Returns how many were copied
+// MedicationStatement becomes MedicationRequest; a `sender` whose reference
+// names no entry of `to` (the contact changed since) keeps only its type,
+// identifier and display. Returns how many were copied
 // (0 when `from` has none or is not a Bundle); kInvalid when `to` is not a
 // transaction Bundle.
 fhir::Result<std::size_t> carryNoticeEntries(const fhir::Json& from, MedicationAs medicationAs,

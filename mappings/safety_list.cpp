@@ -13,6 +13,23 @@ using fhir::ErrorCode;
 using fhir::Json;
 using fhir::Status;
 
+// The list entry a medication-change record makes, with `dose`.
+MedicationEntry entryOf(const PlanRecord& record, const MedicationChangeBody& body,
+                        std::optional<Quantity> dose) {
+  MedicationEntry e;
+  e.drug = body.medication.code;
+  e.display = body.medication.display.value_or("");
+  e.dose = std::move(dose);
+  e.frequency = body.frequency;
+  e.route = body.route;
+  e.asNeeded = body.asNeeded;
+  e.since = body.effective;
+  e.action = body.action;
+  e.recordId = record.recordId;
+  e.version = record.version;
+  return e;
+}
+
 bool isStaleOrReplay(const std::vector<MedicationChange>& history, const PlanRecord& record) {
   for (const MedicationChange& c : history) {
     if (c.recordId == record.recordId && c.version >= record.version) return true;
@@ -66,6 +83,7 @@ Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
                                             std::to_string(record.version) +
                                             " is not newer than the version already applied");
   }
+  if (startedOn_.empty()) startedOn_ = body->effective;
   MedicationChange change;
   change.recordId = record.recordId;
   change.version = record.version;
@@ -118,18 +136,7 @@ Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
     if (body->action == MedicationAction::kStop) {
       remove(body->medication.code);
     } else {
-      MedicationEntry e;
-      e.drug = body->medication.code;
-      e.display = body->medication.display.value_or("");
-      e.dose = body->dose;
-      e.frequency = body->frequency;
-      e.route = body->route;
-      e.asNeeded = body->asNeeded;
-      e.since = body->effective;
-      e.action = body->action;
-      e.recordId = record.recordId;
-      e.version = record.version;
-      put(std::move(e));
+      put(entryOf(record, *body, body->dose));
     }
     const MedicationEntry* now = find(body->medication.code);
     change.after = now ? std::optional<MedicationEntry>(*now) : std::nullopt;
@@ -146,6 +153,13 @@ Status MedicationList::apply(const PlanRecord& record, bool isOpioid) {
   return Status::ok();
 }
 
+MedicationList MedicationList::withEarlierState(MedicationEntry entry, bool isOpioid) const {
+  MedicationList out = *this;
+  out.put(std::move(entry));
+  if (isOpioid) out.reportedDailyMme_.reset();
+  return out;
+}
+
 void MedicationList::noteNotices(std::string_view recordId, std::int64_t version,
                                  const std::vector<std::string>& ruleIds) {
   for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
@@ -160,6 +174,58 @@ void MedicationList::noteNotices(std::string_view recordId, std::int64_t version
   }
 }
 
+namespace {
+
+bool drugIsOpioid(const MappingTables& tables, std::string_view code) {
+  const Drug* drug = tables.findDrug(code);
+  return drug != nullptr &&
+         std::find(drug->classes.begin(), drug->classes.end(), "opioid") != drug->classes.end();
+}
+
+}  // namespace
+
+Baseline baselineOf(const MedicationList& before, const PlanRecord& record,
+                    const MappingTables& tables) {
+  Baseline out;
+  out.list = before;
+  const MedicationChangeBody* body = record.medicationChange();
+  if (body == nullptr || body->action == MedicationAction::kStop ||
+      body->action == MedicationAction::kEnteredInError) {
+    return out;
+  }
+  if (const MedicationEntry* e = before.find(body->medication.code)) {
+    out.earlier = *e;
+    return out;
+  }
+  MedicationEntry e = entryOf(record, *body, std::nullopt);
+  const bool opioid = drugIsOpioid(tables, body->medication.code);
+  switch (body->action) {
+    case MedicationAction::kStart:
+      out.source = BaselineSource::kNotTaken;
+      return out;
+    case MedicationAction::kContinue:
+      out.source = BaselineSource::kReconciled;
+      e.dose = body->dose;
+      break;
+    case MedicationAction::kDoseChange:
+    case MedicationAction::kTaperStep:
+      if (!body->previousDose) {
+        out.source = BaselineSource::kUnknown;
+        out.totalKnown = !opioid;
+        return out;
+      }
+      out.source = BaselineSource::kPreviousDose;
+      e.dose = body->previousDose;
+      break;
+    case MedicationAction::kStop:
+    case MedicationAction::kEnteredInError:
+      return out;
+  }
+  out.earlier = e;
+  out.list = before.withEarlierState(std::move(e), opioid);
+  return out;
+}
+
 fhir::Result<MedicationList> applyRecord(const MedicationList& list, const PlanRecord& record,
                                          const MappingTables& tables) {
   bool isOpioid = false;
@@ -170,8 +236,7 @@ fhir::Result<MedicationList> applyRecord(const MedicationList& list, const PlanR
         drug = tables.findDrug(c->drug);
       }
     }
-    isOpioid = drug != nullptr && std::find(drug->classes.begin(), drug->classes.end(), "opioid") !=
-                                      drug->classes.end();
+    isOpioid = drug != nullptr && drugIsOpioid(tables, drug->code);
   }
   MedicationList out = list;
   Status s = out.apply(record, isOpioid);
@@ -365,6 +430,7 @@ Json medicationListToJson(const MedicationList& list) {
   Json history = Json::array();
   for (const MedicationChange& c : list.history()) history.push(changeJson(c));
   o.set("history", std::move(history));
+  if (!list.startedOn().empty()) o.set("startedOn", str(list.startedOn()));
   return o;
 }
 
@@ -424,6 +490,10 @@ fhir::Result<MedicationList> medicationListFromJson(const Json& json) {
       }
       list.history_.push_back(std::move(c));
     }
+  }
+  list.startedOn_ = top.string("startedOn", false);
+  if (list.startedOn_.empty() && !list.history_.empty()) {
+    list.startedOn_ = list.history_.front().effective;
   }
   if (!error.isOk()) return error;
   return list;

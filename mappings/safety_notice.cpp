@@ -1,5 +1,6 @@
 // Notices as FHIR R4 Communications, and their place in the record's
 // transaction Bundle (mappings/safety.h).
+#include <algorithm>
 #include <utility>
 
 #include "fhir/model.h"
@@ -48,6 +49,17 @@ std::string idPart(const Notice& notice) {
   return part;
 }
 
+std::string patientSentence(const PlanRecord& r) {
+  std::string name;
+  for (const std::string& g : r.patient.name.given) name += g + " ";
+  name += r.patient.name.family;
+  std::string out = "Patient: " + name + ", born " + r.patient.birthDate;
+  if (r.patient.pcpPatientId && !r.patient.pcpPatientId->empty()) {
+    out += ", practice patient id " + *r.patient.pcpPatientId;
+  }
+  return out + ".";
+}
+
 Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   const PlanRecord& r = ctx.record;
   const Namespaces& ns = ctx.tables.namespaces;
@@ -69,7 +81,8 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   n.row("Date", notice.date);
   n.row("Sent", r.recordedAt);
   n.row("To", r.pcp.name.value_or(""));
-  n.paragraph({}, notice.text);
+  const std::string message = noticeMessage(notice, r, ctx.tables);
+  n.paragraph({}, message);
   add(c, "text", translate_detail::narrativeText(n.finish()));
   add(c, "extension", array1(translate_detail::versionExtension(ctx)));
   add(c, "identifier",
@@ -92,22 +105,32 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
     if (name) add(to, "display", str(*r.pcp.name));
     add(c, "recipient", array1(std::move(to)));
   }
-  Json from = Json::object();
-  add(from, "type", str("Organization"));
-  add(from, "display", str(settings.senderDisplay));
-  add(c, "sender", std::move(from));
+  if (std::optional<Json> org = translate_detail::organizationReference(ctx)) {
+    add(c, "sender", std::move(*org));
+  } else {
+    Json from = Json::object();
+    add(from, "type", str("Organization"));
+    add(from, "display", str(settings.senderDisplay));
+    add(c, "sender", std::move(from));
+  }
   add(c, "reasonCode",
       array1(translate_detail::codeableConcept(
           translate_detail::coding(localCodeSystem(ns, kCsSafetyRule), notice.ruleId,
                                    ruleDisplay(notice.ruleId)),
           ruleDisplay(notice.ruleId))));
   Json payload = Json::object();
-  add(payload, "contentString", str(notice.text));
+  add(payload, "contentString", str(message));
   add(c, "payload", array1(std::move(payload)));
   return c;
 }
 
 }  // namespace
+
+std::string noticeMessage(const Notice& notice, const PlanRecord& record,
+                          const MappingTables& tables) {
+  return patientSentence(record) + " " + notice.text +
+         " Questions: " + translate_detail::contactWords(record, tables) + ".";
+}
 
 std::string noticeIdentifierValue(const Notice& notice) { return "notice/" + notice.key; }
 
@@ -204,6 +227,13 @@ fhir::Result<std::size_t> carryNoticeEntries(const Json& from, MedicationAs medi
   }
   const Json* source = from.isObject() ? from.find("entry") : nullptr;
   if (source == nullptr || !source->isArray()) return std::size_t{0};
+  // fullUrls of `to`: a carried sender pointing elsewhere (the contact
+  // changed since ingest) keeps only its type, identifier and display.
+  std::vector<std::string> present;
+  for (const Json& e : entries->items()) {
+    const Json* url = e.isObject() ? e.find("fullUrl") : nullptr;
+    if (url != nullptr && url->isString()) present.push_back(url->text());
+  }
   std::vector<Json> carried;
   std::vector<std::string> urls;
   for (const Json& entry : source->items()) {
@@ -225,6 +255,13 @@ fhir::Result<std::size_t> carryNoticeEntries(const Json& from, MedicationAs medi
             medicationAs == MedicationAs::kRequest) {
           ref.set("type", str("MedicationRequest"));
         }
+      }
+    }
+    if (Json* sender = copy.find("resource")->find("sender"); sender && sender->isObject()) {
+      const Json* ref = sender->find("reference");
+      if (ref != nullptr && ref->isString() &&
+          std::find(present.begin(), present.end(), ref->text()) == present.end()) {
+        sender->erase("reference");
       }
     }
     urls.push_back(url->text());

@@ -179,7 +179,15 @@ struct Eval {
   const PlanRecord& record;
   const MappingTables& tables;
   const SafetySettings& settings;
+  const Baseline& baseline;  // the earlier state (baselineOf)
   std::vector<Notice> notices;
+
+  // The earlier state of the record's drug as text, or `unknown`.
+  std::string previousText(const MedicationChangeBody& body, std::string_view unknown) const {
+    if (baseline.earlier) return entryDoseText(tables, *baseline.earlier);
+    if (body.previousDose) return quantityText(tables, *body.previousDose);
+    return std::string(unknown);
+  }
 
   Notice make(std::string_view rule, NoticePriority priority, std::string text,
               std::string date) const {
@@ -209,6 +217,54 @@ std::string changedDrug(const Eval& ev) {
     }
   }
   return body.medication.code;
+}
+
+// The record's change in one sentence ("Oxycodone extended release taper
+// step 2 of 6 on 2026-10-15: 40 mg twice daily to 30 mg twice daily."), for
+// the notices whose own text does not say it.
+std::string changeSentence(const Eval& ev) {
+  const MedicationChangeBody& body = *ev.record.medicationChange();
+  const std::string name = drugName(ev.tables, changedDrug(ev));
+  const std::string dose = doseText(ev.tables, body.dose, body.frequency, body.asNeeded);
+  const std::string previous = ev.previousText(body, "an earlier dose not recorded");
+  switch (body.action) {
+    case MedicationAction::kStart:
+      return name + " started " + dose + " on " + body.effective + ".";
+    case MedicationAction::kDoseChange:
+      if (!ev.baseline.earlier && !body.previousDose) {
+        return name + " dose changed to " + dose + " on " + body.effective +
+               " (the earlier dose is not recorded).";
+      }
+      return name + " dose changed from " + previous + " to " + dose + " on " + body.effective +
+             ".";
+    case MedicationAction::kTaperStep:
+      return name + " taper step" +
+             (body.taper
+                  ? " " + std::to_string(body.taper->step) + " of " + std::to_string(body.taper->of)
+                  : std::string()) +
+             " on " + body.effective + ": " + previous + " to " + dose + ".";
+    case MedicationAction::kContinue:
+      return name + " continued at " + dose + " on " + body.effective +
+             (ev.baseline.source == BaselineSource::kReconciled
+                  ? " (a reconciled outside medication, new to the pain center's list)."
+                  : ".");
+    case MedicationAction::kStop:
+      return name + " stopped on " + body.effective + ".";
+    case MedicationAction::kEnteredInError:
+      return "The pain center's medication change " + ev.record.recordId + " (" + name +
+             ") was withdrawn as entered in error on " + body.effective + ".";
+  }
+  return {};
+}
+
+// Puts the record's change in front of the notices (from `first`) of `rule`
+// (and, for opioid-sedative, only its "alert" wording: "joined" names it).
+void prefixChange(Eval& ev, std::size_t first, std::string_view rule, bool onlyIfNotJoined) {
+  for (std::size_t i = first; i < ev.notices.size(); ++i) {
+    Notice& n = ev.notices[i];
+    if (n.ruleId != rule || (onlyIfNotJoined && n.joined)) continue;
+    n.text = "Change: " + changeSentence(ev) + " " + n.text;
+  }
 }
 
 void correctionRule(Eval& ev) {
@@ -328,14 +384,7 @@ void managedEffectRule(Eval& ev, bool combinationNotice) {
     if (!sentences.empty()) sentences += ' ';
     sentences += l.message;
   }
-  std::string previous;
-  if (before) {
-    previous = entryDoseText(ev.tables, *before);
-  } else if (body.previousDose) {
-    previous = quantityText(ev.tables, *body.previousDose);
-  } else {
-    previous = "dose not recorded";
-  }
+  std::string previous = ev.previousText(body, "dose not recorded");
   std::string text =
       ev.render(kRuleManagedEffect, key,
                 {{"drug", drugName(ev.tables, body.medication.code)},
@@ -350,12 +399,42 @@ void managedEffectRule(Eval& ev, bool combinationNotice) {
   ev.notices.push_back(std::move(n));
 }
 
+// The record's drug when this record put it newly on the list (not for
+// entered-in-error), else nullptr.
+const MedicationEntry* newlyListed(const Eval& ev, const std::string& drug) {
+  const MedicationChangeBody& body = *ev.record.medicationChange();
+  if (body.action == MedicationAction::kEnteredInError || ev.before.find(drug) != nullptr) {
+    return nullptr;
+  }
+  return ev.after.find(drug);
+}
+
+// An entry in a sentence; a drug this `continue` put newly on the list is
+// labelled as a reconciled outside medication.
+std::string labelledEntryText(const Eval& ev, const MedicationEntry& e) {
+  std::string out = entryText(ev.tables, e);
+  if (ev.record.medicationChange()->action == MedicationAction::kContinue &&
+      newlyListed(ev, e.drug) != nullptr) {
+    out += " (a reconciled outside medication, continued by the pain center)";
+  }
+  return out;
+}
+
+std::string labelledNames(const Eval& ev, const std::vector<const MedicationEntry*>& es) {
+  std::vector<std::string> words;
+  for (const MedicationEntry* e : es) words.push_back(labelledEntryText(ev, *e));
+  return joinWords(words);
+}
+
 // True when the urgent notice was produced.
 bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   const MedicationChangeBody& body = *ev.record.medicationChange();
   Combination was = combinationOf(ev.before, ev.tables, ev.settings);
   Combination now = combinationOf(ev.after, ev.tables, ev.settings);
   bool touched = isOpioid(ev.tables, drug) || isSedative(ev.tables, ev.settings, drug);
+  // A drug of either group newly on the list (start, or continue of a drug
+  // the list did not hold) while the combination already existed.
+  const MedicationEntry* joined = touched && was.active() ? newlyListed(ev, drug) : nullptr;
   bool raised =
       body.action == MedicationAction::kStart || ((body.action == MedicationAction::kDoseChange ||
                                                    body.action == MedicationAction::kTaperStep) &&
@@ -363,21 +442,24 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   bool changed = body.action != MedicationAction::kContinue &&
                  (raised || ev.settings.sedativeAlertOnEveryChange);
   if (now.active() && ev.settings.enabled(kRuleOpioidSedative) &&
-      (!was.active() || (touched && changed))) {
+      (!was.active() || joined != nullptr || (touched && changed))) {
     bool naloxone = std::any_of(ev.after.entries().begin(), ev.after.entries().end(),
                                 [&](const MedicationEntry& e) {
                                   return hasClass(ev.tables, e.drug, ev.settings.naloxoneClass);
                                 });
     std::string naloxoneText =
         ev.render(kRuleOpioidSedative, naloxone ? "naloxone-on-list" : "naloxone-missing", {});
-    std::string text = ev.render(kRuleOpioidSedative, "alert",
-                                 {{"opioids", namesOf(ev.tables, now.opioids)},
-                                  {"sedatives", namesOf(ev.tables, now.sedatives)},
-                                  {"date", body.effective},
-                                  {"naloxone", naloxoneText},
-                                  {"mme", mmeText(dailyMme(ev.after, ev.tables))}});
+    std::string text =
+        ev.render(kRuleOpioidSedative, joined != nullptr ? "joined" : "alert",
+                  {{"joined", joined != nullptr ? labelledEntryText(ev, *joined) : std::string()},
+                   {"opioids", labelledNames(ev, now.opioids)},
+                   {"sedatives", labelledNames(ev, now.sedatives)},
+                   {"date", body.effective},
+                   {"naloxone", naloxoneText},
+                   {"mme", mmeText(dailyMme(ev.after, ev.tables))}});
     Notice n =
         ev.make(kRuleOpioidSedative, NoticePriority::kUrgent, std::move(text), body.effective);
+    n.joined = joined != nullptr;
     n.effects.push_back(Effect::kSedation);
     for (const MedicationEntry* e : now.opioids) n.drugs.push_back(e->drug);
     for (const MedicationEntry* e : now.sedatives) n.drugs.push_back(e->drug);
@@ -406,12 +488,40 @@ bool opioidSedativeRule(Eval& ev, const std::string& drug) {
   return false;
 }
 
+// The current total with an unknown earlier one: what it is, no crossing.
+void mmeUnknownBeforeNotice(Eval& ev, double a) {
+  const MedicationChangeBody& body = *ev.record.medicationChange();
+  std::vector<std::string> reached;
+  for (double t : ev.settings.mmeThresholds) {
+    if (a >= t) reached.push_back(formatMme(t));
+  }
+  if (reached.empty()) return;
+  bool urgent =
+      a >= ev.settings.mmeUrgentFrom && combinationOf(ev.after, ev.tables, ev.settings).active();
+  std::string text = ev.render(kRuleMmeThreshold, "unknown-before",
+                               {{"after", formatMme(a)},
+                                {"thresholds", joinWords(reached)},
+                                {"date", body.effective},
+                                {"since", ev.after.startedOn()}});
+  Notice n = ev.make(kRuleMmeThreshold, urgent ? NoticePriority::kUrgent : NoticePriority::kRoutine,
+                     std::move(text), body.effective);
+  for (const MedicationEntry& e : ev.after.entries()) {
+    if (isOpioid(ev.tables, e.drug)) n.drugs.push_back(e.drug);
+  }
+  ev.notices.push_back(std::move(n));
+}
+
 void mmeThresholdRule(Eval& ev) {
   if (!ev.settings.enabled(kRuleMmeThreshold)) return;
   const MedicationChangeBody& body = *ev.record.medicationChange();
-  std::optional<double> b = dailyMme(ev.before, ev.tables).value();
+  std::optional<double> b;
+  if (ev.baseline.totalKnown) b = dailyMme(ev.baseline.list, ev.tables).value();
   std::optional<double> a = dailyMme(ev.after, ev.tables).value();
-  if (!b || !a) return;
+  if (!a) return;
+  if (!b) {
+    if (isOpioid(ev.tables, changedDrug(ev))) mmeUnknownBeforeNotice(ev, *a);
+    return;
+  }
   std::vector<std::string> up;
   std::vector<std::string> down;
   bool urgent = false;
@@ -441,10 +551,7 @@ void mmeThresholdRule(Eval& ev) {
 void taperStepRule(Eval& ev) {
   const MedicationChangeBody& body = *ev.record.medicationChange();
   if (body.action != MedicationAction::kTaperStep || !ev.settings.enabled(kRuleTaperStep)) return;
-  const MedicationEntry* before = ev.before.find(body.medication.code);
-  std::string previous = before              ? entryDoseText(ev.tables, *before)
-                         : body.previousDose ? quantityText(ev.tables, *body.previousDose)
-                                             : std::string("previous dose not recorded");
+  std::string previous = ev.previousText(body, "previous dose not recorded");
   const std::string unknown = "not given";
   std::string text = ev.render(
       kRuleTaperStep, "step",
@@ -565,7 +672,8 @@ const char* noticePriorityCode(NoticePriority priority) {
 std::vector<Notice> evaluate(const MedicationList& before, const MedicationList& after,
                              const PlanRecord& record, const MappingTables& tables,
                              const SafetySettings& settings) {
-  Eval ev{before, after, record, tables, settings, {}};
+  const Baseline baseline = baselineOf(before, record, tables);
+  Eval ev{before, after, record, tables, settings, baseline, {}};
   if (record.carePlan()) {
     steroidGlucoseRule(ev);
     return std::move(ev.notices);
@@ -577,16 +685,19 @@ std::vector<Notice> evaluate(const MedicationList& before, const MedicationList&
     correctionRule(ev);
     opioidSedativeRule(ev, drug);
     mmeThresholdRule(ev);
+    prefixChange(ev, 0, kRuleMmeThreshold, false);
     return std::move(ev.notices);
   }
   // The combination notice is decided first: it takes over the sedation
   // sentence of the managed-effect notice, which still comes first.
-  Eval combination{before, after, record, tables, settings, {}};
+  Eval combination{before, after, record, tables, settings, baseline, {}};
   bool urgent = opioidSedativeRule(combination, drug);
   managedEffectRule(ev, urgent);
   for (Notice& n : combination.notices) ev.notices.push_back(std::move(n));
   mmeThresholdRule(ev);
   taperStepRule(ev);
+  prefixChange(ev, 0, kRuleOpioidSedative, true);
+  prefixChange(ev, 0, kRuleMmeThreshold, false);
   mmeMismatchFlag(ev, 0);
   return std::move(ev.notices);
 }

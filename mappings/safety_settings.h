@@ -67,6 +67,12 @@ inline constexpr SafetyTemplateSpec kSafetyTemplates[] = {
      "{date}. FDA boxed warning: this combination can cause profound sedation, respiratory "
      "depression, coma and death. {naloxone} Total daily MME: {mme}. Please review all sedating "
      "prescriptions, including those from other prescribers."},
+    {kRuleOpioidSedative, "joined", "joined opioids sedatives date naloxone mme",
+     "URGENT: {joined} joined the combination of opioids and sedating drugs on the pain center's "
+     "medication list on {date}; it is now {opioids} together with {sedatives}. FDA boxed "
+     "warning: every added sedating drug raises the risk of profound sedation, respiratory "
+     "depression, coma and death. {naloxone} Total daily MME: {mme}. Please review all sedating "
+     "prescriptions, including those from other prescribers."},
     {kRuleOpioidSedative, "naloxone-on-list", "", "Naloxone is on the pain center's list."},
     {kRuleOpioidSedative, "naloxone-missing", "",
      "Naloxone is NOT on the pain center's list: please consider prescribing it."},
@@ -81,6 +87,12 @@ inline constexpr SafetyTemplateSpec kSafetyTemplates[] = {
      "Total daily opioid dose fell from {before} to {after} MME/day on {date}, below "
      "{thresholds} MME/day. Please make sure prescriptions from other prescribers match the "
      "lower dose."},
+    {kRuleMmeThreshold, "unknown-before", "after thresholds date since",
+     "Total daily opioid dose is {after} MME/day as of {date}, at or above {thresholds} "
+     "MME/day. The earlier total is not known to the pain center's medication list (kept since "
+     "{since}), so no rise or fall across a threshold is claimed. CDC: reassess benefits and "
+     "risks at 50 MME/day or more; avoid or carefully justify 90 MME/day or more; naloxone is "
+     "advised."},
     {kRuleTaperStep, "step", "drug step of previous dose date mme target next",
      "{drug} taper step {step} of {of} on {date}: {previous} to {dose}. Total daily MME now "
      "{mme}; target {target}; next step on {next}. Mood, sleep and pain may worsen during a "
@@ -129,12 +141,15 @@ struct SafetySettings {
   std::vector<std::string> sedativeClasses = {"benzodiazepine", "z-drug", "gabapentinoid"};
   std::string naloxoneClass = "opioid-antagonist";
   // While the combination lasts, a new urgent notice follows a start or a raise
-  // of a drug of either group; with alertOnEveryChange also every dose
+  // of a drug of either group, and a drug of either group newly on the list
+  // (also by `continue`: wording "joined"); with alertOnEveryChange also every dose
   // decrease and stop (taper steps included). Off by default: an urgent notice
   // at every taper step would teach primary care to ignore them.
   bool sedativeAlertOnEveryChange = false;
   // mme-threshold: ascending thresholds (MME/day); an upward crossing of a
-  // threshold >= urgentFrom is urgent.
+  // threshold >= urgentFrom is urgent. With an unknown earlier total (wording
+  // "unknown-before") a current total >= urgentFrom is urgent only with the
+  // opioid-sedative combination on the list.
   std::vector<double> mmeThresholds = {50, 90};
   double mmeUrgentFrom = 90;
   // steroid-glucose: a plan condition is diabetes when its ICD-10 code starts

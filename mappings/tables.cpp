@@ -165,6 +165,20 @@ const Practice* MappingTables::findPractice(std::string_view practiceId) const {
   return nullptr;
 }
 
+const ContactPoints* MappingTables::contactPointsFor(std::string_view practiceId) const {
+  if (!contact) return nullptr;
+  if (const Practice* p = findPractice(practiceId); p && p->contact) return &*p->contact;
+  return &contact->organization.points;
+}
+
+const ClinicianContact* MappingTables::findClinicianContact(std::string_view npi) const {
+  if (!contact || npi.empty()) return nullptr;
+  for (const ClinicianContact& c : contact->clinicians) {
+    if (c.npi == npi) return &c;
+  }
+  return nullptr;
+}
+
 namespace {
 
 // A unit name, or the UCUM code of a defined unit, as UCUM.

@@ -184,9 +184,53 @@ struct MeasureOverride {
   bool enabled = true;                 // false: the practice does not get this measure
 };
 
+// How primary care reaches the pain center: the numbers and addresses a notice
+// gives and the Organization carries.
+struct ContactPoints {
+  std::string phone;   // the number to call; never empty
+  std::string fax;     // each of these may be empty
+  std::string email;   // secure e-mail
+  std::string direct;  // Direct address (secure messaging between EHRs)
+};
+
+// A postal address; every part may be empty, not all of them.
+struct PostalAddress {
+  std::vector<std::string> line;
+  std::string city;
+  std::string state;
+  std::string postalCode;
+  std::string country;
+};
+
+// The pain center as a FHIR Organization (practices.json contact.organization).
+struct OrganizationContact {
+  std::string name;
+  std::string npi;  // 10 digits with a valid NPI check digit
+  ContactPoints points;
+  std::optional<PostalAddress> address;
+};
+
+// A clinician's own line, matched by the NPI a record gives for a clinician.
+struct ClinicianContact {
+  std::string npi;    // 10 digits
+  std::string name;   // for readers of the file and check-config messages
+  std::string phone;  // never empty
+};
+
+// practices.json "contact": who primary care calls.
+struct PainCenterContact {
+  OrganizationContact organization;
+  std::vector<ClinicianContact> clinicians;
+};
+
 struct Practice {
   std::string practiceId;
   std::vector<MeasureOverride> measures;
+  // The numbers and addresses this practice's notices and care-plan narratives
+  // give: the pain center's (contact.organization) with the practice's own
+  // "contact" fields applied; nullopt when the practice has no such section.
+  // The Organization resource always carries the pain center's own.
+  std::optional<ContactPoints> contact;
   // The practice's safety-loop settings: the defaults (practices.json
   // "safety") with the practice's own "safety" section applied; nullopt when
   // the practice has no such section.
@@ -207,6 +251,10 @@ struct MappingTables {
   std::vector<Practice> practices;
   // Safety-loop defaults (practices.json "safety"; built-in defaults without it).
   SafetySettings safety = defaultSafetySettings();
+  // The pain center's contact (practices.json "contact"); nullopt without one
+  // (check-config warns): the Bundles then carry no Organization and notices
+  // name the clinician without a number.
+  std::optional<PainCenterContact> contact;
 
   const Unit* findUnit(std::string_view name) const;
   // The first unit whose UCUM code is `ucum`.
@@ -222,6 +270,13 @@ struct MappingTables {
   // The safety-loop settings of `practiceId`: its own when practices.json
   // gives it a "safety" section, else the defaults (`safety`).
   const SafetySettings& safetySettingsFor(std::string_view practiceId) const;
+  // The numbers `practiceId`'s notices give: the practice's own contact when
+  // practices.json gives it one, else the pain center's; nullptr without a
+  // "contact" section.
+  const ContactPoints* contactPointsFor(std::string_view practiceId) const;
+  // The line of the clinician with NPI `npi`, or nullptr (also without a
+  // "contact" section).
+  const ClinicianContact* findClinicianContact(std::string_view npi) const;
 
   // True if a value in unit `from` can be converted to `to` for `measure`
   // (same UCUM code, or a conversion either way; no chains).

@@ -286,6 +286,51 @@ bool isClinicCode(std::string_view s) {
   });
 }
 
+// A telephone or fax number as people write it: digits, spaces, + - ( ) . /,
+// "x" or "ext" before an extension; at least 7 digits.
+bool isPhoneNumber(std::string_view s) {
+  std::size_t digits = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (s.substr(i, 3) == "ext") {
+      i += 2;
+    } else if (std::string_view(" +-()./x").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return digits >= 7;
+}
+
+// local@domain.tld, no spaces (e-mail and Direct addresses).
+bool isMailAddress(std::string_view s) {
+  std::size_t at = s.find('@');
+  if (at == 0 || at == std::string_view::npos || s.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  std::size_t dot = s.rfind('.');
+  if (dot == std::string_view::npos || dot < at + 2 || dot + 1 == s.size()) return false;
+  return s.find_first_of(" \t,;<>") == std::string_view::npos;
+}
+
+// An NPI: 10 digits whose last is the Luhn check digit over "80840" + the
+// first nine (the NPI standard's check digit).
+bool isValidNpi(std::string_view s) {
+  if (s.size() != 10 || !allDigits(s)) return false;
+  std::string full = "80840" + std::string(s.substr(0, 9));
+  int sum = 0;
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    int d = full[full.size() - 1 - i] - '0';
+    if (i % 2 == 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return (10 - sum % 10) % 10 == s[9] - '0';
+}
+
 class Loader {
  public:
   explicit Loader(Issues* issues) : issues_(issues) {}
@@ -303,7 +348,7 @@ class Loader {
     checkTopLevel("activities.json", {"activities"});
     checkTopLevel("drugs.json", {"drugs"});
     checkTopLevel("drug-classes.json", {"classes"});
-    checkTopLevel("practices.json", {"practices", "safety"});
+    checkTopLevel("practices.json", {"practices", "safety", "contact"});
     loadManifest();
     loadUnits();
     loadDrugClasses();
@@ -312,6 +357,7 @@ class Loader {
     loadActivities();
     loadDrugs();
     loadSafetyDefaults();
+    loadContact();
     loadPractices();
     TablesLoad out;
     out.issues = std::move(*issues_);
@@ -846,6 +892,27 @@ class Loader {
           } else if (r.object().find("safety")) {
             ok = false;
           }
+          if (const Json* node = r.get("contact", Json::Type::kObject, false)) {
+            if (!tables_.contact) {
+              f.error(*node, "business-rule",
+                      r.what() +
+                          ": \"contact\" changes the pain center's contact, but practices.json "
+                          "has no top-level \"contact\" section");
+              ok = false;
+            } else {
+              FieldReader sub(f, *node, r.what() + " contact");
+              p.contact = tables_.contact->organization.points;
+              if (!readContactPoints(f, sub, false, &*p.contact)) ok = false;
+              sub.finish();
+              if (node->members().empty()) {
+                f.error(*node, "required",
+                        r.what() + " contact: give at least one of phone, fax, email, direct");
+                ok = false;
+              }
+            }
+          } else if (r.object().find("contact")) {
+            ok = false;
+          }
           if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
             std::set<std::string> seen;
             for (const Json& item : list->items()) {
@@ -898,6 +965,128 @@ class Loader {
           }
           if (ok) tables_.practices.push_back(std::move(p));
         });
+  }
+
+  // practices.json "contact": the pain center's Organization and its
+  // clinicians' lines. Missing: a warning (nobody to call).
+  void loadContact() {
+    const ParsedFile* pf = file("practices.json");
+    if (!pf) return;
+    const FileContext& f = *pf->file;
+    const Json* node = pf->root.find("contact");
+    if (!node) {
+      f.warning(pf->root, "incomplete",
+                "practices.json: no \"contact\" section: Bundles carry no Organization for the "
+                "pain center and notices give no number to call (docs/mapping-tables.md, "
+                "\"Contact\")");
+      return;
+    }
+    if (!node->isObject()) {
+      f.error(*node, "structure", "practices.json: \"contact\" must be an object {...}");
+      return;
+    }
+    const std::size_t errorsBefore = errorCount();
+    PainCenterContact contact;
+    FieldReader top(f, *node, "practices.json contact");
+    if (const Json* org = top.get("organization", Json::Type::kObject, true)) {
+      FieldReader r(f, *org, "contact organization");
+      if (auto name = r.string("name", true)) contact.organization.name = *name;
+      if (auto npi = r.string("npi", true)) {
+        if (!isValidNpi(*npi)) {
+          f.error(*org->find("npi"), "value",
+                  "contact organization: \"npi\" must be 10 digits ending in a valid NPI check "
+                  "digit");
+        }
+        contact.organization.npi = *npi;
+      }
+      readContactPoints(f, r, true, &contact.organization.points);
+      if (const Json* address = r.get("address", Json::Type::kObject, false)) {
+        contact.organization.address = readAddress(f, *address);
+      }
+      r.finish();
+    }
+    if (const Json* list = top.get("clinicians", Json::Type::kArray, false)) {
+      for (const Json& item : list->items()) {
+        if (!item.isObject()) {
+          f.error(item, "structure", "contact clinicians: every clinician must be an object {...}");
+          continue;
+        }
+        FieldReader r(f, item, "contact clinician");
+        ClinicianContact c;
+        if (auto name = r.string("name", true)) {
+          c.name = *name;
+          r.rename("contact clinician \"" + c.name + "\"");
+        }
+        if (auto npi = r.string("npi", true)) {
+          c.npi = *npi;
+          if (npi->size() != 10 || !allDigits(*npi)) {
+            f.error(*item.find("npi"), "value", r.what() + ": \"npi\" must be 10 digits");
+          } else if (std::any_of(contact.clinicians.begin(), contact.clinicians.end(),
+                                 [&](const ClinicianContact& o) { return o.npi == c.npi; })) {
+            f.error(*item.find("npi"), "duplicate",
+                    r.what() + ": NPI " + c.npi + " is listed twice");
+          }
+        }
+        if (auto phone = phoneField(f, r, "phone", true)) c.phone = *phone;
+        r.finish();
+        contact.clinicians.push_back(std::move(c));
+      }
+    }
+    top.finish();
+    if (errorCount() == errorsBefore) tables_.contact = std::move(contact);
+  }
+
+  // A phone or fax number field.
+  std::optional<std::string> phoneField(const FileContext& f, FieldReader& r, const char* key,
+                                        bool required) {
+    auto v = r.string(key, required);
+    if (v && !isPhoneNumber(*v)) {
+      f.error(*r.object().find(key), "value",
+              r.what() + ": \"" + key +
+                  "\" must be a telephone number (digits, spaces, + - ( ) . /, x or ext before an "
+                  "extension; at least 7 digits), e.g. \"555-0100\"");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // phone, fax, email, direct of `r` over `*out`; `phoneRequired` for the
+  // Organization. False on errors.
+  bool readContactPoints(const FileContext& f, FieldReader& r, bool phoneRequired,
+                         ContactPoints* out) {
+    const std::size_t errorsBefore = errorCount();
+    if (auto phone = phoneField(f, r, "phone", phoneRequired)) out->phone = *phone;
+    if (auto fax = phoneField(f, r, "fax", false)) out->fax = *fax;
+    for (const char* key : {"email", "direct"}) {
+      auto v = r.string(key, false);
+      if (!v) continue;
+      if (!isMailAddress(*v)) {
+        f.error(*r.object().find(key), "value",
+                r.what() + ": \"" + key + "\" must be an address like name@example.org");
+        continue;
+      }
+      (std::string_view(key) == "email" ? out->email : out->direct) = *v;
+    }
+    return errorCount() == errorsBefore;
+  }
+
+  PostalAddress readAddress(const FileContext& f, const Json& node) {
+    FieldReader r(f, node, "contact organization address");
+    PostalAddress a;
+    a.line = r.stringList("line", false);
+    for (auto [key, field] :
+         {std::pair{"city", &a.city}, std::pair{"state", &a.state},
+          std::pair{"postalCode", &a.postalCode}, std::pair{"country", &a.country}}) {
+      if (auto v = r.string(key, false)) *field = *v;
+    }
+    r.finish();
+    if (a.line.empty() && a.city.empty() && a.state.empty() && a.postalCode.empty() &&
+        a.country.empty()) {
+      f.error(node, "required",
+              "contact organization address: give at least one of line, city, state, postalCode, "
+              "country");
+    }
+    return a;
   }
 
   // practices.json "safety": the pain center's defaults for every practice.

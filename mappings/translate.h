@@ -5,9 +5,10 @@
 // - measurement       -> Observation
 // - care-plan         -> CarePlan + one Goal per goal
 // - medication-change -> MedicationStatement or MedicationRequest (options)
-// Every Bundle starts with the Patient (conditional create) and ends with a
-// Provenance (conditional update on a per-record-version tag); the clinical
-// resources are conditional updates on their business identifier. Identifier
+// Every Bundle starts with the Patient (conditional create), then the pain
+// center's Organization (conditional update by NPI; only with tables.contact),
+// and ends with a Provenance (conditional update on a per-record-version tag);
+// the clinical resources are conditional updates on their business identifier. Identifier
 // systems, extension URLs and code maps come from mappings/conventions.h;
 // docs/mapping.md describes every field for primary-care IT.
 //

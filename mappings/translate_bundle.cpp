@@ -1,5 +1,5 @@
-// The transaction Bundle around one record's resources: Patient, the clinical
-// resources, Provenance (docs/mapping.md, "Bundle").
+// The transaction Bundle around one record's resources: Patient, the pain
+// center's Organization, the clinical resources, Provenance (docs/mapping.md, "Bundle").
 #include <string>
 
 #include "fhir/validator.h"
@@ -168,8 +168,11 @@ TranslationResult translateRecord(const PlanRecord& record, const MappingTables&
   add(bundle, "type", str("transaction"));
   add(bundle, "timestamp", str(record.recordedAt));
   Json entries = Json::array();
-  entries.items().reserve(ctx.entries.size() + 2);
+  entries.items().reserve(ctx.entries.size() + 3);
   entries.push(patientEntry(ctx));
+  if (std::optional<Json> org = translate_detail::organizationEntry(ctx)) {
+    entries.push(std::move(*org));
+  }
   for (Json& e : ctx.entries) entries.push(std::move(e));
   entries.push(provenanceEntry(ctx));
   add(bundle, "entry", std::move(entries));

@@ -314,6 +314,7 @@ void translateCarePlan(Context& ctx) {
   }
   narrative.row("Addresses", conditionsWords);
   narrative.row("Lead", clinicianWords(lead ? *lead : r.author));
+  narrative.row("Questions", contactWords(r, ctx.tables));
   narrative.row("Care team", teamWords);
   narrative.row("Goals", goalsWords);
   narrative.row("Activities", activityWords);
@@ -349,7 +350,13 @@ void translateCarePlan(Context& ctx) {
   add(period, "start", str(body.program.start));
   if (body.program.end) add(period, "end", str(*body.program.end));
   add(cp, "period", std::move(period));
-  add(cp, "author", lead ? teamReference(ctx, *lead) : clinicianReference(r.author));
+  // The pain center is the plan's author when its contact is configured; the
+  // lead stays among the contributors.
+  if (std::optional<Json> org = organizationReference(ctx)) {
+    add(cp, "author", std::move(*org));
+  } else {
+    add(cp, "author", lead ? teamReference(ctx, *lead) : clinicianReference(r.author));
+  }
   if (!body.careTeam.empty()) {
     Json contributors = Json::array();
     for (const Clinician& c : body.careTeam) contributors.push(teamReference(ctx, c));

@@ -138,6 +138,25 @@ std::string clinicianWords(const Clinician& c);
 // "1.5 h" etc.
 std::string quantityWords(std::string_view value, const Unit& unit);
 
+// ---- Who to call (translate_contact.cpp) ----
+
+// The clinician primary care asks about a record: a medication change's
+// prescriber, a care plan's care-team lead (else its author), else the author.
+const Clinician& contactClinician(const PlanRecord& record);
+// Whom to call about `record`, for a sentence or a narrative row:
+//   "call NAME (ROLE) at CLINICIAN-PHONE, or CENTER at PHONE (fax F, Direct D,
+//   secure e-mail E)" when contact.clinicians has the clinician's NPI;
+//   "NAME (ROLE) through CENTER at PHONE (...)" when it does not;
+//   "NAME (ROLE) at the pain center" without a "contact" section.
+// The numbers are the practice's (tables.contactPointsFor).
+std::string contactWords(const PlanRecord& record, const MappingTables& tables);
+// The pain center's Organization entry (PUT Organization?identifier=NPI), or
+// nullopt without a "contact" section.
+std::optional<Json> organizationEntry(const Context& ctx);
+// A reference to that entry (fullUrl, type, NPI identifier, display), or
+// nullopt without a "contact" section.
+std::optional<Json> organizationReference(const Context& ctx);
+
 // Per record type; each appends to ctx.entries / ctx.targets or adds errors.
 void translateMeasurement(Context& ctx);
 void translateCarePlan(Context& ctx);

@@ -107,8 +107,8 @@ std::string replaceIn(const fs::path& file, const std::string& after, const std:
   text.replace(at, from.size(), to);
   std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
   const std::size_t pos = at + offset;
-  const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(),
-                                                                   text.begin() + pos, '\n'));
+  const std::size_t line =
+      1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + pos, '\n'));
   const std::size_t lineStart = text.rfind('\n', pos - 1);
   const std::size_t column = lineStart == std::string::npos ? pos + 1 : pos - lineStart;
   return std::to_string(line) + ":" + std::to_string(column);
@@ -138,8 +138,9 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
       replaceIn(dir / "inloop.json", "{", "\"logLevel\": \"info\"", "\"logLevle\": \"info\"", 12);
   const std::string destAt = replaceIn(dir / "destinations.json", "{", "\"kind\": \"ndjson-dir\"",
                                        "\"kind\": \"ndjson-folder\"", 8);
-  const std::string drugAt = replaceIn(dir / "mappings/drugs.json", "\"oxycodone\"",
-                                       "\"display\": \"Oxycodone\",", "\"dispaly\": \"Oxycodone\",");
+  const std::string drugAt =
+      replaceIn(dir / "mappings/drugs.json", "\"oxycodone\"", "\"display\": \"Oxycodone\",",
+                "\"dispaly\": \"Oxycodone\",");
   Run r = checkConfig({dir.string()});
   INFO(r.out << r.err);
   CHECK(r.code == inloop::gateway::kExitInvalid);
@@ -183,6 +184,40 @@ TEST_CASE("check-config follows the destinationsFile and mappingsDir inloop.json
   INFO(ok.out << ok.err);
   CHECK(ok.code == inloop::gateway::kExitOk);
   CHECK(ok.out == (tmp.path() / "routing/where.json").string() +
-                     ":1:1: warning: no routes: every record is stored as unroutable\n" +
-                     dir.string() + ": 9 files, 0 errors, 1 warning: OK\n");
+                      ":1:1: warning: no routes: every record is stored as unroutable\n" +
+                      dir.string() + ": 9 files, 0 errors, 1 warning: OK\n");
+}
+
+TEST_CASE("check-config warns when the tables name nobody to call (no contact section)",
+          "[gateway][cli]") {
+  inloop::server_testing::TempDir tmp;
+  const fs::path dir = tmp.path() / "mappings";
+  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config/mappings", dir);
+  struct Case {
+    const char* name;
+    const char* practices;
+    std::string expected;
+  };
+  const std::string warning =
+      ":1:1: warning: practices.json: no \"contact\" section: Bundles carry no Organization for "
+      "the pain center and notices give no number to call (docs/mapping-tables.md, "
+      "\"Contact\")\n";
+  const Case cases[] = {
+      {"no contact", "{\"practices\": []}",
+       dir.string() + "/practices.json" + warning + dir.string() +
+           ": 7 files, 0 errors, 1 warning: OK\n"},
+      {"comments first: the warning points at the object",
+       "// practices\n// without a contact\n{\"practices\": []}",
+       dir.string() + "/practices.json:3:1" + warning.substr(4) + dir.string() +
+           ": 7 files, 0 errors, 1 warning: OK\n"},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      std::ofstream(dir / "practices.json", std::ios::binary | std::ios::trunc) << c.practices;
+      Run r = checkConfig({dir.string()});
+      INFO(r.out << r.err);
+      CHECK(r.code == inloop::gateway::kExitOk);
+      CHECK(r.out == c.expected);
+    }
+  }
 }

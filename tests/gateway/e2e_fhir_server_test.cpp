@@ -147,6 +147,14 @@ TEST_CASE(
   }
   CHECK(goalIds.size() == 2);
 
+  // Every Bundle carried the pain center's Organization: the server has one,
+  // and the plan's author is it.
+  const std::vector<Json> orgs = entries(server.get("Organization", &status));
+  REQUIRE(orgs.size() == 1);
+  CHECK(textOf(memberOr(orgs[0], "identifier").items()[0], "value") == "1498712045");
+  CHECK(textOf(memberOr(planEntries[0], "author"), "reference") ==
+        "Organization/" + textOf(orgs[0], "id"));
+
   // A new version is delivered as conditional updates: still one of each.
   const std::string v2 = withMember(exampleRecord("measurement-pain-nrs.json"), "version",
                                     Json::number(std::int64_t{2}));

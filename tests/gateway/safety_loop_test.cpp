@@ -14,11 +14,15 @@
 #include "fhir/issue.h"
 #include "fhir/json.h"
 #include "fhir/validator.h"
+#include "tests/gateway/safety_records.h"
 #include "tests/gateway/server_fixture.h"
 
 namespace {
 
 using inloop::fhir::Json;
+using inloop::safety_testing::medicationChange;
+using inloop::safety_testing::perDay;
+using inloop::safety_testing::quantity;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::exampleRecord;
 using inloop::server_testing::HttpReply;
@@ -29,41 +33,6 @@ Json num(std::int64_t v) { return Json::number(v); }
 Json text(const char* s) { return Json::string(s); }
 
 Json parse(const std::string& s) { return *inloop::fhir::parseJson(s); }
-
-Json quantity(const char* value, const char* unit) {
-  Json q = Json::object();
-  q.set("value", Json::numberText(value));
-  q.set("unit", text(unit));
-  return q;
-}
-
-Json perDay(std::int64_t count) {
-  Json f = Json::object();
-  f.set("count", num(count));
-  f.set("per", text("day"));
-  return f;
-}
-
-// The shipped taper example turned into another medication change of patient
-// `mrn`: the members in `set` replaced, taper fields and dailyMme removed
-// unless set again.
-std::string medicationChange(const std::string& mrn, const char* recordId, std::int64_t version,
-                             const char* action, const char* drug, const char* effective,
-                             std::initializer_list<std::pair<const char*, Json>> set = {}) {
-  Json doc = parse(exampleRecord("medication-taper-oxycodone.json"));
-  for (const char* key : {"taper", "previousDose", "dailyMme", "note"}) doc.erase(key);
-  doc.find("patient")->set("mrn", Json::string(mrn));
-  doc.set("recordId", text(recordId));
-  doc.set("version", num(version));
-  doc.set("action", text(action));
-  Json medication = Json::object();
-  medication.set("code", text(drug));
-  doc.set("medication", std::move(medication));
-  doc.set("effective", text(effective));
-  doc.set("recordedAt", Json::string(std::string(effective) + "T10:00:00-05:00"));
-  for (const auto& [key, value] : set) doc.set(key, value);
-  return inloop::fhir::writeJson(doc);
-}
 
 struct Posted {
   int status = 0;
@@ -140,7 +109,17 @@ TEST_CASE("safety loop: duloxetine start sends a blood-pressure notice, a replay
 
   std::vector<Json> comms = communications(p.view);
   REQUIRE(comms.size() == 1);
-  CHECK(payloadOf(comms[0]) == noticeText(p.view, "managed-effect"));
+  // Sent: the patient first, then the notice text (the view has no name),
+  // then whom to call.
+  CHECK(payloadOf(comms[0]) ==
+        "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " +
+            noticeText(p.view, "managed-effect") +
+            " Questions: call Dr. Priya Raman (physician) at 555-0142, or Example Pain "
+            "Management Center at 555-0100 (fax 555-0101, Direct "
+            "referrals@direct.paincenter.example.org, secure e-mail "
+            "referrals@paincenter.example.org).");
+  CHECK(noticeText(p.view, "managed-effect").find("Questions") == std::string::npos);
+  CHECK(noticeText(p.view, "managed-effect").find("Alvarez") == std::string::npos);
   CHECK(comms[0].find("priority")->text() == "routine");
   CHECK(comms[0].find("status")->text() == "completed");
   // The Provenance stays last and names the notice.

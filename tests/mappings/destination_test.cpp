@@ -123,7 +123,8 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
     std::vector<std::string> skipped;  // resource types
   };
   DestinationProfile noCarePlan = profile(DestinationKind::kFhirTransaction);
-  noCarePlan.accepts = {"Patient", "Observation", "Communication", "Provenance"};
+  // Organization: the sender, kept; alone it is nothing to send (fallback skip).
+  noCarePlan.accepts = {"Patient", "Organization", "Observation", "Communication", "Provenance"};
   DestinationProfile noCarePlanSkip = noCarePlan;
   noCarePlanSkip.fallbacks.carePlan = CarePlanFallback::kSkip;
   DestinationProfile onlyObservations = profile(DestinationKind::kFhirTransaction);
@@ -141,7 +142,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "Observation", "Provenance"},
+       {"Patient", "Organization", "Observation", "Provenance"},
        {}},
       {"transaction, reference",
        kPain,
@@ -149,7 +150,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Observation", "Provenance"},
+       {"Organization", "Observation", "Provenance"},
        {}},
       {"reference without pcpPatientId",
        kBloodPressure,
@@ -165,7 +166,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "Observation", "Provenance"},
+       {"Patient", "Organization", "Observation", "Provenance"},
        {}},
       {"care plan, everything taken",
        kCarePlan,
@@ -173,7 +174,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {"Patient", "Organization", "CarePlan", "Goal", "Goal", "Provenance"},
        {}},
       {"care plan -> Communication (accepts)",
        kCarePlan,
@@ -181,7 +182,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "Communication", "Provenance"},
+       {"Patient", "Organization", "Communication", "Provenance"},
        {"Goal", "Goal"}},
       {"care plan skipped (fallback skip)",
        kCarePlan,
@@ -197,7 +198,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        "metadata-peer-no-careplan-goal.json",
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {"Patient", "Organization", "CarePlan", "Goal", "Goal", "Provenance"},
        {}},
       {"care plan, peer takes everything",
        kCarePlan,
@@ -205,7 +206,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        "metadata-peer.json",
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
-       {"Patient", "CarePlan", "Goal", "Goal", "Provenance"},
+       {"Patient", "Organization", "CarePlan", "Goal", "Goal", "Provenance"},
        {}},
       {"no transaction -> single requests; Goal listed read-only is skipped",
        kCarePlan,
@@ -213,7 +214,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        "metadata-no-transaction.json",
        ShapeState::kSend,
        DestinationKind::kFhirPut,
-       {"Patient", "CarePlan", "Provenance"},
+       {"Patient", "Organization", "CarePlan", "Provenance"},
        {"Goal", "Goal"}},
       {"fhir-put orders Goals before the CarePlan",
        kCarePlan,
@@ -221,7 +222,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        nullptr,
        ShapeState::kSend,
        DestinationKind::kFhirPut,
-       {"Patient", "Goal", "Goal", "CarePlan", "Provenance"},
+       {"Patient", "Organization", "Goal", "Goal", "CarePlan", "Provenance"},
        {}},
       {"only Observations: Patient and Provenance skipped",
        kPain,
@@ -230,7 +231,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        ShapeState::kSend,
        DestinationKind::kFhirTransaction,
        {"Observation"},
-       {"Patient", "Provenance"}},
+       {"Patient", "Organization", "Provenance"}},
       {"medication to a receiver of neither",
        kTaper,
        noMedsSkip,
@@ -238,7 +239,7 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        ShapeState::kNothingToSend,
        DestinationKind::kFhirTransaction,
        {},
-       {"MedicationStatement"}},
+       {"Organization", "MedicationStatement"}},
       {"MedicationStatement fallback skip",
        kTaper,
        noStatement,
@@ -246,14 +247,14 @@ TEST_CASE("shaping: table of records x destinations", "[mappings][destination]")
        ShapeState::kNothingToSend,
        DestinationKind::kHttpBundle,
        {},
-       {"MedicationStatement"}},
+       {"Organization", "MedicationStatement"}},
       {"http-bundle keeps the Bundle",
        kTaper,
        profile(DestinationKind::kHttpBundle),
        nullptr,
        ShapeState::kSend,
        DestinationKind::kHttpBundle,
-       {"Patient", "MedicationStatement", "Provenance"},
+       {"Patient", "Organization", "MedicationStatement", "Provenance"},
        {}},
   };
   for (const Row& row : rows) {
@@ -430,6 +431,14 @@ TEST_CASE("shaping: CarePlan -> Communication", "[mappings][destination]") {
   CHECK(c.find("about")->items()[0].find("identifier")->find("value")->text() == r.recordId);
   CHECK(c.find("sent")->text() == r.recordedAt);
   CHECK(c.find("subject") != nullptr);
+  // The sender is the pain center's Organization (the plan's author); not
+  // sent to this destination, it is named by its NPI instead of a fullUrl.
+  const Json* sender = c.find("sender");
+  REQUIRE(sender != nullptr);
+  CHECK(sender->find("type")->text() == "Organization");
+  CHECK(sender->find("reference") == nullptr);
+  CHECK(sender->find("identifier")->find("system")->text() == "http://hl7.org/fhir/sid/us-npi");
+  CHECK(sender->find("identifier")->find("value")->text() == tables().contact->organization.npi);
   const std::string payload = c.find("payload")->items()[0].find("contentString")->text();
   CHECK(payload.find(r.carePlan()->program.name) != std::string::npos);
   CHECK(payload.find('<') == std::string::npos);
@@ -458,10 +467,10 @@ TEST_CASE("shaping: Goals kept when the CarePlan is not - references become logi
           "[mappings][destination]") {
   PlanRecord r = example(kCarePlan);
   DestinationProfile d = profile(DestinationKind::kFhirTransaction);
-  d.accepts = {"Patient", "CarePlan", "Provenance"};  // no Goal
+  d.accepts = {"Patient", "CarePlan", "Provenance"};  // no Goal, no Organization
   ShapedDelivery s = shapeRecord(r, tables(), d, nullptr);
   REQUIRE(s.state == ShapeState::kSend);
-  CHECK(skippedTypes(s) == std::vector<std::string>{"Goal", "Goal"});
+  CHECK(skippedTypes(s) == std::vector<std::string>{"Organization", "Goal", "Goal"});
   const Json& cp = *s.requests[0].body.find("entry")->items()[1].find("resource");
   REQUIRE(cp.find("resourceType")->text() == "CarePlan");
   const Json* goals = cp.find("goal");
@@ -475,6 +484,12 @@ TEST_CASE("shaping: Goals kept when the CarePlan is not - references become logi
   std::vector<std::string> refs;
   references(s.requests[0].body, &refs);
   for (const std::string& ref : refs) CHECK(ref.find("Goal") == std::string::npos);
+  // The author, the pain center's Organization, is named by its NPI.
+  const Json* author = cp.find("author");
+  REQUIRE(author != nullptr);
+  CHECK(author->find("reference") == nullptr);
+  CHECK(author->find("type")->text() == "Organization");
+  CHECK(author->find("identifier")->find("value")->text() == tables().contact->organization.npi);
   requireValid(s.requests[0].body);
 }
 
@@ -484,7 +499,7 @@ TEST_CASE("shaping: fhir-put requests and ndjson lines carry no urn:uuid",
   ShapedDelivery put = shapeRecord(r, tables(), profile(DestinationKind::kFhirPut), nullptr);
   REQUIRE(put.state == ShapeState::kSend);
   REQUIRE(r.carePlan()->goals.size() == 2);
-  REQUIRE(put.requests.size() == 5);
+  REQUIRE(put.requests.size() == 6);  // Patient, Organization, 2 Goals, CarePlan, Provenance
   const WireRequest& patient = put.requests.front();
   CHECK(patient.method == "POST");
   CHECK(patient.url == "Patient");
@@ -503,11 +518,14 @@ TEST_CASE("shaping: fhir-put requests and ndjson lines carry no urn:uuid",
     references(w.body, &refs);
     for (const std::string& ref : refs) CHECK(ref.rfind("urn:uuid:", 0) == std::string::npos);
   }
-  // CarePlan.goal points at the Goals' conditional URLs.
-  const WireRequest& cp = put.requests[3];
+  // CarePlan.goal points at the Goals' conditional URLs, its author at the
+  // Organization's, which is written first.
+  const WireRequest& cp = put.requests[4];
   REQUIRE(cp.body.find("resourceType")->text() == "CarePlan");
+  REQUIRE(put.requests[1].body.find("resourceType")->text() == "Organization");
+  CHECK(cp.body.find("author")->find("reference")->text() == put.requests[1].url);
   std::set<std::string> goalUrls;
-  for (std::size_t i = 1; i <= 2; ++i) goalUrls.insert(put.requests[i].url);
+  for (std::size_t i = 2; i <= 3; ++i) goalUrls.insert(put.requests[i].url);
   for (const Json& g : cp.body.find("goal")->items()) {
     CHECK(goalUrls.count(g.find("reference")->text()) == 1);
   }
@@ -678,7 +696,7 @@ TEST_CASE("capabilities: a statement without a resource list says nothing about 
   ShapedDelivery s = shapeRecord(example(kCarePlan), tables(), tx, &learnt);
   REQUIRE(s.state == ShapeState::kSend);
   CHECK(bundleTypes(s.requests[0].body) ==
-        std::vector<std::string>{"Patient", "Communication", "Provenance"});
+        std::vector<std::string>{"Patient", "Organization", "Communication", "Provenance"});
   REQUIRE(s.skipped.size() == 2);
   CHECK(s.skipped[0].reason.find("refused by the receiver: HTTP 405") != std::string::npos);
 }

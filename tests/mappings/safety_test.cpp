@@ -5,8 +5,10 @@
 // a multidisciplinary pain program (synthetic patients; docs/safety-loop.md).
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -86,6 +88,7 @@ struct Med {
   std::string effective = "2026-10-01";
   std::string dailyMme{};  // empty: none
   std::optional<Taper> taper{};
+  std::string previous{};  // previousDose (same unit); empty: none
   std::string practice{};  // empty: the base record's
 };
 
@@ -105,6 +108,7 @@ PlanRecord medRecord(const Med& x) {
   b.effective = x.effective;
   b.prescriber = r.author;
   if (!x.dailyMme.empty()) b.dailyMme = dec(x.dailyMme);
+  if (!x.previous.empty()) b.previousDose = Quantity{dec(x.previous), x.unit};
   b.taper = x.taper;
   r.body = std::move(b);
   return r;
@@ -195,6 +199,236 @@ TEST_CASE("shipped safety settings load and equal the built-in defaults", "[mapp
     CHECK(m::badPlaceholders(t.text, t.placeholders).empty());
   }
   CHECK(&tables().safetySettingsFor("no-such-practice") == &tables().safety);
+}
+
+TEST_CASE("baselines: a drug first seen takes its earlier state from the record",
+          "[mappings][safety][baseline]") {
+  const Taper step2{2, 6, dec("30"), std::string("2026-11-05")};
+  struct Case {
+    const char* name;
+    std::vector<Med> earlier;  // applied first
+    Med record;
+    std::vector<std::string> rules;
+    std::string mmeText;  // expected in the mme-threshold notice ("" : none expected)
+    NoticePriority mmePriority = NoticePriority::kRoutine;
+  };
+  const std::vector<Case> cases = {
+      {"first-seen taper 40 -> 30 mg twice daily (the shipped example): no crossing from 0",
+       {},
+       {.id = "RX-1",
+        .version = 3,
+        .action = MedicationAction::kTaperStep,
+        .drug = "oxycodone-er",
+        .dose = "30",
+        .count = 2,
+        .dailyMme = "90",
+        .taper = step2,
+        .previous = "40"},
+       {"taper-step"},
+       ""},
+      {"first-seen dose increase 20 -> 40 mg twice daily: 60 -> 120 crosses 90 upward",
+       {},
+       {.id = "RX-1",
+        .version = 2,
+        .action = MedicationAction::kDoseChange,
+        .drug = "oxycodone-er",
+        .dose = "40",
+        .count = 2,
+        .previous = "20"},
+       {"managed-effect", "mme-threshold"},
+       "rose from 60 to 120 MME/day on 2026-10-01, crossing 90 MME/day",
+       NoticePriority::kUrgent},
+      {"first-seen taper 40 -> 25 mg twice daily: 120 -> 75 falls below 90",
+       {},
+       {.id = "RX-1",
+        .version = 4,
+        .action = MedicationAction::kTaperStep,
+        .drug = "oxycodone-er",
+        .dose = "25",
+        .count = 2,
+        .dailyMme = "75",
+        .taper = step2,
+        .previous = "40"},
+       {"mme-threshold", "taper-step"},
+       "fell from 120 to 75 MME/day on 2026-10-01, below 90 MME/day"},
+      {"first-seen dose change without previousDose: the current total, no crossing",
+       {},
+       {.id = "RX-1",
+        .version = 2,
+        .action = MedicationAction::kDoseChange,
+        .drug = "oxycodone-er",
+        .dose = "40",
+        .count = 2},
+       {"mme-threshold"},
+       "is 120 MME/day as of 2026-10-01, at or above 50 and 90 MME/day. The earlier total is "
+       "not known to the pain center's medication list (kept since 2026-10-01)"},
+      {"unknown earlier total with a sedating co-prescription at 90 or more: urgent",
+       {{.id = "RX-G", .drug = "gabapentin", .dose = "300", .count = 3, .effective = "2026-09-01"}},
+       {.id = "RX-1",
+        .version = 2,
+        .action = MedicationAction::kDoseChange,
+        .drug = "oxycodone-er",
+        .dose = "40",
+        .count = 2},
+       {"opioid-sedative", "mme-threshold"},
+       "not known to the pain center's medication list (kept since 2026-09-01)",
+       NoticePriority::kUrgent},
+      {"unknown earlier total below every threshold: nothing to say",
+       {},
+       {.id = "RX-1",
+        .version = 2,
+        .action = MedicationAction::kDoseChange,
+        .drug = "oxycodone-er",
+        .dose = "10",
+        .count = 2},
+       {},
+       ""},
+      {"continue of an opioid the list did not hold: taken before as now, no crossing",
+       {},
+       {.id = "RX-1",
+        .action = MedicationAction::kContinue,
+        .drug = "oxycodone-er",
+        .dose = "40",
+        .count = 2},
+       {},
+       ""},
+      {"start on a new list: not taken before, 0 -> 120 crosses 50 and 90",
+       {},
+       {.id = "RX-1", .drug = "oxycodone-er", .dose = "40", .count = 2},
+       {"managed-effect", "mme-threshold"},
+       "rose from 0 to 120 MME/day on 2026-10-01, crossing 50 and 90 MME/day",
+       NoticePriority::kUrgent},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Patient p;
+    for (const Med& e : c.earlier) p.apply(medRecord(e));
+    const std::vector<Notice>& n = p.apply(medRecord(c.record));
+    for (const Notice& x : n) INFO(x.ruleId << ": " << x.text);
+    CHECK(rules(n) == c.rules);
+    const Notice* mme = findRule(n, "mme-threshold");
+    if (!c.mmeText.empty()) {
+      REQUIRE(mme != nullptr);
+      INFO(mme->text);
+      CHECK(mme->text.find(c.mmeText) != std::string::npos);
+      CHECK(mme->priority == c.mmePriority);
+    }
+    for (const Notice& x : n) requireValidCommunication(x, p.records.back());
+  }
+}
+
+TEST_CASE(
+    "baselines: the taper notice names the earlier dose and frequency, and the list knows "
+    "when it starts",
+    "[mappings][safety][baseline]") {
+  Patient p;
+  const std::vector<Notice>& n = p.apply(medRecord({.id = "RX-1",
+                                                    .version = 3,
+                                                    .action = MedicationAction::kTaperStep,
+                                                    .drug = "oxycodone-er",
+                                                    .dose = "30",
+                                                    .count = 2,
+                                                    .effective = "2026-10-15",
+                                                    .dailyMme = "90",
+                                                    .taper = Taper{2, 6, dec("30"), std::nullopt},
+                                                    .previous = "40"}));
+  REQUIRE(rules(n) == std::vector<std::string>{"taper-step"});
+  CHECK(n[0].text.find("40 mg twice daily to 30 mg twice daily") != std::string::npos);
+  CHECK(p.list.startedOn() == "2026-10-15");
+  p.apply(medRecord({.id = "RX-2",
+                     .drug = "naloxone",
+                     .dose = "4",
+                     .freqText = "as needed",
+                     .effective = "2026-10-20"}));
+  CHECK(p.list.startedOn() == "2026-10-15");
+  Json stored = m::medicationListToJson(p.list);
+  CHECK(stored.find("startedOn")->text() == "2026-10-15");
+  auto back = m::medicationListFromJson(stored);
+  REQUIRE(back.isOk());
+  CHECK(*back == p.list);
+  // A list stored before "startedOn" existed starts with its oldest kept change.
+  stored.erase("startedOn");
+  auto old = m::medicationListFromJson(stored);
+  REQUIRE(old.isOk());
+  CHECK(old->startedOn() == "2026-10-15");
+}
+
+TEST_CASE("a sedating drug joining an existing opioid combination is announced again",
+          "[mappings][safety][combination]") {
+  auto opioidWithGabapentin = [] {
+    Patient p;
+    p.apply(medRecord({.id = "RX-O", .drug = "oxycodone-er", .dose = "20", .count = 2}));
+    const std::vector<Notice>& n =
+        p.apply(medRecord({.id = "RX-G", .drug = "gabapentin", .dose = "300", .count = 3}));
+    REQUIRE(findRule(n, "opioid-sedative") != nullptr);
+    return p;
+  };
+  struct Case {
+    const char* name;
+    Med record;
+    bool urgent;
+    std::vector<std::string> inText;
+  };
+  const std::vector<Case> cases = {
+      {"zolpidem by continue (a reconciled outside prescription)",
+       {.id = "RX-Z",
+        .action = MedicationAction::kContinue,
+        .drug = "zolpidem",
+        .dose = "10",
+        .count = 1,
+        .effective = "2026-10-05"},
+       true,
+       {"URGENT: Zolpidem 10 mg once daily (a reconciled outside medication, continued by the "
+        "pain center) joined the combination",
+        "on 2026-10-05", "it is now Oxycodone extended release 20 mg twice daily together with",
+        "Gabapentin 300 mg 3 times daily and Zolpidem 10 mg once daily (a reconciled"}},
+      {"clonazepam by start",
+       {.id = "RX-C", .drug = "clonazepam", .dose = "0.5", .count = 2},
+       true,
+       {"URGENT: Clonazepam 0.5 mg twice daily joined the combination"}},
+      {"a second opioid by continue",
+       {.id = "RX-M",
+        .action = MedicationAction::kContinue,
+        .drug = "morphine-er",
+        .dose = "15",
+        .count = 2},
+       true,
+       {"joined the combination", "(a reconciled outside medication"}},
+      {"continue of gabapentin, already on the list: silent",
+       {.id = "RX-G",
+        .version = 2,
+        .action = MedicationAction::kContinue,
+        .drug = "gabapentin",
+        .dose = "300",
+        .count = 3},
+       false,
+       {}},
+      {"a drug outside both groups: silent",
+       {.id = "RX-A",
+        .action = MedicationAction::kContinue,
+        .drug = "acetaminophen",
+        .dose = "500",
+        .count = 3},
+       false,
+       {}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Patient p = opioidWithGabapentin();
+    const std::vector<Notice>& n = p.apply(medRecord(c.record));
+    const Notice* urgent = findRule(n, "opioid-sedative");
+    REQUIRE((urgent != nullptr) == c.urgent);
+    if (!c.urgent) {
+      CHECK(n.empty());
+      continue;
+    }
+    INFO(urgent->text);
+    CHECK(urgent->priority == NoticePriority::kUrgent);
+    for (const std::string& t : c.inText) CHECK(urgent->text.find(t) != std::string::npos);
+    CHECK(std::find(urgent->drugs.begin(), urgent->drugs.end(), c.record.drug) !=
+          urgent->drugs.end());
+    requireValidCommunication(*urgent, p.records.back());
+  }
 }
 
 TEST_CASE("daily MME per drug from the tables' factors", "[mappings][safety]") {
@@ -591,7 +825,10 @@ TEST_CASE("per-practice settings: a rule turned off, thresholds and wording chan
       medRecord({.id = "O", .drug = "oxycodone", .dose = "15", .count = 2, .practice = "low"});
   std::vector<Notice> lowMme = run(acet, oxy);
   REQUIRE(rules(lowMme) == std::vector<std::string>{"mme-threshold"});
-  CHECK(lowMme[0].text == "MME now 45 (was 0), over 40.");
+  // The practice's wording, after the record's change (mme-threshold has it first).
+  CHECK(lowMme[0].text ==
+        "Change: Oxycodone started 15 mg twice daily on 2026-10-01. MME now 45 "
+        "(was 0), over 40.");
   CHECK(lowMme[0].priority == NoticePriority::kRoutine);
   // By default 45 MME/day crosses nothing; the opioid start itself is a
   // routine sedation notice there.
@@ -637,6 +874,66 @@ TEST_CASE("bad safety settings are rejected with file:line:column", "[mappings][
   }
 }
 
+TEST_CASE("notice texts end with whom to call: clinician's line, the center, a practice's own",
+          "[mappings][safety]") {
+  std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
+  REQUIRE(start);
+  const std::string center =
+      "Example Pain Management Center at 555-0100 (fax 555-0101, Direct "
+      "referrals@direct.paincenter.example.org, secure e-mail referrals@paincenter.example.org)";
+  struct Row {
+    const char* name;
+    std::function<void(m::MappingTables&, PlanRecord&)> change;
+    std::string questions;
+  };
+  const Row rows[] = {
+      {"the prescriber's own line, then the center", [](auto&, auto&) {},
+       "call Dr. Priya Raman (physician) at 555-0142, or " + center},
+      {"a prescriber without a line: through the center",
+       [](m::MappingTables&, PlanRecord& r) {
+         r.medicationChange()->prescriber.npi = "1234567893";
+       },
+       "Dr. Priya Raman (physician) through " + center},
+      {"a practice's dedicated line",
+       [](m::MappingTables& t, PlanRecord& r) {
+         m::Practice p;
+         p.practiceId = r.pcp.practiceId;
+         p.contact = t.contact->organization.points;
+         p.contact->phone = "555-0177";
+         p.contact->fax.clear();
+         p.contact->email.clear();
+         p.contact->direct.clear();
+         t.practices.push_back(p);
+       },
+       "call Dr. Priya Raman (physician) at 555-0142, or Example Pain Management Center at "
+       "555-0177"},
+      {"no contact configured: the clinician only",
+       [](m::MappingTables& t, PlanRecord&) { t.contact.reset(); },
+       "Dr. Priya Raman (physician) at the pain center"},
+  };
+  for (const Row& row : rows) {
+    SECTION(row.name) {
+      m::MappingTables t = tables();
+      PlanRecord r = *start;
+      row.change(t, r);
+      SafetyStep step = m::applyAndEvaluate(MedicationList{}, r, t);
+      REQUIRE(step.notices.size() == 1);
+      const std::string sent = m::noticeMessage(step.notices[0], r, t);
+      CHECK(sent ==
+            "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id "
+            "RFM-99231. " +
+                step.notices[0].text + " Questions: " + row.questions + ".");
+      // What the Communication carries, and its sender.
+      Json c = m::noticeCommunicationJson(step.notices[0], r, t);
+      CHECK(c.find("payload")->items()[0].find("contentString")->text() == sent);
+      const Json* sender = c.find("sender");
+      REQUIRE(sender != nullptr);
+      CHECK(sender->find("type")->text() == "Organization");
+      CHECK((sender->find("identifier") != nullptr) == t.contact.has_value());
+    }
+  }
+}
+
 TEST_CASE("notice Communications: fields, stable identifiers, Bundle entries",
           "[mappings][safety]") {
   std::optional<PlanRecord> start = readExample("medication-start-duloxetine.json");
@@ -662,12 +959,20 @@ TEST_CASE("notice Communications: fields, stable identifiers, Bundle entries",
   CHECK(c.recipient[0].identifier->value == "1538274910");
   CHECK(c.recipient[0].display == "Dr. Samuel Okafor");
   REQUIRE(c.sender);
-  CHECK(c.sender->display == "Pain management center");
+  CHECK(c.sender->type == "Organization");
+  CHECK(c.sender->display == "Example Pain Management Center");
+  CHECK(c.sender->identifier->system == "http://hl7.org/fhir/sid/us-npi");
+  CHECK(c.sender->identifier->value == "1498712045");
   REQUIRE(c.about.size() == 1);
   CHECK(c.about[0].type == "MedicationStatement");
   CHECK(c.about[0].identifier->value == "RX-2026-5521");
   CHECK(c.reasonCode[0].coding[0].code == "managed-effect");
-  CHECK(c.payload[0].contentString == n.text);
+  CHECK(c.payload[0].contentString ==
+        "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " + n.text +
+            " Questions: call Dr. Priya Raman (physician) at 555-0142, or Example Pain Management "
+            "Center at 555-0100 (fax 555-0101, Direct referrals@direct.paincenter.example.org, "
+            "secure e-mail referrals@paincenter.example.org).");
+  CHECK(m::noticeMessage(n, *start, tables()) == c.payload[0].contentString);
   CHECK(c.sent == start->recordedAt);
   REQUIRE(c.identifier.size() == 1);
   CHECK(c.identifier[0].value == "notice/RX-2026-5521/v1/managed-effect");
@@ -832,5 +1137,128 @@ TEST_CASE("notice Bundles match their golden files and validate", "[mappings][sa
     REQUIRE(step.notices.size() == 1);
     inloop::testing::checkGolden("notice-steroid-injection-diabetic.json",
                                  withNotices(*plan, step.notices));
+  }
+}
+
+TEST_CASE("docs/safety-loop.md shows the notice texts of its worked examples as sent",
+          "[mappings][safety][docs]") {
+  const fs::path docPath = fs::path(INLOOP_SOURCE_DIR) / "docs/safety-loop.md";
+  std::string doc = readFile(docPath);
+  const Taper step1{1, 6, dec("30"), std::string("2026-11-01")};
+  struct Example {
+    const char* heading;  // the worked example's heading in the doc
+    std::vector<PlanRecord> records;
+    std::string rule;  // the notice of the last record shown ("" : none is sent)
+  };
+  std::optional<PlanRecord> taper = readExample("medication-taper-oxycodone.json");
+  REQUIRE(taper);
+  const std::vector<Example> examples = {
+      {"First-seen taper step", {*taper}, "taper-step"},
+      {"First-seen dose increase",
+       {medRecord({.id = "RX-2026-6001",
+                   .version = 2,
+                   .action = MedicationAction::kDoseChange,
+                   .drug = "oxycodone-er",
+                   .dose = "40",
+                   .count = 2,
+                   .previous = "20"})},
+       "mme-threshold"},
+      {"Unknown earlier total",
+       {medRecord({.id = "RX-2026-6002",
+                   .drug = "gabapentin",
+                   .dose = "300",
+                   .count = 3,
+                   .effective = "2026-09-01"}),
+        medRecord({.id = "RX-2026-6003",
+                   .version = 2,
+                   .action = MedicationAction::kDoseChange,
+                   .drug = "oxycodone-er",
+                   .dose = "40",
+                   .count = 2})},
+       "mme-threshold"},
+      {"A z-drug joins by continue",
+       {medRecord({.id = "RX-2026-6004",
+                   .drug = "oxycodone-er",
+                   .dose = "20",
+                   .count = 2,
+                   .effective = "2026-09-01"}),
+        medRecord({.id = "RX-2026-6005",
+                   .drug = "gabapentin",
+                   .dose = "300",
+                   .count = 3,
+                   .effective = "2026-09-05"}),
+        medRecord({.id = "RX-2026-6006",
+                   .action = MedicationAction::kContinue,
+                   .drug = "zolpidem",
+                   .dose = "10",
+                   .count = 1})},
+       "opioid-sedative"},
+      {"A continue of a listed drug",
+       {medRecord({.id = "RX-2026-6007",
+                   .drug = "oxycodone-er",
+                   .dose = "20",
+                   .count = 2,
+                   .effective = "2026-09-01"}),
+        medRecord({.id = "RX-2026-6007",
+                   .version = 2,
+                   .action = MedicationAction::kContinue,
+                   .drug = "oxycodone-er",
+                   .dose = "20",
+                   .count = 2})},
+       ""},
+      {"A taper step below 90",
+       {medRecord({.id = "RX-2026-6008",
+                   .drug = "oxycodone-er",
+                   .dose = "40",
+                   .count = 2,
+                   .effective = "2026-09-01",
+                   .dailyMme = "120"}),
+        medRecord({.id = "RX-2026-6008",
+                   .version = 2,
+                   .action = MedicationAction::kTaperStep,
+                   .drug = "oxycodone-er",
+                   .dose = "25",
+                   .count = 2,
+                   .dailyMme = "75",
+                   .taper = step1,
+                   .previous = "40"})},
+       "mme-threshold"},
+  };
+  for (const Example& e : examples) {
+    INFO(e.heading);
+    std::size_t at = doc.find("#### " + std::string(e.heading));
+    REQUIRE(at != std::string::npos);
+    Patient p;
+    for (const PlanRecord& r : e.records) p.apply(r);
+    const std::vector<Notice>& last = p.steps.back();
+    std::size_t next = doc.find("\n#### ", at + 1);
+    std::string section = doc.substr(at, next == std::string::npos ? next : next - at);
+    if (e.rule.empty()) {
+      CHECK(last.empty());
+      CHECK(section.find("```text") == std::string::npos);
+      continue;
+    }
+    const Notice* n = findRule(last, e.rule);
+    REQUIRE(n != nullptr);
+    // As sent: the Communication's payload.
+    Json c = m::noticeCommunicationJson(*n, p.records.back(), tables());
+    const std::string sent = c.find("payload")->items()[0].find("contentString")->text();
+    CHECK(sent == m::noticeMessage(*n, p.records.back(), tables()));
+    const std::string shown = "```text\n" + sent + "\n```";
+    const char* update = std::getenv("INLOOP_UPDATE_GOLDEN");
+    if (update != nullptr && std::string(update) == "1") {
+      // Rewrites the section's text block (review the diff before committing).
+      std::size_t open = doc.find("```text\n", at);
+      std::size_t close = open == std::string::npos ? open : doc.find("\n```", open + 8);
+      if (open != std::string::npos && close != std::string::npos && open < next) {
+        doc.replace(open, close + 4 - open, shown);
+        std::ofstream(docPath, std::ios::binary) << doc;
+        section = doc.substr(at, doc.find("\n#### ", at + 1) - at);
+      }
+    }
+    INFO("expected in the section (INLOOP_UPDATE_GOLDEN=1 rewrites it):\n" << shown);
+    CHECK(section.find(shown) != std::string::npos);
+    CHECK(section.find(std::string("priority `") + m::noticePriorityCode(n->priority) + "`") !=
+          std::string::npos);
   }
 }

@@ -11,6 +11,7 @@
 using inloop::fhir::ErrorCode;
 using inloop::fhir::Severity;
 using inloop::mappings::ActivityKind;
+using inloop::mappings::ContactPoints;
 using inloop::mappings::Direction;
 using inloop::mappings::Effect;
 using inloop::mappings::loadMappingTables;
@@ -88,7 +89,8 @@ std::map<std::string, std::string> minimalTables() {
   {"code": "opioid", "display": "Opioid",
    "effects": [{"effect": "sedation", "message": "Sedating."}]}
 ]})"},
-      {"practices.json", R"({"practices": [
+      {"practices.json",
+       R"({"contact": {"organization": {"name": "Test Pain Center", "npi": "1498712045", "phone": "555-0100"}}, "practices": [
   {"practiceId": "pr-1", "measures": [
     {"measure": "body-weight", "unit": "lb", "display": "Weight in lb"},
     {"measure": "pain-nrs", "enabled": false}]}
@@ -406,6 +408,111 @@ TEST_CASE("practice overrides change unit and display, or disable a measure",
   CHECK_FALSE(t.findMeasure("pain-nrs", "pr-1"));
   CHECK(t.findMeasure("pain-nrs", "other-practice"));
   CHECK_FALSE(t.findMeasure("no-such-measure"));
+}
+
+TEST_CASE("contact: the organization, clinicians' lines and a practice's own number",
+          "[mappings][tables]") {
+  auto files = minimalTables();
+  files["practices.json"] = R"({"contact": {
+  "organization": {"name": "Test Pain Center", "npi": "1498712045", "phone": "555-0100",
+    "fax": "555-0101", "email": "referrals@pc.example.org", "direct": "pc@direct.example.org",
+    "address": {"line": ["1 Example Way"], "city": "Springfield", "state": "IL"}},
+  "clinicians": [{"npi": "1093817465", "name": "Dr. Example", "phone": "555-0142 ext 12"}]},
+ "practices": [
+  {"practiceId": "pr-1", "contact": {"phone": "(555) 0177", "direct": "pr1@direct.example.org"}},
+  {"practiceId": "pr-2"}
+]})";
+  TablesLoad load = loadWith(files);
+  INFO(inloop::fhir::formatIssues(load.issues));
+  REQUIRE(load.tables);
+  CHECK(load.issues.empty());
+  const MappingTables& t = *load.tables;
+  REQUIRE(t.contact);
+  CHECK(t.contact->organization.name == "Test Pain Center");
+  CHECK(t.contact->organization.address->line == std::vector<std::string>{"1 Example Way"});
+  CHECK(t.contact->organization.address->postalCode.empty());
+  struct Row {
+    const char* practice;
+    const char* phone;
+    const char* fax;
+    const char* direct;
+  };
+  const Row rows[] = {
+      {"pr-1", "(555) 0177", "555-0101", "pr1@direct.example.org"},  // own phone and Direct
+      {"pr-2", "555-0100", "555-0101", "pc@direct.example.org"},     // no contact of its own
+      {"unknown", "555-0100", "555-0101", "pc@direct.example.org"},
+  };
+  for (const Row& r : rows) {
+    INFO(r.practice);
+    const ContactPoints* p = t.contactPointsFor(r.practice);
+    REQUIRE(p != nullptr);
+    CHECK(p->phone == r.phone);
+    CHECK(p->fax == r.fax);
+    CHECK(p->direct == r.direct);
+    CHECK(p->email == "referrals@pc.example.org");
+  }
+  // The Organization keeps the center's own numbers.
+  CHECK(t.contact->organization.points.phone == "555-0100");
+  REQUIRE(t.findClinicianContact("1093817465") != nullptr);
+  CHECK(t.findClinicianContact("1093817465")->phone == "555-0142 ext 12");
+  CHECK(t.findClinicianContact("1234567893") == nullptr);
+}
+
+TEST_CASE("contact: missing is a warning, broken fields are errors at line:column",
+          "[mappings][tables]") {
+  struct Case {
+    const char* name;
+    const char* text;
+    std::vector<std::string> expected;
+  };
+  const Case cases[] = {
+      {"no contact section: warning, tables still load",
+       R"({"practices": []})",
+       {"warning practices.json:1:1: practices.json: no \"contact\" section: Bundles carry no "
+        "Organization for the pain center and notices give no number to call "
+        "(docs/mapping-tables.md, \"Contact\")"}},
+      {"NPI check digit, phone, e-mail, unknown field",
+       R"({"contact": {"organization": {
+  "name": "PC", "npi": "1498712046", "phone": "call us",
+  "email": "referrals.example.org", "web": "https://pc.example.org"}},
+ "practices": []})",
+       {"error practices.json:2:24: contact organization: \"npi\" must be 10 digits ending in a "
+        "valid NPI check digit",
+        "error practices.json:2:47: contact organization: \"phone\" must be a telephone number "
+        "(digits, spaces, + - ( ) . /, x or ext before an extension; at least 7 digits), e.g. "
+        "\"555-0100\"",
+        "error practices.json:3:12: contact organization: \"email\" must be an address like "
+        "name@example.org",
+        "error practices.json:3:37: contact organization: unknown field \"web\" (expected: "
+        "address, direct, email, fax, name, npi, phone)"}},
+      {"organization missing, clinician twice",
+       R"({"contact": {"clinicians": [
+  {"npi": "1093817465", "name": "A", "phone": "555-0142"},
+  {"npi": "1093817465", "name": "B", "phone": "555-0143"}]},
+ "practices": []})",
+       {"error practices.json:1:13: practices.json contact: missing required field "
+        "\"organization\"",
+        "error practices.json:3:11: contact clinician \"B\": NPI 1093817465 is listed twice"}},
+      {"a practice's contact without the pain center's",
+       R"({"practices": [
+  {"practiceId": "pr-1", "contact": {"phone": "555-0177"}}]})",
+       {"warning practices.json:1:1: practices.json: no \"contact\" section: Bundles carry no "
+        "Organization for the pain center and notices give no number to call "
+        "(docs/mapping-tables.md, \"Contact\")",
+        "error practices.json:2:37: practice \"pr-1\": \"contact\" changes the pain center's "
+        "contact, but practices.json has no top-level \"contact\" section"}},
+  };
+  for (const Case& c : cases) {
+    SECTION(c.name) {
+      auto files = minimalTables();
+      files["practices.json"] = c.text;
+      TablesLoad load = loadWith(files);
+      CHECK(rendered(load) == c.expected);
+      const bool errors = inloop::fhir::hasErrors(load.issues);
+      CHECK(load.tables.has_value() == !errors);
+      if (load.tables) CHECK_FALSE(load.tables->contact.has_value());
+    }
+  }
 }
 
 TEST_CASE("broken mapping tables report every issue with file, line and column",

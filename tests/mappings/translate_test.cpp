@@ -286,29 +286,40 @@ TEST_CASE("conditional PUT URLs, deterministic fullUrls and Provenance targets",
           "[mappings][translate]") {
   Json b = translateOk(example("care-plan-functional-restoration.json"));
   const auto& entries = b.find("entry")->items();
-  REQUIRE(entries.size() == 5);  // Patient, CarePlan, 2 Goals, Provenance
+  REQUIRE(entries.size() == 6);  // Patient, Organization, CarePlan, 2 Goals, Provenance
   CHECK(textAt(b, {"type"}) == "transaction");
   CHECK(textAt(b, {"timestamp"}) == "2026-09-01T16:20:00-04:00");
-  CHECK(textAt(entries[1], {"request", "method"}) == "PUT");
-  CHECK(textAt(entries[1], {"request", "url"}) ==
-        "CarePlan?identifier=https://paincenter.example.org/fhir/sid/record%7CCP-2026-0412");
+  CHECK(textAt(entries[2], {"request", "method"}) == "PUT");
   CHECK(textAt(entries[2], {"request", "url"}) ==
+        "CarePlan?identifier=https://paincenter.example.org/fhir/sid/record%7CCP-2026-0412");
+  CHECK(textAt(entries[3], {"request", "url"}) ==
         "Goal?identifier=https://paincenter.example.org/fhir/sid/record%7CCP-2026-0412/G1");
-  CHECK(textAt(entries[1], {"fullUrl"}) ==
+  CHECK(textAt(entries[2], {"fullUrl"}) ==
         "urn:uuid:" + inloop::mappings::nameBasedUuid(
                           "CarePlan?identifier=https://paincenter.example.org/fhir/sid/"
                           "record|CP-2026-0412"));
+  // The pain center's Organization, by NPI, is the plan's author (not a
+  // Provenance target: the record did not make it).
+  CHECK(textAt(entries[1], {"request", "method"}) == "PUT");
+  CHECK(textAt(entries[1], {"request", "url"}) ==
+        "Organization?identifier=http://hl7.org/fhir/sid/us-npi%7C" +
+            tables().contact->organization.npi);
+  CHECK(textAt(entries[1], {"fullUrl"}) ==
+        "urn:uuid:" + inloop::mappings::nameBasedUuid("Organization?identifier=http://hl7.org/"
+                                                      "fhir/sid/us-npi|" +
+                                                      tables().contact->organization.npi));
+  CHECK(textAt(entries[2], {"resource", "author", "reference"}) == textAt(entries[1], {"fullUrl"}));
   // CarePlan.goal points at the Goal entries.
-  CHECK(textAt(entries[1], {"resource", "goal", "0", "reference"}) ==
-        textAt(entries[2], {"fullUrl"}));
-  CHECK(textAt(entries[1], {"resource", "goal", "1", "reference"}) ==
+  CHECK(textAt(entries[2], {"resource", "goal", "0", "reference"}) ==
         textAt(entries[3], {"fullUrl"}));
-  const Json& prov = entries[4];
+  CHECK(textAt(entries[2], {"resource", "goal", "1", "reference"}) ==
+        textAt(entries[4], {"fullUrl"}));
+  const Json& prov = entries[5];
   CHECK(textAt(prov, {"resource", "resourceType"}) == "Provenance");
   REQUIRE(at(prov, {"resource", "target"})->size() == 3);
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(prov.find("resource")->find("target")->items()[i].find("reference")->text() ==
-          textAt(entries[i + 1], {"fullUrl"}));
+          textAt(entries[i + 2], {"fullUrl"}));
   }
   CHECK(textAt(prov, {"request", "url"}) ==
         "Provenance?_tag=https://paincenter.example.org/fhir/CodeSystem/record-version"
@@ -336,8 +347,11 @@ TEST_CASE("care plan: status, categories, goals with default comparators, activi
   CHECK(textAt(cp, {"intent"}) == "plan");
   CHECK(textAt(cp, {"category", "0", "coding", "0", "code"}) == "assess-plan");
   CHECK(textAt(cp, {"category", "1", "coding", "0", "code"}) == "bundled-program");
-  CHECK(textAt(cp, {"author", "display"}) == "Dr. Robin Synthetic");
+  // The pain center is the author; the lead is among the contributors.
+  CHECK(textAt(cp, {"author", "type"}) == "Organization");
+  CHECK(textAt(cp, {"author", "display"}) == tables().contact->organization.name);
   CHECK(at(cp, {"contributor"})->size() == 3);
+  CHECK(textAt(cp, {"contributor", "0", "display"}) == "Dr. Robin Synthetic");
   CHECK(textAt(cp, {"addresses", "1", "display"}) == "Insomnia <due to pain> & stress");
   CHECK(textAt(*extension(*at(cp, {"addresses", "1"}), inloop::mappings::kExtConditionCode),
                {"valueCodeableConcept", "coding", "0", "code"}) == "G47.00");
@@ -352,7 +366,7 @@ TEST_CASE("care plan: status, categories, goals with default comparators, activi
   CHECK(textAt(a1, {"scheduledTiming", "repeat", "frequency"}) == "3");
   CHECK(textAt(a1, {"scheduledTiming", "repeat", "periodUnit"}) == "wk");
   CHECK(textAt(a1, {"scheduledTiming", "repeat", "boundsPeriod", "start"}) == "2026-09-22");
-  CHECK(textAt(a1, {"goal", "1", "reference"}) == textAt(b, {"entry", "4", "fullUrl"}));
+  CHECK(textAt(a1, {"goal", "1", "reference"}) == textAt(b, {"entry", "5", "fullUrl"}));
   CHECK(textAt(*at(cp, {"activity", "1", "detail"}), {"scheduledTiming", "event", "0"}) ==
         "2026-09-25T08:00:00-04:00");
   CHECK(textAt(*extension(*at(cp, {"activity", "1"}), inloop::mappings::kExtActivityId),
@@ -360,20 +374,20 @@ TEST_CASE("care plan: status, categories, goals with default comparators, activi
   // Goals: G1 six-minute walk (higher is better: >=), baseline 900 ft in m;
   // G2 pain (lower is better: <=); G3 explicit "<" in kg.
   const auto& entries = b.find("entry")->items();
-  const Json& g1 = *entries[2].find("resource");
+  const Json& g1 = *entries[3].find("resource");
   CHECK(textAt(g1, {"target", "0", "detailQuantity", "comparator"}) == ">=");
   CHECK(textAt(g1, {"target", "0", "measure", "coding", "0", "code"}) == "64098-7");
   CHECK(textAt(g1, {"achievementStatus", "coding", "0", "code"}) == "improving");
   const Json* baseline = extension(g1, inloop::mappings::kExtGoalBaseline);
   REQUIRE(baseline);
   CHECK(textAt(*baseline, {"extension", "0", "valueQuantity", "code"}) == "m");
-  const Json& g2 = *entries[3].find("resource");
+  const Json& g2 = *entries[4].find("resource");
   CHECK(textAt(g2, {"target", "0", "detailQuantity", "comparator"}) == "<=");
   CHECK(textAt(g2, {"lifecycleStatus"}) == "proposed");
-  const Json& g3 = *entries[4].find("resource");
+  const Json& g3 = *entries[5].find("resource");
   CHECK(textAt(g3, {"target", "0", "detailQuantity", "comparator"}) == "<");
   CHECK(textAt(g3, {"target", "0", "detailQuantity", "code"}) == "kg");
-  const Json& g4 = *entries[5].find("resource");
+  const Json& g4 = *entries[6].find("resource");
   CHECK(at(g4, {"target", "0", "detailQuantity"}) == nullptr);
   CHECK(textAt(g4, {"target", "0", "dueDate"}) == "2026-12-01");
 }
