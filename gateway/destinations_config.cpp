@@ -516,7 +516,7 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
       v, what,
       {"id", "kind", "endpoint", "enabled", "auth", "tls", "timeouts", "maxInFlight",
        "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers",
-       "conditionalReferences"},
+       "conditionalReferences", "rotation"},
       [&](const std::string& key, const Json& value) {
         std::string name = what + "." + key;
         if (key == "id" || key == "kind") return;
@@ -532,6 +532,22 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
           r.boolean(value, name, &d.enabled);
         } else if (key == "conditionalReferences") {
           r.boolean(value, name, &d.conditionalReferences);
+        } else if (key == "rotation") {
+          if (kindOk && d.kind != DestinationKind::kNdjsonDir) {
+            r.error(value, name + " applies to ndjson-dir destinations only");
+            return;
+          }
+          r.members(value, name, {"maxBytes", "maxAgeMs"},
+                    [&](const std::string& k, const Json& t) {
+                      if (k == "maxBytes") {
+                        std::int64_t bytes = 0;
+                        if (r.integer(t, name + ".maxBytes", 1024, std::int64_t{1} << 40, &bytes)) {
+                          d.rotation.maxBytes = static_cast<std::uint64_t>(bytes);
+                        }
+                      } else {
+                        r.integer(t, name + ".maxAgeMs", 100, 86400000, &d.rotation.maxAgeMs);
+                      }
+                    });
         } else if (key == "auth") {
           authNode = &value;
           readAuth(r, value, name, &d);

@@ -283,6 +283,27 @@ void addNoticeNote(const Json& communication, Json* target) {
   notes->push(std::move(note));
 }
 
+// Adds `tag` to resource.meta.tag unless a tag with its system and code is there.
+void addTag(Json* resource, const Json& tag) {
+  Json* meta = resource->find("meta");
+  if (meta == nullptr) {
+    resource->set("meta", Json::object());
+    meta = resource->find("meta");
+  }
+  Json* tags = meta->find("tag");
+  if (tags == nullptr || !tags->isArray()) {
+    meta->set("tag", Json::array());
+    tags = meta->find("tag");
+  }
+  for (const Json& t : tags->items()) {
+    if (textOf(&t, "system") == textOf(&tag, "system") &&
+        textOf(&t, "code") == textOf(&tag, "code")) {
+      return;
+    }
+  }
+  tags->push(tag);
+}
+
 ShapedDelivery invalid(ShapedDelivery out, std::string reason) {
   out.state = ShapeState::kInvalid;
   out.reason = std::move(reason);
@@ -920,9 +941,20 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
     }
   }
 
+  // The record version every piece of this delivery belongs to: the
+  // Provenance's tag (system .../record-version, code "<recordId>/<version>").
+  const Json* versionTag = nullptr;
+  if (provenance != nullptr) {
+    const Json* meta = resourceOf(provenance->entry)->find("meta");
+    const Json* tags = meta != nullptr ? meta->find("tag") : nullptr;
+    if (tags != nullptr && tags->isArray() && !tags->items().empty()) {
+      versionTag = &tags->items().front();
+    }
+  }
   switch (out.kind) {
     case DestinationKind::kFhirTransaction:
     case DestinationKind::kHttpBundle: {
+      const bool engine = out.kind == DestinationKind::kHttpBundle;
       Json shaped = Json::object();
       for (const auto& member : bundle.members()) {
         if (member.first == "entry") {
@@ -932,8 +964,19 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
         } else {
           add(shaped, member.first, member.second);
         }
+        // An interface engine gets a stable message id per record version
+        // (the same on every retry and replay), as Bundle.identifier and as
+        // the Idempotency-Key header.
+        if (engine && member.first == "resourceType" && versionTag != nullptr) {
+          add(shaped, "identifier",
+              identifierJson(textOf(versionTag, "system"), textOf(versionTag, "code")));
+        }
       }
-      out.requests.push_back(WireRequest{"POST", "", {}, std::move(shaped)});
+      WireRequest w{"POST", "", {}, std::move(shaped)};
+      if (engine && versionTag != nullptr) {
+        w.headers.push_back({"Idempotency-Key", std::string(textOf(versionTag, "code"))});
+      }
+      out.requests.push_back(std::move(w));
       break;
     }
     case DestinationKind::kFhirPut:
@@ -960,6 +1003,8 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       }
       for (std::size_t i : order) {
         if (out.kind == DestinationKind::kNdjsonDir) {
+          // Each line says which record version it belongs to.
+          if (versionTag != nullptr) addTag(&resolved[i], *versionTag);
           fhir::appendJson(resolved[i], fhir::JsonStyle::kCompact, &out.ndjson);
           out.ndjson += '\n';
           continue;

@@ -176,6 +176,14 @@ struct HeaderField {
   bool operator==(const HeaderField&) const = default;
 };
 
+// ndjson-dir: when the file being written is published (renamed to its final
+// name), whichever comes first.
+struct FileRotation {
+  std::uint64_t maxBytes = 64u << 20;  // published once it holds this much
+  std::int64_t maxAgeMs = 60000;       // published once its first line is this old
+  bool operator==(const FileRotation&) const = default;
+};
+
 struct DestinationProfile {
   std::string id;  // [A-Za-z0-9._-]{1,64}; names the destination in the outbox and metrics
   DestinationKind kind = DestinationKind::kFhirTransaction;
@@ -197,6 +205,7 @@ struct DestinationProfile {
   // at the receiver first (cached per destination), and a patient the receiver
   // does not have (or has twice) parks the message as patient-unmatched.
   bool conditionalReferences = false;
+  FileRotation rotation;  // ndjson-dir only
 
   // True when `accepts` is empty or lists `resourceType`.
   bool acceptsType(std::string_view resourceType) const;

@@ -85,6 +85,8 @@ fhir::Result<std::unique_ptr<DeliveryChannel>> makeChannel(
     NdjsonDirOptions options;
     options.directory = destination.endpoint;
     options.filePrefix = "inloop-" + destination.id;
+    options.maxBytes = destination.rotation.maxBytes;
+    options.maxAgeMillis = destination.rotation.maxAgeMs;
     fhir::Result<std::unique_ptr<NdjsonDirSender>> sender = NdjsonDirSender::create(options, clock);
     if (!sender.isOk()) return sender.status();
     return std::unique_ptr<DeliveryChannel>(

@@ -547,3 +547,23 @@ TEST_CASE("destinations: conditionalReferences says the receiver resolves them (
   REQUIRE(on.config.has_value());
   CHECK(on.config->destinations[0].conditionalReferences);
 }
+
+TEST_CASE("destinations: ndjson-dir rotation is configurable, and only there",
+          "[gateway][destinations]") {
+  DestinationsLoad files = parseDestinationsConfig(
+      withDestination(",\n \"rotation\": {\"maxBytes\": 1048576, \"maxAgeMs\": 5000}", "ndjson-dir",
+                      "\"/var/spool/inloop\""),
+      "d.json", "/cfg", nullptr);
+  INFO(errorsOf(files));
+  REQUIRE(files.config.has_value());
+  CHECK(files.config->destinations[0].rotation.maxBytes == 1048576u);
+  CHECK(files.config->destinations[0].rotation.maxAgeMs == 5000);
+  DestinationsLoad fhirServer = parseDestinationsConfig(
+      withDestination(",\n \"rotation\": {\"maxAgeMs\": 5000}"), "d.json", "/cfg", nullptr);
+  CHECK_FALSE(fhirServer.config.has_value());
+  CHECK(errorsOf(fhirServer).find("ndjson-dir destinations only") != std::string::npos);
+  DestinationsLoad tiny = parseDestinationsConfig(
+      withDestination(",\n \"rotation\": {\"maxBytes\": 10}", "ndjson-dir", "\"/x\""), "d.json",
+      "/cfg", nullptr);
+  CHECK(errorsOf(tiny).find("maxBytes must be an integer from 1024") != std::string::npos);
+}

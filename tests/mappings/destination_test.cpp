@@ -795,3 +795,44 @@ TEST_CASE("names round-trip", "[mappings][destination]") {
   CHECK_FALSE(signingAlgFromName("HS256").has_value());
   CHECK(shapeStateName(ShapeState::kPatientUnmatched) == "patient-unmatched");
 }
+
+TEST_CASE("shaping: engines get a stable message id, file drops a record version on every line",
+          "[mappings][destination]") {
+  PlanRecord r = example(kCarePlan);
+  ShapedDelivery engine = shapeRecord(r, tables(), profile(DestinationKind::kHttpBundle), nullptr);
+  REQUIRE(engine.state == ShapeState::kSend);
+  REQUIRE(engine.requests.size() == 1);
+  const Json* id = engine.requests[0].body.find("identifier");
+  REQUIRE(id != nullptr);
+  CHECK(id->find("value")->text() == "CP-2026-0412/1");
+  CHECK(id->find("system")->text().ends_with("/record-version"));
+  REQUIRE(engine.requests[0].headers.size() == 1);
+  CHECK(engine.requests[0].headers[0].name == "Idempotency-Key");
+  CHECK(engine.requests[0].headers[0].value == "CP-2026-0412/1");
+  // The same on a retry or a replay: shaping is deterministic.
+  CHECK(shapeRecord(r, tables(), profile(DestinationKind::kHttpBundle), nullptr).requests[0].body ==
+        engine.requests[0].body);
+  // A FHIR server's transaction carries neither.
+  ShapedDelivery tx = shapeRecord(r, tables(), profile(DestinationKind::kFhirTransaction), nullptr);
+  CHECK(tx.requests[0].body.find("identifier") == nullptr);
+  CHECK(tx.requests[0].headers.empty());
+
+  ShapedDelivery files = shapeRecord(r, tables(), profile(DestinationKind::kNdjsonDir), nullptr);
+  REQUIRE(files.state == ShapeState::kSend);
+  std::size_t lines = 0;
+  std::size_t start = 0;
+  for (std::size_t nl = files.ndjson.find('\n'); nl != std::string::npos;
+       start = nl + 1, nl = files.ndjson.find('\n', start)) {
+    Json line = *inloop::fhir::parseJson(files.ndjson.substr(start, nl - start));
+    INFO(line.find("resourceType")->text());
+    const Json* tags = line.find("meta") != nullptr ? line.find("meta")->find("tag") : nullptr;
+    REQUIRE(tags != nullptr);
+    std::size_t versionTags = 0;
+    for (const Json& t : tags->items()) {
+      versionTags += t.find("code") != nullptr && t.find("code")->text() == "CP-2026-0412/1";
+    }
+    CHECK(versionTags == 1);
+    ++lines;
+  }
+  CHECK(lines >= 5);
+}
