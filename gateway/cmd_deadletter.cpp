@@ -7,6 +7,8 @@
 //   inloop deadletter list [--destination ID] [--limit N] [--json] [COMMON]
 //   inloop deadletter show ID [COMMON]             (JSON: entry, outcome, ledger)
 //   inloop deadletter replay ID [COMMON]           (back in its patient's queue)
+//   inloop deadletter replay --all | [--destination ID] [--since INSTANT] [COMMON]
+//                                                  (every matching one, oldest first)
 //   inloop deadletter discard ID [COMMON]          (kept for the ledger, not sent)
 //   COMMON: [--config FILE] [--data-dir DIR]
 //
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "fhir/json.h"
+#include "fhir/primitives.h"
 #include "gateway/cli.h"
 #include "gateway/cli_support.h"
 #include "gateway/clock.h"
@@ -45,7 +48,9 @@ namespace {
 constexpr const char* kUsage =
     "usage: inloop deadletter list [--destination ID] [--limit N] [--json] [--config FILE] "
     "[--data-dir DIR]\n"
-    "       inloop deadletter show|replay|discard ID [--config FILE] [--data-dir DIR]\n";
+    "       inloop deadletter show|replay|discard ID [--config FILE] [--data-dir DIR]\n"
+    "       inloop deadletter replay --all | [--destination ID] [--since INSTANT] "
+    "[--config FILE] [--data-dir DIR]\n";
 
 struct Args {
   std::string action;
@@ -53,6 +58,9 @@ struct Args {
   std::string destination;
   std::int64_t limit = 100;
   bool json = false;
+  bool all = false;
+  std::string since;  // an instant, as given
+  std::int64_t sinceMillis = 0;
   std::string configPath;
   std::string dataDir;
 };
@@ -83,6 +91,17 @@ bool parseArgs(const std::vector<std::string>& args, Args* out, std::string* pro
       }
     } else if (a == "--json") {
       out->json = true;
+    } else if (a == "--all") {
+      out->all = true;
+    } else if (a == "--since") {
+      if (!value(&out->since)) return false;
+      std::optional<std::int64_t> ms =
+          fhir::isValidInstant(out->since) ? fhir::toEpochMillis(out->since) : std::nullopt;
+      if (!ms) {
+        *problem = "--since must be an instant such as 2026-12-07T09:00:00Z";
+        return false;
+      }
+      out->sinceMillis = *ms;
     } else if (!a.empty() && a[0] == '-') {
       *problem = "unknown option " + a;
       return false;
@@ -104,8 +123,17 @@ bool parseArgs(const std::vector<std::string>& args, Args* out, std::string* pro
     *problem = "list takes no id";
     return false;
   }
-  if (out->action != "list" && out->id.empty()) {
-    *problem = out->action + " needs a dead-letter id (see inloop deadletter list)";
+  const bool filter =
+      out->all || !out->since.empty() || (out->action == "replay" && !out->destination.empty());
+  if (filter && (out->action != "replay" || !out->id.empty())) {
+    *problem =
+        "--all, --since and --destination select what to replay: replay takes them "
+        "instead of an id";
+    return false;
+  }
+  if (out->action != "list" && out->id.empty() && !filter) {
+    *problem = out->action + " needs a dead-letter id (see inloop deadletter list)" +
+               (out->action == "replay" ? ", or --all, --destination ID, --since INSTANT" : "");
     return false;
   }
   return true;
@@ -207,6 +235,8 @@ int cmdDeadletter(CommandContext& ctx) {
     }
   } else if (args.action == "show") {
     result = ops.deadLetter(id);
+  } else if (args.action == "replay" && args.id.empty()) {
+    result = ops.replayMatching(args.destination, args.sinceMillis, principal);
   } else if (args.action == "replay") {
     result = ops.replay(id, principal);
   } else {
@@ -221,7 +251,12 @@ int cmdDeadletter(CommandContext& ctx) {
   } else {
     ctx.out << fhir::writeJson(*result, fhir::JsonStyle::kPretty);
   }
-  if (args.action == "replay") {
+  if (args.action == "replay" && args.id.empty()) {
+    const fhir::Json* n = result->find("replayed");
+    const fhir::Json* skipped = result->find("skipped");
+    ctx.err << "replayed: " << (n != nullptr ? n->text() : "0") << " message(s) back in their "
+            << "queues; skipped: " << (skipped != nullptr ? skipped->size() : 0) << "\n";
+  } else if (args.action == "replay") {
     ctx.err << "replayed: message " << id << " is back in its queue\n";
   } else if (args.action == "discard") {
     ctx.err << "discarded: message " << id << " will not be sent\n";

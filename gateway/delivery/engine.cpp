@@ -477,6 +477,10 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   }
   attempt.httpStatus = outcome.httpStatus;
   attempt.operationOutcome = outcome.operationOutcome;
+  if (outcome.outcome != OutcomeClass::kDelivered) {
+    attempt.response = exchangeJson(outcome, false);
+    if (outcome.outcome == OutcomeClass::kPermanent) attempt.request = exchangeJson(outcome, true);
+  }
   logError = outcome.logSummary;
   attempt.location = joinLocations(outcome.locations);
   const std::int64_t now = clock.nowMillis();
@@ -525,6 +529,25 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       log("delivery-dead-letter", LogLevel::kError);
       return;
   }
+}
+
+std::string DeliveryEngine::exchangeJson(const DeliveryOutcome& outcome, bool request) {
+  fhir::Json o = fhir::Json::object();
+  if (request) {
+    if (outcome.sentRequest.empty()) return {};
+    o.set("request", fhir::Json::string(outcome.sentRequest));
+    o.set("body", fhir::Json::string(outcome.sentBody));
+    return fhir::writeJson(o);
+  }
+  if (outcome.httpStatus == 0 && outcome.responseHeaders.empty() && outcome.responseBody.empty()) {
+    return {};
+  }
+  o.set("status", fhir::Json::number(std::int64_t{outcome.httpStatus}));
+  fhir::Json headers = fhir::Json::object();
+  for (const auto& h : outcome.responseHeaders) headers.set(h.name, fhir::Json::string(h.value));
+  o.set("headers", std::move(headers));
+  if (!outcome.responseBody.empty()) o.set("body", fhir::Json::string(outcome.responseBody));
+  return fhir::writeJson(o);
 }
 
 std::optional<mappings::CapabilitySet> DeliveryEngine::effectiveCapabilities(Pool& pool) {

@@ -178,6 +178,9 @@ class DeliveryEngine {
   void workerLoop(Pool& pool, int index);
   void process(Pool& pool, const OutboxMessage& message);
   void ensureCapabilities(Pool& pool);
+  // The ledger's JSON of a failed attempt: the receiver's answer, or (request)
+  // the request sent; "" when there is none.
+  static std::string exchangeJson(const DeliveryOutcome& outcome, bool request);
   // The statement read (if any) with what answers taught; nullopt: nothing known.
   std::optional<mappings::CapabilitySet> effectiveCapabilities(Pool& pool);
   // Learns the refusal a permanent answer carries (a type, the transaction, a

@@ -75,6 +75,14 @@ Json attemptToJson(const DeliveryAttempt& a) {
     o.set("operationOutcomeSummary", Json::string(s));
   }
   if (!a.location.empty()) o.set("location", Json::string(a.location));
+  // What the receiver answered and, for a dead letter, what was sent.
+  for (const auto& [key, text] :
+       {std::pair<const char*, const std::string&>{"response", a.response},
+        std::pair<const char*, const std::string&>{"request", a.request}}) {
+    if (text.empty()) continue;
+    fhir::Result<Json> parsed = fhir::parseJson(text);
+    if (parsed.isOk()) o.set(key, std::move(parsed).value());
+  }
   if (a.outcome == AttemptOutcome::kRetry) {
     o.set("nextAttemptAt", Json::string(formatInstant(a.nextAttemptAtMillis)));
   }
@@ -246,6 +254,35 @@ fhir::Result<Json> DeliveryOperations::replay(std::int64_t messageId,
   if (fhir::Status st = store_.replayDeadLetter(messageId, principal); !st.isOk()) return st;
   if (engine_ != nullptr) engine_->notify();
   return deadLetter(messageId);
+}
+
+fhir::Result<Json> DeliveryOperations::replayMatching(const std::string& destinationId,
+                                                      std::int64_t sinceMillis,
+                                                      const std::string& principal) {
+  constexpr int kMax = 100000;
+  fhir::Result<std::vector<DeadLetterEntry>> list = store_.listDeadLetters(destinationId, kMax);
+  if (!list.isOk()) return list.status();
+  std::int64_t replayed = 0;
+  Json skipped = Json::array();
+  // Newest first from the store: replay the oldest first, so queues keep their order.
+  for (auto it = list->rbegin(); it != list->rend(); ++it) {
+    if (it->updatedAtMillis < sinceMillis) continue;
+    fhir::Status st = store_.replayDeadLetter(it->messageId, principal);
+    if (st.isOk()) {
+      ++replayed;
+      continue;
+    }
+    if (st.code() != fhir::ErrorCode::kConflict) return st;
+    Json s = Json::object();
+    s.set("messageId", Json::number(it->messageId));
+    s.set("reason", Json::string(st.message()));
+    skipped.push(std::move(s));
+  }
+  if (replayed > 0 && engine_ != nullptr) engine_->notify();
+  Json out = Json::object();
+  out.set("replayed", Json::number(replayed));
+  out.set("skipped", std::move(skipped));
+  return out;
 }
 
 fhir::Result<Json> DeliveryOperations::discard(std::int64_t messageId,

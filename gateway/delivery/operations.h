@@ -53,6 +53,13 @@ class DeliveryOperations {
   // Replays / discards; returns the dead letter afterwards. Wakes the engine.
   fhir::Result<fhir::Json> replay(std::int64_t messageId, const std::string& principal);
   fhir::Result<fhir::Json> discard(std::int64_t messageId, const std::string& principal);
+  // Replays every dead letter and not-sent message of `destinationId` ("" :
+  // every destination) that became one at or after `sinceMillis` (0: any time),
+  // oldest first, one by one (audited each). One that cannot be replayed (a
+  // newer version is queued or delivered) is skipped and listed. Returns
+  // {"replayed": N, "skipped": [{"messageId", "reason"}]}. Wakes the engine.
+  fhir::Result<fhir::Json> replayMatching(const std::string& destinationId,
+                                          std::int64_t sinceMillis, const std::string& principal);
   // Routes every unroutable record (Store::listUnroutable) that `router` now
   // gives destinations (after a reload added a route), oldest first, so that
   // nothing waits for a later version to be sent. Audited with `principal`.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fhir/operation_outcome.h"
+#include "fhir/primitives.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/patient_summary.h"
 #include "gateway/transport/deadline_watchdog.h"
@@ -48,6 +49,7 @@ constexpr const char* kRouteDeliveries = "/deliveries";
 constexpr const char* kRouteDeadLetters = "/deadletters";
 constexpr const char* kRouteDeadLetter = "/deadletters/{id}";
 constexpr const char* kRouteDeadLetterAction = "/deadletters/{id}/{action}";
+constexpr const char* kRouteDeadLettersReplay = "/deadletters/replay";
 constexpr const char* kRoutePatientSummary = "/patients/{mrn}/summary";
 constexpr const char* kRouteOther = "other";
 
@@ -543,6 +545,26 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       }
       return resultReply(
           ops.deadLetters(queryParameter(req, "destination"), static_cast<int>(limit)));
+    }
+    if (path == "/deadletters/replay") {
+      // Replay by filter: ?destination=ID&since=INSTANT (both optional; neither:
+      // every dead letter and not-sent message).
+      *route = kRouteDeadLettersReplay;
+      if (auto r = onlyMethod("POST")) return *r;
+      if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
+      std::int64_t since = 0;
+      if (std::string t = queryParameter(req, "since"); !t.empty()) {
+        std::optional<std::int64_t> ms =
+            fhir::isValidInstant(t) ? fhir::toEpochMillis(t) : std::nullopt;
+        if (!ms) {
+          return errorReply(ErrorCode::kInvalid,
+                            "since must be an instant such as 2026-12-07T09:00:00Z", "since");
+        }
+        since = *ms;
+      }
+      info->outcome = "replay";
+      return resultReply(
+          ops.replayMatching(queryParameter(req, "destination"), since, info->principal));
     }
     if (!path.starts_with("/deadletters/")) return std::nullopt;
     std::string rest = path.substr(13);

@@ -143,6 +143,13 @@ CREATE INDEX notices_record ON notices(record_id, id);
 CREATE INDEX notices_patient ON notices(patient_key, id);
 CREATE INDEX records_patient ON records(patient_key, record_type, updated_at);
 )sql",
+    // 4: what operators need to see why an attempt failed: the receiver's answer
+    // (status, headers that matter, the body when it is not an OperationOutcome)
+    // and, for a dead letter, the request that was sent.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN response TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN request TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -922,11 +922,13 @@ class SqliteStore final : public Store {
       }
       const std::int64_t now = clock_.nowMillis();
       constexpr std::size_t kMaxOutcome = 16u << 10;
+      constexpr std::size_t kMaxExchange = 80u << 10;
       {
         auto insert = db.prepare(
             "INSERT INTO attempts(message_seq, destination_id, record_id, version, at, "
             "duration_ms, outcome, http_status, error, operation_outcome, location, "
-            "next_attempt_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+            "next_attempt_at, response, request) "
+            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
         if (!insert) return insert.status();
         insert->bind(1, attempt.messageId)
             .bind(2, destinationId)
@@ -940,7 +942,9 @@ class SqliteStore final : public Store {
             .bind(10, std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome))
             .bind(11, attempt.location)
             .bind(12, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis
-                                                                : std::int64_t{0});
+                                                                : std::int64_t{0})
+            .bind(13, std::string_view(attempt.response).substr(0, kMaxExchange))
+            .bind(14, std::string_view(attempt.request).substr(0, kMaxExchange));
         if (Status st = insert->run(); !st.isOk()) return st;
       }
       const char* newState = "pending";
@@ -983,16 +987,17 @@ class SqliteStore final : public Store {
                                                     int limit) override {
     return queryAttempts(
         "SELECT * FROM (SELECT id, message_seq, destination_id, record_id, version, at, "
-        "duration_ms, outcome, http_status, error, operation_outcome, location, next_attempt_at "
-        "FROM attempts WHERE record_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        "duration_ms, outcome, http_status, error, operation_outcome, location, next_attempt_at, "
+        "response, request FROM attempts WHERE record_id = ?1 ORDER BY id DESC LIMIT ?2) "
+        "ORDER BY id",
         [&](sqlite::Stmt& s) { s.bind(1, recordId).bind(2, std::max(limit, 0)); });
   }
 
   Result<std::vector<DeliveryAttempt>> listMessageAttempts(std::int64_t messageId) override {
     return queryAttempts(
         "SELECT id, message_seq, destination_id, record_id, version, at, duration_ms, outcome, "
-        "http_status, error, operation_outcome, location, next_attempt_at FROM attempts "
-        "WHERE message_seq = ?1 ORDER BY id",
+        "http_status, error, operation_outcome, location, next_attempt_at, response, request "
+        "FROM attempts WHERE message_seq = ?1 ORDER BY id",
         [&](sqlite::Stmt& s) { s.bind(1, messageId); });
   }
 
@@ -1413,6 +1418,8 @@ class SqliteStore final : public Store {
       a.operationOutcome = s.text(10);
       a.location = s.text(11);
       a.nextAttemptAtMillis = s.int64(12);
+      a.response = s.text(13);
+      a.request = s.text(14);
       out.push_back(std::move(a));
     });
     if (!st.isOk()) return st;

@@ -258,6 +258,12 @@ struct DeliveryAttempt {
   std::string operationOutcome;  // the receiver's OperationOutcome JSON, or ""
   std::string location;          // the receiver's Location (or transaction-response summary)
   std::int64_t nextAttemptAtMillis = 0;  // kRetry only
+  // JSON, "" when none: the receiver's answer {"status", "headers" (those that
+  // matter), "body" (its first 8 KiB when not an OperationOutcome)}, and for a
+  // dead letter the request sent {"request": "PUT Observation", "body" (first
+  // 64 KiB)}. The store caps each at 80 KiB.
+  std::string response;
+  std::string request;
 };
 
 // A dead-lettered outbox row as operators see it.

@@ -268,6 +268,16 @@ std::size_t ServerIdCache::size() const {
 namespace {
 
 constexpr std::size_t kMaxResponseExcerpt = 8u << 10;
+constexpr std::size_t kMaxSentExcerpt = 64u << 10;
+
+// Response headers an operator needs to understand a refusal.
+bool headerMatters(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n == "content-type" || n == "retry-after" || n == "location" || n == "etag" ||
+         n == "www-authenticate" || n == "x-request-id" || n == "x-correlation-id" ||
+         n == "x-amzn-requestid";
+}
 
 // Conditional URLs carry patient identifiers; the ledger and logs get the type.
 std::string withoutQuery(const std::string& url) { return url.substr(0, url.find('?')); }
@@ -670,8 +680,13 @@ class HttpSender final : public Sender {
         attempt.status = result.response().status;
         out = classifyResponse(result.response(), s_.clock_.nowMillis(), conditional, fhirServer);
         lastLocation_ = std::string(findHeader(result.response().headers, "Location"));
-        if (out.outcome != OutcomeClass::kDelivered && out.operationOutcome.empty()) {
-          out.responseBody = result.response().body.substr(0, kMaxResponseExcerpt);
+        if (out.outcome != OutcomeClass::kDelivered) {
+          if (out.operationOutcome.empty()) {
+            out.responseBody = result.response().body.substr(0, kMaxResponseExcerpt);
+          }
+          for (const auto& h : result.response().headers) {
+            if (headerMatters(h.name)) out.responseHeaders.push_back(h);
+          }
         }
       } else {
         attempt.transportError = std::string(transportErrorKindName(result.error().kind));
@@ -680,6 +695,10 @@ class HttpSender final : public Sender {
       attempts_.push_back(std::move(attempt));
       for (auto& l : out.locations) locations_.push_back(std::move(l));
       out.locations.clear();
+      if (out.outcome != OutcomeClass::kDelivered) {
+        out.sentRequest = method + " " + withoutQuery(url);
+        out.sentBody = fhir::writeJson(body).substr(0, kMaxSentExcerpt);
+      }
       return out;
     }
 

@@ -106,9 +106,15 @@ struct DeliveryOutcome {
   std::string refusedType;
   // kPermanent that refused a conditional update (PUT Type?identifier=...).
   bool conditionalUpdateRefused = false;
-  // The receiver's body when it was not an OperationOutcome (first 8 KiB),
-  // for the ledger.
+  // For the ledger when not delivered (never for logs: may quote the patient):
+  // the receiver's body when it was not an OperationOutcome (first 8 KiB), the
+  // headers of its answer that matter (Content-Type, Retry-After, Location,
+  // ETag, WWW-Authenticate, request-id headers), and the deciding request
+  // ("PUT Observation", no query) with its body (first 64 KiB).
   std::string responseBody;
+  HeaderList responseHeaders;
+  std::string sentRequest;
+  std::string sentBody;
 };
 
 // Literal ids learnt at one FHIR server: conditional URL

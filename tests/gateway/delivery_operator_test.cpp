@@ -79,6 +79,12 @@ void cliOnStore(const std::string& dataDir) {
   CHECK(cli({"show", "424242", "--data-dir", dataDir}).code == 1);
   CHECK(cli({"frobnicate", "--data-dir", dataDir}).code == 2);
   CHECK(cli({"replay", "--data-dir", dataDir}).code == 2);
+  CHECK(cli({"replay", "--all", id2, "--data-dir", dataDir}).code == 2);
+  CHECK(cli({"list", "--all", "--data-dir", dataDir}).code == 2);
+  CHECK(cli({"replay", "--since", "last week", "--data-dir", dataDir}).code == 2);
+  Run none = cli({"replay", "--destination", "elsewhere", "--data-dir", dataDir});
+  CHECK(none.code == 0);
+  CHECK(none.err.find("replayed: 0 message(s)") != std::string::npos);
   CHECK(cli({"list", "--data-dir", dataDir + "/missing"}).code == 3);
 }
 
@@ -265,8 +271,55 @@ TEST_CASE(
   CHECK(textOf(entry, "state") == "not-sent");
   write("");
   REQUIRE(d.request("POST", "/admin/reload", kAdminToken).status == 200);
-  CHECK(d.request("POST", "/deadletters/" + textOf(entry, "messageId") + "/replay", kAdminToken)
-            .status == 200);
+  // Replay by filter: a bad instant is refused, another destination replays nothing.
+  CHECK(d.request("POST", "/deadletters/replay?since=yesterday", kAdminToken).status == 422);
+  CHECK(d.request("POST", "/deadletters/replay?destination=engine", kReadToken).status == 403);
+  CHECK(textOf(d.request("POST", "/deadletters/replay?destination=other", kAdminToken).json(),
+               "replayed") == "0");
+  CHECK(textOf(
+            d.request("POST", "/deadletters/replay?since=2999-01-01T00:00:00Z", kAdminToken).json(),
+            "replayed") == "0");
+  const Json replayed = d.request("POST",
+                                  "/deadletters/replay?destination=engine&since=2000-01-01T00:00:"
+                                  "00Z",
+                                  kAdminToken)
+                            .json();
+  CHECK(textOf(replayed, "replayed") == "1");
+  CHECK(textOf(entry, "messageId") != "");
   REQUIRE(waitUntil([&] { return stateOf(d, "NS-1") == "delivered"; }));
   CHECK(receiver.requestCount() == 1);
+}
+
+TEST_CASE("the ledger keeps the receiver's answer and, for a dead letter, what was sent",
+          "[gateway][delivery]") {
+  FaultReceiver receiver;
+  receiver.setDefault(Step::respond(400, "<html>listener refuses: no channel for this feed</html>",
+                                    {{"X-Request-Id", "req-42"}, {"Content-Type", "text/html"}}));
+  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
+    c.routeFlags = {"*=http-bundle:" + receiver.url("/in")};
+  });
+  REQUIRE(d.startError().empty());
+  REQUIRE(d.request("POST", "/records", kAdminToken, measurement("LG-1", 1, "MRN-LG")).status ==
+          202);
+  const bool dead = waitUntil([&] { return stateOf(d, "LG-1") == "dead-letter"; });
+  INFO(d.request("GET", "/deliveries?recordId=LG-1", kReadToken).body);
+  REQUIRE(dead);
+  const Json list = d.request("GET", "/deadletters", kReadToken).json();
+  REQUIRE(list.find("deadLetters")->items().size() == 1);
+  const std::string id = textOf(list.find("deadLetters")->items()[0], "messageId");
+  const Json one = d.request("GET", "/deadletters/" + id, kReadToken).json();
+  REQUIRE(one.find("ledger") != nullptr);
+  const Json& attempt = one.find("ledger")->items().back();
+  const Json* response = attempt.find("response");
+  REQUIRE(response != nullptr);
+  CHECK(textOf(*response, "status") == "400");
+  CHECK(textOf(*response, "body").find("no channel for this feed") != std::string::npos);
+  CHECK(textOf(*response->find("headers"), "X-Request-Id") == "req-42");
+  const Json* request = attempt.find("request");
+  REQUIRE(request != nullptr);
+  CHECK(textOf(*request, "request") == "POST ");
+  CHECK(textOf(*request, "body").find("\"resourceType\":\"Bundle\"") != std::string::npos);
+  // Never in the log: the receiver may echo the patient back.
+  const std::string log = d.stopAndLog();
+  CHECK(log.find("no channel for this feed") == std::string::npos);
 }

@@ -93,6 +93,7 @@ std::vector<Route> authenticatedRoutes() {
       {"/deadletters/{id}", "GET", "/deadletters/1", Role::kRead},
       {"/deadletters/{id}/{action}", "POST", "/deadletters/1/replay", Role::kAdmin},
       {"/deadletters/{id}/{action}", "POST", "/deadletters/1/discard", Role::kAdmin},
+      {"/deadletters/replay", "POST", "/deadletters/replay?destination=x", Role::kAdmin},
       {"/patients/{mrn}/summary", "GET", "/patients/PC-448812/summary", Role::kRead},
   };
 }
