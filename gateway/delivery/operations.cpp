@@ -3,11 +3,14 @@
 #include <charconv>
 #include <utility>
 
+#include "fhir/validator.h"
 #include "gateway/clock.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/engine.h"
 #include "gateway/ingest_pipeline.h"
 #include "mappings/plan_record.h"
+#include "mappings/safety.h"
+#include "mappings/translate.h"
 
 namespace inloop::gateway {
 
@@ -289,6 +292,62 @@ fhir::Result<Json> DeliveryOperations::discard(std::int64_t messageId,
                                                const std::string& principal) {
   if (fhir::Status st = store_.discardDeadLetter(messageId, principal); !st.isOk()) return st;
   return deadLetter(messageId);
+}
+
+fhir::Result<Json> DeliveryOperations::reprocess(const std::string& recordId,
+                                                 const mappings::MappingTables& tables,
+                                                 IngestRouter& router,
+                                                 const std::string& principal) {
+  fhir::Result<RecordView> view = store_.getRecord(recordId);
+  if (!view.isOk()) return view.status();
+  if (view->purged || view->recordJson.empty()) {
+    return fhir::Status(fhir::ErrorCode::kNotFound,
+                        "record " + recordId + " was purged: nothing to translate again");
+  }
+  fhir::Result<Json> doc = fhir::parseJson(view->recordJson, kStoredJsonLimits);
+  std::optional<mappings::PlanRecord> record;
+  if (doc.isOk()) record = mappings::readPlanRecord(*doc).record;
+  if (!record) {
+    return fhir::Status(fhir::ErrorCode::kIoError, "the stored record cannot be read");
+  }
+  mappings::TranslationResult t = mappings::translateRecord(*record, tables);
+  if (!t.bundle || fhir::hasErrors(t.issues)) {
+    std::string why = "the current mapping tables cannot translate " + recordId;
+    for (const fhir::Issue& i : t.issues) {
+      if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {
+        why += ": " + i.path + ": " + i.message;
+        break;
+      }
+    }
+    return fhir::Status(fhir::ErrorCode::kInvalid, why);
+  }
+  if (!view->bundleJson.empty()) {
+    // The notices were decided at ingest, against the list as it was then.
+    fhir::Result<Json> stored = fhir::parseJson(view->bundleJson, kStoredJsonLimits);
+    if (!stored.isOk()) return stored.status();
+    fhir::Result<std::size_t> carried =
+        mappings::carryNoticeEntries(*stored, mappings::MedicationAs::kStatement, &*t.bundle);
+    if (!carried.isOk()) return carried.status();
+  }
+  fhir::Issues fhirIssues = fhir::validateResource(*t.bundle);
+  if (fhir::hasErrors(fhirIssues)) {
+    return fhir::Status(fhir::ErrorCode::kInternal,
+                        "the new translation is not valid FHIR (a mapping bug): " +
+                            fhir::formatIssues(fhirIssues).substr(0, 500));
+  }
+  std::vector<DestinationTarget> targets = router.route(*record);
+  Json ids = Json::array();
+  for (const DestinationTarget& target : targets) ids.push(Json::string(target.destinationId));
+  fhir::Status st = store_.reprocess(recordId, view->latestVersion, fhir::writeJson(*t.bundle),
+                                     std::move(targets), principal);
+  if (!st.isOk()) return st;
+  if (engine_ != nullptr) engine_->notify();
+  Json out = Json::object();
+  out.set("recordId", Json::string(recordId));
+  out.set("version", Json::number(view->latestVersion));
+  out.set("mappingTablesVersion", Json::string(tables.version));
+  out.set("destinations", std::move(ids));
+  return out;
 }
 
 fhir::Result<RouteAgainResult> DeliveryOperations::routeUnroutable(IngestRouter& router,

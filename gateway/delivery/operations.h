@@ -19,6 +19,10 @@
 #include "fhir/status.h"
 #include "gateway/store/store.h"
 
+namespace inloop::mappings {
+struct MappingTables;
+}
+
 namespace inloop::gateway {
 
 class DeliveryEngine;
@@ -60,6 +64,18 @@ class DeliveryOperations {
   // {"replayed": N, "skipped": [{"messageId", "reason"}]}. Wakes the engine.
   fhir::Result<fhir::Json> replayMatching(const std::string& destinationId,
                                           std::int64_t sinceMillis, const std::string& principal);
+  // Reprocess: translates the latest stored version of `recordId` again with
+  // `tables` (the safety notices decided at ingest travel with it: they are not
+  // decided again), checks the Bundle is valid FHIR, and queues it for the
+  // destinations `router` gives it now (Store::reprocess; its open, held,
+  // not-sent and dead-lettered messages of that version are superseded).
+  // Returns {"recordId", "version", "mappingTablesVersion", "destinations":
+  // [ids]}. kNotFound for an unknown or purged record; kInvalid when the current
+  // tables cannot translate it (the issues in the message); kConflict as
+  // Store::reprocess. Audited with `principal`; wakes the engine.
+  fhir::Result<fhir::Json> reprocess(const std::string& recordId,
+                                     const mappings::MappingTables& tables, IngestRouter& router,
+                                     const std::string& principal);
   // Routes every unroutable record (Store::listUnroutable) that `router` now
   // gives destinations (after a reload added a route), oldest first, so that
   // nothing waits for a later version to be sent. Audited with `principal`.

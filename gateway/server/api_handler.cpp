@@ -40,6 +40,7 @@ using Poco::Net::HTTPServerResponse;
 constexpr const char* kRouteRecords = "/records";
 constexpr const char* kRouteBatch = "/records/$batch";
 constexpr const char* kRouteRecord = "/records/{recordId}";
+constexpr const char* kRouteReprocess = "/records/{recordId}/reprocess";
 constexpr const char* kRouteReload = "/admin/reload";
 constexpr const char* kRouteMetrics = "/metrics";
 constexpr const char* kRouteHealthz = "/healthz";
@@ -408,6 +409,16 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       if (auto r = onlyMethod("POST")) return *r;
       if (auto denied = authorize(req, Role::kIngest, info)) return *denied;
       return postBatch(req, info);
+    }
+    if (path.starts_with("/records/") && path.ends_with("/reprocess") && ctx_.reprocess) {
+      *route = kRouteReprocess;
+      if (auto r = onlyMethod("POST")) return *r;
+      if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
+      std::string id = path.substr(9, path.size() - 9 - 10);
+      if (!isRecordId(id)) return errorReply(ErrorCode::kNotFound, "no record with that id");
+      info->recordId = id;
+      info->outcome = "reprocess";
+      return resultReply(ctx_.reprocess(id, info->principal));
     }
     if (path.starts_with("/records/")) {
       *route = kRouteRecord;

@@ -136,6 +136,11 @@ struct ApiContext {
   std::function<MetricGauges()> gauges{};
   // /readyz: ok, or why not ready (kUnavailable).
   std::function<fhir::Status()> ready{};
+  // POST /records/{id}/reprocess by `principal` (DeliveryOperations::reprocess
+  // with the current tables and routes); null: not served (404).
+  std::function<fhir::Result<fhir::Json>(const std::string& recordId,
+                                         const std::string& principal)>
+      reprocess{};
   // POST /admin/reload by `principal` (Daemon::reload).
   std::function<ReloadReport(const std::string& principal)> reload{};
   // The delivery operator routes; null: not served (404).

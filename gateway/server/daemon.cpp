@@ -565,6 +565,12 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   api.gauges = [self] { return self->gauges(); };
   api.ready = [self] { return self->ready(); };
   api.reload = [self](const std::string& principal) { return self->reload(principal); };
+  api.reprocess = [self](const std::string& id,
+                         const std::string& principal) -> fhir::Result<fhir::Json> {
+    std::shared_ptr<const mappings::MappingTables> tables = self->tables.current();
+    if (!tables) return fhir::Status(fhir::ErrorCode::kUnavailable, "no mapping tables loaded");
+    return self->operations->reprocess(id, *tables, *self->router, principal);
+  };
   api.delivery = d.operations.get();
   api.extraMetrics = [self] { return self->engine->renderMetrics(); };
   d.deadlines = std::make_unique<RequestDeadlines>(

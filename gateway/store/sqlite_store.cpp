@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -1174,6 +1175,103 @@ class SqliteStore final : public Store {
         names += (names.empty() ? "" : ", ") + target.destinationId;
       }
       audit.detail = "unroutable message " + std::to_string(messageId) + " routed to " + names;
+      return insertAudit(db, audit);
+    };
+    return submit(job);
+  }
+
+  Status reprocess(const std::string& recordId, std::int64_t version, const std::string& bundleJson,
+                   std::vector<DestinationTarget> targets, const std::string& principal) override {
+    Job job;
+    job.run = [&](Database& db) {
+      std::int64_t latest = 0, versionId = 0;
+      std::string patientKey, recordType;
+      {
+        auto find = db.prepare(
+            "SELECT r.latest_version, v.id, r.patient_key, v.record_type FROM records r "
+            "JOIN record_versions v ON v.record_id = r.record_id AND v.version = ?2 "
+            "WHERE r.record_id = ?1");
+        if (!find) return find.status();
+        find->bind(1, recordId).bind(2, version);
+        auto row = find->next();
+        if (!row) return row.status();
+        if (!*row) {
+          return Status(ErrorCode::kNotFound,
+                        "no record " + recordId + " version " + std::to_string(version));
+        }
+        latest = find->int64(0);
+        versionId = find->int64(1);
+        patientKey = find->text(2);
+        recordType = find->text(3);
+      }
+      if (latest != version) {
+        return Status(ErrorCode::kConflict, "record " + recordId + " has a newer version (" +
+                                                std::to_string(latest) + ")");
+      }
+      const std::int64_t now = clock_.nowMillis();
+      {
+        auto busy = db.prepare(
+            "SELECT count(*) FROM outbox WHERE record_id = ?1 AND version = ?2 "
+            "AND state = 'pending' AND lease_until > ?3");
+        if (!busy) return busy.status();
+        busy->bind(1, recordId).bind(2, version).bind(3, now);
+        auto row = busy->next();
+        if (!row) return row.status();
+        if (*row && busy->int64(0) > 0) {
+          return Status(ErrorCode::kConflict,
+                        "record " + recordId + " is being sent right now; try again shortly");
+        }
+      }
+      {
+        auto update = db.prepare("UPDATE translations SET bundle_json = ?2 WHERE version_id = ?1");
+        if (!update) return update.status();
+        if (Status st = update->bind(1, versionId).bind(2, bundleJson).run(); !st.isOk()) {
+          return st;
+        }
+      }
+      std::set<std::string> destinations;
+      {
+        auto open = db.prepare(
+            "SELECT seq, destination_id, state FROM outbox WHERE record_id = ?1 AND version = ?2 "
+            "AND state IN ('pending', 'patient-unmatched', 'not-sent', 'dead-letter', "
+            "'unroutable')");
+        if (!open) return open.status();
+        open->bind(1, recordId).bind(2, version);
+        std::vector<std::pair<std::int64_t, std::string>> rows;
+        Status st = forEachRow(*open, [&](sqlite::Stmt& r) {
+          rows.emplace_back(r.int64(0), r.text(1));
+          if (r.text(2) == "pending") destinations.insert(r.text(1));
+        });
+        if (!st.isOk()) return st;
+        for (const auto& [seq, destination] : rows) {
+          auto update =
+              db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
+          if (!update) return update.status();
+          if (Status u = update->bind(1, seq).bind(2, now).run(); !u.isOk()) return u;
+        }
+      }
+      for (const std::string& destination : destinations) {
+        if (Status st = refreshHead(db, destination, patientKey); !st.isOk()) return st;
+      }
+      if (!targets.empty()) {
+        const OutboxKey key{recordId, patientKey, version, versionId};
+        if (Status st = insertOutboxRows(db, key, targets, false, now); !st.isOk()) return st;
+      } else {
+        const OutboxKey key{recordId, patientKey, version, versionId};
+        std::vector<DestinationTarget> marker = {
+            DestinationTarget{"", OutboxState::kUnroutable, ""}};
+        if (Status st = insertOutboxRows(db, key, marker, false, now); !st.isOk()) return st;
+      }
+      AuditEntry audit;
+      audit.atMillis = now;
+      audit.principal = principal;
+      audit.action = "reprocess";
+      audit.recordId = recordId;
+      audit.version = version;
+      audit.recordType = recordType;
+      audit.outcome = "ok";
+      audit.detail =
+          "translated again and queued for " + std::to_string(targets.size()) + " destination(s)";
       return insertAudit(db, audit);
     };
     return submit(job);

@@ -420,6 +420,19 @@ class Store {
                                        std::vector<DestinationTarget> targets,
                                        const std::string& principal) = 0;
 
+  // Replaces the translation of record `recordId` version `version` (its
+  // latest) with `bundleJson` and queues it again for `targets`, in ONE
+  // transaction with an audit row ("reprocess") by `principal`: the record's
+  // open or held messages of that version (pending and not leased,
+  // patient-unmatched, not-sent, dead-letter, unroutable) become superseded,
+  // and one new row per target joins its patient's queue. kNotFound for an
+  // unknown record, kConflict when `version` is not its latest (a newer version
+  // came) or a message of it is being sent right now (try again).
+  virtual fhir::Status reprocess(const std::string& recordId, std::int64_t version,
+                                 const std::string& bundleJson,
+                                 std::vector<DestinationTarget> targets,
+                                 const std::string& principal) = 0;
+
   // ---- Safety loop (docs/safety-loop.md) ----
   // Defaults answer kUnsupported, so that test doubles and wrappers written
   // before these existed keep compiling; SqliteStore implements them all.

@@ -323,3 +323,52 @@ TEST_CASE("the ledger keeps the receiver's answer and, for a dead letter, what w
   const std::string log = d.stopAndLog();
   CHECK(log.find("no channel for this feed") == std::string::npos);
 }
+
+TEST_CASE("reprocess: a record translated again with the current tables replaces its dead letter",
+          "[gateway][delivery]") {
+  FaultReceiver receiver;
+  receiver.setDefault(Step::operationOutcome(422, "invalid", "Observation.code: not known here"));
+  receiver.setHandler([](const inloop::testing::ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET") return Step::respond(404);
+    return std::nullopt;
+  });
+  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
+    c.routeFlags = {"*=fhir-transaction:" + receiver.url("/fhir")};
+  });
+  REQUIRE(d.startError().empty());
+  REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RP-1", 1, "MRN-RP")).status ==
+          202);
+  REQUIRE(waitUntil([&] { return stateOf(d, "RP-1") == "dead-letter"; }));
+
+  // The admin fixes the table the receiver objected to, reloads, reprocesses.
+  const auto measures = d.mappingsDir() / "measures.json";
+  std::string text = inloop::server_testing::readFile(measures);
+  const std::string from = "Pain intensity (0-10 numeric rating scale)";
+  REQUIRE(text.find(from) != std::string::npos);
+  text.replace(text.find(from), from.size(), "Pain intensity, 0-10 NRS (fixed)");
+  inloop::server_testing::writeFile(measures, text);
+  REQUIRE(d.request("POST", "/admin/reload", kAdminToken).status == 200);
+  receiver.setDefault(
+      Step::respond(200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
+
+  CHECK(d.request("POST", "/records/RP-1/reprocess", kReadToken).status == 403);
+  CHECK(d.request("POST", "/records/NOPE-1/reprocess", kAdminToken).status == 404);
+  CHECK(d.request("GET", "/records/RP-1/reprocess", kAdminToken).status == 405);
+  const Json answer = d.request("POST", "/records/RP-1/reprocess", kAdminToken).json();
+  CHECK(textOf(answer, "version") == "1");
+  REQUIRE(answer.find("destinations") != nullptr);
+  CHECK(answer.find("destinations")->items().size() == 1);
+  REQUIRE(waitUntil([&] { return stateOf(d, "RP-1") == "delivered"; }));
+
+  const Json view = d.request("GET", "/records/RP-1", kReadToken).json();
+  CHECK(inloop::fhir::writeJson(*view.find("translation")).find("0-10 NRS (fixed)") !=
+        std::string::npos);
+  const Json ledger = d.request("GET", "/deliveries?recordId=RP-1", kReadToken).json();
+  const auto& rows = ledger.find("deliveries")->items();
+  REQUIRE(rows.size() == 2);
+  CHECK(textOf(rows[0], "state") == "superseded");
+  CHECK(textOf(rows[1], "state") == "delivered");
+  // The delivered request carried the new translation.
+  CHECK(receiver.requests().back().body.find("0-10 NRS (fixed)") != std::string::npos);
+  CHECK(d.request("GET", "/deadletters", kReadToken).json().find("deadLetters")->items().empty());
+}

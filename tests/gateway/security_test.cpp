@@ -94,6 +94,7 @@ std::vector<Route> authenticatedRoutes() {
       {"/deadletters/{id}/{action}", "POST", "/deadletters/1/replay", Role::kAdmin},
       {"/deadletters/{id}/{action}", "POST", "/deadletters/1/discard", Role::kAdmin},
       {"/deadletters/replay", "POST", "/deadletters/replay?destination=x", Role::kAdmin},
+      {"/records/{recordId}/reprocess", "POST", "/records/M-2026-118834/reprocess", Role::kAdmin},
       {"/patients/{mrn}/summary", "GET", "/patients/PC-448812/summary", Role::kRead},
   };
 }
