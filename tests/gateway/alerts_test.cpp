@@ -1,7 +1,8 @@
 // Alerts (gateway/delivery/alerts.h): the rules over fed destination statuses
 // on a ManualClock (fire once, repeat after repeatMs, resolve), the Alerter
 // posting to a webhook on loopback (retries, failures, secret
-// headers).
+// headers), and a daemon whose destination dead-letters and whose reload is
+// rejected telling a webhook so.
 #include "gateway/delivery/alerts.h"
 
 #include <catch2/catch.hpp>
@@ -287,4 +288,64 @@ TEST_CASE("alerter: posts each transition to every webhook, retries, counts what
   CHECK(lines.find("\"event\":\"alert-resolved\",\"alert\":\"not-sent\"") != std::string::npos);
   CHECK(lines.find("\"event\":\"alert-webhook-failed\",\"webhook\":\"down\"") != std::string::npos);
   CHECK(lines.find("alert-secret-for-tests") == std::string::npos);
+}
+
+TEST_CASE(
+    "daemon alerts: a destination that dead-letters and a rejected reload reach a webhook, "
+    "without patient data",
+    "[gateway][alerts][delivery]") {
+  FaultReceiver ehr;
+  ehr.setDefault(Step::operationOutcome(422, "invalid", "Observation.code: not known here"));
+  ehr.setHandler([](const ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET") return Step::respond(404);  // no CapabilityStatement
+    return std::nullopt;
+  });
+  FaultReceiver hook;
+  hook.setDefault(Step::respond(200, "ok"));
+  TempDir files;
+  const std::filesystem::path destinations = files.path() / "destinations.json";
+  writeFile(destinations, R"({
+    "destinations": [{"id": "ehr", "kind": "fhir-transaction", "endpoint": ")" +
+                              ehr.url("/fhir") + R"("}],
+    "routes": {"riverside-family-medicine": ["ehr"]}
+  })");
+  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
+    c.destinationsFile = destinations.string();
+    c.alerts.evaluateEveryMs = 20;
+    c.alerts.webhooks.push_back(webhookTo(hook, "ops-chat"));
+  });
+  REQUIRE(d.startError().empty());
+
+  REQUIRE(
+      d.request("POST", "/records", kAdminToken, measurement("AL-1", 1, "MRN-ALERT-1")).status ==
+      202);
+  REQUIRE(waitUntil([&] { return !posted(hook, "dead-letters").empty(); }));
+  const Json alert = posted(hook, "dead-letters").front();
+  CHECK(textOf(alert, "destination") == "ehr");
+  CHECK(textOf(alert, "summary").find("1 message dead-lettered for ehr") != std::string::npos);
+  REQUIRE(alert.find("details") != nullptr);
+  CHECK(textOf(*alert.find("details"), "deadLetters") == "1");
+  for (const ReceivedRequest& r : hook.requests()) {
+    CHECK(r.body.find("MRN-ALERT-1") == std::string::npos);
+    CHECK(r.body.find("RFM-1") == std::string::npos);
+    CHECK(r.body.find("AL-1") == std::string::npos);
+    CHECK(r.body.find("not known here") == std::string::npos);
+  }
+
+  // A rejected reload tells the webhook at once; the old destinations keep serving.
+  writeFile(destinations, R"({"destinations": [{"id": "ehr"}], "routes": {}})");
+  CHECK(d.request("POST", "/admin/reload", kAdminToken).status == 422);
+  REQUIRE(waitUntil([&] { return !posted(hook, "reload-rejected").empty(); }));
+  const Json rejected = posted(hook, "reload-rejected").front();
+  CHECK(rejected.find("destination")->isNull());
+  CHECK(textOf(*rejected.find("details"), "stage") == "destinations");
+
+  const std::string metrics = d.request("GET", "/metrics", kReadToken).body;
+  CHECK(metrics.find("inloop_alerts_total{alert=\"dead-letters\"} 1") != std::string::npos);
+  CHECK(metrics.find("inloop_alerts_total{alert=\"reload-rejected\"} 1") != std::string::npos);
+  CHECK(metrics.find("inloop_alert_webhook_failures_total{webhook=\"ops-chat\"} 0") !=
+        std::string::npos);
+  const std::string log = d.stopAndLog();
+  CHECK(log.find("\"event\":\"alert-fired\",\"alert\":\"dead-letters\"") != std::string::npos);
+  CHECK(log.find("MRN-ALERT-1") == std::string::npos);
 }
