@@ -1,5 +1,10 @@
 #include "gateway/daemon_config.h"
 
+#include <Poco/Exception.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +97,47 @@ class ConfigReader {
     }
     *out = static_cast<T>(*n);
     return true;
+  }
+
+  // {"file": PATH} or {"env": NAME}; never the secret itself (read at use).
+  bool secret(const fhir::Json& v, const std::string& name, mappings::SecretRef* out) {
+    const auto* only = v.isObject() && v.size() == 1 ? &v.members().front() : nullptr;
+    if (only != nullptr && only->first == "file") {
+      out->source = mappings::SecretSource::kFile;
+      return path(only->second, name + ".file", &out->name);
+    }
+    if (only != nullptr && only->first == "env") {
+      out->source = mappings::SecretSource::kEnv;
+      const std::string& env = only->second.text();
+      if (!only->second.isString() || env.empty() || std::isdigit(env[0]) != 0 ||
+          !std::all_of(env.begin(), env.end(),
+                       [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; })) {
+        error(only->second,
+              name + ".env must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+        return false;
+      }
+      out->name = env;
+      return true;
+    }
+    error(v, name + " must be {\"file\": PATH} or {\"env\": VARIABLE}" +
+                 (v.isString() ? " (secrets are never written in this file)" : ""));
+    return false;
+  }
+
+  // An http(s) URL with a host and without credentials.
+  bool httpUrl(const fhir::Json& v, const std::string& name, std::string* out) {
+    if (!string(v, name, out)) return false;
+    bool ok = std::none_of(out->begin(), out->end(),
+                           [](char c) { return static_cast<unsigned char>(c) <= ' '; });
+    try {
+      Poco::URI uri(*out);
+      ok = ok && (uri.getScheme() == "http" || uri.getScheme() == "https") &&
+           !uri.getHost().empty() && uri.getUserInfo().empty();
+    } catch (const Poco::Exception&) {
+      ok = false;
+    }
+    if (!ok) error(v, name + " must be an http:// or https:// URL with a host and no credentials");
+    return ok;
   }
 
   RoleSet roles(const fhir::Json& v, const std::string& name) {
@@ -295,6 +341,159 @@ void readInbox(ConfigReader& r, const fhir::Json& v, InboxConfig* inbox) {
             });
 }
 
+// An id that names something in metrics labels and logs: [A-Za-z0-9._-]{1,64}.
+bool isIdText(const std::string& id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// Header names a webhook may not set: inloop sets them, or (credentials) they
+// belong in "secretHeaders".
+bool headerAllowed(const std::string& name, bool secret, std::string* why) {
+  std::string lname = name;
+  std::transform(lname.begin(), lname.end(), lname.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+  for (std::string_view own :
+       {"host", "content-length", "content-type", "transfer-encoding", "connection"}) {
+    if (lname == own) *why = "inloop sets this header itself";
+  }
+  if (!secret && (lname.find("auth") != std::string::npos || lname == "cookie")) {
+    *why = "credentials belong in \"secretHeaders\", never inline";
+  }
+  if (!token) *why = "not a valid header name";
+  return why->empty();
+}
+
+void readWebhookHeaders(ConfigReader& r, const fhir::Json& v, const std::string& what, bool secret,
+                        AlertWebhookConfig* w) {
+  if (!v.isObject()) {
+    r.error(v, what + " must be an object of header name -> " +
+                   (secret ? "{\"file\": PATH} or {\"env\": VARIABLE}" : "value"));
+    return;
+  }
+  for (const auto& [name, value] : v.members()) {
+    const std::string label = what + "[\"" + name + "\"]";
+    std::string why;
+    if (!headerAllowed(name, secret, &why)) {
+      r.error(value, label + ": " + why);
+    } else if (secret) {
+      SecretHeaderConfig h{name, {}};
+      if (r.secret(value, label, &h.value)) w->secretHeaders.push_back(std::move(h));
+    } else if (!value.isString() ||
+               std::any_of(value.text().begin(), value.text().end(),
+                           [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; })) {
+      r.error(value, label + " must be a string without control characters");
+    } else {
+      w->headers.push_back({name, value.text()});
+    }
+  }
+}
+
+void readWebhooks(ConfigReader& r, const fhir::Json& v, AlertsConfig* a) {
+  if (!v.isArray()) {
+    r.error(v, "alerts.webhooks must be a list");
+    return;
+  }
+  for (const fhir::Json& item : v.items()) {
+    AlertWebhookConfig w;
+    const std::string what = "alerts.webhooks[" + std::to_string(a->webhooks.size()) + "]";
+    r.members(item, what,
+              {"id", "url", "headers", "secretHeaders", "caFile", "timeoutMs", "attempts"},
+              [&](const std::string& key, const fhir::Json& value) {
+                const std::string name = what + "." + key;
+                if (key == "id") {
+                  if (r.string(value, name, &w.id) && !isIdText(w.id)) {
+                    r.error(value, name + " must be 1 to 64 of A-Z a-z 0-9 . _ -");
+                    w.id.clear();
+                  }
+                } else if (key == "url" && value.isObject()) {
+                  r.secret(value, name, &w.urlSecret);
+                } else if (key == "url") {
+                  r.httpUrl(value, name, &w.url);
+                } else if (key == "headers" || key == "secretHeaders") {
+                  readWebhookHeaders(r, value, name, key == "secretHeaders", &w);
+                } else if (key == "caFile") {
+                  r.path(value, name, &w.caFile);
+                } else if (key == "timeoutMs") {
+                  r.integer(value, name, 100, 600'000, &w.timeoutMs);
+                } else {
+                  r.integer(value, name, 1, 20, &w.attempts);
+                }
+              });
+    if (!item.isObject()) continue;
+    if (w.id.empty() || (w.url.empty() && !w.urlSecret.isSet())) {
+      r.error(item, what + " needs \"id\" and \"url\"");
+    }
+    for (const AlertWebhookConfig& other : a->webhooks) {
+      if (!w.id.empty() && other.id == w.id) {
+        r.error(item, "duplicate webhook id \"" + w.id + "\"");
+      }
+    }
+    a->webhooks.push_back(std::move(w));
+  }
+}
+
+// A rule that is `false` (off), `true` (on, defaults) or, for the ones with
+// a threshold, its settings.
+void readAlertRules(ConfigReader& r, const fhir::Json& v, AlertRulesConfig* rules) {
+  constexpr std::int64_t kDay = 86'400'000;
+  r.members(
+      v, "alerts.rules",
+      {"deadLetters", "circuitOpen", "notSent", "oldestPendingAgeMs", "reloadRejected"},
+      [&](const std::string& key, const fhir::Json& value) {
+        const std::string name = "alerts.rules." + key;
+        if (key == "deadLetters" && value.isObject()) {
+          rules->deadLetters = true;
+          r.members(
+              value, name, {"count", "intervalMs"}, [&](const std::string& k, const fhir::Json& n) {
+                if (k == "count") {
+                  r.integer(n, name + ".count", 1, 1'000'000, &rules->deadLetterCount);
+                } else {
+                  r.integer(n, name + ".intervalMs", 1000, 30 * kDay, &rules->deadLetterIntervalMs);
+                }
+              });
+        } else if (key == "deadLetters") {
+          if (!value.isBool()) {
+            r.error(value, name + " must be true, false or {\"count\": N, \"intervalMs\": MS}");
+          } else {
+            rules->deadLetters = value.asBool();
+          }
+        } else if (key == "oldestPendingAgeMs" && value.isBool() && !value.asBool()) {
+          rules->oldestPendingAgeMs = 0;
+        } else if (key == "oldestPendingAgeMs") {
+          r.integer(value, name + " (or false)", 1000, 30 * kDay, &rules->oldestPendingAgeMs);
+        } else if (key == "circuitOpen") {
+          r.boolean(value, name, &rules->circuitOpen);
+        } else if (key == "notSent") {
+          r.boolean(value, name, &rules->notSent);
+        } else {
+          r.boolean(value, name, &rules->reloadRejected);
+        }
+      });
+}
+
+void readAlerts(ConfigReader& r, const fhir::Json& v, AlertsConfig* a) {
+  r.members(v, "alerts", {"instance", "evaluateEveryMs", "repeatMs", "rules", "webhooks"},
+            [&](const std::string& key, const fhir::Json& value) {
+              if (key == "instance") {
+                r.string(value, "alerts.instance", &a->instance);
+              } else if (key == "evaluateEveryMs") {
+                r.integer(value, "alerts.evaluateEveryMs", 100, 3'600'000, &a->evaluateEveryMs);
+              } else if (key == "repeatMs") {
+                r.integer(value, "alerts.repeatMs (0: never)", 0, 30 * 86'400'000LL, &a->repeatMs);
+              } else if (key == "rules") {
+                readAlertRules(r, value, &a->rules);
+              } else {
+                readWebhooks(r, value, a);
+              }
+            });
+}
+
 }  // namespace
 
 const char* roleName(Role role) {
@@ -360,7 +559,7 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
              "storeQueueCapacity", "storeBusyTimeoutMs", "logLevel", "destinationsFile", "delivery",
-             "inbox"},
+             "inbox", "alerts"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -389,6 +588,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 readDelivery(r, value, &config.delivery);
               } else if (key == "inbox") {
                 readInbox(r, value, &config.inbox);
+              } else if (key == "alerts") {
+                readAlerts(r, value, &config.alerts);
               } else {
                 std::string level;
                 if (!r.string(value, "logLevel", &level)) return;

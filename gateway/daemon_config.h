@@ -20,6 +20,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
+#include "mappings/destination.h"
 
 namespace inloop::gateway {
 
@@ -104,6 +105,49 @@ struct InboxConfig {
   bool operator==(const InboxConfig&) const = default;
 };
 
+// A header whose value is a secret, read at each use (never in the file).
+struct SecretHeaderConfig {
+  std::string name;
+  mappings::SecretRef value;  // {"file": PATH} or {"env": NAME}
+  bool operator==(const SecretHeaderConfig&) const = default;
+};
+
+// Where alerts are posted ("alerts.webhooks[]"; docs/delivery.md "Alerts").
+struct AlertWebhookConfig {
+  std::string id;                              // names the webhook in logs and metrics
+  std::string url;                             // http(s) URL; empty when urlSecret is set
+  mappings::SecretRef urlSecret;               // a URL that is itself a secret (chat webhooks)
+  std::vector<mappings::HeaderField> headers;  // static, never credentials
+  std::vector<SecretHeaderConfig> secretHeaders;
+  std::string caFile;             // PEM bundle for https; empty: the system's trust store
+  std::int64_t timeoutMs = 5000;  // connect and whole request, each attempt
+  int attempts = 4;               // tries of one notification (backoff doubling from 1 s)
+  bool operator==(const AlertWebhookConfig&) const = default;
+};
+
+// Which conditions alert ("alerts.rules"); each can be turned off.
+struct AlertRulesConfig {
+  bool deadLetters = true;                     // "dead-letters"
+  int deadLetterCount = 1;                     // at least this many dead-lettered...
+  std::int64_t deadLetterIntervalMs = 300000;  // ...within this long
+  bool circuitOpen = true;                     // "circuit-open" (open or half-open)
+  bool notSent = true;                         // "not-sent": messages waiting exist
+  std::int64_t oldestPendingAgeMs = 3600000;   // "oldest-pending-age"; 0: off
+  bool reloadRejected = true;                  // "reload-rejected"
+  bool operator==(const AlertRulesConfig&) const = default;
+};
+
+// Alerts ("alerts"; gateway/delivery/alerts.h). Without webhooks alerts are
+// only logged and counted in /metrics.
+struct AlertsConfig {
+  std::string instance;                  // "instance" of every alert; empty: the host name
+  std::int64_t evaluateEveryMs = 15000;  // rules are evaluated this often
+  std::int64_t repeatMs = 3600000;       // a condition still firing is sent again; 0: never
+  AlertRulesConfig rules;
+  std::vector<AlertWebhookConfig> webhooks;
+  bool operator==(const AlertsConfig&) const = default;
+};
+
 // What `inloop serve`'s command line and environment set over the file. Kept
 // in the running configuration so that a reload, which re-reads the file,
 // applies them again.
@@ -135,6 +179,7 @@ struct DaemonConfig {
   std::vector<std::string> routeFlags;  // `--route PRACTICE_ID=KIND:URL`, command line only
   DeliveryConfig delivery;
   InboxConfig inbox;
+  AlertsConfig alerts;  // applied live by a reload
   // The file this was read from ("" : built-in defaults) and what the command
   // line set over it: a reload re-reads the file and applies them again.
   std::string configFile;
@@ -172,7 +217,7 @@ DaemonConfigLoad rereadDaemonConfig(const DaemonConfig& running);
 // dataDir, tls, limits, storeQueueCapacity, storeBusyTimeoutMs, delivery,
 // inbox), by their names in inloop.json, where `next` differs from `running`.
 // Everything else (tokens, logLevel, metricsRequireAuth, mappingsDir,
-// destinationsFile) is applied live.
+// destinationsFile, alerts) is applied live.
 std::vector<std::string> settingsNeedingRestart(const DaemonConfig& running,
                                                 const DaemonConfig& next);
 

@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -22,12 +23,14 @@
 #include <mutex>
 #include <ostream>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "fhir/json.h"
 #include "gateway/clock.h"
+#include "gateway/delivery/alerts.h"
 #include "gateway/delivery/engine.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/destinations_config.h"
@@ -236,6 +239,7 @@ struct Daemon::Impl {
   std::unique_ptr<DeliveryRouter> router;
   std::unique_ptr<DeliveryEngine> engine;
   std::unique_ptr<DeliveryOperations> operations;
+  std::unique_ptr<Alerter> alerter;  // after engine: stopped (destroyed) before it
   std::unique_ptr<IngestPipeline> pipeline;
   std::unique_ptr<Inbox> inbox;  // after pipeline: destroyed (stopped) before it
   std::unique_ptr<Authenticator> auth;
@@ -256,18 +260,22 @@ struct Daemon::Impl {
     std::lock_guard<std::mutex> lock(reloadMutex);
     ReloadReport report;
     fhir::Json f = fhir::Json::object();
-    auto reject = [&](const char* event) {
+    auto reject = [&](std::string_view stage) {
       metrics.observeReload(false);
       f.set("issues", issuesToJson(report.issues));
-      logger.log(LogLevel::kError, event, f);
+      logger.log(LogLevel::kError, std::string(stage) + "-rejected", f);
       audit(principal, "rejected", fhir::formatIssues(report.issues));
+      alerter->reloadRejected(
+          stage, static_cast<std::size_t>(std::count_if(
+                     report.issues.begin(), report.issues.end(),
+                     [](const fhir::Issue& i) { return i.severity <= fhir::Severity::kError; })));
       return report;
     };
     DaemonConfigLoad reread = rereadDaemonConfig(config);
     report.issues = std::move(reread.issues);
     if (!reread.config) {
       f.set("configFile", fhir::Json::string(config.configFile));
-      return reject("config-rejected");
+      return reject("config");
     }
     DaemonConfig next = std::move(*reread.config);
     f.set("mappingsDir", fhir::Json::string(next.mappingsDir));
@@ -277,13 +285,13 @@ struct Daemon::Impl {
       if (!fhir::hasErrors(report.issues)) {
         fhir::addError(&report.issues, "exception", next.mappingsDir, "no tables were loaded");
       }
-      return reject("mappings-rejected");
+      return reject("mappings");
     }
     // Destinations are checked before anything is installed: a reload is
     // all or nothing, so tables and routes never come from different attempts.
     DestinationsLoad dest = loadDestinations(next);
     for (fhir::Issue& i : dest.issues) report.issues.push_back(i);
-    if (!dest.config) return reject("destinations-rejected");
+    if (!dest.config) return reject("destinations");
 
     report.needsRestart = settingsNeedingRestart(config, next);
     for (const std::string& name : report.needsRestart) {
@@ -304,6 +312,12 @@ struct Daemon::Impl {
     config.metricsRequireAuth = next.metricsRequireAuth;
     config.mappingsDir = next.mappingsDir;
     config.destinationsFile = next.destinationsFile;
+    if (next.alerts != config.alerts) {
+      alerter->reconfigure(next.alerts);
+      config.alerts = next.alerts;
+      logger.log(LogLevel::kInfo, "alerts-reloaded");
+    }
+    alerter->reloadApplied();
     metrics.observeReload(true);
     logger.log(LogLevel::kInfo, "mappings-loaded", f);
     if (!report.needsRestart.empty()) {
@@ -414,6 +428,8 @@ struct Daemon::Impl {
     }
     if (inbox) inbox->stop();  // after its current file; the rest waits in the folder
     inbox.reset();
+    if (alerter) alerter->stop();  // its timer reads the engine's status
+    alerter.reset();
     // Workers finish their in-flight sends; anything claimed but unreported
     // is re-sent after its lease expires.
     if (engine) engine->stop();
@@ -510,6 +526,11 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   d.operations = std::make_unique<DeliveryOperations>(*d.store, d.engine.get());
   DeliveryEngine* engine = d.engine.get();
   d.router->setOnAccepted([engine] { engine->notify(); });
+  AlerterDeps alerterDeps;
+  alerterDeps.statuses = [engine] { return engine->status(); };
+  alerterDeps.clock = &d.clock;
+  alerterDeps.logger = &d.logger;
+  d.alerter = std::make_unique<Alerter>(config.alerts, std::move(alerterDeps));
   std::vector<std::string> insecure = destinations.insecure;
   const auto destinationCount = static_cast<std::int64_t>(destinations.config->destinations.size());
   destinations.insecure.clear();
@@ -572,7 +593,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return self->operations->reprocess(id, *tables, *self->router, principal);
   };
   api.delivery = d.operations.get();
-  api.extraMetrics = [self] { return self->engine->renderMetrics(); };
+  api.extraMetrics = [self] {
+    return self->engine->renderMetrics() + self->alerter->renderMetrics();
+  };
   d.deadlines = std::make_unique<RequestDeadlines>(
       std::chrono::milliseconds(config.limits.requestDeadlineMs));
   api.deadlines = d.deadlines.get();
@@ -628,7 +651,8 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     w.set("destination", fhir::Json::string(id));
     d.logger.log(LogLevel::kWarning, "tls-verification-off", w);
   }
-  // After the "listening" line: the inbox's first scan logs too.
+  // After the "listening" line: the first evaluation and the inbox's first scan log too.
+  d.alerter->start();
   if (d.inbox) {
     fhir::Status started = d.inbox->start();
     if (!started.isOk()) {

@@ -2,9 +2,10 @@
 
 // Daemon: everything `inloop serve` runs, wired together and started: the
 // SQLite store (dataDir/inloop.db), the mapping tables (mappingsDir), the
-// ingest pipeline, the HTTP(S) API (gateway/server/api_handler.h), metrics and
-// the JSON logger. Tests start it in-process on port 0; cmd_serve wraps it in a
-// POCO ServerApplication.
+// ingest pipeline, the delivery engine and its alerts (gateway/delivery/), the
+// HTTP(S) API (gateway/server/api_handler.h), metrics and the JSON logger.
+// Tests start it in-process on port 0; cmd_serve wraps it in a POCO
+// ServerApplication.
 //
 // Lifecycle: start() -> serving; reload() any number of times (SIGHUP,
 // POST /admin/reload); stop() (or the destructor): stop accepting connections,
@@ -56,8 +57,9 @@ class Daemon {
   // Re-reads the configuration file (config.configFile, with the command
   // line's overrides applied again), the mapping tables and the destinations,
   // validates all of them and installs them only when all are valid (errors in
-  // the report: rejected, the old set keeps serving). Live: tokens, logLevel,
-  // metricsRequireAuth, mappingsDir, destinationsFile; other changed settings
+  // the report: rejected, the old set keeps serving, and a "reload-rejected"
+  // alert fires). Live: tokens, logLevel, metricsRequireAuth, mappingsDir,
+  // destinationsFile, alerts; other changed settings
   // are kept at their running value and named in report.needsRestart, a
   // warning issue and a "config-needs-restart" log line. Then records stored
   // as unroutable whose practice now has a route are queued for delivery.
