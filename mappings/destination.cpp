@@ -304,6 +304,28 @@ void addTag(Json* resource, const Json& tag) {
   tags->push(tag);
 }
 
+// Gives every logical reference inside `node` ({"type": T, "identifier":
+// {system, value}} without "reference") whose target is in `byIdentifier`
+// ("T|system|value" -> fullUrl) that entry's fullUrl as its "reference".
+void linkLogicalReferences(Json* node,
+                           const std::map<std::string, std::string, std::less<>>& byIdentifier) {
+  if (node->isArray()) {
+    for (Json& item : node->items()) linkLogicalReferences(&item, byIdentifier);
+    return;
+  }
+  if (!node->isObject()) return;
+  const Json* type = node->find("type");
+  const Json* identifier = node->find("identifier");
+  if (node->find("reference") == nullptr && type != nullptr && type->isString() &&
+      identifier != nullptr && identifier->isObject()) {
+    auto it = byIdentifier.find(type->text() + "|" + std::string(textOf(identifier, "system")) +
+                                "|" + std::string(textOf(identifier, "value")));
+    if (it != byIdentifier.end()) node->set("reference", str(it->second));
+    return;
+  }
+  for (auto& member : node->members()) linkLogicalReferences(&member.second, byIdentifier);
+}
+
 ShapedDelivery invalid(ShapedDelivery out, std::string reason) {
   out.state = ShapeState::kInvalid;
   out.reason = std::move(reason);
@@ -903,6 +925,18 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       out.kind == DestinationKind::kFhirTransaction || out.kind == DestinationKind::kHttpBundle;
   const bool patientSent =
       !patientUrl.empty() && removed.find(patientUrl) == removed.end() && !byReference;
+  // A logical reference ({type, identifier}: Communication.about names the
+  // MedicationStatement of the same record) to a resource sent with it
+  // becomes a link to its entry too (the fullUrl; single requests and files
+  // then use its conditional URL, below), so the receiver links them.
+  std::map<std::string, std::string, std::less<>> byIdentifier;  // "Type|system|value" -> fullUrl
+  for (const EntryInfo& info : kept) {
+    const Json* id = firstIdentifier(*resourceOf(info.entry));
+    if (id == nullptr) continue;
+    byIdentifier.emplace(info.type + "|" + std::string(textOf(id, "system")) + "|" +
+                             std::string(textOf(id, "value")),
+                         info.fullUrl);
+  }
   for (EntryInfo& info : kept) {
     Json* resource = resourceOf(info.entry);
     auto fix = [&](Json& ref) {
@@ -932,6 +966,7 @@ ShapedDelivery shapeForDestination(const Json& bundle, const PlanRecord& record,
       }
     };
     forEachReference(*resource, fix);
+    linkLogicalReferences(resource, byIdentifier);
     // A conditional write finds the resource by identifier; a client-chosen id
     // in the body makes servers refuse the create-on-no-match ("Cannot provide
     // ID for create by update", Medplum). The stored translation keeps its id.

@@ -168,3 +168,45 @@ TEST_CASE("carryNoticeEntries refuses what is not a transaction Bundle", "[mappi
   CHECK(carryNoticeEntries(Json::object(), MedicationAs::kStatement, &notABundle).status().code() ==
         inloop::fhir::ErrorCode::kInvalid);
 }
+
+TEST_CASE("a notice's 'about' links to the resource sent with it", "[mappings][safety]") {
+  const PlanRecord record = duloxetine();
+  const Json bundle = bundleWithNotice(record);
+  DestinationProfile tx;
+  tx.id = "ehr";
+  tx.kind = DestinationKind::kFhirTransaction;
+  tx.endpoint = "https://ehr.example.org/fhir";
+  ShapedDelivery shaped = shapeForDestination(bundle, record, tx, nullptr);
+  REQUIRE(shaped.state == ShapeState::kSend);
+  std::string statementUrl;
+  const Json* about = nullptr;
+  for (const Json& e : shaped.requests[0].body.find("entry")->items()) {
+    const std::string type = e.find("resource")->find("resourceType")->text();
+    if (type == "MedicationStatement") statementUrl = e.find("fullUrl")->text();
+    if (type == "Communication") about = e.find("resource")->find("about");
+  }
+  REQUIRE_FALSE(statementUrl.empty());
+  REQUIRE(about != nullptr);
+  REQUIRE(about->items().size() == 1);
+  // A literal link in the Bundle, keeping the logical part (type, identifier).
+  CHECK(about->items()[0].find("reference")->text() == statementUrl);
+  CHECK(about->items()[0].find("identifier") != nullptr);
+  // The stored translation keeps the logical reference only.
+  for (const Json& e : bundle.find("entry")->items()) {
+    if (e.find("resource")->find("resourceType")->text() != "Communication") continue;
+    CHECK(e.find("resource")->find("about")->items()[0].find("reference") == nullptr);
+  }
+  // Single requests point at the statement by its conditional URL (the sender
+  // turns that into the literal id it got).
+  tx.kind = DestinationKind::kFhirPut;
+  ShapedDelivery put = shapeForDestination(bundle, record, tx, nullptr);
+  REQUIRE(put.state == ShapeState::kSend);
+  for (const auto& w : put.requests) {
+    if (w.body.find("resourceType")->text() != "Communication") continue;
+    CHECK(w.body.find("about")
+              ->items()[0]
+              .find("reference")
+              ->text()
+              .rfind("MedicationStatement?identifier=", 0) == 0);
+  }
+}
