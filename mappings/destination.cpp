@@ -659,6 +659,16 @@ void forEachReference(Json& node, const std::function<void(Json& reference)>& vi
   }
 }
 
+void forEachReference(const Json& node, const std::function<void(const Json& reference)>& visit) {
+  if (node.isObject()) {
+    const Json* ref = node.find("reference");
+    if (ref != nullptr && ref->isString()) visit(node);
+    for (const auto& member : node.members()) forEachReference(member.second, visit);
+  } else if (node.isArray()) {
+    for (const Json& item : node.items()) forEachReference(item, visit);
+  }
+}
+
 bool isConditionalReference(std::string_view reference) {
   const std::size_t q = reference.find('?');
   if (q == std::string_view::npos || q == 0 || q + 1 >= reference.size()) return false;

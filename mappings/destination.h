@@ -392,6 +392,8 @@ ShapedDelivery shapeRecord(const PlanRecord& record, const MappingTables& tables
 // Calls `visit(referenceObject)` for every object with a string "reference"
 // member inside `node` (depth first, document order).
 void forEachReference(fhir::Json& node, const std::function<void(fhir::Json& reference)>& visit);
+void forEachReference(const fhir::Json& node,
+                      const std::function<void(const fhir::Json& reference)>& visit);
 
 // True for a conditional reference "Type?search" (FHIR R4 http.html#trules).
 bool isConditionalReference(std::string_view reference);

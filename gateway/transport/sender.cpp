@@ -411,9 +411,15 @@ class HttpSender final : public Sender {
       DeliveryOutcome last;
       for (std::size_t i = 0; i < delivery_.requests.size(); ++i) {
         const mappings::WireRequest& wire = delivery_.requests[i];
-        fhir::Json body = wire.body;
-        if (fhirServer) {
-          if (std::optional<DeliveryOutcome> stop = resolveReferences(&body, i)) {
+        // The shaped body as it is, unless something in it must change (a
+        // conditional reference to resolve, an id to set): no copy of a large
+        // Bundle per send for the common case.
+        std::optional<fhir::Json> changed;
+        if (wire.searchFirst || (fhirServer && hasConditionalReference(wire.body))) {
+          changed = wire.body;
+        }
+        if (changed && fhirServer) {
+          if (std::optional<DeliveryOutcome> stop = resolveReferences(&*changed, i)) {
             return finish(std::move(*stop), wire);
           }
         }
@@ -436,19 +442,21 @@ class HttpSender final : public Sender {
                           " resources at the receiver have this identifier; cannot update one";
             return finish(std::move(out), wire);
           }
-          body.erase("id");
+          changed->erase("id");
           if (found.count == 0) {
             method = "POST";
             url = typeOf(wire.url);
           } else {
             method = "PUT";
             url = found.literal;
-            body.set("id", fhir::Json::string(found.literal.substr(found.literal.find('/') + 1)));
+            changed->set("id",
+                         fhir::Json::string(found.literal.substr(found.literal.find('/') + 1)));
             if (!found.versionId.empty())
               headers.push_back({"If-Match", "W/\"" + found.versionId + "\""});
           }
           conditional = false;
         }
+        const fhir::Json& body = changed ? *changed : wire.body;
         last = exchange(method, url, headers, body, conditional, fhirServer);
         if (last.outcome != OutcomeClass::kDelivered) {
           std::vector<std::string> types;
@@ -520,13 +528,20 @@ class HttpSender final : public Sender {
       if (key.empty()) return false;
       for (std::size_t j = index + 1; j < delivery_.requests.size(); ++j) {
         bool found = false;
-        fhir::Json body = delivery_.requests[j].body;
-        mappings::forEachReference(body, [&](fhir::Json& ref) {
+        mappings::forEachReference(delivery_.requests[j].body, [&](const fhir::Json& ref) {
           if (ref.find("reference")->text() == key) found = true;
         });
         if (found) return true;
       }
       return false;
+    }
+
+    static bool hasConditionalReference(const fhir::Json& body) {
+      bool found = false;
+      mappings::forEachReference(body, [&](const fhir::Json& ref) {
+        if (mappings::isConditionalReference(ref.find("reference")->text())) found = true;
+      });
+      return found;
     }
 
     // Rewrites the conditional references of `body` (request `index`) to
