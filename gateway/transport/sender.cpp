@@ -255,11 +255,6 @@ void ServerIdCache::remember(const std::string& conditionalUrl, const std::strin
   ids_[conditionalUrl] = literal;
 }
 
-void ServerIdCache::forget(const std::string& conditionalUrl) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ids_.erase(conditionalUrl);
-}
-
 std::size_t ServerIdCache::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ids_.size();
@@ -355,21 +350,23 @@ void noteRefusal(DeliveryOutcome* out, const std::vector<std::string>& types, bo
     out->conditionalUpdateRefused = true;
     return;
   }
-  if (transaction && (t.find("transaction") != std::string::npos || methodRefused)) {
-    out->refusedType = "Bundle";
-    return;
-  }
   if (!transaction && types.size() == 1 && methodRefused) {
     out->refusedType = types.front();
     return;
   }
+  // A type the words name comes first: "transaction failed: Goal not
+  // supported" refuses Goal, not transactions.
   std::string named;
   for (const std::string& type : types) {
     if (!namesType(text, type)) continue;
     if (!named.empty() && named != type) return;  // two types named: not sure which
     named = type;
   }
-  out->refusedType = named;
+  if (!named.empty()) {
+    out->refusedType = named;
+  } else if (transaction && (t.find("transaction") != std::string::npos || methodRefused)) {
+    out->refusedType = "Bundle";
+  }
 }
 
 class HttpSender final : public Sender {

@@ -125,7 +125,6 @@ class ServerIdCache {
   explicit ServerIdCache(std::size_t capacity = 20000) : capacity_(capacity) {}
   std::optional<std::string> find(const std::string& conditionalUrl) const;
   void remember(const std::string& conditionalUrl, const std::string& literal);
-  void forget(const std::string& conditionalUrl);
   std::size_t size() const;
 
  private:
