@@ -13,6 +13,8 @@
 #include "tests/gateway/server_fixture.h"
 
 using inloop::delivery_testing::measurement;
+using inloop::delivery_testing::stateOf;
+using inloop::delivery_testing::textOf;
 using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
@@ -22,11 +24,6 @@ using inloop::testing::FaultReceiver;
 using inloop::testing::Step;
 
 namespace {
-
-std::string textOf(const Json& j, const char* key) {
-  const Json* v = j.find(key);
-  return v != nullptr ? v->text() : std::string();
-}
 
 struct Run {
   int code = -1;
@@ -86,13 +83,6 @@ void cliOnStore(const std::string& dataDir) {
   CHECK(none.code == 0);
   CHECK(none.err.find("replayed: 0 message(s)") != std::string::npos);
   CHECK(cli({"list", "--data-dir", dataDir + "/missing"}).code == 3);
-}
-
-std::string stateOf(DaemonFixture& d, const std::string& recordId) {
-  const Json view = d.request("GET", "/deliveries?recordId=" + recordId, kReadToken).json();
-  const Json* rows = view.find("deliveries");
-  if (rows == nullptr || rows->items().empty()) return {};
-  return textOf(rows->items().back(), "state");
 }
 
 }  // namespace

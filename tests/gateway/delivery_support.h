@@ -49,6 +49,21 @@ inline std::string measurement(const std::string& recordId, std::int64_t version
   return fhir::writeJson(doc);
 }
 
+// The text of member `key` of `j` ("" when absent).
+inline std::string textOf(const fhir::Json& j, const char* key) {
+  const fhir::Json* v = j.find(key);
+  return v != nullptr ? v->text() : std::string();
+}
+
+// The state of the newest outbox row of `recordId` (GET /deliveries), "" when none.
+inline std::string stateOf(server_testing::DaemonFixture& d, const std::string& recordId) {
+  const fhir::Json view =
+      d.request("GET", "/deliveries?recordId=" + recordId, server_testing::kReadToken).json();
+  const fhir::Json* rows = view.find("deliveries");
+  if (rows == nullptr || rows->items().empty()) return {};
+  return textOf(rows->items().back(), "state");
+}
+
 // Polls `condition` until it holds or `seconds` pass; returns its last value.
 inline bool waitUntil(const std::function<bool()>& condition, int seconds = 20) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);

@@ -14,6 +14,8 @@
 #include "tests/gateway/server_fixture.h"
 
 using inloop::delivery_testing::measurement;
+using inloop::delivery_testing::stateOf;
+using inloop::delivery_testing::textOf;
 using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
@@ -27,18 +29,6 @@ using inloop::testing::Step;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string textOf(const Json& j, const char* key) {
-  const Json* v = j.find(key);
-  return v != nullptr ? v->text() : std::string();
-}
-
-std::string stateOf(DaemonFixture& d, const std::string& recordId) {
-  const Json view = d.request("GET", "/deliveries?recordId=" + recordId, kReadToken).json();
-  const Json* rows = view.find("deliveries");
-  if (rows == nullptr || rows->items().empty()) return {};
-  return textOf(rows->items().back(), "state");
-}
 
 // A receiver that takes every transaction and has no CapabilityStatement.
 void acceptEverything(FaultReceiver& receiver) {

@@ -15,6 +15,7 @@
 #include "fhir/json.h"
 #include "fhir/validator.h"
 #include "mappings/destination.h"
+#include "tests/gateway/delivery_support.h"
 #include "tests/gateway/server_fixture.h"
 #include "tests/gateway/support/fhir_server_peer.h"
 
@@ -25,11 +26,7 @@ inline const std::vector<std::string>& exampleNames() {
   return server_testing::exampleRecordNames();
 }
 
-// The text of member `key` of `j` ("" when absent).
-inline std::string textOf(const fhir::Json& j, const char* key) {
-  const fhir::Json* v = j.find(key);
-  return v != nullptr ? v->text() : std::string();
-}
+using delivery_testing::textOf;
 
 inline const fhir::Json& memberOr(const fhir::Json& j, const char* key) {
   static const fhir::Json kNull;
