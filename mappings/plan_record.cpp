@@ -438,6 +438,12 @@ std::optional<std::string> stringValue(Context& ctx, const Json& v, const std::s
       return std::nullopt;
     }
   }
+  // FHIR strings need a non-whitespace character. Free text that "may be
+  // empty" is kept as written (the translation leaves a blank one out).
+  if (rule.minChars > 0 && !fhir::isValidString(s)) {  // no control character is left
+    ctx.error("value", path, "must contain a non-whitespace character");
+    return std::nullopt;
+  }
   if (rule.check != nullptr) {
     if (const char* expected = rule.check(s); expected != nullptr) {
       ctx.error("value", path, expected + gotValue(s, path));

@@ -97,7 +97,7 @@ Json buildJson(Context& ctx, const Notice& notice, MedicationAs medicationAs) {
   add(c, "about", array1(translate_detail::logicalReference(ctx, about, notice.aboutRecordId)));
   add(c, "sent", str(r.recordedAt));
   bool npi = r.pcp.clinicianNpi && !r.pcp.clinicianNpi->empty();
-  bool name = r.pcp.name && !r.pcp.name->empty();
+  bool name = translate_detail::hasText(r.pcp.name);
   if (npi || name) {
     Json to = Json::object();
     add(to, "type", str("Practitioner"));

@@ -276,7 +276,7 @@ void translateCarePlan(Context& ctx) {
     }
     if (a.performer) add(detail, "performer", array1(clinicianReference(*a.performer)));
     // The record format allows an empty description; FHIR forbids empty strings (ele-1).
-    const bool hasDescription = a.description && !a.description->empty();
+    const bool hasDescription = hasText(a.description);
     if (hasDescription) add(detail, "description", str(*a.description));
     Json activity = Json::object();
     add(activity, "extension",
@@ -320,7 +320,7 @@ void translateCarePlan(Context& ctx) {
   narrative.row("Activities", activityWords);
   narrative.row("Record", r.recordId + " version " + std::to_string(r.version) +
                               (r.version > 1 ? " (updates an earlier version)" : ""));
-  if (r.note) narrative.paragraph("Note", *r.note);
+  if (hasText(r.note)) narrative.paragraph("Note", *r.note);
 
   Json cp = objectWithRoom(20);
   add(cp, "resourceType", str("CarePlan"));
@@ -373,7 +373,7 @@ void translateCarePlan(Context& ctx) {
     add(cp, "goal", std::move(refs));
   }
   if (activities.size() > 0) add(cp, "activity", std::move(activities));
-  if (r.note) add(cp, "note", array1(textConcept(*r.note)));
+  if (hasText(r.note)) add(cp, "note", array1(textConcept(*r.note)));
 
   addEntry(ctx, "CarePlan", r.recordId, std::move(cp));
   for (std::size_t i = 0; i < goalResources.size(); ++i) {

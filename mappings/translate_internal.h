@@ -11,6 +11,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
+#include "fhir/primitives.h"
 #include "mappings/plan_record.h"
 #include "mappings/tables.h"
 #include "mappings/translate.h"
@@ -36,6 +37,13 @@ struct Context {
 };
 
 inline Json str(std::string_view s) { return Json::string(std::string(s)); }
+
+// Free text the record format lets be empty ("may be empty") is left out of
+// the resources when it is absent, empty or only whitespace: FHIR strings
+// need a non-whitespace character (ele-1 and the string regex).
+inline bool hasText(const std::optional<std::string>& s) {
+  return s && fhir::isValidString(*s);
+}
 
 // Appends a member without the duplicate scan of Json::set (keys are ours).
 inline Json& add(Json& object, std::string_view key, Json value) {

@@ -167,7 +167,7 @@ void translateMeasurement(Context& ctx) {
   if (m.goalId) narrative.row("Goal", *m.goalId);
   narrative.row("Record", r.recordId + " version " + std::to_string(r.version) +
                               (r.version > 1 ? " (updates an earlier version)" : ""));
-  if (r.note) narrative.paragraph("Note", *r.note);
+  if (hasText(r.note)) narrative.paragraph("Note", *r.note);
   add(obs, "text", narrativeText(narrative.finish()));
 
   Json ext = Json::array();
@@ -197,7 +197,7 @@ void translateMeasurement(Context& ctx) {
     add(reason, "text", str(code == "as-text" ? kUnableText : absentWords(absent)));
     add(obs, "dataAbsentReason", std::move(reason));
   }
-  if (r.note) add(obs, "note", array1(textConcept(*r.note)));
+  if (hasText(r.note)) add(obs, "note", array1(textConcept(*r.note)));
   if (m.method) {
     std::string text(methodWords(toWire(*m.method)));
     text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));

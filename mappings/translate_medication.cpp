@@ -77,7 +77,7 @@ void translateMedicationChange(Context& ctx) {
       m.previousDose ? doseUnit(ctx, *drug, m.previousDose->unit, "$.previousDose.unit") : nullptr;
   if (fhir::hasErrors(ctx.issues)) return;
 
-  const std::string& display = m.medication.display && !m.medication.display->empty()
+  const std::string& display = hasText(m.medication.display)
                                    ? *m.medication.display
                                    : drug->display;
 
@@ -118,7 +118,7 @@ void translateMedicationChange(Context& ctx) {
     narrative.row("Previous dose", quantityWords(m.previousDose->value.text, *prevUnit));
   }
   narrative.row(m.action == MedicationAction::kStop ? "Stopped on" : "Effective", m.effective);
-  if (m.reason) narrative.row("Reason", *m.reason);
+  if (hasText(m.reason)) narrative.row("Reason", *m.reason);
   if (m.dailyMme) narrative.row("Daily MME after the change", m.dailyMme->text + " mg/day");
   if (m.taper) narrative.row("Taper", taperText);
   narrative.row("Prescriber", clinicianWords(m.prescriber));
@@ -131,7 +131,7 @@ void translateMedicationChange(Context& ctx) {
     if (dc == nullptr) continue;
     for (const EffectNote& e : dc->effects) narrative.paragraph("For primary care", e.message);
   }
-  if (r.note) narrative.paragraph("Note", *r.note);
+  if (hasText(r.note)) narrative.paragraph("Note", *r.note);
 
   // Dosage (statement) / dosageInstruction (request).
   Json dosage = Json::object();
@@ -222,7 +222,7 @@ void translateMedicationChange(Context& ctx) {
     add(medication, "text", str(display));
   }
   // The record format allows an empty reason; FHIR forbids empty strings (ele-1).
-  const bool hasReason = m.reason && !m.reason->empty();
+  const bool hasReason = hasText(m.reason);
   Json reason;
   if (hasReason) reason = array1(textConcept(*m.reason));
 
@@ -236,7 +236,7 @@ void translateMedicationChange(Context& ctx) {
     add(res, "requester", clinicianReference(m.prescriber));
     if (hasReason) add(res, "reasonCode", std::move(reason));
     if (r.planId) add(res, "basedOn", array1(logicalReference(ctx, "CarePlan", *r.planId)));
-    if (r.note) add(res, "note", array1(textConcept(*r.note)));
+    if (hasText(r.note)) add(res, "note", array1(textConcept(*r.note)));
     if (haveDosage) add(res, "dosageInstruction", array1(std::move(dosage)));
     addEntry(ctx, "MedicationRequest", r.recordId, std::move(res));
     return;
@@ -255,7 +255,7 @@ void translateMedicationChange(Context& ctx) {
   add(res, "dateAsserted", str(r.recordedAt));
   add(res, "informationSource", clinicianReference(m.prescriber));
   if (hasReason) add(res, "reasonCode", std::move(reason));
-  if (r.note) add(res, "note", array1(textConcept(*r.note)));
+  if (hasText(r.note)) add(res, "note", array1(textConcept(*r.note)));
   if (haveDosage) add(res, "dosage", array1(std::move(dosage)));
   addEntry(ctx, "MedicationStatement", r.recordId, std::move(res));
 }

@@ -2,6 +2,9 @@
 // in-process, port 0) to the real FHIR server peer (tests/peers/fhir-server.mjs)
 // in each of the ways real FHIR servers legally differ, one variant per test:
 //
+//   --unmodified               @medplum/fhir-router over its own MemoryRepository,
+//                              untouched (no validation, no conditional-reference
+//                              resolution, no rollback; no rest.resource list)
 //   --plain                    the router's own behaviour: conditional references
 //                              in bodies stored literally (no resolution)
 //   --terse-capabilities       a CapabilityStatement without rest.resource
@@ -133,6 +136,19 @@ TEST_CASE("conformance: the router's own behaviour and a statement without a res
   CHECK_FALSE(memberOr(caps, "resourcesListed").asBool());
   CHECK(memberOr(caps, "refused").members().empty());
   CHECK(textOf(view, "effectiveKind") == "fhir-transaction");
+}
+
+TEST_CASE("conformance: the unmodified Medplum router over its own MemoryRepository",
+          "[gateway][delivery][e2e]") {
+  if (!nodeInstalled()) return;
+  // No code of ours between the router and its repository: every example
+  // record arrives once, valid (checked here, the server checks nothing), and
+  // every subject resolves to a Patient/{id} the server holds.
+  SECTION("as transactions") {
+    Json view = deliverExamples({"--unmodified"});
+    CHECK(textOf(view, "effectiveKind") == "fhir-transaction");
+  }
+  SECTION("as single requests (fhir-put)") { deliverExamples({"--unmodified"}, "fhir-put"); }
 }
 
 TEST_CASE("conformance: no transactions (batch only), declared in the statement",

@@ -24,6 +24,12 @@
 //                              @medplum/fhir-router's MemoryRepository does (R4 makes resolving
 //                              them optional); urn:uuid references inside a transaction are
 //                              still resolved (the router does that)
+//   --unmodified               @medplum/fhir-router's FhirRouter over its own, unmodified
+//                              MemoryRepository: no validation on write, no resolution of
+//                              conditional references, no rollback of a failed transaction,
+//                              and a CapabilityStatement without rest.resource (the router
+//                              serves none of its own). Implies --plain --terse-capabilities;
+//                              --reject-types does not apply. The other switches still do.
 //   --terse-capabilities       the CapabilityStatement has no rest.resource list (0..* in R4)
 //   --no-transaction           POST of a transaction Bundle is refused (400 not-supported) and
 //                              "transaction" is not in the CapabilityStatement
@@ -80,7 +86,7 @@ function usage(message) {
   if (message) process.stderr.write(`fhir-server.mjs: ${message}\n`);
   process.stderr.write(
     'usage: node fhir-server.mjs [--port N] [--reject-types T1,T2] [--fail-first N[:STATUS]] ' +
-      '[--plain] [--terse-capabilities] [--no-transaction] [--no-batch] ' +
+      '[--plain | --unmodified] [--terse-capabilities] [--no-transaction] [--no-batch] ' +
       '[--no-conditional-update] [--refuse-client-ids] [--entry-error TYPE] ' +
       '[--version-conflicts N] [--log]\n',
   );
@@ -95,6 +101,7 @@ function parseArgs(argv) {
     failStatus: 503,
     log: false,
     plain: false,
+    unmodified: false,
     terseCapabilities: false,
     noTransaction: false,
     noBatch: false,
@@ -105,6 +112,7 @@ function parseArgs(argv) {
   };
   const flags = {
     '--plain': 'plain',
+    '--unmodified': 'unmodified',
     '--terse-capabilities': 'terseCapabilities',
     '--no-transaction': 'noTransaction',
     '--no-batch': 'noBatch',
@@ -439,9 +447,16 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   const resourceTypes = loadDefinitions();
   const router = new FhirRouter();
-  const repo = new ValidatingRepository(options.rejectTypes, {
-    resolveConditionalReferences: !options.plain,
-  });
+  if (options.unmodified) {
+    if (options.rejectTypes.size > 0) usage('--reject-types does not apply to --unmodified');
+    options.plain = true;
+    options.terseCapabilities = true;
+  }
+  const repo = options.unmodified
+    ? new MemoryRepository()
+    : new ValidatingRepository(options.rejectTypes, {
+        resolveConditionalReferences: !options.plain,
+      });
   let failuresLeft = options.failFirst;
   let conflictsLeft = options.versionConflicts;
   let baseUrl = '';
