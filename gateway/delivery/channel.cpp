@@ -30,7 +30,7 @@ class HttpChannel final : public DeliveryChannel {
     bundle_ = makeHttpSender(DestinationKind::kHttpBundle, *client_, auth_.get(), clock, options);
   }
 
-  DeliveryOutcome send(const mappings::ShapedDelivery& shaped) override {
+  DeliveryOutcome send(const mappings::ShapedDelivery& shaped, std::int64_t) override {
     switch (shaped.kind) {
       case DestinationKind::kFhirTransaction:
         return transaction_->send(shaped);
@@ -65,13 +65,16 @@ class NdjsonChannel final : public DeliveryChannel {
   explicit NdjsonChannel(std::unique_ptr<NdjsonDirSender> sender) : sender_(std::move(sender)) {}
   ~NdjsonChannel() override { (void)sender_->rotateNow(); }
 
-  DeliveryOutcome send(const mappings::ShapedDelivery& shaped) override {
-    return sender_->send(shaped);
+  DeliveryOutcome send(const mappings::ShapedDelivery& shaped, std::int64_t messageId) override {
+    return sender_->write(shaped, messageId);
   }
   fhir::Result<mappings::CapabilitySet> fetchCapabilities() override {
     return fhir::Status(ErrorCode::kUnsupported, "ndjson-dir has no CapabilityStatement");
   }
   void tick() override { (void)sender_->rotateIfDue(); }
+  std::int64_t nextTickAtMillis() override { return sender_->nextRotationAtMillis(); }
+  std::vector<NdjsonPublication> takePublications() override { return sender_->takePublications(); }
+  void close() override { (void)sender_->rotateNow(); }
 
  private:
   std::unique_ptr<NdjsonDirSender> sender_;

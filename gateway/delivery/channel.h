@@ -11,8 +11,10 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "fhir/status.h"
+#include "gateway/transport/ndjson_dir_sender.h"
 #include "gateway/transport/sender.h"
 #include "mappings/destination.h"
 
@@ -24,14 +26,23 @@ class JsonLogger;
 class DeliveryChannel {
  public:
   virtual ~DeliveryChannel() = default;
-  // Sends `shaped` (state kSend); `kind` is the kind actually used
-  // (mappings::chooseKind). Never throws.
-  virtual DeliveryOutcome send(const mappings::ShapedDelivery& shaped) = 0;
+  // Sends `shaped` (state kSend) for the outbox message `messageId`; `kind` is
+  // the kind actually used (mappings::chooseKind). Never throws.
+  virtual DeliveryOutcome send(const mappings::ShapedDelivery& shaped, std::int64_t messageId) = 0;
   // GET [base]/metadata, parsed (gateway/transport/capabilities.h);
   // kUnsupported for kinds without a CapabilityStatement.
   virtual fhir::Result<mappings::CapabilitySet> fetchCapabilities() = 0;
   // Housekeeping on the engine's timer (publishing a due ndjson file).
   virtual void tick() {}
+  // When tick() has work next (clock millis); 0: nothing scheduled.
+  virtual std::int64_t nextTickAtMillis() { return 0; }
+  // Files published since the last call (ndjson-dir): the messages whose
+  // kWritten sends they hold are delivered now. The first call after the
+  // channel is made returns the start-up publication (everyWritten).
+  virtual std::vector<NdjsonPublication> takePublications() { return {}; }
+  // The destination is being retired (reload, shutdown): publish what is
+  // written, so that takePublications() then reports it.
+  virtual void close() {}
 };
 
 using ChannelFactory = std::function<fhir::Result<std::unique_ptr<DeliveryChannel>>(

@@ -181,6 +181,40 @@ void DeliveryEngine::stopPool(Pool& pool) {
     if (t.joinable()) t.join();
   }
   pool.workers.clear();
+  if (pool.channel) {
+    pool.channel->close();
+    applyPublications(pool);
+  }
+}
+
+void DeliveryEngine::applyPublications(Pool& pool) {
+  for (const NdjsonPublication& p : pool.channel->takePublications()) {
+    // Empty ids: every written message (start-up), or a file of lines no
+    // message claimed (nothing to mark).
+    if (p.messageIds.empty() && !p.everyWritten) continue;
+    fhir::Result<std::int64_t> n =
+        deps_.store->markPublished(pool.profile.id, p.messageIds, p.path);
+    if (!n.isOk()) {
+      // The messages stay written; the next start-up publication delivers
+      // them (their lines are in a published file).
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      pool.lastError = "store: " + n.status().message();
+      pool.lastErrorAt = deps_.clock->nowMillis();
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      pool.counters.delivered += static_cast<std::uint64_t>(*n);
+      if (*n > 0) pool.lastDeliveredAt = deps_.clock->nowMillis();
+    }
+    if (deps_.logger != nullptr && *n > 0) {
+      fhir::Json f = fhir::Json::object();
+      f.set("destination", fhir::Json::string(pool.profile.id));
+      f.set("file", fhir::Json::string(p.path));
+      f.set("delivered", fhir::Json::number(*n));
+      deps_.logger->log(LogLevel::kInfo, "published", f);
+    }
+  }
 }
 
 void DeliveryEngine::stop() {
@@ -212,6 +246,13 @@ void DeliveryEngine::setDestinations(std::shared_ptr<const mappings::Destination
           next[profile.id] = std::move(it->second);
           pools_.erase(it);
           continue;
+        }
+        if (it != pools_.end() &&
+            (it->second->profile.kind == mappings::DestinationKind::kNdjsonDir ||
+             profile.kind == mappings::DestinationKind::kNdjsonDir)) {
+          // One writer per working file: the old channel publishes what it
+          // wrote (and is done) before the new one opens the folder.
+          stopPool(*it->second);
         }
         auto pool = std::make_unique<Pool>(profile, settings_.breaker);
         fhir::Result<std::unique_ptr<DeliveryChannel>> channel = deps_.channels(profile);
@@ -291,7 +332,10 @@ void DeliveryEngine::workerLoop(Pool& pool, int index) {
   while (!pool.stopping) {
     const std::uint64_t seen = generation();
     ensureCapabilities(pool);
-    if (index == 0) pool.channel->tick();
+    if (index == 0) {
+      pool.channel->tick();
+      applyPublications(pool);
+    }
     std::int64_t now = deps_.clock->nowMillis();
     if (!pool.breaker.tryAcquire(now)) {
       const std::int64_t retryAt = pool.breaker.retryAt();
@@ -321,6 +365,9 @@ void DeliveryEngine::workerLoop(Pool& pool, int index) {
       fhir::Result<std::int64_t> next = deps_.store->nextDueAt(id);
       std::int64_t delay = settings_.idleWakeMillis;
       if (next.isOk() && *next > 0) delay = *next - deps_.clock->nowMillis();
+      if (const std::int64_t tickAt = pool.channel->nextTickAtMillis(); index == 0 && tickAt > 0) {
+        delay = std::min(delay, tickAt - deps_.clock->nowMillis());
+      }
       waitFor(pool, seen, delay);
       continue;
     }
@@ -366,6 +413,9 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
         break;
       case AttemptOutcome::kNotSent:
         ++pool.counters.notSent;
+        break;
+      case AttemptOutcome::kWritten:
+        ++pool.counters.written;
         break;
     }
     if (outcome == AttemptOutcome::kRetry || outcome == AttemptOutcome::kDeadLetter ||
@@ -464,7 +514,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   }
 
   const auto started = std::chrono::steady_clock::now();
-  DeliveryOutcome outcome = pool.channel->send(shaped);
+  DeliveryOutcome outcome = pool.channel->send(shaped, message.messageId);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   {
@@ -477,7 +527,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   }
   attempt.httpStatus = outcome.httpStatus;
   attempt.operationOutcome = outcome.operationOutcome;
-  if (outcome.outcome != OutcomeClass::kDelivered) {
+  if (outcome.outcome != OutcomeClass::kDelivered && outcome.outcome != OutcomeClass::kWritten) {
     attempt.response = exchangeJson(outcome, false);
     if (outcome.outcome == OutcomeClass::kPermanent) attempt.request = exchangeJson(outcome, true);
   }
@@ -490,6 +540,15 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       attempt.error = shapingNote(shaped);
       finish(AttemptOutcome::kDelivered);
       log("delivered", LogLevel::kInfo);
+      return;
+    case OutcomeClass::kWritten:
+      // Durable, but the reader sees it only once its file is published:
+      // delivered then (applyPublications), not now.
+      pool.breaker.onSuccess(now);
+      attempt.error = outcome.summary;
+      finish(AttemptOutcome::kWritten);
+      log("delivery-written", LogLevel::kInfo);
+      applyPublications(pool);
       return;
     case OutcomeClass::kRetry: {
       // A conflict (409) says nothing about the receiver's health.
@@ -631,6 +690,7 @@ std::vector<DestinationStatus> DeliveryEngine::status() {
       s.patientUnmatched = q->second.patientUnmatched;
       s.deadLetters = q->second.deadLetters;
       s.notSent = q->second.notSent;
+      s.written = q->second.written;
       if (q->second.oldestPendingCreatedAtMillis > 0) {
         s.oldestPendingAgeMillis =
             std::max<std::int64_t>(0, now - q->second.oldestPendingCreatedAtMillis);
@@ -661,6 +721,7 @@ std::vector<DestinationStatus> DeliveryEngine::status() {
     s.patientUnmatched = q.patientUnmatched;
     s.deadLetters = q.deadLetters;
     s.notSent = q.notSent;
+    s.written = q.written;
     if (q.oldestPendingCreatedAtMillis > 0) {
       s.oldestPendingAgeMillis = std::max<std::int64_t>(0, now - q.oldestPendingCreatedAtMillis);
     }

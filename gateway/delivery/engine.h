@@ -80,6 +80,7 @@ struct DeliveryCounters {
   std::uint64_t deadLettered = 0;
   std::uint64_t parked = 0;
   std::uint64_t notSent = 0;  // messages of which nothing was sendable here
+  std::uint64_t written = 0;  // ndjson-dir: appended to the working file (delivered on publication)
   std::uint64_t learnt = 0;   // refusals learnt from the receiver's answers
 };
 
@@ -101,6 +102,7 @@ struct DestinationStatus {
   std::int64_t patientUnmatched = 0;  // parked
   std::int64_t deadLetters = 0;
   std::int64_t notSent = 0;  // nothing sendable here: kept for replay, alerted on
+  std::int64_t written = 0;  // ndjson-dir: in the working file, delivered once it is published
   std::int64_t oldestPendingAgeMillis = 0;
   // Oldest pending older than alertAgeMillis, or not-sent messages exist.
   bool alert = false;
@@ -190,6 +192,9 @@ class DeliveryEngine {
   void waitFor(Pool& pool, std::uint64_t seen, std::int64_t millis);
   std::uint64_t generation();
   void stopPool(Pool& pool);
+  // Marks delivered the messages of the files the channel published since the
+  // last call (ndjson-dir).
+  void applyPublications(Pool& pool);
 
   const DeliverySettings settings_;
   DeliveryEngineDeps deps_;

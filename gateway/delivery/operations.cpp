@@ -131,6 +131,7 @@ Json DeliveryOperations::destinations() {
       o.set("patientUnmatched", Json::number(s.patientUnmatched));
       o.set("deadLetters", Json::number(s.deadLetters));
       o.set("notSent", Json::number(s.notSent));
+      o.set("awaitingPublication", Json::number(s.written));
       o.set("oldestPendingAgeSeconds", Json::number(s.oldestPendingAgeMillis / 1000));
       o.set("alert", Json::boolean(s.alert));
       if (!s.lastError.empty()) {
@@ -148,6 +149,7 @@ Json DeliveryOperations::destinations() {
                    Json::number(static_cast<std::int64_t>(s.counters.deadLettered)));
       counters.set("parked", Json::number(static_cast<std::int64_t>(s.counters.parked)));
       counters.set("notSent", Json::number(static_cast<std::int64_t>(s.counters.notSent)));
+      counters.set("written", Json::number(static_cast<std::int64_t>(s.counters.written)));
       counters.set("learnt", Json::number(static_cast<std::int64_t>(s.counters.learnt)));
       o.set("counters", std::move(counters));
       Json caps = Json::object();
@@ -191,6 +193,7 @@ Json DeliveryOperations::destinations() {
       o.set("patientUnmatched", Json::number(q.patientUnmatched));
       o.set("deadLetters", Json::number(q.deadLetters));
       o.set("notSent", Json::number(q.notSent));
+      o.set("awaitingPublication", Json::number(q.written));
       list.push(std::move(o));
     }
   }

@@ -49,15 +49,17 @@ const char* outboxStateName(OutboxState state) {
       return "discarded";
     case OutboxState::kNotSent:
       return "not-sent";
+    case OutboxState::kWritten:
+      return "written";
   }
   return "pending";
 }
 
 bool parseOutboxState(const std::string& name, OutboxState* state) {
-  static constexpr OutboxState kAll[] = {OutboxState::kPending,          OutboxState::kUnroutable,
-                                         OutboxState::kPatientUnmatched, OutboxState::kDelivered,
-                                         OutboxState::kDeadLetter,       OutboxState::kSuperseded,
-                                         OutboxState::kDiscarded,        OutboxState::kNotSent};
+  static constexpr OutboxState kAll[] = {
+      OutboxState::kPending,   OutboxState::kUnroutable, OutboxState::kPatientUnmatched,
+      OutboxState::kDelivered, OutboxState::kDeadLetter, OutboxState::kSuperseded,
+      OutboxState::kDiscarded, OutboxState::kNotSent,    OutboxState::kWritten};
   for (OutboxState candidate : kAll) {
     if (name == outboxStateName(candidate)) {
       *state = candidate;
@@ -79,14 +81,16 @@ const char* attemptOutcomeName(AttemptOutcome outcome) {
       return "parked";
     case AttemptOutcome::kNotSent:
       return "not-sent";
+    case AttemptOutcome::kWritten:
+      return "written";
   }
   return "retry";
 }
 
 bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome) {
-  static constexpr AttemptOutcome kAll[] = {AttemptOutcome::kDelivered, AttemptOutcome::kRetry,
+  static constexpr AttemptOutcome kAll[] = {AttemptOutcome::kDelivered,  AttemptOutcome::kRetry,
                                             AttemptOutcome::kDeadLetter, AttemptOutcome::kParked,
-                                            AttemptOutcome::kNotSent};
+                                            AttemptOutcome::kNotSent,    AttemptOutcome::kWritten};
   for (AttemptOutcome candidate : kAll) {
     if (name == attemptOutcomeName(candidate)) {
       *outcome = candidate;
@@ -211,6 +215,35 @@ Status refreshHead(Database& db, const std::string& destinationId, const std::st
       "due_at = excluded.due_at");
   if (!upsert) return upsert.status();
   return upsert->bind(1, destinationId).bind(2, patientKey).bind(3, seq).bind(4, dueAt).run();
+}
+
+// One ledger row (attempts) for `attempt` of the message `attempt.messageId`.
+Status insertAttempt(Database& db, const DeliveryAttempt& attempt, const std::string& destinationId,
+                     const std::string& recordId, std::int64_t version, std::int64_t now) {
+  constexpr std::size_t kMaxOutcome = 16u << 10;
+  constexpr std::size_t kMaxExchange = 80u << 10;
+  auto insert = db.prepare(
+      "INSERT INTO attempts(message_seq, destination_id, record_id, version, at, "
+      "duration_ms, outcome, http_status, error, operation_outcome, location, "
+      "next_attempt_at, response, request) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+  if (!insert) return insert.status();
+  insert->bind(1, attempt.messageId)
+      .bind(2, destinationId)
+      .bind(3, recordId)
+      .bind(4, version)
+      .bind(5, attempt.atMillis != 0 ? attempt.atMillis : now)
+      .bind(6, attempt.durationMillis)
+      .bind(7, std::string_view(attemptOutcomeName(attempt.outcome)))
+      .bind(8, attempt.httpStatus)
+      .bind(9, attempt.error)
+      .bind(10, std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome))
+      .bind(11, attempt.location)
+      .bind(12, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis
+                                                          : std::int64_t{0})
+      .bind(13, std::string_view(attempt.response).substr(0, kMaxExchange))
+      .bind(14, std::string_view(attempt.request).substr(0, kMaxExchange));
+  return insert->run();
 }
 
 Status insertAudit(Database& db, const AuditEntry& entry) {
@@ -496,10 +529,13 @@ struct MessageRow {
   std::string destinationId;
   std::string patientKey;
   std::string state;
+  std::string recordId;
+  std::int64_t version = 0;
 };
 
 Result<MessageRow> findMessage(Database& db, std::int64_t messageId) {
-  auto find = db.prepare("SELECT destination_id, patient_key, state FROM outbox WHERE seq = ?1");
+  auto find = db.prepare(
+      "SELECT destination_id, patient_key, state, record_id, version FROM outbox WHERE seq = ?1");
   if (!find) return find.status();
   find->bind(1, messageId);
   auto row = find->next();
@@ -507,7 +543,7 @@ Result<MessageRow> findMessage(Database& db, std::int64_t messageId) {
   if (!*row) {
     return Status(ErrorCode::kNotFound, "no outbox message " + std::to_string(messageId));
   }
-  return MessageRow{find->text(0), find->text(1), find->text(2)};
+  return MessageRow{find->text(0), find->text(1), find->text(2), find->text(3), find->int64(4)};
 }
 
 class SqliteStore final : public Store {
@@ -720,6 +756,60 @@ class SqliteStore final : public Store {
     return report(messageId, "dead-letter", lastStatus, lastError, 0, {"pending"});
   }
 
+  Result<std::int64_t> markPublished(const std::string& destinationId,
+                                     const std::vector<std::int64_t>& messageIds,
+                                     const std::string& location) override {
+    std::int64_t published = 0;
+    Job job;
+    job.run = [&](Database& db) {
+      published = 0;
+      std::vector<std::int64_t> seqs = messageIds;
+      if (seqs.empty()) {
+        auto written = db.prepare(
+            "SELECT seq FROM outbox WHERE state = 'written' AND destination_id = ?1 ORDER BY seq");
+        if (!written) return written.status();
+        written->bind(1, destinationId);
+        Status st = forEachRow(*written, [&](sqlite::Stmt& r) { seqs.push_back(r.int64(0)); });
+        if (!st.isOk()) return st;
+      }
+      const std::int64_t now = clock_.nowMillis();
+      for (std::int64_t seq : seqs) {
+        auto found = findMessage(db, seq);
+        if (!found) {
+          if (found.status().code() == ErrorCode::kNotFound) continue;
+          return found.status();
+        }
+        if (found->destinationId != destinationId ||
+            (found->state != "written" && found->state != "pending")) {
+          continue;
+        }
+        DeliveryAttempt row;
+        row.messageId = seq;
+        row.atMillis = now;
+        row.outcome = AttemptOutcome::kDelivered;
+        row.location = location;
+        row.error =
+            location.empty() ? "published (its file was published before a restart)" : "published";
+        if (Status st = insertAttempt(db, row, destinationId, found->recordId, found->version, now);
+            !st.isOk()) {
+          return st;
+        }
+        auto update = db.prepare(
+            "UPDATE outbox SET state = 'delivered', last_error = '', lease_until = 0, "
+            "updated_at = ?2 WHERE seq = ?1");
+        if (!update) return update.status();
+        if (Status st = update->bind(1, seq).bind(2, now).run(); !st.isOk()) return st;
+        if (found->state == "pending") {
+          if (Status st = refreshHead(db, destinationId, found->patientKey); !st.isOk()) return st;
+        }
+        ++published;
+      }
+      return Status::ok();
+    };
+    if (Status st = submit(job); !st.isOk()) return st;
+    return published;
+  }
+
   Result<StoreStats> stats() override {
     auto reader = acquireReader();
     if (!reader) return reader.status();
@@ -895,58 +985,28 @@ class SqliteStore final : public Store {
   Status finishAttempt(const DeliveryAttempt& attempt) override {
     Job job;
     job.run = [&](Database& db) {
-      std::string destinationId, patientKey, state, recordId;
-      std::int64_t version = 0;
-      {
-        auto find = db.prepare(
-            "SELECT destination_id, patient_key, state, record_id, version FROM outbox "
-            "WHERE seq = ?1");
-        if (!find) return find.status();
-        find->bind(1, attempt.messageId);
-        auto row = find->next();
-        if (!row) return row.status();
-        if (!*row) {
-          return Status(ErrorCode::kNotFound,
-                        "no outbox message " + std::to_string(attempt.messageId));
-        }
-        destinationId = find->text(0);
-        patientKey = find->text(1);
-        state = find->text(2);
-        recordId = find->text(3);
-        version = find->int64(4);
-      }
-      const bool allowed = state == "pending" ||
-                           (attempt.outcome == AttemptOutcome::kDelivered && state == "superseded");
+      auto found = findMessage(db, attempt.messageId);
+      if (!found) return found.status();
+      const std::string& destinationId = found->destinationId;
+      const std::string& patientKey = found->patientKey;
+      const std::string& state = found->state;
+      const std::string& recordId = found->recordId;
+      const std::int64_t version = found->version;
+      // A delivery reported for a message superseded meanwhile stays superseded;
+      // a write reported after its file was already published stays delivered.
+      const bool allowed =
+          state == "pending" ||
+          (attempt.outcome == AttemptOutcome::kDelivered && state == "superseded") ||
+          (attempt.outcome == AttemptOutcome::kWritten &&
+           (state == "superseded" || state == "delivered"));
       if (!allowed) {
         return Status(ErrorCode::kConflict,
                       "outbox message " + std::to_string(attempt.messageId) + " is " + state);
       }
       const std::int64_t now = clock_.nowMillis();
-      constexpr std::size_t kMaxOutcome = 16u << 10;
-      constexpr std::size_t kMaxExchange = 80u << 10;
-      {
-        auto insert = db.prepare(
-            "INSERT INTO attempts(message_seq, destination_id, record_id, version, at, "
-            "duration_ms, outcome, http_status, error, operation_outcome, location, "
-            "next_attempt_at, response, request) "
-            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-        if (!insert) return insert.status();
-        insert->bind(1, attempt.messageId)
-            .bind(2, destinationId)
-            .bind(3, recordId)
-            .bind(4, version)
-            .bind(5, attempt.atMillis != 0 ? attempt.atMillis : now)
-            .bind(6, attempt.durationMillis)
-            .bind(7, std::string_view(attemptOutcomeName(attempt.outcome)))
-            .bind(8, attempt.httpStatus)
-            .bind(9, attempt.error)
-            .bind(10, std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome))
-            .bind(11, attempt.location)
-            .bind(12, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis
-                                                                : std::int64_t{0})
-            .bind(13, std::string_view(attempt.response).substr(0, kMaxExchange))
-            .bind(14, std::string_view(attempt.request).substr(0, kMaxExchange));
-        if (Status st = insert->run(); !st.isOk()) return st;
+      if (Status st = insertAttempt(db, attempt, destinationId, recordId, version, now);
+          !st.isOk()) {
+        return st;
       }
       const char* newState = "pending";
       switch (attempt.outcome) {
@@ -965,6 +1025,9 @@ class SqliteStore final : public Store {
         case AttemptOutcome::kNotSent:
           newState = "not-sent";
           break;
+        case AttemptOutcome::kWritten:
+          newState = state == "pending" ? "written" : state.c_str();
+          break;
       }
       auto update = db.prepare(
           "UPDATE outbox SET state = ?2, attempts = attempts + 1, last_status = ?3, "
@@ -974,7 +1037,10 @@ class SqliteStore final : public Store {
       update->bind(1, attempt.messageId)
           .bind(2, std::string_view(newState))
           .bind(3, attempt.httpStatus)
-          .bind(4, attempt.outcome == AttemptOutcome::kDelivered ? std::string() : attempt.error)
+          .bind(4, attempt.outcome == AttemptOutcome::kDelivered ||
+                           attempt.outcome == AttemptOutcome::kWritten
+                       ? std::string()
+                       : attempt.error)
           .bind(5, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis : now)
           .bind(6, attempt.outcome == AttemptOutcome::kParked ? attempt.error : std::string())
           .bind(7, now);
@@ -1053,7 +1119,7 @@ class SqliteStore final : public Store {
       // Served by the outbox_state index: only open rows are visited.
       auto stmt = db.prepare(
           "SELECT destination_id, state, count(*), min(created_at) FROM outbox "
-          "WHERE state IN ('pending', 'patient-unmatched', 'dead-letter', 'not-sent') "
+          "WHERE state IN ('pending', 'patient-unmatched', 'dead-letter', 'not-sent', 'written') "
           "AND destination_id != '' GROUP BY destination_id, state");
       if (!stmt) return stmt.status();
       Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
@@ -1067,6 +1133,8 @@ class SqliteStore final : public Store {
           q.patientUnmatched = s.int64(2);
         } else if (state == "not-sent") {
           q.notSent = s.int64(2);
+        } else if (state == "written") {
+          q.written = s.int64(2);
         } else {
           q.deadLetters = s.int64(2);
         }
@@ -1556,7 +1624,8 @@ class SqliteStore final : public Store {
       if (replay) {
         auto newer = db.prepare(
             "SELECT count(*) FROM outbox WHERE record_id = ?1 AND destination_id = ?2 "
-            "AND version > ?3 AND state IN ('pending', 'patient-unmatched', 'delivered')");
+            "AND version > ?3 AND state IN ('pending', 'patient-unmatched', 'written', "
+            "'delivered')");
         if (!newer) return newer.status();
         newer->bind(1, recordId).bind(2, destinationId).bind(3, version);
         auto row = newer->next();

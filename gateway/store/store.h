@@ -55,10 +55,13 @@ enum class OutboxState {
   kDiscarded,         // an operator discarded the dead letter (kept for the ledger)
   kNotSent,           // shaping left nothing this destination takes: NOT delivered;
                       // visible, alerted on, kept for replay (like a dead letter)
+  kWritten,           // ndjson-dir: durable in the destination's working file, which
+                      // the reader does not see yet; delivered once the file is
+                      // published (renamed). The patient's next message may follow.
 };
 
 // "pending", "unroutable", "patient-unmatched", "delivered", "dead-letter",
-// "superseded", "discarded", "not-sent".
+// "superseded", "discarded", "not-sent", "written".
 const char* outboxStateName(OutboxState state);
 // Inverse of outboxStateName; false for an unknown name.
 bool parseOutboxState(const std::string& name, OutboxState* state);
@@ -234,9 +237,11 @@ enum class AttemptOutcome {
   kDeadLetter,  // permanent failure: the message becomes dead-letter
   kParked,      // cannot be sent yet (patient unmatched): the message becomes patient-unmatched
   kNotSent,     // nothing of it is sendable to this destination: the message becomes not-sent
+  kWritten,     // appended to an unpublished file (ndjson-dir): the message becomes written
+                // (or stays delivered when its file was published meanwhile)
 };
 
-// "delivered", "retry", "dead-letter", "parked", "not-sent".
+// "delivered", "retry", "dead-letter", "parked", "not-sent", "written".
 const char* attemptOutcomeName(AttemptOutcome outcome);
 // Inverse of attemptOutcomeName; false for an unknown name.
 bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome);
@@ -289,6 +294,7 @@ struct DestinationQueue {
   std::int64_t patientUnmatched = 0;
   std::int64_t deadLetters = 0;
   std::int64_t notSent = 0;
+  std::int64_t written = 0;                       // awaiting publication of their file (ndjson-dir)
   std::int64_t oldestPendingCreatedAtMillis = 0;  // 0 when nothing is pending
   std::int64_t nextDueAtMillis = 0;               // earliest due head (incl. leases); 0 when none
 };
@@ -331,6 +337,15 @@ class Store {
                                                             std::int64_t leaseForMillis) = 0;
   // The destination accepted the message. kNotFound for an unknown id.
   virtual fhir::Status markDelivered(std::int64_t messageId, int lastStatus) = 0;
+  // ndjson-dir: the file holding these messages' lines was published as
+  // `location`. Each message that is written, or still pending (its attempt
+  // not reported yet), becomes delivered, with a ledger row saying where.
+  // Empty `messageIds`: every written message of the destination (at start-up,
+  // once the working file left by a previous run has been published). Returns
+  // how many messages became delivered.
+  virtual fhir::Result<std::int64_t> markPublished(const std::string& destinationId,
+                                                   const std::vector<std::int64_t>& messageIds,
+                                                   const std::string& location) = 0;
   // A transient failure: try again at nextAttemptAtMillis (the message stays the
   // patient's head, so later messages of that patient wait behind it).
   virtual fhir::Status scheduleRetry(std::int64_t messageId, std::int64_t nextAttemptAtMillis,

@@ -97,6 +97,8 @@ fhir::Result<std::unique_ptr<NdjsonDirSender>> NdjsonDirSender::create(NdjsonDir
   std::lock_guard<std::mutex> lock(sender->mutex_);
   fhir::Status s = sender->recoverLocked();
   if (!s.isOk()) return s;
+  if (sender->publications_.empty()) sender->publications_.emplace_back();
+  sender->publications_.back().everyWritten = true;
   return sender;
 }
 
@@ -154,6 +156,12 @@ fhir::Result<std::string> NdjsonDirSender::publishLocked() {
   ::close(fd_);
   fd_ = -1;
   activeBytes_ = 0;
+  NdjsonPublication publication;
+  publication.path = target;
+  publication.messageIds.swap(activeIds_);
+  publications_.push_back(std::move(publication));
+  // The rename is the publication; a failed directory fsync only weakens its
+  // durability across a power loss, so it is reported but the file counts.
   if (!fsyncDirectory(options_.directory)) {
     return fhir::Status(fhir::ErrorCode::kIoError, errnoText("fsync", options_.directory));
   }
@@ -174,7 +182,25 @@ fhir::Result<std::string> NdjsonDirSender::rotateNow() {
   return publishLocked();
 }
 
+std::vector<NdjsonPublication> NdjsonDirSender::takePublications() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<NdjsonPublication> out;
+  out.swap(publications_);
+  return out;
+}
+
+std::int64_t NdjsonDirSender::nextRotationAtMillis() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fd_ < 0 || activeBytes_ == 0) return 0;
+  return activeOpenedAtMillis_ + options_.maxAgeMillis;
+}
+
 DeliveryOutcome NdjsonDirSender::send(const mappings::ShapedDelivery& delivery) {
+  return write(delivery, 0);
+}
+
+DeliveryOutcome NdjsonDirSender::write(const mappings::ShapedDelivery& delivery,
+                                       std::int64_t messageId) {
   DeliveryOutcome out;
   if (delivery.state != mappings::ShapeState::kSend) {
     out.outcome = OutcomeClass::kPermanent;
@@ -209,8 +235,10 @@ DeliveryOutcome NdjsonDirSender::send(const mappings::ShapedDelivery& delivery) 
     return fail(why);
   }
   activeBytes_ += lines.size();
-  out.outcome = OutcomeClass::kDelivered;
-  out.summary = "appended " + std::to_string(lines.size()) + " bytes";
+  if (messageId != 0) activeIds_.push_back(messageId);
+  out.outcome = OutcomeClass::kWritten;
+  out.summary = "appended " + std::to_string(lines.size()) +
+                " bytes to the working file; delivered once the file is published";
   out.locations.push_back(activePath_);
   const bool bySize = activeBytes_ >= options_.maxBytes;
   const bool byAge = clock_.nowMillis() - activeOpenedAtMillis_ >= options_.maxAgeMillis;

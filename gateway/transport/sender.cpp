@@ -138,6 +138,8 @@ std::string_view outcomeClassName(OutcomeClass outcome) {
       return "permanent";
     case OutcomeClass::kUnmatched:
       return "unmatched";
+    case OutcomeClass::kWritten:
+      return "written";
   }
   return "retry";
 }

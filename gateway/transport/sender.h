@@ -70,9 +70,10 @@ enum class OutcomeClass {
   kRetry,      // transient: try again later (after retryAfterMillis when set)
   kPermanent,  // dead letter: the same request will fail again
   kUnmatched,  // the receiver has no single resource a reference names (the patient)
+  kWritten,    // durable where the receiver will read it, once published (ndjson-dir)
 };
 
-// "delivered", "retry", "permanent", "unmatched".
+// "delivered", "retry", "permanent", "unmatched", "written".
 std::string_view outcomeClassName(OutcomeClass outcome);
 
 // One HTTP request made for a delivery, for the ledger.

@@ -546,14 +546,29 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
   d.kind = mappings::DestinationKind::kNdjsonDir;
   d.ndjson = "{\"resourceType\":\"Observation\",\"id\":\"a\"}\n";  // 41 bytes
 
-  CHECK(sender.send(d).outcome == OutcomeClass::kDelivered);
+  // Start-up: one publication for "every written message" (none here).
+  std::vector<gateway::NdjsonPublication> startup = sender.takePublications();
+  REQUIRE(startup.size() == 1);
+  CHECK(startup[0].everyWritten);
+  CHECK(startup[0].path.empty());
+
+  // Written (durable, not yet visible to the reader), not delivered.
+  CHECK(sender.write(d, 11).outcome == OutcomeClass::kWritten);
   CHECK(published().empty());  // below size and age: still the hidden active file
   CHECK(testing::readTextFile(sender.activePath()) == d.ndjson);
+  CHECK(sender.takePublications().empty());
+  CHECK(sender.nextRotationAtMillis() == kNow + 60000);
 
   SECTION("rotation by size") {
-    CHECK(sender.send(d).outcome == OutcomeClass::kDelivered);
-    DeliveryOutcome third = sender.send(d);  // 123 bytes >= 100: published
-    CHECK(third.outcome == OutcomeClass::kDelivered);
+    CHECK(sender.write(d, 12).outcome == OutcomeClass::kWritten);
+    DeliveryOutcome third = sender.write(d, 13);  // 123 bytes >= 100: published
+    CHECK(third.outcome == OutcomeClass::kWritten);
+    std::vector<gateway::NdjsonPublication> done = sender.takePublications();
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].messageIds == std::vector<std::int64_t>{11, 12, 13});
+    CHECK_FALSE(done[0].everyWritten);
+    CHECK(third.locations == std::vector<std::string>{done[0].path});
+    CHECK(sender.nextRotationAtMillis() == 0);
     auto names = published();
     REQUIRE(names.size() == 1);
     const std::string name = *names.begin();
@@ -572,8 +587,12 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
     REQUIRE(due.isOk());
     CHECK_FALSE(due->empty());
     CHECK(published().size() == 1);
+    std::vector<gateway::NdjsonPublication> done = sender.takePublications();
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].path == *due);
+    CHECK(done[0].messageIds == std::vector<std::int64_t>{11});
     // The next line starts a new file; names never collide.
-    CHECK(sender.send(d).outcome == OutcomeClass::kDelivered);
+    CHECK(sender.send(d).outcome == OutcomeClass::kWritten);
     auto now = sender.rotateNow();
     REQUIRE(now.isOk());
     CHECK(published().size() == 2);
@@ -589,6 +608,12 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
     auto names = published();
     REQUIRE(names.size() == 1);
     CHECK(testing::readTextFile(dir.file(*names.begin())) == d.ndjson);
+    // The ids of the previous run are unknown here: "every written message".
+    std::vector<gateway::NdjsonPublication> recovered = (*again)->takePublications();
+    REQUIRE(recovered.size() == 1);
+    CHECK(recovered[0].everyWritten);
+    CHECK(recovered[0].messageIds.empty());
+    CHECK(recovered[0].path == dir.file(*names.begin()));
   }
   SECTION("a missing folder is created; one that cannot be is refused at creation") {
     options.directory = dir.file("missing/outbox");
