@@ -13,12 +13,14 @@
 // reads no clock, environment or globals. A loaded MappingTables is immutable
 // by convention (callers hold it const); concurrent reads are safe.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fhir/issue.h"
+#include "fhir/json.h"
 #include "fhir/status.h"
 #include "mappings/safety_settings.h"
 
@@ -255,6 +257,9 @@ struct MappingTables {
   // (check-config warns): the Bundles then carry no Organization and notices
   // name the clinician without a number.
   std::optional<PainCenterContact> contact;
+  // Its Organization's Bundle entry, built once by the loader from `contact`
+  // and `namespaces` (every Bundle carries a copy); null: built per Bundle.
+  std::shared_ptr<const fhir::Json> organizationEntry;
 
   const Unit* findUnit(std::string_view name) const;
   // The first unit whose UCUM code is `ucum`.

@@ -14,7 +14,9 @@
 
 #include "fhir/json.h"
 #include "fhir/primitives.h"
+#include "fhir/validator.h"
 #include "mappings/tables.h"
+#include "mappings/translate_internal.h"
 
 namespace inloop::mappings {
 
@@ -1033,7 +1035,24 @@ class Loader {
       }
     }
     top.finish();
-    if (errorCount() == errorsBefore) tables_.contact = std::move(contact);
+    if (errorCount() != errorsBefore) return;
+    tables_.contact = std::move(contact);
+    // Built and checked once here: every Bundle carries this entry as it is
+    // (translateRecordJson does not validate it again).
+    std::optional<fhir::Json> entry = translate_detail::buildOrganizationEntry(tables_);
+    if (const fhir::Json* resource = entry ? entry->find("resource") : nullptr) {
+      for (const fhir::Issue& issue : fhir::validateResource(*resource)) {
+        if (issue.severity != fhir::Severity::kError && issue.severity != fhir::Severity::kFatal) {
+          continue;
+        }
+        f.error(*node, "invariant",
+                "practices.json contact: the Organization made from it is not valid FHIR at " +
+                    issue.path + ": " + issue.message);
+      }
+      if (errorCount() == errorsBefore) {
+        tables_.organizationEntry = std::make_shared<const fhir::Json>(std::move(*entry));
+      }
+    }
   }
 
   // A phone or fax number field.

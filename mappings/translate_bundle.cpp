@@ -1,6 +1,9 @@
 // The transaction Bundle around one record's resources: Patient, the pain
 // center's Organization, the clinical resources, Provenance (docs/mapping.md, "Bundle").
+#include <cstddef>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "fhir/validator.h"
 #include "mappings/conventions.h"
@@ -200,8 +203,30 @@ TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTab
   TranslationResult t = translateRecord(*record, tables, options);
   for (fhir::Issue& i : t.issues) out.issues.push_back(std::move(i));
   if (!t.bundle) return out;
+  // The pain center's Organization entry is the tables' own, validated when
+  // they were loaded: it sits out of this check (moved, not copied).
+  std::vector<fhir::Json>& entries = t.bundle->find("entry")->items();
+  std::optional<fhir::Json> trusted;
+  std::size_t trustedAt = 0;
+  if (tables.organizationEntry) {
+    const fhir::Json* url = tables.organizationEntry->find("fullUrl");
+    for (std::size_t i = 0; url != nullptr && i < entries.size(); ++i) {
+      const fhir::Json* u = entries[i].find("fullUrl");
+      // translateRecord copies that entry as it is (organizationEntry); its
+      // fullUrl (from the NPI) is no other entry's.
+      if (u != nullptr && u->text() == url->text()) {
+        trusted = std::move(entries[i]);
+        trustedAt = i;
+        entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+  }
   fhir::ValidationOptions vo;
   fhir::Issues check = fhir::validateResource(*t.bundle, vo);
+  if (trusted) {
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(trustedAt), std::move(*trusted));
+  }
   bool bad = false;
   for (fhir::Issue& i : check) {
     if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {

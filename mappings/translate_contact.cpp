@@ -97,11 +97,18 @@ std::string contactWords(const PlanRecord& record, const MappingTables& tables) 
 }
 
 std::optional<Json> organizationEntry(const Context& ctx) {
-  if (!ctx.tables.contact) return std::nullopt;
-  const OrganizationContact& org = ctx.tables.contact->organization;
+  if (ctx.tables.organizationEntry) return *ctx.tables.organizationEntry;
+  return buildOrganizationEntry(ctx.tables);
+}
+
+std::optional<Json> buildOrganizationEntry(const MappingTables& tables) {
+  if (!tables.contact) return std::nullopt;
+  const OrganizationContact& org = tables.contact->organization;
   Json o = objectWithRoom(10);
   add(o, "resourceType", str("Organization"));
-  add(o, "meta", meta(ctx));
+  Json meta = Json::object();
+  add(meta, "source", str(tables.namespaces.source));
+  add(o, "meta", std::move(meta));
   NarrativeBuilder n("Organization: " + org.name);
   n.row("NPI", org.npi);
   n.row("Phone", org.points.phone);
@@ -120,8 +127,10 @@ std::optional<Json> organizationEntry(const Context& ctx) {
   if (!org.points.fax.empty()) telecoms.push(telecom("fax", org.points.fax));
   if (!org.points.direct.empty()) {
     Json t = Json::object();
-    add(t, "extension",
-        array1(extension(ctx, kExtDirectAddress, "valueBoolean", Json::boolean(true))));
+    Json direct = Json::object();
+    add(direct, "url", Json::string(extensionUrl(tables.namespaces, kExtDirectAddress)));
+    add(direct, "valueBoolean", Json::boolean(true));
+    add(t, "extension", array1(std::move(direct)));
     Json plain = telecom("email", org.points.direct);
     for (auto& m : plain.members()) t.members().push_back(std::move(m));
     telecoms.push(std::move(t));

@@ -41,9 +41,7 @@ inline Json str(std::string_view s) { return Json::string(std::string(s)); }
 // Free text the record format lets be empty ("may be empty") is left out of
 // the resources when it is absent, empty or only whitespace: FHIR strings
 // need a non-whitespace character (ele-1 and the string regex).
-inline bool hasText(const std::optional<std::string>& s) {
-  return s && fhir::isValidString(*s);
-}
+inline bool hasText(const std::optional<std::string>& s) { return s && fhir::isValidString(*s); }
 
 // Appends a member without the duplicate scan of Json::set (keys are ours).
 inline Json& add(Json& object, std::string_view key, Json value) {
@@ -159,7 +157,10 @@ const Clinician& contactClinician(const PlanRecord& record);
 // The numbers are the practice's (tables.contactPointsFor).
 std::string contactWords(const PlanRecord& record, const MappingTables& tables);
 // The pain center's Organization entry (PUT Organization?identifier=NPI), or
-// nullopt without a "contact" section.
+// nullopt without a "contact" section. It depends on the tables only: the
+// loader builds it once (MappingTables::organizationEntry) and translation
+// copies that; tables made in code without it get it built per call.
+std::optional<Json> buildOrganizationEntry(const MappingTables& tables);
 std::optional<Json> organizationEntry(const Context& ctx);
 // A reference to that entry (fullUrl, type, NPI identifier, display), or
 // nullopt without a "contact" section.
