@@ -394,6 +394,21 @@ TEST_CASE("store files are created 0600", "[gateway][security]") {
   CHECK(permissionBits(data / "inloop.db") == 0600);
 }
 
+TEST_CASE("free text that reads like markup is accepted over HTTP (202, not 500)",
+          "[gateway][security]") {
+  // Issue 16 item 9: the narrative check once scanned escaped text for
+  // "javascript:" and " onclick=", so such a note answered 500.
+  DaemonFixture f;
+  REQUIRE(f.startError() == "");
+  Json record = *inloop::fhir::parseJson(exampleRecord("medication-start-duloxetine.json"));
+  record.set("note", Json::string("see javascript: notes <script>alert(1)</script> & \"x\""));
+  record.set("reason", Json::string("pain at night onclick=x"));
+  record.find("prescriber")->set("name", Json::string("Dr. Test onerror=y \xE2\x80\xAE"));
+  HttpReply reply = f.request("POST", "/records", kIngestToken, inloop::fhir::writeJson(record));
+  INFO(reply.body);
+  CHECK(reply.status == 202);
+}
+
 TEST_CASE("patient identifiers and tokens never appear in the log or /metrics",
           "[gateway][security]") {
   DaemonFixture f([](inloop::gateway::DaemonConfig& c) { c.logLevel = "debug"; });
