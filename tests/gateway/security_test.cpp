@@ -411,19 +411,20 @@ TEST_CASE("free text that reads like markup is accepted over HTTP (202, not 500)
 
 TEST_CASE("plain http: refused at start-up without consent, logged at every start with it",
           "[gateway][security]") {
-  // Issue 16 item 3. Nothing is sent: the destination is never reached.
+  // Issue 16 item 3. Nothing leaves the machine: the destination is disabled,
+  // an interface engine (no capability read at start) on a .invalid host.
   inloop::server_testing::TempDir cfg;
   const std::filesystem::path file = cfg.path() / "destinations.json";
   auto destinations = [&](const std::string& extra) {
-    writeFile(file, R"({"destinations": [{"id": "ehr", "kind": "fhir-transaction",
-      "endpoint": "http://ehr.example.org/fhir")" + extra + R"(}], "routes": {"p": ["ehr"]}})");
+    writeFile(file, R"({"destinations": [{"id": "ehr", "kind": "http-bundle", "enabled": false,
+      "endpoint": "http://ehr.invalid/in")" + extra + R"(}], "routes": {"p": ["ehr"]}})");
   };
   auto withFile = [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = file.string(); };
 
   destinations("");
   DaemonFixture refused(withFile);
   CHECK(refused.startError().find("allowPlainHttpPhi") != std::string::npos);
-  CHECK(refused.startError().find("ehr.example.org") != std::string::npos);
+  CHECK(refused.startError().find("ehr.invalid") != std::string::npos);
 
   destinations(R"(, "allowPlainHttpPhi": "I understand PHI crosses the network unencrypted")");
   DaemonFixture allowed(withFile);
