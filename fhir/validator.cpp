@@ -167,8 +167,7 @@ const char* attributeProblem(std::string_view name, std::string_view value) {
 // note saying "see javascript: notes" or "onclick=" is fine once escaped.
 const char* xhtmlProblem(std::string_view s) {
   while (!s.empty() && isXmlSpace(s.back())) s.remove_suffix(1);
-  if (!s.starts_with("<div") || s.size() < 5 ||
-      !(isXmlSpace(s[4]) || s[4] == '>' || s[4] == '/')) {
+  if (!s.starts_with("<div") || s.size() < 5 || !(isXmlSpace(s[4]) || s[4] == '>' || s[4] == '/')) {
     return "narrative div must start with <div";
   }
   std::size_t close = s.find('>');

@@ -482,14 +482,15 @@ bool checkPlainHttp(Reader& r, const DestinationProfile& d, const std::string& w
   if (consentNode != nullptr) {
     consent = consentNode->isString() && consentNode->text() == kPlainHttpPhiConsent;
     if (!consent) {
-      r.error(*consentNode,
-              what + ".allowPlainHttpPhi must be exactly \"" + std::string(kPlainHttpPhiConsent) +
-                  "\"",
-              "security");
+      r.error(
+          *consentNode,
+          what + ".allowPlainHttpPhi must be exactly \"" + std::string(kPlainHttpPhiConsent) + "\"",
+          "security");
     } else if (!plain) {
       r.error(*consentNode,
-              what + ": \"allowPlainHttpPhi\" only confirms a plain http endpoint that is not "
-                     "loopback",
+              what +
+                  ": \"allowPlainHttpPhi\" only confirms a plain http endpoint that is not "
+                  "loopback",
               "security");
     }
   }
@@ -497,8 +498,7 @@ bool checkPlainHttp(Reader& r, const DestinationProfile& d, const std::string& w
     for (const std::string& url : {d.endpoint, d.auth.smart.tokenUrl}) {
       if (url.empty()) continue;
       if (const char* problem = credentialUrlProblem(url, d.endpoint)) {
-        r.error(endpointNode, what + ": smart-backend refuses " + url + ": " + problem,
-                "security");
+        r.error(endpointNode, what + ": smart-backend refuses " + url + ": " + problem, "security");
       }
     }
   }

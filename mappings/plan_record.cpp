@@ -460,10 +460,8 @@ const char* checkLocalId(std::string_view s) {
 
 constexpr StringRule kText{};                  // non-empty
 constexpr StringRule kAnyText{.minChars = 0};  // may be empty
-constexpr StringRule kLocalId{  // mrn, goalId...
-    .maxChars = kMaxIdChars,
-    .check = checkLocalId,
-    .quoteValue = false};
+// mrn, goalId...
+constexpr StringRule kLocalId{.maxChars = kMaxIdChars, .check = checkLocalId, .quoteValue = false};
 constexpr StringRule kNote{.minChars = 0, .maxChars = kMaxNoteChars};
 constexpr StringRule kRecordIdRule{.check = checkRecordId};
 constexpr StringRule kCodeRule{.check = checkCode};

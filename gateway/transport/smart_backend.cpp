@@ -79,9 +79,9 @@ fhir::Result<std::unique_ptr<SmartBackendAuth>> SmartBackendAuth::create(
   for (const std::string& url : {fhirBaseUrl, settings.tokenUrl}) {
     if (url.empty()) continue;
     if (const char* problem = credentialUrlProblem(url, fhirBaseUrl)) {
-      return fhir::Status(fhir::ErrorCode::kInvalid, "destination \"" + destinationId +
-                                                         "\": smart-backend refuses " + url +
-                                                         ": " + problem);
+      return fhir::Status(
+          fhir::ErrorCode::kInvalid,
+          "destination \"" + destinationId + "\": smart-backend refuses " + url + ": " + problem);
     }
   }
   if (settings.privateKeyFile.empty()) {

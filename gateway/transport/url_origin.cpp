@@ -49,14 +49,16 @@ std::optional<UrlOrigin> originOf(std::string_view url) {
     o.port = static_cast<std::uint16_t>(value);
   }
   o.host.assign(host);
-  std::transform(o.host.begin(), o.host.end(), o.host.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  std::transform(o.host.begin(), o.host.end(), o.host.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
   return o;
 }
 
 bool isLoopbackHost(std::string_view host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string_view::npos;
+  return host.starts_with("127.") &&
+         host.find_first_not_of("0123456789.") == std::string_view::npos;
 }
 
 const char* credentialUrlProblem(std::string_view url, std::string_view endpoint) {

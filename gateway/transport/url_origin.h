@@ -13,8 +13,8 @@
 namespace inloop::gateway {
 
 struct UrlOrigin {
-  std::string scheme;  // "http" or "https"
-  std::string host;    // lower case; an IPv6 literal keeps its brackets ("[::1]")
+  std::string scheme;      // "http" or "https"
+  std::string host;        // lower case; an IPv6 literal keeps its brackets ("[::1]")
   std::uint16_t port = 0;  // the default (80, 443) when the URL names none
 
   bool operator==(const UrlOrigin&) const = default;

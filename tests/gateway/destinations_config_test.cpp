@@ -395,9 +395,8 @@ TEST_CASE("destinations: plain http off loopback needs allowPlainHttpPhi in word
   };
   for (const Case& c : cases) {
     INFO(c.name);
-    DestinationsLoad load =
-        parseDestinationsConfig(withDestination(c.extra, "fhir-transaction", c.endpoint), "d.json",
-                                "/cfg", nullptr);
+    DestinationsLoad load = parseDestinationsConfig(
+        withDestination(c.extra, "fhir-transaction", c.endpoint), "d.json", "/cfg", nullptr);
     INFO(errorsOf(load));
     if (c.error == nullptr) {
       CHECK(countErrors(load.issues) == 0);
@@ -406,9 +405,9 @@ TEST_CASE("destinations: plain http off loopback needs allowPlainHttpPhi in word
     CHECK_FALSE(load.config.has_value());
     bool found = false;
     for (const auto& i : load.issues) {
-      found = found || (i.severity == inloop::fhir::Severity::kError &&
-                        i.message.find(c.error) != std::string::npos &&
-                        i.path.starts_with("d.json:"));
+      found =
+          found || (i.severity == inloop::fhir::Severity::kError &&
+                    i.message.find(c.error) != std::string::npos && i.path.starts_with("d.json:"));
     }
     CHECK(found);
   }

@@ -417,7 +417,8 @@ TEST_CASE("plain http: refused at start-up without consent, logged at every star
   const std::filesystem::path file = cfg.path() / "destinations.json";
   auto destinations = [&](const std::string& extra) {
     writeFile(file, R"({"destinations": [{"id": "ehr", "kind": "http-bundle", "enabled": false,
-      "endpoint": "http://ehr.invalid/in")" + extra + R"(}], "routes": {"p": ["ehr"]}})");
+      "endpoint": "http://ehr.invalid/in")" +
+                        extra + R"(}], "routes": {"p": ["ehr"]}})");
   };
   auto withFile = [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = file.string(); };
 

@@ -39,8 +39,7 @@ mappings::DestinationProfile profileFor(const std::string& endpoint) {
 
 // A smart-backend destination at `endpoint`.
 mappings::DestinationProfile smartProfileFor(const std::string& endpoint, std::string clientId,
-                                             std::string privateKeyFile,
-                                             mappings::SigningAlg alg,
+                                             std::string privateKeyFile, mappings::SigningAlg alg,
                                              std::vector<std::string> scopes) {
   mappings::DestinationProfile p = profileFor(endpoint);
   p.auth.type = mappings::AuthType::kSmartBackend;
@@ -357,10 +356,10 @@ TEST_CASE("SMART: a discovered token_endpoint off the FHIR server's origin gets 
   gateway::ManualClock clock;
   FaultReceiver fhirServer;
   FaultReceiver admin;
-  const std::string refused = GENERATE(std::string("admin"), std::string("https://other.test/token"),
-                                       std::string("http://localhost/token"));
-  const std::string tokenEndpoint =
-      refused == "admin" ? admin.url("/internal/admin?x=1") : refused;
+  const std::string refused =
+      GENERATE(std::string("admin"), std::string("https://other.test/token"),
+               std::string("http://localhost/token"));
+  const std::string tokenEndpoint = refused == "admin" ? admin.url("/internal/admin?x=1") : refused;
   fhirServer.setHandler([&](const testing::ReceivedRequest& r) -> std::optional<Step> {
     if (r.target.find("/.well-known/smart-configuration") == std::string::npos) return std::nullopt;
     return Step::respond(200, "{\"token_endpoint\":\"" + tokenEndpoint + "\"}");
@@ -397,7 +396,8 @@ TEST_CASE("SMART: assertions and tokens never travel over plain http off loopbac
   auto plain = make();
   REQUIRE_FALSE(plain.isOk());
   CHECK(plain.status().message().find("\"ehr-test\"") != std::string::npos);
-  CHECK(plain.status().message().find("http://login.example.org/oauth2/token") != std::string::npos);
+  CHECK(plain.status().message().find("http://login.example.org/oauth2/token") !=
+        std::string::npos);
   // http to loopback only when the destination is loopback http as well.
   profile.auth.smart.tokenUrl = "http://127.0.0.1:9/token";
   CHECK_FALSE(make().isOk());

@@ -133,8 +133,8 @@ TEST_CASE("fuzz regressions: a blank string in any field of any example record",
 // valid Bundle. Once "see javascript: notes" in a note failed txt-1 (the
 // narrative check scanned the escaped text as if it were markup).
 bool isFreeText(const std::string& path) {
-  static constexpr std::string_view kKeys[] = {".note",   ".reason", ".description", ".display",
-                                               ".name",   ".family", ".text"};
+  static constexpr std::string_view kKeys[] = {".note", ".reason", ".description", ".display",
+                                               ".name", ".family", ".text"};
   if (path.find(".given[") != std::string::npos) return true;
   for (std::string_view k : kKeys) {
     if (path.ends_with(k)) return true;
@@ -143,12 +143,15 @@ bool isFreeText(const std::string& path) {
 }
 
 std::string randomText(std::mt19937& rng) {
+  // "\xF0\x9F\x98\x80" is an emoji, "\xE2\x80\x8F" U+200F, "\xE2\x80\xAE" U+202E.
+  // clang-format off
   static constexpr std::string_view kPieces[] = {
       "see javascript: notes", "JavaScript:alert(1)", " onclick=", " onerror=", " onload=x",
       "data:text/html,<b>", "vbscript:", "<script>", "</div>", "<img src=x onerror=alert(1)>",
       "<!--", "-->", "]]>", "<![CDATA[", "\"", "'", "<", ">", "&", "&amp;", "&lt;", "&#106;",
-      "=", "/", "\\", ":", ";", "%", "\xF0\x9F\x98\x80" /* emoji */, "\xE2\x80\x8F" /* U+200F */,
-      "\xE2\x80\xAE" /* U+202E */, "\xC3\xA9", " ", "a", "Z", "9", "pain", "{", "}", "$", "|"};
+      "=", "/", "\\", ":", ";", "%", "\xF0\x9F\x98\x80", "\xE2\x80\x8F", "\xE2\x80\xAE",
+      "\xC3\xA9", " ", "a", "Z", "9", "pain", "{", "}", "$", "|"};
+  // clang-format on
   std::uniform_int_distribution<std::size_t> count(1, 12);
   std::uniform_int_distribution<std::size_t> pick(0, std::size(kPieces) - 1);
   std::string out = "x";  // a text field needs a non-whitespace character

@@ -608,16 +608,16 @@ TEST_CASE("records: local ids are printable, without quotes, bidi marks or path 
       {"riverside/west", nullptr},
       {"a..b", nullptr},
       {"Dr. O Brien 2", nullptr},
-      {"\xC3\x9Cnic\xC3\xB8" "de-\xE6\x97\xA5", nullptr},
+      {"\303\234nic\303\270de-\346\227\245", nullptr},  // octal: U+00DC, U+00F8, U+65E5
       {longest.c_str(), nullptr},
       {"PC-1\n", "control characters"},
       {"PC\r\n1", "control characters"},
       {"PC\t1", "control characters"},
-      {"PC\xC2\x85" "1", "control characters"},  // U+0085 NEL
-      {"PC\xE2\x80\xAE" "1", "bidirectional"},     // U+202E
-      {"PC\xE2\x80\x8F", "bidirectional"},         // U+200F
-      {"\xE2\x81\xA6" "PC", "bidirectional"},      // U+2066
-      {"\xEF\xBB\xBF" "PC", "bidirectional"},      // U+FEFF
+      {"PC\302\2051", "control characters"},  // U+0085 NEL
+      {"PC\342\200\2561", "bidirectional"},   // U+202E
+      {"PC\xE2\x80\x8F", "bidirectional"},    // U+200F
+      {"\xE2\x81\xA6PC", "bidirectional"},    // U+2066
+      {"\xEF\xBB\xBFPC", "bidirectional"},    // U+FEFF
       {"PC\"1", "quotes"},
       {"PC'1", "quotes"},
       {"PC`1", "quotes"},
