@@ -56,6 +56,21 @@ std::unique_ptr<HttpClient> clientFor(const std::string& url) {
   return std::move(c).value();
 }
 
+// The auth provider of `profile`, logging into `logs`, and a client for its endpoint.
+struct AuthRig {
+  AuthRig(const mappings::DestinationProfile& profile, const gateway::Clock& clock)
+      : logger(logs, gateway::LogLevel::kDebug) {
+    auto made = gateway::makeAuthProvider(profile, {&clock, &logger});
+    REQUIRE(made.isOk());
+    auth = std::move(made).value();
+    client = clientFor(profile.endpoint);
+  }
+  std::ostringstream logs;
+  gateway::JsonLogger logger;
+  std::unique_ptr<gateway::AuthProvider> auth;
+  std::unique_ptr<HttpClient> client;
+};
+
 HttpRequest get(std::string target) {
   HttpRequest r;
   r.target = std::move(target);
@@ -227,13 +242,12 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
                                  rsa ? pki.rsaPrivate : pki.ecPrivate, alg,
                                  {"system/Observation.write", "system/Patient.read"});
   profile.auth.smart.keyId = "kid-1";
-  std::ostringstream logs;
-  gateway::JsonLogger logger(logs, gateway::LogLevel::kDebug);
-  auto auth = gateway::makeAuthProvider(profile, {&clock, &logger});
-  REQUIRE(auth.isOk());
-  auto client = clientFor(profile.endpoint);
+  AuthRig rig(profile, clock);
+  std::ostringstream& logs = rig.logs;
+  auto& auth = rig.auth;
+  auto& client = rig.client;
 
-  HttpResult first = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/metadata"));
+  HttpResult first = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/metadata"));
   INFO(gateway::describeResult(first));
   INFO((endpoint.rejections().empty() ? "" : endpoint.rejections().back()));
   REQUIRE(first.isOk());
@@ -245,7 +259,7 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
   CHECK(seen.scope == "system/Observation.write system/Patient.read");
   CHECK(seen.exp > clock.nowMillis() / 1000);
   CHECK(seen.exp <= clock.nowMillis() / 1000 + 300);
-  auto* smart = dynamic_cast<gateway::SmartBackendAuth*>(auth->get());
+  auto* smart = dynamic_cast<gateway::SmartBackendAuth*>(auth.get());
   REQUIRE(smart != nullptr);
   CHECK(smart->tokenUrl() == endpoint.tokenUrl());
   // Secrets stay out of the logs.
@@ -255,12 +269,12 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
 
   SECTION("the token is cached while fresh") {
     clock.advance(200 * 1000);
-    REQUIRE(gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient")).isOk());
+    REQUIRE(gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient")).isOk());
     CHECK(endpoint.tokensIssued() == 1);
   }
   SECTION("refreshed shortly before expiry, with a new jti") {
     clock.advance(250 * 1000);  // 50 s left of 300: inside the 60 s margin
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 200);
     CHECK(endpoint.tokensIssued() == 2);
@@ -271,14 +285,14 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
   }
   SECTION("refreshed once on a 401, then the request is repeated") {
     endpoint.revokeAll();
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 200);
     CHECK(endpoint.tokensIssued() == 2);
   }
   SECTION("a second 401 is final: no refresh loop") {
     receiver.script({Step::respond(401), Step::respond(401), Step::respond(401)});
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 401);
     CHECK(endpoint.tokensIssued() == 2);
@@ -366,12 +380,11 @@ TEST_CASE("SMART: a discovered token_endpoint off the FHIR server's origin gets 
   });
   auto profile = smartProfileFor(fhirServer.url("/fhir"), "inloop-test-client", pki.ecPrivate,
                                  mappings::SigningAlg::kEs384, {"system/Observation.write"});
-  std::ostringstream logs;
-  gateway::JsonLogger logger(logs, gateway::LogLevel::kDebug);
-  auto auth = gateway::makeAuthProvider(profile, {&clock, &logger});
-  REQUIRE(auth.isOk());
-  auto client = clientFor(profile.endpoint);
-  HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/metadata"));
+  AuthRig rig(profile, clock);
+  std::ostringstream& logs = rig.logs;
+  auto& auth = rig.auth;
+  auto& client = rig.client;
+  HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/metadata"));
   INFO(tokenEndpoint);
   REQUIRE_FALSE(r.isOk());
   CHECK(r.error().kind == TransportErrorKind::kAuthFailed);
