@@ -103,27 +103,71 @@ bool isValidBase64(std::string_view s) {
   return n > 0 && n % 4 == 0 && pad <= 2;
 }
 
-// True if `s` at `i` reads `lower` (ASCII lower case) ignoring ASCII case.
-bool hasLowerAt(std::string_view s, std::size_t i, std::string_view lower) {
-  if (s.size() - i < lower.size()) return false;
+// True if `s` reads `lower` (ASCII lower case) ignoring ASCII case.
+bool equalsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
   for (std::size_t k = 0; k < lower.size(); ++k) {
-    char c = s[i + k];
+    char c = s[k];
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (c != lower[k]) return false;
   }
   return true;
 }
 
-// Narrative.div: an XHTML <div> in the XHTML namespace. Returns why not, or
-// nullptr. The content itself is not parsed.
-const char* xhtmlProblem(std::string_view s) {
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
-    s.remove_suffix(1);
+bool isXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// An attribute value as a browser would resolve its URL scheme: numeric
+// character references decoded (ASCII only), ASCII letters lower-cased, and
+// whitespace and control characters dropped ("JaVa&#x09;script:" reads
+// "javascript:"). Only the first 32 characters matter for a scheme.
+std::string schemeView(std::string_view value) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size() && out.size() < 32; ++i) {
+    unsigned c = static_cast<unsigned char>(value[i]);
+    if (c == '&' && i + 2 < value.size() && value[i + 1] == '#') {
+      const bool hex = value[i + 2] == 'x' || value[i + 2] == 'X';
+      std::size_t j = i + (hex ? 3 : 2);
+      unsigned code = 0;
+      for (; j < value.size() && code < 0x110000; ++j) {
+        const char d = value[j];
+        if (d >= '0' && d <= '9') {
+          code = code * (hex ? 16 : 10) + static_cast<unsigned>(d - '0');
+        } else if (hex && ((d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F'))) {
+          code = code * 16 + static_cast<unsigned>((d | 0x20) - 'a' + 10);
+        } else {
+          break;
+        }
+      }
+      if (j < value.size() && value[j] == ';') ++j;
+      c = code < 0x80 ? code : 0x80;
+      i = j - 1;
+    }
+    if (c <= ' ' || c == 0x7F) continue;
+    out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
   }
-  if (!s.starts_with("<div") || s.size() < 5 ||
-      !(s[4] == ' ' || s[4] == '>' || s[4] == '/' || s[4] == '\n' || s[4] == '\t' ||
-        s[4] == '\r')) {
+  return out;
+}
+
+constexpr const char* kActiveContent =
+    "txt-1: the narrative SHALL contain only basic HTML (no scripts, frames, forms, styles or "
+    "event handlers)";
+
+// txt-1 for one attribute of a start tag: event handlers (on*) and script URLs.
+const char* attributeProblem(std::string_view name, std::string_view value) {
+  if (name.size() > 2 && (name[0] | 0x20) == 'o' && (name[1] | 0x20) == 'n') return kActiveContent;
+  if (value.empty()) return nullptr;
+  const std::string scheme = schemeView(value);
+  if (scheme.starts_with("javascript:") || scheme.starts_with("vbscript:")) return kActiveContent;
+  return nullptr;
+}
+
+// Narrative.div: an XHTML <div> in the XHTML namespace. Returns why not, or
+// nullptr. txt-1 is checked on the markup only (element names, attribute names
+// and values); text between tags is content, whatever words it holds, so a
+// note saying "see javascript: notes" or "onclick=" is fine once escaped.
+const char* xhtmlProblem(std::string_view s) {
+  while (!s.empty() && isXmlSpace(s.back())) s.remove_suffix(1);
+  if (!s.starts_with("<div") || s.size() < 5 || !(isXmlSpace(s[4]) || s[4] == '>' || s[4] == '/')) {
     return "narrative div must start with <div";
   }
   std::size_t close = s.find('>');
@@ -135,52 +179,82 @@ const char* xhtmlProblem(std::string_view s) {
   }
   if (!open.ends_with("/") && !s.ends_with("</div>")) return "narrative div must end with </div>";
   // txt-1 (only basic HTML, no active content), for the cases that matter when a
-  // receiver renders the narrative: scripts, frames, forms, styles, event handlers.
-  // Matched ignoring ASCII case. Each pattern is looked for only where its rare
-  // anchor character is ('<', '=' or ':'), so the text is not scanned per pattern.
-  static constexpr std::string_view kActiveTags[] = {"<script", "<iframe", "<frame", "<object",
-                                                     "<embed",  "<form",   "<input", "<button",
-                                                     "<style",  "<link",   "<meta",  "<base"};
-  static constexpr std::string_view kActiveAttributes[] = {
-      " onclick=", " onload=", " onerror=", " onmouseover="};
-  constexpr std::string_view kActiveScheme = "javascript:";
-  constexpr const char* kActive =
-      "txt-1: the narrative SHALL contain only basic HTML (no scripts, frames, forms, styles or "
-      "event handlers)";
+  // receiver renders the narrative: scripts, frames, forms, styles, event
+  // handlers, script URLs. Names are matched ignoring ASCII case and any
+  // namespace prefix ("h:script").
+  static constexpr std::string_view kActiveTags[] = {
+      "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
+      "input",  "button", "style", "link",     "meta",   "base",  "svg",    "math"};
   bool image = false;
-  for (std::size_t i = s.find('<'); i != std::string_view::npos; i = s.find('<', i + 1)) {
-    if (i + 1 >= s.size()) break;
-    char next = s[i + 1];
-    if (next >= 'A' && next <= 'Z') next = static_cast<char>(next - 'A' + 'a');
-    // Second letters of the active tags and of <img; other tags (p, b, t*, d*) are skipped.
-    if (next != 's' && next != 'i' && next != 'f' && next != 'o' && next != 'e' && next != 'b' &&
-        next != 'l' && next != 'm') {
+  bool content = false;  // txt-2: non-whitespace text outside the tags
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t lt = s.find('<', i);
+    const std::size_t textEnd = lt == std::string_view::npos ? s.size() : lt;
+    for (std::size_t k = i; !content && k < textEnd; ++k) content = !isXmlSpace(s[k]);
+    if (lt == std::string_view::npos) break;
+    std::string_view rest = s.substr(lt);
+    if (rest.starts_with("<!--")) {
+      const std::size_t end = s.find("-->", lt + 4);
+      if (end == std::string_view::npos) return "narrative div has an unclosed comment";
+      i = end + 3;
       continue;
     }
+    if (rest.starts_with("<![CDATA[")) {
+      const std::size_t end = s.find("]]>", lt + 9);
+      if (end == std::string_view::npos) return "narrative div has an unclosed CDATA section";
+      for (std::size_t k = lt + 9; !content && k < end; ++k) content = !isXmlSpace(s[k]);
+      i = end + 3;
+      continue;
+    }
+    if (rest.size() > 1 && (rest[1] == '/' || rest[1] == '!' || rest[1] == '?')) {
+      // An end tag, a declaration or a processing instruction: no attributes.
+      const std::size_t gt = s.find('>', lt);
+      if (gt == std::string_view::npos) return "narrative div has an unclosed tag";
+      i = gt + 1;
+      continue;
+    }
+    // A start tag: its name, then attributes name[=value], values quoted or not.
+    std::size_t p = lt + 1;
+    const std::size_t nameStart = p;
+    while (p < s.size() && !isXmlSpace(s[p]) && s[p] != '>' && s[p] != '/') ++p;
+    std::string_view name = s.substr(nameStart, p - nameStart);
+    if (const std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+      name.remove_prefix(colon + 1);
+    }
     for (std::string_view a : kActiveTags) {
-      if (a[1] == next && hasLowerAt(s, i, a)) return kActive;
+      if (equalsLower(name, a)) return kActiveContent;
     }
-    image = image || (next == 'i' && hasLowerAt(s, i, "<img"));
-  }
-  for (std::size_t i = s.find('='); i != std::string_view::npos; i = s.find('=', i + 1)) {
-    for (std::string_view a : kActiveAttributes) {
-      if (i + 1 >= a.size() && hasLowerAt(s, i + 1 - a.size(), a)) return kActive;
+    image = image || equalsLower(name, "img");
+    for (;;) {
+      while (p < s.size() && (isXmlSpace(s[p]) || s[p] == '/')) ++p;
+      if (p >= s.size()) return "narrative div has an unclosed tag";
+      if (s[p] == '>') break;
+      const std::size_t attrStart = p;
+      while (p < s.size() && !isXmlSpace(s[p]) && s[p] != '=' && s[p] != '>' && s[p] != '/') ++p;
+      const std::string_view attr = s.substr(attrStart, p - attrStart);
+      while (p < s.size() && isXmlSpace(s[p])) ++p;
+      std::string_view value;
+      if (p < s.size() && s[p] == '=') {
+        ++p;
+        while (p < s.size() && isXmlSpace(s[p])) ++p;
+        if (p < s.size() && (s[p] == '"' || s[p] == '\'')) {
+          const std::size_t end = s.find(s[p], p + 1);
+          if (end == std::string_view::npos) return "narrative div has an unclosed attribute value";
+          value = s.substr(p + 1, end - p - 1);
+          p = end + 1;
+        } else {
+          const std::size_t valueStart = p;
+          while (p < s.size() && !isXmlSpace(s[p]) && s[p] != '>') ++p;
+          value = s.substr(valueStart, p - valueStart);
+        }
+      }
+      if (const char* problem = attributeProblem(attr, value)) return problem;
     }
-  }
-  for (std::size_t i = s.find(':'); i != std::string_view::npos; i = s.find(':', i + 1)) {
-    if (i + 1 >= kActiveScheme.size() &&
-        hasLowerAt(s, i + 1 - kActiveScheme.size(), kActiveScheme)) {
-      return kActive;
-    }
+    i = p + 1;
   }
   // txt-2: some non-whitespace content outside the tags (an image counts).
-  if (image) return nullptr;
-  bool inTag = false;
-  for (char c : s) {
-    if (c == '<') inTag = true;
-    if (!inTag && c != ' ' && c != '\t' && c != '\r' && c != '\n') return nullptr;
-    if (c == '>') inTag = false;
-  }
+  if (image || content) return nullptr;
   return "txt-2: the narrative SHALL have some non-whitespace content";
 }
 

@@ -17,7 +17,10 @@
 //  - invariants, each named in the message: obs-6, obs-7, qty-3, sqty-1, cpl-3,
 //    gol-1, ref-1, per-1, rng-2, rat-1, att-1, cpt-2, ext-1, obs-3, pat-1,
 //    tim-1/2/4..8, dom-2, dom-4, dom-5, bdl-1..5, bdl-7..10, ele-1, txt-2 and
-//    the active-content part of txt-1; dom-6 (missing narrative) as a warning.
+//    the active-content part of txt-1 (checked on the markup only: element
+//    names, attribute names and values; text between tags is content, so
+//    escaped words such as "javascript:" or "onclick=" are fine); dom-6
+//    (missing narrative) as a warning.
 //    Judgement calls (where third-party validators may differ) are commented in
 //    validator.cpp: obs-7 compares Codings on system+code, per-1 compares
 //    mixed-precision dates on their common prefix, ref-1 resolves `#id`

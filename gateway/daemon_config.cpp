@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "fhir/json.h"
+#include "gateway/transport/url_origin.h"
 
 namespace inloop::gateway {
 
@@ -513,6 +514,10 @@ std::optional<Role> roleFromName(std::string_view name) {
   if (name == "read") return Role::kRead;
   if (name == "admin") return Role::kAdmin;
   return std::nullopt;
+}
+
+bool listensInClear(const DaemonConfig& config) {
+  return !config.tls && !isLoopbackHost(config.host);
 }
 
 fhir::Status parseListen(std::string_view text, std::string* host, std::uint16_t* port) {

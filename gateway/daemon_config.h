@@ -190,6 +190,11 @@ struct DaemonConfig {
 // Fails with kInvalid and a message naming the problem.
 fhir::Status parseListen(std::string_view text, std::string* host, std::uint16_t* port);
 
+// True when `serve` would listen without TLS on an address that is not
+// loopback (records, tokens and summaries would cross the network in clear);
+// the daemon then logs "plain-http-listener" at every start.
+bool listensInClear(const DaemonConfig& config);
+
 struct DaemonConfigLoad {
   std::optional<DaemonConfig> config;  // set only when issues has no errors
   fhir::Issues issues;                 // paths "FILE:LINE:COLUMN"

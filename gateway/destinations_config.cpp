@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "fhir/json.h"
+#include "gateway/transport/url_origin.h"
 
 namespace inloop::gateway {
 
@@ -113,10 +114,6 @@ std::optional<UrlParts> parseHttpUrl(std::string_view url, std::string* why) {
     parts.host = std::string(authority.substr(0, authority.find(':')));
   }
   return parts;
-}
-
-bool isLoopbackHost(std::string_view host) {
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
 std::string stripTrailingSlashes(std::string s) {
@@ -473,8 +470,63 @@ void readHeaders(Reader& r, const Json& v, const std::string& what, DestinationP
   }
 }
 
+// Plain http off loopback (docs/security.md, "Plain HTTP"): patient data would
+// cross the network unencrypted, so the destination must say so in words
+// (`allowPlainHttpPhi`); SMART assertions and tokens never go that way.
+// `consentNode`: the allowPlainHttpPhi setting, or null. Returns true when the
+// destination sends PHI over plain http by that consent.
+bool checkPlainHttp(Reader& r, const DestinationProfile& d, const std::string& what,
+                    const Json& endpointNode, const UrlParts& urlParts, const Json* consentNode) {
+  const bool plain = urlParts.scheme == "http" && !isLoopbackHost(urlParts.host);
+  bool consent = false;
+  if (consentNode != nullptr) {
+    consent = consentNode->isString() && consentNode->text() == kPlainHttpPhiConsent;
+    if (!consent) {
+      r.error(
+          *consentNode,
+          what + ".allowPlainHttpPhi must be exactly \"" + std::string(kPlainHttpPhiConsent) + "\"",
+          "security");
+    } else if (!plain) {
+      r.error(*consentNode,
+              what +
+                  ": \"allowPlainHttpPhi\" only confirms a plain http endpoint that is not "
+                  "loopback",
+              "security");
+    }
+  }
+  if (d.auth.type == AuthType::kSmartBackend) {
+    for (const std::string& url : {d.endpoint, d.auth.smart.tokenUrl}) {
+      if (url.empty()) continue;
+      if (const char* problem = credentialUrlProblem(url, d.endpoint)) {
+        r.error(endpointNode, what + ": smart-backend refuses " + url + ": " + problem, "security");
+      }
+    }
+  }
+  if (!plain) return false;
+  if (!consent) {
+    r.error(endpointNode,
+            what + ": plain http to " + urlParts.host +
+                " would carry patient data unencrypted; use https, or confirm with "
+                "\"allowPlainHttpPhi\": \"" +
+                std::string(kPlainHttpPhiConsent) + "\"",
+            "security");
+    return false;
+  }
+  r.warning(endpointNode,
+            what + ": patient data crosses the network unencrypted (plain http to " +
+                urlParts.host + ", allowed by \"allowPlainHttpPhi\")",
+            "security");
+  if (d.auth.type != AuthType::kNone) {
+    r.warning(
+        endpointNode,
+        what + ": credentials would travel over plain http to " + urlParts.host + "; use https",
+        "security");
+  }
+  return true;
+}
+
 void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Destinations* config,
-                     std::vector<std::string>* insecure) {
+                     DestinationsLoad* load) {
   std::string what = "destinations[" + std::to_string(index) + "]";
   DestinationProfile d;
   const Json* idNode = nullptr;
@@ -511,12 +563,13 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
     }
   }
   bool isInsecure = false;
+  const Json* consentNode = nullptr;
   UrlParts urlParts;
   r.members(
       v, what,
       {"id", "kind", "endpoint", "enabled", "auth", "tls", "timeouts", "maxInFlight",
        "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers",
-       "conditionalReferences", "rotation"},
+       "conditionalReferences", "rotation", "allowPlainHttpPhi"},
       [&](const std::string& key, const Json& value) {
         std::string name = what + "." + key;
         if (key == "id" || key == "kind") return;
@@ -528,6 +581,8 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
           } else {
             r.httpUrl(value, name, &d.endpoint, &urlParts);
           }
+        } else if (key == "allowPlainHttpPhi") {
+          consentNode = &value;  // checked with the endpoint, below
         } else if (key == "enabled") {
           r.boolean(value, name, &d.enabled);
         } else if (key == "conditionalReferences") {
@@ -669,13 +724,13 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
     }
     if (tlsNode != nullptr) r.error(*tlsNode, what + ": an ndjson-dir destination has no TLS");
   }
+  bool plainHttp = false;
   if (kindOk && d.kind != DestinationKind::kNdjsonDir && endpointNode != nullptr &&
-      urlParts.scheme == "http" && !isLoopbackHost(urlParts.host) &&
-      d.auth.type != AuthType::kNone) {
-    r.warning(
-        *endpointNode,
-        what + ": credentials would travel over plain http to " + urlParts.host + "; use https",
-        "security");
+      !urlParts.scheme.empty()) {
+    plainHttp = checkPlainHttp(r, d, what, *endpointNode, urlParts, consentNode);
+  } else if (consentNode != nullptr && kindOk && d.kind == DestinationKind::kNdjsonDir) {
+    r.error(*consentNode, what + ": \"allowPlainHttpPhi\" applies to http destinations only",
+            "security");
   }
   if (d.patientMatching.mode == mappings::PatientMatchingMode::kReference &&
       d.patientMatching.patientIdentifierSystem.empty() && matchingNode != nullptr &&
@@ -697,7 +752,8 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
     r.error(*idNode, "duplicate destination id \"" + d.id + "\"", "duplicate");
     return;
   }
-  if (isInsecure) insecure->push_back(d.id);
+  if (isInsecure) load->insecure.push_back(d.id);
+  if (plainHttp) load->plainHttp.push_back(d.id);
   config->destinations.push_back(std::move(d));
 }
 
@@ -795,7 +851,7 @@ DestinationsLoad parseDestinationsConfig(std::string_view text, const std::strin
                 return;
               }
               for (std::size_t i = 0; i < value.items().size(); ++i) {
-                readDestination(r, value.items()[i], i, &config, &out.insecure);
+                readDestination(r, value.items()[i], i, &config, &out);
               }
             });
   // Routes after destinations, whatever the order in the file.
@@ -884,7 +940,13 @@ fhir::Result<RouteFlag> parseRouteFlag(std::string_view text) {
     d.endpoint = std::string(url);
   } else {
     std::string why;
-    if (!parseHttpUrl(url, &why)) return bad("URL \"" + std::string(url) + "\" " + why);
+    const std::optional<UrlParts> parts = parseHttpUrl(url, &why);
+    if (!parts) return bad("URL \"" + std::string(url) + "\" " + why);
+    if (parts->scheme == "http" && !isLoopbackHost(parts->host)) {
+      return bad("plain http to " + parts->host +
+                 " would carry patient data unencrypted; use https (or a destinations file "
+                 "whose destination sets \"allowPlainHttpPhi\")");
+    }
     d.endpoint = stripTrailingSlashes(std::string(url));
   }
   d.id = "route-" + routeIdPart(practice) + "-" + std::string(kindName);

@@ -14,7 +14,11 @@
 // referenced but missing (file not readable, environment variable not set) is
 // a WARNING at load time and an error when it is used (readSecret).
 // `"verify": false` needs `"insecureSkipVerify": true`; such destinations are
-// listed in DestinationsLoad::insecure so the caller logs them loudly.
+// listed in DestinationsLoad::insecure so the caller logs them loudly. An http
+// endpoint that is not loopback is an error unless the destination sets
+// `"allowPlainHttpPhi": kPlainHttpPhiConsent` (then listed in
+// DestinationsLoad::plainHttp, logged at every start); smart-backend never
+// sends its assertion or token over plain http off loopback (docs/security.md).
 //
 // Thread safety: plain values and free functions; SecretProbe callables must be
 // safe to call from the loading thread.
@@ -33,6 +37,11 @@
 namespace inloop::gateway {
 
 inline constexpr std::string_view kDestinationsFileName = "destinations.json";
+
+// The one value of a destination's "allowPlainHttpPhi" that lets it send
+// patient data over plain http to a host that is not loopback.
+inline constexpr std::string_view kPlainHttpPhiConsent =
+    "I understand PHI crosses the network unencrypted";
 
 // True for "destinations.json" (a base name), the file check-config hands to
 // checkDestinationsFiles.
@@ -53,6 +62,9 @@ struct DestinationsLoad {
   fhir::Issues issues;                           // paths "FILE:LINE:COLUMN"
   // Ids of destinations with TLS verification turned off: log each loudly.
   std::vector<std::string> insecure;
+  // Ids of destinations sending PHI over plain http by allowPlainHttpPhi: log
+  // each loudly, at every start and reload.
+  std::vector<std::string> plainHttp;
 };
 
 // Parses and validates the text of `fileName` (used in issue paths) whose

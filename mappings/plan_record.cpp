@@ -313,6 +313,7 @@ struct StringRule {
   std::size_t minChars = 1;
   std::size_t maxChars = 0;  // 0: no limit beyond the JSON reader's
   FormatCheck check = nullptr;
+  bool quoteValue = true;  // false: a refusal does not echo the value
 };
 
 bool isDigits(std::string_view s) {
@@ -391,9 +392,76 @@ const char* checkIcd10(std::string_view s) {
   return ok ? nullptr : "expected an ICD-10-CM code such as M48.062";
 }
 
-constexpr StringRule kText{};                            // non-empty
-constexpr StringRule kAnyText{.minChars = 0};            // may be empty
-constexpr StringRule kLocalId{.maxChars = kMaxIdChars};  // mrn, goalId...
+// The code point at s[*i] (valid UTF-8, as the JSON reader guarantees); moves *i past it.
+char32_t nextCodePoint(std::string_view s, std::size_t* i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b = byte(*i);
+  std::size_t len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+  if (*i + len > s.size()) len = s.size() - *i;
+  char32_t c = len == 1 ? b : b & (0x7F >> len);
+  for (std::size_t k = 1; k < len; ++k) c = (c << 6) | (byte(*i + k) & 0x3F);
+  *i += len;
+  return c;
+}
+
+// Invisible characters that change how text around them reads: soft hyphen,
+// Arabic letter mark, Mongolian vowel separator, zero-width and directional
+// marks, line and paragraph separators, bidi embeddings, overrides and
+// isolates, word joiner and invisible operators, byte order mark, interlinear
+// annotation marks. docs/record-format.md ("Id (local)") lists the same ranges.
+bool isFormatCharacter(char32_t c) {
+  return c == 0xAD || c == 0x61C || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF ||
+         (c >= 0xFFF9 && c <= 0xFFFB);
+}
+
+bool isUnicodeSpace(char32_t c) {
+  return c == ' ' || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
+}
+
+// Local ids (mrn, practiceId, goalId...) end up in identifiers, URLs, file
+// names and log lines: printable characters only, and nothing that reads as a
+// path step. Lengths are checked by the rule.
+const char* checkLocalId(std::string_view s) {
+  std::size_t i = 0;
+  char32_t first = 0;
+  char32_t last = 0;
+  while (i < s.size()) {
+    const char32_t c = nextCodePoint(s, &i);
+    if (first == 0) first = c;
+    last = c;
+    if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) {
+      return "must not contain control characters (tab, line feed and carriage return included)";
+    }
+    if (isFormatCharacter(c)) {
+      return "must not contain invisible Unicode format or bidirectional characters (such as "
+             "U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)";
+    }
+    if (c == '"' || c == '\'' || c == '`' || c == '\\') {
+      return "must not contain quotes or backslashes";
+    }
+  }
+  if (isUnicodeSpace(first) || isUnicodeSpace(last)) {
+    return "must not start or end with whitespace";
+  }
+  // "a/b" is fine; "/a", "a/", "a//b", "..", "./a", "a/../b" are not.
+  for (std::size_t start = 0;;) {
+    const std::size_t slash = s.find('/', start);
+    const std::string_view segment = s.substr(start, slash - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return "must not have an empty, \".\" or \"..\" path segment (\"/\" only between others)";
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return nullptr;
+}
+
+constexpr StringRule kText{};                  // non-empty
+constexpr StringRule kAnyText{.minChars = 0};  // may be empty
+// mrn, goalId...
+constexpr StringRule kLocalId{.maxChars = kMaxIdChars, .check = checkLocalId, .quoteValue = false};
 constexpr StringRule kNote{.minChars = 0, .maxChars = kMaxNoteChars};
 constexpr StringRule kRecordIdRule{.check = checkRecordId};
 constexpr StringRule kCodeRule{.check = checkCode};
@@ -446,7 +514,7 @@ std::optional<std::string> stringValue(Context& ctx, const Json& v, const std::s
   }
   if (rule.check != nullptr) {
     if (const char* expected = rule.check(s); expected != nullptr) {
-      ctx.error("value", path, expected + gotValue(s, path));
+      ctx.error("value", path, expected + (rule.quoteValue ? gotValue(s, path) : std::string()));
       return std::nullopt;
     }
   }

@@ -373,12 +373,22 @@ struct Daemon::Impl {
 
   // `quiet`: at start-up, where the first log line must be "listening" (the
   // counts are logged with it instead).
-  void installDestinations(DestinationsLoad load, bool quiet = false) {
-    for (const std::string& id : load.insecure) {
-      fhir::Json w = fhir::Json::object();
-      w.set("destination", fhir::Json::string(id));
-      logger.log(LogLevel::kWarning, "tls-verification-off", w);
+  // The settings an admin confirmed in words, logged at every start and reload
+  // so nobody forgets them: TLS verification off, PHI over plain http.
+  void logConfirmedRisks(const DestinationsLoad& load) {
+    const std::pair<const std::vector<std::string>*, const char*> lists[] = {
+        {&load.insecure, "tls-verification-off"}, {&load.plainHttp, "plain-http-phi"}};
+    for (const auto& [ids, event] : lists) {
+      for (const std::string& id : *ids) {
+        fhir::Json w = fhir::Json::object();
+        w.set("destination", fhir::Json::string(id));
+        logger.log(LogLevel::kWarning, event, w);
+      }
     }
+  }
+
+  void installDestinations(DestinationsLoad load, bool quiet = false) {
+    logConfirmedRisks(load);
     auto destinations = std::make_shared<const mappings::Destinations>(std::move(*load.config));
     fhir::Json f = fhir::Json::object();
     f.set("destinations",
@@ -531,9 +541,12 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   alerterDeps.clock = &d.clock;
   alerterDeps.logger = &d.logger;
   d.alerter = std::make_unique<Alerter>(config.alerts, std::move(alerterDeps));
-  std::vector<std::string> insecure = destinations.insecure;
+  DestinationsLoad risks;  // logged after the "listening" line
+  risks.insecure = std::move(destinations.insecure);
+  risks.plainHttp = std::move(destinations.plainHttp);
   const auto destinationCount = static_cast<std::int64_t>(destinations.config->destinations.size());
   destinations.insecure.clear();
+  destinations.plainHttp.clear();
   d.installDestinations(std::move(destinations), true);
 
   IngestLimits limits;
@@ -646,10 +659,13 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   f.set("destinations", fhir::Json::number(destinationCount));
   f.set("releasedLeases", fhir::Json::number(releasedLeases));
   d.logger.log(LogLevel::kInfo, "listening", f);
-  for (const std::string& id : insecure) {
+  d.logConfirmedRisks(risks);
+  if (listensInClear(config)) {
+    // Records, tokens and summaries would cross the network in clear.
     fhir::Json w = fhir::Json::object();
-    w.set("destination", fhir::Json::string(id));
-    d.logger.log(LogLevel::kWarning, "tls-verification-off", w);
+    w.set("host", fhir::Json::string(config.host));
+    w.set("port", fhir::Json::number(std::int64_t{d.server->port()}));
+    d.logger.log(LogLevel::kWarning, "plain-http-listener", w);
   }
   // After the "listening" line: the first evaluation and the inbox's first scan log too.
   d.alerter->start();

@@ -7,6 +7,7 @@
 #include "fhir/json.h"
 #include "gateway/clock.h"
 #include "gateway/server/json_logger.h"
+#include "gateway/transport/url_origin.h"
 
 namespace inloop::gateway {
 
@@ -73,6 +74,16 @@ fhir::Result<std::unique_ptr<SmartBackendAuth>> SmartBackendAuth::create(
     return fhir::Status(fhir::ErrorCode::kInvalid,
                         "smart-backend discovery needs an http(s) endpoint");
   }
+  // The access token goes to the endpoint, the assertion to the token URL:
+  // neither over plain http, except loopback to loopback.
+  for (const std::string& url : {fhirBaseUrl, settings.tokenUrl}) {
+    if (url.empty()) continue;
+    if (const char* problem = credentialUrlProblem(url, fhirBaseUrl)) {
+      return fhir::Status(
+          fhir::ErrorCode::kInvalid,
+          "destination \"" + destinationId + "\": smart-backend refuses " + url + ": " + problem);
+    }
+  }
   if (settings.privateKeyFile.empty()) {
     return fhir::Status(fhir::ErrorCode::kInvalid, "smart-backend needs a privateKeyFile");
   }
@@ -116,6 +127,16 @@ fhir::Result<HttpClient*> SmartBackendAuth::clientForLocked(const std::string& u
   return slot->get();
 }
 
+void SmartBackendAuth::logWarning(const char* event, const std::string& tokenUrl,
+                                  const std::string& error) const {
+  if (logger_ == nullptr) return;
+  fhir::Json fields = fhir::Json::object();
+  fields.set("destination", fhir::Json::string(destinationId_));
+  fields.set("tokenUrl", fhir::Json::string(tokenUrl));
+  fields.set("error", fhir::Json::string(error));
+  logger_->log(LogLevel::kWarning, event, fields);
+}
+
 fhir::Status SmartBackendAuth::discoverLocked() {
   std::string base = fhirBaseUrl_;
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -142,7 +163,22 @@ fhir::Status SmartBackendAuth::discoverLocked() {
     return fhir::Status(fhir::ErrorCode::kInvalid,
                         "SMART discovery at " + url + ": no http(s) token_endpoint");
   }
-  tokenUrl_ = endpoint->text();
+  // The FHIR server's word is trusted for its own origin only: a discovered
+  // token_endpoint elsewhere (an internal admin URL, another host) would get
+  // our signed assertion. Another token server needs a configured tokenUrl.
+  const std::string& found = endpoint->text();
+  const char* problem = credentialUrlProblem(found, fhirBaseUrl_);
+  const std::optional<UrlOrigin> origin = originOf(fhirBaseUrl_);
+  if (problem == nullptr && (!origin || originOf(found) != origin)) {
+    problem = "not on the FHIR server's origin (set auth.tokenUrl to use another token server)";
+  }
+  if (problem != nullptr) {
+    const std::string why = "refused token_endpoint " + found + " from " + url + ": " + problem;
+    logWarning("smart-token-endpoint-refused", found, problem);
+    return fhir::Status(fhir::ErrorCode::kInvalid,
+                        "destination \"" + destinationId_ + "\": SMART discovery " + why);
+  }
+  tokenUrl_ = found;
   return fhir::Status::ok();
 }
 
@@ -170,13 +206,7 @@ fhir::Status SmartBackendAuth::fetchTokenLocked() {
   HttpResult result = (*client)->send(request);
 
   auto fail = [&](fhir::ErrorCode code, std::string why) {
-    if (logger_ != nullptr) {
-      fhir::Json fields = fhir::Json::object();
-      fields.set("destination", fhir::Json::string(destinationId_));
-      fields.set("tokenUrl", fhir::Json::string(tokenUrl_));
-      fields.set("error", fhir::Json::string(why));
-      logger_->log(LogLevel::kWarning, "smart-token-failed", fields);
-    }
+    logWarning("smart-token-failed", tokenUrl_, why);
     return fhir::Status(code, "token request to " + tokenUrl_ + ": " + why);
   };
   if (!result.isOk()) return fail(fhir::ErrorCode::kUnavailable, describeResult(result));

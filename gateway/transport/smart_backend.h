@@ -17,8 +17,14 @@
 //     receiver drops it and fetches a new one (once per rejected token).
 //
 // Logged (info): token fetched (destination, token URL, expires_in, scope
-// granted); warning: token request failed (status, OAuth "error" code). Never
-// logged: the assertion, the access token, the key.
+// granted); warning: token request failed (status, OAuth "error" code), a
+// discovered token endpoint refused. Never logged: the assertion, the access
+// token, the key.
+//
+// Where credentials go (docs/security.md, "Outbound authentication"): a
+// discovered token_endpoint is used only when it is https on the origin of
+// the FHIR base URL; the assertion and the token never travel over plain http
+// except loopback to loopback (credentialUrlProblem).
 // Time comes from the Clock passed in (tests use ManualClock).
 // Thread safety: applyAuth/onUnauthorized may be called concurrently; one
 // thread fetches while the others wait for its token.
@@ -38,8 +44,9 @@ class SmartBackendAuth final : public AuthProvider {
  public:
   // `fhirBaseUrl` is the destination's endpoint (for discovery). `clientOptions`
   // are used for the discovery and token requests. Fails with kInvalid when
-  // clientId, scopes or the key file name are missing, or a configured
-  // tokenUrl is not an http(s) URL. The key is loaded at first use (an
+  // clientId, scopes or the key file name are missing, a configured tokenUrl
+  // is not an http(s) URL, or the endpoint or tokenUrl is plain http off
+  // loopback (the message names `destinationId` and the URL). The key is loaded at first use (an
   // unreadable or unfitting key then fails applyAuth with kInvalid/kIoError). `clock` (and
   // `logger`, may be null) must outlive the provider.
   static fhir::Result<std::unique_ptr<SmartBackendAuth>> create(
@@ -60,6 +67,9 @@ class SmartBackendAuth final : public AuthProvider {
   SmartBackendAuth(mappings::SmartBackendSettings settings, std::string fhirBaseUrl,
                    HttpClientOptions options, const Clock& clock, JsonLogger* logger,
                    std::string destinationId);
+
+  // A warning line: destination, token URL, why (never a secret).
+  void logWarning(const char* event, const std::string& tokenUrl, const std::string& error) const;
 
   // With mutex_ held.
   fhir::Status discoverLocked();

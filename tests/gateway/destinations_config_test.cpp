@@ -290,6 +290,7 @@ TEST_CASE("destinations: warnings, defaults and relative paths", "[gateway][dest
   // comments are allowed
   "destinations": [
     {"id": "ehr", "kind": "fhir-transaction", "endpoint": "http://ehr.example.org/fhir/",
+     "allowPlainHttpPhi": "I understand PHI crosses the network unencrypted",
      "auth": {"type": "bearer", "token": {"file": "secrets/ehr.token"}},
      "tls": {"verify": false, "insecureSkipVerify": true, "caFile": "/etc/ca.pem"},
      "accepts": ["Observation", "Encounter"]},
@@ -315,6 +316,8 @@ TEST_CASE("destinations: warnings, defaults and relative paths", "[gateway][dest
   CHECK(warned("certificate verification is OFF"));
   CHECK(warned("inloop never sends \"Encounter\""));
   CHECK(warned("plain http to ehr.example.org"));
+  CHECK(warned("patient data crosses the network unencrypted"));
+  CHECK(load.plainHttp == std::vector<std::string>{"ehr"});
   CHECK(warned("\"lonely\" is named by no route"));
   CHECK_FALSE(warned("127.0.0.1"));  // loopback over http is fine (tests)
   CHECK(load.insecure == std::vector<std::string>{"ehr"});
@@ -353,6 +356,66 @@ TEST_CASE("destinations: warnings, defaults and relative paths", "[gateway][dest
   CHECK(empty.config->destinations.empty());
   REQUIRE(empty.issues.size() == 1);
   CHECK(empty.issues[0].message.find("unroutable") != std::string::npos);
+}
+
+TEST_CASE("destinations: plain http off loopback needs allowPlainHttpPhi in words",
+          "[gateway][destinations][security]") {
+  // Issue 16 item 3: an http destination to another host once loaded with no
+  // warning when it had no auth; patient data would cross the network in clear.
+  const std::string consent = "\"I understand PHI crosses the network unencrypted\"";
+  struct Case {
+    const char* name;
+    std::string extra;
+    std::string endpoint;
+    const char* error;  // nullptr: loads
+  };
+  const std::vector<Case> cases = {
+      {"no auth, no consent", "", "\"http://ehr.example.org/fhir\"",
+       "plain http to ehr.example.org would carry patient data unencrypted"},
+      {"bearer, no consent", R"(, "auth": {"type": "bearer", "token": {"env": "T"}})",
+       "\"http://ehr.example.org/fhir\"", "allowPlainHttpPhi"},
+      {"consent", ", \"allowPlainHttpPhi\": " + consent, "\"http://ehr.example.org/fhir\"",
+       nullptr},
+      {"a boolean is not consent", R"(, "allowPlainHttpPhi": true)",
+       "\"http://ehr.example.org/fhir\"", "must be exactly"},
+      {"other words are not consent", R"(, "allowPlainHttpPhi": "yes")",
+       "\"http://ehr.example.org/fhir\"", "must be exactly"},
+      {"consent on https is an error", ", \"allowPlainHttpPhi\": " + consent,
+       "\"https://ehr.example.org/fhir\"", "only confirms a plain http endpoint"},
+      {"loopback needs nothing", "", "\"http://127.0.0.1:8080/fhir\"", nullptr},
+      {"smart-backend: never over plain http, consent or not",
+       ", \"allowPlainHttpPhi\": " + consent +
+           R"(, "auth": {"type": "smart-backend", "clientId": "c", "privateKeyFile": "k.pem",
+           "scopes": ["system/Observation.write"]})",
+       "\"http://ehr.example.org/fhir\"", "smart-backend refuses http://ehr.example.org/fhir"},
+      {"smart-backend: a plain http tokenUrl", R"(, "auth": {"type": "smart-backend",
+           "clientId": "c", "privateKeyFile": "k.pem", "tokenUrl": "http://login.example.org/t",
+           "scopes": ["system/Observation.write"]})",
+       "\"https://ehr.example.org/fhir\"", "smart-backend refuses http://login.example.org/t"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    DestinationsLoad load = parseDestinationsConfig(
+        withDestination(c.extra, "fhir-transaction", c.endpoint), "d.json", "/cfg", nullptr);
+    INFO(errorsOf(load));
+    if (c.error == nullptr) {
+      CHECK(countErrors(load.issues) == 0);
+      continue;
+    }
+    CHECK_FALSE(load.config.has_value());
+    bool found = false;
+    for (const auto& i : load.issues) {
+      found =
+          found || (i.severity == inloop::fhir::Severity::kError &&
+                    i.message.find(c.error) != std::string::npos && i.path.starts_with("d.json:"));
+    }
+    CHECK(found);
+  }
+  // --route cannot carry the consent: plain http there is loopback only.
+  auto flag = parseRouteFlag("fm-1=fhir-put:http://ehr.example.org/fhir");
+  REQUIRE_FALSE(flag.isOk());
+  CHECK(flag.status().message().find("plain http to ehr.example.org") != std::string::npos);
+  CHECK(parseRouteFlag("fm-1=fhir-put:http://localhost:8080/fhir").isOk());
 }
 
 TEST_CASE("destinations: reading files and secrets", "[gateway][destinations]") {

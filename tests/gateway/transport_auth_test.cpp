@@ -11,6 +11,7 @@
 #include "gateway/transport/auth.h"
 #include "gateway/transport/jwt.h"
 #include "gateway/transport/smart_backend.h"
+#include "gateway/transport/url_origin.h"
 #include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/smart_token_endpoint.h"
 #include "tests/gateway/support/test_pki.h"
@@ -36,11 +37,39 @@ mappings::DestinationProfile profileFor(const std::string& endpoint) {
   return p;
 }
 
+// A smart-backend destination at `endpoint`.
+mappings::DestinationProfile smartProfileFor(const std::string& endpoint, std::string clientId,
+                                             std::string privateKeyFile, mappings::SigningAlg alg,
+                                             std::vector<std::string> scopes) {
+  mappings::DestinationProfile p = profileFor(endpoint);
+  p.auth.type = mappings::AuthType::kSmartBackend;
+  p.auth.smart.clientId = std::move(clientId);
+  p.auth.smart.privateKeyFile = std::move(privateKeyFile);
+  p.auth.smart.alg = alg;
+  p.auth.smart.scopes = std::move(scopes);
+  return p;
+}
+
 std::unique_ptr<HttpClient> clientFor(const std::string& url) {
   auto c = HttpClient::create(url, {}, nullptr);
   REQUIRE(c.isOk());
   return std::move(c).value();
 }
+
+// The auth provider of `profile`, logging into `logs`, and a client for its endpoint.
+struct AuthRig {
+  AuthRig(const mappings::DestinationProfile& profile, const gateway::Clock& clock)
+      : logger(logs, gateway::LogLevel::kDebug) {
+    auto made = gateway::makeAuthProvider(profile, {&clock, &logger});
+    REQUIRE(made.isOk());
+    auth = std::move(made).value();
+    client = clientFor(profile.endpoint);
+  }
+  std::ostringstream logs;
+  gateway::JsonLogger logger;
+  std::unique_ptr<gateway::AuthProvider> auth;
+  std::unique_ptr<HttpClient> client;
+};
 
 HttpRequest get(std::string target) {
   HttpRequest r;
@@ -209,20 +238,16 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
   options.tokenLifetimeSeconds = 300;
   SmartTokenEndpoint endpoint(receiver, clock, options);
 
-  auto profile = profileFor(receiver.url("/fhir/R4"));
-  profile.auth.type = mappings::AuthType::kSmartBackend;
-  profile.auth.smart.clientId = options.clientId;
-  profile.auth.smart.privateKeyFile = rsa ? pki.rsaPrivate : pki.ecPrivate;
-  profile.auth.smart.alg = alg;
+  auto profile = smartProfileFor(receiver.url("/fhir/R4"), options.clientId,
+                                 rsa ? pki.rsaPrivate : pki.ecPrivate, alg,
+                                 {"system/Observation.write", "system/Patient.read"});
   profile.auth.smart.keyId = "kid-1";
-  profile.auth.smart.scopes = {"system/Observation.write", "system/Patient.read"};
-  std::ostringstream logs;
-  gateway::JsonLogger logger(logs, gateway::LogLevel::kDebug);
-  auto auth = gateway::makeAuthProvider(profile, {&clock, &logger});
-  REQUIRE(auth.isOk());
-  auto client = clientFor(profile.endpoint);
+  AuthRig rig(profile, clock);
+  std::ostringstream& logs = rig.logs;
+  auto& auth = rig.auth;
+  auto& client = rig.client;
 
-  HttpResult first = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/metadata"));
+  HttpResult first = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/metadata"));
   INFO(gateway::describeResult(first));
   INFO((endpoint.rejections().empty() ? "" : endpoint.rejections().back()));
   REQUIRE(first.isOk());
@@ -234,7 +259,7 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
   CHECK(seen.scope == "system/Observation.write system/Patient.read");
   CHECK(seen.exp > clock.nowMillis() / 1000);
   CHECK(seen.exp <= clock.nowMillis() / 1000 + 300);
-  auto* smart = dynamic_cast<gateway::SmartBackendAuth*>(auth->get());
+  auto* smart = dynamic_cast<gateway::SmartBackendAuth*>(auth.get());
   REQUIRE(smart != nullptr);
   CHECK(smart->tokenUrl() == endpoint.tokenUrl());
   // Secrets stay out of the logs.
@@ -244,12 +269,12 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
 
   SECTION("the token is cached while fresh") {
     clock.advance(200 * 1000);
-    REQUIRE(gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient")).isOk());
+    REQUIRE(gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient")).isOk());
     CHECK(endpoint.tokensIssued() == 1);
   }
   SECTION("refreshed shortly before expiry, with a new jti") {
     clock.advance(250 * 1000);  // 50 s left of 300: inside the 60 s margin
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 200);
     CHECK(endpoint.tokensIssued() == 2);
@@ -260,14 +285,14 @@ TEST_CASE("SMART Backend Services against the token endpoint double", "[gateway]
   }
   SECTION("refreshed once on a 401, then the request is repeated") {
     endpoint.revokeAll();
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 200);
     CHECK(endpoint.tokensIssued() == 2);
   }
   SECTION("a second 401 is final: no refresh loop") {
     receiver.script({Step::respond(401), Step::respond(401), Step::respond(401)});
-    HttpResult r = gateway::sendWithAuth(*client, auth->get(), get("/fhir/R4/Patient"));
+    HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/R4/Patient"));
     REQUIRE(r.isOk());
     CHECK(r.response().status == 401);
     CHECK(endpoint.tokensIssued() == 2);
@@ -283,12 +308,9 @@ TEST_CASE("SMART: refused and unreachable token endpoints", "[gateway]") {
   options.publicKeyFile = pki.ecPublic;  // the endpoint expects ES384 ...
   options.alg = mappings::SigningAlg::kEs384;
   SmartTokenEndpoint endpoint(receiver, clock, options);
-  auto profile = profileFor(receiver.url("/fhir"));
-  profile.auth.type = mappings::AuthType::kSmartBackend;
-  profile.auth.smart.clientId = options.clientId;
-  profile.auth.smart.privateKeyFile = pki.rsaPrivate;  // ... the client signs RS384
-  profile.auth.smart.alg = mappings::SigningAlg::kRs384;
-  profile.auth.smart.scopes = {"system/Observation.write"};
+  auto profile = smartProfileFor(receiver.url("/fhir"), options.clientId,
+                                 pki.rsaPrivate,  // ... the client signs RS384
+                                 mappings::SigningAlg::kRs384, {"system/Observation.write"});
 
   SECTION("wrong algorithm: refused, reported as an auth failure") {
     auto auth = gateway::makeAuthProvider(profile, {&clock, nullptr});
@@ -336,4 +358,84 @@ TEST_CASE("SMART: refused and unreachable token endpoints", "[gateway]") {
     profile.auth.smart.privateKeyFile.clear();
     CHECK_FALSE(gateway::makeAuthProvider(profile, {&clock, nullptr}).isOk());
   }
+}
+
+TEST_CASE("SMART: a discovered token_endpoint off the FHIR server's origin gets no assertion",
+          "[gateway][security]") {
+  // Issue 16 item 2: a FHIR server's smart-configuration naming another
+  // origin (here an "internal admin" URL on another loopback port) once made
+  // inloop POST its signed client assertion there.
+  TestPki pki;
+  REQUIRE(pki.ok);
+  gateway::ManualClock clock;
+  FaultReceiver fhirServer;
+  FaultReceiver admin;
+  const std::string refused =
+      GENERATE(std::string("admin"), std::string("https://other.test/token"),
+               std::string("http://localhost/token"));
+  const std::string tokenEndpoint = refused == "admin" ? admin.url("/internal/admin?x=1") : refused;
+  fhirServer.setHandler([&](const testing::ReceivedRequest& r) -> std::optional<Step> {
+    if (r.target.find("/.well-known/smart-configuration") == std::string::npos) return std::nullopt;
+    return Step::respond(200, "{\"token_endpoint\":\"" + tokenEndpoint + "\"}");
+  });
+  auto profile = smartProfileFor(fhirServer.url("/fhir"), "inloop-test-client", pki.ecPrivate,
+                                 mappings::SigningAlg::kEs384, {"system/Observation.write"});
+  AuthRig rig(profile, clock);
+  std::ostringstream& logs = rig.logs;
+  auto& auth = rig.auth;
+  auto& client = rig.client;
+  HttpResult r = gateway::sendWithAuth(*client, auth.get(), get("/fhir/metadata"));
+  INFO(tokenEndpoint);
+  REQUIRE_FALSE(r.isOk());
+  CHECK(r.error().kind == TransportErrorKind::kAuthFailed);
+  CHECK(r.error().message.find("\"ehr-test\"") != std::string::npos);
+  CHECK(r.error().message.find(tokenEndpoint) != std::string::npos);
+  CHECK(admin.requestCount() == 0);
+  CHECK(fhirServer.requestCount() == 1);  // the discovery only: no resource request either
+  CHECK(logs.str().find("smart-token-endpoint-refused") != std::string::npos);
+}
+
+TEST_CASE("SMART: assertions and tokens never travel over plain http off loopback",
+          "[gateway][security]") {
+  gateway::ManualClock clock;
+  auto profile = smartProfileFor("https://ehr.example.org/fhir", "c",
+                                 "/nonexistent/key.pem",  // loaded at first use only
+                                 mappings::SigningAlg::kRs384, {"system/Observation.write"});
+  auto make = [&] { return gateway::makeAuthProvider(profile, {&clock, nullptr}); };
+  // A configured token server elsewhere is the admin's choice, over https.
+  profile.auth.smart.tokenUrl = "https://login.example.org/oauth2/token";
+  CHECK(make().isOk());
+  profile.auth.smart.tokenUrl = "http://login.example.org/oauth2/token";
+  auto plain = make();
+  REQUIRE_FALSE(plain.isOk());
+  CHECK(plain.status().message().find("\"ehr-test\"") != std::string::npos);
+  CHECK(plain.status().message().find("http://login.example.org/oauth2/token") !=
+        std::string::npos);
+  // http to loopback only when the destination is loopback http as well.
+  profile.auth.smart.tokenUrl = "http://127.0.0.1:9/token";
+  CHECK_FALSE(make().isOk());
+  profile.endpoint = "http://127.0.0.1:8080/fhir";
+  CHECK(make().isOk());
+  // The access token itself would cross the network in clear.
+  profile.endpoint = "http://ehr.example.org/fhir";
+  profile.auth.smart.tokenUrl = "https://login.example.org/oauth2/token";
+  CHECK_FALSE(make().isOk());
+}
+
+TEST_CASE("url origins and loopback hosts", "[gateway][security]") {
+  using gateway::originOf;
+  REQUIRE(originOf("https://EHR.example.org/fhir"));
+  CHECK(originOf("https://EHR.example.org/fhir")->toString() == "https://ehr.example.org:443");
+  CHECK(originOf("http://127.0.0.1:8080?x")->toString() == "http://127.0.0.1:8080");
+  CHECK(originOf("http://[::1]:81/a")->host == "[::1]");
+  CHECK(originOf("https://a.example:443/x") == originOf("https://a.example/y"));
+  CHECK_FALSE(originOf("ftp://a.example/"));
+  CHECK_FALSE(originOf("https://user@a.example/"));
+  CHECK_FALSE(originOf("https://a.example:99999/"));
+  CHECK_FALSE(originOf("https:///x"));
+  CHECK(gateway::isLoopbackHost("127.0.0.2"));
+  CHECK(gateway::isLoopbackHost("localhost"));
+  CHECK(gateway::isLoopbackHost("[::1]"));
+  CHECK_FALSE(gateway::isLoopbackHost("127.0.0.1.example.org"));
+  CHECK_FALSE(gateway::isLoopbackHost("10.0.0.1"));
 }

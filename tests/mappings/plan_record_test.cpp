@@ -595,6 +595,71 @@ TEST_CASE("records: patient values and the note are not quoted back", "[mappings
   CHECK(findIssue(read2.issues, "$.effective", "got \"2026-02-30\"") != nullptr);
 }
 
+TEST_CASE("records: local ids are printable, without quotes, bidi marks or path steps",
+          "[mappings][records]") {
+  // Issue 16 item 10; docs/record-format.md "Id (local)" and the schema's localId.
+  struct IdCase {
+    const char* id;
+    const char* fragment;  // nullptr: accepted
+  };
+  const std::string longest(64, 'x');
+  const IdCase cases[] = {
+      {"PC-448812", nullptr},
+      {"riverside/west", nullptr},
+      {"a..b", nullptr},
+      {"Dr. O Brien 2", nullptr},
+      {"\303\234nic\303\270de-\346\227\245", nullptr},  // octal: U+00DC, U+00F8, U+65E5
+      {longest.c_str(), nullptr},
+      {"PC-1\n", "control characters"},
+      {"PC\r\n1", "control characters"},
+      {"PC\t1", "control characters"},
+      {"PC\302\2051", "control characters"},  // U+0085 NEL
+      {"PC\342\200\2561", "bidirectional"},   // U+202E
+      {"PC\xE2\x80\x8F", "bidirectional"},    // U+200F
+      {"\xE2\x81\xA6PC", "bidirectional"},    // U+2066
+      {"\xEF\xBB\xBFPC", "bidirectional"},    // U+FEFF
+      {"PC\"1", "quotes"},
+      {"PC'1", "quotes"},
+      {"PC`1", "quotes"},
+      {"PC\\1", "quotes or backslashes"},
+      {" PC1", "whitespace"},
+      {"PC1 ", "whitespace"},
+      {"PC1\xC2\xA0", "whitespace"},
+      {"../admin", "path segment"},
+      {"a/../b", "path segment"},
+      {"a/./b", "path segment"},
+      {"..", "path segment"},
+      {"/etc", "path segment"},
+      {"a/", "path segment"},
+      {"a//b", "path segment"},
+  };
+  const char* const paths[] = {"$.patient.mrn", "$.patient.pcpPatientId", "$.pcp.practiceId",
+                               "$.goalId"};
+  for (const IdCase& c : cases) {
+    for (const char* path : paths) {
+      INFO(path << " = " << c.id);
+      Json doc = example(kPainNrs);
+      setAt(&doc, path, Json::string(c.id));
+      ReadResult read = readPlanRecord(doc);
+      INFO(inloop::fhir::formatIssues(read.issues));
+      if (c.fragment == nullptr) {
+        CHECK(errorsOf(read.issues).empty());
+        continue;
+      }
+      REQUIRE(errorsOf(read.issues).size() == 1);
+      CHECK(findIssue(read.issues, path, c.fragment) != nullptr);
+      // The refused id is not echoed (it may carry the very characters refused);
+      // ".." alone is too short to tell from the message's own words.
+      if (std::string_view(c.id) != "..") {
+        CHECK(errorsOf(read.issues)[0].message.find(c.id) == std::string::npos);
+      }
+    }
+  }
+  Json tooLong = example(kPainNrs);
+  setAt(&tooLong, "$.pcp.practiceId", longString(65));
+  CHECK(findIssue(readPlanRecord(tooLong).issues, "$.pcp.practiceId", "too long") != nullptr);
+}
+
 TEST_CASE("records: accepted variants and warnings", "[mappings][records]") {
   struct Edit {
     const char* path;
