@@ -36,6 +36,8 @@ const Command kCommands[] = {
      cmdDeadletter},
     {"summary", "summary MRN [--config FILE|--data-dir DIR] [--html]  a patient's safety summary",
      cmdSummary},
+    {"backup", "backup FILE [--config FILE|--data-dir DIR]  consistent copy of the store, online",
+     cmdBackup},
 };
 
 void printHelp(std::ostream& out) {

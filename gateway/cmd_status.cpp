@@ -14,9 +14,9 @@
 // opened or read (the message names the path).
 #include <cstdint>
 #include <cstdlib>
-#include <optional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,9 +39,10 @@ constexpr const char* kStatusUsage =
 constexpr int kMaxAudit = 1000;
 
 // Every outbox state, in the order operators read them.
-constexpr OutboxState kStates[] = {OutboxState::kPending,    OutboxState::kPatientUnmatched,
-                                   OutboxState::kDelivered,  OutboxState::kDeadLetter,
-                                   OutboxState::kUnroutable, OutboxState::kSuperseded};
+constexpr OutboxState kStates[] = {
+    OutboxState::kPending,    OutboxState::kWritten,    OutboxState::kPatientUnmatched,
+    OutboxState::kDelivered,  OutboxState::kDeadLetter, OutboxState::kNotSent,
+    OutboxState::kUnroutable, OutboxState::kSuperseded, OutboxState::kDiscarded};
 
 struct StatusArgs {
   std::string configPath;
