@@ -38,6 +38,8 @@ const Command kCommands[] = {
      cmdSummary},
     {"backup", "backup FILE [--config FILE|--data-dir DIR]  consistent copy of the store, online",
      cmdBackup},
+    {"purge", "purge --dry-run|--apply [--older-than-days N]  the retention policy, once",
+     cmdPurge},
 };
 
 void printHelp(std::ostream& out) {

@@ -32,5 +32,6 @@ int cmdStatus(CommandContext& ctx);
 int cmdDeadletter(CommandContext& ctx);
 int cmdSummary(CommandContext& ctx);
 int cmdBackup(CommandContext& ctx);
+int cmdPurge(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -342,6 +342,18 @@ void readInbox(ConfigReader& r, const fhir::Json& v, InboxConfig* inbox) {
             });
 }
 
+void readRetention(ConfigReader& r, const fhir::Json& v, RetentionConfig* retention) {
+  r.members(v, "retention", {"purgeAfterDays", "intervalMinutes"},
+            [&](const std::string& key, const fhir::Json& value) {
+              if (key == "purgeAfterDays") {
+                r.integer(value, "retention.purgeAfterDays", 0, 36'500, &retention->purgeAfterDays);
+              } else {
+                r.integer(value, "retention.intervalMinutes", 1, 10'080,
+                          &retention->intervalMinutes);
+              }
+            });
+}
+
 // An id that names something in metrics labels and logs: [A-Za-z0-9._-]{1,64}.
 bool isIdText(const std::string& id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
@@ -564,7 +576,7 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
              "storeQueueCapacity", "storeBusyTimeoutMs", "logLevel", "destinationsFile", "delivery",
-             "inbox", "alerts"},
+             "inbox", "alerts", "retention"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -595,6 +607,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 readInbox(r, value, &config.inbox);
               } else if (key == "alerts") {
                 readAlerts(r, value, &config.alerts);
+              } else if (key == "retention") {
+                readRetention(r, value, &config.retention);
               } else {
                 std::string level;
                 if (!r.string(value, "logLevel", &level)) return;
@@ -612,6 +626,11 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
 
 std::string storePathIn(const std::string& dataDir) {
   return (std::filesystem::path(dataDir) / kStoreFileName).string();
+}
+
+std::string inboxDirOf(const DaemonConfig& config) {
+  return config.inbox.dir.empty() ? (std::filesystem::path(config.dataDir) / "inbox").string()
+                                  : config.inbox.dir;
 }
 
 DaemonConfigLoad readDaemonConfigFile(const std::string& path) {
@@ -671,6 +690,7 @@ std::vector<std::string> settingsNeedingRestart(const DaemonConfig& running,
   check("storeBusyTimeoutMs", running.storeBusyTimeoutMs == next.storeBusyTimeoutMs);
   check("delivery", running.delivery == next.delivery);
   check("inbox", running.inbox == next.inbox);
+  check("retention", running.retention == next.retention);
   return names;
 }
 

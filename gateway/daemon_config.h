@@ -105,6 +105,14 @@ struct InboxConfig {
   bool operator==(const InboxConfig&) const = default;
 };
 
+// "retention" (gateway/retention.h): purge payloads of records delivered
+// everywhere more than purgeAfterDays ago, every intervalMinutes.
+struct RetentionConfig {
+  std::int64_t purgeAfterDays = 0;    // 0: keep everything (no scheduled purge)
+  std::int64_t intervalMinutes = 60;  // between scheduled runs
+  bool operator==(const RetentionConfig&) const = default;
+};
+
 // A header whose value is a secret, read at each use (never in the file).
 struct SecretHeaderConfig {
   std::string name;
@@ -179,6 +187,7 @@ struct DaemonConfig {
   std::vector<std::string> routeFlags;  // `--route PRACTICE_ID=KIND:URL`, command line only
   DeliveryConfig delivery;
   InboxConfig inbox;
+  RetentionConfig retention;
   AlertsConfig alerts;  // applied live by a reload
   // The file this was read from ("" : built-in defaults) and what the command
   // line set over it: a reload re-reads the file and applies them again.
@@ -240,5 +249,7 @@ struct ReloadReport {
 // The store's file name inside the data directory, and DATA_DIR/inloop.db.
 inline constexpr const char* kStoreFileName = "inloop.db";
 std::string storePathIn(const std::string& dataDir);
+// The file inbox's folder: inbox.dir, else DATADIR/inbox.
+std::string inboxDirOf(const DaemonConfig& config);
 
 }  // namespace inloop::gateway

@@ -280,7 +280,7 @@ void DeliveryEngine::setDestinations(std::shared_ptr<const mappings::Destination
       if (!pool->channel || !pool->profile.enabled) continue;
       const int n = std::max(1, pool->profile.maxInFlight);
       for (int i = 0; i < n; ++i) {
-        pool->workers.emplace_back([this, pool, i] { workerLoop(*pool, i); });
+        pool->workers.emplace_back([this, pool] { workerLoop(*pool); });
       }
     }
   }
@@ -327,15 +327,14 @@ void DeliveryEngine::ensureCapabilities(Pool& pool) {
   }
 }
 
-void DeliveryEngine::workerLoop(Pool& pool, int index) {
+void DeliveryEngine::workerLoop(Pool& pool) {
   const std::string& id = pool.profile.id;
   while (!pool.stopping) {
     const std::uint64_t seen = generation();
     ensureCapabilities(pool);
-    if (index == 0) {
-      pool.channel->tick();
-      applyPublications(pool);
-    }
+    // Any worker may be the one awake when a file falls due (ndjson-dir).
+    pool.channel->tick();
+    applyPublications(pool);
     std::int64_t now = deps_.clock->nowMillis();
     if (!pool.breaker.tryAcquire(now)) {
       const std::int64_t retryAt = pool.breaker.retryAt();
@@ -365,7 +364,7 @@ void DeliveryEngine::workerLoop(Pool& pool, int index) {
       fhir::Result<std::int64_t> next = deps_.store->nextDueAt(id);
       std::int64_t delay = settings_.idleWakeMillis;
       if (next.isOk() && *next > 0) delay = *next - deps_.clock->nowMillis();
-      if (const std::int64_t tickAt = pool.channel->nextTickAtMillis(); index == 0 && tickAt > 0) {
+      if (const std::int64_t tickAt = pool.channel->nextTickAtMillis(); tickAt > 0) {
         delay = std::min(delay, tickAt - deps_.clock->nowMillis());
       }
       waitFor(pool, seen, delay);

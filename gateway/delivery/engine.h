@@ -177,7 +177,7 @@ class DeliveryEngine {
 
  private:
   struct Pool;
-  void workerLoop(Pool& pool, int index);
+  void workerLoop(Pool& pool);
   void process(Pool& pool, const OutboxMessage& message);
   void ensureCapabilities(Pool& pool);
   // The ledger's JSON of a failed attempt: the receiver's answer, or (request)

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,7 @@
 #include "gateway/inbox/inbox.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/patient_summary.h"
+#include "gateway/retention.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/json_logger.h"
@@ -242,6 +245,11 @@ struct Daemon::Impl {
   std::unique_ptr<Alerter> alerter;  // after engine: stopped (destroyed) before it
   std::unique_ptr<IngestPipeline> pipeline;
   std::unique_ptr<Inbox> inbox;  // after pipeline: destroyed (stopped) before it
+  // Scheduled retention (config.retention.purgeAfterDays > 0).
+  std::thread retention;
+  std::mutex retentionMutex;
+  std::condition_variable retentionCv;
+  bool retentionStopping = false;
   std::unique_ptr<Authenticator> auth;
   std::mutex reloadMutex;
   std::atomic<bool> metricsRequireAuth{true};
@@ -425,6 +433,33 @@ struct Daemon::Impl {
     return fhir::Status::ok();
   }
 
+  // Every retention.intervalMinutes (the first run at start-up): purges what
+  // the policy lets go (gateway/retention.h) and logs what it did.
+  void retentionLoop() {
+    const std::string processed =
+        (std::filesystem::path(inboxDirOf(config)) / "processed").string();
+    std::unique_lock<std::mutex> lock(retentionMutex);
+    while (!retentionStopping) {
+      lock.unlock();
+      const std::int64_t before = clock.nowMillis() - config.retention.purgeAfterDays * 86'400'000;
+      fhir::Result<RetentionRun> run = runRetention(*store, processed, before, false);
+      fhir::Json f = fhir::Json::object();
+      f.set("deliveredBefore", fhir::Json::string(formatInstant(before)));
+      if (run.isOk()) {
+        f.set("records", fhir::Json::number(run->records));
+        f.set("inboxFiles",
+              fhir::Json::number(static_cast<std::int64_t>(run->processedFiles.size())));
+        logger.log(LogLevel::kInfo, "retention", f);
+      } else {
+        f.set("error", fhir::Json::string(run.status().message()));
+        logger.log(LogLevel::kError, "retention-failed", f);
+      }
+      lock.lock();
+      retentionCv.wait_for(lock, std::chrono::minutes(config.retention.intervalMinutes),
+                           [&] { return retentionStopping; });
+    }
+  }
+
   void shutdown() {
     if (stopped) return;
     stopped = true;
@@ -438,6 +473,14 @@ struct Daemon::Impl {
     }
     if (inbox) inbox->stop();  // after its current file; the rest waits in the folder
     inbox.reset();
+    if (retention.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(retentionMutex);
+        retentionStopping = true;
+      }
+      retentionCv.notify_all();
+      retention.join();
+    }
     if (alerter) alerter->stop();  // its timer reads the engine's status
     alerter.reset();
     // Workers finish their in-flight sends; anything claimed but unreported
@@ -556,9 +599,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
       std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics, d.router.get());
   if (config.inbox.enabled) {
     InboxOptions inboxOptions;
-    inboxOptions.dir = config.inbox.dir.empty()
-                           ? (std::filesystem::path(config.dataDir) / "inbox").string()
-                           : config.inbox.dir;
+    inboxOptions.dir = inboxDirOf(config);
     inboxOptions.pollIntervalMs = config.inbox.pollIntervalMs;
     inboxOptions.maxFileBytes = config.inbox.maxFileBytes;
     d.inbox = std::make_unique<Inbox>(*d.pipeline, inboxOptions, &d.logger);
@@ -669,6 +710,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   }
   // After the "listening" line: the first evaluation and the inbox's first scan log too.
   d.alerter->start();
+  if (config.retention.purgeAfterDays > 0) {
+    d.retention = std::thread([self] { self->retentionLoop(); });
+  }
   if (d.inbox) {
     fhir::Status started = d.inbox->start();
     if (!started.isOk()) {

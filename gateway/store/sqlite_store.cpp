@@ -857,7 +857,7 @@ class SqliteStore final : public Store {
     return stats;
   }
 
-  Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis) override {
+  Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis, bool dryRun) override {
     std::int64_t purged = 0;
     Job job;
     job.run = [&](Database& db) {
@@ -877,7 +877,22 @@ class SqliteStore final : public Store {
         Status st = forEachRow(*find, [&](sqlite::Stmt& s) { recordIds.push_back(s.text(0)); });
         if (!st.isOk()) return st;
       }
+      if (dryRun) {
+        purged = static_cast<std::int64_t>(recordIds.size());
+        return Status::ok();
+      }
+      // Zero what the updates free, so that no page keeps the old payload.
+      if (Status st = db.exec("PRAGMA secure_delete = ON"); !st.isOk()) return st;
       for (const std::string& recordId : recordIds) {
+        for (const char* sql :
+             {"UPDATE attempts SET response = '', request = '', operation_outcome = '' "
+              "WHERE record_id = ?1",
+              "UPDATE notices SET text = '(purged by the retention policy)' WHERE record_id = "
+              "?1"}) {
+          auto clear = db.prepare(sql);
+          if (!clear) return clear.status();
+          if (Status st = clear->bind(1, recordId).run(); !st.isOk()) return st;
+        }
         auto bundles = db.prepare(
             "UPDATE translations SET bundle_json = NULL WHERE version_id IN "
             "(SELECT id FROM record_versions WHERE record_id = ?1)");
@@ -898,9 +913,27 @@ class SqliteStore final : public Store {
       audit.action = "purge";
       audit.outcome = "ok";
       audit.detail = std::to_string(purged) + " records purged";
-      return insertAudit(db, audit);
+      Status audited = insertAudit(db, audit);
+      Status off = db.exec("PRAGMA secure_delete = OFF");
+      return audited.isOk() ? off : audited;
     };
     if (Status st = submit(job); !st.isOk()) return st;
+    if (!dryRun && purged > 0) {
+      // The WAL still holds the pages as they were: copy the new ones into the
+      // database and empty it. Readers of older snapshots hold it up; retried.
+      std::lock_guard<std::mutex> lock(checkpointMutex_);
+      int rc = SQLITE_BUSY;
+      for (int attempt = 0; attempt < 50 && rc != SQLITE_OK; ++attempt) {
+        rc = sqlite3_wal_checkpoint_v2(checkpointDb_->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                       nullptr, nullptr);
+      }
+      if (rc != SQLITE_OK) {
+        return Status(ErrorCode::kUnavailable,
+                      "purged " + std::to_string(purged) +
+                          " records, but the WAL could not be truncated (readers busy): " +
+                          sqlite3_errstr(rc) + "; run the purge again when the store is idle");
+      }
+    }
     return purged;
   }
 

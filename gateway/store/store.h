@@ -361,9 +361,14 @@ class Store {
   // outbox rows are delivered (or superseded), with at least one delivered and
   // the last delivery before `deliveredBeforeMillis`. Never touches a record
   // with anything pending, parked, dead-lettered or unroutable. Hashes,
-  // receipts and history stay (replays are still recognised). Returns the
-  // number of records purged.
-  virtual fhir::Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis) = 0;
+  // receipts and history stay (replays are still recognised). Also cleared:
+  // the receivers' answers and requests kept in the ledger for them, and the
+  // text of their notices. Freed bytes are zeroed (secure_delete) and the WAL
+  // is checkpointed and truncated afterwards, so the purged payloads are in
+  // no file of the store (docs/security.md). `dryRun`: counts only. Returns
+  // the number of records purged (or purgeable).
+  virtual fhir::Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis,
+                                           bool dryRun = false) = 0;
 
   // Ends every delivery lease (claimed messages become due at their next
   // attempt time) and returns how many were held. Only for the one process

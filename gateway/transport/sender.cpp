@@ -257,6 +257,10 @@ void ServerIdCache::remember(const std::string& conditionalUrl, const std::strin
   ids_[conditionalUrl] = literal;
 }
 
+std::mutex& ServerIdCache::writeLockFor(const std::string& conditionalUrl) {
+  return writeLocks_[std::hash<std::string>{}(conditionalUrl) % writeLocks_.size()];
+}
+
 std::size_t ServerIdCache::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ids_.size();
@@ -427,6 +431,12 @@ class HttpSender final : public Sender {
         HeaderList headers = wire.headers;
         bool conditional = url.find('?') != std::string::npos ||
                            !findHeader(wire.headers, "If-None-Exist").empty();
+        // Until this request's answer is in: no other delivery searches for
+        // (and so creates) the same resource meanwhile.
+        std::unique_lock<std::mutex> writing;
+        if (wire.searchFirst && s_.options_.ids != nullptr) {
+          writing = std::unique_lock<std::mutex>(s_.options_.ids->writeLockFor(wire.url));
+        }
         if (wire.searchFirst) {
           // The server does no conditional update: find the resource, then
           // write it by id (or create it).

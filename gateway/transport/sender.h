@@ -48,6 +48,7 @@
 // Thread safety: send() may be called concurrently when the HttpClient and
 // AuthProvider are shared (they are thread-safe); a Sender has no other state.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -127,9 +128,16 @@ class ServerIdCache {
   std::optional<std::string> find(const std::string& conditionalUrl) const;
   void remember(const std::string& conditionalUrl, const std::string& literal);
   std::size_t size() const;
+  // Held around a search-then-write of the resource `conditionalUrl` finds
+  // (a server without conditional update): two deliveries writing the same
+  // shared resource (the pain center's Organization, for different patients)
+  // at once would both find none and both create it. Keys share a lock only
+  // when they hash alike (then they merely wait for each other).
+  std::mutex& writeLockFor(const std::string& conditionalUrl);
 
  private:
   std::size_t capacity_;
+  std::array<std::mutex, 64> writeLocks_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::string> ids_;
 };

@@ -288,10 +288,13 @@ TEST_CASE(
 
   receiver.setDefault(Step::respond(200, kTransactionResponse));
   h.advance(4000);  // cool-down over: one probe
-  REQUIRE(waitUntil([&] { return h.is("CB-1", OutboxState::kDelivered); }));
+  // The worker counts the delivery just after the store has it: wait for both.
+  REQUIRE(waitUntil([&] {
+    return h.is("CB-1", OutboxState::kDelivered) &&
+           h.engine().renderMetrics().find(
+               "inloop_delivery_delivered_total{destination=\"ehr\"} 1") != std::string::npos;
+  }));
   CHECK(h.attempts("CB-1").size() == 3);
   CHECK(h.engine().status()[0].circuit == CircuitState::kClosed);
   CHECK_FALSE(h.engine().status()[0].alert);
-  CHECK(h.engine().renderMetrics().find("inloop_delivery_delivered_total{destination=\"ehr\"} 1") !=
-        std::string::npos);
 }

@@ -64,6 +64,19 @@ inline std::string stateOf(server_testing::DaemonFixture& d, const std::string& 
   return textOf(rows->items().back(), "state");
 }
 
+// The state of `recordId`'s outbox row for `destination`, "" when none.
+inline std::string stateAt(server_testing::DaemonFixture& d, const std::string& recordId,
+                           const std::string& destination) {
+  const fhir::Json view =
+      d.request("GET", "/deliveries?recordId=" + recordId, server_testing::kReadToken).json();
+  const fhir::Json* rows = view.find("deliveries");
+  if (rows == nullptr) return {};
+  for (const fhir::Json& row : rows->items()) {
+    if (textOf(row, "destination") == destination) return textOf(row, "state");
+  }
+  return {};
+}
+
 // Polls `condition` until it holds or `seconds` pass; returns its last value.
 inline bool waitUntil(const std::function<bool()>& condition, int seconds = 20) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);

@@ -23,6 +23,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using inloop::delivery_testing::stateAt;
 using inloop::delivery_testing::waitUntil;
 using inloop::e2e_testing::memberOr;
 using inloop::e2e_testing::recordIdOf;
@@ -61,16 +62,6 @@ int linesNaming(const fs::path& dir, const std::string& recordId) {
   return n;
 }
 
-// The state of the record's delivery row for `destination`.
-std::string stateFor(DaemonFixture& d, const std::string& recordId,
-                     const std::string& destination) {
-  const Json ledger = d.request("GET", "/deliveries?recordId=" + recordId, kAdminToken).json();
-  for (const Json& row : memberOr(ledger, "deliveries").items()) {
-    if (textOf(row, "destination") == destination) return textOf(row, "state");
-  }
-  return "";
-}
-
 Json destinationNamed(DaemonFixture& d, const std::string& id) {
   const Json all = d.request("GET", "/destinations", kAdminToken).json();
   for (const Json& o : memberOr(all, "destinations").items()) {
@@ -105,7 +96,7 @@ TEST_CASE("ndjson-dir: delivered once the file is published, not when the line i
 
     // "quick" publishes its file within its age limit: delivered, and the
     // ledger names the published file.
-    REQUIRE(waitUntil([&] { return stateFor(daemon, id, "quick") == "delivered"; }, 30));
+    REQUIRE(waitUntil([&] { return stateAt(daemon, id, "quick") == "delivered"; }, 30));
     const std::vector<fs::path> published = publishedFiles(quick);
     REQUIRE(published.size() == 1);
     CHECK(linesNaming(quick, id) > 0);
@@ -124,7 +115,7 @@ TEST_CASE("ndjson-dir: delivered once the file is published, not when the line i
 
     // "held" keeps its working file for an hour: written, NOT delivered, and
     // GET /destinations says a message awaits publication.
-    REQUIRE(waitUntil([&] { return stateFor(daemon, id, "held") == "written"; }, 30));
+    REQUIRE(waitUntil([&] { return stateAt(daemon, id, "held") == "written"; }, 30));
     CHECK_FALSE(allDelivered(daemon, id));
     CHECK(publishedFiles(held).empty());
     const Json view = destinationNamed(daemon, "held");
