@@ -143,13 +143,13 @@ class ConfigReader {
   RoleSet roles(const fhir::Json& v, const std::string& name) {
     RoleSet set;
     if (!v.isArray() || v.items().empty()) {
-      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\"");
+      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\", \"metrics\"");
       return set;
     }
     for (const fhir::Json& r : v.items()) {
       std::optional<Role> role = r.isString() ? roleFromName(r.text()) : std::nullopt;
       if (!role) {
-        error(r, name + ": unknown role (expected \"ingest\", \"read\" or \"admin\")");
+        error(r, name + ": unknown role (expected \"ingest\", \"read\", \"admin\" or \"metrics\")");
         continue;
       }
       set.add(*role);
@@ -504,6 +504,8 @@ const char* roleName(Role role) {
       return "read";
     case Role::kAdmin:
       return "admin";
+    case Role::kMetrics:
+      return "metrics";
   }
   return "unknown";
 }
@@ -512,6 +514,7 @@ std::optional<Role> roleFromName(std::string_view name) {
   if (name == "ingest") return Role::kIngest;
   if (name == "read") return Role::kRead;
   if (name == "admin") return Role::kAdmin;
+  if (name == "metrics") return Role::kMetrics;
   return std::nullopt;
 }
 

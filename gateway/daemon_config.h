@@ -24,10 +24,11 @@
 
 namespace inloop::gateway {
 
-// What a principal may do. A request needs the role of its endpoint.
-enum class Role : std::uint8_t { kIngest = 1, kRead = 2, kAdmin = 4 };
+// What a principal may do. A request needs the role of its endpoint. kMetrics
+// reads GET /metrics only (a scraper), where kRead reads every record as well.
+enum class Role : std::uint8_t { kIngest = 1, kRead = 2, kAdmin = 4, kMetrics = 8 };
 
-// "ingest", "read", "admin".
+// "ingest", "read", "admin", "metrics".
 const char* roleName(Role role);
 std::optional<Role> roleFromName(std::string_view name);
 
@@ -36,7 +37,7 @@ struct RoleSet {
   std::uint8_t bits = 0;
   bool has(Role r) const { return (bits & static_cast<std::uint8_t>(r)) != 0; }
   void add(Role r) { bits |= static_cast<std::uint8_t>(r); }
-  static RoleSet all() { return RoleSet{7}; }
+  static RoleSet all() { return RoleSet{15}; }
   bool operator==(const RoleSet&) const = default;
 };
 

@@ -285,6 +285,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     resp.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     resp.setContentType(reply.contentType);
     resp.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+    // Records, summaries, ledgers and refusals alike: no cache may keep a copy.
+    resp.set("Cache-Control", "no-store");
     for (const auto& [name, value] : reply.headers) resp.set(name, value);
     if (reply.close) resp.setKeepAlive(false);
     std::ostream& out = resp.send();
@@ -390,7 +392,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       *route = kRouteMetrics;
       if (auto r = onlyMethod("GET")) return *r;
       if (ctx_.metricsRequireAuth == nullptr || ctx_.metricsRequireAuth->load()) {
-        if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+        if (auto denied = authorize(req, {Role::kMetrics, Role::kRead}, info)) return *denied;
       }
       Reply r;
       r.contentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -508,7 +510,6 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     r.headers.emplace_back("Content-Security-Policy",
                            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    r.headers.emplace_back("Cache-Control", "no-store");
     return r;
   }
 
@@ -607,8 +608,10 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   }
 
   // The principal for a request: a verified client certificate when there is no
-  // Authorization header, else the bearer token. Returns a reply on refusal.
-  std::optional<Reply> authorize(HTTPServerRequest& req, Role role, LogInfo* info) {
+  // Authorization header, else the bearer token; it needs one of `roles`.
+  // Returns a reply on refusal.
+  std::optional<Reply> authorize(HTTPServerRequest& req, std::initializer_list<Role> roles,
+                                 LogInfo* info) {
     const std::string authorization = req.get("Authorization", "");
     fhir::Result<Principal> who = fhir::Status(ErrorCode::kUnauthorized, "");
     std::string subject;
@@ -623,11 +626,16 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       return r;
     }
     info->principal = who->id;
-    if (!who->roles.has(role)) {
-      return errorReply(ErrorCode::kForbidden,
-                        "principal \"" + who->id + "\" lacks the \"" + roleName(role) + "\" role");
+    std::string names;
+    for (Role role : roles) {
+      if (who->roles.has(role)) return std::nullopt;
+      names += (names.empty() ? "\"" : " or \"") + std::string(roleName(role)) + "\"";
     }
-    return std::nullopt;
+    return errorReply(ErrorCode::kForbidden,
+                      "principal \"" + who->id + "\" lacks the " + names + " role");
+  }
+  std::optional<Reply> authorize(HTTPServerRequest& req, Role role, LogInfo* info) {
+    return authorize(req, {role}, info);
   }
 
   static bool peerSubject(HTTPServerRequest& req, std::string* subject) {

@@ -8,7 +8,7 @@
 //   GET  /patients/{mrn}/summary  read role  patient summary (JSON; HTML with
 //                                           Accept: text/html), gateway/patient_summary.h
 //   POST /admin/reload       admin role    re-read the mapping tables
-//   GET  /metrics            read role     Prometheus text (or open, configurable)
+//   GET  /metrics            metrics or read role  Prometheus text (or open, configurable)
 //   GET  /healthz            no auth       process up
 //   GET  /readyz             no auth       store writable and configuration loaded
 //   GET  /destinations       read role     delivery status per destination

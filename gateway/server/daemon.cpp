@@ -37,6 +37,7 @@
 #include "gateway/inbox/inbox.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/patient_summary.h"
+#include "gateway/secret_files.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/json_logger.h"
@@ -480,6 +481,14 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return fhir::Status(fhir::ErrorCode::kIoError,
                         "cannot create data directory " + config.dataDir + ": " + ec.message());
   }
+  // The store and the delivery files inside hold patient data: owner only.
+  std::filesystem::permissions(config.dataDir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) {
+    return fhir::Status(
+        fhir::ErrorCode::kIoError,
+        "cannot make the data directory " + config.dataDir + " mode 0700: " + ec.message());
+  }
   if (fhir::Status locked = d.dataDirLock.acquire(config.dataDir); !locked.isOk()) {
     return locked;
   }
@@ -650,6 +659,13 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     fhir::Json w = fhir::Json::object();
     w.set("destination", fhir::Json::string(id));
     d.logger.log(LogLevel::kWarning, "tls-verification-off", w);
+  }
+  // Keys, tokens and passwords readable by group or others (check-config warns too).
+  for (const fhir::Issue& i :
+       exposedSecretFiles(config, d.router->current().get(), config.destinationsFile)) {
+    fhir::Json w = fhir::Json::object();
+    w.set("message", fhir::Json::string(i.message));
+    d.logger.log(LogLevel::kWarning, "secret-file-exposed", w);
   }
   // After the "listening" line: the first evaluation and the inbox's first scan log too.
   d.alerter->start();
