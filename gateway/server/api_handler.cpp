@@ -225,6 +225,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     } catch (...) {
       reply = errorReply(ErrorCode::kInternal, "internal error");
     }
+    // A body the route did not read would be parsed as the next request on
+    // this keep-alive connection (request desync): drop a small one, else close.
+    if (!reply.close && !bodyRead_ && expectsBody(req) && !drainBody(req)) reply.close = true;
     requestRead();
     if (deadlinePassed_) {
       // The socket is shut down already; this reply is for the log and metrics.
@@ -655,6 +658,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   // Reads the whole body, at most `limit` bytes (kTooLarge beyond; kMalformed
   // when it ends before its Content-Length or the request deadline passed).
   fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+    bodyRead_ = true;
     fhir::Result<std::string> body = readBodyBytes(req, limit);
     if (requestRead()) {
       return fhir::Status(ErrorCode::kMalformed, "the request deadline passed");
@@ -688,6 +692,30 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
                           "the request body ended before its Content-Length");
     }
     return body;
+  }
+
+  // Reads and drops the rest of a body no route read, at most kDrainBytes (under
+  // the request deadline, which is still armed). False when the connection must
+  // close instead: a larger or unframed body (without Content-Length or chunked,
+  // POCO would read to the end of the connection), or one that ended early.
+  static bool drainBody(HTTPServerRequest& req) {
+    constexpr std::int64_t kDrainBytes = 64 << 10;
+    const bool chunked = req.getChunkedTransferEncoding();
+    if (!chunked && !req.hasContentLength()) return false;
+    const std::int64_t declared = chunked ? -1 : req.getContentLength64();
+    if (!chunked && (declared < 0 || declared > kDrainBytes)) return false;
+    try {
+      std::istream& in = req.stream();
+      char buf[8192];
+      std::int64_t total = 0;
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        total += in.gcount();
+        if (total > kDrainBytes) return false;
+      }
+      return !in.bad() && (chunked || total == declared);
+    } catch (...) {
+      return false;
+    }
   }
 
   // POCO's descriptor of this request's connection (-1 when not a socket).
@@ -801,6 +829,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   const int inFlightAtStart_;
   int fd_ = -1;
   bool deadlinePassed_ = false;
+  bool bodyRead_ = false;  // readBody() ran: the body is consumed or the connection closes
 };
 
 // POCO's connection with its whole life registered in RequestDeadlines.

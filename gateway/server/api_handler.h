@@ -26,6 +26,9 @@
 // A request with both Content-Length and Transfer-Encoding, or with a
 // Transfer-Encoding other than one final "chunked", is answered 400 (501 for
 // codings before "chunked") and its connection closed (RFC 9112 6.3).
+// A body that no route read (a refusal before the body: 401, 403, 404, 405,
+// 503, a GET with a body) is read and dropped when it is at most 64 KiB, else
+// the connection is closed: it is never parsed as the next request.
 //
 // Thread safety: the factory and its handlers run on POCO's server threads;
 // every collaborator in ApiContext must be thread-safe.

@@ -302,6 +302,87 @@ TEST_CASE("Transfer-Encoding with Content-Length or not ending in chunked closes
   CHECK(ok.status == 202);
 }
 
+// Everything the server sends on `s` until it closes the connection (end of
+// stream or reset; each receive bounded by `timeoutMs`, so a server that keeps
+// it open fails the caller's checks instead of hanging the test).
+std::string readUntilClosed(Poco::Net::StreamSocket& s, int timeoutMs) {
+  s.setReceiveTimeout(Poco::Timespan(std::int64_t{timeoutMs} * 1000));
+  std::string text;
+  char buf[8192];
+  try {
+    for (;;) {
+      const int n = s.receiveBytes(buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  } catch (const Poco::TimeoutException&) {
+    text += "\n[no end of stream]";
+  } catch (const Poco::Net::NetException&) {
+    // Reset: closed with bytes of the client's still unread (a body not drained).
+  }
+  return text;
+}
+
+std::size_t countOf(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("a refused request's unread body is never parsed as the next request",
+          "[gateway][hostile][security]") {
+  // Issue 16 item 1: a request refused before its body was read left the body
+  // on the keep-alive connection, where it was parsed as the next request.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) { c.limits.maxBodyBytes = 1024; });
+  REQUIRE(f.startError() == "");
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string json = "Content-Type: application/json\r\n";
+  struct Case {
+    const char* name;
+    std::string head;  // request line and headers, without Content-Length
+    std::string body;
+    int status;
+  };
+  const std::string big = smuggled + std::string(2000, ' ');
+  const std::vector<Case> cases = {
+      {"401 without a token", "POST /records HTTP/1.1\r\nHost: x\r\n" + json, smuggled, 401},
+      {"403 without the role", "POST /records HTTP/1.1\r\nHost: x\r\n" + kReadAuth + json, smuggled,
+       403},
+      {"404 no such endpoint", "POST /nowhere HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled,
+       404},
+      {"405 wrong method", "PUT /records HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled, 405},
+      {"GET with a body", "GET /readyz HTTP/1.1\r\nHost: x\r\n", smuggled, 200},
+      {"POST /admin/reload without the role",
+       "POST /admin/reload HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled, 403},
+      {"413 body over the limit", "POST /records HTTP/1.1\r\nHost: x\r\n" + kAuth + json, big, 413},
+      {"401, body of 100 KiB (not drained: closed)", "POST /records HTTP/1.1\r\nHost: x\r\n" + json,
+       smuggled + std::string(100 << 10, ' '), 401},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Poco::Net::StreamSocket s(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    // The body, then a request of the client's own that closes the connection:
+    // the only answers allowed are the refusal, then (if the connection was
+    // kept) this request's.
+    inloop::hostile_testing::sendAll(
+        s, c.head + "Content-Length: " + std::to_string(c.body.size()) + "\r\n\r\n" + c.body +
+               "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = readUntilClosed(s, 10000);
+    INFO(text.substr(0, 2000));
+    CHECK(text.starts_with("HTTP/1.1 " + std::to_string(c.status)));
+    CHECK(text.find("[no end of stream]") == std::string::npos);
+    // /healthz answers {"status":"up"}; /readyz {"status":"ready"}.
+    CHECK(text.find("\"up\"") == std::string::npos);
+    const std::size_t answers = countOf(text, "HTTP/1.1 ");
+    CHECK(answers >= 1);
+    CHECK(answers <= 2);
+    if (answers == 2) CHECK(countOf(text, "\"ready\"") == 1 + (c.status == 200 ? 1 : 0));
+  }
+  CHECK(f.request("GET", "/healthz").status == 200);
+}
+
 TEST_CASE("slow clients are cut off by requestTimeoutMs while others are served",
           "[gateway][hostile]") {
   DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
