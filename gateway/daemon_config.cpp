@@ -293,8 +293,9 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
   constexpr std::int64_t kInt = 1'000'000'000;
   r.members(v, "limits",
             {"maxBodyBytes", "maxBatchBytes", "maxBatchRecords", "maxHeaderFields",
-             "requestTimeoutMs", "requestDeadlineMs", "keepAliveTimeoutMs", "maxKeepAliveRequests",
-             "maxThreads", "maxQueuedConnections", "maxInFlight", "retryAfterSeconds"},
+             "requestTimeoutMs", "requestDeadlineMs", "headerDeadlineMs", "keepAliveTimeoutMs",
+             "maxKeepAliveRequests", "maxThreads", "maxQueuedConnections",
+             "maxConnectionsPerClient", "maxInFlight", "maxConcurrentBatches", "retryAfterSeconds"},
             [&](const std::string& key, const fhir::Json& value) {
               const std::string name = "limits." + key;
               if (key == "maxBodyBytes") {
@@ -309,6 +310,8 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
                 r.integer(value, name, 100, 3'600'000, &l->requestTimeoutMs);
               } else if (key == "requestDeadlineMs") {
                 r.integer(value, name, 100, 3'600'000, &l->requestDeadlineMs);
+              } else if (key == "headerDeadlineMs") {
+                r.integer(value, name, 100, 3'600'000, &l->headerDeadlineMs);
               } else if (key == "keepAliveTimeoutMs") {
                 r.integer(value, name, 100, 3'600'000, &l->keepAliveTimeoutMs);
               } else if (key == "maxKeepAliveRequests") {
@@ -317,8 +320,12 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
                 r.integer(value, name, 1, 1024, &l->maxThreads);
               } else if (key == "maxQueuedConnections") {
                 r.integer(value, name, 1, 65536, &l->maxQueuedConnections);
+              } else if (key == "maxConnectionsPerClient") {
+                r.integer(value, name, 1, 65536, &l->maxConnectionsPerClient);
               } else if (key == "maxInFlight") {
                 r.integer(value, name, 1, 65536, &l->maxInFlight);
+              } else if (key == "maxConcurrentBatches") {
+                r.integer(value, name, 1, 1024, &l->maxConcurrentBatches);
               } else {
                 r.integer(value, name, 1, 3600, &l->retryAfterSeconds);
               }

@@ -176,12 +176,32 @@ fhir::Json receiptJson(const RecordOutcome& o) {
   return r;
 }
 
+// One of at most `limit` concurrent holders of `count`, for the life of the
+// object; held() is false when `limit` were taken already.
+class CountedSlot {
+ public:
+  CountedSlot(std::atomic<int>& count, int limit) : count_(count), held_(++count_ <= limit) {
+    if (!held_) --count_;
+  }
+  ~CountedSlot() {
+    if (held_) --count_;
+  }
+  CountedSlot(const CountedSlot&) = delete;
+  CountedSlot& operator=(const CountedSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<int>& count_;
+  const bool held_;
+};
+
 class ApiHandler : public Poco::Net::HTTPRequestHandler {
  public:
   // `inFlight` was already incremented for this request (by the factory, before
   // POCO answers `Expect: 100-continue`); the destructor decrements it.
-  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight, int inFlightAtStart)
-      : ctx_(ctx), inFlight_(inFlight), inFlightAtStart_(inFlightAtStart) {}
+  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight, int inFlightAtStart,
+             std::atomic<int>& batches)
+      : ctx_(ctx), inFlight_(inFlight), inFlightAtStart_(inFlightAtStart), batches_(batches) {}
   ~ApiHandler() override { --inFlight_; }
   ApiHandler(const ApiHandler&) = delete;
   ApiHandler& operator=(const ApiHandler&) = delete;
@@ -208,9 +228,13 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     std::string route = kRouteOther;
     LogInfo info;
     Reply reply;
-    // The whole-request deadline ends when the request is read: at once when it
-    // has no body, else after readBody() (or after dispatch, if it never was).
-    if (!expectsBody(req)) requestRead();
+    // The head is in: a request without a body is read; one with a body has
+    // the whole-request deadline until readBody() (or drainBody()) is done.
+    if (!expectsBody(req)) {
+      requestRead();
+    } else if (ctx_.deadlines != nullptr && fd_ >= 0) {
+      ctx_.deadlines->headReceived(fd_);
+    }
     try {
       if (inFlightAtStart_ > ctx_.limits.maxInFlight) {
         reply = errorReply(ErrorCode::kUnavailable, "too many requests in flight; retry later");
@@ -413,6 +437,15 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       *route = kRouteBatch;
       if (auto r = onlyMethod("POST")) return *r;
       if (auto denied = authorize(req, Role::kIngest, info)) return *denied;
+      // A batch is held in memory whole (up to maxBatchBytes, several times that
+      // while it is parsed): at most maxConcurrentBatches at once; beyond, 503
+      // before its body is read (handle() then drains or closes).
+      CountedSlot slot(batches_, ctx_.limits.maxConcurrentBatches);
+      if (!slot.held()) {
+        info->outcome = "busy";
+        return errorReply(ErrorCode::kUnavailable,
+                          "too many batches in flight (limits.maxConcurrentBatches); retry later");
+      }
       return postBatch(req, info);
     }
     if (path.starts_with("/records/") && path.ends_with("/reprocess") && ctx_.reprocess) {
@@ -827,6 +860,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   const ApiContext& ctx_;
   std::atomic<int>& inFlight_;
   const int inFlightAtStart_;
+  std::atomic<int>& batches_;
   int fd_ = -1;
   bool deadlinePassed_ = false;
   bool bodyRead_ = false;  // readBody() ran: the body is consumed or the connection closes
@@ -837,10 +871,17 @@ class DeadlineConnection : public Poco::Net::HTTPServerConnection {
  public:
   DeadlineConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
                      Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                     RequestDeadlines& deadlines, JsonLogger& logger)
+                     RequestDeadlines& deadlines, JsonLogger& logger,
+                     Poco::AutoPtr<ConnectionGate> gate)
       : HTTPServerConnection(socket, std::move(params), std::move(handlers)),
         deadlines_(deadlines),
-        logger_(logger) {}
+        logger_(logger),
+        gate_(std::move(gate)) {}
+  ~DeadlineConnection() override {
+    if (gate_) gate_->connectionEnded(socket());
+  }
+  DeadlineConnection(const DeadlineConnection&) = delete;
+  DeadlineConnection& operator=(const DeadlineConnection&) = delete;
 
   void run() override {
     // POCO's session closes its descriptor when the loop ends: read it first.
@@ -860,12 +901,14 @@ class DeadlineConnection : public Poco::Net::HTTPServerConnection {
     if (!deadlines_.close(fd, id)) return;
     fhir::Json f = fhir::Json::object();
     f.set("phase", fhir::Json::string("header"));
-    f.set("deadlineMs", fhir::Json::number(static_cast<std::int64_t>(deadlines_.budget().count())));
+    f.set("deadlineMs",
+          fhir::Json::number(static_cast<std::int64_t>(deadlines_.headerBudget().count())));
     logger_.log(LogLevel::kWarning, "request-deadline", f);
   }
 
   RequestDeadlines& deadlines_;
   JsonLogger& logger_;
+  Poco::AutoPtr<ConnectionGate> gate_;
 };
 
 }  // namespace
@@ -918,6 +961,13 @@ bool RequestDeadlines::disarmLocked(Connection& c) {
   return DeadlineWatchdog::shared().disarm(c.ticket);
 }
 
+void RequestDeadlines::armLocked(Connection& c, TimePoint start, std::chrono::milliseconds budget) {
+  disarmLocked(c);
+  c.start = start;
+  c.ticket = DeadlineWatchdog::shared().arm(c.watchedFd, start + budget);
+  c.armed = true;
+}
+
 std::uint64_t RequestDeadlines::open(int fd) {
   const int watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -933,8 +983,7 @@ std::uint64_t RequestDeadlines::open(int fd) {
   Connection c;
   c.id = id;
   c.watchedFd = watched;
-  c.ticket = DeadlineWatchdog::shared().arm(watched, DeadlineWatchdog::Clock::now() + budget_);
-  c.armed = true;
+  armLocked(c, DeadlineWatchdog::Clock::now(), headerBudget_);
   connections_.emplace(fd, c);
   return id;
 }
@@ -943,7 +992,7 @@ bool RequestDeadlines::close(int fd, std::uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
   if (it == connections_.end() || it->second.id != id) return false;
-  const bool fired = disarmLocked(it->second);
+  const bool fired = disarmLocked(it->second) || it->second.firedUnreported;
   ::close(it->second.watchedFd);
   connections_.erase(it);
   return fired;
@@ -953,29 +1002,42 @@ void RequestDeadlines::arm(int fd) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
-  disarmLocked(it->second);
-  it->second.ticket = DeadlineWatchdog::shared().arm(it->second.watchedFd,
-                                                     DeadlineWatchdog::Clock::now() + budget_);
-  it->second.armed = true;
+  armLocked(it->second, DeadlineWatchdog::Clock::now(), nextHeaderBudget_);
+}
+
+void RequestDeadlines::headReceived(int fd) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(fd);
+  // Not armed: the header deadline passed (the socket is shut down) or the
+  // request was already read.
+  if (it == connections_.end() || !it->second.armed) return;
+  if (disarmLocked(it->second)) {
+    it->second.firedUnreported = true;  // for disarm()/close()
+    return;
+  }
+  armLocked(it->second, it->second.start, budget_);
 }
 
 bool RequestDeadlines::disarm(int fd) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
-  return it != connections_.end() && disarmLocked(it->second);
+  if (it == connections_.end()) return false;
+  const bool fired = disarmLocked(it->second) || it->second.firedUnreported;
+  it->second.firedUnreported = false;
+  return fired;
 }
 
 Poco::Net::TCPServerConnection* DeadlineConnectionFactory::createConnection(
     const Poco::Net::StreamSocket& socket) {
   // POCO takes ownership of the connection.
-  return new DeadlineConnection(socket, params_, handlers_, deadlines_, logger_);
+  return new DeadlineConnection(socket, params_, handlers_, deadlines_, logger_, gate_);
 }
 
 Poco::Net::HTTPRequestHandler* ApiHandlerFactory::createRequestHandler(
     const Poco::Net::HTTPServerRequest&) {
   // POCO takes ownership of the handler and deletes it after the request.
   const int inFlight = ++inFlight_;
-  return new ApiHandler(context_, inFlight_, inFlight);
+  return new ApiHandler(context_, inFlight_, inFlight, batches_);
 }
 
 }  // namespace inloop::gateway

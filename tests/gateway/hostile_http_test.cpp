@@ -9,10 +9,12 @@
 #include <Poco/Net/StreamSocket.h>
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "fhir/json.h"
+#include "tests/gateway/delivery_support.h"
 #include "tests/gateway/hostile_corpus.h"
 #include "tests/gateway/hostile_support.h"
 #include "tests/gateway/server_fixture.h"
@@ -381,6 +383,143 @@ TEST_CASE("a refused request's unread body is never parsed as the next request",
     if (answers == 2) CHECK(countOf(text, "\"ready\"") == 1 + (c.status == 200 ? 1 : 0));
   }
   CHECK(f.request("GET", "/healthz").status == 200);
+}
+
+// The value of metric `name` (a line "name VALUE") in GET /metrics, or -1.
+double metricValue(DaemonFixture& f, const std::string& name) {
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  const std::size_t at = m.body.find("\n" + name + " ");
+  if (m.status != 200 || at == std::string::npos) return -1;
+  return std::stod(m.body.substr(at + name.size() + 2));
+}
+
+// `n` connections to the daemon that send nothing (closed when destroyed).
+std::vector<std::unique_ptr<Poco::Net::StreamSocket>> idleConnections(DaemonFixture& f, int n) {
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(
+        std::make_unique<Poco::Net::StreamSocket>(Poco::Net::SocketAddress("127.0.0.1", f.port())));
+  }
+  return out;
+}
+
+TEST_CASE("a client that sends nothing is cut off by headerDeadlineMs", "[gateway][hostile]") {
+  // Issue 16 item 7: an idle socket held a handler thread until requestTimeoutMs
+  // (30 s) or requestDeadlineMs (60 s); the head now has a deadline of its own.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.requestTimeoutMs = 30000;
+    c.limits.requestDeadlineMs = 60000;
+    c.limits.headerDeadlineMs = 1000;
+  });
+  REQUIRE(f.startError() == "");
+  Poco::Net::StreamSocket idle(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  // Well before the 30 s of requestTimeoutMs; the bound only guards against a hang.
+  CHECK(closedByServer(idle, 15000));
+  // A request with a body gets the whole-request deadline once its head is in:
+  // the head deadline does not cut a body that is still arriving.
+  Poco::Net::StreamSocket slowBody(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  const std::string record = compactRecord();
+  inloop::hostile_testing::sendAll(slowBody,
+                                   postHead("Content-Type: application/json\r\nContent-Length: " +
+                                            std::to_string(record.size()) + "\r\n"));
+  CHECK(f.request("GET", "/healthz").status == 200);
+  // A byte of the body and the rest once a whole header deadline has passed
+  // since the head (the first connection's cut-off shows one has).
+  Poco::Net::StreamSocket marker(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  CHECK(closedByServer(marker, 15000));
+  inloop::hostile_testing::sendAll(slowBody, record);
+  RawReply r = inloop::hostile_testing::readRawReply(slowBody, 10000);
+  INFO(r.text);
+  CHECK(r.status == 202);
+  const std::string log = f.stopAndLog();
+  CHECK(log.find("\"event\":\"request-deadline\",\"phase\":\"header\",\"deadlineMs\":1000") !=
+        std::string::npos);
+}
+
+// With `idle` connections open that send nothing, one more connection: it
+// must be answered 503 with `Retry-After: retryAfter` and closed at once.
+// Afterwards (the idle ones closed) the client must be served again.
+void checkRefusedAtAccept(DaemonFixture& f, int idle, int retryAfter) {
+  {
+    const auto held = idleConnections(f, idle);
+    Poco::Net::StreamSocket next(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    RawReply r = inloop::hostile_testing::readRawReply(next, 10000);
+    INFO(r.text);
+    CHECK(r.status == 503);
+    CHECK(r.text.find("Retry-After: " + std::to_string(retryAfter)) != std::string::npos);
+    CHECK(r.text.find("Connection: close") != std::string::npos);
+    CHECK(r.text.find("OperationOutcome") != std::string::npos);
+    CHECK(closedByServer(next, 10000));
+  }
+  CHECK(inloop::delivery_testing::waitUntil(
+      [&] { return f.request("GET", "/healthz").status == 200; }));
+}
+
+TEST_CASE("connections beyond the per-client cap are answered 503 at once", "[gateway][hostile]") {
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.maxConnectionsPerClient = 3;
+    c.limits.retryAfterSeconds = 4;
+  });
+  REQUIRE(f.startError() == "");
+  checkRefusedAtAccept(f, 3, 4);
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"per-client\"} ") !=
+        std::string::npos);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"per-client\"} 0") ==
+        std::string::npos);
+}
+
+TEST_CASE("a saturated server answers new connections 503 instead of queueing them silently",
+          "[gateway][hostile]") {
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.maxThreads = 2;
+    c.limits.maxQueuedConnections = 1;
+    c.limits.maxConnectionsPerClient = 100;
+  });
+  REQUIRE(f.startError() == "");
+  // Two connections on the two threads, one waiting for a thread.
+  checkRefusedAtAccept(f, 3, 1);
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"saturated\"} 0") ==
+        std::string::npos);
+}
+
+TEST_CASE("batches beyond maxConcurrentBatches are answered 503 before their body is read",
+          "[gateway][hostile]") {
+  // Issue 16 item 8: each batch body is held in memory whole.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) { c.limits.maxConcurrentBatches = 1; });
+  REQUIRE(f.startError() == "");
+  const std::string line = compactRecord() + "\n";
+  const std::string head =
+      "POST /records/$batch HTTP/1.1\r\nHost: x\r\n" + kAuth +
+      "Content-Type: application/x-ndjson\r\nContent-Length: " + std::to_string(line.size()) +
+      "\r\n\r\n";
+  // One batch in flight: its head and half its body sent.
+  Poco::Net::StreamSocket held(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  inloop::hostile_testing::sendAll(held, head + line.substr(0, line.size() / 2));
+  REQUIRE(inloop::delivery_testing::waitUntil(
+      [&] { return metricValue(f, "inloop_http_batches_in_flight") == 1; }));
+  {
+    // Another batch: 503 at once; its body is never parsed as a request.
+    Poco::Net::StreamSocket second(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    inloop::hostile_testing::sendAll(
+        second, head + line + "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = readUntilClosed(second, 10000);
+    INFO(text);
+    CHECK(text.starts_with("HTTP/1.1 503"));
+    CHECK(text.find("Retry-After: 1") != std::string::npos);
+    CHECK(text.find("maxConcurrentBatches") != std::string::npos);
+    CHECK(countOf(text, "HTTP/1.1 ") <= 2);
+  }
+  // The held batch completes and is stored.
+  inloop::hostile_testing::sendAll(held, line.substr(line.size() / 2));
+  RawReply done = inloop::hostile_testing::readRawReply(held, 10000);
+  INFO(done.text);
+  CHECK(done.status == 200);
+  CHECK(done.text.find("\"accepted\":1") != std::string::npos);
+  CHECK(metricValue(f, "inloop_http_batches_in_flight") == 0);
+  // With the slot free, the next batch is served.
+  CHECK(rawExchange(f.port(), head + line).status == 200);
 }
 
 TEST_CASE("slow clients are cut off by requestTimeoutMs while others are served",
