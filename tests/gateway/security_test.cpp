@@ -467,30 +467,50 @@ TEST_CASE("existing store files and the data directory are made owner-only at st
   }
 }
 
-TEST_CASE("ndjson-dir delivery files are 0600 whatever the umask", "[gateway][security]") {
-  inloop::server_testing::TempDir out;
-  // The widest umask while the file is made: only the code's own mode counts.
+TEST_CASE("ndjson-dir delivery files are 0600 whatever the umask, 0640 when configured",
+          "[gateway][security]") {
+  // The widest umask while the files are made: only the code's own mode counts.
   struct UmaskZero {
     mode_t old = ::umask(0);
     ~UmaskZero() { ::umask(old); }
   } umaskZero;
-  DaemonFixture f([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"*=ndjson-dir:" + out.path().string()};
-  });
-  REQUIRE(f.startError() == "");
-  REQUIRE(f.request("POST", "/records", kIngestToken, exampleRecord("measurement-pain-nrs.json"))
-              .status == 202);
-  std::vector<std::filesystem::path> files;
-  REQUIRE(inloop::delivery_testing::waitUntil([&] {
-    files.clear();
-    for (const auto& e : std::filesystem::directory_iterator(out.path())) {
-      if (e.is_regular_file() && e.file_size() > 0) files.push_back(e.path());
+  struct Case {
+    const char* name;
+    const char* fileMode;  // in the destinations file; null: a --route flag
+    unsigned expected;
+  };
+  for (const Case& c : {Case{"default (--route)", nullptr, 0600}, Case{"\"0600\"", "0600", 0600},
+                        Case{"\"0640\"", "0640", 0640}}) {
+    INFO(c.name);
+    inloop::server_testing::TempDir out;
+    DaemonFixture f([&](inloop::gateway::DaemonConfig& conf) {
+      if (c.fileMode == nullptr) {
+        conf.routeFlags = {"*=ndjson-dir:" + out.path().string()};
+        return;
+      }
+      conf.destinationsFile = (out.path() / "destinations.json").string();
+      writeFile(conf.destinationsFile,
+                R"({"destinations": [{"id": "files", "kind": "ndjson-dir", "endpoint": ")" +
+                    (out.path() / "files").string() + R"(", "fileMode": ")" + c.fileMode +
+                    R"("}], "routes": {"*": ["files"]}})");
+    });
+    REQUIRE(f.startError() == "");
+    REQUIRE(f.request("POST", "/records", kIngestToken, exampleRecord("measurement-pain-nrs.json"))
+                .status == 202);
+    const std::filesystem::path dir = c.fileMode == nullptr ? out.path() : out.path() / "files";
+    std::vector<std::filesystem::path> files;
+    REQUIRE(inloop::delivery_testing::waitUntil([&] {
+      files.clear();
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.is_regular_file() && e.file_size() > 0) files.push_back(e.path());
+      }
+      return !files.empty();
+    }));
+    for (const auto& p : files) {
+      INFO(p.string());
+      CHECK(permissionBits(p) == c.expected);
     }
-    return !files.empty();
-  }));
-  for (const auto& p : files) {
-    INFO(p.string());
-    CHECK(permissionBits(p) == 0600);
   }
 }
 
