@@ -14,6 +14,7 @@
 // unreadable directory or file.
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
 #include "gateway/destinations_config.h"
+#include "gateway/secret_files.h"
 #include "gateway/server/daemon.h"
 #include "mappings/tables.h"
 
@@ -113,10 +115,20 @@ Covered checkDaemonTree(const std::string& file, const PathDisplay& show, Check*
     std::error_code ec;
     if (!fs::is_directory(config.mappingsDir, ec)) return covered;
   }
+  std::optional<mappings::Destinations> destinations;
   if (!config.destinationsFile.empty()) {
     covered.destinationsFile = config.destinationsFile;
     check->files.insert(config.destinationsFile);
-    check->add(readDestinationsFile(config.destinationsFile).issues, show);
+    DestinationsLoad dest = readDestinationsFile(config.destinationsFile);
+    check->add(std::move(dest.issues), show);
+    destinations = std::move(dest.config);
+  }
+  if (load.config) {
+    // Keys, tokens and passwords readable by group or others: a warning.
+    config.configFile = file;
+    check->add(exposedSecretFiles(config, destinations ? &*destinations : nullptr,
+                                  config.destinationsFile),
+               show);
   }
   covered.mappingsDir = config.mappingsDir;
   for (const std::string_view name : mappings::kTableFileNames) {

@@ -144,13 +144,13 @@ class ConfigReader {
   RoleSet roles(const fhir::Json& v, const std::string& name) {
     RoleSet set;
     if (!v.isArray() || v.items().empty()) {
-      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\"");
+      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\", \"metrics\"");
       return set;
     }
     for (const fhir::Json& r : v.items()) {
       std::optional<Role> role = r.isString() ? roleFromName(r.text()) : std::nullopt;
       if (!role) {
-        error(r, name + ": unknown role (expected \"ingest\", \"read\" or \"admin\")");
+        error(r, name + ": unknown role (expected \"ingest\", \"read\", \"admin\" or \"metrics\")");
         continue;
       }
       set.add(*role);
@@ -294,8 +294,9 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
   constexpr std::int64_t kInt = 1'000'000'000;
   r.members(v, "limits",
             {"maxBodyBytes", "maxBatchBytes", "maxBatchRecords", "maxHeaderFields",
-             "requestTimeoutMs", "requestDeadlineMs", "keepAliveTimeoutMs", "maxKeepAliveRequests",
-             "maxThreads", "maxQueuedConnections", "maxInFlight", "retryAfterSeconds"},
+             "requestTimeoutMs", "requestDeadlineMs", "headerDeadlineMs", "keepAliveTimeoutMs",
+             "maxKeepAliveRequests", "maxThreads", "maxQueuedConnections",
+             "maxConnectionsPerClient", "maxInFlight", "maxConcurrentBatches", "retryAfterSeconds"},
             [&](const std::string& key, const fhir::Json& value) {
               const std::string name = "limits." + key;
               if (key == "maxBodyBytes") {
@@ -310,6 +311,8 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
                 r.integer(value, name, 100, 3'600'000, &l->requestTimeoutMs);
               } else if (key == "requestDeadlineMs") {
                 r.integer(value, name, 100, 3'600'000, &l->requestDeadlineMs);
+              } else if (key == "headerDeadlineMs") {
+                r.integer(value, name, 100, 3'600'000, &l->headerDeadlineMs);
               } else if (key == "keepAliveTimeoutMs") {
                 r.integer(value, name, 100, 3'600'000, &l->keepAliveTimeoutMs);
               } else if (key == "maxKeepAliveRequests") {
@@ -318,8 +321,12 @@ void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
                 r.integer(value, name, 1, 1024, &l->maxThreads);
               } else if (key == "maxQueuedConnections") {
                 r.integer(value, name, 1, 65536, &l->maxQueuedConnections);
+              } else if (key == "maxConnectionsPerClient") {
+                r.integer(value, name, 1, 65536, &l->maxConnectionsPerClient);
               } else if (key == "maxInFlight") {
                 r.integer(value, name, 1, 65536, &l->maxInFlight);
+              } else if (key == "maxConcurrentBatches") {
+                r.integer(value, name, 1, 1024, &l->maxConcurrentBatches);
               } else {
                 r.integer(value, name, 1, 3600, &l->retryAfterSeconds);
               }
@@ -517,6 +524,8 @@ const char* roleName(Role role) {
       return "read";
     case Role::kAdmin:
       return "admin";
+    case Role::kMetrics:
+      return "metrics";
   }
   return "unknown";
 }
@@ -525,6 +534,7 @@ std::optional<Role> roleFromName(std::string_view name) {
   if (name == "ingest") return Role::kIngest;
   if (name == "read") return Role::kRead;
   if (name == "admin") return Role::kAdmin;
+  if (name == "metrics") return Role::kMetrics;
   return std::nullopt;
 }
 

@@ -24,10 +24,11 @@
 
 namespace inloop::gateway {
 
-// What a principal may do. A request needs the role of its endpoint.
-enum class Role : std::uint8_t { kIngest = 1, kRead = 2, kAdmin = 4 };
+// What a principal may do. A request needs the role of its endpoint. kMetrics
+// reads GET /metrics only (a scraper), where kRead reads every record as well.
+enum class Role : std::uint8_t { kIngest = 1, kRead = 2, kAdmin = 4, kMetrics = 8 };
 
-// "ingest", "read", "admin".
+// "ingest", "read", "admin", "metrics".
 const char* roleName(Role role);
 std::optional<Role> roleFromName(std::string_view name);
 
@@ -36,7 +37,7 @@ struct RoleSet {
   std::uint8_t bits = 0;
   bool has(Role r) const { return (bits & static_cast<std::uint8_t>(r)) != 0; }
   void add(Role r) { bits |= static_cast<std::uint8_t>(r); }
-  static RoleSet all() { return RoleSet{7}; }
+  static RoleSet all() { return RoleSet{15}; }
   bool operator==(const RoleSet&) const = default;
 };
 
@@ -76,12 +77,17 @@ struct ServerLimits {
   // Whole request: header and body read within this, counted from accept or the
   // end of the previous response (RequestDeadlines in gateway/server/api_handler.h).
   std::int64_t requestDeadlineMs = 60000;
-  std::int64_t keepAliveTimeoutMs = 15000;
+  // The request head (request line and header fields) read within this, counted
+  // like requestDeadlineMs; what holds a thread for a client that sends nothing.
+  std::int64_t headerDeadlineMs = 10000;
+  std::int64_t keepAliveTimeoutMs = 5000;  // below headerDeadlineMs: idle closes quietly
   int maxKeepAliveRequests = 10000;
-  int maxThreads = 160;            // request handler threads (one per keep-alive connection)
-  int maxQueuedConnections = 256;  // accepted connections waiting for a thread
-  int maxInFlight = 256;           // requests being handled: 503 Retry-After beyond
-  int retryAfterSeconds = 1;       // Retry-After of every 503
+  int maxThreads = 160;              // request handler threads (one per keep-alive connection)
+  int maxQueuedConnections = 64;     // accepted connections waiting for a thread: 503 beyond
+  int maxConnectionsPerClient = 32;  // open connections of one client address: 503 beyond
+  int maxInFlight = 256;             // requests being handled: 503 Retry-After beyond
+  int maxConcurrentBatches = 2;      // POST /records/$batch being handled: 503 beyond
+  int retryAfterSeconds = 1;         // Retry-After of every 503
   bool operator==(const ServerLimits&) const = default;
 };
 

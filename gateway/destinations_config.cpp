@@ -569,7 +569,7 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
       v, what,
       {"id", "kind", "endpoint", "enabled", "auth", "tls", "timeouts", "maxInFlight",
        "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers",
-       "conditionalReferences", "rotation", "allowPlainHttpPhi"},
+       "conditionalReferences", "rotation", "allowPlainHttpPhi", "fileMode"},
       [&](const std::string& key, const Json& value) {
         std::string name = what + "." + key;
         if (key == "id" || key == "kind") return;
@@ -587,6 +587,16 @@ void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Dest
           r.boolean(value, name, &d.enabled);
         } else if (key == "conditionalReferences") {
           r.boolean(value, name, &d.conditionalReferences);
+        } else if (key == "fileMode") {
+          if (kindOk && d.kind != DestinationKind::kNdjsonDir) {
+            r.error(value, name + " applies to ndjson-dir destinations only");
+          } else if (value.isString() && value.text() == "0600") {
+            d.fileMode = mappings::kOwnerOnlyFileMode;
+          } else if (value.isString() && value.text() == "0640") {
+            d.fileMode = mappings::kGroupReadableFileMode;
+          } else {
+            r.error(value, name + " must be \"0600\" (owner only) or \"0640\" (group may read)");
+          }
         } else if (key == "rotation") {
           if (kindOk && d.kind != DestinationKind::kNdjsonDir) {
             r.error(value, name + " applies to ndjson-dir destinations only");

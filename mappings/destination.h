@@ -184,6 +184,11 @@ struct FileRotation {
   bool operator==(const FileRotation&) const = default;
 };
 
+// ndjson-dir: the permission bits of the files written: owner-only, or
+// readable by the group too (a poller running as another user of the group).
+inline constexpr unsigned kOwnerOnlyFileMode = 0600;
+inline constexpr unsigned kGroupReadableFileMode = 0640;
+
 struct DestinationProfile {
   std::string id;  // [A-Za-z0-9._-]{1,64}; names the destination in the outbox and metrics
   DestinationKind kind = DestinationKind::kFhirTransaction;
@@ -205,7 +210,8 @@ struct DestinationProfile {
   // at the receiver first (cached per destination), and a patient the receiver
   // does not have (or has twice) parks the message as patient-unmatched.
   bool conditionalReferences = false;
-  FileRotation rotation;  // ndjson-dir only
+  FileRotation rotation;                   // ndjson-dir only
+  unsigned fileMode = kOwnerOnlyFileMode;  // ndjson-dir only: 0600 or 0640
 
   // True when `accepts` is empty or lists `resourceType`.
   bool acceptsType(std::string_view resourceType) const;

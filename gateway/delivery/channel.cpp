@@ -90,6 +90,7 @@ fhir::Result<std::unique_ptr<DeliveryChannel>> makeChannel(
     options.filePrefix = "inloop-" + destination.id;
     options.maxBytes = destination.rotation.maxBytes;
     options.maxAgeMillis = destination.rotation.maxAgeMs;
+    options.fileMode = destination.fileMode;
     fhir::Result<std::unique_ptr<NdjsonDirSender>> sender = NdjsonDirSender::create(options, clock);
     if (!sender.isOk()) return sender.status();
     return std::unique_ptr<DeliveryChannel>(

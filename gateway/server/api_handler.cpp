@@ -176,12 +176,32 @@ fhir::Json receiptJson(const RecordOutcome& o) {
   return r;
 }
 
+// One of at most `limit` concurrent holders of `count`, for the life of the
+// object; held() is false when `limit` were taken already.
+class CountedSlot {
+ public:
+  CountedSlot(std::atomic<int>& count, int limit) : count_(count), held_(++count_ <= limit) {
+    if (!held_) --count_;
+  }
+  ~CountedSlot() {
+    if (held_) --count_;
+  }
+  CountedSlot(const CountedSlot&) = delete;
+  CountedSlot& operator=(const CountedSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<int>& count_;
+  const bool held_;
+};
+
 class ApiHandler : public Poco::Net::HTTPRequestHandler {
  public:
   // `inFlight` was already incremented for this request (by the factory, before
   // POCO answers `Expect: 100-continue`); the destructor decrements it.
-  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight, int inFlightAtStart)
-      : ctx_(ctx), inFlight_(inFlight), inFlightAtStart_(inFlightAtStart) {}
+  ApiHandler(const ApiContext& ctx, std::atomic<int>& inFlight, int inFlightAtStart,
+             std::atomic<int>& batches)
+      : ctx_(ctx), inFlight_(inFlight), inFlightAtStart_(inFlightAtStart), batches_(batches) {}
   ~ApiHandler() override { --inFlight_; }
   ApiHandler(const ApiHandler&) = delete;
   ApiHandler& operator=(const ApiHandler&) = delete;
@@ -208,9 +228,13 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     std::string route = kRouteOther;
     LogInfo info;
     Reply reply;
-    // The whole-request deadline ends when the request is read: at once when it
-    // has no body, else after readBody() (or after dispatch, if it never was).
-    if (!expectsBody(req)) requestRead();
+    // The head is in: a request without a body is read; one with a body has
+    // the whole-request deadline until readBody() (or drainBody()) is done.
+    if (!expectsBody(req)) {
+      requestRead();
+    } else if (ctx_.deadlines != nullptr && fd_ >= 0) {
+      ctx_.deadlines->headReceived(fd_);
+    }
     try {
       if (inFlightAtStart_ > ctx_.limits.maxInFlight) {
         reply = errorReply(ErrorCode::kUnavailable, "too many requests in flight; retry later");
@@ -225,6 +249,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     } catch (...) {
       reply = errorReply(ErrorCode::kInternal, "internal error");
     }
+    // A body the route did not read would be parsed as the next request on
+    // this keep-alive connection (request desync): drop a small one, else close.
+    if (!reply.close && !bodyRead_ && expectsBody(req) && !drainBody(req)) reply.close = true;
     requestRead();
     if (deadlinePassed_) {
       // The socket is shut down already; this reply is for the log and metrics.
@@ -285,6 +312,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     resp.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     resp.setContentType(reply.contentType);
     resp.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+    // Records, summaries, ledgers and refusals alike: no cache may keep a copy.
+    resp.set("Cache-Control", "no-store");
     for (const auto& [name, value] : reply.headers) resp.set(name, value);
     if (reply.close) resp.setKeepAlive(false);
     std::ostream& out = resp.send();
@@ -390,7 +419,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       *route = kRouteMetrics;
       if (auto r = onlyMethod("GET")) return *r;
       if (ctx_.metricsRequireAuth == nullptr || ctx_.metricsRequireAuth->load()) {
-        if (auto denied = authorize(req, Role::kRead, info)) return *denied;
+        if (auto denied = authorize(req, {Role::kMetrics, Role::kRead}, info)) return *denied;
       }
       Reply r;
       r.contentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -408,6 +437,15 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       *route = kRouteBatch;
       if (auto r = onlyMethod("POST")) return *r;
       if (auto denied = authorize(req, Role::kIngest, info)) return *denied;
+      // A batch is held in memory whole (up to maxBatchBytes, several times that
+      // while it is parsed): at most maxConcurrentBatches at once; beyond, 503
+      // before its body is read (handle() then drains or closes).
+      CountedSlot slot(batches_, ctx_.limits.maxConcurrentBatches);
+      if (!slot.held()) {
+        info->outcome = "busy";
+        return errorReply(ErrorCode::kUnavailable,
+                          "too many batches in flight (limits.maxConcurrentBatches); retry later");
+      }
       return postBatch(req, info);
     }
     if (path.starts_with("/records/") && path.ends_with("/reprocess") && ctx_.reprocess) {
@@ -508,7 +546,6 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     r.headers.emplace_back("Content-Security-Policy",
                            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    r.headers.emplace_back("Cache-Control", "no-store");
     return r;
   }
 
@@ -607,8 +644,10 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   }
 
   // The principal for a request: a verified client certificate when there is no
-  // Authorization header, else the bearer token. Returns a reply on refusal.
-  std::optional<Reply> authorize(HTTPServerRequest& req, Role role, LogInfo* info) {
+  // Authorization header, else the bearer token; it needs one of `roles`.
+  // Returns a reply on refusal.
+  std::optional<Reply> authorize(HTTPServerRequest& req, std::initializer_list<Role> roles,
+                                 LogInfo* info) {
     const std::string authorization = req.get("Authorization", "");
     fhir::Result<Principal> who = fhir::Status(ErrorCode::kUnauthorized, "");
     std::string subject;
@@ -623,11 +662,16 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       return r;
     }
     info->principal = who->id;
-    if (!who->roles.has(role)) {
-      return errorReply(ErrorCode::kForbidden,
-                        "principal \"" + who->id + "\" lacks the \"" + roleName(role) + "\" role");
+    std::string names;
+    for (Role role : roles) {
+      if (who->roles.has(role)) return std::nullopt;
+      names += (names.empty() ? "\"" : " or \"") + std::string(roleName(role)) + "\"";
     }
-    return std::nullopt;
+    return errorReply(ErrorCode::kForbidden,
+                      "principal \"" + who->id + "\" lacks the " + names + " role");
+  }
+  std::optional<Reply> authorize(HTTPServerRequest& req, Role role, LogInfo* info) {
+    return authorize(req, {role}, info);
   }
 
   static bool peerSubject(HTTPServerRequest& req, std::string* subject) {
@@ -647,6 +691,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   // Reads the whole body, at most `limit` bytes (kTooLarge beyond; kMalformed
   // when it ends before its Content-Length or the request deadline passed).
   fhir::Result<std::string> readBody(HTTPServerRequest& req, std::size_t limit) {
+    bodyRead_ = true;
     fhir::Result<std::string> body = readBodyBytes(req, limit);
     if (requestRead()) {
       return fhir::Status(ErrorCode::kMalformed, "the request deadline passed");
@@ -680,6 +725,30 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
                           "the request body ended before its Content-Length");
     }
     return body;
+  }
+
+  // Reads and drops the rest of a body no route read, at most kDrainBytes (under
+  // the request deadline, which is still armed). False when the connection must
+  // close instead: a larger or unframed body (without Content-Length or chunked,
+  // POCO would read to the end of the connection), or one that ended early.
+  static bool drainBody(HTTPServerRequest& req) {
+    constexpr std::int64_t kDrainBytes = 64 << 10;
+    const bool chunked = req.getChunkedTransferEncoding();
+    if (!chunked && !req.hasContentLength()) return false;
+    const std::int64_t declared = chunked ? -1 : req.getContentLength64();
+    if (!chunked && (declared < 0 || declared > kDrainBytes)) return false;
+    try {
+      std::istream& in = req.stream();
+      char buf[8192];
+      std::int64_t total = 0;
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        total += in.gcount();
+        if (total > kDrainBytes) return false;
+      }
+      return !in.bad() && (chunked || total == declared);
+    } catch (...) {
+      return false;
+    }
   }
 
   // POCO's descriptor of this request's connection (-1 when not a socket).
@@ -791,8 +860,10 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   const ApiContext& ctx_;
   std::atomic<int>& inFlight_;
   const int inFlightAtStart_;
+  std::atomic<int>& batches_;
   int fd_ = -1;
   bool deadlinePassed_ = false;
+  bool bodyRead_ = false;  // readBody() ran: the body is consumed or the connection closes
 };
 
 // POCO's connection with its whole life registered in RequestDeadlines.
@@ -800,10 +871,17 @@ class DeadlineConnection : public Poco::Net::HTTPServerConnection {
  public:
   DeadlineConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
                      Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                     RequestDeadlines& deadlines, JsonLogger& logger)
+                     RequestDeadlines& deadlines, JsonLogger& logger,
+                     Poco::AutoPtr<ConnectionGate> gate)
       : HTTPServerConnection(socket, std::move(params), std::move(handlers)),
         deadlines_(deadlines),
-        logger_(logger) {}
+        logger_(logger),
+        gate_(std::move(gate)) {}
+  ~DeadlineConnection() override {
+    if (gate_) gate_->connectionEnded(socket());
+  }
+  DeadlineConnection(const DeadlineConnection&) = delete;
+  DeadlineConnection& operator=(const DeadlineConnection&) = delete;
 
   void run() override {
     // POCO's session closes its descriptor when the loop ends: read it first.
@@ -823,12 +901,14 @@ class DeadlineConnection : public Poco::Net::HTTPServerConnection {
     if (!deadlines_.close(fd, id)) return;
     fhir::Json f = fhir::Json::object();
     f.set("phase", fhir::Json::string("header"));
-    f.set("deadlineMs", fhir::Json::number(static_cast<std::int64_t>(deadlines_.budget().count())));
+    f.set("deadlineMs",
+          fhir::Json::number(static_cast<std::int64_t>(deadlines_.headerBudget().count())));
     logger_.log(LogLevel::kWarning, "request-deadline", f);
   }
 
   RequestDeadlines& deadlines_;
   JsonLogger& logger_;
+  Poco::AutoPtr<ConnectionGate> gate_;
 };
 
 }  // namespace
@@ -881,6 +961,13 @@ bool RequestDeadlines::disarmLocked(Connection& c) {
   return DeadlineWatchdog::shared().disarm(c.ticket);
 }
 
+void RequestDeadlines::armLocked(Connection& c, TimePoint start, std::chrono::milliseconds budget) {
+  disarmLocked(c);
+  c.start = start;
+  c.ticket = DeadlineWatchdog::shared().arm(c.watchedFd, start + budget);
+  c.armed = true;
+}
+
 std::uint64_t RequestDeadlines::open(int fd) {
   const int watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -896,8 +983,7 @@ std::uint64_t RequestDeadlines::open(int fd) {
   Connection c;
   c.id = id;
   c.watchedFd = watched;
-  c.ticket = DeadlineWatchdog::shared().arm(watched, DeadlineWatchdog::Clock::now() + budget_);
-  c.armed = true;
+  armLocked(c, DeadlineWatchdog::Clock::now(), headerBudget_);
   connections_.emplace(fd, c);
   return id;
 }
@@ -906,7 +992,7 @@ bool RequestDeadlines::close(int fd, std::uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
   if (it == connections_.end() || it->second.id != id) return false;
-  const bool fired = disarmLocked(it->second);
+  const bool fired = disarmLocked(it->second) || it->second.firedUnreported;
   ::close(it->second.watchedFd);
   connections_.erase(it);
   return fired;
@@ -916,29 +1002,42 @@ void RequestDeadlines::arm(int fd) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
-  disarmLocked(it->second);
-  it->second.ticket = DeadlineWatchdog::shared().arm(it->second.watchedFd,
-                                                     DeadlineWatchdog::Clock::now() + budget_);
-  it->second.armed = true;
+  armLocked(it->second, DeadlineWatchdog::Clock::now(), nextHeaderBudget_);
+}
+
+void RequestDeadlines::headReceived(int fd) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = connections_.find(fd);
+  // Not armed: the header deadline passed (the socket is shut down) or the
+  // request was already read.
+  if (it == connections_.end() || !it->second.armed) return;
+  if (disarmLocked(it->second)) {
+    it->second.firedUnreported = true;  // for disarm()/close()
+    return;
+  }
+  armLocked(it->second, it->second.start, budget_);
 }
 
 bool RequestDeadlines::disarm(int fd) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = connections_.find(fd);
-  return it != connections_.end() && disarmLocked(it->second);
+  if (it == connections_.end()) return false;
+  const bool fired = disarmLocked(it->second) || it->second.firedUnreported;
+  it->second.firedUnreported = false;
+  return fired;
 }
 
 Poco::Net::TCPServerConnection* DeadlineConnectionFactory::createConnection(
     const Poco::Net::StreamSocket& socket) {
   // POCO takes ownership of the connection.
-  return new DeadlineConnection(socket, params_, handlers_, deadlines_, logger_);
+  return new DeadlineConnection(socket, params_, handlers_, deadlines_, logger_, gate_);
 }
 
 Poco::Net::HTTPRequestHandler* ApiHandlerFactory::createRequestHandler(
     const Poco::Net::HTTPServerRequest&) {
   // POCO takes ownership of the handler and deletes it after the request.
   const int inFlight = ++inFlight_;
-  return new ApiHandler(context_, inFlight_, inFlight);
+  return new ApiHandler(context_, inFlight_, inFlight, batches_);
 }
 
 }  // namespace inloop::gateway

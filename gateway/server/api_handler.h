@@ -8,7 +8,7 @@
 //   GET  /patients/{mrn}/summary  read role  patient summary (JSON; HTML with
 //                                           Accept: text/html), gateway/patient_summary.h
 //   POST /admin/reload       admin role    re-read the mapping tables
-//   GET  /metrics            read role     Prometheus text (or open, configurable)
+//   GET  /metrics            metrics or read role  Prometheus text (or open, configurable)
 //   GET  /healthz            no auth       process up
 //   GET  /readyz             no auth       store writable and configuration loaded
 //   GET  /destinations       read role     delivery status per destination
@@ -22,10 +22,14 @@
 // one top-level try/catch: POCO 1.11 drops the connection without a reply when
 // an exception escapes, so anything unexpected becomes a 500 OperationOutcome.
 // Requests beyond limits.maxInFlight are answered 503 with Retry-After at once
-// instead of queueing without bound.
+// instead of queueing without bound; so are batches beyond
+// limits.maxConcurrentBatches (before their body is read).
 // A request with both Content-Length and Transfer-Encoding, or with a
 // Transfer-Encoding other than one final "chunked", is answered 400 (501 for
 // codings before "chunked") and its connection closed (RFC 9112 6.3).
+// A body that no route read (a refusal before the body: 401, 403, 404, 405,
+// 503, a GET with a body) is read and dropped when it is at most 64 KiB, else
+// the connection is closed: it is never parsed as the next request.
 //
 // Thread safety: the factory and its handlers run on POCO's server threads;
 // every collaborator in ApiContext must be thread-safe.
@@ -34,6 +38,7 @@
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -49,6 +54,7 @@
 #include "gateway/daemon_config.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/server/auth.h"
+#include "gateway/server/connection_gate.h"
 #include "gateway/server/json_logger.h"
 #include "gateway/server/metrics.h"
 
@@ -56,14 +62,18 @@ namespace inloop::gateway {
 
 class DeliveryOperations;  // gateway/delivery/operations.h
 
-// RequestDeadlines: the server's whole-request deadline (limits.requestDeadlineMs).
+// RequestDeadlines: the server's whole-request deadline (limits.requestDeadlineMs)
+// and its shorter header-phase deadline (limits.headerDeadlineMs).
 // POCO's timeouts apply to each receive, so a client sending one byte within
 // each of them would hold a handler thread for ever. Each open connection gets
 // one deadline on the shared DeadlineWatchdog (gateway/transport/deadline_watchdog.h),
 // counted from the connection's start and again from the end of each response
-// (so it includes the keep-alive wait for the next request) until that
-// request's header and body are read. When it passes, the socket is shut down:
-// the blocked read fails and POCO ends the connection.
+// until that request's header and body are read. Until the head is complete
+// the deadline is the header one (from the end of a response: the keep-alive
+// wait plus the header deadline, so an idle keep-alive connection is closed by
+// POCO's keep-alive timeout first); once the head is in (headReceived()), the
+// whole-request one. When it passes, the socket is shut down: the blocked read
+// fails and POCO ends the connection.
 //
 // The watchdog is armed with a dup(2) of the connection's descriptor, closed by
 // close(): POCO closes its own descriptor before the connection object is gone,
@@ -71,40 +81,59 @@ class DeliveryOperations;  // gateway/delivery/operations.h
 // socket, never one that reused the number.
 //
 // Connections are keyed by POCO's descriptor: open()/close() by the connection
-// (DeadlineConnectionFactory), disarm()/arm() by its request handler, all on
-// that connection's thread. Thread safety: all members may be called from any
-// thread.
+// (DeadlineConnectionFactory), headReceived()/disarm()/arm() by its request
+// handler, all on that connection's thread. Thread safety: all members may be
+// called from any thread.
 class RequestDeadlines {
  public:
-  explicit RequestDeadlines(std::chrono::milliseconds budget) : budget_(budget) {}
+  // `request`: head and body; `header`: the head alone (capped at `request`);
+  // `keepAliveIdle`: the idle wait allowed before a keep-alive request's head.
+  explicit RequestDeadlines(std::chrono::milliseconds request,
+                            std::chrono::milliseconds header = std::chrono::milliseconds::max(),
+                            std::chrono::milliseconds keepAliveIdle = std::chrono::milliseconds(0))
+      : budget_(request),
+        headerBudget_(std::min(header, request)),
+        nextHeaderBudget_(header >= request ? request : std::min(header + keepAliveIdle, request)) {
+  }
   RequestDeadlines(const RequestDeadlines&) = delete;
   RequestDeadlines& operator=(const RequestDeadlines&) = delete;
   ~RequestDeadlines();
 
   std::chrono::milliseconds budget() const { return budget_; }
+  std::chrono::milliseconds headerBudget() const { return headerBudget_; }
 
-  // Registers the connection on `fd` and arms its deadline; returns the id to
-  // pass to close(). When no duplicate descriptor can be made the connection
-  // runs without a deadline (its per-receive timeouts still apply).
+  // Registers the connection on `fd` and arms its header deadline; returns the
+  // id to pass to close(). When no duplicate descriptor can be made the
+  // connection runs without a deadline (its per-receive timeouts still apply).
   std::uint64_t open(int fd);
   // Disarms and forgets connection `id` (if `fd` still names it); true when a
   // deadline had passed since the last disarm(). Call before the socket closes.
   bool close(int fd, std::uint64_t id);
-  // (Re)starts the deadline of the connection on `fd` from now.
+  // (Re)starts the header deadline of the connection on `fd` from now (the end
+  // of a response: the keep-alive wait is included).
   void arm(int fd);
+  // The head is in: the whole-request deadline, from the same start, applies
+  // to the body.
+  void headReceived(int fd);
   // Stops it (idempotent); true when it had passed and the socket was shut down.
   bool disarm(int fd);
 
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
   struct Connection {
     std::uint64_t id = 0;
     int watchedFd = -1;  // dup(2) of the connection's descriptor; owned
     std::uint64_t ticket = 0;
     bool armed = false;
+    TimePoint start{};             // of this request's deadline
+    bool firedUnreported = false;  // passed while the head was being read
   };
   bool disarmLocked(Connection& c);
+  void armLocked(Connection& c, TimePoint start, std::chrono::milliseconds budget);
 
   const std::chrono::milliseconds budget_;
+  const std::chrono::milliseconds headerBudget_;
+  const std::chrono::milliseconds nextHeaderBudget_;
   std::mutex mutex_;
   std::map<int, Connection> connections_;
   std::uint64_t nextId_ = 1;
@@ -160,6 +189,8 @@ class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
 
   // Requests being handled right now (for draining on shutdown).
   int inFlight() const { return inFlight_.load(); }
+  // POST /records/$batch requests holding one of limits.maxConcurrentBatches.
+  int batchesInFlight() const { return batches_.load(); }
 
   // Tells every open connection to finish its current request and close (what
   // Poco::Net::HTTPServer::stopAll(false) does); call after the server stopped
@@ -169,6 +200,7 @@ class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  private:
   ApiContext context_;
   std::atomic<int> inFlight_{0};
+  std::atomic<int> batches_{0};
 };
 
 // The TCP connection factory of the API server, in place of POCO's
@@ -176,16 +208,19 @@ class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
 // keep-alive, `handlers`' serverStopped event) with the connection registered in
 // `deadlines` for its whole life. A deadline that passes before a request's
 // header is complete is logged as {"event":"request-deadline","phase":"header"}.
+// Each connection is reported to `gate` (when not null) when it ends.
 // `deadlines` and `logger` must outlive the server.
 class DeadlineConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
  public:
   DeadlineConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
                             Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                            RequestDeadlines& deadlines, JsonLogger& logger)
+                            RequestDeadlines& deadlines, JsonLogger& logger,
+                            Poco::AutoPtr<ConnectionGate> gate = {})
       : params_(std::move(params)),
         handlers_(std::move(handlers)),
         deadlines_(deadlines),
-        logger_(logger) {}
+        logger_(logger),
+        gate_(std::move(gate)) {}
 
   Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override;
 
@@ -194,6 +229,7 @@ class DeadlineConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
   Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
   RequestDeadlines& deadlines_;
   JsonLogger& logger_;
+  Poco::AutoPtr<ConnectionGate> gate_;
 };
 
 }  // namespace inloop::gateway

@@ -40,8 +40,10 @@
 #include "gateway/ingest_pipeline.h"
 #include "gateway/patient_summary.h"
 #include "gateway/retention.h"
+#include "gateway/secret_files.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
+#include "gateway/server/connection_gate.h"
 #include "gateway/server/json_logger.h"
 #include "gateway/server/metrics.h"
 #include "gateway/store/sqlite_store.h"
@@ -255,6 +257,7 @@ struct Daemon::Impl {
   std::atomic<bool> metricsRequireAuth{true};
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<RequestDeadlines> deadlines;  // outlives the server's connections
+  Poco::AutoPtr<ConnectionGate> gate;           // shared with the server and its connections
   Poco::Net::HTTPRequestHandlerFactory::Ptr handlers;
   ApiHandlerFactory* api = nullptr;  // = handlers
   std::unique_ptr<Poco::Net::TCPServer> server;
@@ -533,6 +536,14 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return fhir::Status(fhir::ErrorCode::kIoError,
                         "cannot create data directory " + config.dataDir + ": " + ec.message());
   }
+  // The store and the delivery files inside hold patient data: owner only.
+  std::filesystem::permissions(config.dataDir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) {
+    return fhir::Status(
+        fhir::ErrorCode::kIoError,
+        "cannot make the data directory " + config.dataDir + " mode 0700: " + ec.message());
+  }
   if (fhir::Status locked = d.dataDirLock.acquire(config.dataDir); !locked.isOk()) {
     return locked;
   }
@@ -647,11 +658,24 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return self->operations->reprocess(id, *tables, *self->router, principal);
   };
   api.delivery = d.operations.get();
+  // Admission at accept: per client address, and no silent queue (503 instead).
+  d.gate = new ConnectionGate(ConnectionGate::Limits{
+      .maxOpen = config.limits.maxThreads + config.limits.maxQueuedConnections,
+      .maxPerClient = config.limits.maxConnectionsPerClient,
+      .retryAfterSeconds = config.limits.retryAfterSeconds});
   api.extraMetrics = [self] {
-    return self->engine->renderMetrics() + self->alerter->renderMetrics();
+    const int batches = self->api != nullptr ? self->api->batchesInFlight() : 0;
+    return self->engine->renderMetrics() + self->alerter->renderMetrics() +
+           self->gate->renderMetrics() +
+           "# HELP inloop_http_batches_in_flight POST /records/$batch requests being handled.\n"
+           "# TYPE inloop_http_batches_in_flight gauge\n"
+           "inloop_http_batches_in_flight " +
+           std::to_string(batches) + "\n";
   };
   d.deadlines = std::make_unique<RequestDeadlines>(
-      std::chrono::milliseconds(config.limits.requestDeadlineMs));
+      std::chrono::milliseconds(config.limits.requestDeadlineMs),
+      std::chrono::milliseconds(config.limits.headerDeadlineMs),
+      std::chrono::milliseconds(config.limits.keepAliveTimeoutMs));
   api.deadlines = d.deadlines.get();
 
   try {
@@ -677,8 +701,9 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     d.handlers = d.api;  // owns it
     // POCO's HTTP connections, each under the whole-request deadline.
     d.server = std::make_unique<Poco::Net::TCPServer>(
-        new DeadlineConnectionFactory(params, d.handlers, *d.deadlines, d.logger), *d.pool, socket,
-        params);
+        new DeadlineConnectionFactory(params, d.handlers, *d.deadlines, d.logger, d.gate), *d.pool,
+        socket, params);
+    d.server->setConnectionFilter(d.gate);
     d.server->start();
   } catch (const Poco::Exception& e) {
     return fhir::Status(fhir::ErrorCode::kIoError, "cannot listen on " + config.host + ":" +
@@ -707,6 +732,13 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     w.set("host", fhir::Json::string(config.host));
     w.set("port", fhir::Json::number(std::int64_t{d.server->port()}));
     d.logger.log(LogLevel::kWarning, "plain-http-listener", w);
+  }
+  // Keys, tokens and passwords readable by group or others (check-config warns too).
+  for (const fhir::Issue& i :
+       exposedSecretFiles(config, d.router->current().get(), config.destinationsFile)) {
+    fhir::Json w = fhir::Json::object();
+    w.set("message", fhir::Json::string(i.message));
+    d.logger.log(LogLevel::kWarning, "secret-file-exposed", w);
   }
   // After the "listening" line: the first evaluation and the inbox's first scan log too.
   d.alerter->start();

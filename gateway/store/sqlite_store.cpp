@@ -1829,23 +1829,43 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
+namespace {
+
+// chmod 0600 of the database file and of its -wal and -shm files when they exist.
+Status restrictStoreFiles(const std::string& path) {
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 07777) == 0600) continue;
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT) {
+      return Status(ErrorCode::kIoError,
+                    "cannot make " + file + " mode 0600: " + std::string(std::strerror(errno)));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path,
                                                const SqliteStoreOptions& options,
                                                const Clock& clock) {
-  // Create the file ourselves so it is 0600 from the start; SQLite gives the
-  // -wal and -shm files the same mode as the database file.
+  // Create the file ourselves so it is 0600 from the start; SQLite gives new
+  // -wal and -shm files the same mode as the database file. Files that exist
+  // already (an older install, a restored copy) are made 0600 too.
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return Status(ErrorCode::kIoError,
                   "cannot open store file " + path + ": " + std::string(std::strerror(errno)));
   }
   ::close(fd);
+  if (Status st = restrictStoreFiles(path); !st.isOk()) return st;
   auto db = Database::open(path, false, options.busyTimeoutMillis);
   if (!db) return db.status();
   Database& writer = **db;
   // journal_mode returns a row; exec ignores it. WAL + FULL: a commit is on disk
   // (fsync of the WAL) before it returns.
   if (Status st = writer.exec("PRAGMA journal_mode = WAL"); !st.isOk()) return st;
+  if (Status st = restrictStoreFiles(path); !st.isOk()) return st;
   {
     auto mode = writer.prepare("PRAGMA journal_mode");
     if (!mode) return mode.status();

@@ -29,7 +29,8 @@ struct SqliteStoreOptions {
 // The schema version this binary writes.
 inline constexpr int kStoreSchemaVersion = 4;
 
-// Opens (creating with mode 0600 if missing) the store at `path`, applies
+// Opens (creating with mode 0600 if missing; an existing database file and its
+// -wal and -shm files are made 0600) the store at `path`, applies
 // pending migrations (each in its own transaction) and starts the writer.
 // Failures: kUnsupported when the file's schema is newer than this binary
 // (kStoreSchemaVersion), kIoError when the file cannot be opened or is not a

@@ -124,8 +124,17 @@ fhir::Status NdjsonDirSender::recoverLocked() {
 
 fhir::Status NdjsonDirSender::openActiveLocked() {
   if (fd_ >= 0) return fhir::Status::ok();
-  fd_ = ::open(activePath_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  const auto mode = static_cast<mode_t>(options_.fileMode);
+  fd_ = ::open(activePath_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
   if (fd_ < 0) return fhir::Status(fhir::ErrorCode::kIoError, errnoText("open", activePath_));
+  // Patient data: the configured mode (default owner only), whatever the umask
+  // or a leftover file's mode (the published file keeps it: rename(2)).
+  if (::fchmod(fd_, mode) != 0) {
+    const fhir::Status failed(fhir::ErrorCode::kIoError, errnoText("chmod", activePath_));
+    ::close(fd_);
+    fd_ = -1;
+    return failed;
+  }
   struct stat st {};
   activeBytes_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
   activeOpenedAtMillis_ = clock_.nowMillis();

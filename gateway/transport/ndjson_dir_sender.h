@@ -42,6 +42,9 @@ struct NdjsonDirOptions {
   std::string filePrefix = "inloop";
   std::uint64_t maxBytes = 64u << 20;
   std::int64_t maxAgeMillis = 60000;
+  // Mode of the files written, whatever the umask (patient data: 0600; 0640 for
+  // a poller in the group).
+  unsigned fileMode = 0600;
 };
 
 // A file made visible to the reader.

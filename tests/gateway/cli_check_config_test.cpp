@@ -92,6 +92,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// TMP/etc (returned, empty) beside TMP/tables, a copy of the shipped mapping tables.
+fs::path etcBesideTables(const inloop::server_testing::TempDir& tmp) {
+  const fs::path dir = tmp.path() / "etc";
+  fs::create_directories(dir);
+  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config/mappings", tmp.path() / "tables",
+           fs::copy_options::recursive);
+  return dir;
+}
+
+}  // namespace
+
 std::string readAll(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -158,10 +171,7 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
 TEST_CASE("check-config follows the destinationsFile and mappingsDir inloop.json names",
           "[gateway][cli]") {
   inloop::server_testing::TempDir tmp;
-  const fs::path dir = tmp.path() / "etc";
-  fs::create_directories(dir);
-  fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config/mappings", tmp.path() / "tables",
-           fs::copy_options::recursive);
+  const fs::path dir = etcBesideTables(tmp);
   std::ofstream(dir / "inloop.json")
       << "{\"mappingsDir\": \"../tables\", \"destinationsFile\": \"../routing/where.json\"}\n";
   Run missing = checkConfig({dir.string()});
@@ -220,4 +230,34 @@ TEST_CASE("check-config warns when the tables name nobody to call (no contact se
       CHECK(r.out == c.expected);
     }
   }
+}
+
+TEST_CASE("check-config accepts the metrics role and warns about secret files others can read",
+          "[gateway][cli][security]") {
+  // Issue 16 items 4 and 11.
+  inloop::server_testing::TempDir tmp;
+  const fs::path dir = etcBesideTables(tmp);
+  std::ofstream(dir / "server.crt") << "not checked here\n";
+  std::ofstream(dir / "server.key") << "not checked here\n";
+  fs::permissions(dir / "server.key", fs::perms::owner_read | fs::perms::owner_write |
+                                          fs::perms::group_read | fs::perms::others_read);
+  std::ofstream(dir / "inloop.json")
+      << "{\"mappingsDir\": \"../tables\",\n"
+         " \"tokens\": [{\"id\": \"scraper\", \"sha256\": \""
+      << std::string(64, 'a')
+      << "\", \"roles\": [\"metrics\"]}],\n"
+         " \"tls\": {\"certificateFile\": \"server.crt\", \"privateKeyFile\": \"server.key\"}}\n";
+  Run exposed = checkConfig({dir.string()});
+  INFO(exposed.out << exposed.err);
+  CHECK(exposed.code == inloop::gateway::kExitOk);
+  CHECK(exposed.out.find("warning: tls.privateKeyFile: secret file " +
+                         (dir / "server.key").string() + " is readable by others (mode 0644)") !=
+        std::string::npos);
+  CHECK(exposed.out.find("0 errors, 1 warning: OK") != std::string::npos);
+
+  fs::permissions(dir / "server.key", fs::perms::owner_read | fs::perms::owner_write);
+  Run quiet = checkConfig({dir.string()});
+  INFO(quiet.out << quiet.err);
+  CHECK(quiet.code == inloop::gateway::kExitOk);
+  CHECK(quiet.out.find("0 errors, 0 warnings: OK") != std::string::npos);
 }

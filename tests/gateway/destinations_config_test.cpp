@@ -630,3 +630,28 @@ TEST_CASE("destinations: ndjson-dir rotation is configurable, and only there",
       "/cfg", nullptr);
   CHECK(errorsOf(tiny).find("maxBytes must be an integer from 1024") != std::string::npos);
 }
+
+TEST_CASE("destinations: ndjson-dir fileMode is 0600 or 0640, and only there",
+          "[gateway][destinations][security]") {
+  auto parse = [](const std::string& fileMode, const char* kind = "ndjson-dir") {
+    return parseDestinationsConfig(
+        withDestination(",\n \"fileMode\": " + fileMode, kind, "\"/var/spool/inloop\""), "d.json",
+        "/cfg", nullptr);
+  };
+  DestinationsLoad byDefault = parseDestinationsConfig(
+      withDestination("", "ndjson-dir", "\"/var/spool/inloop\""), "d.json", "/cfg", nullptr);
+  REQUIRE(byDefault.config.has_value());
+  CHECK(byDefault.config->destinations[0].fileMode == 0600u);
+  DestinationsLoad group = parse("\"0640\"");
+  INFO(errorsOf(group));
+  REQUIRE(group.config.has_value());
+  CHECK(group.config->destinations[0].fileMode == 0640u);
+  for (const char* refused : {"\"0644\"", "\"0666\"", "416", "\"rw-r-----\""}) {
+    INFO(refused);
+    CHECK(errorsOf(parse(refused)).find("must be \"0600\" (owner only) or \"0640\"") !=
+          std::string::npos);
+  }
+  DestinationsLoad fhirServer = parseDestinationsConfig(
+      withDestination(",\n \"fileMode\": \"0600\""), "d.json", "/cfg", nullptr);
+  CHECK(errorsOf(fhirServer).find("ndjson-dir destinations only") != std::string::npos);
+}

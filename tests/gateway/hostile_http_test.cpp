@@ -9,10 +9,12 @@
 #include <Poco/Net/StreamSocket.h>
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "fhir/json.h"
+#include "tests/gateway/delivery_support.h"
 #include "tests/gateway/hostile_corpus.h"
 #include "tests/gateway/hostile_support.h"
 #include "tests/gateway/server_fixture.h"
@@ -300,6 +302,224 @@ TEST_CASE("Transfer-Encoding with Content-Length or not ending in chunked closes
                                           chunked);
   INFO(ok.text);
   CHECK(ok.status == 202);
+}
+
+// Everything the server sends on `s` until it closes the connection (end of
+// stream or reset; each receive bounded by `timeoutMs`, so a server that keeps
+// it open fails the caller's checks instead of hanging the test).
+std::string readUntilClosed(Poco::Net::StreamSocket& s, int timeoutMs) {
+  s.setReceiveTimeout(Poco::Timespan(std::int64_t{timeoutMs} * 1000));
+  std::string text;
+  char buf[8192];
+  try {
+    for (;;) {
+      const int n = s.receiveBytes(buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  } catch (const Poco::TimeoutException&) {
+    text += "\n[no end of stream]";
+  } catch (const Poco::Net::NetException&) {
+    // Reset: closed with bytes of the client's still unread (a body not drained).
+  }
+  return text;
+}
+
+std::size_t countOf(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("a refused request's unread body is never parsed as the next request",
+          "[gateway][hostile][security]") {
+  // Issue 16 item 1: a request refused before its body was read left the body
+  // on the keep-alive connection, where it was parsed as the next request.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) { c.limits.maxBodyBytes = 1024; });
+  REQUIRE(f.startError() == "");
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string json = "Content-Type: application/json\r\n";
+  struct Case {
+    const char* name;
+    std::string head;  // request line and headers, without Content-Length
+    std::string body;
+    int status;
+  };
+  const std::string big = smuggled + std::string(2000, ' ');
+  const std::vector<Case> cases = {
+      {"401 without a token", "POST /records HTTP/1.1\r\nHost: x\r\n" + json, smuggled, 401},
+      {"403 without the role", "POST /records HTTP/1.1\r\nHost: x\r\n" + kReadAuth + json, smuggled,
+       403},
+      {"404 no such endpoint", "POST /nowhere HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled,
+       404},
+      {"405 wrong method", "PUT /records HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled, 405},
+      {"GET with a body", "GET /readyz HTTP/1.1\r\nHost: x\r\n", smuggled, 200},
+      {"POST /admin/reload without the role",
+       "POST /admin/reload HTTP/1.1\r\nHost: x\r\n" + kAuth + json, smuggled, 403},
+      {"413 body over the limit", "POST /records HTTP/1.1\r\nHost: x\r\n" + kAuth + json, big, 413},
+      {"401, body of 100 KiB (not drained: closed)", "POST /records HTTP/1.1\r\nHost: x\r\n" + json,
+       smuggled + std::string(100 << 10, ' '), 401},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Poco::Net::StreamSocket s(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    // The body, then a request of the client's own that closes the connection:
+    // the only answers allowed are the refusal, then (if the connection was
+    // kept) this request's.
+    inloop::hostile_testing::sendAll(
+        s, c.head + "Content-Length: " + std::to_string(c.body.size()) + "\r\n\r\n" + c.body +
+               "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = readUntilClosed(s, 10000);
+    INFO(text.substr(0, 2000));
+    CHECK(text.starts_with("HTTP/1.1 " + std::to_string(c.status)));
+    CHECK(text.find("[no end of stream]") == std::string::npos);
+    // /healthz answers {"status":"up"}; /readyz {"status":"ready"}.
+    CHECK(text.find("\"up\"") == std::string::npos);
+    const std::size_t answers = countOf(text, "HTTP/1.1 ");
+    CHECK(answers >= 1);
+    CHECK(answers <= 2);
+    if (answers == 2) CHECK(countOf(text, "\"ready\"") == 1 + (c.status == 200 ? 1 : 0));
+  }
+  CHECK(f.request("GET", "/healthz").status == 200);
+}
+
+// The value of metric `name` (a line "name VALUE") in GET /metrics, or -1.
+double metricValue(DaemonFixture& f, const std::string& name) {
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  const std::size_t at = m.body.find("\n" + name + " ");
+  if (m.status != 200 || at == std::string::npos) return -1;
+  return std::stod(m.body.substr(at + name.size() + 2));
+}
+
+// `n` connections to the daemon that send nothing (closed when destroyed).
+std::vector<std::unique_ptr<Poco::Net::StreamSocket>> idleConnections(DaemonFixture& f, int n) {
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(
+        std::make_unique<Poco::Net::StreamSocket>(Poco::Net::SocketAddress("127.0.0.1", f.port())));
+  }
+  return out;
+}
+
+TEST_CASE("a client that sends nothing is cut off by headerDeadlineMs", "[gateway][hostile]") {
+  // Issue 16 item 7: an idle socket held a handler thread until requestTimeoutMs
+  // (30 s) or requestDeadlineMs (60 s); the head now has a deadline of its own.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.requestTimeoutMs = 30000;
+    c.limits.requestDeadlineMs = 60000;
+    c.limits.headerDeadlineMs = 1000;
+  });
+  REQUIRE(f.startError() == "");
+  Poco::Net::StreamSocket idle(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  // Well before the 30 s of requestTimeoutMs; the bound only guards against a hang.
+  CHECK(closedByServer(idle, 15000));
+  // A request with a body gets the whole-request deadline once its head is in:
+  // the head deadline does not cut a body that is still arriving.
+  Poco::Net::StreamSocket slowBody(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  const std::string record = compactRecord();
+  inloop::hostile_testing::sendAll(slowBody,
+                                   postHead("Content-Type: application/json\r\nContent-Length: " +
+                                            std::to_string(record.size()) + "\r\n"));
+  CHECK(f.request("GET", "/healthz").status == 200);
+  // A byte of the body and the rest once a whole header deadline has passed
+  // since the head (the first connection's cut-off shows one has).
+  Poco::Net::StreamSocket marker(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  CHECK(closedByServer(marker, 15000));
+  inloop::hostile_testing::sendAll(slowBody, record);
+  RawReply r = inloop::hostile_testing::readRawReply(slowBody, 10000);
+  INFO(r.text);
+  CHECK(r.status == 202);
+  const std::string log = f.stopAndLog();
+  CHECK(log.find("\"event\":\"request-deadline\",\"phase\":\"header\",\"deadlineMs\":1000") !=
+        std::string::npos);
+}
+
+// With `idle` connections open that send nothing, one more connection: it
+// must be answered 503 with `Retry-After: retryAfter` and closed at once.
+// Afterwards (the idle ones closed) the client must be served again.
+void checkRefusedAtAccept(DaemonFixture& f, int idle, int retryAfter) {
+  {
+    const auto held = idleConnections(f, idle);
+    Poco::Net::StreamSocket next(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    RawReply r = inloop::hostile_testing::readRawReply(next, 10000);
+    INFO(r.text);
+    CHECK(r.status == 503);
+    CHECK(r.text.find("Retry-After: " + std::to_string(retryAfter)) != std::string::npos);
+    CHECK(r.text.find("Connection: close") != std::string::npos);
+    CHECK(r.text.find("OperationOutcome") != std::string::npos);
+    CHECK(closedByServer(next, 10000));
+  }
+  CHECK(inloop::delivery_testing::waitUntil(
+      [&] { return f.request("GET", "/healthz").status == 200; }));
+}
+
+TEST_CASE("connections beyond the per-client cap are answered 503 at once", "[gateway][hostile]") {
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.maxConnectionsPerClient = 3;
+    c.limits.retryAfterSeconds = 4;
+  });
+  REQUIRE(f.startError() == "");
+  checkRefusedAtAccept(f, 3, 4);
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"per-client\"} ") !=
+        std::string::npos);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"per-client\"} 0") ==
+        std::string::npos);
+}
+
+TEST_CASE("a saturated server answers new connections 503 instead of queueing them silently",
+          "[gateway][hostile]") {
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) {
+    c.limits.maxThreads = 2;
+    c.limits.maxQueuedConnections = 1;
+    c.limits.maxConnectionsPerClient = 100;
+  });
+  REQUIRE(f.startError() == "");
+  // Two connections on the two threads, one waiting for a thread.
+  checkRefusedAtAccept(f, 3, 1);
+  const HttpReply m = f.request("GET", "/metrics", kReadToken);
+  CHECK(m.body.find("inloop_http_connections_refused_total{reason=\"saturated\"} 0") ==
+        std::string::npos);
+}
+
+TEST_CASE("batches beyond maxConcurrentBatches are answered 503 before their body is read",
+          "[gateway][hostile]") {
+  // Issue 16 item 8: each batch body is held in memory whole.
+  DaemonFixture f([](inloop::gateway::DaemonConfig& c) { c.limits.maxConcurrentBatches = 1; });
+  REQUIRE(f.startError() == "");
+  const std::string line = compactRecord() + "\n";
+  const std::string head =
+      "POST /records/$batch HTTP/1.1\r\nHost: x\r\n" + kAuth +
+      "Content-Type: application/x-ndjson\r\nContent-Length: " + std::to_string(line.size()) +
+      "\r\n\r\n";
+  // One batch in flight: its head and half its body sent.
+  Poco::Net::StreamSocket held(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+  inloop::hostile_testing::sendAll(held, head + line.substr(0, line.size() / 2));
+  REQUIRE(inloop::delivery_testing::waitUntil(
+      [&] { return metricValue(f, "inloop_http_batches_in_flight") == 1; }));
+  {
+    // Another batch: 503 at once; its body is never parsed as a request.
+    Poco::Net::StreamSocket second(Poco::Net::SocketAddress("127.0.0.1", f.port()));
+    inloop::hostile_testing::sendAll(
+        second, head + line + "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = readUntilClosed(second, 10000);
+    INFO(text);
+    CHECK(text.starts_with("HTTP/1.1 503"));
+    CHECK(text.find("Retry-After: 1") != std::string::npos);
+    CHECK(text.find("maxConcurrentBatches") != std::string::npos);
+    CHECK(countOf(text, "HTTP/1.1 ") <= 2);
+  }
+  // The held batch completes and is stored.
+  inloop::hostile_testing::sendAll(held, line.substr(line.size() / 2));
+  RawReply done = inloop::hostile_testing::readRawReply(held, 10000);
+  INFO(done.text);
+  CHECK(done.status == 200);
+  CHECK(done.text.find("\"accepted\":1") != std::string::npos);
+  CHECK(metricValue(f, "inloop_http_batches_in_flight") == 0);
+  // With the slot free, the next batch is served.
+  CHECK(rawExchange(f.port(), head + line).status == 200);
 }
 
 TEST_CASE("slow clients are cut off by requestTimeoutMs while others are served",

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -132,6 +133,7 @@ HttpReply call(DaemonFixture& f, const Route& r, const std::string& token,
   Poco::StreamCopier::copyToString(in, out.body);
   out.status = static_cast<int>(resp.getStatus());
   out.wwwAuthenticate = resp.get("WWW-Authenticate", "");
+  out.cacheControl = resp.get("Cache-Control", "");
   return out;
 }
 
@@ -161,6 +163,17 @@ unsigned permissionBits(const std::filesystem::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return 07777;
   return st.st_mode & 0777;
+}
+
+// Serves HTTPS with the test PKI's server certificate and key.
+std::function<void(inloop::gateway::DaemonConfig&)> withServerTls(
+    const inloop::testing::TestPki& pki) {
+  return [&pki](inloop::gateway::DaemonConfig& c) {
+    inloop::gateway::TlsConfig tls;
+    tls.certificateFile = pki.serverCert;
+    tls.privateKeyFile = pki.serverKey;
+    c.tls = tls;
+  };
 }
 
 }  // namespace
@@ -201,6 +214,7 @@ TEST_CASE("every authenticated route: 401 without valid credentials, 403 without
       INFO(r.method << " " << r.path << " with " << c.name);
       HttpReply reply = call(f, r, c.token, c.authorization);
       CHECK(reply.status == 401);
+      CHECK(reply.cacheControl == "no-store");
       CHECK(reply.wwwAuthenticate.starts_with("Bearer"));
       CHECK(inloop::hostile_testing::isOperationOutcome(reply));
       CHECK(reply.body.find(kAdminToken) == std::string::npos);
@@ -228,6 +242,7 @@ TEST_CASE("every authenticated route: 401 without valid credentials, 403 without
       INFO(r.method << " " << r.path << " as " << p.name);
       HttpReply reply = call(f, r, p.token);
       CHECK(reply.status == 403);
+      CHECK(reply.cacheControl == "no-store");
       CHECK(inloop::hostile_testing::isOperationOutcome(reply));
     }
   }
@@ -240,6 +255,8 @@ TEST_CASE("every authenticated route: 401 without valid credentials, 403 without
       HttpReply reply = call(f, r, p.token);
       CHECK(reply.status != 401);
       CHECK(reply.status != 403);
+      // Records, ledgers, metrics: no cache may keep a copy (issue 16 item 11).
+      CHECK(reply.cacheControl == "no-store");
     }
   }
   CHECK(f.request("GET", "/records/M-2026-118834", kAdminToken).status == 200);
@@ -330,12 +347,7 @@ TEST_CASE("token comparison: hashed, every entry compared with CRYPTO_memcmp",
 TEST_CASE("HTTPS refuses clients limited to TLS 1.0 or 1.1", "[gateway][security]") {
   inloop::testing::TestPki pki;
   REQUIRE(pki.ok);
-  DaemonFixture f([&](inloop::gateway::DaemonConfig& c) {
-    inloop::gateway::TlsConfig tls;
-    tls.certificateFile = pki.serverCert;
-    tls.privateKeyFile = pki.serverKey;
-    c.tls = tls;
-  });
+  DaemonFixture f(withServerTls(pki));
   REQUIRE(f.startError() == "");
   struct Case {
     const char* name;
@@ -450,6 +462,132 @@ TEST_CASE("serve warns when it listens off loopback without TLS", "[gateway][sec
   }
   c.tls = inloop::gateway::TlsConfig{};
   CHECK_FALSE(inloop::gateway::listensInClear(c));
+}
+
+TEST_CASE("a metrics principal reads GET /metrics and nothing else", "[gateway][security]") {
+  // Issue 16 item 4: a scraper no longer needs "read", which reads every record.
+  inloop::gateway::DaemonConfigLoad load = inloop::gateway::parseDaemonConfig(
+      R"({"tokens": [{"id": "scraper", "sha256": ")" + inloop::gateway::sha256HexOf("s") +
+          R"(", "roles": ["metrics"]}]})",
+      "inloop.json", "");
+  INFO(inloop::fhir::formatIssues(load.issues));
+  REQUIRE(load.config);
+  REQUIRE(load.config->tokens.size() == 1);
+  CHECK(load.config->tokens[0].roles.has(Role::kMetrics));
+  CHECK_FALSE(load.config->tokens[0].roles.has(Role::kRead));
+
+  constexpr const char* kScraperToken = "scraper-token-metrics-only";
+  DaemonFixture f = securedDaemon([&](inloop::gateway::DaemonConfig& c) {
+    RoleSet metrics;
+    metrics.add(Role::kMetrics);
+    c.tokens.push_back({"scraper", inloop::gateway::sha256HexOf(kScraperToken), metrics});
+  });
+  REQUIRE(f.startError() == "");
+  REQUIRE(f.request("POST", "/records", kIngestToken, exampleRecord("measurement-pain-nrs.json"))
+              .status == 202);
+  const HttpReply scraped = f.request("GET", "/metrics", kScraperToken);
+  CHECK(scraped.status == 200);
+  CHECK(scraped.body.find("inloop_http_requests_total") != std::string::npos);
+  // The read role keeps /metrics too.
+  CHECK(f.request("GET", "/metrics", kReadToken).status == 200);
+  for (const Route& r : servedRoutes()) {
+    if (r.templ == "/metrics") continue;
+    INFO(r.method << " " << r.path);
+    const HttpReply reply = call(f, r, kScraperToken);
+    CHECK(reply.status == 403);
+    CHECK(reply.body.find("M-2026-118834\",\"recordType") == std::string::npos);
+  }
+}
+
+TEST_CASE("existing store files and the data directory are made owner-only at start",
+          "[gateway][security]") {
+  // Issue 16 item 11: files left by an older install or restored from a backup
+  // kept their 0644; the data directory kept its 0755.
+  inloop::server_testing::TempDir tmp;
+  const std::filesystem::path data = tmp.path() / "data";
+  std::filesystem::create_directories(data);
+  ::chmod(data.c_str(), 0755);
+  const std::vector<std::string> names = {"inloop.db", "inloop.db-wal", "inloop.db-shm"};
+  for (const std::string& name : names) {
+    writeFile(data / name, "");
+    REQUIRE(::chmod((data / name).c_str(), 0644) == 0);
+  }
+  {
+    DaemonFixture f([&](inloop::gateway::DaemonConfig& c) { c.dataDir = data.string(); });
+    REQUIRE(f.startError() == "");
+    CHECK(f.request("POST", "/records", kIngestToken, exampleRecord("measurement-pain-nrs.json"))
+              .status == 202);
+    CHECK(permissionBits(data) == 0700);
+    for (const std::string& name : names) {
+      INFO(name);
+      CHECK(permissionBits(data / name) == 0600);
+    }
+  }
+}
+
+TEST_CASE("ndjson-dir delivery files are 0600 whatever the umask, 0640 when configured",
+          "[gateway][security]") {
+  // The widest umask while the files are made: only the code's own mode counts.
+  struct UmaskZero {
+    mode_t old = ::umask(0);
+    ~UmaskZero() { ::umask(old); }
+  } umaskZero;
+  struct Case {
+    const char* name;
+    const char* fileMode;  // in the destinations file; null: a --route flag
+    unsigned expected;
+  };
+  for (const Case& c : {Case{"default (--route)", nullptr, 0600}, Case{"\"0600\"", "0600", 0600},
+                        Case{"\"0640\"", "0640", 0640}}) {
+    INFO(c.name);
+    inloop::server_testing::TempDir out;
+    DaemonFixture f([&](inloop::gateway::DaemonConfig& conf) {
+      if (c.fileMode == nullptr) {
+        conf.routeFlags = {"*=ndjson-dir:" + out.path().string()};
+        return;
+      }
+      conf.destinationsFile = (out.path() / "destinations.json").string();
+      writeFile(conf.destinationsFile,
+                R"({"destinations": [{"id": "files", "kind": "ndjson-dir", "endpoint": ")" +
+                    (out.path() / "files").string() + R"(", "fileMode": ")" + c.fileMode +
+                    R"("}], "routes": {"*": ["files"]}})");
+    });
+    REQUIRE(f.startError() == "");
+    REQUIRE(f.request("POST", "/records", kIngestToken, exampleRecord("measurement-pain-nrs.json"))
+                .status == 202);
+    const std::filesystem::path dir = c.fileMode == nullptr ? out.path() : out.path() / "files";
+    std::vector<std::filesystem::path> files;
+    REQUIRE(inloop::delivery_testing::waitUntil([&] {
+      files.clear();
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.is_regular_file() && e.file_size() > 0) files.push_back(e.path());
+      }
+      return !files.empty();
+    }));
+    for (const auto& p : files) {
+      INFO(p.string());
+      CHECK(permissionBits(p) == c.expected);
+    }
+  }
+}
+
+TEST_CASE("secret files readable by group or others are warned about in the serve log",
+          "[gateway][security]") {
+  inloop::testing::TestPki pki;
+  REQUIRE(pki.ok);
+  REQUIRE(::chmod(pki.serverKey.c_str(), 0640) == 0);
+  DaemonFixture f(withServerTls(pki));
+  REQUIRE(f.startError() == "");
+  const std::string log = f.stopAndLog();
+  INFO(log);
+  CHECK(log.find("\"event\":\"secret-file-exposed\"") != std::string::npos);
+  CHECK(log.find("chmod 600 " + pki.serverKey) != std::string::npos);
+  // Owner-only: no warning.
+  REQUIRE(::chmod(pki.serverKey.c_str(), 0600) == 0);
+  DaemonFixture quiet(withServerTls(pki));
+  REQUIRE(quiet.startError() == "");
+  CHECK(quiet.stopAndLog().find("secret-file-exposed") == std::string::npos);
 }
 
 TEST_CASE("patient identifiers and tokens never appear in the log or /metrics",

@@ -25,6 +25,11 @@ TEST_CASE("an empty config gives the documented defaults", "[gateway][server]") 
   CHECK_FALSE(c.tls);
   CHECK(c.limits.maxBodyBytes == 1u << 20);
   CHECK(c.limits.maxBatchRecords == 10000);
+  // Connection and batch limits (docs/security.md, "HTTP server hardening").
+  CHECK(c.limits.headerDeadlineMs == 10000);
+  CHECK(c.limits.maxQueuedConnections == 64);
+  CHECK(c.limits.maxConnectionsPerClient == 32);
+  CHECK(c.limits.maxConcurrentBatches == 2);
   CHECK(c.metricsRequireAuth);
 }
 
@@ -76,6 +81,8 @@ TEST_CASE("config errors name file, line and column", "[gateway][server]") {
       {"{\"listen\": \"a:99999\"}", "c.json:1:12", "0 to 65535"},
       {"{\"limits\": {\"maxThreads\": 0}}", "c.json:1:27", "limits.maxThreads"},
       {"{\"limits\": {\"maxThread\": 4}}", "c.json:1:26", "unknown setting \"maxThread\""},
+      {"{\"limits\": {\"maxConcurrentBatches\": 0}}", "c.json:1:37", "limits.maxConcurrentBatches"},
+      {"{\"limits\": {\"headerDeadlineMs\": 10}}", "c.json:1:33", "limits.headerDeadlineMs"},
       {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \"abc\", \"roles\": [\"ingest\"]}]}",
        "c.json:1:35", "64 lower-case hex"},
       {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \""

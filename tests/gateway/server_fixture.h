@@ -84,6 +84,7 @@ struct HttpReply {
   std::string contentType;
   std::string retryAfter;
   std::string wwwAuthenticate;
+  std::string cacheControl;
   fhir::Json json() const {
     fhir::Result<fhir::Json> j = fhir::parseJson(body);
     return j.isOk() ? *j : fhir::Json();
@@ -111,6 +112,7 @@ inline HttpReply sendRequest(Poco::Net::HTTPClientSession& session, const std::s
   r.contentType = resp.getContentType();
   r.retryAfter = resp.get("Retry-After", "");
   r.wwwAuthenticate = resp.get("WWW-Authenticate", "");
+  r.cacheControl = resp.get("Cache-Control", "");
   return r;
 }
 
