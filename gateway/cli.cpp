@@ -36,6 +36,10 @@ const Command kCommands[] = {
      cmdDeadletter},
     {"summary", "summary MRN [--config FILE|--data-dir DIR] [--html]  a patient's safety summary",
      cmdSummary},
+    {"disclosures",
+     "disclosures MRN [--since INSTANT] [--config FILE|--data-dir DIR] [--json]  accounting of "
+     "disclosures",
+     cmdDisclosures},
 };
 
 void printHelp(std::ostream& out) {

@@ -31,5 +31,6 @@ int cmdTranslate(CommandContext& ctx);
 int cmdStatus(CommandContext& ctx);
 int cmdDeadletter(CommandContext& ctx);
 int cmdSummary(CommandContext& ctx);
+int cmdDisclosures(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -193,7 +193,8 @@ void DeliveryEngine::applyPublications(Pool& pool) {
     // message claimed (nothing to mark).
     if (p.messageIds.empty() && !p.everyWritten) continue;
     fhir::Result<std::int64_t> n =
-        deps_.store->markPublished(pool.profile.id, p.messageIds, p.path);
+        deps_.store->markPublished(pool.profile.id, p.messageIds, p.path,
+                                   std::string(mappings::destinationKindName(pool.profile.kind)));
     if (!n.isOk()) {
       // The messages stay written; the next start-up publication delivers
       // them (their lines are in a published file).
@@ -380,6 +381,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   DeliveryAttempt attempt;
   attempt.messageId = message.messageId;
   attempt.atMillis = clock.nowMillis();
+  attempt.endpointKind = std::string(mappings::destinationKindName(pool.profile.kind));
 
   auto finish = [&](AttemptOutcome outcome) {
     attempt.outcome = outcome;

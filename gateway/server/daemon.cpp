@@ -606,6 +606,8 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return self->operations->reprocess(id, *tables, *self->router, principal);
   };
   api.delivery = d.operations.get();
+  api.audit = [self](AuditEntry entry) { return self->store->appendAudit(std::move(entry)); };
+  api.listAudit = [self](const AuditQuery& query) { return self->store->listAuditFor(query); };
   api.extraMetrics = [self] {
     return self->engine->renderMetrics() + self->alerter->renderMetrics();
   };

@@ -27,7 +27,7 @@ struct SqliteStoreOptions {
 };
 
 // The schema version this binary writes.
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 // Opens (creating with mode 0600 if missing) the store at `path`, applies
 // pending migrations (each in its own transaction) and starts the writer.
