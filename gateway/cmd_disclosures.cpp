@@ -39,47 +39,17 @@ struct DisclosuresArgs {
   bool json = false;
 };
 
-bool parseDisclosuresArgs(const std::vector<std::string>& args, DisclosuresArgs* out,
-                          std::string* problem) {
-  const std::pair<const char*, std::string*> valued[] = {
-      {"--since", &out->since}, {"--config", &out->configPath}, {"--data-dir", &out->dataDir}};
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string* target = nullptr;
-    for (const auto& [name, field] : valued) {
-      if (a == name) target = field;
-    }
-    if (target != nullptr) {
-      if (i + 1 >= args.size()) {
-        *problem = a + " needs a value";
-        return false;
-      }
-      *target = args[++i];
-    } else if (a == "--json") {
-      out->json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      *problem = "unknown option " + a;
-      return false;
-    } else if (out->mrn.empty()) {
-      out->mrn = a;
-    } else {
-      *problem = "unexpected argument '" + a + "'";
-      return false;
-    }
-  }
-  if (out->mrn.empty()) {
-    *problem = "missing MRN";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int cmdDisclosures(CommandContext& ctx) {
   DisclosuresArgs args;
   std::string problem;
-  if (!parseDisclosuresArgs(ctx.args, &args, &problem)) {
+  if (!parseCliOptions(ctx.args,
+                       {{"--since", &args.since},
+                        {"--config", &args.configPath},
+                        {"--data-dir", &args.dataDir},
+                        {"--json", nullptr, &args.json}},
+                       "MRN", &args.mrn, &problem)) {
     ctx.err << "inloop disclosures: " << problem << "\n" << kUsage;
     return kExitUsage;
   }
