@@ -1,9 +1,9 @@
 #pragma once
 
-// What the store-reading CLI commands (`status`, `deadletter`, `summary`) and
-// `serve` share: finding and loading the daemon configuration, and opening the
-// existing store in its data directory. Messages go to the command's error
-// stream, prefixed with the command's name.
+// What the store-reading CLI commands (`status`, `deadletter`, `summary`,
+// `disclosures`) and `serve` share: parsing options, finding and loading the
+// daemon configuration, and opening the existing store in its data directory. Messages go to the
+// command's error stream, prefixed with the command's name.
 
 #include <initializer_list>
 #include <iosfwd>

@@ -640,13 +640,13 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (path == "/deliveries") {
       *route = kRouteDeliveries;
       if (auto r = onlyMethod("GET")) return *r;
-      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       const std::string id = queryParameter(req, "recordId");
+      if (isRecordId(id)) info->recordId = id;  // a refused attempt names the record too
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       if (!isRecordId(id)) {
         return errorReply(ErrorCode::kInvalid, "recordId query parameter missing or invalid",
                           "recordId");
       }
-      info->recordId = id;
       return resultReply(ops.deliveries(id));
     }
     if (path == "/deadletters") {

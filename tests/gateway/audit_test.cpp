@@ -175,6 +175,8 @@ TEST_CASE("a PHI read is audited with principal and remote address, refused read
   CHECK(d.request("GET", recordPath, kIngestToken).status == 403);
   CHECK(d.request("GET", "/records/NO-SUCH-RECORD", kReadToken).status == 404);
   CHECK(d.request("GET", std::string("/patients/") + kMrn + "/summary", kReadToken).status == 200);
+  CHECK(d.request("GET", std::string("/deliveries?recordId=") + kRecordId, kIngestToken).status ==
+        403);
 
   // The patient's audit through the API (admin), oldest first.
   auto reply = d.request("GET", std::string("/audit?patient=") + kMrn, kAdminToken);
@@ -199,6 +201,7 @@ TEST_CASE("a PHI read is audited with principal and remote address, refused read
                     "anonymous GET /records/{recordId} attempt M-2026-118834 HTTP 401",
                     "ingester GET /records/{recordId} attempt M-2026-118834 HTTP 403",
                     "reader GET /patients/{mrn}/summary ok  HTTP 200",
+                    "ingester GET /deliveries attempt M-2026-118834 HTTP 403",
                 });
   d.stopAndLog();
   // The 404 names no patient; it is audited all the same.
