@@ -40,6 +40,10 @@ const Command kCommands[] = {
      cmdBackup},
     {"purge", "purge --dry-run|--apply [--older-than-days N]  the retention policy, once",
      cmdPurge},
+    {"disclosures",
+     "disclosures MRN [--since INSTANT] [--config FILE|--data-dir DIR] [--json]  accounting of "
+     "disclosures",
+     cmdDisclosures},
 };
 
 void printHelp(std::ostream& out) {

@@ -27,6 +27,39 @@ std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream&
   return std::move(*load.config);
 }
 
+bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list<CliOption> options,
+                     const char* required, std::string* positional, std::string* problem) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const CliOption* option = nullptr;
+    for (const CliOption& o : options) {
+      if (a == o.name) option = &o;
+    }
+    if (option != nullptr && option->flag != nullptr) {
+      *option->flag = true;
+    } else if (option != nullptr) {
+      if (i + 1 >= args.size()) {
+        *problem = a + " needs a value";
+        return false;
+      }
+      *option->value = args[++i];
+    } else if (!a.empty() && a[0] == '-') {
+      *problem = "unknown option " + a;
+      return false;
+    } else if (positional->empty()) {
+      *positional = a;
+    } else {
+      *problem = "unexpected argument '" + a + "'";
+      return false;
+    }
+  }
+  if (positional->empty()) {
+    *problem = std::string("missing ") + required;
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<Store> openExistingStore(const std::string& command, const std::string& dataDir,
                                          const Clock& clock, std::ostream& err) {
   const std::string storePath = storePathIn(dataDir);

@@ -1,14 +1,16 @@
 #pragma once
 
-// What the store-reading CLI commands (`status`, `deadletter`, `summary`) and
-// `serve` share: finding and loading the daemon configuration, and opening the
-// existing store in its data directory. Messages go to the command's error
-// stream, prefixed with the command's name.
+// What the store-reading CLI commands (`status`, `deadletter`, `summary`,
+// `disclosures`) and `serve` share: parsing options, finding and loading the
+// daemon configuration, and opening the existing store in its data directory. Messages go to the
+// command's error stream, prefixed with the command's name.
 
+#include <initializer_list>
 #include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gateway/clock.h"
 #include "gateway/daemon_config.h"
@@ -23,6 +25,21 @@ inline constexpr const char* kDefaultConfigPath = "config/inloop.json";
 // file, else the built-in defaults. Every issue of the file is written to `err`
 // as "PATH: SEVERITY: MESSAGE" lines; nullopt when the file has errors.
 std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream& err);
+
+// One option of a command line: `--name VALUE` into *value, or the flag
+// `--name` setting *flag (exactly one of the two is non-null).
+struct CliOption {
+  const char* name;
+  std::string* value = nullptr;
+  bool* flag = nullptr;
+};
+
+// Parses `args` (after the subcommand name) against `options`, with exactly
+// one positional argument (`required`, "MRN") into *positional. false with
+// *problem ("unknown option --x", "--since needs a value", "unexpected
+// argument 'y'", "missing MRN") otherwise.
+bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list<CliOption> options,
+                     const char* required, std::string* positional, std::string* problem);
 
 // Opens the existing store DATA_DIR/inloop.db (never creates one). On failure
 // writes "inloop COMMAND: no store at PATH" or "...: cannot open the store PATH:

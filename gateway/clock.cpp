@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "fhir/primitives.h"
+
 namespace inloop::gateway {
 
 std::int64_t SystemClock::nowMillis() const {
@@ -52,6 +54,11 @@ std::string formatInstant(std::int64_t epochMillis) {
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(year),
                 month, day, secs / 3600, (secs / 60) % 60, secs % 60, ms);
   return buf;
+}
+
+std::optional<std::int64_t> parseInstant(std::string_view text) {
+  if (!fhir::isValidInstant(text)) return std::nullopt;
+  return fhir::toEpochMillis(text);
 }
 
 }  // namespace inloop::gateway

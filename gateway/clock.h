@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace inloop::gateway {
 
@@ -43,5 +45,9 @@ class ManualClock final : public Clock {
 // "2024-05-01T10:00:00.000Z". Valid for years 0001..9999; values outside are
 // clamped to that range.
 std::string formatInstant(std::int64_t epochMillis);
+
+// Epoch milliseconds of a FHIR instant ("2026-12-07T09:00:00Z", an offset or
+// fractional seconds allowed); nullopt for anything that is not an instant.
+std::optional<std::int64_t> parseInstant(std::string_view text);
 
 }  // namespace inloop::gateway

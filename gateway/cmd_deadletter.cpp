@@ -30,7 +30,6 @@
 #include <vector>
 
 #include "fhir/json.h"
-#include "fhir/primitives.h"
 #include "gateway/cli.h"
 #include "gateway/cli_support.h"
 #include "gateway/clock.h"
@@ -95,8 +94,7 @@ bool parseArgs(const std::vector<std::string>& args, Args* out, std::string* pro
       out->all = true;
     } else if (a == "--since") {
       if (!value(&out->since)) return false;
-      std::optional<std::int64_t> ms =
-          fhir::isValidInstant(out->since) ? fhir::toEpochMillis(out->since) : std::nullopt;
+      std::optional<std::int64_t> ms = parseInstant(out->since);
       if (!ms) {
         *problem = "--since must be an instant such as 2026-12-07T09:00:00Z";
         return false;

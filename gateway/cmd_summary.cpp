@@ -11,8 +11,8 @@
 // Exit codes: 0 ok; 1 no record of that patient; 2 usage or configuration
 // error; 3 the store or the tables cannot be used.
 
-#include <optional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -43,49 +43,17 @@ struct SummaryArgs {
   bool html = false;
 };
 
-bool parseSummaryArgs(const std::vector<std::string>& args, SummaryArgs* out,
-                      std::string* problem) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string* target = nullptr;
-    if (a == "--config") {
-      target = &out->configPath;
-    } else if (a == "--data-dir") {
-      target = &out->dataDir;
-    } else if (a == "--mappings") {
-      target = &out->mappingsDir;
-    } else if (a == "--html") {
-      out->html = true;
-      continue;
-    } else if (!a.empty() && a[0] == '-') {
-      *problem = "unknown option " + a;
-      return false;
-    } else if (out->mrn.empty()) {
-      out->mrn = a;
-      continue;
-    } else {
-      *problem = "unexpected argument '" + a + "'";
-      return false;
-    }
-    if (i + 1 >= args.size()) {
-      *problem = a + " needs a value";
-      return false;
-    }
-    *target = args[++i];
-  }
-  if (out->mrn.empty()) {
-    *problem = "missing MRN";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int cmdSummary(CommandContext& ctx) {
   SummaryArgs args;
   std::string problem;
-  if (!parseSummaryArgs(ctx.args, &args, &problem)) {
+  if (!parseCliOptions(ctx.args,
+                       {{"--config", &args.configPath},
+                        {"--data-dir", &args.dataDir},
+                        {"--mappings", &args.mappingsDir},
+                        {"--html", nullptr, &args.html}},
+                       "MRN", &args.mrn, &problem)) {
     ctx.err << "inloop summary: " << problem << "\n" << kUsage;
     return kExitUsage;
   }

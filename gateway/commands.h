@@ -33,5 +33,6 @@ int cmdDeadletter(CommandContext& ctx);
 int cmdSummary(CommandContext& ctx);
 int cmdBackup(CommandContext& ctx);
 int cmdPurge(CommandContext& ctx);
+int cmdDisclosures(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -193,7 +193,8 @@ void DeliveryEngine::applyPublications(Pool& pool) {
     // message claimed (nothing to mark).
     if (p.messageIds.empty() && !p.everyWritten) continue;
     fhir::Result<std::int64_t> n =
-        deps_.store->markPublished(pool.profile.id, p.messageIds, p.path);
+        deps_.store->markPublished(pool.profile.id, p.messageIds, p.path,
+                                   std::string(mappings::destinationKindName(pool.profile.kind)));
     if (!n.isOk()) {
       // The messages stay written; the next start-up publication delivers
       // them (their lines are in a published file).
@@ -379,6 +380,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
   DeliveryAttempt attempt;
   attempt.messageId = message.messageId;
   attempt.atMillis = clock.nowMillis();
+  attempt.endpointKind = std::string(mappings::destinationKindName(pool.profile.kind));
 
   auto finish = [&](AttemptOutcome outcome) {
     attempt.outcome = outcome;
@@ -548,6 +550,9 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       finish(AttemptOutcome::kWritten);
       log("delivery-written", LogLevel::kInfo);
       applyPublications(pool);
+      // Worker 0 publishes by age and may be asleep for idleWakeMillis: this
+      // line may have started the file's age clock, so it recomputes its wait.
+      notify();
       return;
     case OutcomeClass::kRetry: {
       // A conflict (409) says nothing about the receiver's health.

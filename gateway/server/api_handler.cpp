@@ -24,6 +24,8 @@
 
 #include "fhir/operation_outcome.h"
 #include "fhir/primitives.h"
+#include "gateway/audit_report.h"
+#include "gateway/clock.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/patient_summary.h"
 #include "gateway/transport/deadline_watchdog.h"
@@ -52,6 +54,7 @@ constexpr const char* kRouteDeadLetter = "/deadletters/{id}";
 constexpr const char* kRouteDeadLetterAction = "/deadletters/{id}/{action}";
 constexpr const char* kRouteDeadLettersReplay = "/deadletters/replay";
 constexpr const char* kRoutePatientSummary = "/patients/{mrn}/summary";
+constexpr const char* kRouteAudit = "/audit";
 constexpr const char* kRouteOther = "other";
 
 constexpr const char* kJson = "application/json";
@@ -75,7 +78,28 @@ struct LogInfo {
   std::int64_t version = 0;
   std::string outcome;
   std::size_t records = 0;  // batch lines
+  // For the audit row only, never logged: the patient whose data the request
+  // is about, and what else names it ("message 12").
+  std::string patientKey;
+  std::string detail;
 };
+
+// The audit action of a route: "read" (PHI read), "admin" (admin action), or
+// nullptr when requests on it are not audited.
+const char* auditActionOf(const std::string& route) {
+  static const std::string_view kReads[] = {kRouteRecord,     kRoutePatientSummary,
+                                            kRouteDeliveries, kRouteDeadLetters,
+                                            kRouteDeadLetter, kRouteAudit};
+  static const std::string_view kAdmin[] = {kRouteReprocess, kRouteReload, kRouteDeadLetterAction,
+                                            kRouteDeadLettersReplay};
+  for (std::string_view r : kReads) {
+    if (route == r) return "read";
+  }
+  for (std::string_view r : kAdmin) {
+    if (route == r) return "admin";
+  }
+  return nullptr;
+}
 
 const char* issueCodeFor(ErrorCode code) {
   switch (code) {
@@ -150,6 +174,15 @@ bool isRecordId(std::string_view id) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
+}
+
+// A patient key (MRN) as a client may name it: at most 64 bytes, UTF-8, no
+// control characters. Anything else names no patient (404, and the audit row
+// carries none).
+bool isPatientKeyText(std::string_view key) {
+  return !key.empty() && key.size() <= 64 && fhir::isValidUtf8(key) &&
+         std::all_of(key.begin(), key.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
 }
 
 fhir::Json issuesJson(const fhir::Issues& issues) {
@@ -266,6 +299,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
                      {"route", fhir::Json::string(route)},
                      {"deadlineMs", fhir::Json::number(ctx_.limits.requestDeadlineMs)}}));
     }
+    audit(req, route, reply.status, info);
     if (reply.status == 503) {
       reply.headers.emplace_back("Retry-After", std::to_string(ctx_.limits.retryAfterSeconds));
     }
@@ -298,6 +332,34 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       f.set("latencyMs", fhir::Json::number(std::round(seconds * 1e6) / 1000.0));
       if (!reply.cause.empty()) f.set("error", fhir::Json::string(reply.cause));
       ctx_.logger.log(level, "request", f);
+    }
+  }
+
+  // One audit row for a request on a PHI or admin route, before the reply goes
+  // out. A failed write is logged; the reply stands (reads go on when the disk
+  // is full, as they did before audit).
+  void audit(HTTPServerRequest& req, const std::string& route, int status, const LogInfo& info) {
+    const char* action = auditActionOf(route);
+    if (action == nullptr || !ctx_.audit) return;
+    AuditEntry entry;
+    entry.principal = info.principal.empty() ? "anonymous" : info.principal;
+    entry.action = action;
+    entry.recordId = info.recordId;
+    entry.version = info.version;
+    entry.patientKey = info.patientKey;
+    entry.outcome = status < 300 ? "ok" : "attempt";
+    entry.source = req.getMethod() + " " + route;
+    entry.detail = "HTTP " + std::to_string(status) +
+                   (info.detail.empty() ? std::string() : ", " + info.detail);
+    try {
+      entry.remoteAddress = req.clientAddress().host().toString();
+    } catch (...) {
+      // No peer address (not a socket): the row is written without it.
+    }
+    if (fhir::Status st = ctx_.audit(std::move(entry)); !st.isOk()) {
+      ctx_.logger.log(LogLevel::kError, "audit-write-failed",
+                      logFields({{"route", fhir::Json::string(route)},
+                                 {"error", fhir::Json::string(st.message())}}));
     }
   }
 
@@ -461,12 +523,13 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (path.starts_with("/records/")) {
       *route = kRouteRecord;
       if (auto r = onlyMethod("GET")) return *r;
-      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       std::string id = path.substr(9);
+      // Set before authorising: a refused attempt is audited with the record it aimed at.
+      if (isRecordId(id)) info->recordId = id;
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       if (!isRecordId(id)) {
         return errorReply(ErrorCode::kNotFound, "no record with that id");
       }
-      info->recordId = id;
       fhir::Result<fhir::Json> view = ctx_.getRecord(id);
       if (!view.isOk()) {
         return errorReply(view.status().code(), view.status().message());
@@ -476,8 +539,18 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (path.starts_with("/patients/") && path.ends_with("/summary") && path.size() > 18) {
       *route = kRoutePatientSummary;
       if (auto r = onlyMethod("GET")) return *r;
+      const std::string mrn = path.substr(10, path.size() - 18);
+      if (isPatientKeyText(mrn)) info->patientKey = mrn;
       if (auto denied = authorize(req, Role::kRead, info)) return *denied;
-      return patientSummary(req, path.substr(10, path.size() - 18));
+      return patientSummary(req, mrn);
+    }
+    if (path == "/audit" && ctx_.listAudit) {
+      *route = kRouteAudit;
+      if (auto r = onlyMethod("GET")) return *r;
+      const std::string mrn = queryParameter(req, "patient");
+      if (isPatientKeyText(mrn)) info->patientKey = mrn;
+      if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
+      return patientAudit(req, mrn);
     }
     if (path == "/admin/reload") {
       *route = kRouteReload;
@@ -517,6 +590,41 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     return {};
   }
 
+  // ?since=INSTANT as epoch milliseconds into *since (unchanged when absent);
+  // a reply when it is not an instant.
+  static std::optional<Reply> sinceParameter(const HTTPServerRequest& req, std::int64_t* since) {
+    const std::string t = queryParameter(req, "since");
+    if (t.empty()) return std::nullopt;
+    std::optional<std::int64_t> ms = parseInstant(t);
+    if (!ms) {
+      return errorReply(ErrorCode::kInvalid,
+                        "since must be an instant such as 2026-12-07T09:00:00Z", "since");
+    }
+    *since = *ms;
+    return std::nullopt;
+  }
+
+  // GET /audit?patient=MRN[&since=INSTANT]: the patient's audit rows, oldest first.
+  Reply patientAudit(const HTTPServerRequest& req, const std::string& mrn) {
+    if (!isPatientKeyText(mrn)) {
+      return errorReply(ErrorCode::kInvalid,
+                        "patient query parameter missing, longer than 64 bytes or not text",
+                        "patient");
+    }
+    AuditQuery query;
+    query.patientKey = mrn;
+    if (std::optional<Reply> bad = sinceParameter(req, &query.sinceMillis)) return *bad;
+    query.limit = 10000;
+    fhir::Result<std::vector<AuditEntry>> rows = ctx_.listAudit(query);
+    if (!rows.isOk()) return errorReply(rows.status().code(), rows.status().message());
+    fhir::Json list = fhir::Json::array();
+    for (const AuditEntry& e : *rows) list.push(auditEntryToJson(e));
+    fhir::Json body = fhir::Json::object();
+    body.set("patient", fhir::Json::string(mrn));
+    body.set("audit", std::move(list));
+    return jsonReply(200, body);
+  }
+
   static Reply resultReply(const fhir::Result<fhir::Json>& result) {
     if (!result.isOk()) return errorReply(result.status().code(), result.status().message());
     return jsonReply(200, *result);
@@ -524,10 +632,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
 
   // GET /patients/{mrn}/summary: JSON, or HTML when the client accepts text/html.
   Reply patientSummary(const HTTPServerRequest& req, const std::string& mrn) {
-    const bool printable = std::all_of(mrn.begin(), mrn.end(), [](char c) {
-      return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
-    });
-    if (!ctx_.patientSummary || mrn.size() > 64 || !printable) {
+    if (!ctx_.patientSummary || !isPatientKeyText(mrn)) {
       return errorReply(ErrorCode::kNotFound, "no patient with that MRN");
     }
     fhir::Result<fhir::Json> summary = ctx_.patientSummary(mrn);
@@ -572,13 +677,13 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (path == "/deliveries") {
       *route = kRouteDeliveries;
       if (auto r = onlyMethod("GET")) return *r;
-      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       const std::string id = queryParameter(req, "recordId");
+      if (isRecordId(id)) info->recordId = id;  // a refused attempt names the record too
+      if (auto denied = authorize(req, Role::kRead, info)) return *denied;
       if (!isRecordId(id)) {
         return errorReply(ErrorCode::kInvalid, "recordId query parameter missing or invalid",
                           "recordId");
       }
-      info->recordId = id;
       return resultReply(ops.deliveries(id));
     }
     if (path == "/deadletters") {
@@ -601,15 +706,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
       if (auto r = onlyMethod("POST")) return *r;
       if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
       std::int64_t since = 0;
-      if (std::string t = queryParameter(req, "since"); !t.empty()) {
-        std::optional<std::int64_t> ms =
-            fhir::isValidInstant(t) ? fhir::toEpochMillis(t) : std::nullopt;
-        if (!ms) {
-          return errorReply(ErrorCode::kInvalid,
-                            "since must be an instant such as 2026-12-07T09:00:00Z", "since");
-        }
-        since = *ms;
-      }
+      if (std::optional<Reply> bad = sinceParameter(req, &since)) return *bad;
       info->outcome = "replay";
       return resultReply(
           ops.replayMatching(queryParameter(req, "destination"), since, info->principal));
@@ -629,13 +726,21 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
     if (action.empty()) {
       *route = kRouteDeadLetter;
       if (auto r = onlyMethod("GET")) return *r;
+      info->detail = "message " + rest;
       if (auto denied = authorize(req, Role::kRead, info)) return *denied;
-      return resultReply(ops.deadLetter(id));
+      fhir::Result<fhir::Json> letter = ops.deadLetter(id);
+      if (letter.isOk()) {
+        if (const fhir::Json* r = letter->find("recordId"); r != nullptr && r->isString()) {
+          info->recordId = r->text();
+        }
+      }
+      return resultReply(letter);
     }
     *route = kRouteDeadLetterAction;
     if (action != "replay" && action != "discard") {
       return errorReply(ErrorCode::kNotFound, "no such dead-letter action (replay, discard)");
     }
+    info->detail = "message " + rest;
     if (auto r = onlyMethod("POST")) return *r;
     if (auto denied = authorize(req, Role::kAdmin, info)) return *denied;
     info->outcome = action;

@@ -17,6 +17,11 @@
 //   GET  /deadletters/{id}   read role     one dead letter with its ledger
 //   POST /deadletters/{id}/replay|discard  admin role
 //   (the delivery routes answer 404 when ApiContext::delivery is null)
+//   GET  /audit?patient=MRN[&since=INSTANT]  admin role  the patient's audit rows
+//
+// Every request on a PHI route (records, patient summary, deliveries, dead
+// letters, audit) and every admin action is audited through ApiContext::audit
+// with principal, remote address and outcome, refusals (401/403/404) included.
 //
 // Errors are FHIR OperationOutcomes (application/fhir+json). Every handler has
 // one top-level try/catch: POCO 1.11 drops the connection without a reply when
@@ -57,6 +62,7 @@
 #include "gateway/server/connection_gate.h"
 #include "gateway/server/json_logger.h"
 #include "gateway/server/metrics.h"
+#include "gateway/store/store.h"
 
 namespace inloop::gateway {
 
@@ -167,8 +173,7 @@ struct ApiContext {
   std::function<fhir::Status()> ready{};
   // POST /records/{id}/reprocess by `principal` (DeliveryOperations::reprocess
   // with the current tables and routes); null: not served (404).
-  std::function<fhir::Result<fhir::Json>(const std::string& recordId,
-                                         const std::string& principal)>
+  std::function<fhir::Result<fhir::Json>(const std::string& recordId, const std::string& principal)>
       reprocess{};
   // POST /admin/reload by `principal` (Daemon::reload).
   std::function<ReloadReport(const std::string& principal)> reload{};
@@ -178,6 +183,14 @@ struct ApiContext {
   std::function<std::string()> extraMetrics{};
   // The whole-request deadline; null: none (only POCO's per-receive timeouts).
   RequestDeadlines* deadlines = nullptr;
+  // Appends one audit row (Store::appendAudit) for every request on a PHI or
+  // admin route, answered or refused; null: no audit. A failed write is logged
+  // ("audit-write-failed") and does not change the reply: reads go on when the
+  // disk is full.
+  std::function<fhir::Status(AuditEntry)> audit{};
+  // GET /audit?patient=MRN&since=INSTANT (admin): the patient's audit rows,
+  // oldest first; null: not served (404).
+  std::function<fhir::Result<std::vector<AuditEntry>>(const AuditQuery&)> listAudit{};
 };
 
 class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {

@@ -663,6 +663,8 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
       .maxOpen = config.limits.maxThreads + config.limits.maxQueuedConnections,
       .maxPerClient = config.limits.maxConnectionsPerClient,
       .retryAfterSeconds = config.limits.retryAfterSeconds});
+  api.audit = [self](AuditEntry entry) { return self->store->appendAudit(std::move(entry)); };
+  api.listAudit = [self](const AuditQuery& query) { return self->store->listAuditFor(query); };
   api.extraMetrics = [self] {
     const int batches = self->api != nullptr ? self->api->batchesInFlight() : 0;
     return self->engine->renderMetrics() + self->alerter->renderMetrics() +

@@ -150,6 +150,14 @@ CREATE INDEX records_patient ON records(patient_key, record_type, updated_at);
 ALTER TABLE attempts ADD COLUMN response TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN request TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: audit of PHI access and accounting of disclosures: who read or was
+    // sent which patient's record, from where, to which destination.
+    R"sql(
+ALTER TABLE audit ADD COLUMN patient_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN destination_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN remote_address TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_patient ON audit(patient_key, at) WHERE patient_key <> '';
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

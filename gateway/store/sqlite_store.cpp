@@ -249,7 +249,8 @@ Status insertAttempt(Database& db, const DeliveryAttempt& attempt, const std::st
 Status insertAudit(Database& db, const AuditEntry& entry) {
   auto stmt = db.prepare(
       "INSERT INTO audit(at, principal, action, record_id, version, record_type, outcome, "
-      "source, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      "source, detail, patient_key, destination_id, remote_address) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   if (!stmt) return stmt.status();
   return stmt->bind(1, entry.atMillis)
       .bind(2, entry.principal)
@@ -260,7 +261,47 @@ Status insertAudit(Database& db, const AuditEntry& entry) {
       .bind(7, entry.outcome)
       .bind(8, entry.source)
       .bind(9, entry.detail)
+      .bind(10, entry.patientKey)
+      .bind(11, entry.destinationId)
+      .bind(12, entry.remoteAddress)
       .run();
+}
+
+// The accounting of disclosures: outbox message `seq` (its record version)
+// reached its destination. ONE statement, run in the transaction that makes
+// the message delivered, so a delivery is never without its row.
+Status insertDisclosure(Database& db, std::int64_t seq, const std::string& endpointKind,
+                        std::int64_t now) {
+  auto stmt = db.prepare(
+      "INSERT INTO audit(at, principal, action, record_id, version, record_type, outcome, "
+      "source, detail, patient_key, destination_id) "
+      "SELECT ?2, 'delivery', 'disclose', o.record_id, o.version, v.record_type, 'delivered', "
+      "?3, 'message ' || o.seq, o.patient_key, o.destination_id "
+      "FROM outbox o JOIN record_versions v ON v.id = o.version_id WHERE o.seq = ?1");
+  if (!stmt) return stmt.status();
+  return stmt->bind(1, seq).bind(2, now).bind(3, endpointKind).run();
+}
+
+constexpr const char* kAuditColumns =
+    "id, at, principal, action, record_id, version, record_type, outcome, source, detail, "
+    "patient_key, destination_id, remote_address";
+
+AuditEntry readAudit(sqlite::Stmt& s) {
+  AuditEntry entry;
+  entry.id = s.int64(0);
+  entry.atMillis = s.int64(1);
+  entry.principal = s.text(2);
+  entry.action = s.text(3);
+  entry.recordId = s.text(4);
+  entry.version = s.int64(5);
+  entry.recordType = s.text(6);
+  entry.outcome = s.text(7);
+  entry.source = s.text(8);
+  entry.detail = s.text(9);
+  entry.patientKey = s.text(10);
+  entry.destinationId = s.text(11);
+  entry.remoteAddress = s.text(12);
+  return entry;
 }
 
 Status validateItem(const IngestItem& item, std::size_t index) {
@@ -407,6 +448,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
   audit.version = item.version;
   audit.recordType = item.recordType;
   audit.source = item.source;
+  audit.patientKey = item.patientKey;
 
   bool decided = false;
   {
@@ -758,7 +800,8 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> markPublished(const std::string& destinationId,
                                      const std::vector<std::int64_t>& messageIds,
-                                     const std::string& location) override {
+                                     const std::string& location,
+                                     const std::string& endpointKind) override {
     std::int64_t published = 0;
     Job job;
     job.run = [&](Database& db) {
@@ -799,6 +842,7 @@ class SqliteStore final : public Store {
             "updated_at = ?2 WHERE seq = ?1");
         if (!update) return update.status();
         if (Status st = update->bind(1, seq).bind(2, now).run(); !st.isOk()) return st;
+        if (Status st = insertDisclosure(db, seq, endpointKind, now); !st.isOk()) return st;
         if (found->state == "pending") {
           if (Status st = refreshHead(db, destinationId, found->patientKey); !st.isOk()) return st;
         }
@@ -968,6 +1012,20 @@ class SqliteStore final : public Store {
     Job job;
     job.run = [&](Database& db) {
       if (entry.atMillis == 0) entry.atMillis = clock_.nowMillis();
+      if (!entry.recordId.empty() && (entry.patientKey.empty() || entry.version == 0)) {
+        // Whose record was read: the per-patient audit finds the row.
+        auto find = db.prepare(
+            "SELECT patient_key, latest_version, record_type FROM records WHERE record_id = ?1");
+        if (!find) return find.status();
+        find->bind(1, entry.recordId);
+        auto row = find->next();
+        if (!row) return row.status();
+        if (*row) {
+          if (entry.patientKey.empty()) entry.patientKey = find->text(0);
+          if (entry.version == 0) entry.version = find->int64(1);
+          if (entry.recordType.empty()) entry.recordType = find->text(2);
+        }
+      }
       return insertAudit(db, entry);
     };
     return submit(job);
@@ -978,25 +1036,31 @@ class SqliteStore final : public Store {
     if (limit <= 0) return entries;
     auto reader = acquireReader();
     if (!reader) return reader.status();
-    auto stmt = reader->db->prepare(
-        "SELECT id, at, principal, action, record_id, version, record_type, outcome, source, "
-        "detail FROM audit ORDER BY id DESC LIMIT ?1");
+    auto stmt = reader->db->prepare(std::string("SELECT ") + kAuditColumns +
+                                    " FROM audit ORDER BY id DESC LIMIT ?1");
     if (!stmt) return stmt.status();
     stmt->bind(1, limit);
-    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) {
-      AuditEntry entry;
-      entry.id = s.int64(0);
-      entry.atMillis = s.int64(1);
-      entry.principal = s.text(2);
-      entry.action = s.text(3);
-      entry.recordId = s.text(4);
-      entry.version = s.int64(5);
-      entry.recordType = s.text(6);
-      entry.outcome = s.text(7);
-      entry.source = s.text(8);
-      entry.detail = s.text(9);
-      entries.push_back(std::move(entry));
-    });
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) { entries.push_back(readAudit(s)); });
+    if (!st.isOk()) return st;
+    return entries;
+  }
+
+  Result<std::vector<AuditEntry>> listAuditFor(const AuditQuery& query) override {
+    std::vector<AuditEntry> entries;
+    if (query.patientKey.empty()) return Status(ErrorCode::kInvalid, "empty patient key");
+    if (query.limit <= 0) return entries;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto stmt = reader->db->prepare(
+        std::string("SELECT ") + kAuditColumns +
+        " FROM audit WHERE patient_key = ?1 AND at >= ?2 AND (?3 = '' OR action = ?3) "
+        "ORDER BY at, id LIMIT ?4");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, query.patientKey)
+        .bind(2, query.sinceMillis)
+        .bind(3, query.action)
+        .bind(4, query.limit);
+    Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) { entries.push_back(readAudit(s)); });
     if (!st.isOk()) return st;
     return entries;
   }
@@ -1078,6 +1142,10 @@ class SqliteStore final : public Store {
           .bind(6, attempt.outcome == AttemptOutcome::kParked ? attempt.error : std::string())
           .bind(7, now);
       if (Status st = update->run(); !st.isOk()) return st;
+      if (attempt.outcome == AttemptOutcome::kDelivered) {
+        Status st = insertDisclosure(db, attempt.messageId, attempt.endpointKind, now);
+        if (!st.isOk()) return st;
+      }
       return refreshHead(db, destinationId, patientKey);
     };
     return submit(job);
@@ -1727,6 +1795,9 @@ class SqliteStore final : public Store {
           .bind(5, nextAttemptAt)
           .bind(6, now);
       if (Status st = update->run(); !st.isOk()) return st;
+      if (std::string_view(newState) == "delivered" && found->state != "delivered") {
+        if (Status st = insertDisclosure(db, messageId, "", now); !st.isOk()) return st;
+      }
       return refreshHead(db, found->destinationId, found->patientKey);
     };
     return submit(job);

@@ -27,7 +27,7 @@ struct SqliteStoreOptions {
 };
 
 // The schema version this binary writes.
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 // Opens (creating with mode 0600 if missing; an existing database file and its
 // -wal and -shm files are made 0600) the store at `path`, applies

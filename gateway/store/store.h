@@ -204,17 +204,38 @@ struct OutboxMessage {
   std::int64_t leaseUntilMillis = 0;
 };
 
+// One audit row (docs/security.md "Audit and accounting of disclosures").
+// Actions: "ingest", "route", "reprocess", "deadletter-replay",
+// "deadletter-discard", "purge" (written by the store with their change);
+// "read" and "admin" (one per API request on a PHI or admin route, any
+// outcome); "disclose" (a record version delivered to a destination, written
+// in the transaction that makes the message delivered).
 struct AuditEntry {
   std::int64_t id = 0;        // assigned by the store
   std::int64_t atMillis = 0;  // assigned by the store when 0
-  std::string principal;
-  std::string action;  // "ingest", "reload", "purge", ...
+  std::string principal;      // token name, certificate subject, "delivery", "inloop"
+  std::string action;         // see above
   std::string recordId;
   std::int64_t version = 0;
   std::string recordType;
-  std::string outcome;  // "accepted", "replay", ...
-  std::string source;
-  std::string detail;  // free text: NEVER clinical payload
+  std::string outcome;  // "accepted", "replay", "ok", "attempt" (refused or failed read), ...
+  std::string source;   // ingest: "http", "inbox:..."; API: "GET /records/{recordId}";
+                        // disclose: the destination's endpoint kind ("fhir-put", ...)
+  std::string detail;   // free text: NEVER clinical payload
+  // The patient key (MRN) as the store holds it: never a name. appendAudit()
+  // fills it (and a 0 version with the latest) from the record when recordId
+  // names a stored record.
+  std::string patientKey;
+  std::string destinationId;  // disclose: who received it
+  std::string remoteAddress;  // API: the client's address
+};
+
+// Which audit rows listAuditFor() returns.
+struct AuditQuery {
+  std::string patientKey;        // required
+  std::string action;            // "" for every action
+  std::int64_t sinceMillis = 0;  // rows at or after
+  int limit = 1000;
 };
 
 struct StoreStats {
@@ -269,6 +290,9 @@ struct DeliveryAttempt {
   // 64 KiB)}. The store caps each at 80 KiB.
   std::string response;
   std::string request;
+  // The destination's endpoint kind ("fhir-transaction", "ndjson-dir", ...):
+  // only the disclosure audit row keeps it.
+  std::string endpointKind;
 };
 
 // A dead-lettered outbox row as operators see it.
@@ -335,17 +359,21 @@ class Store {
   virtual fhir::Result<std::vector<OutboxMessage>> claimDue(const std::string& destinationId,
                                                             std::int64_t now, int limit,
                                                             std::int64_t leaseForMillis) = 0;
-  // The destination accepted the message. kNotFound for an unknown id.
+  // The destination accepted the message. kNotFound for an unknown id. Like
+  // every change to delivered, writes a "disclose" audit row in the same
+  // transaction.
   virtual fhir::Status markDelivered(std::int64_t messageId, int lastStatus) = 0;
   // ndjson-dir: the file holding these messages' lines was published as
   // `location`. Each message that is written, or still pending (its attempt
   // not reported yet), becomes delivered, with a ledger row saying where.
   // Empty `messageIds`: every written message of the destination (at start-up,
   // once the working file left by a previous run has been published). Returns
-  // how many messages became delivered.
+  // how many messages became delivered. Each gets a "disclose" audit row
+  // (source `endpointKind`) in the same transaction.
   virtual fhir::Result<std::int64_t> markPublished(const std::string& destinationId,
                                                    const std::vector<std::int64_t>& messageIds,
-                                                   const std::string& location) = 0;
+                                                   const std::string& location,
+                                                   const std::string& endpointKind) = 0;
   // A transient failure: try again at nextAttemptAtMillis (the message stays the
   // patient's head, so later messages of that patient wait behind it).
   virtual fhir::Status scheduleRetry(std::int64_t messageId, std::int64_t nextAttemptAtMillis,
@@ -382,6 +410,10 @@ class Store {
   virtual fhir::Status appendAudit(AuditEntry entry) = 0;
   // The newest `limit` audit rows, newest first.
   virtual fhir::Result<std::vector<AuditEntry>> listAudit(int limit) = 0;
+  // One patient's audit rows (query.patientKey; of query.action when not
+  // empty) at or after query.sinceMillis, OLDEST first, at most query.limit.
+  // Indexed by patient: cost grows with that patient's rows only.
+  virtual fhir::Result<std::vector<AuditEntry>> listAuditFor(const AuditQuery& query) = 0;
 
   // Readiness: ok when a write can be committed right now.
   virtual fhir::Status checkWritable() = 0;
@@ -392,7 +424,9 @@ class Store {
   // to the outbox row in ONE transaction (see AttemptOutcome). The row must be
   // pending (kConflict otherwise, nothing recorded; a kDelivered outcome is
   // also taken for a row superseded while in flight). kNotFound for an unknown
-  // id. destinationId/recordId/version/id are filled by the store.
+  // id. destinationId/recordId/version/id are filled by the store. A kDelivered
+  // outcome also writes a "disclose" audit row (the destination received the
+  // version, superseded or not) in the same transaction.
   virtual fhir::Status finishAttempt(const DeliveryAttempt& attempt) = 0;
 
   // The ledger of one record, oldest first, at most `limit` rows (the newest).

@@ -97,6 +97,7 @@ std::vector<Route> authenticatedRoutes() {
       {"/deadletters/replay", "POST", "/deadletters/replay?destination=x", Role::kAdmin},
       {"/records/{recordId}/reprocess", "POST", "/records/M-2026-118834/reprocess", Role::kAdmin},
       {"/patients/{mrn}/summary", "GET", "/patients/PC-448812/summary", Role::kRead},
+      {"/audit", "GET", "/audit?patient=PC-448812", Role::kAdmin},
   };
 }
 
