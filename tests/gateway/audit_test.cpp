@@ -21,6 +21,7 @@
 #include "gateway/store/store.h"
 #include "tests/gateway/delivery_support.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/cli_run.h"
 #include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/fhir_receiver_script.h"
 
@@ -42,6 +43,8 @@ using inloop::server_testing::kAdminToken;
 using inloop::server_testing::kIngestToken;
 using inloop::server_testing::kReadToken;
 using inloop::server_testing::TempDir;
+using inloop::testing::CliRun;
+using inloop::testing::runInloop;
 
 // The example measurement: record M-2026-118834 of patient PC-448812 (Alvarez).
 constexpr const char* kRecordId = "M-2026-118834";
@@ -238,24 +241,6 @@ TEST_CASE("an admin action is audited with principal and remote address, a refus
   CHECK(replay->detail == "HTTP 404, message 42");
 }
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-CliRun disclosuresCli(std::vector<std::string> args) {
-  args.insert(args.begin(), {"inloop", "disclosures"});
-  std::istringstream in;
-  std::ostringstream out;
-  std::ostringstream err;
-  CliRun r;
-  r.code = inloop::gateway::runCli(args, in, out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
-
 TEST_CASE("inloop disclosures prints one patient's disclosures and nothing of another's",
           "[gateway][audit][cli]") {
   TempDir tmp;
@@ -274,7 +259,7 @@ TEST_CASE("inloop disclosures prints one patient's disclosures and nothing of an
     report(store, clock, "clinic", AttemptOutcome::kDelivered, "fhir-transaction");
   }
 
-  CliRun r = disclosuresCli({"MRN-A", "--data-dir", dataDir});
+  CliRun r = runInloop({"disclosures", "MRN-A", "--data-dir", dataDir});
   INFO(r.err);
   REQUIRE(r.code == 0);
   CHECK(r.out ==
@@ -284,7 +269,8 @@ TEST_CASE("inloop disclosures prints one patient's disclosures and nothing of an
   CHECK(r.out.find("B-1") == std::string::npos);
   CHECK(r.out.find("Jane") == std::string::npos);
 
-  r = disclosuresCli({"MRN-A", "--data-dir", dataDir, "--since", "2025-12-06T05:47:00Z", "--json"});
+  r = runInloop(
+      {"disclosures", "MRN-A", "--data-dir", dataDir, "--since", "2025-12-06T05:47:00Z", "--json"});
   REQUIRE(r.code == 0);
   auto doc = inloop::fhir::parseJson(r.out);
   REQUIRE(doc.isOk());
@@ -295,13 +281,14 @@ TEST_CASE("inloop disclosures prints one patient's disclosures and nothing of an
   CHECK(inloop::delivery_testing::textOf(list->items()[0], "destination") == "clinic");
   CHECK(r.out.find("MRN-B") == std::string::npos);
 
-  r = disclosuresCli({"MRN-B", "--data-dir", dataDir});
+  r = runInloop({"disclosures", "MRN-B", "--data-dir", dataDir});
   REQUIRE(r.code == 0);
   CHECK(r.out.find("B-1") != std::string::npos);
   CHECK(r.out.find("A-") == std::string::npos);
 
-  CHECK(disclosuresCli({"--data-dir", dataDir}).code == 2);
-  CHECK(disclosuresCli({"MRN-A", "--since", "yesterday", "--data-dir", dataDir}).code == 2);
+  CHECK(runInloop({"disclosures", "--data-dir", dataDir}).code == 2);
+  CHECK(runInloop({"disclosures", "MRN-A", "--since", "yesterday", "--data-dir", dataDir}).code ==
+        2);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "fhir/json.h"
 #include "gateway/cli.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/cli_run.h"
 #include "tests/gateway/support/e2e_checks.h"
 #include "tests/gateway/support/serve_child.h"
 
@@ -27,24 +28,7 @@ using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::kAdminToken;
-
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-CliRun runCli(std::vector<std::string> args) {
-  args.insert(args.begin(), "inloop");
-  std::istringstream in;
-  std::ostringstream out;
-  std::ostringstream err;
-  CliRun r;
-  r.code = inloop::gateway::runCli(args, in, out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using inloop::testing::runInloop;
 
 // The example measurement as record `id`.
 std::string recordWithId(const Json& base, const std::string& id) {
@@ -91,7 +75,8 @@ TEST_CASE("backup: an online copy during ingest holds every record acknowledged 
     before = acked;
   }
   const fs::path copy = dir.path() / "inloop-backup.db";
-  const CliRun backup = runCli({"backup", copy.string(), "--data-dir", dataDir.string()});
+  const inloop::testing::CliRun backup =
+      runInloop({"backup", copy.string(), "--data-dir", dataDir.string()});
   // Ingest went on during the backup.
   const std::size_t ackedAtEnd = [&] {
     std::lock_guard<std::mutex> lock(mutex);
@@ -117,10 +102,10 @@ TEST_CASE("backup: an online copy during ingest holds every record acknowledged 
   CHECK(missing == 0);
 
   // An existing file is never overwritten.
-  CHECK(runCli({"backup", copy.string(), "--data-dir", dataDir.string()}).code == 2);
+  CHECK(runInloop({"backup", copy.string(), "--data-dir", dataDir.string()}).code == 2);
   // No store: a clear error, nothing written.
-  const CliRun none =
-      runCli({"backup", (dir.path() / "x.db").string(), "--data-dir", dir.path().string()});
+  const inloop::testing::CliRun none =
+      runInloop({"backup", (dir.path() / "x.db").string(), "--data-dir", dir.path().string()});
   CHECK(none.code == 3);
   CHECK(none.err.find("no store at") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path() / "x.db"));

@@ -10,12 +10,14 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "delivery_support.h"
 #include "fhir/json.h"
 #include "gateway/cli.h"
 #include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/cli_run.h"
 #include "tests/gateway/support/e2e_checks.h"
 
 namespace {
@@ -28,15 +30,14 @@ using inloop::e2e_testing::textOf;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::kAdminToken;
+using inloop::testing::runInloop;
 
+// `inloop purge ARGS`: its exit code; stdout and stderr in *out.
 int runPurge(std::vector<std::string> args, std::string* out) {
-  args.insert(args.begin(), {"inloop", "purge"});
-  std::istringstream in;
-  std::ostringstream o;
-  std::ostringstream err;
-  const int code = inloop::gateway::runCli(args, in, o, err);
-  *out = o.str() + err.str();
-  return code;
+  args.insert(args.begin(), "purge");
+  const inloop::testing::CliRun r = runInloop(std::move(args));
+  *out = r.out + r.err;
+  return r.code;
 }
 
 // Files under `dir` whose bytes contain `needle`.

@@ -1,0 +1,33 @@
+#pragma once
+
+// Runs the `inloop` CLI in-process (gateway::runCli) for tests: the exit code
+// and what it wrote to stdout and stderr.
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gateway/cli.h"
+
+namespace inloop::testing {
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// `inloop ARGS...` with empty standard input.
+inline CliRun runInloop(std::vector<std::string> args) {
+  args.insert(args.begin(), "inloop");
+  std::istringstream in;
+  std::ostringstream out;
+  std::ostringstream err;
+  CliRun r;
+  r.code = gateway::runCli(args, in, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+}  // namespace inloop::testing
