@@ -46,14 +46,14 @@ bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list
     } else if (!a.empty() && a[0] == '-') {
       *problem = "unknown option " + a;
       return false;
-    } else if (positional->empty()) {
+    } else if (required != nullptr && positional->empty()) {
       *positional = a;
     } else {
       *problem = "unexpected argument '" + a + "'";
       return false;
     }
   }
-  if (positional->empty()) {
+  if (required != nullptr && positional->empty()) {
     *problem = std::string("missing ") + required;
     return false;
   }

@@ -37,7 +37,8 @@ struct CliOption {
 // Parses `args` (after the subcommand name) against `options`, with exactly
 // one positional argument (`required`, "MRN") into *positional. false with
 // *problem ("unknown option --x", "--since needs a value", "unexpected
-// argument 'y'", "missing MRN") otherwise.
+// argument 'y'", "missing MRN") otherwise. `required` null: no positional
+// argument at all (`positional` may then be null).
 bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list<CliOption> options,
                      const char* required, std::string* positional, std::string* problem);
 

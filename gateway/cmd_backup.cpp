@@ -41,32 +41,6 @@ struct BackupArgs {
   std::string dataDir;
 };
 
-bool parseBackupArgs(const std::vector<std::string>& args, BackupArgs* out, std::string* problem) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--config" || a == "--data-dir") {
-      if (i + 1 >= args.size()) {
-        *problem = a + " needs a value";
-        return false;
-      }
-      (a == "--config" ? out->configPath : out->dataDir) = args[++i];
-    } else if (!a.empty() && a[0] == '-') {
-      *problem = "unknown option '" + a + "'";
-      return false;
-    } else if (out->target.empty()) {
-      out->target = a;
-    } else {
-      *problem = "unexpected argument '" + a + "'";
-      return false;
-    }
-  }
-  if (out->target.empty()) {
-    *problem = "name the backup FILE";
-    return false;
-  }
-  return true;
-}
-
 // An open SQLite connection, closed on scope exit.
 struct Connection {
   sqlite3* db = nullptr;
@@ -134,7 +108,8 @@ bool syncPath(const std::string& path, int flags) {
 int cmdBackup(CommandContext& ctx) {
   BackupArgs args;
   std::string problem;
-  if (!parseBackupArgs(ctx.args, &args, &problem)) {
+  if (!parseCliOptions(ctx.args, {{"--config", &args.configPath}, {"--data-dir", &args.dataDir}},
+                       "FILE", &args.target, &problem)) {
     ctx.err << "inloop backup: " << problem << "\n" << kBackupUsage;
     return kExitUsage;
   }

@@ -31,68 +31,46 @@ constexpr const char* kPurgeUsage =
     "usage: inloop purge --dry-run|--apply [--older-than-days N] "
     "[--config FILE | --data-dir DIR]\n";
 
-struct PurgeArgs {
-  std::optional<bool> apply;
-  std::optional<std::int64_t> days;
-  std::string configPath;
-  std::string dataDir;
-};
-
-bool parsePurgeArgs(const std::vector<std::string>& args, PurgeArgs* out, std::string* problem) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--dry-run" || a == "--apply") {
-      if (out->apply && *out->apply != (a == "--apply")) {
-        *problem = "give one of --dry-run and --apply";
-        return false;
-      }
-      out->apply = a == "--apply";
-    } else if (a == "--config" || a == "--data-dir" || a == "--older-than-days") {
-      if (i + 1 >= args.size()) {
-        *problem = a + " needs a value";
-        return false;
-      }
-      const std::string& v = args[++i];
-      if (a == "--config") {
-        out->configPath = v;
-      } else if (a == "--data-dir") {
-        out->dataDir = v;
-      } else {
-        char* end = nullptr;
-        const long long n = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end != 0 || n < 0 || n > 36'500) {
-          *problem = "--older-than-days must be a number of days from 0 to 36500";
-          return false;
-        }
-        out->days = n;
-      }
-    } else {
-      *problem = "unexpected argument '" + a + "'";
-      return false;
-    }
-  }
-  if (!out->apply) {
-    *problem = "give --dry-run (count only) or --apply";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int cmdPurge(CommandContext& ctx) {
-  PurgeArgs args;
+  bool dryRun = false;
+  bool apply = false;
+  std::string daysText;
+  std::string configPath;
+  std::string dataDir;
   std::string problem;
-  if (!parsePurgeArgs(ctx.args, &args, &problem)) {
+  bool ok = parseCliOptions(ctx.args,
+                            {{"--dry-run", nullptr, &dryRun},
+                             {"--apply", nullptr, &apply},
+                             {"--older-than-days", &daysText},
+                             {"--config", &configPath},
+                             {"--data-dir", &dataDir}},
+                            nullptr, nullptr, &problem);
+  if (ok && dryRun == apply) {
+    problem = "give --dry-run (count only) or --apply";
+    ok = false;
+  }
+  std::optional<std::int64_t> days;
+  if (ok && !daysText.empty()) {
+    char* end = nullptr;
+    const long long n = std::strtoll(daysText.c_str(), &end, 10);
+    if (*end != 0 || n < 0 || n > 36'500) {
+      problem = "--older-than-days must be a number of days from 0 to 36500";
+      ok = false;
+    }
+    days = n;
+  }
+  if (!ok) {
     ctx.err << "inloop purge: " << problem << "\n" << kPurgeUsage;
     return kExitUsage;
   }
-  std::optional<DaemonConfig> loaded = loadCliConfig(args.configPath, ctx.err);
+  std::optional<DaemonConfig> loaded = loadCliConfig(configPath, ctx.err);
   if (!loaded) return kExitUsage;
   DaemonConfig config = std::move(*loaded);
-  if (!args.dataDir.empty()) config.dataDir = args.dataDir;
-  const std::int64_t days = args.days.value_or(config.retention.purgeAfterDays);
-  if (!args.days && days <= 0) {
+  if (!dataDir.empty()) config.dataDir = dataDir;
+  const std::int64_t olderThanDays = days.value_or(config.retention.purgeAfterDays);
+  if (!days && olderThanDays <= 0) {
     ctx.err << "inloop purge: no retention policy: set retention.purgeAfterDays in inloop.json "
                "or pass --older-than-days N\n";
     return kExitUsage;
@@ -101,16 +79,16 @@ int cmdPurge(CommandContext& ctx) {
   std::unique_ptr<Store> store = openExistingStore("purge", config.dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   const std::string processed = (std::filesystem::path(inboxDirOf(config)) / "processed").string();
-  const std::int64_t before = clock.nowMillis() - days * 86'400'000;
-  fhir::Result<RetentionRun> run = runRetention(*store, processed, before, !*args.apply);
+  const std::int64_t before = clock.nowMillis() - olderThanDays * 86'400'000;
+  fhir::Result<RetentionRun> run = runRetention(*store, processed, before, !apply);
   if (!run.isOk()) {
     ctx.err << "inloop purge: " << run.status().message() << "\n";
     return kExitFailure;
   }
-  ctx.out << "inloop purge: " << (*args.apply ? "" : "would purge ") << run->records
+  ctx.out << "inloop purge: " << (apply ? "" : "would purge ") << run->records
           << " record(s) delivered everywhere before " << formatInstant(before)
-          << (*args.apply ? " purged" : "") << "; " << run->processedFiles.size()
-          << " processed inbox file(s) " << (*args.apply ? "deleted" : "to delete") << "\n";
+          << (apply ? " purged" : "") << "; " << run->processedFiles.size()
+          << " processed inbox file(s) " << (apply ? "deleted" : "to delete") << "\n";
   return kExitOk;
 }
 

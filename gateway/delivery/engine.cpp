@@ -549,10 +549,9 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       attempt.error = outcome.summary;
       finish(AttemptOutcome::kWritten);
       log("delivery-written", LogLevel::kInfo);
+      // This worker, awake now, waits no longer than the file's age limit
+      // (workerLoop: nextTickAtMillis), then publishes it.
       applyPublications(pool);
-      // Worker 0 publishes by age and may be asleep for idleWakeMillis: this
-      // line may have started the file's age clock, so it recomputes its wait.
-      notify();
       return;
     case OutcomeClass::kRetry: {
       // A conflict (409) says nothing about the receiver's health.
