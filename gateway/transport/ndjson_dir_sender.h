@@ -9,7 +9,7 @@
 // The active file is published by rename(2) (atomic within
 // the folder) to `<prefix>-<UTC yyyymmddThhmmssmmmZ>-<seq>.ndjson` when it
 // reaches maxBytes or is older than maxAgeMillis (checked on send() and on
-// rotateIfDue(), which the engine calls from a timer), then the folder is
+// rotateIfDue(), which every delivery worker calls when it wakes), then the folder is
 // fsynced. A poller therefore only ever sees complete files of complete lines.
 // Published names are unique (sequence number, never overwriting). Each
 // publication, with the message ids written into the file, is queued for
