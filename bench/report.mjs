@@ -4,7 +4,7 @@
 //
 //   node report.mjs --results FILE.ndjson --build-dir DIR --mode full|smoke
 //                   --seconds S --records N --batch B --command TEXT --out FILE.json
-//                   [--load-start "1m 5m 15m"]
+//                   [--load-start "1m 5m 15m"] [--baseline REV]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -140,7 +140,9 @@ const loadRuns = [...ingestRuns, ...deliveryRuns, ...scaleRuns];
 const peakRss = loadRuns.length ? Math.max(...loadRuns.map((r) => r.serverPeakRssMB)) : undefined;
 target('server RSS under load (peak VmHWM: ingest, delivery, drain)', '< 100 MB', peakRss,
   peakRss < 100, 'MB');
-const sinkRuns = deliveryRuns.filter((r) => r.target === 'nginx');
+// With --baseline, the baseline's runs are for the comparison only, not targets.
+const isBaseline = (r) => args.baseline && r.build === args.baseline;
+const sinkRuns = deliveryRuns.filter((r) => r.target === 'nginx' && !isBaseline(r));
 for (const r of sinkRuns) {
   target(`end-to-end to an nginx sink, records/s (maxInFlight ${r.maxInFlight})`, '>= 3,000',
     r.endToEndRecordsPerSec, r.endToEndRecordsPerSec >= 3000 && !r.timedOut);
@@ -232,17 +234,38 @@ const table = (title, headers, aligns, rows) => {
 };
 if (deliveryRuns.length) {
   table('### End-to-end delivery (records posted in NDJSON batches, delivered on loopback)',
-    ['target', 'kind', 'maxInFlight', 'records', 'ingest records/s', 'end-to-end records/s',
+    ['target', 'build', 'kind', 'maxInFlight', 'records', 'ingest records/s', 'end-to-end records/s',
       'delivery-only records/s', 'latency p50 ms', 'latency p99 ms', 'other attempts',
       'server CPU (cores)', 'receiver CPU (cores)', 'server peak RSS MB',
       'load avg (1 min) start -> end'],
-    'llrrrrrrrrrrrl'.split(''),
+    'lllrrrrrrrrrrrl'.split(''),
     deliveryRuns.map((r) => [r.target === 'nginx' ? 'nginx sink (201)' : 'Medplum FHIR server',
-      r.kind, r.maxInFlight,
+      r.build || 'this tree', r.kind, r.maxInFlight,
       n(r.ledgerDelivered) + (r.timedOut ? ` of ${n(r.records)} (timed out)` : ''),
       n(r.ingestRecordsPerSec), n(r.endToEndRecordsPerSec), n(r.deliveryOnlyRecordsPerSec),
       n(r.latencyMs?.p50), n(r.latencyMs?.p99), n(r.otherAttempts), n(r.serverCpuCores, 2),
       n(r.receiverCpuCores, 2), n(r.serverPeakRssMB, 1), loadText(r)]));
+}
+if (args.baseline) {
+  // Per maxInFlight: the mean over the alternated runs of each build.
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rows = [];
+  for (const inFlight of [...new Set(deliveryRuns.filter(isBaseline).map((r) => r.maxInFlight))]) {
+    const pick = (base) => deliveryRuns.filter((r) => r.target === 'nginx' &&
+      r.maxInFlight === inFlight && isBaseline(r) === base);
+    const [b, c] = [pick(true), pick(false)];
+    if (!b.length || !c.length) continue;
+    const e2e = (rs) => mean(rs.map((r) => r.endToEndRecordsPerSec));
+    const ingest = (rs) => mean(rs.map((r) => r.ingestRecordsPerSec));
+    const cpuMs = (rs) => mean(rs.map((r) => (r.serverCpuSeconds * 1000) / r.ledgerDelivered));
+    rows.push([inFlight, `${b.length} + ${c.length}`, n(e2e(b)), n(e2e(c)), n(e2e(c) / e2e(b), 2),
+      n(ingest(c) / ingest(b), 2), n(cpuMs(b), 3), n(cpuMs(c), 3), n(cpuMs(c) / cpuMs(b), 2)]);
+  }
+  table(`### This tree against the baseline ${args.baseline} (nginx sink, runs alternated)`,
+    ['maxInFlight', 'runs (baseline + this tree)', 'baseline e2e records/s',
+      'this tree e2e records/s', 'e2e ratio', 'ingest ratio', 'baseline server CPU ms/record',
+      'this tree server CPU ms/record', 'CPU ratio'],
+    'rrrrrrrrr'.split(''), rows);
 }
 if (scaleRuns.length) {
   table('### Scale: backlog drain to the nginx sink',

@@ -183,8 +183,8 @@ e2e_run() {
   rcpu1="$(cpu_ticks "$receiver")"
   local hwm; hwm="$(hwm_kb "$SERVER_PID")"
   stop_serve
-  printf '{"benchmark":"delivery","target":"%s","kind":"%s","maxInFlight":%s,"records":%s,"post":%s,"delivered":%s,"failedAttempts":%s,"timedOut":%s,"firstPostAtMs":%s,"pollEndAtMs":%s,%s,"serverCpuSeconds":%s,"receiverCpuSeconds":%s,"serverPeakRssKB":%s,"loadAverageStart":%s,"loadAverageEnd":%s}\n' \
-    "$target" "$kind" "$inFlight" "$count" "$(cat "$dir/post.json")" "$DELIVERED" "$FAILED" \
+  printf '{"benchmark":"delivery","build":"%s","target":"%s","kind":"%s","maxInFlight":%s,"records":%s,"post":%s,"delivered":%s,"failedAttempts":%s,"timedOut":%s,"firstPostAtMs":%s,"pollEndAtMs":%s,%s,"serverCpuSeconds":%s,"receiverCpuSeconds":%s,"serverPeakRssKB":%s,"loadAverageStart":%s,"loadAverageEnd":%s}\n' \
+    "$BUILD_LABEL" "$target" "$kind" "$inFlight" "$count" "$(cat "$dir/post.json")" "$DELIVERED" "$FAILED" \
     "$timedOut" "$t0" "$t1" "$(ledger_figures "$dir/data/inloop.db")" \
     "$(cpu_seconds "$cpu0" "$cpu1")" "$(cpu_seconds "$rcpu0" "$rcpu1")" \
     "$hwm" "$load0" "$(loadavg_json)" >>"$RESULTS"
@@ -241,19 +241,43 @@ scale_run() {
       console.log(Math.ceil((r.lastDeliveredAtMs - r.firstAttemptAtMs) / 1000));')"
 }
 
-start_nginx_sink
-for inFlight in "${SINK_IN_FLIGHT[@]}"; do
-  e2e_run nginx http-bundle "$SINK_URL" "$SINK_RECORDS" "$inFlight" 50 "$SINK_PID"
-done
-start_fhir_peer
-e2e_run medplum fhir-transaction "$PEER_URL" "$PEER_RECORDS" 4 1 "$PEER_PID"
+# baseline_e2e_run ARGS...: e2e_run with the baseline binary (scripts/bench
+# --baseline), run from the baseline's own checkout; labels the result.
+baseline_e2e_run() {
+  local bin="$BIN" root="$SERVE_ROOT"
+  BIN="$BASELINE_BIN" SERVE_ROOT="$BASELINE_ROOT" BUILD_LABEL="$BASELINE_REV"
+  e2e_run "$@"
+  BIN="$bin" SERVE_ROOT="$root" BUILD_LABEL=""
+}
 
-LAST_DRAIN_SECONDS=""
-for n in "${BACKLOGS[@]}"; do scale_run "$n"; done
-if [ "$SMOKE" = 1 ]; then
-  skip scale-1m "1M-record backlog: full run only"
-elif [ -n "$LAST_DRAIN_SECONDS" ] && [ "$LAST_DRAIN_SECONDS" -lt 60 ]; then
-  scale_run 1000000
-else
-  skip scale-1m "1M-record backlog not run: 100k took ${LAST_DRAIN_SECONDS:-?} s to drain (>= 60 s)"
+start_nginx_sink
+if want delivery; then
+  for inFlight in "${SINK_IN_FLIGHT[@]}"; do
+    if [ -n "$BASELINE_BIN" ]; then
+      # Alternately, twice each: a drift of the machine's load during the run
+      # affects both binaries alike.
+      for round in 1 2; do
+        baseline_e2e_run nginx http-bundle "$SINK_URL" "$SINK_RECORDS" "$inFlight" 50 "$SINK_PID"
+        BUILD_LABEL="this tree"
+        e2e_run nginx http-bundle "$SINK_URL" "$SINK_RECORDS" "$inFlight" 50 "$SINK_PID"
+        BUILD_LABEL=""
+      done
+    else
+      e2e_run nginx http-bundle "$SINK_URL" "$SINK_RECORDS" "$inFlight" 50 "$SINK_PID"
+    fi
+  done
+  start_fhir_peer
+  e2e_run medplum fhir-transaction "$PEER_URL" "$PEER_RECORDS" 4 1 "$PEER_PID"
+fi
+
+if want scale; then
+  LAST_DRAIN_SECONDS=""
+  for n in "${BACKLOGS[@]}"; do scale_run "$n"; done
+  if [ "$SMOKE" = 1 ]; then
+    skip scale-1m "1M-record backlog: full run only"
+  elif [ -n "$LAST_DRAIN_SECONDS" ] && [ "$LAST_DRAIN_SECONDS" -lt 60 ]; then
+    scale_run 1000000
+  else
+    skip scale-1m "1M-record backlog not run: 100k took ${LAST_DRAIN_SECONDS:-?} s to drain (>= 60 s)"
+  fi
 fi
