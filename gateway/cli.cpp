@@ -44,6 +44,10 @@ const Command kCommands[] = {
      "disclosures MRN [--since INSTANT] [--config FILE|--data-dir DIR] [--json]  accounting of "
      "disclosures",
      cmdDisclosures},
+    {"keygen", "keygen FILE [--id ID]        add a payload encryption key (the new current one)",
+     cmdKeygen},
+    {"rekey", "rekey --dry-run|--apply [--decrypt]  seal stored payloads under the current key",
+     cmdRekey},
 };
 
 void printHelp(std::ostream& out) {

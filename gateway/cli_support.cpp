@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "fhir/issue.h"
+#include "gateway/payload_keys.h"
 #include "gateway/store/sqlite_store.h"
 
 namespace inloop::gateway {
@@ -27,7 +28,7 @@ std::optional<DaemonConfig> loadCliConfig(const std::string& path, std::ostream&
   return std::move(*load.config);
 }
 
-bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list<CliOption> options,
+bool parseCliOptions(const std::vector<std::string>& args, const std::vector<CliOption>& options,
                      const char* required, std::string* positional, std::string* problem) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -60,15 +61,41 @@ bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list
   return true;
 }
 
-std::unique_ptr<Store> openExistingStore(const std::string& command, const std::string& dataDir,
-                                         const Clock& clock, std::ostream& err) {
+bool parseMaintenanceOptions(const std::vector<std::string>& args,
+                             std::initializer_list<CliOption> extra, MaintenanceOptions* out,
+                             std::string* problem) {
+  bool dryRun = false;
+  std::vector<CliOption> options = {{"--dry-run", nullptr, &dryRun},
+                                    {"--apply", nullptr, &out->apply},
+                                    {"--config", &out->configPath},
+                                    {"--data-dir", &out->dataDir}};
+  options.insert(options.end(), extra.begin(), extra.end());
+  if (!parseCliOptions(args, options, nullptr, nullptr, problem)) return false;
+  if (dryRun == out->apply) {
+    *problem = "give --dry-run (count only) or --apply";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Store> openExistingStore(const std::string& command, const DaemonConfig& config,
+                                         const std::string& dataDir, const Clock& clock,
+                                         std::ostream& err) {
   const std::string storePath = storePathIn(dataDir);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(storePath, ec)) {
     err << "inloop " << command << ": no store at " << storePath << "\n";
     return nullptr;
   }
-  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, {}, clock);
+  SqliteStoreOptions options;
+  fhir::Result<std::shared_ptr<const PayloadKeyRing>> keys = loadPayloadKeys(config);
+  if (!keys) {
+    err << "inloop " << command << ": " << keys.status().message() << "\n";
+    return nullptr;
+  }
+  options.payloadKeys = std::move(*keys);
+  options.payloadKeyFile = config.encryption.keyFile;
+  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, options, clock);
   if (!store.isOk()) {
     err << "inloop " << command << ": cannot open the store " << storePath << ": "
         << store.status().message() << "\n";

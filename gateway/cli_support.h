@@ -39,13 +39,29 @@ struct CliOption {
 // *problem ("unknown option --x", "--since needs a value", "unexpected
 // argument 'y'", "missing MRN") otherwise. `required` null: no positional
 // argument at all (`positional` may then be null).
-bool parseCliOptions(const std::vector<std::string>& args, std::initializer_list<CliOption> options,
+bool parseCliOptions(const std::vector<std::string>& args, const std::vector<CliOption>& options,
                      const char* required, std::string* positional, std::string* problem);
 
-// Opens the existing store DATA_DIR/inloop.db (never creates one). On failure
-// writes "inloop COMMAND: no store at PATH" or "...: cannot open the store PATH:
-// REASON" to `err` and returns nullptr. `clock` must outlive the store.
-std::unique_ptr<Store> openExistingStore(const std::string& command, const std::string& dataDir,
-                                         const Clock& clock, std::ostream& err);
+// The options every store maintenance command (purge, rekey) takes: exactly
+// one of --dry-run (count only) and --apply, --config FILE, --data-dir DIR.
+struct MaintenanceOptions {
+  bool apply = false;  // false: --dry-run
+  std::string configPath;
+  std::string dataDir;
+};
+// parseCliOptions over those and `extra`; false with *problem as there, or
+// "give --dry-run (count only) or --apply".
+bool parseMaintenanceOptions(const std::vector<std::string>& args,
+                             std::initializer_list<CliOption> extra, MaintenanceOptions* out,
+                             std::string* problem);
+
+// Opens the existing store DATA_DIR/inloop.db (never creates one), with the
+// payload key ring `config` names (encryption.keyFile). On failure writes
+// "inloop COMMAND: no store at PATH", "...: cannot open the store PATH:
+// REASON" or the key file's problem to `err` and returns nullptr. `clock`
+// must outlive the store.
+std::unique_ptr<Store> openExistingStore(const std::string& command, const DaemonConfig& config,
+                                         const std::string& dataDir, const Clock& clock,
+                                         std::ostream& err);
 
 }  // namespace inloop::gateway

@@ -27,6 +27,7 @@
 #include "gateway/commands.h"
 #include "gateway/daemon_config.h"
 #include "gateway/destinations_config.h"
+#include "gateway/payload_keys.h"
 #include "gateway/secret_files.h"
 #include "gateway/server/daemon.h"
 #include "mappings/tables.h"
@@ -129,6 +130,7 @@ Covered checkDaemonTree(const std::string& file, const PathDisplay& show, Check*
     check->add(exposedSecretFiles(config, destinations ? &*destinations : nullptr,
                                   config.destinationsFile),
                show);
+    check->add(checkPayloadKeys(config), show);
   }
   covered.mappingsDir = config.mappingsDir;
   for (const std::string_view name : mappings::kTableFileNames) {

@@ -202,14 +202,12 @@ int cmdDeadletter(CommandContext& ctx) {
     ctx.err << "inloop deadletter: '" << args.id << "' is not a dead-letter id\n";
     return kExitUsage;
   }
-  std::string dataDir = args.dataDir;
-  if (dataDir.empty()) {
-    std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
-    if (!config) return kExitUsage;
-    dataDir = config->dataDir;
-  }
+  // The configuration names the payload key file even when --data-dir is given.
+  std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
+  if (!config) return kExitUsage;
+  const std::string dataDir = args.dataDir.empty() ? config->dataDir : args.dataDir;
   SystemClock clock;
-  std::unique_ptr<Store> store = openExistingStore("deadletter", dataDir, clock, ctx.err);
+  std::unique_ptr<Store> store = openExistingStore("deadletter", *config, dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   DeliveryOperations ops(*store, nullptr);
   const char* user = std::getenv("USER");

@@ -70,7 +70,7 @@ int cmdDisclosures(CommandContext& ctx) {
   const std::string dataDir = args.dataDir.empty() ? loaded->dataDir : args.dataDir;
 
   SystemClock clock;
-  std::unique_ptr<Store> store = openExistingStore("disclosures", dataDir, clock, ctx.err);
+  std::unique_ptr<Store> store = openExistingStore("disclosures", *loaded, dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   fhir::Result<std::vector<AuditEntry>> rows = store->listAuditFor(query);
   if (!rows.isOk()) {

@@ -34,23 +34,10 @@ constexpr const char* kPurgeUsage =
 }  // namespace
 
 int cmdPurge(CommandContext& ctx) {
-  bool dryRun = false;
-  bool apply = false;
+  MaintenanceOptions opts;
   std::string daysText;
-  std::string configPath;
-  std::string dataDir;
   std::string problem;
-  bool ok = parseCliOptions(ctx.args,
-                            {{"--dry-run", nullptr, &dryRun},
-                             {"--apply", nullptr, &apply},
-                             {"--older-than-days", &daysText},
-                             {"--config", &configPath},
-                             {"--data-dir", &dataDir}},
-                            nullptr, nullptr, &problem);
-  if (ok && dryRun == apply) {
-    problem = "give --dry-run (count only) or --apply";
-    ok = false;
-  }
+  bool ok = parseMaintenanceOptions(ctx.args, {{"--older-than-days", &daysText}}, &opts, &problem);
   std::optional<std::int64_t> days;
   if (ok && !daysText.empty()) {
     char* end = nullptr;
@@ -65,10 +52,10 @@ int cmdPurge(CommandContext& ctx) {
     ctx.err << "inloop purge: " << problem << "\n" << kPurgeUsage;
     return kExitUsage;
   }
-  std::optional<DaemonConfig> loaded = loadCliConfig(configPath, ctx.err);
+  std::optional<DaemonConfig> loaded = loadCliConfig(opts.configPath, ctx.err);
   if (!loaded) return kExitUsage;
   DaemonConfig config = std::move(*loaded);
-  if (!dataDir.empty()) config.dataDir = dataDir;
+  if (!opts.dataDir.empty()) config.dataDir = opts.dataDir;
   const std::int64_t olderThanDays = days.value_or(config.retention.purgeAfterDays);
   if (!days && olderThanDays <= 0) {
     ctx.err << "inloop purge: no retention policy: set retention.purgeAfterDays in inloop.json "
@@ -76,19 +63,19 @@ int cmdPurge(CommandContext& ctx) {
     return kExitUsage;
   }
   SystemClock clock;
-  std::unique_ptr<Store> store = openExistingStore("purge", config.dataDir, clock, ctx.err);
+  std::unique_ptr<Store> store = openExistingStore("purge", config, config.dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   const std::string processed = (std::filesystem::path(inboxDirOf(config)) / "processed").string();
   const std::int64_t before = clock.nowMillis() - olderThanDays * 86'400'000;
-  fhir::Result<RetentionRun> run = runRetention(*store, processed, before, !apply);
+  fhir::Result<RetentionRun> run = runRetention(*store, processed, before, !opts.apply);
   if (!run.isOk()) {
     ctx.err << "inloop purge: " << run.status().message() << "\n";
     return kExitFailure;
   }
-  ctx.out << "inloop purge: " << (apply ? "" : "would purge ") << run->records
+  ctx.out << "inloop purge: " << (opts.apply ? "" : "would purge ") << run->records
           << " record(s) delivered everywhere before " << formatInstant(before)
-          << (apply ? " purged" : "") << "; " << run->processedFiles.size()
-          << " processed inbox file(s) " << (apply ? "deleted" : "to delete") << "\n";
+          << (opts.apply ? " purged" : "") << "; " << run->processedFiles.size()
+          << " processed inbox file(s) " << (opts.apply ? "deleted" : "to delete") << "\n";
   return kExitOk;
 }
 

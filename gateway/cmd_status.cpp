@@ -172,14 +172,12 @@ int cmdStatus(CommandContext& ctx) {
     ctx.err << "inloop status: " << problem << "\n" << kStatusUsage;
     return kExitUsage;
   }
-  std::string dataDir = args.dataDir;
-  if (dataDir.empty()) {
-    std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
-    if (!config) return kExitUsage;
-    dataDir = config->dataDir;
-  }
+  // The configuration names the payload key file even when --data-dir is given.
+  std::optional<DaemonConfig> config = loadCliConfig(args.configPath, ctx.err);
+  if (!config) return kExitUsage;
+  const std::string dataDir = args.dataDir.empty() ? config->dataDir : args.dataDir;
   SystemClock clock;
-  std::unique_ptr<Store> store = openExistingStore("status", dataDir, clock, ctx.err);
+  std::unique_ptr<Store> store = openExistingStore("status", *config, dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   const std::string storePath = storePathIn(dataDir);
   fhir::Result<StoreStats> stats = store->stats();

@@ -71,7 +71,7 @@ int cmdSummary(CommandContext& ctx) {
     return kExitFailure;
   }
   SystemClock clock;
-  std::unique_ptr<Store> store = openExistingStore("summary", config.dataDir, clock, ctx.err);
+  std::unique_ptr<Store> store = openExistingStore("summary", config, config.dataDir, clock, ctx.err);
   if (!store) return kExitFailure;
   fhir::Result<fhir::Json> summary = buildPatientSummary(*store, *tables.tables, args.mrn);
   if (!summary.isOk()) {

@@ -34,5 +34,7 @@ int cmdSummary(CommandContext& ctx);
 int cmdBackup(CommandContext& ctx);
 int cmdPurge(CommandContext& ctx);
 int cmdDisclosures(CommandContext& ctx);
+int cmdKeygen(CommandContext& ctx);
+int cmdRekey(CommandContext& ctx);
 
 }  // namespace inloop::gateway

@@ -361,6 +361,12 @@ void readRetention(ConfigReader& r, const fhir::Json& v, RetentionConfig* retent
             });
 }
 
+void readEncryption(ConfigReader& r, const fhir::Json& v, EncryptionConfig* encryption) {
+  r.members(v, "encryption", {"keyFile"}, [&](const std::string&, const fhir::Json& value) {
+    r.path(value, "encryption.keyFile", &encryption->keyFile);
+  });
+}
+
 // An id that names something in metrics labels and logs: [A-Za-z0-9._-]{1,64}.
 bool isIdText(const std::string& id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
@@ -586,7 +592,7 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
   r.members(*doc, "the configuration",
             {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
              "storeQueueCapacity", "storeBusyTimeoutMs", "logLevel", "destinationsFile", "delivery",
-             "inbox", "alerts", "retention"},
+             "inbox", "alerts", "retention", "encryption"},
             [&](const std::string& key, const fhir::Json& value) {
               if (key == "listen") {
                 std::string s;
@@ -619,6 +625,8 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                 readAlerts(r, value, &config.alerts);
               } else if (key == "retention") {
                 readRetention(r, value, &config.retention);
+              } else if (key == "encryption") {
+                readEncryption(r, value, &config.encryption);
               } else {
                 std::string level;
                 if (!r.string(value, "logLevel", &level)) return;
@@ -701,6 +709,7 @@ std::vector<std::string> settingsNeedingRestart(const DaemonConfig& running,
   check("delivery", running.delivery == next.delivery);
   check("inbox", running.inbox == next.inbox);
   check("retention", running.retention == next.retention);
+  check("encryption", running.encryption == next.encryption);
   return names;
 }
 

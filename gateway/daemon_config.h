@@ -119,6 +119,13 @@ struct RetentionConfig {
   bool operator==(const RetentionConfig&) const = default;
 };
 
+// "encryption" (gateway/store/payload_cipher.h, docs/security.md): stored
+// payloads are sealed with AES-256-GCM under the first key of keyFile.
+struct EncryptionConfig {
+  std::string keyFile;  // "" : payloads are stored as plaintext
+  bool operator==(const EncryptionConfig&) const = default;
+};
+
 // A header whose value is a secret, read at each use (never in the file).
 struct SecretHeaderConfig {
   std::string name;
@@ -194,6 +201,7 @@ struct DaemonConfig {
   DeliveryConfig delivery;
   InboxConfig inbox;
   RetentionConfig retention;
+  EncryptionConfig encryption;
   AlertsConfig alerts;  // applied live by a reload
   // The file this was read from ("" : built-in defaults) and what the command
   // line set over it: a reload re-reads the file and applies them again.

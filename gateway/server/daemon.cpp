@@ -39,6 +39,7 @@
 #include "gateway/inbox/inbox.h"
 #include "gateway/ingest_pipeline.h"
 #include "gateway/patient_summary.h"
+#include "gateway/payload_keys.h"
 #include "gateway/retention.h"
 #include "gateway/secret_files.h"
 #include "gateway/server/api_handler.h"
@@ -548,6 +549,10 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     return locked;
   }
   SqliteStoreOptions storeOptions;
+  fhir::Result<std::shared_ptr<const PayloadKeyRing>> payloadKeys = loadPayloadKeys(config);
+  if (!payloadKeys) return payloadKeys.status();
+  storeOptions.payloadKeys = *payloadKeys;
+  storeOptions.payloadKeyFile = config.encryption.keyFile;
   storeOptions.maxQueuedItems = config.storeQueueCapacity;
   storeOptions.busyTimeoutMillis = static_cast<int>(config.storeBusyTimeoutMs);
   const std::string storePath = storePathIn(config.dataDir);
@@ -741,6 +746,17 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
     fhir::Json w = fhir::Json::object();
     w.set("message", fhir::Json::string(i.message));
     d.logger.log(LogLevel::kWarning, "secret-file-exposed", w);
+  }
+  {
+    // Which key seals new payloads (never the key itself), or that none does.
+    fhir::Json e = fhir::Json::object();
+    e.set("enabled", fhir::Json::boolean(storeOptions.payloadKeys != nullptr));
+    if (storeOptions.payloadKeys) {
+      e.set("keyId", fhir::Json::string(storeOptions.payloadKeys->current().id));
+      e.set("keys",
+            fhir::Json::number(static_cast<std::int64_t>(storeOptions.payloadKeys->keys().size())));
+    }
+    d.logger.log(LogLevel::kInfo, "payload-encryption", e);
   }
   // After the "listening" line: the first evaluation and the inbox's first scan log too.
   d.alerter->start();

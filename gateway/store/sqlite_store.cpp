@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -22,6 +23,7 @@
 #include <utility>
 
 #include "gateway/store/migrations.h"
+#include "gateway/store/payload_cipher.h"
 #include "gateway/store/sqlite_util.h"
 
 namespace inloop::gateway {
@@ -131,6 +133,10 @@ Result<std::vector<PatientRecordRow>> Store::listPatientRecords(const std::strin
   return Status(ErrorCode::kUnsupported, "this store cannot list a patient's records");
 }
 
+Result<RekeyReport> Store::rekeyPayloads(bool, bool) {
+  return Status(ErrorCode::kUnsupported, "this store cannot re-encrypt its payloads");
+}
+
 namespace {
 
 // Runs `body` for each row; stops at the first error.
@@ -217,11 +223,51 @@ Status refreshHead(Database& db, const std::string& destinationId, const std::st
   return upsert->bind(1, destinationId).bind(2, patientKey).bind(3, seq).bind(4, dueAt).run();
 }
 
-// One ledger row (attempts) for `attempt` of the message `attempt.messageId`.
-Status insertAttempt(Database& db, const DeliveryAttempt& attempt, const std::string& destinationId,
-                     const std::string& recordId, std::int64_t version, std::int64_t now) {
+// The payload columns: sealed when a payload key file is configured
+// (payload_cipher.h); the names are part of each sealed value's associated data.
+namespace column {
+constexpr std::string_view kRecord = "record_versions.record_json";
+constexpr std::string_view kBundle = "translations.bundle_json";
+constexpr std::string_view kMedicationList = "medication_lists.list_json";
+constexpr std::string_view kNoticeText = "notices.text";
+constexpr std::string_view kOperationOutcome = "attempts.operation_outcome";
+constexpr std::string_view kResponse = "attempts.response";
+constexpr std::string_view kRequest = "attempts.request";
+}  // namespace column
+
+// Seals `*value` in place for `column` (an empty value stays empty: no payload).
+Status sealPayload(const PayloadCipher& cipher, std::string_view column, std::string* value) {
+  if (value->empty() || !cipher.enabled()) return Status::ok();
+  Result<std::string> sealed = cipher.seal(column, *value);
+  if (!sealed) return sealed.status();
+  *value = std::move(*sealed);
+  return Status::ok();
+}
+
+// Opens a stored value of `column` in place (plaintext stays as it is).
+Status openPayload(const PayloadCipher& cipher, std::string_view column, std::string* value) {
+  if (value->size() < kSealedPrefix.size()) return Status::ok();
+  Result<std::string> plain = cipher.open(column, *value);
+  if (!plain) return plain.status();
+  *value = std::move(*plain);
+  return Status::ok();
+}
+
+// One ledger row (attempts) for `attempt` of the message `attempt.messageId`;
+// the receiver's answer and the request are cut to their limits, then sealed.
+Status insertAttempt(Database& db, const PayloadCipher& cipher, const DeliveryAttempt& attempt,
+                     const std::string& destinationId, const std::string& recordId,
+                     std::int64_t version, std::int64_t now) {
   constexpr std::size_t kMaxOutcome = 16u << 10;
   constexpr std::size_t kMaxExchange = 80u << 10;
+  std::string operationOutcome(std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome));
+  std::string response(std::string_view(attempt.response).substr(0, kMaxExchange));
+  std::string request(std::string_view(attempt.request).substr(0, kMaxExchange));
+  for (auto [name, value] :
+       {std::pair{column::kOperationOutcome, &operationOutcome},
+        std::pair{column::kResponse, &response}, std::pair{column::kRequest, &request}}) {
+    if (Status st = sealPayload(cipher, name, value); !st.isOk()) return st;
+  }
   auto insert = db.prepare(
       "INSERT INTO attempts(message_seq, destination_id, record_id, version, at, "
       "duration_ms, outcome, http_status, error, operation_outcome, location, "
@@ -237,12 +283,12 @@ Status insertAttempt(Database& db, const DeliveryAttempt& attempt, const std::st
       .bind(7, std::string_view(attemptOutcomeName(attempt.outcome)))
       .bind(8, attempt.httpStatus)
       .bind(9, attempt.error)
-      .bind(10, std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome))
+      .bind(10, operationOutcome)
       .bind(11, attempt.location)
       .bind(12, attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis
                                                           : std::int64_t{0})
-      .bind(13, std::string_view(attempt.response).substr(0, kMaxExchange))
-      .bind(14, std::string_view(attempt.request).substr(0, kMaxExchange));
+      .bind(13, response)
+      .bind(14, request);
   return insert->run();
 }
 
@@ -595,6 +641,7 @@ class SqliteStore final : public Store {
               std::uint64_t lastReceipt)
       : path_(std::move(path)),
         options_(options),
+        cipher_(std::make_shared<const PayloadCipher>(options.payloadKeys)),
         clock_(clock),
         writerDb_(std::move(writerDb)),
         receiptIds_(lastReceipt),
@@ -626,6 +673,10 @@ class SqliteStore final : public Store {
     }
     std::vector<IngestResult> results;
     if (items.empty()) return results;
+    // Sealed here, on the caller's thread, not on the one writer's.
+    for (IngestItem& item : items) {
+      if (Status st = sealItem(&item); !st.isOk()) return st;
+    }
     Job job;
     job.weight = items.size();
     job.bounded = true;
@@ -689,6 +740,12 @@ class SqliteStore final : public Store {
       if (*row) {
         view.recordJson = stmt->text(0);
         view.bundleJson = stmt->text(1);
+        if (Status st = openStored(column::kRecord, &view.recordJson); !st.isOk()) {
+          return st;
+        }
+        if (Status st = openStored(column::kBundle, &view.bundleJson); !st.isOk()) {
+          return st;
+        }
         view.receipt.receiptId = stmt->text(2);
         view.receipt.receivedAtMillis = stmt->int64(3);
         view.receipt.receivedAt = formatInstant(view.receipt.receivedAtMillis);
@@ -781,6 +838,15 @@ class SqliteStore final : public Store {
       return Status::ok();
     };
     if (Status st = submit(job); !st.isOk()) return st;
+    // Opened after the writer's transaction, on the caller's thread.
+    for (OutboxMessage& message : messages) {
+      if (Status st = openStored(column::kRecord, &message.recordJson); !st.isOk()) {
+        return st;
+      }
+      if (Status st = openStored(column::kBundle, &message.bundleJson); !st.isOk()) {
+        return st;
+      }
+    }
     return messages;
   }
 
@@ -833,7 +899,8 @@ class SqliteStore final : public Store {
         row.location = location;
         row.error =
             location.empty() ? "published (its file was published before a restart)" : "published";
-        if (Status st = insertAttempt(db, row, destinationId, found->recordId, found->version, now);
+        if (Status st = insertAttempt(db, *cipher(), row, destinationId, found->recordId,
+                                      found->version, now);
             !st.isOk()) {
           return st;
         }
@@ -963,22 +1030,153 @@ class SqliteStore final : public Store {
     };
     if (Status st = submit(job); !st.isOk()) return st;
     if (!dryRun && purged > 0) {
-      // The WAL still holds the pages as they were: copy the new ones into the
-      // database and empty it. Readers of older snapshots hold it up; retried.
-      std::lock_guard<std::mutex> lock(checkpointMutex_);
-      int rc = SQLITE_BUSY;
-      for (int attempt = 0; attempt < 50 && rc != SQLITE_OK; ++attempt) {
-        rc = sqlite3_wal_checkpoint_v2(checkpointDb_->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
-                                       nullptr, nullptr);
-      }
-      if (rc != SQLITE_OK) {
-        return Status(ErrorCode::kUnavailable,
-                      "purged " + std::to_string(purged) +
-                          " records, but the WAL could not be truncated (readers busy): " +
-                          sqlite3_errstr(rc) + "; run the purge again when the store is idle");
+      if (Status st = truncateWal("purged " + std::to_string(purged) + " records", "purge");
+          !st.isOk()) {
+        return st;
       }
     }
     return purged;
+  }
+
+  Result<RekeyReport> rekeyPayloads(bool toPlaintext, bool dryRun) override {
+    const std::shared_ptr<const PayloadCipher> cipherNow = cipher();
+    const PayloadCipher& keys = *cipherNow;  // one ring for the whole run
+    if (!toPlaintext && !keys.enabled()) {
+      return Status(ErrorCode::kInvalid,
+                    "no payload key file is configured (encryption.keyFile): nothing to seal with");
+    }
+    // Every payload column with the key that pages through its table.
+    struct Column {
+      const char* table;
+      const char* column;
+      const char* key;
+      std::string_view name;
+      bool textKey;
+    };
+    static constexpr Column kColumns[] = {
+        {"record_versions", "record_json", "id", column::kRecord, false},
+        {"translations", "bundle_json", "version_id", column::kBundle, false},
+        {"medication_lists", "list_json", "patient_key", column::kMedicationList, true},
+        {"notices", "text", "id", column::kNoticeText, false},
+        {"attempts", "operation_outcome", "id", column::kOperationOutcome, false},
+        {"attempts", "response", "id", column::kResponse, false},
+        {"attempts", "request", "id", column::kRequest, false},
+    };
+    // The prefix a value already in the target form starts with: the current
+    // key's (sealing) or none (plaintext wanted: anything sealed is changed).
+    const std::string sealedPrefix(kSealedPrefix);
+    const std::string currentPrefix = sealedPrefix + keys.currentKeyId() + ":";
+    RekeyReport report;
+    report.targetKeyId = toPlaintext ? std::string() : keys.currentKeyId();
+    for (const Column& c : kColumns) {
+      const std::string col = c.column;
+      // Counted on a reader: by key id ("" plaintext), non-empty values only.
+      {
+        auto reader = acquireReader();
+        if (!reader) return reader.status();
+        auto count = reader->db->prepare(
+            "SELECT CASE WHEN substr(" + col + ", 1, " + std::to_string(sealedPrefix.size()) +
+            ") = ?1 THEN substr(" + col + ", " + std::to_string(sealedPrefix.size() + 1) +
+            ", instr(substr(" + col + ", " + std::to_string(sealedPrefix.size() + 1) +
+            "), ':') - 1) ELSE '' END AS k, count(*) FROM " + c.table + " WHERE " + col +
+            " IS NOT NULL AND " + col + " <> '' GROUP BY k");
+        if (!count) return count.status();
+        count->bind(1, sealedPrefix);
+        Status st = forEachRow(
+            *count, [&](sqlite::Stmt& s) { report.valuesByKey[s.text(0)] += s.int64(1); });
+        if (!st.isOk()) return st;
+      }
+      if (dryRun) continue;
+      // The values to change, a batch per writer transaction: reading and
+      // writing in one transaction, a concurrent update of the same row (serve
+      // running) cannot be overwritten with an older value.
+      const std::string needsChange =
+          toPlaintext
+              ? "substr(" + col + ", 1, " + std::to_string(sealedPrefix.size()) + ") = ?2"
+              : "substr(" + col + ", 1, " + std::to_string(currentPrefix.size()) + ") <> ?2";
+      const std::string select = std::string("SELECT ") + c.key + ", " + col + " FROM " + c.table +
+                                 " WHERE " + c.key + " > ?1 AND " + col + " IS NOT NULL AND " +
+                                 col + " <> '' AND " + needsChange + " ORDER BY " + c.key +
+                                 " LIMIT 500";
+      const std::string update =
+          std::string("UPDATE ") + c.table + " SET " + col + " = ?2 WHERE " + c.key + " = ?1";
+      std::string lastText;
+      std::int64_t lastInt = std::numeric_limits<std::int64_t>::min();
+      for (bool more = true; more;) {
+        std::int64_t changed = 0;
+        Job job;
+        job.run = [&](Database& db) {
+          changed = 0;
+          if (Status st = db.exec("PRAGMA secure_delete = ON"); !st.isOk()) return st;
+          auto batch = db.prepare(select);
+          if (!batch) return batch.status();
+          if (c.textKey) {
+            batch->bind(1, lastText);
+          } else {
+            batch->bind(1, lastInt);
+          }
+          batch->bind(2, toPlaintext ? sealedPrefix : currentPrefix);
+          std::vector<std::pair<std::string, std::string>> rows;  // key (as text), value
+          std::vector<std::int64_t> intKeys;
+          Status st = forEachRow(*batch, [&](sqlite::Stmt& s) {
+            if (c.textKey) {
+              rows.emplace_back(s.text(0), s.text(1));
+            } else {
+              intKeys.push_back(s.int64(0));
+              rows.emplace_back(std::string(), s.text(1));
+            }
+          });
+          if (!st.isOk()) return st;
+          for (std::size_t i = 0; i < rows.size(); ++i) {
+            Result<std::string> plain = keys.open(c.name, rows[i].second);
+            if (!plain) return plain.status();
+            std::string value = std::move(*plain);
+            if (!toPlaintext) {
+              Result<std::string> sealed = keys.seal(c.name, value);
+              if (!sealed) return sealed.status();
+              value = std::move(*sealed);
+            }
+            auto write = db.prepare(update);
+            if (!write) return write.status();
+            if (c.textKey) {
+              write->bind(1, rows[i].first);
+              lastText = rows[i].first;
+            } else {
+              write->bind(1, intKeys[i]);
+              lastInt = intKeys[i];
+            }
+            if (st = write->bind(2, value).run(); !st.isOk()) return st;
+            ++changed;
+          }
+          return db.exec("PRAGMA secure_delete = OFF");
+        };
+        if (Status st = submit(job); !st.isOk()) return st;
+        report.changed += changed;
+        more = changed == 500;
+      }
+    }
+    if (!dryRun) {
+      Job job;
+      job.run = [&](Database& db) {
+        AuditEntry audit;
+        audit.atMillis = clock_.nowMillis();
+        audit.principal = "inloop";
+        audit.action = "rekey";
+        audit.outcome = "ok";
+        audit.detail =
+            std::to_string(report.changed) + " payloads " +
+            (toPlaintext ? std::string("decrypted") : "sealed under key " + report.targetKeyId);
+        return insertAudit(db, audit);
+      };
+      if (Status st = submit(job); !st.isOk()) return st;
+      if (report.changed > 0) {
+        if (Status st = truncateWal(std::to_string(report.changed) + " payloads changed", "rekey");
+            !st.isOk()) {
+          return st;
+        }
+      }
+    }
+    return report;
   }
 
   Result<std::int64_t> releaseLeases() override {
@@ -1101,7 +1299,7 @@ class SqliteStore final : public Store {
                       "outbox message " + std::to_string(attempt.messageId) + " is " + state);
       }
       const std::int64_t now = clock_.nowMillis();
-      if (Status st = insertAttempt(db, attempt, destinationId, recordId, version, now);
+      if (Status st = insertAttempt(db, *cipher(), attempt, destinationId, recordId, version, now);
           !st.isOk()) {
         return st;
       }
@@ -1182,6 +1380,11 @@ class SqliteStore final : public Store {
     stmt->bind(1, destinationId).bind(2, std::max(limit, 0));
     Status st = forEachRow(*stmt, [&](sqlite::Stmt& s) { out.push_back(readDeadLetter(s)); });
     if (!st.isOk()) return st;
+    for (DeadLetterEntry& e : out) {
+      if (st = openStored(column::kOperationOutcome, &e.operationOutcome); !st.isOk()) {
+        return st;
+      }
+    }
     return out;
   }
 
@@ -1198,7 +1401,11 @@ class SqliteStore final : public Store {
     auto row = stmt->next();
     if (!row) return row.status();
     if (!*row) return Status(ErrorCode::kNotFound, "no dead letter " + std::to_string(messageId));
-    return readDeadLetter(*stmt);
+    DeadLetterEntry e = readDeadLetter(*stmt);
+    if (Status st = openStored(column::kOperationOutcome, &e.operationOutcome); !st.isOk()) {
+      return st;
+    }
+    return e;
   }
 
   Status replayDeadLetter(std::int64_t messageId, const std::string& principal) override {
@@ -1287,6 +1494,9 @@ class SqliteStore final : public Store {
                                      s.isNull(4) ? std::string() : s.text(4)});
     });
     if (!st.isOk()) return st;
+    for (UnroutableRecord& r : out) {
+      if (st = openStored(column::kRecord, &r.recordJson); !st.isOk()) return st;
+    }
     return out;
   }
 
@@ -1351,6 +1561,8 @@ class SqliteStore final : public Store {
 
   Status reprocess(const std::string& recordId, std::int64_t version, const std::string& bundleJson,
                    std::vector<DestinationTarget> targets, const std::string& principal) override {
+    std::string sealedBundle = bundleJson;
+    if (Status st = sealPayload(*cipher(), column::kBundle, &sealedBundle); !st.isOk()) return st;
     Job job;
     job.run = [&](Database& db) {
       std::int64_t latest = 0, versionId = 0;
@@ -1394,7 +1606,7 @@ class SqliteStore final : public Store {
       {
         auto update = db.prepare("UPDATE translations SET bundle_json = ?2 WHERE version_id = ?1");
         if (!update) return update.status();
-        if (Status st = update->bind(1, versionId).bind(2, bundleJson).run(); !st.isOk()) {
+        if (Status st = update->bind(1, versionId).bind(2, sealedBundle).run(); !st.isOk()) {
           return st;
         }
       }
@@ -1459,8 +1671,12 @@ class SqliteStore final : public Store {
     auto row = stmt->next();
     if (!row) return row.status();
     if (!*row) return Status(ErrorCode::kNotFound, "no medication list for this patient");
-    return MedicationListRow{patientKey, stmt->text(0), stmt->text(1), stmt->int64(2),
-                             stmt->int64(3)};
+    MedicationListRow list{patientKey, stmt->text(0), stmt->text(1), stmt->int64(2),
+                           stmt->int64(3)};
+    if (Status st = openStored(column::kMedicationList, &list.listJson); !st.isOk()) {
+      return st;
+    }
+    return list;
   }
 
   Result<std::vector<StoredNotice>> listRecordNotices(const std::string& recordId) override {
@@ -1497,10 +1713,75 @@ class SqliteStore final : public Store {
                                      s.isNull(4) ? std::string() : s.text(4)});
     });
     if (!st.isOk()) return st;
+    for (PatientRecordRow& r : out) {
+      if (st = openStored(column::kRecord, &r.recordJson); !st.isOk()) return st;
+    }
     return out;
   }
 
  private:
+  // Copies the WAL's pages into the database and empties it (after a purge or
+  // rekey: the WAL still holds the pages as they were). Readers of older
+  // snapshots hold it up; retried. `done` says what was done, `command` what
+  // to run again.
+  Status truncateWal(const std::string& done, const char* command) {
+    std::lock_guard<std::mutex> lock(checkpointMutex_);
+    int rc = SQLITE_BUSY;
+    for (int attempt = 0; attempt < 50 && rc != SQLITE_OK; ++attempt) {
+      rc = sqlite3_wal_checkpoint_v2(checkpointDb_->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                     nullptr, nullptr);
+    }
+    if (rc != SQLITE_OK) {
+      return Status(ErrorCode::kUnavailable, done +
+                                                 ", but the WAL could not be truncated (readers "
+                                                 "busy): " +
+                                                 sqlite3_errstr(rc) + "; run the " + command +
+                                                 " again when the store is idle");
+    }
+    return Status::ok();
+  }
+
+  // Seals the payloads of one ingest item (no-op without a key file).
+  Status sealItem(IngestItem* item) const {
+    const std::shared_ptr<const PayloadCipher> c = cipher();
+    if (!c->enabled()) return Status::ok();
+    if (Status st = sealPayload(*c, column::kRecord, &item->recordJson); !st.isOk()) return st;
+    if (Status st = sealPayload(*c, column::kBundle, &item->bundleJson); !st.isOk()) return st;
+    if (item->medicationListJson) {
+      Status st = sealPayload(*c, column::kMedicationList, &*item->medicationListJson);
+      if (!st.isOk()) return st;
+    }
+    for (StoredNotice& notice : item->notices) {
+      if (Status st = sealPayload(*c, column::kNoticeText, &notice.text); !st.isOk()) return st;
+    }
+    return Status::ok();
+  }
+
+  std::shared_ptr<const PayloadCipher> cipher() const {
+    std::lock_guard<std::mutex> lock(cipherMutex_);
+    return cipher_;
+  }
+
+  // Opens a stored value of `column` in place; reads the key file again once
+  // when the value's key is not in the ring (see cipher_).
+  Status openStored(std::string_view column, std::string* value) {
+    Status st = openPayload(*cipher(), column, value);
+    if (st.code() != ErrorCode::kUnavailable || options_.payloadKeyFile.empty()) return st;
+    {
+      std::lock_guard<std::mutex> lock(cipherMutex_);
+      const std::int64_t now = clock_.nowMillis();
+      if (now - keysReadAt_ >= 1000) {
+        keysReadAt_ = now;
+        Result<PayloadKeyRing> ring = PayloadKeyRing::load(options_.payloadKeyFile);
+        if (ring) {
+          cipher_ = std::make_shared<const PayloadCipher>(
+              std::make_shared<const PayloadKeyRing>(std::move(*ring)));
+        }
+      }
+    }
+    return openPayload(*cipher(), column, value);
+  }
+
   // One write waiting for the writer thread. Lives on the caller's stack; the
   // caller blocks in submit() until `done`.
   struct Job {
@@ -1659,6 +1940,9 @@ class SqliteStore final : public Store {
                                  s.text(6), s.text(7), s.int64(8)});
     });
     if (!st.isOk()) return st;
+    for (StoredNotice& n : out) {
+      if (st = openStored(column::kNoticeText, &n.text); !st.isOk()) return st;
+    }
     return out;
   }
 
@@ -1690,6 +1974,13 @@ class SqliteStore final : public Store {
       out.push_back(std::move(a));
     });
     if (!st.isOk()) return st;
+    for (DeliveryAttempt& a : out) {
+      for (auto [name, value] :
+           {std::pair{column::kOperationOutcome, &a.operationOutcome},
+            std::pair{column::kResponse, &a.response}, std::pair{column::kRequest, &a.request}}) {
+        if (st = openStored(name, value); !st.isOk()) return st;
+      }
+    }
     return out;
   }
 
@@ -1870,6 +2161,13 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const SqliteStoreOptions options_;
+  // The payload cipher. Replaced when a stored value names a key the ring
+  // lacks and the key file, read again, has it: a key added after the start
+  // (`inloop keygen`, then `inloop rekey` in another process) is taken without
+  // a restart. At most one re-read per second.
+  mutable std::mutex cipherMutex_;
+  std::shared_ptr<const PayloadCipher> cipher_;
+  std::int64_t keysReadAt_ = 0;
   const Clock& clock_;
   std::unique_ptr<Database> writerDb_;      // used by the writer thread only
   ReceiptIds receiptIds_;                   // used by the writer thread only

@@ -11,6 +11,7 @@
 
 #include "fhir/status.h"
 #include "gateway/clock.h"
+#include "gateway/store/payload_cipher.h"
 #include "gateway/store/store.h"
 
 namespace inloop::gateway {
@@ -24,6 +25,12 @@ struct SqliteStoreOptions {
   std::size_t maxQueuedItems = 100000;
   // Upper bound of items committed in one transaction (at least one call).
   std::size_t maxItemsPerCommit = 20000;
+  // Payload encryption (payload_cipher.h): null stores payloads as plaintext.
+  // Payloads sealed earlier are opened with whichever key of the ring sealed them.
+  std::shared_ptr<const PayloadKeyRing> payloadKeys;
+  // The file payloadKeys came from: read again when a stored value names a
+  // key the ring lacks (added after the start). "" : never re-read.
+  std::string payloadKeyFile;
 };
 
 // The schema version this binary writes.

@@ -238,6 +238,15 @@ struct AuditQuery {
   int limit = 1000;
 };
 
+// What Store::rekeyPayloads found and did.
+struct RekeyReport {
+  // Stored (non-empty) payload values before the run, by the key id that
+  // sealed them; "" counts plaintext values.
+  std::map<std::string, std::int64_t> valuesByKey;
+  std::int64_t changed = 0;  // values sealed again (or decrypted)
+  std::string targetKeyId;   // "" when decrypting
+};
+
 struct StoreStats {
   std::map<std::string, std::int64_t> recordsByType;
   std::int64_t records = 0;
@@ -397,6 +406,16 @@ class Store {
   // the number of records purged (or purgeable).
   virtual fhir::Result<std::int64_t> purge(std::int64_t deliveredBeforeMillis,
                                            bool dryRun = false) = 0;
+
+  // Payload encryption (docs/security.md): seals every stored payload that is
+  // not under the current key of the store's key ring again (plaintext values
+  // too), or with `toPlaintext` decrypts every sealed one, a batch of rows per
+  // transaction (safe while serve runs: a row updated meanwhile is read again
+  // in the batch's transaction). Freed bytes are zeroed and the WAL truncated,
+  // as for purge(). `dryRun`: counts only. kInvalid when sealing without a key
+  // ring; kUnavailable when a value is under a key the ring lacks (nothing of
+  // that batch changed). Audited ("rekey"). Default: kUnsupported.
+  virtual fhir::Result<RekeyReport> rekeyPayloads(bool toPlaintext, bool dryRun);
 
   // Ends every delivery lease (claimed messages become due at their next
   // attempt time) and returns how many were held. Only for the one process

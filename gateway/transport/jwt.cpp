@@ -26,46 +26,7 @@ struct EcdsaSigFree {
 
 constexpr std::size_t kEs384CoordinateBytes = 48;
 
-std::string base64With(std::string_view bytes, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  while (i + 3 <= bytes.size()) {
-    const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-    i += 3;
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    const std::uint32_t v = p[i] << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
-  } else if (rest == 2) {
-    const std::uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
-  }
-  return out;
-}
-
 }  // namespace
-
-std::string base64UrlEncode(std::string_view bytes) {
-  return base64With(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                    false);
-}
-
-std::string base64Encode(std::string_view bytes) {
-  return base64With(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                    true);
-}
 
 std::string randomHex16() {
   unsigned char bytes[16];

@@ -19,16 +19,12 @@
 
 #include "fhir/json.h"
 #include "fhir/status.h"
+#include "gateway/base64.h"
 #include "mappings/destination.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
 namespace inloop::gateway {
-
-// RFC 4648 section 5 alphabet, no padding.
-std::string base64UrlEncode(std::string_view bytes);
-// Standard alphabet with padding (HTTP basic credentials).
-std::string base64Encode(std::string_view bytes);
 
 // 16 random bytes from the OpenSSL CSPRNG as 32 lower-case hex digits.
 std::string randomHex16();

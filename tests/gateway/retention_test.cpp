@@ -29,6 +29,7 @@ using inloop::e2e_testing::memberOr;
 using inloop::e2e_testing::textOf;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
+using inloop::server_testing::filesHolding;
 using inloop::server_testing::kAdminToken;
 using inloop::testing::runInloop;
 
@@ -38,18 +39,6 @@ int runPurge(std::vector<std::string> args, std::string* out) {
   const inloop::testing::CliRun r = runInloop(std::move(args));
   *out = r.out + r.err;
   return r.code;
-}
-
-// Files under `dir` whose bytes contain `needle`.
-std::vector<std::string> filesHolding(const fs::path& dir, const std::string& needle) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream f(e.path(), std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (bytes.find(needle) != std::string::npos) out.push_back(e.path().string());
-  }
-  return out;
 }
 
 }  // namespace

@@ -38,6 +38,19 @@ inline void writeFile(const std::filesystem::path& path, const std::string& text
   out << text;
 }
 
+// Files under `dir` (recursively) whose bytes contain `needle`: where a
+// patient's name may not be (purged, or sealed by payload encryption).
+inline std::vector<std::string> filesHolding(const std::filesystem::path& dir,
+                                             const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && readFile(e.path()).find(needle) != std::string::npos) {
+      out.push_back(e.path().string());
+    }
+  }
+  return out;
+}
+
 // The shipped example records (examples/records/*.json).
 inline std::string exampleRecord(const std::string& name) {
   return readFile(std::filesystem::path(INLOOP_SOURCE_DIR) / "examples/records" / name);
