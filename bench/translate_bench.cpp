@@ -44,8 +44,8 @@
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
-#include "mappings/tables.h"
-#include "mappings/translate.h"
+#include "mappings/forward/translate.h"
+#include "mappings/tables/tables.h"
 
 namespace {
 

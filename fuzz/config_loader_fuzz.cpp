@@ -16,7 +16,7 @@
 
 #include "fhir/issue.h"
 #include "fuzz/fuzz_support.h"
-#include "mappings/tables.h"
+#include "mappings/tables/tables.h"
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fhir/issue.h"
-#include "mappings/tables.h"
+#include "mappings/tables/tables.h"
 
 namespace inloop::fuzz {
 

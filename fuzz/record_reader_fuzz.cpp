@@ -18,8 +18,8 @@
 #include "fhir/json.h"
 #include "fhir/validator.h"
 #include "fuzz/fuzz_support.h"
-#include "mappings/plan_record.h"
-#include "mappings/translate.h"
+#include "mappings/forward/translate.h"
+#include "mappings/record/plan_record.h"
 
 namespace {
 

@@ -2,8 +2,8 @@
 
 // The pain center's FHIR conventions in one place: extension URLs, identifier
 // systems, local code systems and the code maps between record values and FHIR
-// codes. The forward translator (mappings/translate.h) writes exactly these and
-// the reverse translator (mappings/reverse.h) reads exactly these, so a change
+// codes. The forward translator (mappings/forward/translate.h) writes exactly these and
+// the reverse translator (mappings/reverse/reverse.h) reads exactly these, so a change
 // here changes both directions. docs/mapping.md documents every item for
 // primary-care IT.
 //
@@ -22,12 +22,12 @@
 #include <string>
 #include <string_view>
 
-#include "mappings/tables.h"
+#include "mappings/tables/tables.h"
 
 namespace inloop::mappings {
 
 // ---- Standard systems (besides kLoincSystem, kUcumSystem, kSnomedSystem and
-// kRxNormSystem in mappings/tables.h) ----
+// kRxNormSystem in mappings/tables/tables.h) ----
 
 inline constexpr std::string_view kNpiSystem = "http://hl7.org/fhir/sid/us-npi";
 inline constexpr std::string_view kIcd10CmSystem = "http://hl7.org/fhir/sid/icd-10-cm";
@@ -175,7 +175,7 @@ constexpr std::string_view toRecordCode(const CodePair (&map)[N], std::string_vi
   return {};
 }
 
-// ---- Logical id prefixes (mappings/logical_id.h) ----
+// ---- Logical id prefixes (mappings/forward/logical_id.h) ----
 
 inline constexpr std::string_view kIdPrefixPatient = "pat";
 inline constexpr std::string_view kIdPrefixCarePlan = "cp";

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <sstream>
 
-#include "gateway/clock.h"
-#include "gateway/destinations_config.h"
-#include "gateway/server/json_logger.h"
+#include "gateway/base/clock.h"
+#include "gateway/config/destinations_config.h"
+#include "gateway/log/json_logger.h"
 #include "gateway/transport/http_client.h"
 
 namespace inloop::gateway {

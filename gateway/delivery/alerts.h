@@ -53,7 +53,7 @@
 #include <vector>
 
 #include "fhir/json.h"
-#include "gateway/daemon_config.h"
+#include "gateway/config/daemon_config.h"
 #include "gateway/delivery/engine.h"
 
 namespace inloop::gateway {

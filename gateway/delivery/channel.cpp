@@ -2,11 +2,11 @@
 
 #include <utility>
 
-#include "gateway/clock.h"
-#include "gateway/transport/auth.h"
+#include "gateway/base/clock.h"
 #include "gateway/transport/capabilities.h"
 #include "gateway/transport/http_client.h"
 #include "gateway/transport/ndjson_dir_sender.h"
+#include "gateway/transport/outbound_auth.h"
 
 namespace inloop::gateway {
 

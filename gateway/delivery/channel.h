@@ -16,7 +16,7 @@
 #include "fhir/status.h"
 #include "gateway/transport/ndjson_dir_sender.h"
 #include "gateway/transport/sender.h"
-#include "mappings/destination.h"
+#include "mappings/shaping/destination.h"
 
 namespace inloop::gateway {
 

@@ -10,12 +10,12 @@
 #include <utility>
 
 #include "fhir/json.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 #include "gateway/delivery/rate_limiter.h"
-#include "gateway/server/json_logger.h"
-#include "mappings/plan_record.h"
-#include "mappings/tables.h"
-#include "mappings/translate.h"
+#include "gateway/log/json_logger.h"
+#include "mappings/forward/translate.h"
+#include "mappings/record/plan_record.h"
+#include "mappings/tables/tables.h"
 
 namespace inloop::gateway {
 

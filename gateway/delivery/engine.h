@@ -44,9 +44,9 @@
 #include "gateway/delivery/backoff.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/circuit_breaker.h"
-#include "gateway/ingest_pipeline.h"
+#include "gateway/ingest/ingest_pipeline.h"
 #include "gateway/store/store.h"
-#include "mappings/destination.h"
+#include "mappings/shaping/destination.h"
 
 namespace inloop::gateway {
 

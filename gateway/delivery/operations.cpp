@@ -4,13 +4,13 @@
 #include <utility>
 
 #include "fhir/validator.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/engine.h"
-#include "gateway/ingest_pipeline.h"
-#include "mappings/plan_record.h"
-#include "mappings/safety.h"
-#include "mappings/translate.h"
+#include "gateway/ingest/ingest_pipeline.h"
+#include "mappings/forward/translate.h"
+#include "mappings/record/plan_record.h"
+#include "mappings/safety/safety.h"
 
 namespace inloop::gateway {
 

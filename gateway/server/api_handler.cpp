@@ -24,10 +24,10 @@
 
 #include "fhir/operation_outcome.h"
 #include "fhir/primitives.h"
-#include "gateway/audit_report.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 #include "gateway/delivery/operations.h"
-#include "gateway/patient_summary.h"
+#include "gateway/reports/audit_report.h"
+#include "gateway/reports/patient_summary.h"
 #include "gateway/transport/deadline_watchdog.h"
 
 namespace inloop::gateway {

@@ -6,7 +6,7 @@
 //   POST /records/$batch     ingest role   NDJSON (application/x-ndjson)
 //   GET  /records/{recordId} read role     latest version, receipt, translation, notices
 //   GET  /patients/{mrn}/summary  read role  patient summary (JSON; HTML with
-//                                           Accept: text/html), gateway/patient_summary.h
+//                                           Accept: text/html), gateway/reports/patient_summary.h
 //   POST /admin/reload       admin role    re-read the mapping tables
 //   GET  /metrics            metrics or read role  Prometheus text (or open, configurable)
 //   GET  /healthz            no auth       process up
@@ -56,11 +56,11 @@
 #include "fhir/issue.h"
 #include "fhir/json.h"
 #include "fhir/status.h"
-#include "gateway/daemon_config.h"
-#include "gateway/ingest_pipeline.h"
+#include "gateway/config/daemon_config.h"
+#include "gateway/ingest/ingest_pipeline.h"
+#include "gateway/log/json_logger.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/connection_gate.h"
-#include "gateway/server/json_logger.h"
 #include "gateway/server/metrics.h"
 #include "gateway/store/store.h"
 

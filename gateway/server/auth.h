@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "fhir/status.h"
-#include "gateway/daemon_config.h"
+#include "gateway/config/daemon_config.h"
 
 namespace inloop::gateway {
 

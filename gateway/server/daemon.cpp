@@ -31,26 +31,27 @@
 #include <vector>
 
 #include "fhir/json.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
+#include "gateway/config/destinations_config.h"
+#include "gateway/config/payload_keys.h"
+#include "gateway/config/secret_files.h"
+#include "gateway/config/tables_dir.h"
 #include "gateway/delivery/alerts.h"
 #include "gateway/delivery/engine.h"
 #include "gateway/delivery/operations.h"
-#include "gateway/destinations_config.h"
-#include "gateway/inbox/inbox.h"
-#include "gateway/ingest_pipeline.h"
-#include "gateway/patient_summary.h"
-#include "gateway/payload_keys.h"
-#include "gateway/retention.h"
-#include "gateway/secret_files.h"
+#include "gateway/ingest/inbox.h"
+#include "gateway/ingest/ingest_pipeline.h"
+#include "gateway/log/json_logger.h"
+#include "gateway/reports/patient_summary.h"
 #include "gateway/server/api_handler.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/connection_gate.h"
-#include "gateway/server/json_logger.h"
 #include "gateway/server/metrics.h"
+#include "gateway/store/retention.h"
 #include "gateway/store/sqlite_store.h"
 #include "gateway/store/store.h"
 #include "gateway/version.h"
-#include "mappings/tables.h"
+#include "mappings/tables/tables.h"
 
 namespace inloop::gateway {
 
@@ -149,30 +150,6 @@ Poco::Net::Context::Ptr makeServerContext(const TlsConfig& tls) {
 }
 
 }  // namespace
-
-MappingTablesRead readMappingTablesDir(const std::string& dir) {
-  MappingTablesRead out;
-  std::vector<mappings::TableFile> files;
-  for (std::string_view name : mappings::kTableFileNames) {
-    const std::filesystem::path path = std::filesystem::path(dir) / name;
-    std::ifstream in(path, std::ios::binary);
-    if (!in.is_open()) {
-      fhir::addError(&out.issues, "required", path.string(), "cannot read the mapping table file");
-      continue;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    files.push_back(mappings::TableFile{std::string(name), text.str()});
-  }
-  if (fhir::hasErrors(out.issues)) return out;
-  mappings::TablesLoad load = mappings::loadMappingTables(files);
-  for (fhir::Issue& i : load.issues) i.path = (std::filesystem::path(dir) / i.path).string();
-  out.issues = std::move(load.issues);
-  if (load.tables && !fhir::hasErrors(out.issues)) {
-    out.tables = std::make_shared<const mappings::MappingTables>(std::move(*load.tables));
-  }
-  return out;
-}
 
 namespace {
 
@@ -438,7 +415,7 @@ struct Daemon::Impl {
   }
 
   // Every retention.intervalMinutes (the first run at start-up): purges what
-  // the policy lets go (gateway/retention.h) and logs what it did.
+  // the policy lets go (gateway/store/retention.h) and logs what it did.
   void retentionLoop() {
     const std::string processed =
         (std::filesystem::path(inboxDirOf(config)) / "processed").string();

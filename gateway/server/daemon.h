@@ -20,22 +20,9 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
-#include "gateway/daemon_config.h"
-
-namespace inloop::mappings {
-struct MappingTables;
-}
+#include "gateway/config/daemon_config.h"
 
 namespace inloop::gateway {
-
-// Reads the mapping table files (mappings::kTableFileNames) of `dir` and
-// validates them. Issue paths are "DIR/file.json:LINE:COLUMN". `tables` is set
-// only when there are no errors.
-struct MappingTablesRead {
-  std::shared_ptr<const mappings::MappingTables> tables;
-  fhir::Issues issues;
-};
-MappingTablesRead readMappingTablesDir(const std::string& dir);
 
 class Daemon {
  public:

@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/ingest_pipeline.h"
+#include "gateway/ingest/ingest_pipeline.h"
 
 namespace inloop::gateway {
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "gateway/base64.h"
+#include "gateway/base/base64.h"
 
 namespace inloop::gateway {
 

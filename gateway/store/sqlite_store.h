@@ -10,7 +10,7 @@
 #include <string>
 
 #include "fhir/status.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 #include "gateway/store/payload_cipher.h"
 #include "gateway/store/store.h"
 

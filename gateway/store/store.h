@@ -18,7 +18,7 @@
 //   kInvalid      the caller passed an impossible argument (empty recordId,
 //                 version < 1, ...): a programmer error upstream.
 // Thread safety: every method may be called concurrently from any thread.
-// Times are epoch milliseconds (see gateway/clock.h); the store reads "now"
+// Times are epoch milliseconds (see gateway/base/clock.h); the store reads "now"
 // from the Clock it was opened with, except where a method takes `now`.
 
 #include <cstdint>
@@ -74,7 +74,7 @@ struct DestinationTarget {
   std::string reason;  // why it is parked (patient-unmatched), shown to operators
 };
 
-// One safety notice sent for a record version (mappings/safety.h Notice, as
+// One safety notice sent for a record version (mappings/safety/safety.h Notice, as
 // stored). Plain text only; shown to authorised users and in the patient
 // summary, never logged.
 struct StoredNotice {
@@ -121,7 +121,7 @@ struct IngestItem {
   std::vector<DestinationTarget> destinations;
   std::string principal;  // who sent it (token id, certificate subject)
   std::string source;     // "http", "http-batch", "inbox:export-0001.ndjson"
-  // The safety loop (gateway/ingest_pipeline.h), applied ONLY when the item is
+  // The safety loop (gateway/ingest/ingest_pipeline.h), applied ONLY when the item is
   // accepted, in the same transaction: the patient's new medication list
   // (nullopt: unchanged) and the notices sent with this version (a notice
   // whose key is already stored is replaced: a new plan version about the same

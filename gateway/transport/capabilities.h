@@ -12,9 +12,9 @@
 // Thread safety: as HttpClient and AuthProvider (thread-safe).
 
 #include "fhir/status.h"
-#include "gateway/transport/auth.h"
 #include "gateway/transport/http_client.h"
-#include "mappings/destination.h"
+#include "gateway/transport/outbound_auth.h"
+#include "mappings/shaping/destination.h"
 
 namespace inloop::gateway {
 

@@ -24,7 +24,7 @@
 #include <mutex>
 #include <ostream>
 
-#include "gateway/server/json_logger.h"
+#include "gateway/log/json_logger.h"
 #include "gateway/transport/deadline_watchdog.h"
 
 namespace inloop::gateway {

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "fhir/status.h"
-#include "mappings/destination.h"
+#include "mappings/shaping/destination.h"
 
 namespace Poco::Net {
 class HTTPClientSession;

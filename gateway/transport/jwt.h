@@ -19,8 +19,8 @@
 
 #include "fhir/json.h"
 #include "fhir/status.h"
-#include "gateway/base64.h"
-#include "mappings/destination.h"
+#include "gateway/base/base64.h"
+#include "mappings/shaping/destination.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string_view>
 
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 
 namespace inloop::gateway {
 

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "fhir/json.h"
-#include "gateway/clock.h"
+#include "gateway/base/clock.h"
 
 namespace inloop::gateway {
 

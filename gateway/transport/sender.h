@@ -58,9 +58,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gateway/transport/auth.h"
 #include "gateway/transport/http_client.h"
-#include "mappings/destination.h"
+#include "gateway/transport/outbound_auth.h"
+#include "mappings/shaping/destination.h"
 
 namespace inloop::gateway {
 

@@ -5,9 +5,9 @@
 #include <algorithm>
 
 #include "fhir/json.h"
-#include "gateway/clock.h"
-#include "gateway/server/json_logger.h"
-#include "gateway/transport/url_origin.h"
+#include "gateway/base/clock.h"
+#include "gateway/log/json_logger.h"
+#include "gateway/base/url_origin.h"
 
 namespace inloop::gateway {
 

@@ -35,8 +35,8 @@
 #include <optional>
 #include <string>
 
-#include "gateway/transport/auth.h"
 #include "gateway/transport/jwt.h"
+#include "gateway/transport/outbound_auth.h"
 
 namespace inloop::gateway {
 

@@ -1,4 +1,4 @@
-#include "mappings/translate.h"
+#include "mappings/forward/translate.h"
 
 // Forward translation tests. Golden files: tests/data/golden/<record>.json (the
 // Bundle as pretty JSON; medication records also <record>.request.json for the
@@ -19,8 +19,8 @@
 #include "fhir/json.h"
 #include "fhir/validator.h"
 #include "mappings/conventions.h"
-#include "mappings/plan_record.h"
-#include "mappings/tables.h"
+#include "mappings/record/plan_record.h"
+#include "mappings/tables/tables.h"
 #include "tests/support/mapping_fixtures.h"
 
 using inloop::fhir::Json;

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "fhir/json.h"
-#include "mappings/plan_record.h"
-#include "mappings/tables.h"
+#include "mappings/record/plan_record.h"
+#include "mappings/tables/tables.h"
 
 namespace inloop::testing {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/cli.h"
+#include "gateway/cli/cli.h"
 
 namespace inloop::testing {
 

@@ -14,10 +14,10 @@
 
 #include "fhir/json.h"
 #include "fhir/validator.h"
-#include "mappings/destination.h"
-#include "tests/gateway/delivery_support.h"
-#include "tests/gateway/server_fixture.h"
+#include "mappings/shaping/destination.h"
+#include "tests/gateway/support/delivery_support.h"
 #include "tests/gateway/support/fhir_server_peer.h"
+#include "tests/gateway/support/server_fixture.h"
 
 namespace inloop::e2e_testing {
 

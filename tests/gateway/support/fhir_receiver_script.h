@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "gateway/delivery/engine.h"
-#include "mappings/destination.h"
-#include "tests/gateway/server_fixture.h"
+#include "mappings/shaping/destination.h"
 #include "tests/gateway/support/fault_receiver.h"
+#include "tests/gateway/support/server_fixture.h"
 
 namespace inloop::delivery_testing {
 

@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <exception>
 
-#include "tests/gateway/server_fixture.h"
+#include "tests/gateway/support/server_fixture.h"
 
 extern char** environ;
 

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/clock.h"
-#include "mappings/destination.h"
+#include "gateway/base/clock.h"
+#include "mappings/shaping/destination.h"
 #include "tests/gateway/support/fault_receiver.h"
 
 namespace inloop::testing {

@@ -1,0 +1,243 @@
+// The transaction Bundle around one record's resources: Patient, the pain
+// center's Organization, the clinical resources, Provenance (docs/mapping.md, "Bundle").
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fhir/validator.h"
+#include "mappings/conventions.h"
+#include "mappings/forward/logical_id.h"
+#include "mappings/forward/narrative.h"
+#include "mappings/forward/translate.h"
+#include "mappings/forward/translate_internal.h"
+
+namespace inloop::mappings {
+
+namespace {
+
+using fhir::Json;
+using translate_detail::add;
+using translate_detail::array1;
+using translate_detail::Context;
+using translate_detail::str;
+
+// Patient: conditional create, so a patient the receiver already has is kept.
+Json patientEntry(const Context& ctx) {
+  const PlanRecord& r = ctx.record;
+  const Namespaces& ns = ctx.tables.namespaces;
+  Json p = translate_detail::objectWithRoom(10);
+  add(p, "resourceType", str("Patient"));
+  add(p, "meta", translate_detail::meta(ctx));
+  std::string given;
+  for (const std::string& g : r.patient.name.given) {
+    if (!given.empty()) given += ' ';
+    given += g;
+  }
+  NarrativeBuilder n("Patient");
+  n.row("Name", given.empty() ? r.patient.name.family : given + " " + r.patient.name.family);
+  n.row("Birth date", r.patient.birthDate);
+  if (r.patient.sex) n.row("Sex", toWire(*r.patient.sex));
+  n.row("Pain center MRN", r.patient.mrn);
+  if (r.patient.pcpPatientId) n.row("Practice patient id", *r.patient.pcpPatientId);
+  add(p, "text", translate_detail::narrativeText(n.finish()));
+  Json ids = Json::array();
+  ids.push(translate_detail::identifier(ns.mrn, r.patient.mrn));
+  if (r.patient.pcpPatientId) {
+    ids.push(translate_detail::identifier(pcpPatientIdSystem(ns, r.pcp.practiceId),
+                                          *r.patient.pcpPatientId));
+  }
+  add(p, "identifier", std::move(ids));
+  Json name = Json::object();
+  add(name, "family", str(r.patient.name.family));
+  if (!r.patient.name.given.empty()) {
+    Json g = Json::array();
+    for (const std::string& s : r.patient.name.given) g.push(str(s));
+    add(name, "given", std::move(g));
+  }
+  add(p, "name", array1(std::move(name)));
+  if (r.patient.sex) add(p, "gender", str(toWire(*r.patient.sex)));
+  add(p, "birthDate", str(r.patient.birthDate));
+
+  Json entry = Json::object();
+  add(entry, "fullUrl",
+      str(translate_detail::fullUrlFor("Patient", ctx.subjectSystem, ctx.subjectValue)));
+  add(entry, "resource", std::move(p));
+  Json request = Json::object();
+  add(request, "method", str("POST"));
+  add(request, "url", str("Patient"));
+  add(request, "ifNoneExist", Json::string("identifier=" + ctx.subjectQuery));
+  add(entry, "request", std::move(request));
+  return entry;
+}
+
+// Provenance: conditional update on a tag unique per record version, so a
+// replay replaces rather than duplicates it.
+Json provenanceEntry(const Context& ctx) {
+  const PlanRecord& r = ctx.record;
+  const Namespaces& ns = ctx.tables.namespaces;
+  std::string tagSystem = localCodeSystem(ns, kCsRecordVersion);
+  std::string tagCode = recordVersionTag(r.recordId, r.version);
+  Json p = translate_detail::objectWithRoom(10);
+  add(p, "resourceType", str("Provenance"));
+  add(p, "id",
+      Json::string(logicalId(kIdPrefixProvenance, r.recordId, "v" + std::to_string(r.version))));
+  Json meta = translate_detail::meta(ctx);
+  add(meta, "tag", array1(translate_detail::coding(tagSystem, tagCode)));
+  add(p, "meta", std::move(meta));
+  NarrativeBuilder n("Provenance of record " + r.recordId + " version " +
+                     std::to_string(r.version));
+  n.row("Recorded", r.recordedAt);
+  n.row("Author", translate_detail::clinicianWords(r.author));
+  n.row("Assembled by", kGatewayDisplay);
+  n.row("Mapping tables", ctx.tables.version);
+  add(p, "text", translate_detail::narrativeText(n.finish()));
+  add(p, "extension", array1(translate_detail::versionExtension(ctx)));
+  Json targets = Json::array();
+  for (const std::string& url : ctx.targets) {
+    Json ref = Json::object();
+    add(ref, "reference", str(url));
+    targets.push(std::move(ref));
+  }
+  add(p, "target", std::move(targets));
+  add(p, "recorded", str(r.recordedAt));
+  add(p, "policy", array1(Json::string(mappingTablesPolicy(ns, ctx.tables.version))));
+  Json agents = Json::array();
+  {
+    Json a = Json::object();
+    add(a, "type",
+        translate_detail::codeableConcept(
+            translate_detail::coding(kProvenanceParticipantTypeSystem, kProvenanceAuthor), {}));
+    add(a, "who", translate_detail::clinicianReference(r.author));
+    agents.push(std::move(a));
+  }
+  {
+    Json a = Json::object();
+    add(a, "type",
+        translate_detail::codeableConcept(
+            translate_detail::coding(kProvenanceParticipantTypeSystem, kProvenanceAssembler), {}));
+    Json who = Json::object();
+    add(who, "type", str("Device"));
+    add(who, "display", str(kGatewayDisplay));
+    add(a, "who", std::move(who));
+    agents.push(std::move(a));
+  }
+  add(p, "agent", std::move(agents));
+
+  Json entry = Json::object();
+  add(entry, "fullUrl",
+      Json::string("urn:uuid:" + nameBasedUuid("Provenance?_tag=" + tagSystem + "|" + tagCode)));
+  add(entry, "resource", std::move(p));
+  Json request = Json::object();
+  add(request, "method", str("PUT"));
+  add(request, "url", Json::string("Provenance?_tag=" + tokenQuery(tagSystem, tagCode)));
+  add(entry, "request", std::move(request));
+  return entry;
+}
+
+}  // namespace
+
+TranslationResult translateRecord(const PlanRecord& record, const MappingTables& tables,
+                                  const TranslateOptions& options) {
+  Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
+  if (record.version > 2147483647) {
+    fhir::addError(&ctx.issues, "value", "$.version",
+                   "version " + std::to_string(record.version) +
+                       " is larger than FHIR's positiveInt allows (2147483647)");
+  }
+  translate_detail::initSubject(ctx);
+
+  switch (record.recordType()) {
+    case RecordType::kMeasurement:
+      translate_detail::translateMeasurement(ctx);
+      break;
+    case RecordType::kCarePlan:
+      translate_detail::translateCarePlan(ctx);
+      break;
+    case RecordType::kMedicationChange:
+      translate_detail::translateMedicationChange(ctx);
+      break;
+  }
+  TranslationResult out;
+  if (fhir::hasErrors(ctx.issues) || ctx.entries.empty()) {
+    if (!fhir::hasErrors(ctx.issues)) {
+      fhir::addError(&ctx.issues, "exception", "$", "the record produced no resource");
+    }
+    out.issues = std::move(ctx.issues);
+    return out;
+  }
+  Json bundle = Json::object();
+  add(bundle, "resourceType", str("Bundle"));
+  add(bundle, "type", str("transaction"));
+  add(bundle, "timestamp", str(record.recordedAt));
+  Json entries = Json::array();
+  entries.items().reserve(ctx.entries.size() + 3);
+  entries.push(patientEntry(ctx));
+  if (std::optional<Json> org = translate_detail::organizationEntry(ctx)) {
+    entries.push(std::move(*org));
+  }
+  for (Json& e : ctx.entries) entries.push(std::move(e));
+  entries.push(provenanceEntry(ctx));
+  add(bundle, "entry", std::move(entries));
+  out.bundle = std::move(bundle);
+  out.issues = std::move(ctx.issues);
+  return out;
+}
+
+TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTables& tables,
+                                   const TranslateOptions& options) {
+  TranslatedJson out;
+  fhir::JsonParseError parseError;
+  fhir::Result<fhir::Json> doc = fhir::parseJson(recordJson, kRecordJsonLimits, &parseError);
+  if (!doc.isOk()) {
+    fhir::addError(&out.issues,
+                   doc.status().code() == fhir::ErrorCode::kTooLarge ? "too-costly" : "structure",
+                   "$", doc.status().message());
+    return out;
+  }
+  std::optional<PlanRecord> record = readPlanRecord(*doc, &out.issues);
+  if (!record || fhir::hasErrors(out.issues)) {
+    if (!fhir::hasErrors(out.issues)) fhir::addError(&out.issues, "structure", "$", "not a record");
+    return out;
+  }
+  TranslationResult t = translateRecord(*record, tables, options);
+  for (fhir::Issue& i : t.issues) out.issues.push_back(std::move(i));
+  if (!t.bundle) return out;
+  // The pain center's Organization entry is the tables' own, validated when
+  // they were loaded: it sits out of this check (moved, not copied).
+  std::vector<fhir::Json>& entries = t.bundle->find("entry")->items();
+  std::optional<fhir::Json> trusted;
+  std::size_t trustedAt = 0;
+  if (tables.organizationEntry) {
+    const fhir::Json* url = tables.organizationEntry->find("fullUrl");
+    for (std::size_t i = 0; url != nullptr && i < entries.size(); ++i) {
+      const fhir::Json* u = entries[i].find("fullUrl");
+      // translateRecord copies that entry as it is (organizationEntry); its
+      // fullUrl (from the NPI) is no other entry's.
+      if (u != nullptr && u->text() == url->text()) {
+        trusted = std::move(entries[i]);
+        trustedAt = i;
+        entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+  }
+  fhir::ValidationOptions vo;
+  fhir::Issues check = fhir::validateResource(*t.bundle, vo);
+  if (trusted) {
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(trustedAt), std::move(*trusted));
+  }
+  bool bad = false;
+  for (fhir::Issue& i : check) {
+    if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {
+      bad = true;
+      fhir::addError(&out.issues, "exception", i.path,
+                     "internal error: the translated Bundle is invalid FHIR (" + i.message + ")");
+    }
+  }
+  if (bad) return out;
+  fhir::appendJson(*t.bundle, fhir::JsonStyle::kCompact, &out.bundleJson);
+  return out;
+}
+
+}  // namespace inloop::mappings
