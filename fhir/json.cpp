@@ -5,6 +5,7 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -113,13 +114,27 @@ Json& Json::operator=(Json&& other) noexcept {
 }
 
 std::vector<Json>& Json::itemsSlow() {
-  // Not an array: reads see an empty vector, writes are lost (see the header).
+  if (type_ == Type::kNull) {
+    // A null becomes an empty array, and what is written to it stays.
+    new (&items_) std::vector<Json>();
+    type_ = Type::kArray;
+    return items_;
+  }
+  // Any other non-array: a programming error (see the header). Debug builds
+  // stop here; release builds hand out a scratch vector whose writes are lost.
+  assert(false && "Json::items() on a value that is neither an array nor null");
   thread_local std::vector<Json> scratch;
   scratch.clear();
   return scratch;
 }
 
 std::vector<Json::Member>& Json::membersSlow() {
+  if (type_ == Type::kNull) {
+    new (&members_) std::vector<Member>();
+    type_ = Type::kObject;
+    return members_;
+  }
+  assert(false && "Json::members() on a value that is neither an object nor null");
   thread_local std::vector<Member> scratch;
   scratch.clear();
   return scratch;

@@ -71,8 +71,9 @@ class Json {
   std::optional<std::int64_t> toInt64() const;
 
   // Arrays (empty for other types). The mutable overload turns a null into an
-  // empty array; on any other non-array it returns an empty scratch vector
-  // whose contents are never part of this or any value (a programming error).
+  // empty array (what is then written to it stays); calling it on any other
+  // non-array is a programming error: asserted in debug builds, and in
+  // release builds it returns an empty scratch vector whose writes are lost.
   const std::vector<Json>& items() const { return type_ == Type::kArray ? items_ : kNoItems; }
   std::vector<Json>& items() { return type_ == Type::kArray ? items_ : itemsSlow(); }
   Json& push(Json value);
@@ -86,7 +87,7 @@ class Json {
   const Json* find(std::string_view key) const;
   Json* find(std::string_view key);
   // Replaces the member's value if present, otherwise appends. Returns the
-  // stored value. Precondition: isObject().
+  // stored value. Precondition: isObject() or isNull() (a null becomes an object).
   Json& set(std::string key, Json value);
   bool erase(std::string_view key);
 

@@ -53,7 +53,8 @@ class [[nodiscard]] Status {
 };
 
 // Either a value or a non-ok Status. Accessing value() on an error is a
-// programmer error (asserted), so always check isOk() first.
+// programmer error: it throws std::bad_variant_access (std::get), which a
+// request handler turns into a 500 and a test into a failure. Check isOk() first.
 template <typename T>
 class [[nodiscard]] Result {
  public:
