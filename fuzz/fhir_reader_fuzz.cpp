@@ -1,11 +1,12 @@
-// libFuzzer target: the FHIR side. parseJson -> fhir::parseResource -> toJson,
-// and fhir::validateResource on the input and on the re-serialised resource.
-// Properties:
-//  - parseResource gives a value unless it reports an error;
-//  - a resource parsed without errors survives a round trip:
-//    parseResource(toJson(r)) == r, with no errors the second time;
-//  - toJson's output writes and re-reads as JSON (parse(write(j)) == j);
-//  - the validator's report is bounded (maxIssues + one "too-costly").
+// libFuzzer target: the FHIR side, what a receiver's or a client's FHIR JSON
+// goes through. parseJson (Bundle limits) -> fhir::validateResource ->
+// mappings::translateToRecords (reverse translation, shipped tables loaded
+// once). Properties:
+//  - the validator's report is bounded (maxIssues + one "too-costly");
+//  - writeJson output re-reads as the same JSON (parse(write(j)) == j);
+//  - reverse translation never reports an internal error ("exception");
+//  - every record it returns is valid: readPlanRecord(writePlanRecord(r)) == r
+//    with no error, and translating it forward gives a Bundle (no error).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,13 +15,16 @@
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
-#include "fhir/model.h"
 #include "fhir/validator.h"
 #include "fuzz/fuzz_support.h"
+#include "mappings/forward/translate.h"
+#include "mappings/record/plan_record.h"
+#include "mappings/reverse/reverse.h"
 
 namespace {
 
 namespace fhir = inloop::fhir;
+namespace mappings = inloop::mappings;
 using inloop::fuzz::fail;
 
 fhir::JsonLimits limits() {
@@ -38,7 +42,29 @@ void checkValidator(const fhir::Json& json) {
   if (issues.size() > options.maxIssues + 1) fail("validator report exceeds maxIssues");
 }
 
+void checkRecord(const mappings::PlanRecord& record) {
+  const fhir::Json written = mappings::writePlanRecord(record);
+  const mappings::ReadResult reread = mappings::readPlanRecord(written);
+  if (!reread.record || !(*reread.record == record)) {
+    fail("reverse translation returned a record that does not re-read:\n" +
+             fhir::writeJson(written, fhir::JsonStyle::kPretty),
+         reread.issues);
+  }
+  const mappings::TranslationResult forward =
+      mappings::translateRecord(record, inloop::fuzz::shippedTables(), {});
+  if (!forward.bundle) {
+    fail("a reverse-translated record does not translate forward:\n" +
+             fhir::writeJson(written, fhir::JsonStyle::kPretty),
+         forward.issues);
+  }
+}
+
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)inloop::fuzz::shippedTables();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -47,25 +73,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const fhir::Json& json = doc.value();
 
   checkValidator(json);
+  const std::string written = fhir::writeJson(json);
+  auto reread = fhir::parseJson(written, limits());
+  if (!reread.isOk() || !(reread.value() == json)) fail("writeJson output does not re-read");
 
-  fhir::Issues issues;
-  const std::optional<fhir::AnyResource> resource = fhir::parseResource(json, &issues);
-  if (!resource) {
-    if (!fhir::hasErrors(issues)) fail("parseResource: nullopt without an error");
-    return 0;
+  mappings::ReverseOptions options;
+  options.practiceId = "riverside-family-medicine";
+  const mappings::ReverseResult result =
+      mappings::translateToRecords(json, inloop::fuzz::shippedTables(), options);
+  for (const fhir::Issue& issue : result.issues) {
+    if (issue.code == "exception") fail("translateToRecords: internal error", result.issues);
   }
-
-  const fhir::Json out = fhir::toJson(*resource);
-  const std::string written = fhir::writeJson(out);
-  auto reread = fhir::parseJson(written);
-  if (!reread.isOk() || !(reread.value() == out))
-    fail("toJson output does not re-read:\n" + written);
-  checkValidator(out);
-
-  if (fhir::hasErrors(issues)) return 0;
-  fhir::Issues again;
-  const std::optional<fhir::AnyResource> second = fhir::parseResource(out, &again);
-  if (!second || fhir::hasErrors(again)) fail("toJson output does not parse:\n" + written, again);
-  if (!(*second == *resource)) fail("parseResource(toJson(r)) != r:\n" + written);
+  for (const mappings::PlanRecord& record : result.records) checkRecord(record);
   return 0;
 }

@@ -339,23 +339,14 @@ std::optional<MeasuredValue> measureValue(Context& ctx, const Measure& measure,
   MeasuredValue out;
   out.canonical = std::move(canonical).value();
   out.canonicalValue = std::strtod(out.canonical.c_str(), nullptr);
-  bool below = measure.min && out.canonicalValue < *measure.min;
-  bool above = measure.max && out.canonicalValue > *measure.max;
-  if (below || above) {
-    auto num = [](double d) {
-      Json j = Json::number(d);
-      return j.text();
-    };
-    std::string range = measure.min ? num(*measure.min) : std::string("-");
-    range += " to ";
-    range += measure.max ? num(*measure.max) : std::string("-");
+  if (!measure.inRange(out.canonicalValue)) {
     std::string shown(valueText);
     shown += ' ';
     shown += from;
     if (from != measure.unit) shown += " (" + out.canonical + " " + measure.unit + ")";
     addError(&ctx.issues, "value", valuePath,
              "value " + shown + " is outside the valid range of \"" + measure.code + "\" (" +
-                 range + " " + measure.unit + ")");
+                 measure.rangeText() + ")");
     return std::nullopt;
   }
   std::string_view send = measure.sendUnit.empty() ? std::string_view(measure.unit)

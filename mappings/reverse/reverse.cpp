@@ -1,6 +1,7 @@
 #include "mappings/reverse/reverse.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <optional>
 #include <string_view>
@@ -523,14 +524,23 @@ std::optional<std::pair<std::string, std::string>> canonicalValue(Context& ctx, 
            "\" is not in the mapping tables";
     return std::nullopt;
   }
-  if (from->ucum == canonical->ucum) return std::make_pair(value, m.unit);
-  auto converted = ctx.tables.convert(value, from->ucum, canonical->ucum, m.code);
-  if (!converted.isOk()) {
-    *why = "unit \"" + from->ucum + "\" cannot be converted to the measure's unit \"" +
-           canonical->ucum + "\"";
+  if (from->ucum != canonical->ucum) {
+    auto converted = ctx.tables.convert(value, from->ucum, canonical->ucum, m.code);
+    if (!converted.isOk()) {
+      *why = "unit \"" + from->ucum + "\" cannot be converted to the measure's unit \"" +
+             canonical->ucum + "\"";
+      return std::nullopt;
+    }
+    value = std::move(converted).value();
+  }
+  // The same range the forward translation enforces: a record outside it
+  // would not translate back.
+  if (!m.inRange(std::strtod(value.c_str(), nullptr))) {
+    *why = "value " + value + " " + m.unit + " is outside the valid range of " + m.code + " (" +
+           m.rangeText() + ")";
     return std::nullopt;
   }
-  return std::make_pair(std::move(converted.value()), m.unit);
+  return std::make_pair(std::move(value), m.unit);
 }
 
 void setQuantity(std::pair<std::string, std::string> v, Json* out) {
@@ -587,6 +597,7 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
   Node components = res["component"];
   if (components.size() > 0) {
     Json list = Json::array();
+    std::vector<std::string> taken;  // component measures read, in order
     for (std::size_t i = 0; i < components.size(); ++i) {
       Node c = components.at(i);
       const Measure* cm = measureFor(ctx, c["code"]);
@@ -594,7 +605,10 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
                      std::find(measure->components.begin(), measure->components.end(), cm->code) !=
                          measure->components.end();
       std::string why;
-      auto v = inPanel ? canonicalValue(ctx, c["valueQuantity"], *cm, &why) : std::nullopt;
+      bool repeated = inPanel && std::find(taken.begin(), taken.end(), cm->code) != taken.end();
+      if (repeated) why = "the panel already has " + cm->code;
+      auto v = inPanel && !repeated ? canonicalValue(ctx, c["valueQuantity"], *cm, &why)
+                                    : std::nullopt;
       if (!v) {
         std::string what = describeConcept(c["code"]) + " " + describeQuantity(c["valueQuantity"]);
         warning(ctx, inPanel ? "value" : "code-unknown", c.path,
@@ -604,6 +618,7 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
         extraNotes.push_back("Also reported: " + what);
         continue;
       }
+      taken.push_back(cm->code);
       Json item = Json::object();
       item.set("measure", Json::string(cm->code));
       setQuantity(std::move(*v), &item);
@@ -613,6 +628,16 @@ std::optional<Json> measurementFrom(Context& ctx, const Entry& e) {
       warning(ctx, "value", components.path,
               "not translated: no component of " + measure->code + " could be read");
       return std::nullopt;
+    }
+    // A panel record carries every component of its measure (the forward
+    // translation refuses one without): a missing one leaves no record.
+    for (const std::string& part : measure->components) {
+      if (std::find(taken.begin(), taken.end(), part) == taken.end()) {
+        warning(ctx, "value", components.path,
+                "not translated: no readable " + part + " component of " + measure->code +
+                    " (the panel needs all of them)");
+        return std::nullopt;
+      }
     }
     body.set("components", std::move(list));
   } else if (res["valueQuantity"].present()) {

@@ -26,7 +26,6 @@
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
-#include "fhir/model.h"
 #include "fhir/status.h"
 #include "mappings/forward/translate.h"
 #include "mappings/record/plan_record.h"
@@ -297,10 +296,6 @@ inline constexpr std::string_view kCommunicationCategorySystem =
 fhir::Json noticeCommunicationJson(const Notice& notice, const PlanRecord& record,
                                    const MappingTables& tables,
                                    MedicationAs medicationAs = MedicationAs::kStatement);
-
-// The same as the typed model value (fhir/model.h).
-fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRecord& record,
-                                             const MappingTables& tables);
 
 // The notice as sent (Communication.payload.contentString, and the note of
 // the fallback): "Patient: NAME, born BIRTHDATE, practice patient id ID." (the

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "fhir/model.h"
 #include "mappings/conventions.h"
 #include "mappings/forward/logical_id.h"
 #include "mappings/forward/narrative.h"
@@ -141,16 +140,6 @@ Json noticeCommunicationJson(const Notice& notice, const PlanRecord& record,
   Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
   translate_detail::initSubject(ctx);
   return buildJson(ctx, notice, medicationAs);
-}
-
-fhir::Communication buildNoticeCommunication(const Notice& notice, const PlanRecord& record,
-                                             const MappingTables& tables) {
-  fhir::Issues issues;
-  std::optional<fhir::Communication> c =
-      fhir::parseCommunication(noticeCommunicationJson(notice, record, tables), &issues);
-  // Built from our own well-formed JSON: parsing cannot fail unless the model
-  // and the builder disagree, which the tests catch.
-  return c ? std::move(*c) : fhir::Communication{};
 }
 
 namespace {

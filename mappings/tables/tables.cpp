@@ -6,9 +6,16 @@
 #include <cstdlib>
 #include <system_error>
 
+#include "fhir/json.h"
 #include "fhir/primitives.h"
 
 namespace inloop::mappings {
+
+std::string Measure::rangeText() const {
+  auto num = [](double d) { return fhir::Json::number(d).text(); };
+  return (min ? num(*min) : std::string("-")) + " to " + (max ? num(*max) : std::string("-")) +
+         " " + unit;
+}
 
 namespace {
 

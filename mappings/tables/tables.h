@@ -115,6 +115,13 @@ struct Measure {
   std::vector<std::string> components;  // measure codes of a panel's components
   PanelTotal total = PanelTotal::kNone;
   bool valueAllowed = true;  // false: a record must send components, not a value
+
+  // Whether a value in the canonical unit lies within [min, max].
+  bool inRange(double canonicalValue) const {
+    return !(min && canonicalValue < *min) && !(max && canonicalValue > *max);
+  }
+  // The valid range as written in messages: "0 to 300 mmHg" ("-" for an open end).
+  std::string rangeText() const;
 };
 
 // FHIR R4 care-plan-activity-kind (required binding).

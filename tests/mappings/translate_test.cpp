@@ -35,8 +35,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using inloop::testing::at;
 using inloop::testing::checkGolden;
 using inloop::testing::readFile;
+using inloop::testing::textAt;
 
 const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
@@ -92,25 +94,6 @@ const Json& resourceOf(const Json& bundle, const std::string& type) {
   FAIL("no " << type << " in the bundle");
   static Json none;
   return none;
-}
-
-const Json* at(const Json& j, std::initializer_list<std::string_view> keys) {
-  const Json* cur = &j;
-  for (std::string_view k : keys) {
-    if (cur == nullptr) return nullptr;
-    if (!k.empty() && k[0] >= '0' && k[0] <= '9') {
-      std::size_t i = std::stoul(std::string(k));
-      cur = i < cur->items().size() ? &cur->items()[i] : nullptr;
-    } else {
-      cur = cur->find(k);
-    }
-  }
-  return cur;
-}
-
-std::string textAt(const Json& j, std::initializer_list<std::string_view> keys) {
-  const Json* v = at(j, keys);
-  return v ? v->text() : std::string("<absent>");
 }
 
 std::string extUrl(std::string_view name) {

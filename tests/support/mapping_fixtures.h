@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <string>
@@ -55,6 +56,28 @@ inline const mappings::MappingTables& shippedTables() {
   INFO(fhir::formatIssues(load.issues));
   REQUIRE(load.tables.has_value());
   return *load.tables;
+}
+
+// The value at a path of object keys and array indexes ("0", "1", ...), or
+// nullptr when any step is absent.
+inline const fhir::Json* at(const fhir::Json& j, std::initializer_list<std::string_view> keys) {
+  const fhir::Json* cur = &j;
+  for (std::string_view k : keys) {
+    if (cur == nullptr) return nullptr;
+    if (!k.empty() && k[0] >= '0' && k[0] <= '9') {
+      std::size_t i = std::stoul(std::string(k));
+      cur = cur->isArray() && i < cur->items().size() ? &cur->items()[i] : nullptr;
+    } else {
+      cur = cur->isObject() ? cur->find(k) : nullptr;
+    }
+  }
+  return cur;
+}
+
+// The text at a path, or "<absent>".
+inline std::string textAt(const fhir::Json& j, std::initializer_list<std::string_view> keys) {
+  const fhir::Json* v = at(j, keys);
+  return v ? v->text() : std::string("<absent>");
 }
 
 inline fhir::Json parseOrFail(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mappings/forward/translate.h"
 #include "mappings/record/plan_record.h"
 #include "tests/support/mapping_fixtures.h"
 
@@ -223,7 +224,62 @@ TEST_CASE("reverse: problems in a Bundle carry the entry's path", "[mappings][re
             "a plan record",
             "warning Bundle.entry[1].resource.component[0]: component kept in the note only: "
             "unit \"[in_i'Hg]\" is not in the mapping tables (http://loinc.org|8480-6 "
-            "\"Systolic blood pressure\" 152 mmHg)"});
+            "\"Systolic blood pressure\" 152 mmHg)",
+            "warning Bundle.entry[1].resource.component: not translated: no readable "
+            "bp-systolic component of blood-pressure (the panel needs all of them)"});
+}
+
+TEST_CASE("reverse: a panel missing a component gives no record, a repeated one keeps the first",
+          "[mappings][reverse]") {
+  ReverseOptions options;
+  options.practiceId = "riverside-family-medicine";
+  {
+    // Found by the fhir_reader fuzz target: a systolic coded in an unknown
+    // system left a blood-pressure record with only its diastolic, which the
+    // forward translation refuses.
+    Json bundle = fixture("bp-observation-bundle.json");
+    Json& obs = *bundle.find("entry")->items()[1].find("resource");
+    obs.find("component")->items()[0].find("code")->find("coding")->items()[0].set(
+        "system", Json::string("http://loinc.orGoalg"));
+    ReverseResult result = translateToRecords(bundle, shipped(), options);
+    CHECK(result.records.empty());
+    REQUIRE(result.issues.size() == 2);
+    CHECK(issueTexts(result.issues)[1] ==
+          "warning Bundle.entry[1].resource.component: not translated: no readable bp-systolic "
+          "component of blood-pressure (the panel needs all of them)");
+  }
+  {
+    // Also found by the fuzzer: a value outside the measure's valid range.
+    Json bundle = fixture("bp-observation-bundle.json");
+    Json& obs = *bundle.find("entry")->items()[1].find("resource");
+    obs.find("component")->items()[0].find("valueQuantity")->set("value",
+                                                                  Json::numberText("304"));
+    ReverseResult result = translateToRecords(bundle, shipped(), options);
+    CHECK(result.records.empty());
+    REQUIRE(result.issues.size() == 2);
+    CHECK(issueTexts(result.issues)[0] ==
+          "warning Bundle.entry[1].resource.component[0]: component kept in the note only: value "
+          "304 mmHg is outside the valid range of bp-systolic (0 to 300 mmHg) "
+          "(http://loinc.org|8480-6 \"Systolic blood pressure\" 304 mmHg)");
+  }
+  {
+    Json bundle = fixture("bp-observation-bundle.json");
+    Json& obs = *bundle.find("entry")->items()[1].find("resource");
+    Json again = obs.find("component")->items()[1];
+    again.find("valueQuantity")->set("value", Json::numberText("99"));
+    obs.find("component")->push(std::move(again));
+    ReverseResult result = translateToRecords(bundle, shipped(), options);
+    REQUIRE(result.records.size() == 1);
+    const auto& components = result.records[0].measurement()->components;
+    REQUIRE(components.size() == 2);
+    CHECK(components[1].measure == "bp-diastolic");
+    CHECK(components[1].value.text == "94");
+    REQUIRE(result.records[0].note);
+    CHECK(result.records[0].note->find("Also reported") != std::string::npos);
+    CHECK(inloop::mappings::translateRecord(result.records[0], shipped(), {}).bundle);
+    CHECK(issueTexts(result.issues).back().find("the panel already has bp-diastolic") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("reverse: not a resource, other resource types, a lone Goal", "[mappings][reverse]") {

@@ -44,9 +44,11 @@ namespace m = inloop::mappings;
 
 namespace {
 
+using inloop::testing::at;
 using inloop::testing::loadTables;
 using inloop::testing::readFile;
 using inloop::testing::shippedTableFiles;
+using inloop::testing::textAt;
 
 const MappingTables& tables() { return inloop::testing::shippedTables(); }
 
@@ -944,45 +946,44 @@ TEST_CASE("notice Communications: fields, stable identifiers, Bundle entries",
   REQUIRE(step.notices.size() == 1);
   const Notice& n = step.notices[0];
 
-  inloop::fhir::Communication c = m::buildNoticeCommunication(n, *start, tables());
-  CHECK(c.status == "completed");
-  CHECK(c.priority == "routine");
-  REQUIRE(c.category.size() == 1);
-  CHECK(c.category[0].coding[0].system ==
+  const Json c = m::noticeCommunicationJson(n, *start, tables());
+  CHECK(textAt(c, {"resourceType"}) == "Communication");
+  CHECK(textAt(c, {"status"}) == "completed");
+  CHECK(textAt(c, {"priority"}) == "routine");
+  REQUIRE(at(c, {"category"})->size() == 1);
+  CHECK(textAt(c, {"category", "0", "coding", "0", "system"}) ==
         "http://terminology.hl7.org/CodeSystem/communication-category");
-  CHECK(c.category[0].coding[0].code == "notification");
-  REQUIRE(c.subject);
-  CHECK(c.subject->reference ==
+  CHECK(textAt(c, {"category", "0", "coding", "0", "code"}) == "notification");
+  CHECK(textAt(c, {"subject", "reference"}) ==
         "Patient?identifier=https://paincenter.example.org/fhir/sid/pcp-patient/"
         "riverside-family-medicine%7CRFM-99231");
-  REQUIRE(c.recipient.size() == 1);
-  CHECK(c.recipient[0].identifier->value == "1538274910");
-  CHECK(c.recipient[0].display == "Dr. Samuel Okafor");
-  REQUIRE(c.sender);
-  CHECK(c.sender->type == "Organization");
-  CHECK(c.sender->display == "Example Pain Management Center");
-  CHECK(c.sender->identifier->system == "http://hl7.org/fhir/sid/us-npi");
-  CHECK(c.sender->identifier->value == "1498712045");
-  REQUIRE(c.about.size() == 1);
-  CHECK(c.about[0].type == "MedicationStatement");
-  CHECK(c.about[0].identifier->value == "RX-2026-5521");
-  CHECK(c.reasonCode[0].coding[0].code == "managed-effect");
-  CHECK(c.payload[0].contentString ==
+  REQUIRE(at(c, {"recipient"})->size() == 1);
+  CHECK(textAt(c, {"recipient", "0", "identifier", "value"}) == "1538274910");
+  CHECK(textAt(c, {"recipient", "0", "display"}) == "Dr. Samuel Okafor");
+  CHECK(textAt(c, {"sender", "type"}) == "Organization");
+  CHECK(textAt(c, {"sender", "display"}) == "Example Pain Management Center");
+  CHECK(textAt(c, {"sender", "identifier", "system"}) == "http://hl7.org/fhir/sid/us-npi");
+  CHECK(textAt(c, {"sender", "identifier", "value"}) == "1498712045");
+  REQUIRE(at(c, {"about"})->size() == 1);
+  CHECK(textAt(c, {"about", "0", "type"}) == "MedicationStatement");
+  CHECK(textAt(c, {"about", "0", "identifier", "value"}) == "RX-2026-5521");
+  CHECK(textAt(c, {"reasonCode", "0", "coding", "0", "code"}) == "managed-effect");
+  CHECK(textAt(c, {"payload", "0", "contentString"}) ==
         "Patient: Maria Elena Alvarez, born 1961-04-02, practice patient id RFM-99231. " + n.text +
             " Questions: call Dr. Priya Raman (physician) at 555-0142, or Example Pain Management "
             "Center at 555-0100 (fax 555-0101, Direct referrals@direct.paincenter.example.org, "
             "secure e-mail referrals@paincenter.example.org).");
-  CHECK(m::noticeMessage(n, *start, tables()) == c.payload[0].contentString);
-  CHECK(c.sent == start->recordedAt);
-  REQUIRE(c.identifier.size() == 1);
-  CHECK(c.identifier[0].value == "notice/RX-2026-5521/v1/managed-effect");
-  REQUIRE(c.text);
+  CHECK(m::noticeMessage(n, *start, tables()) == textAt(c, {"payload", "0", "contentString"}));
+  CHECK(textAt(c, {"sent"}) == start->recordedAt);
+  REQUIRE(at(c, {"identifier"})->size() == 1);
+  CHECK(textAt(c, {"identifier", "0", "value"}) == "notice/RX-2026-5521/v1/managed-effect");
+  CHECK(at(c, {"text", "div"}) != nullptr);
 
   // No PCP clinician known: no recipient, still valid.
   PlanRecord anonymous = *start;
   anonymous.pcp.clinicianNpi.reset();
   anonymous.pcp.name.reset();
-  CHECK(m::buildNoticeCommunication(n, anonymous, tables()).recipient.empty());
+  CHECK(at(m::noticeCommunicationJson(n, anonymous, tables()), {"recipient"}) == nullptr);
   requireValidCommunication(n, anonymous);
 
   // Replays give byte-identical Communications.
