@@ -14,8 +14,8 @@
 #include "gateway/base/clock.h"
 #include "gateway/config/daemon_config.h"
 #include "gateway/log/json_logger.h"
-#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/delivery_support.h"
+#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/server_fixture.h"
 
 using inloop::delivery_testing::measurement;

@@ -140,10 +140,7 @@ TEST_CASE(
     "inloop serve killed with SIGKILL during ingest and delivery: every acknowledged record "
     "stored, delivered once at its latest version",
     "[gateway][crash][e2e]") {
-  if (!inloop::testing::nodeInstalled()) {
-    WARN("node is not installed: crash suite with delivery SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("crash suite with delivery")) return;
   FhirServerPeer server;
   REQUIRE_FALSE(server.base().empty());
   inloop::server_testing::TempDir dir;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/delivery_support.h"
+#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/fhir_receiver_script.h"
 
 using inloop::delivery_testing::carried;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "gateway/cli/cli.h"
-#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/delivery_support.h"
+#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/server_fixture.h"
 
 using inloop::delivery_testing::measurement;

@@ -48,10 +48,7 @@ TEST_CASE(
     "examples reach a real FHIR server exactly once, valid and linked, through a forced "
     "retry and replays",
     "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) {
-    WARN("node is not installed: end-to-end delivery test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end delivery test")) return;
   FhirServer server({"--fail-first", "2:503"});
   REQUIRE_FALSE(server.base().empty());
   DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
@@ -175,10 +172,7 @@ TEST_CASE(
 
 TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallback",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) {
-    WARN("node is not installed: end-to-end delivery test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end delivery test")) return;
   FhirServer server({"--reject-types", "CarePlan,Goal"});
   REQUIRE_FALSE(server.base().empty());
   DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {

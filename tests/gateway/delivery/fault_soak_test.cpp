@@ -235,7 +235,7 @@ std::string fixed(double v) {
 }  // namespace
 
 TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][soak]") {
-  REQUIRE(inloop::testing::nodeInstalled());
+  REQUIRE(inloop::testing::peersAvailable("the fault soak"));
   const int minutes = envInt("INLOOP_SOAK_MINUTES", 1);
   const int rate = envInt("INLOOP_SOAK_RATE", 5);
   const char* reportEnv = std::getenv("INLOOP_SOAK_REPORT");

@@ -124,10 +124,7 @@ Json deliverExamples(const std::vector<std::string>& serverArgs,
 
 TEST_CASE("conformance: the router's own behaviour and a statement without a resource list",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) {
-    WARN("node is not installed: receiver conformance SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   // Before: no type was read as writable, nothing was sent, every record was
   // marked delivered; subjects were stored as literal conditional references.
   Json view = deliverExamples({"--plain", "--terse-capabilities"});
@@ -140,7 +137,7 @@ TEST_CASE("conformance: the router's own behaviour and a statement without a res
 
 TEST_CASE("conformance: the unmodified Medplum router over its own MemoryRepository",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   // No code of ours between the router and its repository: every example
   // record arrives once, valid (checked here, the server checks nothing), and
   // every subject resolves to a Patient/{id} the server holds.
@@ -153,14 +150,14 @@ TEST_CASE("conformance: the unmodified Medplum router over its own MemoryReposit
 
 TEST_CASE("conformance: no transactions (batch only), declared in the statement",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   Json view = deliverExamples({"--plain", "--no-transaction"});
   CHECK(textOf(view, "effectiveKind") == "fhir-put");
 }
 
 TEST_CASE("conformance: neither transactions nor batches, with a terse statement",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   Json view =
       deliverExamples({"--plain", "--no-transaction", "--no-batch", "--terse-capabilities"});
   CHECK(textOf(view, "effectiveKind") == "fhir-put");
@@ -168,7 +165,7 @@ TEST_CASE("conformance: neither transactions nor batches, with a terse statement
 
 TEST_CASE("conformance: conditional update refused - search, then PUT Type/{id} or POST",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   SECTION("declared in the statement") { deliverExamples({"--plain", "--no-conditional-update"}); }
   SECTION("only answered (terse statement), and client ids refused too") {
     Json view = deliverExamples(
@@ -179,13 +176,13 @@ TEST_CASE("conformance: conditional update refused - search, then PUT Type/{id} 
 }
 
 TEST_CASE("conformance: client-assigned ids refused on create", "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   deliverExamples({"--plain", "--refuse-client-ids"}, "fhir-put");
 }
 
 TEST_CASE("conformance: a transaction-response with an entry-level error teaches the type",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   Json view = deliverExamples({"--plain", "--terse-capabilities", "--entry-error", "Goal"},
                               "fhir-transaction", {"Goal"});
   const Json& refused = memberOr(memberOr(view, "capabilities"), "refused");
@@ -193,14 +190,14 @@ TEST_CASE("conformance: a transaction-response with an entry-level error teaches
 }
 
 TEST_CASE("conformance: version conflicts (409) are retried", "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   Json view = deliverExamples({"--plain", "--version-conflicts", "3"});
   CHECK(textOf(memberOr(view, "counters"), "retried") != "0");
 }
 
 TEST_CASE("conformance: CarePlan and Goal refused, learnt from a terse server's 422",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   // The CarePlan goes as a Communication; the Goals are left out (listed in
   // its narrative).
   Json view =
@@ -213,7 +210,7 @@ TEST_CASE("conformance: CarePlan and Goal refused, learnt from a terse server's 
 
 TEST_CASE("conformance: reference matching resolves the practice's patient id by a search",
           "[gateway][delivery][e2e]") {
-  if (!nodeInstalled()) return;
+  if (!inloop::testing::peersAvailable("receiver conformance")) return;
   FhirServerPeer server({"--plain", "--terse-capabilities"});
   REQUIRE_FALSE(server.base().empty());
   // The practice's EHR knows RFM-99231 (the pain-NRS example's patient) only.

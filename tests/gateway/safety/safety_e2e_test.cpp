@@ -79,10 +79,7 @@ struct DeliveredDuloxetine {
 
 TEST_CASE("a safety notice lands on a real FHIR server as a valid Communication",
           "[gateway][safety][e2e]") {
-  if (!inloop::testing::nodeInstalled()) {
-    WARN("node is not installed: end-to-end safety test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end safety test")) return;
   DeliveredDuloxetine d({"--fail-first", "1:503"});
   const std::string query = noticeIdentifierQuery(d.daemon, "RX-2026-5521");
   REQUIRE_FALSE(query.empty());
@@ -103,10 +100,7 @@ TEST_CASE("a safety notice lands on a real FHIR server as a valid Communication"
 
 TEST_CASE("a FHIR server refusing Communication gets the notice as a note",
           "[gateway][safety][e2e]") {
-  if (!inloop::testing::nodeInstalled()) {
-    WARN("node is not installed: end-to-end safety test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end safety test")) return;
   DeliveredDuloxetine d({"--reject-types", "Communication"});
   int status = 0;
   CHECK(inloop::testing::bundleResources(d.server.get("Communication", &status)).empty());
@@ -215,10 +209,7 @@ std::vector<Scenario> scenarios() {
 
 TEST_CASE("safety scenarios reach a real FHIR server: baselines and growing combinations",
           "[gateway][safety][e2e]") {
-  if (!inloop::testing::nodeInstalled()) {
-    WARN("node is not installed: end-to-end safety test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end safety test")) return;
   inloop::testing::FhirServerPeer server;
   REQUIRE_FALSE(server.base().empty());
   DaemonFixture daemon(routingEverythingTo(server));
@@ -280,10 +271,7 @@ TEST_CASE(
     "who to call: the pain center's Organization reaches the FHIR server, notices and plans "
     "name it, a practice's own line changes the number",
     "[gateway][safety][e2e]") {
-  if (!inloop::testing::nodeInstalled()) {
-    WARN("node is not installed: end-to-end safety test SKIPPED");
-    return;
-  }
+  if (!inloop::testing::peersAvailable("end-to-end safety test")) return;
   struct Row {
     const char* name;
     const char* practiceContact;  // riverside-family-medicine's "contact", or nullptr

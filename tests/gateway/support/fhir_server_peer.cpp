@@ -8,8 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <string>
 
 #include "tests/gateway/support/server_fixture.h"
 
@@ -28,6 +31,23 @@ bool nodeInstalled() {
     if (access(candidate.c_str(), X_OK) == 0) return true;
     start = end + 1;
   }
+  return false;
+}
+
+bool peersAvailable(const char* what) {
+  const std::filesystem::path modules =
+      std::filesystem::path(INLOOP_SOURCE_DIR) / "tests/peers/node_modules";
+  std::string missing;
+  if (!nodeInstalled()) missing = "node is not on PATH";
+  if (missing.empty() && !std::filesystem::is_directory(modules)) {
+    missing = "tests/peers/node_modules is missing (scripts/test installs it: npm ci)";
+  }
+  if (missing.empty()) return true;
+  const char* required = std::getenv("INLOOP_REQUIRE_PEERS");
+  if (required != nullptr && *required != '\0' && std::string(required) != "0") {
+    FAIL(missing << ": " << what << " cannot run, and INLOOP_REQUIRE_PEERS is set");
+  }
+  WARN(missing << ": " << what << " SKIPPED");
   return false;
 }
 

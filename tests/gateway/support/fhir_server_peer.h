@@ -14,8 +14,14 @@
 
 namespace inloop::testing {
 
-// True when `node` is on PATH (the peer needs it; tests WARN and skip without).
+// True when `node` is on PATH.
 bool nodeInstalled();
+
+// True when the npm test peers can run: `node` on PATH and tests/peers/node_modules
+// installed. Without them a test that needs them FAILS when INLOOP_REQUIRE_PEERS
+// is set (scripts/test sets it: CI never passes with a peer missing) and
+// otherwise WARNs that `what` was skipped and returns false.
+bool peersAvailable(const char* what);
 
 class FhirServerPeer {
  public:

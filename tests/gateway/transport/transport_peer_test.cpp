@@ -21,6 +21,7 @@
 #include "mappings/forward/translate.h"
 #include "mappings/record/plan_record.h"
 #include "mappings/shaping/destination.h"
+#include "tests/gateway/support/fhir_server_peer.h"
 #include "tests/gateway/support/test_pki.h"
 
 using namespace inloop;
@@ -143,10 +144,8 @@ void deliverTwiceAndReadBack(const FhirServerPeer& peer, const mappings::ShapedD
 }
 
 bool peerReady(const FhirServerPeer& peer) {
-  if (!peer.available()) {
-    WARN("tests/peers not installed (cd tests/peers && npm ci): peer test not run");
-    return false;
-  }
+  if (!inloop::testing::peersAvailable("the transport peer test")) return false;
+  REQUIRE(peer.available());
   REQUIRE_FALSE(peer.url().empty());
   return true;
 }
