@@ -126,10 +126,10 @@ namespace {
 struct Prepared {
   RecordOutcome outcome;
   std::optional<IngestItem> item;  // set when ready for the store
-  // Set with `item`: the record, and its translation until finish() writes it
-  // into item->bundleJson (the safety loop may add notices first).
+  // Set with `item`: the record. finish() translates it, adds the safety
+  // loop's notices, validates the Bundle once and writes it into
+  // item->bundleJson; the tree lives only inside finish().
   std::optional<mappings::PlanRecord> record;
-  std::optional<fhir::Json> bundle;
 };
 
 void refuse(Prepared* p, IngestStatus status, std::string code, std::string path,
@@ -190,14 +190,6 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
            "no mapping tables are loaded; retry later");
     return p;
   }
-  mappings::TranslationResult translated = mappings::translateRecord(*record, *tables);
-  for (fhir::Issue& i : translated.issues) p.outcome.issues.push_back(std::move(i));
-  if (!translated.bundle || fhir::hasErrors(p.outcome.issues)) {
-    p.outcome.status = IngestStatus::kInvalid;
-    return p;
-  }
-  if (!checkTranslation(*translated.bundle, &p.outcome)) return p;
-
   IngestItem item;
   item.recordJson = fhir::writeJson(*doc);
   fhir::Result<std::string> hash = sha256Hex(item.recordJson);
@@ -217,7 +209,6 @@ Prepared prepare(std::string_view text, const IngestSource& source, const Ingest
   item.source = source.source;
   p.item = std::move(item);
   p.record = std::move(record);
-  p.bundle = std::move(translated.bundle);
   return p;
 }
 
@@ -269,10 +260,7 @@ struct VersionCheck {
   bool hasEarlier = false;  // earlier versions exist (stored or in this call)
 };
 
-void dropItem(Prepared* p) {
-  p->item.reset();
-  p->bundle.reset();
-}
+void dropItem(Prepared* p) { p->item.reset(); }
 
 // True when the store will accept this version (a new recordId, or a version
 // above the stored one): only then may the safety loop act on it. Replays,
@@ -347,16 +335,25 @@ fhir::Result<mappings::MedicationList> currentList(Store& store, SafetyScratch& 
   return list;
 }
 
-// The safety loop for one prepared record, then its Bundle is written into the
-// item: for a new medication-change or care-plan version, applies it to the
-// patient's list, appends the notices to the Bundle (they travel with the
-// record) and puts the new list and the notices into the item (the store
-// writes them only if it accepts the item). The caller holds the patient's
+// The one translation of a prepared record, under the patient's lock: the
+// record is translated, then (for a new medication-change or care-plan
+// version) applied to the patient's list, the notices are appended to the
+// Bundle (they travel with the record) and the new list and the notices go
+// into the item (the store writes them only if it accepts the item); the
+// Bundle is validated once and written once. The caller holds the patient's
 // lock until the store has answered.
 void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& scratch,
             Prepared* p) {
   if (!p->item || tables == nullptr) return;
   const mappings::PlanRecord& record = *p->record;
+  mappings::TranslationResult translated = mappings::translateRecord(record, *tables);
+  for (fhir::Issue& i : translated.issues) p->outcome.issues.push_back(std::move(i));
+  if (!translated.bundle || fhir::hasErrors(p->outcome.issues)) {
+    p->outcome.status = IngestStatus::kInvalid;
+    dropItem(p);
+    return;
+  }
+  fhir::Json& bundle = *translated.bundle;
   if (needsSafety(record)) {
     fhir::Result<VersionCheck> check = checkVersion(store, scratch, record);
     fhir::Result<mappings::MedicationList> list =
@@ -381,23 +378,19 @@ void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& 
         if (!again) send.push_back(std::move(n));
       }
       send.insert(send.end(), step.notices.begin(), step.notices.end());
-      if (!send.empty() && !p->bundle) {
-        // Written early (a batch): read back the Bundle to add the notices.
-        fhir::Result<fhir::Json> tree = fhir::parseJson(p->item->bundleJson, kStoredJsonLimits);
-        if (!tree.isOk()) {
-          refuse(p, IngestStatus::kError, "exception", "", tree.status().message());
-          dropItem(p);
-          return;
-        }
-        p->bundle = std::move(tree).value();
-      }
       if (!send.empty()) {
-        fhir::Status st = mappings::appendNoticeEntries(send, record, *tables, &*p->bundle);
-        if (!st.isOk() || !checkTranslation(*p->bundle, &p->outcome)) {
-          if (!st.isOk()) refuse(p, IngestStatus::kError, "exception", "", st.message());
+        fhir::Status st = mappings::appendNoticeEntries(send, record, *tables, &bundle);
+        if (!st.isOk()) {
+          refuse(p, IngestStatus::kError, "exception", "", st.message());
           dropItem(p);
           return;
         }
+      }
+      // Checked here, before the list and the notices are kept: a Bundle
+      // that fails below changes nothing.
+      if (!checkTranslation(bundle, &p->outcome)) {
+        dropItem(p);
+        return;
       }
       for (const mappings::Notice& n : step.notices) {
         p->item->notices.push_back(
@@ -411,21 +404,15 @@ void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& 
         p->item->medicationListJson = fhir::writeJson(mappings::medicationListToJson(step.list));
         scratch.lists[p->item->patientKey] = std::move(step.list);
       }
+      p->item->bundleJson = fhir::writeJson(bundle);
+      return;
     }
   }
-  if (p->bundle) {
-    p->item->bundleJson = fhir::writeJson(*p->bundle);
-    p->bundle.reset();
+  if (!checkTranslation(bundle, &p->outcome)) {
+    dropItem(p);
+    return;
   }
-}
-
-// A batch prepares every line before it takes the patients' locks: writing
-// each Bundle as text at once keeps one line's tree in memory at a time rather
-// than a thousand (finish() reads it back only when notices are added).
-void writeBundleEarly(Prepared* p) {
-  if (!p->item || !p->bundle) return;
-  p->item->bundleJson = fhir::writeJson(*p->bundle);
-  p->bundle.reset();
+  p->item->bundleJson = fhir::writeJson(bundle);
 }
 
 std::size_t patientStripe(const std::string& patientKey, std::size_t stripes) {
@@ -502,7 +489,6 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
   for (const Line& line : lines) {
     prepared.push_back(prepare(line.text, source, limits_, tables.get(), router_));
     prepared.back().outcome.line = line.number;
-    writeBundleEarly(&prepared.back());
     if (locksPatient(prepared.back())) {
       stripes.push_back(patientStripe(prepared.back().item->patientKey, kPatientStripes));
     }

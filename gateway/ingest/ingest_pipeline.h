@@ -4,10 +4,12 @@
 // the HTTP API (`POST /records`, `POST /records/$batch`) and the file inbox.
 //
 // For each record: parse the JSON text (fhir::parseJson with IngestLimits) ->
-// mappings::readPlanRecord -> mappings::translateRecord with the CURRENT mapping
-// tables (a snapshot taken once per call from a MappingTablesHolder) ->
-// canonical record bytes (compact writeJson of the parsed value) + SHA-256
-// content hash -> Store::ingest (group commit: one transaction, one fsync, for
+// mappings::readPlanRecord -> canonical record bytes (compact writeJson of the
+// parsed value) + SHA-256 content hash -> mappings::translateRecord with the
+// CURRENT mapping tables (a snapshot taken once per call from a
+// MappingTablesHolder) -> the safety loop's notices appended -> the Bundle
+// validated once and written once (no tree is kept between records of a
+// batch) -> Store::ingest (group commit: one transaction, one fsync, for
 // every record of one call). Nothing is stored for a record with any error.
 // Destinations: an IngestRouter (gateway/delivery/engine.h) names them per
 // record (empty: stored as `unroutable`) and is told after each accepted
