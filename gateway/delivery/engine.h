@@ -64,7 +64,7 @@ struct DeliverySettings {
 };
 
 struct DeliveryEngineDeps {
-  Store* store = nullptr;                       // required
+  OutboxStore* store = nullptr;                 // required
   const Clock* clock = nullptr;                 // required
   const MappingTablesHolder* tables = nullptr;  // required (re-translation with options)
   ChannelFactory channels;                      // required

@@ -116,8 +116,8 @@ bool isBlank(std::string_view line) {
 
 }  // namespace
 
-IngestPipeline::IngestPipeline(Store& store, const MappingTablesHolder& tables, IngestLimits limits,
-                               IngestObserver* observer, IngestRouter* router)
+IngestPipeline::IngestPipeline(IngestStore& store, const MappingTablesHolder& tables,
+                               IngestLimits limits, IngestObserver* observer, IngestRouter* router)
     : store_(store), tables_(tables), limits_(limits), observer_(observer), router_(router) {}
 
 namespace {
@@ -265,7 +265,7 @@ void dropItem(Prepared* p) { p->item.reset(); }
 // True when the store will accept this version (a new recordId, or a version
 // above the stored one): only then may the safety loop act on it. Replays,
 // conflicts and stale versions change no list and send no notice.
-fhir::Result<VersionCheck> checkVersion(Store& store, SafetyScratch& scratch,
+fhir::Result<VersionCheck> checkVersion(IngestStore& store, SafetyScratch& scratch,
                                         const mappings::PlanRecord& record) {
   auto seen = scratch.versions.find(record.recordId);
   if (seen != scratch.versions.end()) {
@@ -286,7 +286,7 @@ fhir::Result<VersionCheck> checkVersion(Store& store, SafetyScratch& scratch,
 // this version: the store supersedes an earlier version not yet delivered, and
 // its notices must not be lost with it. The same identifiers make a resend an
 // update of the same Communication at the receiver.
-fhir::Result<std::vector<mappings::Notice>> earlierNotices(Store& store,
+fhir::Result<std::vector<mappings::Notice>> earlierNotices(IngestStore& store,
                                                            const SafetyScratch& scratch,
                                                            const mappings::PlanRecord& record) {
   std::vector<mappings::Notice> out;
@@ -314,7 +314,7 @@ fhir::Result<std::vector<mappings::Notice>> earlierNotices(Store& store,
 
 // The patient's list as this call sees it: from the scratch, else the store
 // (an empty list when none was stored).
-fhir::Result<mappings::MedicationList> currentList(Store& store, SafetyScratch& scratch,
+fhir::Result<mappings::MedicationList> currentList(IngestStore& store, SafetyScratch& scratch,
                                                    const std::string& patientKey) {
   if (auto it = scratch.lists.find(patientKey); it != scratch.lists.end()) return it->second;
   fhir::Result<MedicationListRow> row = store.getMedicationList(patientKey);
@@ -342,7 +342,7 @@ fhir::Result<mappings::MedicationList> currentList(Store& store, SafetyScratch& 
 // into the item (the store writes them only if it accepts the item); the
 // Bundle is validated once and written once. The caller holds the patient's
 // lock until the store has answered.
-void finish(Store& store, const mappings::MappingTables* tables, SafetyScratch& scratch,
+void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScratch& scratch,
             Prepared* p) {
   if (!p->item || tables == nullptr) return;
   const mappings::PlanRecord& record = *p->record;

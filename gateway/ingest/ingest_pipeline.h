@@ -140,7 +140,7 @@ class IngestPipeline {
  public:
   // `store` and `tables` must outlive the pipeline; `observer` and `router`
   // may be null (no router: every record is unroutable).
-  IngestPipeline(Store& store, const MappingTablesHolder& tables, IngestLimits limits,
+  IngestPipeline(IngestStore& store, const MappingTablesHolder& tables, IngestLimits limits,
                  IngestObserver* observer = nullptr, IngestRouter* router = nullptr);
 
   // One record's JSON text. Never throws.
@@ -161,7 +161,7 @@ class IngestPipeline {
  private:
   static constexpr std::size_t kPatientStripes = 64;
 
-  Store& store_;
+  IngestStore& store_;
   const MappingTablesHolder& tables_;
   IngestLimits limits_;
   IngestObserver* observer_;

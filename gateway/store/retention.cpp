@@ -7,7 +7,7 @@
 
 namespace inloop::gateway {
 
-fhir::Result<RetentionRun> runRetention(Store& store, const std::string& processedDir,
+fhir::Result<RetentionRun> runRetention(AdminStore& store, const std::string& processedDir,
                                         std::int64_t beforeMillis, bool dryRun) {
   RetentionRun run;
   fhir::Result<std::int64_t> purged = store.purge(beforeMillis, dryRun);

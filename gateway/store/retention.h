@@ -26,7 +26,7 @@ struct RetentionRun {
 // Purges what was delivered before `beforeMillis` and deletes files of
 // `processedDir` (may be empty: none) last modified before it. `dryRun`
 // changes nothing and reports what would go.
-fhir::Result<RetentionRun> runRetention(Store& store, const std::string& processedDir,
+fhir::Result<RetentionRun> runRetention(AdminStore& store, const std::string& processedDir,
                                         std::int64_t beforeMillis, bool dryRun);
 
 }  // namespace inloop::gateway

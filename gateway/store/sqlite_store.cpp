@@ -116,27 +116,6 @@ const char* ingestOutcomeName(IngestOutcome outcome) {
   return "accepted";
 }
 
-Result<MedicationListRow> Store::getMedicationList(const std::string&) {
-  return Status(ErrorCode::kUnsupported, "this store keeps no medication lists");
-}
-
-Result<std::vector<StoredNotice>> Store::listRecordNotices(const std::string&) {
-  return Status(ErrorCode::kUnsupported, "this store keeps no notices");
-}
-
-Result<std::vector<StoredNotice>> Store::listPatientNotices(const std::string&, int) {
-  return Status(ErrorCode::kUnsupported, "this store keeps no notices");
-}
-
-Result<std::vector<PatientRecordRow>> Store::listPatientRecords(const std::string&,
-                                                                const std::string&, int) {
-  return Status(ErrorCode::kUnsupported, "this store cannot list a patient's records");
-}
-
-Result<RekeyReport> Store::rekeyPayloads(bool, bool) {
-  return Status(ErrorCode::kUnsupported, "this store cannot re-encrypt its payloads");
-}
-
 namespace {
 
 // Runs `body` for each row; stops at the first error.

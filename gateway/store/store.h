@@ -341,10 +341,12 @@ struct UnroutableRecord {
   std::string recordJson;  // empty when purged (never: unroutable records are not purged)
 };
 
-class Store {
+// What ingest needs (gateway/ingest/): store record versions, and read what a
+// new version builds on (the record's history, the patient's medication list,
+// the notices of earlier versions).
+class IngestStore {
  public:
-  virtual ~Store() = default;
-
+  virtual ~IngestStore() = default;
   // Stores record versions durably; items are decided one by one IN ORDER (two
   // versions of one record in one call work). Returns one result per item.
   // Accepted items get: the version, its translation, one outbox row per
@@ -359,6 +361,22 @@ class Store {
   // kNotFound when the record was never stored.
   virtual fhir::Result<RecordView> getRecord(const std::string& recordId) = 0;
 
+  // The patient's stored medication list. kNotFound when none was stored yet.
+  virtual fhir::Result<MedicationListRow> getMedicationList(const std::string& patientKey) = 0;
+
+  // Notices of one record (every version), oldest first.
+  virtual fhir::Result<std::vector<StoredNotice>> listRecordNotices(
+      const std::string& recordId) = 0;
+
+  // Readiness: ok when a write can be committed right now.
+  virtual fhir::Status checkWritable() = 0;
+};
+
+// The outbox and its leases: what the delivery engine (gateway/delivery/)
+// claims, reports and watches.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
   // Leases up to `limit` due messages for one destination: per (destination,
   // patientKey) only the OLDEST pending message is eligible (FIFO per patient;
   // patients are independent), and only when its next-attempt time is <= now
@@ -368,10 +386,12 @@ class Store {
   virtual fhir::Result<std::vector<OutboxMessage>> claimDue(const std::string& destinationId,
                                                             std::int64_t now, int limit,
                                                             std::int64_t leaseForMillis) = 0;
+
   // The destination accepted the message. kNotFound for an unknown id. Like
   // every change to delivered, writes a "disclose" audit row in the same
   // transaction.
   virtual fhir::Status markDelivered(std::int64_t messageId, int lastStatus) = 0;
+
   // ndjson-dir: the file holding these messages' lines was published as
   // `location`. Each message that is written, or still pending (its attempt
   // not reported yet), becomes delivered, with a ledger row saying where.
@@ -383,15 +403,137 @@ class Store {
                                                    const std::vector<std::int64_t>& messageIds,
                                                    const std::string& location,
                                                    const std::string& endpointKind) = 0;
+
   // A transient failure: try again at nextAttemptAtMillis (the message stays the
   // patient's head, so later messages of that patient wait behind it).
   virtual fhir::Status scheduleRetry(std::int64_t messageId, std::int64_t nextAttemptAtMillis,
                                      int lastStatus, const std::string& lastError) = 0;
+
   // A permanent failure: the message leaves the queue (the patient's next
   // message becomes due) and stays visible as dead-letter.
   virtual fhir::Status deadLetter(std::int64_t messageId, int lastStatus,
                                   const std::string& lastError) = 0;
 
+  // Records one attempt on message `attempt.messageId` and applies its outcome
+  // to the outbox row in ONE transaction (see AttemptOutcome). The row must be
+  // pending (kConflict otherwise, nothing recorded; a kDelivered outcome is
+  // also taken for a row superseded while in flight). kNotFound for an unknown
+  // id. destinationId/recordId/version/id are filled by the store. A kDelivered
+  // outcome also writes a "disclose" audit row (the destination received the
+  // version, superseded or not) in the same transaction.
+  virtual fhir::Status finishAttempt(const DeliveryAttempt& attempt) = 0;
+
+  // Ends every delivery lease (claimed messages become due at their next
+  // attempt time) and returns how many were held. Only for the one process
+  // that delivers from this store, at its start: a lease held then belongs to
+  // a process that died (kill -9, power loss) and would otherwise delay those
+  // messages until it expired. The serve process holds the data directory's
+  // lock file, so with SQLite no other deliverer can exist.
+  virtual fhir::Result<std::int64_t> releaseLeases() = 0;
+
+  // The earliest time a message of `destinationId` becomes claimable (due
+  // heads, leases included); 0 when its queue is empty. O(log n).
+  virtual fhir::Result<std::int64_t> nextDueAt(const std::string& destinationId) = 0;
+
+  // Per destination with open rows: queue figures. Cost grows with the number
+  // of OPEN rows only (delivered history is not scanned).
+  virtual fhir::Result<std::vector<DestinationQueue>> destinationQueues() = 0;
+};
+
+// The delivery ledger and the operator's actions on it (dead letters, routing
+// again, reprocessing).
+class LedgerStore {
+ public:
+  virtual ~LedgerStore() = default;
+  // The ledger of one record, oldest first, at most `limit` rows (the newest).
+  virtual fhir::Result<std::vector<DeliveryAttempt>> listAttempts(const std::string& recordId,
+                                                                  int limit) = 0;
+
+  // The ledger of one outbox message, oldest first.
+  virtual fhir::Result<std::vector<DeliveryAttempt>> listMessageAttempts(
+      std::int64_t messageId) = 0;
+
+  // Dead letters, newest first; `destinationId` "" for every destination.
+  virtual fhir::Result<std::vector<DeadLetterEntry>> listDeadLetters(
+      const std::string& destinationId, int limit) = 0;
+
+  // One dead letter (or a former one: state tells). kNotFound for an unknown
+  // id or a message that never was dead-lettered.
+  virtual fhir::Result<DeadLetterEntry> getDeadLetter(std::int64_t messageId) = 0;
+
+  // Puts a dead letter back in its patient's queue (due now, keeping its
+  // place by age). kConflict when it is not dead-lettered, or when a newer
+  // version of the record is queued or delivered for that destination (the
+  // replay would overwrite newer data). Audited with `principal`.
+  virtual fhir::Status replayDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
+
+  // Marks a dead letter discarded (stays visible in the ledger). kConflict
+  // when it is not dead-lettered. Audited with `principal`.
+  virtual fhir::Status discardDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
+
+  // Unroutable markers with messageId > afterMessageId, oldest first, at most
+  // `limit` (page with the last messageId). Only a record's latest version can
+  // hold one: a newer version replaces the marker.
+  virtual fhir::Result<std::vector<UnroutableRecord>> listUnroutable(std::int64_t afterMessageId,
+                                                                     int limit) = 0;
+
+  // Replaces the unroutable marker `messageId` with one outbox row per target
+  // (non-empty destination ids; kInvalid otherwise) in ONE transaction, with an
+  // audit row ("route") by `principal`. The rows join their patients' queues
+  // now (FIFO by arrival from here on). kNotFound for an unknown id; kConflict
+  // when the row is no longer an unroutable marker (a newer version came).
+  virtual fhir::Status routeUnroutable(std::int64_t messageId,
+                                       std::vector<DestinationTarget> targets,
+                                       const std::string& principal) = 0;
+
+  // Replaces the translation of record `recordId` version `version` (its
+  // latest) with `bundleJson` and queues it again for `targets`, in ONE
+  // transaction with an audit row ("reprocess") by `principal`: the record's
+  // open or held messages of that version (pending and not leased,
+  // patient-unmatched, not-sent, dead-letter, unroutable) become superseded,
+  // and one new row per target joins its patient's queue. kNotFound for an
+  // unknown record, kConflict when `version` is not its latest (a newer version
+  // came) or a message of it is being sent right now (try again).
+  virtual fhir::Status reprocess(const std::string& recordId, std::int64_t version,
+                                 const std::string& bundleJson,
+                                 std::vector<DestinationTarget> targets,
+                                 const std::string& principal) = 0;
+};
+
+// Per-patient reads (the patient summary, docs/safety-loop.md).
+class PatientStore {
+ public:
+  virtual ~PatientStore() = default;
+  // The newest `limit` notices of one patient, newest first.
+  virtual fhir::Result<std::vector<StoredNotice>> listPatientNotices(const std::string& patientKey,
+                                                                     int limit) = 0;
+
+  // The latest version of each of the patient's records of `recordType` ("" for
+  // every type), most recently updated first, at most `limit`.
+  virtual fhir::Result<std::vector<PatientRecordRow>> listPatientRecords(
+      const std::string& patientKey, const std::string& recordType, int limit) = 0;
+};
+
+// The audit trail (docs/security.md).
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  // Appends an audit row (id and, when 0, atMillis assigned by the store).
+  virtual fhir::Status appendAudit(AuditEntry entry) = 0;
+
+  // The newest `limit` audit rows, newest first.
+  virtual fhir::Result<std::vector<AuditEntry>> listAudit(int limit) = 0;
+
+  // One patient's audit rows (query.patientKey; of query.action when not
+  // empty) at or after query.sinceMillis, OLDEST first, at most query.limit.
+  // Indexed by patient: cost grows with that patient's rows only.
+  virtual fhir::Result<std::vector<AuditEntry>> listAuditFor(const AuditQuery& query) = 0;
+};
+
+// Maintenance: figures, retention, payload encryption.
+class AdminStore {
+ public:
+  virtual ~AdminStore() = default;
   virtual fhir::Result<StoreStats> stats() = 0;
 
   // Retention: clears the record and bundle payloads of records all of whose
@@ -414,113 +556,22 @@ class Store {
   // in the batch's transaction). Freed bytes are zeroed and the WAL truncated,
   // as for purge(). `dryRun`: counts only. kInvalid when sealing without a key
   // ring; kUnavailable when a value is under a key the ring lacks (nothing of
-  // that batch changed). Audited ("rekey"). Default: kUnsupported.
-  virtual fhir::Result<RekeyReport> rekeyPayloads(bool toPlaintext, bool dryRun);
+  // that batch changed). Audited ("rekey").
+  virtual fhir::Result<RekeyReport> rekeyPayloads(bool toPlaintext, bool dryRun) = 0;
+};
 
-  // Ends every delivery lease (claimed messages become due at their next
-  // attempt time) and returns how many were held. Only for the one process
-  // that delivers from this store, at its start: a lease held then belongs to
-  // a process that died (kill -9, power loss) and would otherwise delay those
-  // messages until it expired. The serve process holds the data directory's
-  // lock file, so with SQLite no other deliverer can exist.
-  virtual fhir::Result<std::int64_t> releaseLeases() = 0;
-
-  // Appends an audit row (id and, when 0, atMillis assigned by the store).
-  virtual fhir::Status appendAudit(AuditEntry entry) = 0;
-  // The newest `limit` audit rows, newest first.
-  virtual fhir::Result<std::vector<AuditEntry>> listAudit(int limit) = 0;
-  // One patient's audit rows (query.patientKey; of query.action when not
-  // empty) at or after query.sinceMillis, OLDEST first, at most query.limit.
-  // Indexed by patient: cost grows with that patient's rows only.
-  virtual fhir::Result<std::vector<AuditEntry>> listAuditFor(const AuditQuery& query) = 0;
-
-  // Readiness: ok when a write can be committed right now.
-  virtual fhir::Status checkWritable() = 0;
-
-  // ---- Delivery ledger and dead letters (gateway/delivery/) ----
-
-  // Records one attempt on message `attempt.messageId` and applies its outcome
-  // to the outbox row in ONE transaction (see AttemptOutcome). The row must be
-  // pending (kConflict otherwise, nothing recorded; a kDelivered outcome is
-  // also taken for a row superseded while in flight). kNotFound for an unknown
-  // id. destinationId/recordId/version/id are filled by the store. A kDelivered
-  // outcome also writes a "disclose" audit row (the destination received the
-  // version, superseded or not) in the same transaction.
-  virtual fhir::Status finishAttempt(const DeliveryAttempt& attempt) = 0;
-
-  // The ledger of one record, oldest first, at most `limit` rows (the newest).
-  virtual fhir::Result<std::vector<DeliveryAttempt>> listAttempts(const std::string& recordId,
-                                                                  int limit) = 0;
-  // The ledger of one outbox message, oldest first.
-  virtual fhir::Result<std::vector<DeliveryAttempt>> listMessageAttempts(
-      std::int64_t messageId) = 0;
-
-  // Dead letters, newest first; `destinationId` "" for every destination.
-  virtual fhir::Result<std::vector<DeadLetterEntry>> listDeadLetters(
-      const std::string& destinationId, int limit) = 0;
-  // One dead letter (or a former one: state tells). kNotFound for an unknown
-  // id or a message that never was dead-lettered.
-  virtual fhir::Result<DeadLetterEntry> getDeadLetter(std::int64_t messageId) = 0;
-  // Puts a dead letter back in its patient's queue (due now, keeping its
-  // place by age). kConflict when it is not dead-lettered, or when a newer
-  // version of the record is queued or delivered for that destination (the
-  // replay would overwrite newer data). Audited with `principal`.
-  virtual fhir::Status replayDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
-  // Marks a dead letter discarded (stays visible in the ledger). kConflict
-  // when it is not dead-lettered. Audited with `principal`.
-  virtual fhir::Status discardDeadLetter(std::int64_t messageId, const std::string& principal) = 0;
-
-  // Per destination with open rows: queue figures. Cost grows with the number
-  // of OPEN rows only (delivered history is not scanned).
-  virtual fhir::Result<std::vector<DestinationQueue>> destinationQueues() = 0;
-  // The earliest time a message of `destinationId` becomes claimable (due
-  // heads, leases included); 0 when its queue is empty. O(log n).
-  virtual fhir::Result<std::int64_t> nextDueAt(const std::string& destinationId) = 0;
-
-  // ---- Routing again (a reload gave a practice a route) ----
-
-  // Unroutable markers with messageId > afterMessageId, oldest first, at most
-  // `limit` (page with the last messageId). Only a record's latest version can
-  // hold one: a newer version replaces the marker.
-  virtual fhir::Result<std::vector<UnroutableRecord>> listUnroutable(std::int64_t afterMessageId,
-                                                                     int limit) = 0;
-  // Replaces the unroutable marker `messageId` with one outbox row per target
-  // (non-empty destination ids; kInvalid otherwise) in ONE transaction, with an
-  // audit row ("route") by `principal`. The rows join their patients' queues
-  // now (FIFO by arrival from here on). kNotFound for an unknown id; kConflict
-  // when the row is no longer an unroutable marker (a newer version came).
-  virtual fhir::Status routeUnroutable(std::int64_t messageId,
-                                       std::vector<DestinationTarget> targets,
-                                       const std::string& principal) = 0;
-
-  // Replaces the translation of record `recordId` version `version` (its
-  // latest) with `bundleJson` and queues it again for `targets`, in ONE
-  // transaction with an audit row ("reprocess") by `principal`: the record's
-  // open or held messages of that version (pending and not leased,
-  // patient-unmatched, not-sent, dead-letter, unroutable) become superseded,
-  // and one new row per target joins its patient's queue. kNotFound for an
-  // unknown record, kConflict when `version` is not its latest (a newer version
-  // came) or a message of it is being sent right now (try again).
-  virtual fhir::Status reprocess(const std::string& recordId, std::int64_t version,
-                                 const std::string& bundleJson,
-                                 std::vector<DestinationTarget> targets,
-                                 const std::string& principal) = 0;
-
-  // ---- Safety loop (docs/safety-loop.md) ----
-  // Defaults answer kUnsupported, so that test doubles and wrappers written
-  // before these existed keep compiling; SqliteStore implements them all.
-
-  // The patient's stored medication list. kNotFound when none was stored yet.
-  virtual fhir::Result<MedicationListRow> getMedicationList(const std::string& patientKey);
-  // Notices of one record (every version), oldest first.
-  virtual fhir::Result<std::vector<StoredNotice>> listRecordNotices(const std::string& recordId);
-  // The newest `limit` notices of one patient, newest first.
-  virtual fhir::Result<std::vector<StoredNotice>> listPatientNotices(const std::string& patientKey,
-                                                                     int limit);
-  // The latest version of each of the patient's records of `recordType` ("" for
-  // every type), most recently updated first, at most `limit`.
-  virtual fhir::Result<std::vector<PatientRecordRow>> listPatientRecords(
-      const std::string& patientKey, const std::string& recordType, int limit);
+// The whole store: every role. SqliteStore implements it (PostgreSQL will);
+// a component takes only the role it uses (IngestPipeline an IngestStore,
+// the delivery engine an OutboxStore, retention an AdminStore), so a store for
+// one role's tests implements that role alone.
+class Store : public IngestStore,
+              public OutboxStore,
+              public LedgerStore,
+              public PatientStore,
+              public AuditStore,
+              public AdminStore {
+ public:
+  ~Store() override = default;
 };
 
 }  // namespace inloop::gateway
