@@ -579,7 +579,7 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       // The receiver answered sensibly: it is healthy, the message is not.
       pool.breaker.onSuccess(now);
       attempt.error = outcome.summary;
-      if (learnRefusal(pool, outcome)) {
+      if (learnRefusal(pool, outcome, capsPtr)) {
         // A type (or the transaction, or a conditional update) it does not
         // take: shaped again at once with the fallback.
         attempt.nextAttemptAtMillis = now;
@@ -628,22 +628,30 @@ std::optional<mappings::CapabilitySet> DeliveryEngine::effectiveCapabilities(Poo
   return caps;
 }
 
-bool DeliveryEngine::learnRefusal(Pool& pool, const DeliveryOutcome& outcome) {
+bool DeliveryEngine::learnRefusal(Pool& pool, const DeliveryOutcome& outcome,
+                                  const mappings::CapabilitySet* shapedWith) {
   if (!mappings::isFhirServerKind(pool.profile.kind)) return false;
+  const bool typeRefusal = !outcome.refusedType.empty() &&
+                           !(outcome.refusedType == "Bundle" &&
+                             pool.profile.kind != mappings::DestinationKind::kFhirTransaction);
+  const bool shapedKnowingIt =
+      shapedWith != nullptr &&
+      ((outcome.conditionalUpdateRefused && !shapedWith->conditionalUpdateRefused.empty()) ||
+       (typeRefusal && shapedWith->refused.count(outcome.refusedType) != 0));
+  if (shapedKnowingIt) return false;
   std::string what;
   {
     std::lock_guard<std::mutex> lock(pool.mutex);
     if (outcome.conditionalUpdateRefused && pool.conditionalUpdateRefused.empty()) {
       pool.conditionalUpdateRefused = outcome.summary;
       what = "conditional update";
-    } else if (!outcome.refusedType.empty() &&
-               pool.refused.find(outcome.refusedType) == pool.refused.end() &&
-               !(outcome.refusedType == "Bundle" &&
-                 pool.profile.kind != mappings::DestinationKind::kFhirTransaction)) {
+    } else if (typeRefusal && pool.refused.find(outcome.refusedType) == pool.refused.end()) {
       pool.refused.emplace(outcome.refusedType, outcome.summary);
       what = outcome.refusedType;
     } else {
-      return false;
+      // Learnt by another worker while this message was on the wire: it went
+      // out without the fallback, so it is shaped again, not dead-lettered.
+      return outcome.conditionalUpdateRefused || typeRefusal;
     }
     ++pool.counters.learnt;
   }

@@ -186,8 +186,13 @@ class DeliveryEngine {
   // The statement read (if any) with what answers taught; nullopt: nothing known.
   std::optional<mappings::CapabilitySet> effectiveCapabilities(Pool& pool);
   // Learns the refusal a permanent answer carries (a type, the transaction, a
-  // conditional update), once; true when something new was learnt.
-  bool learnRefusal(Pool& pool, const DeliveryOutcome& outcome);
+  // conditional update), once. True when the message should be shaped again:
+  // something new was learnt, or another worker learnt it after `shapedWith`
+  // (the capabilities this message was shaped with; null: none) was taken,
+  // so this message went out without the fallback. False when the message
+  // already had the fallback (then the refusal is the message's own).
+  bool learnRefusal(Pool& pool, const DeliveryOutcome& outcome,
+                    const mappings::CapabilitySet* shapedWith);
   // Waits until notify(), `millis`, or the pool stopping.
   void waitFor(Pool& pool, std::uint64_t seen, std::int64_t millis);
   std::uint64_t generation();

@@ -5,6 +5,7 @@
 // superseded versions, patient-unmatched release, circuit breaker and alert.
 // Time is a ManualClock: the test advances it and wakes the workers.
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -297,4 +298,66 @@ TEST_CASE(
   CHECK(h.attempts("CB-1").size() == 3);
   CHECK(h.engine().status()[0].circuit == CircuitState::kClosed);
   CHECK_FALSE(h.engine().status()[0].alert);
+}
+
+TEST_CASE("a refusal learnt while another message was on the wire: that one is shaped again",
+          "[gateway][delivery]") {
+  // Two patients, two workers: both transactions (with conditional updates)
+  // are in flight when the receiver refuses conditional updates. The first
+  // answer teaches the refusal; the second must not be dead-lettered for it
+  // (it went out before the fallback was known). Found under load by the
+  // receiver conformance suite: one record of six dead-lettered.
+  FaultReceiver receiver;
+  serveMetadata(receiver);
+  const std::string caps = inloop::delivery_testing::peerCapabilities();
+  std::atomic<int> refused{0};
+  std::atomic<int> created{0};
+  receiver.setHandler([&](const ReceivedRequest& r) -> std::optional<Step> {
+    if (r.method == "GET" && r.target.ends_with("/metadata")) return Step::respond(200, caps);
+    if (r.method == "GET") {
+      return Step::respond(200, R"({"resourceType":"Bundle","type":"searchset","total":0})");
+    }
+    const bool conditionalPut = r.body.find("\"PUT\"") != std::string::npos &&
+                                r.body.find("?identifier=") != std::string::npos;
+    if (r.method == "POST" && conditionalPut && refused.fetch_add(1) < 2) {
+      Step step = Step::operationOutcome(400, "not-supported",
+                                         "Conditional update is not supported by this server");
+      step.action = Step::Action::kStall;
+      return step;
+    }
+    if (r.method == "POST" && r.target != "/fhir") {
+      // A create (after the fallback's search found nothing): 201 with an id.
+      const std::string type = r.target.substr(r.target.rfind('/') + 1);
+      const std::string id = "n" + std::to_string(created.fetch_add(1));
+      return Step::respond(201, R"({"resourceType":")" + type + R"(","id":")" + id + R"("})",
+                           {{"Location", "/fhir/" + type + "/" + id + "/_history/1"}});
+    }
+    return std::nullopt;
+  });
+  EngineHarness h(quickSettings());
+  h.configure(ehr(receiver));
+  REQUIRE(h.ingest(measurement("RACE-A", 1, "MRN-A")) == IngestStatus::kAccepted);
+  REQUIRE(h.ingest(measurement("RACE-B", 1, "MRN-B")) == IngestStatus::kAccepted);
+  REQUIRE(waitUntil([&] { return refused.load() >= 2; }));
+  receiver.releaseStalls();
+  const bool both = waitUntil([&] {
+    return h.is("RACE-A", OutboxState::kDelivered) && h.is("RACE-B", OutboxState::kDelivered);
+  });
+  for (const ReceivedRequest& r : receiver.requests()) {
+    UNSCOPED_INFO(r.method << " " << r.target << " " << r.body.substr(0, 300));
+  }
+  for (const char* id : {"RACE-A", "RACE-B"}) {
+    for (const auto& a : h.attempts(id)) {
+      UNSCOPED_INFO(id << " " << static_cast<int>(a.outcome) << " " << a.httpStatus << " "
+                       << a.error);
+    }
+  }
+  REQUIRE(both);
+  for (const char* id : {"RACE-A", "RACE-B"}) {
+    INFO(id);
+    const auto attempts = h.attempts(id);
+    REQUIRE(attempts.size() >= 2);
+    CHECK(attempts.front().outcome == AttemptOutcome::kRetry);
+    CHECK(attempts.back().outcome == AttemptOutcome::kDelivered);
+  }
 }
