@@ -19,16 +19,9 @@
 #include "fhir/json.h"
 #include "mappings/record/plan_record.h"
 #include "mappings/tables/tables.h"
+#include "tests/support/files.h"
 
 namespace inloop::testing {
-
-// The whole file; empty when it cannot be read.
-inline std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 inline std::filesystem::path shippedMappingsDir() {
   return std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings";

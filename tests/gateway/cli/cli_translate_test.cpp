@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gateway/cli/cli.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -26,12 +27,7 @@ Run run(std::vector<std::string> args, const std::string& stdinText = {}) {
   return Run{code, out.str(), err.str()};
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -44,12 +40,12 @@ TEST_CASE("inloop translate prints the Bundle of a record", "[gateway][cli][tran
   INFO(r.err);
   CHECK(r.code == 0);
   CHECK(r.out ==
-        slurp(std::string(INLOOP_TEST_DATA_DIR) + "/golden/measurement-blood-pressure.json"));
+        readFile(std::string(INLOOP_TEST_DATA_DIR) + "/golden/measurement-blood-pressure.json"));
 }
 
 TEST_CASE("inloop translate --as request and stdin", "[gateway][cli][translate]") {
   Run r = run({"--mappings", kMappings, "--as", "request", "-"},
-              slurp(kExamples + "medication-taper-oxycodone.json"));
+              readFile(kExamples + "medication-taper-oxycodone.json"));
   INFO(r.err);
   CHECK(r.code == 0);
   CHECK(contains(r.out, "\"resourceType\": \"MedicationRequest\""));
@@ -57,7 +53,7 @@ TEST_CASE("inloop translate --as request and stdin", "[gateway][cli][translate]"
 }
 
 TEST_CASE("inloop translate exit codes", "[gateway][cli][translate]") {
-  std::string bad = slurp(kExamples + "measurement-pain-nrs.json");
+  std::string bad = readFile(kExamples + "measurement-pain-nrs.json");
   bad.replace(bad.find("\"pain-nrs\""), 10, "\"pain-vas\"");
   Run invalid = run({"--mappings", kMappings, "-"}, bad);
   CHECK(invalid.code == 1);

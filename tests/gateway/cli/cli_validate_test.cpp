@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gateway/cli/cli.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -25,12 +26,7 @@ Run run(std::vector<std::string> args, const std::string& stdinText = {}) {
   return Run{code, out.str(), err.str()};
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -81,10 +77,10 @@ TEST_CASE("inloop validate exit codes and text output", "[gateway][cli]") {
 }
 
 TEST_CASE("inloop validate reads standard input", "[gateway][cli]") {
-  Run r = run({"-"}, slurp(kDir + "observation-invalid.json"));
+  Run r = run({"-"}, readFile(kDir + "observation-invalid.json"));
   CHECK(r.code == 1);
   CHECK(contains(r.out, "<stdin>: invalid"));
-  r = run({"-"}, slurp(kDir + "observation-bp-valid.json"));
+  r = run({"-"}, readFile(kDir + "observation-bp-valid.json"));
   CHECK(r.code == 0);
   r = run({"-"}, "{\"resourceType\": ");
   CHECK(r.code == 2);

@@ -16,6 +16,7 @@
 
 #include "fhir/issue.h"
 #include "gateway/cli/cli.h"
+#include "tests/support/files.h"
 
 using inloop::gateway::DestinationsLoad;
 using inloop::gateway::parseDestinationsConfig;
@@ -28,12 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
 // A fresh directory under the system temp dir, removed at scope exit.
 class TempDir {

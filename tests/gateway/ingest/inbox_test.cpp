@@ -22,18 +22,14 @@
 #include "gateway/server/daemon.h"
 #include "gateway/store/sqlite_store.h"
 #include "gateway/store/store.h"
+#include "tests/support/files.h"
 
 namespace inloop::gateway {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
 // Writes `name` the documented way: a temporary name, then rename.
 void dropFile(const fs::path& dir, const std::string& name, const std::string& text) {
@@ -48,7 +44,7 @@ void dropFile(const fs::path& dir, const std::string& name, const std::string& t
 // A valid measurement record (compact, one line) with its own recordId.
 std::string measurement(const std::string& recordId, std::int64_t value = 6) {
   fhir::Json doc = *fhir::parseJson(
-      slurp(fs::path(INLOOP_SOURCE_DIR) / "examples/records/measurement-pain-nrs.json"));
+      readFile(fs::path(INLOOP_SOURCE_DIR) / "examples/records/measurement-pain-nrs.json"));
   doc.set("recordId", fhir::Json::string(recordId));
   doc.set("value", fhir::Json::number(value));
   return fhir::writeJson(doc);
@@ -73,7 +69,7 @@ std::vector<std::string> namesIn(const fs::path& dir) {
 // Every issue of an errors file as "expression | diagnostics".
 std::vector<std::string> errorIssues(const fs::path& errorsFile) {
   std::vector<std::string> out;
-  fhir::Result<fhir::Json> doc = fhir::parseJson(slurp(errorsFile));
+  fhir::Result<fhir::Json> doc = fhir::parseJson(readFile(errorsFile));
   REQUIRE(doc.isOk());
   REQUIRE(doc->find("resourceType") != nullptr);
   CHECK(doc->find("resourceType")->text() == "OperationOutcome");

@@ -23,15 +23,11 @@
 #include "gateway/config/daemon_config.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/daemon.h"
+#include "tests/support/files.h"
 
 namespace inloop::server_testing {
 
-inline std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using inloop::testing::readFile;
 
 inline void writeFile(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

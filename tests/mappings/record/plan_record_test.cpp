@@ -11,6 +11,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/json.h"
+#include "tests/support/files.h"
 
 using inloop::fhir::Issue;
 using inloop::fhir::Issues;
@@ -25,13 +26,7 @@ const std::filesystem::path kExamples =
 const std::filesystem::path kGood = std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/good";
 const std::filesystem::path kBad = std::filesystem::path(INLOOP_TEST_DATA_DIR) / "records/bad";
 
-std::string readText(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using inloop::testing::readFile;
 
 Json parse(std::string_view text) {
   auto parsed = inloop::fhir::parseJson(text);
@@ -40,7 +35,7 @@ Json parse(std::string_view text) {
   return parsed.value();
 }
 
-Json parseFile(const std::filesystem::path& path) { return parse(readText(path)); }
+Json parseFile(const std::filesystem::path& path) { return parse(readFile(path)); }
 
 std::vector<std::filesystem::path> jsonFiles(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
