@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/base/durable_file.h"
 #include "gateway/cli/cli.h"
 #include "gateway/cli/cli_support.h"
 #include "gateway/cli/commands.h"
@@ -94,15 +95,6 @@ std::string copyStore(const std::string& source, const std::string& tmp) {
   return {};
 }
 
-// fsync of a file or folder; false with errno set on failure.
-bool syncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
 }  // namespace
 
 int cmdBackup(CommandContext& ctx) {
@@ -132,7 +124,7 @@ int cmdBackup(CommandContext& ctx) {
   if (failed.empty() && ::chmod(tmp.c_str(), 0600) != 0) {
     failed = "chmod " + tmp + ": " + std::strerror(errno);
   }
-  if (failed.empty() && !syncPath(tmp, O_RDONLY)) {
+  if (failed.empty() && !fsyncPath(tmp)) {
     failed = "fsync " + tmp + ": " + std::strerror(errno);
   }
   if (failed.empty() && ::rename(tmp.c_str(), args.target.c_str()) != 0) {
@@ -144,7 +136,7 @@ int cmdBackup(CommandContext& ctx) {
     return kExitFailure;
   }
   std::filesystem::path folder = std::filesystem::absolute(args.target, ec).parent_path();
-  (void)syncPath(folder.string(), O_RDONLY | O_DIRECTORY);
+  (void)fsyncPath(folder.string(), true);
   ctx.out << "inloop backup: " << source << " copied to " << args.target << " ("
           << std::filesystem::file_size(args.target, ec) << " bytes, integrity ok)\n";
   return kExitOk;

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "gateway/base/clock.h"
+#include "gateway/base/durable_file.h"
 #include "gateway/cli/cli.h"
 #include "gateway/cli/cli_support.h"
 #include "gateway/cli/commands.h"
@@ -56,44 +57,6 @@ std::string defaultKeyId() {
   char id[32];
   std::strftime(id, sizeof id, "k%Y%m%dT%H%M%SZ", &utc);
   return id;
-}
-
-// Writes `text` to `path` through a temporary file in the same folder (mode
-// 0600, fsync'ed, renamed over it): a crash leaves the old file or the new one.
-fhir::Status writeKeyFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return fhir::Status(fhir::ErrorCode::kIoError,
-                        "cannot create " + tmp + ": " + std::strerror(errno));
-  }
-  ::fchmod(fd, 0600);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return fhir::Status(fhir::ErrorCode::kIoError,
-                          "cannot write " + tmp + ": " + std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return fhir::Status(fhir::ErrorCode::kIoError,
-                        "cannot replace " + path + ": " + std::strerror(err));
-  }
-  // The folder's entry: the rename itself durable.
-  const std::string dir = std::filesystem::absolute(path).parent_path().string();
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return fhir::Status::ok();
 }
 
 }  // namespace
@@ -162,7 +125,7 @@ int cmdKeygen(CommandContext& ctx) {
     if (!text.empty() && text.back() != '\n') text += '\n';
     text += *line + existing.substr(pos);
   }
-  fhir::Status written = writeKeyFileAtomically(file, text);
+  fhir::Status written = writeFileAtomically(file, text, 0600);
   OPENSSL_cleanse(text.data(), text.size());
   OPENSSL_cleanse(line->data(), line->size());
   OPENSSL_cleanse(existing.data(), existing.size());

@@ -17,6 +17,7 @@
 #include "fhir/issue.h"
 #include "fhir/json.h"
 #include "fhir/operation_outcome.h"
+#include "gateway/base/durable_file.h"
 #include "gateway/base/sha256.h"
 #include "gateway/ingest/ingest_pipeline.h"
 #include "gateway/log/json_logger.h"
@@ -77,52 +78,15 @@ fhir::Status makeDir(const std::string& path) {
 
 // Makes renames in `dir` durable.
 fhir::Status syncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fhir::Status(fhir::ErrorCode::kIoError, "cannot open " + dir);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) {
-    return fhir::Status(fhir::ErrorCode::kIoError, "cannot sync " + dir + ": " + errnoText(err));
-  }
-  return fhir::Status::ok();
+  if (fsyncPath(dir, true)) return fhir::Status::ok();
+  return fhir::Status(fhir::ErrorCode::kIoError, "cannot sync " + dir + ": " + errnoText(errno));
 }
 
-// Writes `path` atomically: a temporary sibling, fsync, rename, fsync folder.
-fhir::Status writeFileAtomically(const std::string& dir, const std::string& name,
-                                 const std::string& text) {
-  const std::string tmp = joinPath(dir, "." + name + ".tmp");
-  const std::string path = joinPath(dir, name);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) {
-    return fhir::Status(fhir::ErrorCode::kIoError,
-                        "cannot create " + tmp + ": " + errnoText(errno));
-  }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return fhir::Status(fhir::ErrorCode::kIoError, "cannot write " + tmp + ": " + errnoText(err));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return fhir::Status(fhir::ErrorCode::kIoError, "cannot sync " + tmp + ": " + errnoText(err));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return fhir::Status(fhir::ErrorCode::kIoError, "cannot rename " + tmp + ": " + errnoText(err));
-  }
-  return syncDir(dir);
+// Writes `name` in `dir` atomically, through a hidden temporary name the
+// scanner skips.
+fhir::Status writeInboxFile(const std::string& dir, const std::string& name,
+                            const std::string& text) {
+  return writeFileAtomically(joinPath(dir, name), text, 0640, joinPath(dir, "." + name + ".tmp"));
 }
 
 // A name in `dir` that is free: `name`, else "stem-2.ext", "stem-3.ext", ...
@@ -515,7 +479,7 @@ InboxFileResult Inbox::processFile(const std::string& name, InboxName kind) {
     const std::string errorsName = finalName + std::string(kErrorsSuffix);
     // Written BEFORE the move: after a crash in between, the file is simply
     // processed again and the errors file replaced.
-    fhir::Status written = writeFileAtomically(
+    fhir::Status written = writeInboxFile(
         folder, errorsName, fhir::writeJson(fhir::operationOutcome(all), fhir::JsonStyle::kPretty));
     if (!written.isOk()) {
       r.outcome = InboxFileOutcome::kRetryLater;

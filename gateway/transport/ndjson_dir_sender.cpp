@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "gateway/base/clock.h"
+#include "gateway/base/durable_file.h"
 
 namespace inloop::gateway {
 
@@ -31,26 +32,6 @@ std::string safePrefix(const std::string& prefix) {
 
 std::string errnoText(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
-}
-
-bool fsyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-bool writeAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 // "20240501T100000123Z" from a FHIR instant "2024-05-01T10:00:00.123Z".
@@ -171,7 +152,7 @@ fhir::Result<std::string> NdjsonDirSender::publishLocked() {
   publications_.push_back(std::move(publication));
   // The rename is the publication; a failed directory fsync only weakens its
   // durability across a power loss, so it is reported but the file counts.
-  if (!fsyncDirectory(options_.directory)) {
+  if (!fsyncPath(options_.directory, true)) {
     return fhir::Status(fhir::ErrorCode::kIoError, errnoText("fsync", options_.directory));
   }
   return target;
