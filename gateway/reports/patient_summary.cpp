@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "gateway/base/clock.h"
+#include "mappings/forward/narrative.h"
 #include "mappings/record/plan_record.h"
 #include "mappings/safety/safety.h"
 #include "mappings/tables/tables.h"
@@ -174,7 +175,8 @@ Json measuresJson(const std::vector<PatientRecordRow>& rows, const Json& plan,
 }
 
 void appendText(std::string* html, std::string_view tag, std::string_view text) {
-  *html += "<" + std::string(tag) + ">" + htmlEscape(text) + "</" + std::string(tag) + ">";
+  *html +=
+      "<" + std::string(tag) + ">" + mappings::escapeXhtml(text) + "</" + std::string(tag) + ">";
 }
 
 // A JSON scalar as display text ("" for null, objects and arrays).
@@ -220,33 +222,6 @@ void appendTable(std::string* html, const Json* items,
 }
 
 }  // namespace
-
-std::string htmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 Json noticesToJson(const std::vector<StoredNotice>& notices) {
   Json out = Json::array();
@@ -327,7 +302,7 @@ std::string patientSummaryHtml(const Json& summary) {
   std::string html =
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<title>Patient summary " +
-      htmlEscape(mrn) +
+      mappings::escapeXhtml(mrn) +
       "</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}"
       "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2em .5em;"
       "text-align:left}.urgent{color:#a00;font-weight:bold}</style>\n</head>\n<body>\n";
@@ -396,8 +371,9 @@ std::string patientSummaryHtml(const Json& summary) {
     for (const Json& n : notices->items()) {
       const bool urgent = scalarText(n.find("priority")) == "urgent";
       html += urgent ? "<li class=\"urgent\">" : "<li>";
-      html += htmlEscape(scalarText(n.find("date")) + " [" + scalarText(n.find("priority")) + ", " +
-                         scalarText(n.find("rule")) + "] " + scalarText(n.find("text")));
+      html += mappings::escapeXhtml(scalarText(n.find("date")) + " [" +
+                                    scalarText(n.find("priority")) + ", " +
+                                    scalarText(n.find("rule")) + "] " + scalarText(n.find("text")));
       html += "</li>\n";
     }
     html += "</ul>\n";

@@ -39,10 +39,7 @@ fhir::Result<fhir::Json> buildPatientSummary(Store& store, const mappings::Mappi
                                              const std::string& mrn);
 
 // The summary as a self-contained HTML page; every text from the summary is
-// HTML-escaped.
+// escaped with mappings::escapeXhtml (the narrative's escaper).
 std::string patientSummaryHtml(const fhir::Json& summary);
-
-// `text` with & < > " ' as character references.
-std::string htmlEscape(std::string_view text);
 
 }  // namespace inloop::gateway
