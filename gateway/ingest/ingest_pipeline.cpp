@@ -354,6 +354,9 @@ void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScr
     return;
   }
   fhir::Json& bundle = *translated.bundle;
+  // A new version's safety step, kept (list, notices) only once the Bundle
+  // carrying its notices is valid.
+  std::optional<mappings::SafetyStep> applied;
   if (needsSafety(record)) {
     fhir::Result<VersionCheck> check = checkVersion(store, scratch, record);
     fhir::Result<mappings::MedicationList> list =
@@ -386,31 +389,26 @@ void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScr
           return;
         }
       }
-      // Checked here, before the list and the notices are kept: a Bundle
-      // that fails below changes nothing.
-      if (!checkTranslation(bundle, &p->outcome)) {
-        dropItem(p);
-        return;
-      }
-      for (const mappings::Notice& n : step.notices) {
-        p->item->notices.push_back(
-            StoredNotice{record.recordId, record.version, p->item->patientKey, n.ruleId,
-                         mappings::noticePriorityCode(n.priority),
-                         mappings::noticeIdentifierValue(n), n.date, n.text, 0});
-      }
-      std::vector<mappings::Notice>& made = scratch.notices[record.recordId];
-      made.insert(made.end(), step.notices.begin(), step.notices.end());
-      if (record.medicationChange()) {
-        p->item->medicationListJson = fhir::writeJson(mappings::medicationListToJson(step.list));
-        scratch.lists[p->item->patientKey] = std::move(step.list);
-      }
-      p->item->bundleJson = fhir::writeJson(bundle);
-      return;
+      applied = std::move(step);
     }
   }
   if (!checkTranslation(bundle, &p->outcome)) {
     dropItem(p);
     return;
+  }
+  if (applied) {
+    for (const mappings::Notice& n : applied->notices) {
+      p->item->notices.push_back(StoredNotice{record.recordId, record.version, p->item->patientKey,
+                                              n.ruleId, mappings::noticePriorityCode(n.priority),
+                                              mappings::noticeIdentifierValue(n), n.date, n.text,
+                                              0});
+    }
+    std::vector<mappings::Notice>& made = scratch.notices[record.recordId];
+    made.insert(made.end(), applied->notices.begin(), applied->notices.end());
+    if (record.medicationChange()) {
+      p->item->medicationListJson = fhir::writeJson(mappings::medicationListToJson(applied->list));
+      scratch.lists[p->item->patientKey] = std::move(applied->list);
+    }
   }
   p->item->bundleJson = fhir::writeJson(bundle);
 }
