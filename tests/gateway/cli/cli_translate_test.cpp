@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gateway/cli/cli.h"
+#include "tests/gateway/support/cli_run.h"
 #include "tests/support/files.h"
 
 namespace {
@@ -12,19 +13,12 @@ namespace {
 const std::string kExamples = std::string(INLOOP_SOURCE_DIR) + "/examples/records/";
 const std::string kMappings = std::string(INLOOP_SOURCE_DIR) + "/config/mappings";
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Run = inloop::testing::CliRun;
 
+// `inloop translate ARGS...`.
 Run run(std::vector<std::string> args, const std::string& stdinText = {}) {
-  args.insert(args.begin(), {"inloop", "translate"});
-  std::istringstream in(stdinText);
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = inloop::gateway::runCli(args, in, out, err);
-  return Run{code, out.str(), err.str()};
+  args.insert(args.begin(), "translate");
+  return inloop::testing::runInloop(std::move(args), stdinText);
 }
 
 using inloop::testing::readFile;

@@ -5,25 +5,19 @@
 #include <vector>
 
 #include "gateway/cli/cli.h"
+#include "tests/gateway/support/cli_run.h"
 #include "tests/support/files.h"
 
 namespace {
 
 const std::string kDir = std::string(INLOOP_TEST_DATA_DIR) + "/fhir/validator/";
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Run = inloop::testing::CliRun;
 
+// `inloop validate ARGS...`.
 Run run(std::vector<std::string> args, const std::string& stdinText = {}) {
-  args.insert(args.begin(), {"inloop", "validate"});
-  std::istringstream in(stdinText);
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = inloop::gateway::runCli(args, in, out, err);
-  return Run{code, out.str(), err.str()};
+  args.insert(args.begin(), "validate");
+  return inloop::testing::runInloop(std::move(args), stdinText);
 }
 
 using inloop::testing::readFile;

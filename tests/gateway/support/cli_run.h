@@ -17,10 +17,10 @@ struct CliRun {
   std::string err;
 };
 
-// `inloop ARGS...` with empty standard input.
-inline CliRun runInloop(std::vector<std::string> args) {
+// `inloop ARGS...` with `stdinText` as standard input.
+inline CliRun runInloop(std::vector<std::string> args, const std::string& stdinText = {}) {
   args.insert(args.begin(), "inloop");
-  std::istringstream in;
+  std::istringstream in(stdinText);
   std::ostringstream out;
   std::ostringstream err;
   CliRun r;

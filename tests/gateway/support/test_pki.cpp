@@ -121,13 +121,6 @@ bool writeTextFile(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-std::string readTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TestPki::TestPki() {
   if (dir.path().empty()) return;
   Pkey caKeyPair(EVP_EC_gen("P-256"));

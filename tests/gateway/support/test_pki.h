@@ -32,7 +32,6 @@ class TempDir {
 
 // Writes `text` to `path` (truncating); returns false on failure.
 bool writeTextFile(const std::string& path, const std::string& text);
-std::string readTextFile(const std::string& path);
 
 struct TestPki {
   TestPki();

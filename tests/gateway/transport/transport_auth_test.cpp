@@ -7,11 +7,11 @@
 #include <sstream>
 
 #include "gateway/base/clock.h"
+#include "gateway/base/url_origin.h"
 #include "gateway/log/json_logger.h"
 #include "gateway/transport/jwt.h"
 #include "gateway/transport/outbound_auth.h"
 #include "gateway/transport/smart_backend.h"
-#include "gateway/base/url_origin.h"
 #include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/smart_token_endpoint.h"
 #include "tests/gateway/support/test_pki.h"

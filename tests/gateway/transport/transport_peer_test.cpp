@@ -2,14 +2,8 @@
 // Medplum's fhir-router with a validating in-memory repository), over real
 // HTTP on a loopback port chosen by the peer.
 
-#include <Poco/Pipe.h>
-#include <Poco/PipeStream.h>
-#include <Poco/Process.h>
-#include <signal.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <optional>
 #include <string>
 
 #include "fhir/json.h"
@@ -23,54 +17,14 @@
 #include "mappings/shaping/destination.h"
 #include "tests/gateway/support/fhir_server_peer.h"
 #include "tests/gateway/support/test_pki.h"
+#include "tests/support/files.h"
 
 using namespace inloop;
 namespace fs = std::filesystem;
 
 namespace {
 
-// The peer process; SIGTERM and wait on destruction.
-class FhirServerPeer {
- public:
-  FhirServerPeer() {
-    const fs::path peers = fs::path(INLOOP_SOURCE_DIR) / "tests/peers";
-    if (!fs::exists(peers / "node_modules/@medplum/fhir-router") || !fs::exists("/usr/bin/node")) {
-      return;
-    }
-    try {
-      Poco::Process::Args args{(peers / "fhir-server.mjs").string()};
-      handle_.emplace(
-          Poco::Process::launch("/usr/bin/node", args, peers.string(), nullptr, &out_, nullptr));
-      Poco::PipeInputStream in(out_);
-      std::string line;
-      std::getline(in, line);
-      auto json = fhir::parseJson(line);
-      if (json.isOk()) {
-        if (const fhir::Json* url = json->find("listening"); url != nullptr && url->isString()) {
-          url_ = url->text();
-        }
-      }
-    } catch (const std::exception&) {
-      url_.clear();
-    }
-  }
-  ~FhirServerPeer() {
-    if (handle_) {
-      ::kill(static_cast<pid_t>(handle_->id()), SIGTERM);
-      try {
-        handle_->wait();
-      } catch (...) {
-      }
-    }
-  }
-  bool available() const { return handle_.has_value(); }
-  const std::string& url() const { return url_; }
-
- private:
-  Poco::Pipe out_;
-  std::optional<Poco::ProcessHandle> handle_;
-  std::string url_;
-};
+using inloop::testing::FhirServerPeer;
 
 // What the engine sends: the example record read, translated and shaped for a
 // default fhir-transaction destination (conditional-create patient matching).
@@ -78,8 +32,8 @@ mappings::ShapedDelivery shapedExample(const std::string& exampleName) {
   gateway::MappingTablesRead tables =
       gateway::readMappingTablesDir((fs::path(INLOOP_SOURCE_DIR) / "config/mappings").string());
   REQUIRE(tables.tables != nullptr);
-  const std::string text = testing::readTextFile(
-      (fs::path(INLOOP_SOURCE_DIR) / "examples/records" / exampleName).string());
+  const std::string text =
+      testing::readFile((fs::path(INLOOP_SOURCE_DIR) / "examples/records" / exampleName).string());
   auto doc = fhir::parseJson(text);
   REQUIRE(doc.isOk());
   mappings::ReadResult read = mappings::readPlanRecord(*doc);
@@ -111,7 +65,7 @@ mappings::ShapedDelivery withoutResourceIds(mappings::ShapedDelivery d) {
 
 void deliverTwiceAndReadBack(const FhirServerPeer& peer, const mappings::ShapedDelivery& delivery) {
   gateway::SystemClock clock;
-  auto created = gateway::HttpClient::create(peer.url(), {}, nullptr);
+  auto created = gateway::HttpClient::create(peer.base(), {}, nullptr);
   REQUIRE(created.isOk());
   gateway::HttpClient& client = **created;
   auto sender =
@@ -145,8 +99,7 @@ void deliverTwiceAndReadBack(const FhirServerPeer& peer, const mappings::ShapedD
 
 bool peerReady(const FhirServerPeer& peer) {
   if (!inloop::testing::peersAvailable("the transport peer test")) return false;
-  REQUIRE(peer.available());
-  REQUIRE_FALSE(peer.url().empty());
+  REQUIRE_FALSE(peer.base().empty());
   return true;
 }
 
@@ -155,7 +108,7 @@ bool peerReady(const FhirServerPeer& peer) {
 TEST_CASE("capabilities and a delivery against the real FHIR server", "[gateway][peers]") {
   FhirServerPeer peer;
   if (!peerReady(peer)) return;
-  auto created = gateway::HttpClient::create(peer.url(), {}, nullptr);
+  auto created = gateway::HttpClient::create(peer.base(), {}, nullptr);
   REQUIRE(created.isOk());
   auto caps = gateway::fetchCapabilities(**created, nullptr);
   INFO(caps.status().toString());

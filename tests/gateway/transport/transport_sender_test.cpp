@@ -9,6 +9,7 @@
 #include "gateway/transport/sender.h"
 #include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/test_pki.h"
+#include "tests/support/files.h"
 
 using namespace inloop;
 using gateway::DeliveryOutcome;
@@ -555,7 +556,7 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
   // Written (durable, not yet visible to the reader), not delivered.
   CHECK(sender.write(d, 11).outcome == OutcomeClass::kWritten);
   CHECK(published().empty());  // below size and age: still the hidden active file
-  CHECK(testing::readTextFile(sender.activePath()) == d.ndjson);
+  CHECK(testing::readFile(sender.activePath()) == d.ndjson);
   CHECK(sender.takePublications().empty());
   CHECK(sender.nextRotationAtMillis() == kNow + 60000);
 
@@ -575,7 +576,7 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
     CHECK(name.rfind("engine_1-20240501T100000000Z-", 0) == 0);
     CHECK(name.size() > 7);
     CHECK(name.substr(name.size() - 7) == ".ndjson");
-    CHECK(testing::readTextFile(dir.file(name)) == d.ndjson + d.ndjson + d.ndjson);
+    CHECK(testing::readFile(dir.file(name)) == d.ndjson + d.ndjson + d.ndjson);
     CHECK_FALSE(std::filesystem::exists(sender.activePath()));
   }
   SECTION("rotation by age on the timer") {
@@ -600,14 +601,14 @@ TEST_CASE("ndjson-dir sender appends durably and publishes files atomically", "[
   SECTION("a leftover active file is cut to whole lines and published on start") {
     created->reset();
     {
-      std::string torn = testing::readTextFile(dir.file(".engine_1.ndjson.tmp"));
+      std::string torn = testing::readFile(dir.file(".engine_1.ndjson.tmp"));
       REQUIRE(testing::writeTextFile(dir.file(".engine_1.ndjson.tmp"), torn + "{\"resourceT"));
     }
     auto again = gateway::NdjsonDirSender::create(options, clock);
     REQUIRE(again.isOk());
     auto names = published();
     REQUIRE(names.size() == 1);
-    CHECK(testing::readTextFile(dir.file(*names.begin())) == d.ndjson);
+    CHECK(testing::readFile(dir.file(*names.begin())) == d.ndjson);
     // The ids of the previous run are unknown here: "every written message".
     std::vector<gateway::NdjsonPublication> recovered = (*again)->takePublications();
     REQUIRE(recovered.size() == 1);
