@@ -12,8 +12,10 @@
 #include <sstream>
 #include <utility>
 
+#include "fhir/binding.h"
 #include "fhir/json.h"
 #include "gateway/base/url_origin.h"
+#include "gateway/config/config_fields.h"
 
 namespace inloop::gateway {
 
@@ -21,503 +23,369 @@ namespace {
 
 constexpr std::size_t kMaxConfigBytes = 1u << 20;
 
-// Walks one config document, collecting issues with file:line:column paths.
-class ConfigReader {
- public:
-  ConfigReader(std::string_view text, std::string fileName, std::string baseDir)
-      : text_(text), fileName_(std::move(fileName)), baseDir_(std::move(baseDir)) {}
+namespace bind = fhir::bind;
+using config_fields::FileName;
+using config_fields::HttpUrl;
+using config_fields::Secret;
+using fhir::Json;
 
-  fhir::Issues& issues() { return issues_; }
+constexpr std::int64_t kDayMs = 86'400'000;
+constexpr std::int64_t kHourMs = 3'600'000;
 
-  std::string where(const fhir::Json& node) const {
-    auto [line, column] = fhir::lineColumnAt(text_, node.sourceOffset());
-    return fileName_ + ":" + std::to_string(line) + ":" + std::to_string(column);
-  }
+const char* checkLowerHex64(std::string_view s) {
+  const bool ok = s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+                    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                  });
+  return ok ? nullptr : "expected 64 lower-case hex digits (inloop hash-token)";
+}
 
-  void error(const fhir::Json& node, std::string message) {
-    fhir::addError(&issues_, "value", where(node), std::move(message));
-  }
-
-  // Calls `handle(key, value)` for each member; reports keys not in `known`.
-  void members(const fhir::Json& object, std::string_view what,
-               std::initializer_list<std::string_view> known,
-               const std::function<void(const std::string&, const fhir::Json&)>& handle) {
-    if (!object.isObject()) {
-      error(object, std::string(what) + " must be an object");
-      return;
-    }
-    for (const auto& [key, value] : object.members()) {
-      bool isKnown = false;
-      for (std::string_view k : known) isKnown = isKnown || k == key;
-      if (!isKnown) {
-        std::string list;
-        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(value,
-              "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " + list + ")");
-        continue;
+// A non-empty list of role names.
+const bind::Custom<RoleSet> kRoles{
+    [](bind::Reading& r, const Json& v, const bind::Path& p, RoleSet* out) {
+      static constexpr std::string_view kNames[] = {"ingest", "read", "admin", "metrics"};
+      std::vector<std::string> names;
+      if (!bind::List<bind::Text>{.minItems = 1}.read(r, v, p, &names)) return false;
+      bool ok = true;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (std::optional<Role> role = roleFromName(names[i])) {
+          out->add(*role);
+        } else {
+          r.notOneOf(v.items()[i], p.item(i), kNames);
+          ok = false;
+        }
       }
-      handle(key, value);
-    }
-  }
-
-  bool string(const fhir::Json& v, const std::string& name, std::string* out) {
-    if (!v.isString() || v.text().empty()) {
-      error(v, name + " must be a non-empty string");
-      return false;
-    }
-    *out = v.text();
-    return true;
-  }
-
-  bool path(const fhir::Json& v, const std::string& name, std::string* out) {
-    if (!string(v, name, out)) return false;
-    std::filesystem::path p(*out);
-    if (p.is_relative() && !baseDir_.empty()) {
-      *out = (std::filesystem::path(baseDir_) / p).lexically_normal().string();
-    }
-    return true;
-  }
-
-  bool boolean(const fhir::Json& v, const std::string& name, bool* out) {
-    if (!v.isBool()) {
-      error(v, name + " must be true or false");
-      return false;
-    }
-    *out = v.asBool();
-    return true;
-  }
-
-  template <typename T>
-  bool integer(const fhir::Json& v, const std::string& name, std::int64_t min, std::int64_t max,
-               T* out) {
-    std::optional<std::int64_t> n = v.isNumber() ? v.toInt64() : std::nullopt;
-    if (!n || *n < min || *n > max) {
-      error(v, name + " must be an integer from " + std::to_string(min) + " to " +
-                   std::to_string(max));
-      return false;
-    }
-    *out = static_cast<T>(*n);
-    return true;
-  }
-
-  // {"file": PATH} or {"env": NAME}; never the secret itself (read at use).
-  bool secret(const fhir::Json& v, const std::string& name, mappings::SecretRef* out) {
-    const auto* only = v.isObject() && v.size() == 1 ? &v.members().front() : nullptr;
-    if (only != nullptr && only->first == "file") {
-      out->source = mappings::SecretSource::kFile;
-      return path(only->second, name + ".file", &out->name);
-    }
-    if (only != nullptr && only->first == "env") {
-      out->source = mappings::SecretSource::kEnv;
-      const std::string& env = only->second.text();
-      if (!only->second.isString() || env.empty() || std::isdigit(env[0]) != 0 ||
-          !std::all_of(env.begin(), env.end(),
-                       [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; })) {
-        error(only->second,
-              name + ".env must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
-        return false;
+      return ok;
+    },
+    [](const RoleSet& roles) {
+      Json a = Json::array();
+      for (Role role : {Role::kIngest, Role::kRead, Role::kAdmin, Role::kMetrics}) {
+        if (roles.has(role)) a.push(Json::string(roleName(role)));
       }
-      out->name = env;
-      return true;
-    }
-    error(v, name + " must be {\"file\": PATH} or {\"env\": VARIABLE}" +
-                 (v.isString() ? " (secrets are never written in this file)" : ""));
-    return false;
-  }
+      return a;
+    }};
 
-  // An http(s) URL with a host and without credentials.
-  bool httpUrl(const fhir::Json& v, const std::string& name, std::string* out) {
-    if (!string(v, name, out)) return false;
-    bool ok = std::none_of(out->begin(), out->end(),
-                           [](char c) { return static_cast<unsigned char>(c) <= ' '; });
-    try {
-      Poco::URI uri(*out);
-      ok = ok && (uri.getScheme() == "http" || uri.getScheme() == "https") &&
-           !uri.getHost().empty() && uri.getUserInfo().empty();
-    } catch (const Poco::Exception&) {
-      ok = false;
-    }
-    if (!ok) error(v, name + " must be an http:// or https:// URL with a host and no credentials");
-    return ok;
-  }
-
-  RoleSet roles(const fhir::Json& v, const std::string& name) {
-    RoleSet set;
-    if (!v.isArray() || v.items().empty()) {
-      error(v, name + " must be a non-empty list of \"ingest\", \"read\", \"admin\", \"metrics\"");
-      return set;
-    }
-    for (const fhir::Json& r : v.items()) {
-      std::optional<Role> role = r.isString() ? roleFromName(r.text()) : std::nullopt;
-      if (!role) {
-        error(r, name + ": unknown role (expected \"ingest\", \"read\", \"admin\" or \"metrics\")");
-        continue;
-      }
-      set.add(*role);
-    }
-    return set;
-  }
-
- private:
-  std::string_view text_;
-  std::string fileName_;
-  std::string baseDir_;
-  fhir::Issues issues_;
-};
-
-bool isLowerHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+const bind::Fields<TokenConfig>& tokenFields() {
+  using T = TokenConfig;
+  static const bind::Fields<T> fields{
+      bind::field("id", &T::id, bind::kRequired, bind::Text{}),
+      bind::field("sha256", &T::sha256Hex, bind::kRequired,
+                  bind::Text{.check = checkLowerHex64, .quoteValue = false}),
+      bind::field("roles", &T::roles, bind::kRequired, kRoles),
+  };
+  return fields;
 }
 
-void readTokens(ConfigReader& r, const fhir::Json& v, DaemonConfig* config) {
-  if (!v.isArray()) {
-    r.error(v, "tokens must be a list");
-    return;
-  }
-  for (const fhir::Json& t : v.items()) {
-    TokenConfig token;
-    bool haveId = false;
-    bool haveHash = false;
-    bool haveRoles = false;
-    r.members(t, "a token", {"id", "sha256", "roles"},
-              [&](const std::string& key, const fhir::Json& value) {
-                if (key == "id") {
-                  haveId = r.string(value, "tokens[].id", &token.id);
-                } else if (key == "sha256") {
-                  if (!value.isString() || !isLowerHex64(value.text())) {
-                    r.error(value,
-                            "tokens[].sha256 must be 64 lower-case hex digits (inloop hash-token)");
-                  } else {
-                    token.sha256Hex = value.text();
-                    haveHash = true;
-                  }
-                } else {
-                  token.roles = r.roles(value, "tokens[].roles");
-                  haveRoles = true;
-                }
-              });
-    if (t.isObject() && !(haveId && haveHash && haveRoles)) {
-      r.error(t, "a token needs \"id\", \"sha256\" and \"roles\"");
-      continue;
-    }
-    for (const TokenConfig& other : config->tokens) {
-      if (other.id == token.id) r.error(t, "duplicate token id \"" + token.id + "\"");
-    }
-    config->tokens.push_back(std::move(token));
-  }
+const bind::Fields<ClientPrincipalConfig>& clientPrincipalFields() {
+  using C = ClientPrincipalConfig;
+  static const bind::Fields<C> fields{
+      bind::field("subject", &C::subject, bind::kRequired, bind::Text{}),
+      bind::field("id", &C::id, bind::kRequired, bind::Text{}),
+      bind::field("roles", &C::roles, bind::kRequired, kRoles),
+  };
+  return fields;
 }
 
-void readTls(ConfigReader& r, const fhir::Json& v, DaemonConfig* config) {
-  if (v.isNull()) return;  // explicit null: plain HTTP
-  TlsConfig tls;
-  r.members(v, "tls",
-            {"certificateFile", "privateKeyFile", "caFile", "verifyClient", "clientPrincipals"},
-            [&](const std::string& key, const fhir::Json& value) {
-              if (key == "certificateFile") {
-                r.path(value, "tls.certificateFile", &tls.certificateFile);
-              } else if (key == "privateKeyFile") {
-                r.path(value, "tls.privateKeyFile", &tls.privateKeyFile);
-              } else if (key == "caFile") {
-                r.path(value, "tls.caFile", &tls.caFile);
-              } else if (key == "verifyClient") {
-                const std::string& s = value.text();
-                if (value.isString() && s == "none") {
-                  tls.verifyClient = ClientVerification::kNone;
-                } else if (value.isString() && s == "optional") {
-                  tls.verifyClient = ClientVerification::kOptional;
-                } else if (value.isString() && s == "required") {
-                  tls.verifyClient = ClientVerification::kRequired;
-                } else {
-                  r.error(value, "tls.verifyClient must be \"none\", \"optional\" or \"required\"");
-                }
-              } else if (value.isArray()) {
-                for (const fhir::Json& p : value.items()) {
-                  ClientPrincipalConfig cp;
-                  r.members(p, "a client principal", {"subject", "id", "roles"},
-                            [&](const std::string& k, const fhir::Json& pv) {
-                              if (k == "subject") {
-                                r.string(pv, "clientPrincipals[].subject", &cp.subject);
-                              } else if (k == "id") {
-                                r.string(pv, "clientPrincipals[].id", &cp.id);
-                              } else {
-                                cp.roles = r.roles(pv, "clientPrincipals[].roles");
-                              }
-                            });
-                  if (p.isObject() && (cp.subject.empty() || cp.id.empty() || cp.roles.bits == 0)) {
-                    r.error(p, "a client principal needs \"subject\", \"id\" and \"roles\"");
-                  }
-                  tls.clientPrincipals.push_back(std::move(cp));
-                }
-              } else {
-                r.error(value, "tls.clientPrincipals must be a list");
-              }
-            });
-  if (v.isObject()) {
-    if (tls.certificateFile.empty() || tls.privateKeyFile.empty()) {
-      r.error(v, "tls needs \"certificateFile\" and \"privateKeyFile\"");
-    }
-    if (tls.verifyClient != ClientVerification::kNone && tls.caFile.empty()) {
-      r.error(v, "tls.verifyClient needs \"caFile\" (the CA that signs client certificates)");
-    }
-  }
-  config->tls = std::move(tls);
+bind::Fields<TlsConfig> tlsFields(const std::string& baseDir) {
+  using T = TlsConfig;
+  return bind::Fields<T>{
+      {
+          bind::field("certificateFile", &T::certificateFile, bind::kRequired, FileName{baseDir}),
+          bind::field("privateKeyFile", &T::privateKeyFile, bind::kRequired, FileName{baseDir}),
+          bind::field("caFile", &T::caFile, bind::kOptional, FileName{baseDir}),
+          bind::field("verifyClient", &T::verifyClient, bind::kOptional,
+                      bind::Enum<ClientVerification>{{"none", ClientVerification::kNone},
+                                                     {"optional", ClientVerification::kOptional},
+                                                     {"required", ClientVerification::kRequired}}),
+          bind::field(
+              "clientPrincipals", &T::clientPrincipals, bind::kOptional,
+              bind::List<bind::Object<ClientPrincipalConfig>>{.item = {clientPrincipalFields}}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, T* tls) {
+        if (tls->verifyClient != ClientVerification::kNone && tls->caFile.empty()) {
+          r.error("required", object, p,
+                  "\"verifyClient\" needs \"caFile\" (the CA that signs client certificates)");
+        }
+      }};
 }
 
-void readDelivery(ConfigReader& r, const fhir::Json& v, DeliveryConfig* d) {
-  constexpr std::int64_t kDay = 86'400'000;
-  r.members(v, "delivery",
-            {"backoffBaseMs", "backoffCapMs", "alertAgeMs", "breakerFailures", "breakerOpenMs",
-             "leaseMs"},
-            [&](const std::string& key, const fhir::Json& value) {
-              const std::string name = "delivery." + key;
-              if (key == "backoffBaseMs") {
-                r.integer(value, name, 1, kDay, &d->backoffBaseMs);
-              } else if (key == "backoffCapMs") {
-                r.integer(value, name, 1, kDay, &d->backoffCapMs);
-              } else if (key == "alertAgeMs") {
-                r.integer(value, name, 1000, 30 * kDay, &d->alertAgeMs);
-              } else if (key == "breakerFailures") {
-                r.integer(value, name, 1, 1000, &d->breakerFailures);
-              } else if (key == "breakerOpenMs") {
-                r.integer(value, name, 1, kDay, &d->breakerOpenMs);
-              } else {
-                r.integer(value, name, 1000, kDay, &d->leaseMs);
-              }
-            });
+bind::Integer<std::int64_t> millis(std::int64_t min, std::int64_t max) {
+  return bind::Integer<std::int64_t>{.min = min, .max = max};
 }
 
-void readLimits(ConfigReader& r, const fhir::Json& v, ServerLimits* l) {
-  constexpr std::int64_t kInt = 1'000'000'000;
-  r.members(v, "limits",
-            {"maxBodyBytes", "maxBatchBytes", "maxBatchRecords", "maxHeaderFields",
-             "requestTimeoutMs", "requestDeadlineMs", "headerDeadlineMs", "keepAliveTimeoutMs",
-             "maxKeepAliveRequests", "maxThreads", "maxQueuedConnections",
-             "maxConnectionsPerClient", "maxInFlight", "maxConcurrentBatches", "retryAfterSeconds"},
-            [&](const std::string& key, const fhir::Json& value) {
-              const std::string name = "limits." + key;
-              if (key == "maxBodyBytes") {
-                r.integer(value, name, 1024, std::int64_t{1} << 30, &l->maxBodyBytes);
-              } else if (key == "maxBatchBytes") {
-                r.integer(value, name, 1024, std::int64_t{4} << 30, &l->maxBatchBytes);
-              } else if (key == "maxBatchRecords") {
-                r.integer(value, name, 1, 1'000'000, &l->maxBatchRecords);
-              } else if (key == "maxHeaderFields") {
-                r.integer(value, name, 8, 100, &l->maxHeaderFields);
-              } else if (key == "requestTimeoutMs") {
-                r.integer(value, name, 100, 3'600'000, &l->requestTimeoutMs);
-              } else if (key == "requestDeadlineMs") {
-                r.integer(value, name, 100, 3'600'000, &l->requestDeadlineMs);
-              } else if (key == "headerDeadlineMs") {
-                r.integer(value, name, 100, 3'600'000, &l->headerDeadlineMs);
-              } else if (key == "keepAliveTimeoutMs") {
-                r.integer(value, name, 100, 3'600'000, &l->keepAliveTimeoutMs);
-              } else if (key == "maxKeepAliveRequests") {
-                r.integer(value, name, 0, kInt, &l->maxKeepAliveRequests);
-              } else if (key == "maxThreads") {
-                r.integer(value, name, 1, 1024, &l->maxThreads);
-              } else if (key == "maxQueuedConnections") {
-                r.integer(value, name, 1, 65536, &l->maxQueuedConnections);
-              } else if (key == "maxConnectionsPerClient") {
-                r.integer(value, name, 1, 65536, &l->maxConnectionsPerClient);
-              } else if (key == "maxInFlight") {
-                r.integer(value, name, 1, 65536, &l->maxInFlight);
-              } else if (key == "maxConcurrentBatches") {
-                r.integer(value, name, 1, 1024, &l->maxConcurrentBatches);
-              } else {
-                r.integer(value, name, 1, 3600, &l->retryAfterSeconds);
-              }
-            });
+const bind::Fields<DeliveryConfig>& deliveryFields() {
+  using D = DeliveryConfig;
+  static const bind::Fields<D> fields{
+      bind::field("backoffBaseMs", &D::backoffBaseMs, bind::kOptional, millis(1, kDayMs)),
+      bind::field("backoffCapMs", &D::backoffCapMs, bind::kOptional, millis(1, kDayMs)),
+      bind::field("alertAgeMs", &D::alertAgeMs, bind::kOptional, millis(1000, 30 * kDayMs)),
+      bind::field("breakerFailures", &D::breakerFailures, bind::kOptional,
+                  bind::Integer<int>{.min = 1, .max = 1000}),
+      bind::field("breakerOpenMs", &D::breakerOpenMs, bind::kOptional, millis(1, kDayMs)),
+      bind::field("leaseMs", &D::leaseMs, bind::kOptional, millis(1000, kDayMs)),
+  };
+  return fields;
 }
 
-void readInbox(ConfigReader& r, const fhir::Json& v, InboxConfig* inbox) {
-  r.members(v, "inbox", {"enabled", "dir", "pollIntervalMs", "maxFileBytes"},
-            [&](const std::string& key, const fhir::Json& value) {
-              if (key == "enabled") {
-                r.boolean(value, "inbox.enabled", &inbox->enabled);
-              } else if (key == "dir") {
-                r.path(value, "inbox.dir", &inbox->dir);
-              } else if (key == "pollIntervalMs") {
-                r.integer(value, "inbox.pollIntervalMs", 10, 3'600'000, &inbox->pollIntervalMs);
-              } else {
-                r.integer(value, "inbox.maxFileBytes", 1024, std::int64_t{4} << 30,
-                          &inbox->maxFileBytes);
-              }
-            });
+const bind::Fields<ServerLimits>& limitFields() {
+  using L = ServerLimits;
+  using Size = bind::Integer<std::size_t>;
+  using Int = bind::Integer<int>;
+  static const bind::Fields<L> fields{
+      bind::field("maxBodyBytes", &L::maxBodyBytes, bind::kOptional,
+                  Size{.min = 1024, .max = std::int64_t{1} << 30}),
+      bind::field("maxBatchBytes", &L::maxBatchBytes, bind::kOptional,
+                  Size{.min = 1024, .max = std::int64_t{4} << 30}),
+      bind::field("maxBatchRecords", &L::maxBatchRecords, bind::kOptional,
+                  Size{.min = 1, .max = 1'000'000}),
+      bind::field("maxHeaderFields", &L::maxHeaderFields, bind::kOptional,
+                  Size{.min = 8, .max = 100}),
+      bind::field("requestTimeoutMs", &L::requestTimeoutMs, bind::kOptional, millis(100, kHourMs)),
+      bind::field("requestDeadlineMs", &L::requestDeadlineMs, bind::kOptional,
+                  millis(100, kHourMs)),
+      bind::field("headerDeadlineMs", &L::headerDeadlineMs, bind::kOptional, millis(100, kHourMs)),
+      bind::field("keepAliveTimeoutMs", &L::keepAliveTimeoutMs, bind::kOptional,
+                  millis(100, kHourMs)),
+      bind::field("maxKeepAliveRequests", &L::maxKeepAliveRequests, bind::kOptional,
+                  Int{.min = 0, .max = 1'000'000'000}),
+      bind::field("maxThreads", &L::maxThreads, bind::kOptional, Int{.min = 1, .max = 1024}),
+      bind::field("maxQueuedConnections", &L::maxQueuedConnections, bind::kOptional,
+                  Int{.min = 1, .max = 65536}),
+      bind::field("maxConnectionsPerClient", &L::maxConnectionsPerClient, bind::kOptional,
+                  Int{.min = 1, .max = 65536}),
+      bind::field("maxInFlight", &L::maxInFlight, bind::kOptional, Int{.min = 1, .max = 65536}),
+      bind::field("maxConcurrentBatches", &L::maxConcurrentBatches, bind::kOptional,
+                  Int{.min = 1, .max = 1024}),
+      bind::field("retryAfterSeconds", &L::retryAfterSeconds, bind::kOptional,
+                  Int{.min = 1, .max = 3600}),
+  };
+  return fields;
 }
 
-void readRetention(ConfigReader& r, const fhir::Json& v, RetentionConfig* retention) {
-  r.members(v, "retention", {"purgeAfterDays", "intervalMinutes"},
-            [&](const std::string& key, const fhir::Json& value) {
-              if (key == "purgeAfterDays") {
-                r.integer(value, "retention.purgeAfterDays", 0, 36'500, &retention->purgeAfterDays);
-              } else {
-                r.integer(value, "retention.intervalMinutes", 1, 10'080,
-                          &retention->intervalMinutes);
-              }
-            });
+bind::Fields<InboxConfig> inboxFields(const std::string& baseDir) {
+  using I = InboxConfig;
+  return bind::Fields<I>{
+      bind::field("enabled", &I::enabled, bind::kOptional, bind::Boolean{}),
+      bind::field("dir", &I::dir, bind::kOptional, FileName{baseDir}),
+      bind::field("pollIntervalMs", &I::pollIntervalMs, bind::kOptional, millis(10, kHourMs)),
+      bind::field("maxFileBytes", &I::maxFileBytes, bind::kOptional,
+                  bind::Integer<std::size_t>{.min = 1024, .max = std::int64_t{4} << 30}),
+  };
 }
 
-void readEncryption(ConfigReader& r, const fhir::Json& v, EncryptionConfig* encryption) {
-  r.members(v, "encryption", {"keyFile"}, [&](const std::string&, const fhir::Json& value) {
-    r.path(value, "encryption.keyFile", &encryption->keyFile);
-  });
+const bind::Fields<RetentionConfig>& retentionFields() {
+  using R = RetentionConfig;
+  static const bind::Fields<R> fields{
+      bind::field("purgeAfterDays", &R::purgeAfterDays, bind::kOptional,
+                  bind::Integer<>{.min = 0, .max = 36'500}),
+      bind::field("intervalMinutes", &R::intervalMinutes, bind::kOptional,
+                  bind::Integer<>{.min = 1, .max = 10'080}),
+  };
+  return fields;
 }
 
-// An id that names something in metrics labels and logs: [A-Za-z0-9._-]{1,64}.
-bool isIdText(const std::string& id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
-    return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
-  });
+bind::Fields<EncryptionConfig> encryptionFields(const std::string& baseDir) {
+  return bind::Fields<EncryptionConfig>{
+      bind::field("keyFile", &EncryptionConfig::keyFile, bind::kOptional, FileName{baseDir}),
+  };
 }
 
 // Header names a webhook may not set: inloop sets them, or (credentials) they
-// belong in "secretHeaders".
-bool headerAllowed(const std::string& name, bool secret, std::string* why) {
-  std::string lname = name;
+// belong in "secretHeaders"; nullptr when allowed.
+const char* headerRefusal(std::string_view name, bool secret) {
+  std::string lname(name);
   std::transform(lname.begin(), lname.end(), lname.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) != 0 ||
-           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-  });
+  if (const char* why = config_fields::checkHeaderName(name)) return why;
   for (std::string_view own :
        {"host", "content-length", "content-type", "transfer-encoding", "connection"}) {
-    if (lname == own) *why = "inloop sets this header itself";
+    if (lname == own) return "inloop sets this header itself";
   }
   if (!secret && (lname.find("auth") != std::string::npos || lname == "cookie")) {
-    *why = "credentials belong in \"secretHeaders\", never inline";
+    return "credentials belong in \"secretHeaders\", never inline";
   }
-  if (!token) *why = "not a valid header name";
-  return why->empty();
+  return nullptr;
 }
 
-void readWebhookHeaders(ConfigReader& r, const fhir::Json& v, const std::string& what, bool secret,
-                        AlertWebhookConfig* w) {
-  if (!v.isObject()) {
-    r.error(v, what + " must be an object of header name -> " +
-                   (secret ? "{\"file\": PATH} or {\"env\": VARIABLE}" : "value"));
-    return;
-  }
-  for (const auto& [name, value] : v.members()) {
-    const std::string label = what + "[\"" + name + "\"]";
-    std::string why;
-    if (!headerAllowed(name, secret, &why)) {
-      r.error(value, label + ": " + why);
-    } else if (secret) {
-      SecretHeaderConfig h{name, {}};
-      if (r.secret(value, label, &h.value)) w->secretHeaders.push_back(std::move(h));
-    } else if (!value.isString() ||
-               std::any_of(value.text().begin(), value.text().end(),
-                           [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; })) {
-      r.error(value, label + " must be a string without control characters");
-    } else {
-      w->headers.push_back({name, value.text()});
-    }
-  }
-}
-
-void readWebhooks(ConfigReader& r, const fhir::Json& v, AlertsConfig* a) {
-  if (!v.isArray()) {
-    r.error(v, "alerts.webhooks must be a list");
-    return;
-  }
-  for (const fhir::Json& item : v.items()) {
-    AlertWebhookConfig w;
-    const std::string what = "alerts.webhooks[" + std::to_string(a->webhooks.size()) + "]";
-    r.members(item, what,
-              {"id", "url", "headers", "secretHeaders", "caFile", "timeoutMs", "attempts"},
-              [&](const std::string& key, const fhir::Json& value) {
-                const std::string name = what + "." + key;
-                if (key == "id") {
-                  if (r.string(value, name, &w.id) && !isIdText(w.id)) {
-                    r.error(value, name + " must be 1 to 64 of A-Z a-z 0-9 . _ -");
-                    w.id.clear();
-                  }
-                } else if (key == "url" && value.isObject()) {
-                  r.secret(value, name, &w.urlSecret);
-                } else if (key == "url") {
-                  r.httpUrl(value, name, &w.url);
-                } else if (key == "headers" || key == "secretHeaders") {
-                  readWebhookHeaders(r, value, name, key == "secretHeaders", &w);
-                } else if (key == "caFile") {
-                  r.path(value, name, &w.caFile);
-                } else if (key == "timeoutMs") {
-                  r.integer(value, name, 100, 600'000, &w.timeoutMs);
-                } else {
-                  r.integer(value, name, 1, 20, &w.attempts);
-                }
-              });
-    if (!item.isObject()) continue;
-    if (w.id.empty() || (w.url.empty() && !w.urlSecret.isSet())) {
-      r.error(item, what + " needs \"id\" and \"url\"");
-    }
-    for (const AlertWebhookConfig& other : a->webhooks) {
-      if (!w.id.empty() && other.id == w.id) {
-        r.error(item, "duplicate webhook id \"" + w.id + "\"");
-      }
-    }
-    a->webhooks.push_back(std::move(w));
-  }
-}
-
-// A rule that is `false` (off), `true` (on, defaults) or, for the ones with
-// a threshold, its settings.
-void readAlertRules(ConfigReader& r, const fhir::Json& v, AlertRulesConfig* rules) {
-  constexpr std::int64_t kDay = 86'400'000;
-  r.members(
-      v, "alerts.rules",
-      {"deadLetters", "circuitOpen", "notSent", "oldestPendingAgeMs", "reloadRejected"},
-      [&](const std::string& key, const fhir::Json& value) {
-        const std::string name = "alerts.rules." + key;
-        if (key == "deadLetters" && value.isObject()) {
-          rules->deadLetters = true;
-          r.members(
-              value, name, {"count", "intervalMs"}, [&](const std::string& k, const fhir::Json& n) {
-                if (k == "count") {
-                  r.integer(n, name + ".count", 1, 1'000'000, &rules->deadLetterCount);
-                } else {
-                  r.integer(n, name + ".intervalMs", 1000, 30 * kDay, &rules->deadLetterIntervalMs);
-                }
-              });
-        } else if (key == "deadLetters") {
-          if (!value.isBool()) {
-            r.error(value, name + " must be true, false or {\"count\": N, \"intervalMs\": MS}");
-          } else {
-            rules->deadLetters = value.asBool();
+// {"Header-Name": value, ...} in file order.
+template <typename V, typename C>
+bind::Custom<std::vector<V>> headerMap(bool secret, C codec,
+                                       std::function<V(std::string, typename C::Value)> make) {
+  return bind::Custom<std::vector<V>>{
+      [=](bind::Reading& r, const Json& v, const bind::Path& p, std::vector<V>* out) {
+        if (!v.isObject()) return r.wrongType(v, p, "an object of header name -> value"), false;
+        bool ok = true;
+        for (const auto& [name, value] : v.members()) {
+          const bind::Path at = p.member(name);
+          if (const char* why = headerRefusal(name, secret)) {
+            r.error("value", value, at, why);
+            ok = false;
+            continue;
           }
-        } else if (key == "oldestPendingAgeMs" && value.isBool() && !value.asBool()) {
-          rules->oldestPendingAgeMs = 0;
-        } else if (key == "oldestPendingAgeMs") {
-          r.integer(value, name + " (or false)", 1000, 30 * kDay, &rules->oldestPendingAgeMs);
-        } else if (key == "circuitOpen") {
-          r.boolean(value, name, &rules->circuitOpen);
-        } else if (key == "notSent") {
-          r.boolean(value, name, &rules->notSent);
-        } else {
-          r.boolean(value, name, &rules->reloadRejected);
+          typename C::Value one{};
+          if (codec.read(r, value, at, &one)) {
+            out->push_back(make(name, std::move(one)));
+          } else {
+            ok = false;
+          }
         }
-      });
+        return ok;
+      },
+      {}};
 }
 
-void readAlerts(ConfigReader& r, const fhir::Json& v, AlertsConfig* a) {
-  r.members(v, "alerts", {"instance", "evaluateEveryMs", "repeatMs", "rules", "webhooks"},
-            [&](const std::string& key, const fhir::Json& value) {
-              if (key == "instance") {
-                r.string(value, "alerts.instance", &a->instance);
-              } else if (key == "evaluateEveryMs") {
-                r.integer(value, "alerts.evaluateEveryMs", 100, 3'600'000, &a->evaluateEveryMs);
-              } else if (key == "repeatMs") {
-                r.integer(value, "alerts.repeatMs (0: never)", 0, 30 * 86'400'000LL, &a->repeatMs);
-              } else if (key == "rules") {
-                readAlertRules(r, value, &a->rules);
-              } else {
-                readWebhooks(r, value, a);
-              }
-            });
+struct HeaderValue : bind::Text {
+  using Value = std::string;
+};
+struct SecretValue : Secret {
+  using Value = mappings::SecretRef;
+};
+
+bind::Fields<AlertWebhookConfig> webhookFields(const std::string& baseDir) {
+  using W = AlertWebhookConfig;
+  return bind::Fields<W>{{
+      bind::field("id", &W::id, bind::kRequired, bind::Text{.check = config_fields::checkId}),
+      // An http(s) URL, or a secret reference when the URL itself is a secret.
+      bind::computedField<W>("url", bind::kRequired,
+                             [baseDir](bind::Reading& r, const Json& v, const bind::Path& p, W* w) {
+                               if (v.isObject()) {
+                                 return Secret{baseDir}.read(r, v, p, &w->urlSecret);
+                               }
+                               return HttpUrl{.allowQuery = true}.read(r, v, p, &w->url);
+                             }),
+      bind::field("headers", &W::headers, bind::kOptional,
+                  headerMap<mappings::HeaderField>(
+                      false, HeaderValue{{.minChars = 0, .check = config_fields::checkHeaderValue}},
+                      [](std::string name, std::string value) {
+                        return mappings::HeaderField{std::move(name), std::move(value)};
+                      })),
+      bind::field("secretHeaders", &W::secretHeaders, bind::kOptional,
+                  headerMap<SecretHeaderConfig>(
+                      true, SecretValue{{baseDir}},
+                      [](std::string name, mappings::SecretRef value) {
+                        return SecretHeaderConfig{std::move(name), std::move(value)};
+                      })),
+      bind::field("caFile", &W::caFile, bind::kOptional, FileName{baseDir}),
+      bind::field("timeoutMs", &W::timeoutMs, bind::kOptional, millis(100, 600'000)),
+      bind::field("attempts", &W::attempts, bind::kOptional,
+                  bind::Integer<int>{.min = 1, .max = 20}),
+  }};
+}
+
+const bind::Fields<AlertRulesConfig>& deadLetterRuleFields() {
+  using A = AlertRulesConfig;
+  static const bind::Fields<A> fields{
+      bind::field("count", &A::deadLetterCount, bind::kOptional,
+                  bind::Integer<int>{.min = 1, .max = 1'000'000}),
+      bind::field("intervalMs", &A::deadLetterIntervalMs, bind::kOptional,
+                  millis(1000, 30 * kDayMs)),
+  };
+  return fields;
+}
+
+// Each rule is `false` (off), `true` (on, defaults) or, for the ones with a
+// threshold, its settings.
+const bind::Fields<AlertRulesConfig>& alertRuleFields() {
+  using A = AlertRulesConfig;
+  static const bind::Fields<A> fields{
+      bind::computedField<A>(
+          "deadLetters", bind::kOptional,
+          [](bind::Reading& r, const Json& v, const bind::Path& p, A* a) {
+            if (v.isBool()) return a->deadLetters = v.asBool(), true;
+            if (!v.isObject()) {
+              return r.wrongType(v, p, "true, false or {\"count\": N, \"intervalMs\": MS}"), false;
+            }
+            a->deadLetters = true;
+            return bind::readObject(r, v, p, deadLetterRuleFields(), a);
+          }),
+      bind::field("circuitOpen", &A::circuitOpen, bind::kOptional, bind::Boolean{}),
+      bind::field("notSent", &A::notSent, bind::kOptional, bind::Boolean{}),
+      bind::computedField<A>(
+          "oldestPendingAgeMs", bind::kOptional,
+          [](bind::Reading& r, const Json& v, const bind::Path& p, A* a) {
+            if (v.isBool() && !v.asBool()) return a->oldestPendingAgeMs = 0, true;
+            return millis(1000, 30 * kDayMs).read(r, v, p, &a->oldestPendingAgeMs);
+          }),
+      bind::field("reloadRejected", &A::reloadRejected, bind::kOptional, bind::Boolean{}),
+  };
+  return fields;
+}
+
+bind::Fields<AlertsConfig> alertsFields(const std::string& baseDir) {
+  using A = AlertsConfig;
+  return bind::Fields<A>{
+      {
+          bind::field("instance", &A::instance, bind::kOptional, bind::Text{}),
+          bind::field("evaluateEveryMs", &A::evaluateEveryMs, bind::kOptional,
+                      millis(100, kHourMs)),
+          bind::field("repeatMs", &A::repeatMs, bind::kOptional, millis(0, 30 * kDayMs)),
+          bind::field("rules", &A::rules, bind::kOptional,
+                      bind::Object<AlertRulesConfig>{alertRuleFields}),
+          bind::field(
+              "webhooks", &A::webhooks, bind::kOptional,
+              bind::List<bind::Object<AlertWebhookConfig>>{.item = {webhookFields(baseDir)}}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, A* alerts) {
+        bind::refuseRepeats(r, object, p, "webhooks", alerts->webhooks, &AlertWebhookConfig::id,
+                            "id");
+      }};
+}
+
+bind::Fields<DaemonConfig> daemonFields(const std::string& baseDir) {
+  using D = DaemonConfig;
+  return bind::Fields<D>{
+      {
+          bind::computedField<D>("listen", bind::kOptional,
+                                 [](bind::Reading& r, const Json& v, const bind::Path& p, D* d) {
+                                   std::string s;
+                                   if (!bind::Text{}.read(r, v, p, &s)) return false;
+                                   fhir::Status st = parseListen(s, &d->host, &d->port);
+                                   if (!st.isOk()) r.error("value", v, p, st.message());
+                                   return st.isOk();
+                                 }),
+          bind::field("dataDir", &D::dataDir, bind::kOptional, FileName{baseDir}),
+          bind::field("mappingsDir", &D::mappingsDir, bind::kOptional, FileName{baseDir}),
+          bind::field("tokens", &D::tokens, bind::kOptional,
+                      bind::List<bind::Object<TokenConfig>>{.item = {tokenFields}}),
+          // null: plain HTTP, as when absent.
+          bind::computedField<D>(
+              "tls", bind::kOptional,
+              [baseDir](bind::Reading& r, const Json& v, const bind::Path& p, D* d) {
+                if (v.isNull()) return true;
+                TlsConfig tls;
+                if (!bind::readObject(r, v, p, tlsFields(baseDir), &tls)) {
+                  return false;
+                }
+                d->tls = std::move(tls);
+                return true;
+              }),
+          bind::field("limits", &D::limits, bind::kOptional,
+                      bind::Object<ServerLimits>{limitFields}),
+          bind::field("metricsRequireAuth", &D::metricsRequireAuth, bind::kOptional,
+                      bind::Boolean{}),
+          bind::field("storeQueueCapacity", &D::storeQueueCapacity, bind::kOptional,
+                      bind::Integer<std::size_t>{.min = 1, .max = 10'000'000}),
+          bind::field("storeBusyTimeoutMs", &D::storeBusyTimeoutMs, bind::kOptional,
+                      millis(10, 600'000)),
+          bind::field("logLevel", &D::logLevel, bind::kOptional,
+                      bind::Enum<std::string>{{"debug", "debug"},
+                                              {"info", "info"},
+                                              {"warning", "warning"},
+                                              {"error", "error"}}),
+          bind::field("destinationsFile", &D::destinationsFile, bind::kOptional, FileName{baseDir}),
+          bind::field("delivery", &D::delivery, bind::kOptional,
+                      bind::Object<DeliveryConfig>{deliveryFields}),
+          bind::field("inbox", &D::inbox, bind::kOptional,
+                      bind::Object<InboxConfig>{inboxFields(baseDir)}),
+          bind::field("alerts", &D::alerts, bind::kOptional,
+                      bind::Object<AlertsConfig>{alertsFields(baseDir)}),
+          bind::field("retention", &D::retention, bind::kOptional,
+                      bind::Object<RetentionConfig>{retentionFields}),
+          bind::field("encryption", &D::encryption, bind::kOptional,
+                      bind::Object<EncryptionConfig>{encryptionFields(baseDir)}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, D* d) {
+        bind::refuseRepeats(r, object, p, "tokens", d->tokens, &TokenConfig::id, "id");
+      }};
 }
 
 }  // namespace
@@ -582,62 +450,14 @@ DaemonConfigLoad parseDaemonConfig(std::string_view text, const std::string& fil
                    "not valid JSON: " + where.reason);
     return load;
   }
-  ConfigReader r(text, fileName, baseDir);
+  bind::Reading reading(&load.issues, fileName, text);
   DaemonConfig config;
   // Defaults that are paths are relative to the config file's folder too.
   if (!baseDir.empty()) {
     config.dataDir = (std::filesystem::path(baseDir) / "../var").lexically_normal().string();
     config.mappingsDir = (std::filesystem::path(baseDir) / "mappings").lexically_normal().string();
   }
-  r.members(*doc, "the configuration",
-            {"listen", "dataDir", "mappingsDir", "tokens", "tls", "limits", "metricsRequireAuth",
-             "storeQueueCapacity", "storeBusyTimeoutMs", "logLevel", "destinationsFile", "delivery",
-             "inbox", "alerts", "retention", "encryption"},
-            [&](const std::string& key, const fhir::Json& value) {
-              if (key == "listen") {
-                std::string s;
-                if (!r.string(value, "listen", &s)) return;
-                fhir::Status st = parseListen(s, &config.host, &config.port);
-                if (!st.isOk()) r.error(value, st.message());
-              } else if (key == "dataDir") {
-                r.path(value, "dataDir", &config.dataDir);
-              } else if (key == "mappingsDir") {
-                r.path(value, "mappingsDir", &config.mappingsDir);
-              } else if (key == "tokens") {
-                readTokens(r, value, &config);
-              } else if (key == "tls") {
-                readTls(r, value, &config);
-              } else if (key == "limits") {
-                readLimits(r, value, &config.limits);
-              } else if (key == "metricsRequireAuth") {
-                r.boolean(value, "metricsRequireAuth", &config.metricsRequireAuth);
-              } else if (key == "storeQueueCapacity") {
-                r.integer(value, "storeQueueCapacity", 1, 10'000'000, &config.storeQueueCapacity);
-              } else if (key == "storeBusyTimeoutMs") {
-                r.integer(value, "storeBusyTimeoutMs", 10, 600'000, &config.storeBusyTimeoutMs);
-              } else if (key == "destinationsFile") {
-                r.path(value, "destinationsFile", &config.destinationsFile);
-              } else if (key == "delivery") {
-                readDelivery(r, value, &config.delivery);
-              } else if (key == "inbox") {
-                readInbox(r, value, &config.inbox);
-              } else if (key == "alerts") {
-                readAlerts(r, value, &config.alerts);
-              } else if (key == "retention") {
-                readRetention(r, value, &config.retention);
-              } else if (key == "encryption") {
-                readEncryption(r, value, &config.encryption);
-              } else {
-                std::string level;
-                if (!r.string(value, "logLevel", &level)) return;
-                if (level != "debug" && level != "info" && level != "warning" && level != "error") {
-                  r.error(value, "logLevel must be \"debug\", \"info\", \"warning\" or \"error\"");
-                  return;
-                }
-                config.logLevel = level;
-              }
-            });
-  load.issues = std::move(r.issues());
+  bind::readObject(reading, *doc, bind::Path(), daemonFields(baseDir), &config);
   if (!fhir::hasErrors(load.issues)) load.config = std::move(config);
   return load;
 }

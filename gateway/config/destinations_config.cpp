@@ -70,50 +70,10 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-struct UrlParts {
-  std::string scheme;
-  std::string host;
-};
+using config_fields::UrlParts;
 
-// "http(s)://host[:port][/path]" without query, fragment, user info or spaces.
 std::optional<UrlParts> parseHttpUrl(std::string_view url, std::string* why) {
-  UrlParts parts;
-  std::string_view rest;
-  if (url.rfind("https://", 0) == 0) {
-    parts.scheme = "https";
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    parts.scheme = "http";
-    rest = url.substr(7);
-  } else {
-    *why = "must start with http:// or https://";
-    return std::nullopt;
-  }
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
-      *why = "must not contain spaces or control characters";
-      return std::nullopt;
-    }
-  }
-  if (url.find_first_of("?#") != std::string_view::npos) {
-    *why = "must not have a query or fragment";
-    return std::nullopt;
-  }
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  if (authority.find('@') != std::string_view::npos) {
-    *why = "must not carry credentials (use \"auth\")";
-    return std::nullopt;
-  }
-  if (authority.empty() || authority[0] == ':') {
-    *why = "has no host";
-    return std::nullopt;
-  }
-  if (authority[0] == '[') {
-    parts.host = std::string(authority.substr(0, authority.find(']') + 1));
-  } else {
-    parts.host = std::string(authority.substr(0, authority.find(':')));
-  }
-  return parts;
+  return config_fields::parseHttpUrl(url, false, why);
 }
 
 std::string stripTrailingSlashes(std::string s) {
@@ -822,13 +782,6 @@ std::string routeIdPart(std::string_view practiceId) {
 }  // namespace
 
 bool isDestinationsFileName(std::string_view fileName) { return fileName == kDestinationsFileName; }
-
-SecretProbe systemSecretProbe() {
-  SecretProbe p;
-  p.fileReadable = [](const std::string& path) { return ::access(path.c_str(), R_OK) == 0; };
-  p.envSet = [](const std::string& name) { return std::getenv(name.c_str()) != nullptr; };
-  return p;
-}
 
 DestinationsLoad parseDestinationsConfig(std::string_view text, const std::string& fileName,
                                          const std::string& baseDir, const SecretProbe* probe) {

@@ -31,6 +31,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
+#include "gateway/config/config_fields.h"
 #include "mappings/shaping/destination.h"
 #include "mappings/tables/tables.h"
 
@@ -46,16 +47,6 @@ inline constexpr std::string_view kPlainHttpPhiConsent =
 // True for "destinations.json" (a base name), the file check-config hands to
 // checkDestinationsFiles.
 bool isDestinationsFileName(std::string_view fileName);
-
-// How the loader checks that referenced secrets exist; injected so tests need
-// neither real files nor environment variables.
-struct SecretProbe {
-  std::function<bool(const std::string& path)> fileReadable;
-  std::function<bool(const std::string& name)> envSet;
-};
-
-// Checks the real file system and environment.
-SecretProbe systemSecretProbe();
 
 struct DestinationsLoad {
   std::optional<mappings::Destinations> config;  // set only when issues has no errors

@@ -12,6 +12,7 @@
 #include <span>
 #include <utility>
 
+#include "fhir/binding.h"
 #include "fhir/primitives.h"
 #include "fhir/swar.h"
 
@@ -108,56 +109,10 @@ std::string_view wireOf(E value) {
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-// `"a", "b", "c"` for messages.
-std::string quotedList(std::span<const std::string_view> names) {
-  std::string out;
-  for (std::string_view n : names) {
-    if (!out.empty()) out += ", ";
-    out += quoted(n);
-  }
-  return out;
-}
-
-// ---- Did-you-mean ----
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Case-insensitive Levenshtein distance (inputs are short: keys and enum values).
-std::size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1);
-  std::vector<std::size_t> cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t subst = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// The candidate closest to `word` when it is close enough to be a likely typo.
-std::optional<std::string_view> closest(std::string_view word,
-                                        std::span<const std::string_view> candidates) {
-  if (word.size() > 80) return std::nullopt;  // nothing we know is that long
-  std::optional<std::string_view> best;
-  std::size_t bestDistance = 0;
-  for (std::string_view c : candidates) {
-    const std::size_t d = editDistance(word, c);
-    if (!best || d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  const std::size_t allowed = std::min<std::size_t>(2, std::max<std::size_t>(1, word.size() / 3));
-  if (best && bestDistance <= allowed) return best;
-  return std::nullopt;
-}
+using fhir::bind::quotedList;
 
 std::string suggestion(std::string_view word, std::span<const std::string_view> candidates) {
-  auto c = closest(word, candidates);
+  auto c = fhir::bind::closest(word, candidates);
   return c ? "; did you mean " + quoted(*c) + "?" : std::string();
 }
 
@@ -1380,22 +1335,26 @@ template std::optional<MeasurementMethod> fromWire<MeasurementMethod>(std::strin
 template std::optional<MedicationAction> fromWire<MedicationAction>(std::string_view);
 template std::optional<Route> fromWire<Route>(std::string_view);
 
-// ---- Public: Decimal ----
-
-std::optional<Decimal> Decimal::fromText(std::string_view text) {
-  if (!fhir::isValidDecimal(text)) return std::nullopt;
-  double value = 0;
-  const auto res = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (res.ec != std::errc() || res.ptr != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return Decimal{std::string(text), value};
+template <typename E>
+std::span<const std::string_view> wireNames() {
+  return WireNames<E>::kValues;
 }
 
-Decimal Decimal::of(double value) {
-  Json j = Json::number(value);
-  return Decimal{j.isNumber() ? j.text() : "0", j.isNumber() ? value : 0};
-}
+template std::span<const std::string_view> wireNames<RecordType>();
+template std::span<const std::string_view> wireNames<Sex>();
+template std::span<const std::string_view> wireNames<ClinicianRole>();
+template std::span<const std::string_view> wireNames<ProgramKind>();
+template std::span<const std::string_view> wireNames<ProgramStatus>();
+template std::span<const std::string_view> wireNames<Comparator>();
+template std::span<const std::string_view> wireNames<GoalStatus>();
+template std::span<const std::string_view> wireNames<GoalAchievement>();
+template std::span<const std::string_view> wireNames<ActivityStatus>();
+template std::span<const std::string_view> wireNames<FrequencyPer>();
+template std::span<const std::string_view> wireNames<AbsentReason>();
+template std::span<const std::string_view> wireNames<MeasurementStatus>();
+template std::span<const std::string_view> wireNames<MeasurementMethod>();
+template std::span<const std::string_view> wireNames<MedicationAction>();
+template std::span<const std::string_view> wireNames<Route>();
 
 // ---- Public: reading ----
 

@@ -21,11 +21,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "fhir/decimal.h"
 #include "fhir/issue.h"
 #include "fhir/json.h"
 
@@ -104,22 +106,14 @@ std::string_view toWire(Route value);
 // every enumeration above: fromWire<MedicationAction>("taper-step").
 template <typename E>
 std::optional<E> fromWire(std::string_view wire);
+// Every wire string of enumeration E (index = enumerator value).
+template <typename E>
+std::span<const std::string_view> wireNames();
 
 // ---- Values ----
 
-// A JSON number as the clinic wrote it. `text` is valid JSON number text;
-// `value` is its double. Equality compares the text (4.50 != 4.5).
-struct Decimal {
-  std::string text;
-  double value = 0;
-
-  // From JSON number text; nullopt when `text` is not a finite JSON number.
-  static std::optional<Decimal> fromText(std::string_view text);
-  // Shortest text that reads back as `value` (for values built in code).
-  static Decimal of(double value);
-
-  bool operator==(const Decimal& other) const { return text == other.text; }
-};
+// A JSON number as the clinic wrote it (fhir/decimal.h).
+using fhir::Decimal;
 
 // author, performer, prescriber, care-team members. `lead` only in careTeam.
 struct Clinician {

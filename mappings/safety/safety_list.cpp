@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "fhir/binding.h"
+#include "mappings/record/wire_code.h"
 #include "mappings/safety/safety.h"
 
 namespace inloop::mappings {
@@ -248,254 +250,139 @@ fhir::Result<MedicationList> applyRecord(const MedicationList& list, const PlanR
 
 namespace {
 
-Json str(std::string_view s) { return Json::string(std::string(s)); }
+namespace bind = fhir::bind;
 
-Json quantityJson(const Quantity& q) {
-  Json o = Json::object();
-  o.set("value", Json::numberText(q.value.text));
-  o.set("unit", str(q.unit));
-  return o;
+const bind::Fields<Quantity>& quantityFields() {
+  static const bind::Fields<Quantity> fields{
+      bind::field("value", &Quantity::value, bind::kRequired, bind::DecimalCodec{}),
+      bind::field("unit", &Quantity::unit, bind::kRequired, bind::Text{}),
+  };
+  return fields;
 }
 
-Json frequencyJson(const MedicationFrequency& f) {
-  Json o = Json::object();
-  if (f.isText()) {
-    o.set("text", str(f.text));
-  } else {
-    o.set("count", Json::number(f.count));
-    o.set("per", str(toWire(f.per)));
-  }
-  return o;
+// Either {"text": ...} or {"count": n, "per": ...}.
+const bind::Fields<MedicationFrequency>& textFrequencyFields() {
+  static const bind::Fields<MedicationFrequency> fields{
+      bind::field("text", &MedicationFrequency::text, bind::kRequired, bind::Text{}),
+  };
+  return fields;
 }
 
-Json entryJson(const MedicationEntry& e) {
-  Json o = Json::object();
-  o.set("drug", str(e.drug));
-  if (!e.display.empty()) o.set("display", str(e.display));
-  if (e.dose) o.set("dose", quantityJson(*e.dose));
-  if (e.frequency) o.set("frequency", frequencyJson(*e.frequency));
-  if (e.route) o.set("route", str(toWire(*e.route)));
-  if (e.asNeeded) o.set("asNeeded", Json::boolean(*e.asNeeded));
-  o.set("since", str(e.since));
-  o.set("action", str(toWire(e.action)));
-  o.set("recordId", str(e.recordId));
-  o.set("version", Json::number(e.version));
-  return o;
+const bind::Fields<MedicationFrequency>& countFrequencyFields() {
+  static const bind::Fields<MedicationFrequency> fields{
+      bind::field("count", &MedicationFrequency::count, bind::kRequired, bind::Integer<>{.min = 1}),
+      bind::field("per", &MedicationFrequency::per, bind::kRequired, WireCode<FrequencyPer>{}),
+  };
+  return fields;
 }
 
-Json changeJson(const MedicationChange& c) {
-  Json o = Json::object();
-  o.set("recordId", str(c.recordId));
-  o.set("version", Json::number(c.version));
-  o.set("action", str(toWire(c.action)));
-  o.set("drug", str(c.drug));
-  o.set("effective", str(c.effective));
-  if (c.before) o.set("before", entryJson(*c.before));
-  if (c.after) o.set("after", entryJson(*c.after));
-  if (c.reportedMmeBefore) o.set("reportedMmeBefore", Json::numberText(c.reportedMmeBefore->text));
-  if (c.undoneBy) o.set("undoneBy", Json::number(*c.undoneBy));
-  if (c.undid) o.set("undid", Json::number(*c.undid));
-  if (c.restored) o.set("restored", Json::boolean(true));
-  if (!c.notified.empty()) {
-    Json a = Json::array();
-    for (const std::string& r : c.notified) a.push(str(r));
-    o.set("notified", std::move(a));
-  }
-  return o;
+const bind::Custom<MedicationFrequency> kFrequency{
+    [](bind::Reading& r, const Json& v, const bind::Path& p, MedicationFrequency* out) {
+      const bool text = v.isObject() && v.find("text") != nullptr;
+      return bind::readObject(r, v, p, text ? textFrequencyFields() : countFrequencyFields(), out);
+    },
+    [](const MedicationFrequency& f) {
+      return bind::writeObject(f, f.isText() ? textFrequencyFields() : countFrequencyFields());
+    }};
+
+const bind::Fields<MedicationEntry>& entryFields() {
+  using E = MedicationEntry;
+  static const bind::Fields<E> fields{
+      bind::field("drug", &E::drug, bind::kRequired, bind::Text{}),
+      bind::field("display", &E::display, bind::kOptional, bind::Text{}),
+      bind::field("dose", &E::dose, bind::kOptional, bind::Object<Quantity>{quantityFields}),
+      bind::field("frequency", &E::frequency, bind::kOptional, kFrequency),
+      bind::field("route", &E::route, bind::kOptional, WireCode<Route>{}),
+      bind::field("asNeeded", &E::asNeeded, bind::kOptional, bind::Boolean{}),
+      bind::field("since", &E::since, bind::kRequired, bind::Text{}),
+      bind::field("action", &E::action, bind::kRequired, WireCode<MedicationAction>{}),
+      bind::field("recordId", &E::recordId, bind::kRequired, bind::Text{}),
+      bind::field("version", &E::version, bind::kRequired, bind::Integer<>{.min = 1}),
+  };
+  return fields;
 }
 
-// Reads fields of one object, remembering the first problem with its path.
-class Reader {
- public:
-  Reader(const Json& object, std::string path, Status* error)
-      : object_(object), path_(std::move(path)), error_(error) {}
+const bind::Fields<MedicationChange>& changeFields() {
+  using C = MedicationChange;
+  static const bind::Fields<C> fields{
+      bind::field("recordId", &C::recordId, bind::kRequired, bind::Text{}),
+      bind::field("version", &C::version, bind::kRequired, bind::Integer<>{.min = 1}),
+      bind::field("action", &C::action, bind::kRequired, WireCode<MedicationAction>{}),
+      bind::field("drug", &C::drug, bind::kRequired, bind::Text{}),
+      bind::field("effective", &C::effective, bind::kRequired, bind::Text{}),
+      bind::field("before", &C::before, bind::kOptional,
+                  bind::Object<MedicationEntry>{entryFields}),
+      bind::field("after", &C::after, bind::kOptional, bind::Object<MedicationEntry>{entryFields}),
+      bind::field("reportedMmeBefore", &C::reportedMmeBefore, bind::kOptional,
+                  bind::DecimalCodec{}),
+      bind::field("undoneBy", &C::undoneBy, bind::kOptional, bind::Integer<>{.min = 1}),
+      bind::field("undid", &C::undid, bind::kOptional, bind::Integer<>{.min = 1}),
+      bind::field("restored", &C::restored, bind::kOptional, bind::Boolean{}),
+      bind::field("notified", &C::notified, bind::kOptional, bind::List<bind::Text>{}),
+  };
+  return fields;
+}
 
-  const Json* get(std::string_view key, Json::Type type, bool required) {
-    const Json* v = object_.find(key);
-    if (v == nullptr) {
-      if (required) fail(path_ + "." + std::string(key), "missing");
-      return nullptr;
-    }
-    if (v->type() != type) {
-      fail(path_ + "." + std::string(key), "wrong JSON type");
-      return nullptr;
-    }
-    return v;
-  }
-  std::string string(std::string_view key, bool required) {
-    const Json* v = get(key, Json::Type::kString, required);
-    return v ? v->text() : std::string();
-  }
-  std::optional<std::int64_t> integer(std::string_view key, bool required) {
-    const Json* v = get(key, Json::Type::kNumber, required);
-    if (!v) return std::nullopt;
-    auto i = v->toInt64();
-    if (!i) fail(path_ + "." + std::string(key), "not an integer");
-    return i;
-  }
-  std::optional<Decimal> decimal(std::string_view key, bool required) {
-    const Json* v = get(key, Json::Type::kNumber, required);
-    if (!v) return std::nullopt;
-    auto d = Decimal::fromText(v->text());
-    if (!d) fail(path_ + "." + std::string(key), "not a number");
-    return d;
-  }
-  template <typename E>
-  std::optional<E> choice(std::string_view key, bool required) {
-    const Json* v = get(key, Json::Type::kString, required);
-    if (!v) return std::nullopt;
-    auto e = fromWire<E>(v->text());
-    if (!e) fail(path_ + "." + std::string(key), "unknown code \"" + v->text() + "\"");
-    return e;
-  }
-  const std::string& path() const { return path_; }
-  void fail(std::string path, std::string message) {
-    if (error_->isOk()) *error_ = Status(ErrorCode::kInvalid, std::move(message), std::move(path));
-  }
-
- private:
-  const Json& object_;
-  std::string path_;
-  Status* error_;
+// The stored form of a MedicationList, field for field.
+struct StoredList {
+  std::int64_t format = 1;
+  std::vector<MedicationEntry> entries;
+  std::optional<Decimal> reportedDailyMme;
+  std::vector<MedicationChange> history;
+  std::string startedOn;
 };
 
-std::optional<Quantity> readQuantity(Reader& r, std::string_view key) {
-  const Json* q = r.get(key, Json::Type::kObject, false);
-  if (!q) return std::nullopt;
-  Status local;
-  Reader checked(*q, r.path() + "." + std::string(key), &local);
-  auto value = checked.decimal("value", true);
-  std::string unit = checked.string("unit", true);
-  if (!local.isOk()) {
-    r.fail(local.path(), local.message());
-    return std::nullopt;
-  }
-  return Quantity{*value, unit};
-}
-
-std::optional<MedicationFrequency> readFrequency(Reader& r) {
-  const Json* f = r.get("frequency", Json::Type::kObject, false);
-  if (!f) return std::nullopt;
-  Status local;
-  Reader sub(*f, r.path() + ".frequency", &local);
-  MedicationFrequency out;
-  if (f->find("text")) {
-    out.text = sub.string("text", true);
-    if (out.text.empty()) sub.fail(sub.path() + ".text", "empty");
-  } else {
-    auto count = sub.integer("count", true);
-    auto per = sub.choice<FrequencyPer>("per", true);
-    if (count) out.count = *count;
-    if (per) out.per = *per;
-  }
-  if (!local.isOk()) {
-    r.fail(local.path(), local.message());
-    return std::nullopt;
-  }
-  return out;
-}
-
-std::optional<MedicationEntry> readEntry(const Json& j, const std::string& path, Status* error) {
-  if (!j.isObject()) {
-    if (error->isOk()) *error = Status(ErrorCode::kInvalid, "not an object", path);
-    return std::nullopt;
-  }
-  Reader r(j, path, error);
-  MedicationEntry e;
-  e.drug = r.string("drug", true);
-  e.display = r.string("display", false);
-  e.dose = readQuantity(r, "dose");
-  e.frequency = readFrequency(r);
-  e.route = r.choice<Route>("route", false);
-  if (const Json* b = r.get("asNeeded", Json::Type::kBool, false)) e.asNeeded = b->asBool();
-  e.since = r.string("since", true);
-  if (auto a = r.choice<MedicationAction>("action", true)) e.action = *a;
-  e.recordId = r.string("recordId", true);
-  if (auto v = r.integer("version", true)) e.version = *v;
-  if (!error->isOk()) return std::nullopt;
-  return e;
+const bind::Fields<StoredList>& storedListFields() {
+  using S = StoredList;
+  static const bind::Fields<S> fields{
+      {
+          // Format 1 is the only one written so far.
+          bind::field("format", &S::format, bind::kRequired, bind::Integer<>{.min = 1, .max = 1}),
+          bind::field("entries", &S::entries, bind::kRequired,
+                      bind::List<bind::Object<MedicationEntry>>{.item = {entryFields}}),
+          bind::field("reportedDailyMme", &S::reportedDailyMme, bind::kOptional,
+                      bind::DecimalCodec{}),
+          bind::field("history", &S::history, bind::kRequired,
+                      bind::List<bind::Object<MedicationChange>>{.item = {changeFields}}),
+          bind::field("startedOn", &S::startedOn, bind::kOptional, bind::Text{}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, StoredList* list) {
+        bind::refuseRepeats(r, object, p, "entries", list->entries, &MedicationEntry::drug, "drug");
+      }};
+  return fields;
 }
 
 }  // namespace
 
 Json medicationListToJson(const MedicationList& list) {
-  Json o = Json::object();
-  o.set("format", Json::number(std::int64_t{1}));
-  Json entries = Json::array();
-  for (const MedicationEntry& e : list.entries()) entries.push(entryJson(e));
-  o.set("entries", std::move(entries));
-  if (list.reportedDailyMme()) {
-    o.set("reportedDailyMme", Json::numberText(list.reportedDailyMme()->text));
-  }
-  Json history = Json::array();
-  for (const MedicationChange& c : list.history()) history.push(changeJson(c));
-  o.set("history", std::move(history));
-  if (!list.startedOn().empty()) o.set("startedOn", str(list.startedOn()));
-  return o;
+  StoredList stored{.entries = list.entries(),
+                    .reportedDailyMme = list.reportedDailyMme(),
+                    .history = list.history(),
+                    .startedOn = list.startedOn()};
+  return bind::writeObject(stored, storedListFields());
 }
 
 fhir::Result<MedicationList> medicationListFromJson(const Json& json) {
-  if (!json.isObject()) return Status(ErrorCode::kInvalid, "not an object", "$");
-  Status error;
-  Reader top(json, "$", &error);
-  auto format = top.integer("format", true);
-  if (format && *format != 1) top.fail("$.format", "unsupported format " + std::to_string(*format));
+  fhir::Issues issues;
+  bind::Reading reading(&issues);
+  StoredList stored;
+  if (!bind::readObject(reading, json, bind::Path(), storedListFields(), &stored)) {
+    for (const fhir::Issue& issue : issues) {
+      if (issue.severity == fhir::Severity::kError) {
+        return Status(ErrorCode::kInvalid, issue.message, issue.path);
+      }
+    }
+  }
   MedicationList list;
-  list.reportedDailyMme_ = top.decimal("reportedDailyMme", false);
-  if (const Json* entries = top.get("entries", Json::Type::kArray, true)) {
-    for (std::size_t i = 0; i < entries->items().size(); ++i) {
-      std::string path = "$.entries[" + std::to_string(i) + "]";
-      auto e = readEntry(entries->items()[i], path, &error);
-      if (!e) break;
-      if (list.find(e->drug)) {
-        top.fail(path + ".drug", "drug \"" + e->drug + "\" listed twice");
-        break;
-      }
-      list.put(std::move(*e));
-    }
-  }
-  if (const Json* history = top.get("history", Json::Type::kArray, true)) {
-    for (std::size_t i = 0; i < history->items().size() && error.isOk(); ++i) {
-      const Json& item = history->items()[i];
-      std::string path = "$.history[" + std::to_string(i) + "]";
-      if (!item.isObject()) {
-        top.fail(path, "not an object");
-        break;
-      }
-      Reader r(item, path, &error);
-      MedicationChange c;
-      c.recordId = r.string("recordId", true);
-      if (auto v = r.integer("version", true)) c.version = *v;
-      if (auto a = r.choice<MedicationAction>("action", true)) c.action = *a;
-      c.drug = r.string("drug", true);
-      c.effective = r.string("effective", true);
-      if (const Json* b = r.get("before", Json::Type::kObject, false)) {
-        c.before = readEntry(*b, path + ".before", &error);
-      }
-      if (const Json* a = r.get("after", Json::Type::kObject, false)) {
-        c.after = readEntry(*a, path + ".after", &error);
-      }
-      c.reportedMmeBefore = r.decimal("reportedMmeBefore", false);
-      c.undoneBy = r.integer("undoneBy", false);
-      c.undid = r.integer("undid", false);
-      if (const Json* b = r.get("restored", Json::Type::kBool, false)) c.restored = b->asBool();
-      if (const Json* n = r.get("notified", Json::Type::kArray, false)) {
-        for (const Json& s : n->items()) {
-          if (!s.isString()) {
-            r.fail(path + ".notified", "every item must be a string");
-            break;
-          }
-          c.notified.push_back(s.text());
-        }
-      }
-      list.history_.push_back(std::move(c));
-    }
-  }
-  list.startedOn_ = top.string("startedOn", false);
+  list.entries_ = std::move(stored.entries);
+  std::sort(list.entries_.begin(), list.entries_.end(),
+            [](const MedicationEntry& a, const MedicationEntry& b) { return a.drug < b.drug; });
+  list.history_ = std::move(stored.history);
+  list.reportedDailyMme_ = std::move(stored.reportedDailyMme);
+  list.startedOn_ = std::move(stored.startedOn);
   if (list.startedOn_.empty() && !list.history_.empty()) {
     list.startedOn_ = list.history_.front().effective;
   }
-  if (!error.isOk()) return error;
   return list;
 }
 

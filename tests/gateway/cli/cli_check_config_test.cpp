@@ -145,10 +145,10 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
   fs::copy(fs::path(INLOOP_SOURCE_DIR) / "config", tmp.path() / "config",
            fs::copy_options::recursive);
   const fs::path dir = tmp.path() / "config";
-  // An unknown setting (reported at its value), a kind that does not exist,
+  // An unknown setting (reported at its key), a kind that does not exist,
   // and a drug without its display.
   const std::string inloopAt =
-      replaceIn(dir / "inloop.json", "{", "\"logLevel\": \"info\"", "\"logLevle\": \"info\"", 12);
+      replaceIn(dir / "inloop.json", "{", "\"logLevel\": \"info\"", "\"logLevle\": \"info\"");
   const std::string destAt = replaceIn(dir / "destinations.json", "{", "\"kind\": \"ndjson-dir\"",
                                        "\"kind\": \"ndjson-folder\"", 8);
   const std::string drugAt =
@@ -158,7 +158,8 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
   INFO(r.out << r.err);
   CHECK(r.code == inloop::gateway::kExitInvalid);
   CHECK(r.out.find(dir.string() + "/inloop.json:" + inloopAt +
-                   ": error: unknown setting \"logLevle\"") != std::string::npos);
+                   ": error: $.logLevle: unknown field \"logLevle\"; did you mean \"logLevel\"?") !=
+        std::string::npos);
   CHECK(r.out.find(dir.string() + "/destinations.json:" + destAt +
                    ": error: destination \"local-files\".kind must be one of") !=
         std::string::npos);

@@ -76,11 +76,13 @@ TEST_CASE("config errors name file, line and column", "[gateway][server]") {
     const char* fragment;
   };
   const Case cases[] = {
-      {"{\n  \"lisen\": \"x:1\"\n}", "c.json:2:12", "unknown setting \"lisen\""},
+      {"{\n  \"lisen\": \"x:1\"\n}", "c.json:2:3",
+       "$.lisen: unknown field \"lisen\"; did you mean \"listen\"?"},
       {"{\"listen\": \"nohost\"}", "c.json:1:12", "HOST:PORT"},
       {"{\"listen\": \"a:99999\"}", "c.json:1:12", "0 to 65535"},
       {"{\"limits\": {\"maxThreads\": 0}}", "c.json:1:27", "limits.maxThreads"},
-      {"{\"limits\": {\"maxThread\": 4}}", "c.json:1:26", "unknown setting \"maxThread\""},
+      {"{\"limits\": {\"maxThread\": 4}}", "c.json:1:13",
+       "unknown field \"maxThread\"; did you mean \"maxThreads\"?"},
       {"{\"limits\": {\"maxConcurrentBatches\": 0}}", "c.json:1:37", "limits.maxConcurrentBatches"},
       {"{\"limits\": {\"headerDeadlineMs\": 10}}", "c.json:1:33", "limits.headerDeadlineMs"},
       {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \"abc\", \"roles\": [\"ingest\"]}]}",
@@ -88,7 +90,7 @@ TEST_CASE("config errors name file, line and column", "[gateway][server]") {
       {"{\"tokens\": [{\"id\": \"a\", \"sha256\": \""
        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"roles\": "
        "[\"root\"]}]}",
-       "c.json:1:113", "unknown role"},
+       "c.json:1:113", "$.tokens[0].roles[0]: expected one of \"ingest\", \"read\""},
       {"{\"tls\": {\"certificateFile\": \"a.pem\"}}", "c.json:1:9", "privateKeyFile"},
       {"{\"logLevel\": \"loud\"}", "c.json:1:14", "logLevel"},
       {"{\"listen\": }", "c.json:1:12", "not valid JSON"},

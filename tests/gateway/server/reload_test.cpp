@@ -168,7 +168,7 @@ TEST_CASE(
   HttpReply broken = d.request("POST", "/admin/reload", "second-token");
   INFO(broken.body);
   CHECK(broken.status == 422);
-  CHECK(broken.body.find(file.string() + ":3:15") != std::string::npos);
+  CHECK(broken.body.find(file.string() + ":3:3") != std::string::npos);
   CHECK(d.request("GET", "/destinations", "second-token").status == 200);
 
   const std::string log = d.stopAndLog();
