@@ -210,8 +210,8 @@ void Reading::wrongType(const Json& v, const Path& p, std::string_view expected)
   error("structure", v, p, "expected " + std::string(expected) + ", got " + describe(v, p));
 }
 
-void Reading::missing(const Json& object, const Path& field) {
-  std::string message = "missing required field " + quoted(field.key());
+void Reading::missing(const Json& object, const Path& field, std::string_view why) {
+  std::string message = "missing required field " + quoted(field.key()) + std::string(why);
   if (!located_) {
     add(Severity::kError, "required", field.text(), std::move(message));
     return;
@@ -261,7 +261,7 @@ void Reading::tooFew(const Json& v, const Path& p, std::size_t min) {
 }
 
 void Reading::outOfRange(const Json& v, const Path& p, std::string_view range) {
-  error("value", v, p, "expected " + std::string(range) + got(v.text(), p));
+  error("value", v, p, "expected " + std::string(range) + ", got " + describe(v, p));
 }
 
 void Reading::invalid(const Json& v, const Path& p, std::string_view expected) {

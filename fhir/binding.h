@@ -58,12 +58,17 @@ inline constexpr Need kRequired = Need::kRequired;
 
 // Where a value sits: a chain of steps kept on the reader's stack and turned
 // into text only when an issue names it. A Path refers to its parent, which
-// must outlive it.
+// must outlive it; steps are taken from named Paths only (a temporary's step
+// does not compile).
 class Path {
  public:
   Path() = default;  // the document root, "$"
-  Path member(std::string_view key) const { return Path(this, key, kNoIndex); }
-  Path item(std::size_t index) const { return Path(this, {}, index); }
+  Path member(std::string_view key) const& { return Path(this, key, kNoIndex); }
+  Path item(std::size_t index) const& { return Path(this, {}, index); }
+  // A step from a temporary would point at it after it is gone: name each
+  // step (`const Path list = p.member("a"); list.item(i)`).
+  Path member(std::string_view key) const&& = delete;
+  Path item(std::size_t index) const&& = delete;
   // "$", "$.a", "$.a[2].b"
   std::string text() const;
   // The member name of the last step ("" for the root and list items).
@@ -110,8 +115,8 @@ class Reading {
   // ---- The wording, one per kind of mistake ----
   // "expected {expected}, got {what v is}" (structure).
   void wrongType(const Json& v, const Path& p, std::string_view expected);
-  // "missing required field "name"" (required), at the object that lacks it.
-  void missing(const Json& object, const Path& field);
+  // "missing required field "name"" and `why` (required), at the object that lacks it.
+  void missing(const Json& object, const Path& field, std::string_view why = {});
   // "unknown field "key"; did you mean "x"?" or "... (known: a, b)" (structure).
   void unknownField(const Json& value, const Path& field, std::span<const std::string_view> known);
   // "expected one of "a", "b", got "v"; did you mean "a"?" (value).
@@ -223,6 +228,8 @@ struct Enum {
 };
 
 // A list of values read by `item`; `unique` refuses repeats (by JSON equality).
+// Items that fail to read stay in the list, partly read, so that item i is
+// JSON item i (the reading has failed).
 template <typename C>
 struct List {
   C item{};
@@ -245,13 +252,13 @@ struct List {
       if (unique) {
         bool seen = false;
         for (std::size_t k = 0; k < i && !seen; ++k) seen = items[k] == items[i];
-        if (seen) {
-          r.duplicate(items[i], at, items[i].isString() ? items[i].text() : "this value");
-          continue;
-        }
+        if (seen) r.duplicate(items[i], at, items[i].isString() ? items[i].text() : "this value");
       }
+      // A broken item is kept (as far as it was read) so that indices match
+      // the JSON for whole-object rules; the reading has failed anyway.
       V value{};
-      if (item.read(r, items[i], at, &value)) out->push_back(std::move(value));
+      item.read(r, items[i], at, &value);
+      out->push_back(std::move(value));
     }
     return r.errorCount() == before;
   }
@@ -400,19 +407,26 @@ std::shared_ptr<const Field<T>> computedField(std::string_view name, Need need,
 
 // A type's fields in writing order, and an optional whole-object rule that runs
 // after the fields were read without error (cross-field checks).
+enum class RuleRuns {
+  kWhenSound,  // only when the fields were read without error (the default)
+  kAlways,     // also after errors, to report every problem; members may be partly read
+};
+
 template <typename T>
 class Fields {
  public:
   using Rule = std::function<void(Reading&, const Json& object, const Path&, T*)>;
 
-  Fields(std::initializer_list<std::shared_ptr<const Field<T>>> fields, Rule rule = {})
-      : fields_(fields), rule_(std::move(rule)) {
+  Fields(std::initializer_list<std::shared_ptr<const Field<T>>> fields, Rule rule = {},
+         RuleRuns when = RuleRuns::kWhenSound)
+      : fields_(fields), rule_(std::move(rule)), when_(when) {
     for (const auto& f : fields_) names_.push_back(f->name());
   }
 
   const std::vector<std::shared_ptr<const Field<T>>>& list() const { return fields_; }
   std::span<const std::string_view> names() const { return names_; }
   const Rule& rule() const { return rule_; }
+  RuleRuns ruleRuns() const { return when_; }
   const Field<T>* find(std::string_view name) const {
     for (const auto& f : fields_) {
       if (f->name() == name) return f.get();
@@ -424,16 +438,15 @@ class Fields {
   std::vector<std::shared_ptr<const Field<T>>> fields_;
   std::vector<std::string_view> names_;
   Rule rule_;
+  RuleRuns when_;
 };
 
-// Reads object `v` into `out` by `fields`; false when anything was reported.
+// Reads the members `fields` lists from object `v` into `out` and runs the
+// list's rule, without looking for other members (for one JSON object that
+// several lists share); false when anything was reported.
 template <typename T>
-bool readObject(Reading& r, const Json& v, const Path& p, const Fields<T>& fields, T* out) {
-  if (!v.isObject()) return r.wrongType(v, p, "an object"), false;
+bool readMembers(Reading& r, const Json& v, const Path& p, const Fields<T>& fields, T* out) {
   const std::size_t before = r.errorCount();
-  for (const auto& [key, value] : v.members()) {
-    if (fields.find(key) == nullptr) r.unknownField(value, p.member(key), fields.names());
-  }
   for (const auto& f : fields.list()) {
     const Json* value = v.find(f->name());
     if (value == nullptr) {
@@ -442,14 +455,35 @@ bool readObject(Reading& r, const Json& v, const Path& p, const Fields<T>& field
     }
     f->read(r, *value, p.member(f->name()), out);
   }
-  if (fields.rule() && r.errorCount() == before) fields.rule()(r, v, p, out);
+  if (fields.rule() && (fields.ruleRuns() == RuleRuns::kAlways || r.errorCount() == before)) {
+    fields.rule()(r, v, p, out);
+  }
   return r.errorCount() == before;
+}
+
+// Reads object `v` into `out` by `fields`, refusing members it does not list;
+// false when anything was reported.
+template <typename T>
+bool readObject(Reading& r, const Json& v, const Path& p, const Fields<T>& fields, T* out) {
+  if (!v.isObject()) return r.wrongType(v, p, "an object"), false;
+  const std::size_t before = r.errorCount();
+  for (const auto& [key, value] : v.members()) {
+    if (fields.find(key) == nullptr) r.unknownField(value, p.member(key), fields.names());
+  }
+  readMembers(r, v, p, fields, out);
+  return r.errorCount() == before;
+}
+
+// Appends `in`'s members to `object` in the list's order.
+template <typename T>
+void writeMembers(const T& in, const Fields<T>& fields, Json* object) {
+  for (const auto& f : fields.list()) f->write(in, object);
 }
 
 template <typename T>
 Json writeObject(const T& in, const Fields<T>& fields) {
   Json o = Json::object();
-  for (const auto& f : fields.list()) f->write(in, &o);
+  writeMembers(in, fields, &o);
   return o;
 }
 
@@ -466,7 +500,8 @@ void refuseRepeats(Reading& r, const Json& object, const Path& p, std::string_vi
     for (std::size_t k = 0; k < i; ++k) {
       if (items[k].*key != items[i].*key) continue;
       const Json* value = json->items()[i].find(keyName);
-      r.duplicate(value != nullptr ? *value : json->items()[i], at.item(i).member(keyName),
+      const Path item = at.item(i);
+      r.duplicate(value != nullptr ? *value : json->items()[i], item.member(keyName),
                   items[i].*key);
       break;
     }

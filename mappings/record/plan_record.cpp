@@ -15,6 +15,8 @@
 #include "fhir/binding.h"
 #include "fhir/primitives.h"
 #include "fhir/swar.h"
+#include "mappings/record/record_binding.h"
+#include "mappings/record/wire_code.h"
 
 namespace inloop::mappings {
 namespace {
@@ -109,45 +111,11 @@ std::string_view wireOf(E value) {
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-using fhir::bind::quotedList;
+// ---- Reading: the record format's text rule and field lists ----
 
-std::string suggestion(std::string_view word, std::span<const std::string_view> candidates) {
-  auto c = fhir::bind::closest(word, candidates);
-  return c ? "; did you mean " + quoted(*c) + "?" : std::string();
-}
-
-// ---- Issue collection ----
-
-enum class Need { kOptional, kRequired };
-
-class Context {
- public:
-  explicit Context(fhir::Issues* issues) : issues_(issues) {}
-
-  void error(std::string code, std::string path, std::string message) {
-    ++errors_;
-    add(fhir::Severity::kError, std::move(code), std::move(path), std::move(message));
-  }
-  void warning(std::string code, std::string path, std::string message) {
-    add(fhir::Severity::kWarning, std::move(code), std::move(path), std::move(message));
-  }
-  bool failed() const { return errors_ > 0; }
-
- private:
-  void add(fhir::Severity severity, std::string code, std::string path, std::string message) {
-    if (count_ == kMaxIssues) {
-      issues_->push_back(fhir::Issue{
-          fhir::Severity::kError, "too-costly", "$",
-          "too many problems; stopped listing them after " + std::to_string(kMaxIssues)});
-    }
-    if (count_++ >= kMaxIssues) return;
-    issues_->push_back(fhir::Issue{severity, std::move(code), std::move(path), std::move(message)});
-  }
-
-  fhir::Issues* issues_;
-  std::size_t errors_ = 0;
-  std::size_t count_ = 0;
-};
+namespace bind = fhir::bind;
+using bind::kOptional;
+using bind::kRequired;
 
 // Values of patient fields and the note are never quoted back in messages.
 bool isSensitive(std::string_view path) {
@@ -166,99 +134,6 @@ std::size_t countChars(std::string_view s) {
     if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++n;
   }
   return n;
-}
-
-// At most 40 characters of `s`, cut at a character boundary.
-std::string preview(std::string_view s) {
-  std::size_t chars = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && ++chars > 40) {
-      return std::string(s.substr(0, i)) + "...";
-    }
-  }
-  return std::string(s);
-}
-
-// "string \"120\"", "number 1.5", "an object"... for "got ..." in messages.
-std::string describe(const Json& v, std::string_view path) {
-  const bool hide = isSensitive(path);
-  switch (v.type()) {
-    case Json::Type::kNull:
-      return "null";
-    case Json::Type::kBool:
-      return hide ? "a boolean" : (v.asBool() ? "true" : "false");
-    case Json::Type::kNumber:
-      return hide ? "a number" : "number " + preview(v.text());
-    case Json::Type::kString:
-      return hide ? "a string" : "string " + quoted(preview(v.text()));
-    case Json::Type::kArray:
-      return "an array";
-    case Json::Type::kObject:
-      return "an object";
-  }
-  return "a value";
-}
-
-std::string gotValue(std::string_view value, std::string_view path) {
-  return isSensitive(path) ? std::string() : ", got " + quoted(preview(value));
-}
-
-// One JSON object being read: path tracking and unknown-member reporting.
-class Obj {
- public:
-  // Reports a non-object and every member whose key is not in `known`.
-  Obj(Context& ctx, const Json& json, std::string path, std::span<const std::string_view> known)
-      : ctx_(ctx), json_(json), path_(std::move(path)) {
-    if (!json.isObject()) {
-      ctx_.error("structure", path_, "expected an object, got " + describe(json, path_));
-      return;
-    }
-    valid_ = true;
-    if (known.empty()) return;  // the caller checks the members itself
-    for (const auto& [key, value] : json.members()) {
-      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      ctx_.error("structure", at(key), "unknown field " + quoted(key) + suggestion(key, known));
-    }
-  }
-
-  bool valid() const { return valid_; }
-  Context& ctx() const { return ctx_; }
-  const Json& json() const { return json_; }
-  const std::string& path() const { return path_; }
-  std::string at(std::string_view key) const {
-    std::string p;
-    p.reserve(path_.size() + 1 + key.size());
-    p += path_;
-    p += '.';
-    p += key;
-    return p;
-  }
-  bool has(std::string_view key) const { return valid_ && json_.find(key) != nullptr; }
-
-  // The member, or nullptr (reporting it when required).
-  const Json* member(std::string_view key, Need need, std::string_view why = {}) const {
-    if (!valid_) return nullptr;
-    const Json* v = json_.find(key);
-    if (v == nullptr && need == Need::kRequired) {
-      ctx_.error("required", at(key), "missing required field " + quoted(key) + std::string(why));
-    }
-    return v;
-  }
-
- private:
-  Context& ctx_;
-  const Json& json_;
-  std::string path_;
-  bool valid_ = false;
-};
-
-// ---- Scalar readers: value forms (json, path) and member forms (obj, key, need) ----
-
-bool expectType(Context& ctx, const Json& v, const std::string& path, Json::Type type,
-                const char* expected) {
-  if (v.type() == type) return true;
-  ctx.error("structure", path, std::string("expected ") + expected + ", got " + describe(v, path));
-  return false;
 }
 
 // A string format check: nullptr when fine, else what was expected.
@@ -428,476 +303,521 @@ constexpr StringRule kBirthDateRule{.check = checkBirthDate};
 constexpr StringRule kDateTimeRule{.check = checkDateTime};
 constexpr StringRule kInstantRule{.check = checkInstant};
 
-std::optional<std::string> stringValue(Context& ctx, const Json& v, const std::string& path,
-                                       const StringRule& rule) {
-  if (!expectType(ctx, v, path, Json::Type::kString, "a string")) return std::nullopt;
-  const std::string& s = v.text();
-  const std::size_t chars = countChars(s);
-  if (chars < rule.minChars) {
-    ctx.error("value", path, "must not be empty");
-    return std::nullopt;
-  }
-  if (rule.maxChars != 0 && chars > rule.maxChars) {
-    ctx.error("too-long", path,
-              "too long: " + std::to_string(chars) + " characters, at most " +
-                  std::to_string(rule.maxChars));
-    return std::nullopt;
-  }
-  // Words with no control byte and no DEL are skipped eight bytes at a time.
-  std::size_t clean = 0;
-  while (clean + 8 <= s.size()) {
-    const std::uint64_t w = fhir::swar::loadWord(s.data() + clean);
-    if ((fhir::swar::bytesBelow<0x20>(w) | fhir::swar::bytesEqual<0x7F>(w)) != 0) break;
-    clean += 8;
-  }
-  for (unsigned char c : std::string_view(s).substr(clean)) {
-    // FHIR strings cannot carry them, so the translation could not either.
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(c));
-      ctx.error("value", path,
+// Text as the record format wants it: a FHIR string (no control characters
+// but tab, line feed and carriage return; a non-whitespace character unless it
+// may be empty), within the rule's length, in the rule's format.
+struct RecordText {
+  StringRule rule;
+
+  bool read(bind::Reading& r, const Json& v, const bind::Path& p, std::string* out) const {
+    if (!v.isString()) return r.wrongType(v, p, "a string"), false;
+    const std::string& s = v.text();
+    const std::size_t chars = countChars(s);
+    if (chars < rule.minChars) return r.empty(v, p), false;
+    if (rule.maxChars != 0 && chars > rule.maxChars) {
+      return r.tooLong(v, p, chars, rule.maxChars), false;
+    }
+    // Words with no control byte and no DEL are skipped eight bytes at a time.
+    std::size_t clean = 0;
+    while (clean + 8 <= s.size()) {
+      const std::uint64_t w = fhir::swar::loadWord(s.data() + clean);
+      if ((fhir::swar::bytesBelow<0x20>(w) | fhir::swar::bytesEqual<0x7F>(w)) != 0) break;
+      clean += 8;
+    }
+    for (unsigned char c : std::string_view(s).substr(clean)) {
+      // FHIR strings cannot carry them, so the translation could not either.
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "U+%04X", static_cast<unsigned>(c));
+        r.error("value", v, p,
                 std::string("contains control character ") + hex +
                     "; only tab, line feed and carriage return are allowed");
-      return std::nullopt;
+        return false;
+      }
     }
-  }
-  // FHIR strings need a non-whitespace character. Free text that "may be
-  // empty" is kept as written (the translation leaves a blank one out).
-  if (rule.minChars > 0 && !fhir::isValidString(s)) {  // no control character is left
-    ctx.error("value", path, "must contain a non-whitespace character");
-    return std::nullopt;
-  }
-  if (rule.check != nullptr) {
-    if (const char* expected = rule.check(s); expected != nullptr) {
-      ctx.error("value", path, expected + (rule.quoteValue ? gotValue(s, path) : std::string()));
-      return std::nullopt;
+    // FHIR strings need a non-whitespace character. Free text that "may be
+    // empty" is kept as written (the translation leaves a blank one out).
+    if (rule.minChars > 0 && !fhir::isValidString(s)) {  // no control character is left
+      r.error("value", v, p, "must contain a non-whitespace character");
+      return false;
     }
-  }
-  return s;
-}
-
-std::optional<std::string> str(const Obj& o, std::string_view key, Need need,
-                               const StringRule& rule) {
-  const Json* v = o.member(key, need);
-  return v ? stringValue(o.ctx(), *v, o.at(key), rule) : std::nullopt;
-}
-
-template <typename E>
-std::optional<E> enumValue(Context& ctx, const Json& v, const std::string& path) {
-  if (!expectType(ctx, v, path, Json::Type::kString, "a string")) return std::nullopt;
-  if (auto e = fromWire<E>(v.text())) return e;
-  const auto& names = WireNames<E>::kValues;
-  ctx.error("value", path,
-            "expected one of " + quotedList(names) + gotValue(v.text(), path) +
-                suggestion(v.text(), names));
-  return std::nullopt;
-}
-
-template <typename E>
-std::optional<E> enumField(const Obj& o, std::string_view key, Need need) {
-  const Json* v = o.member(key, need);
-  return v ? enumValue<E>(o.ctx(), *v, o.at(key)) : std::nullopt;
-}
-
-enum class Sign { kAny, kNonNegative };
-
-std::optional<Decimal> decimalValue(Context& ctx, const Json& v, const std::string& path,
-                                    Sign sign = Sign::kAny) {
-  if (!expectType(ctx, v, path, Json::Type::kNumber, "a number")) return std::nullopt;
-  std::optional<Decimal> d = Decimal::fromText(v.text());
-  if (!d) {
-    ctx.error("value", path, "number out of range" + gotValue(v.text(), path));
-    return std::nullopt;
-  }
-  if (sign == Sign::kNonNegative && d->value < 0) {
-    ctx.error("value", path, "must not be negative" + gotValue(v.text(), path));
-    return std::nullopt;
-  }
-  return d;
-}
-
-std::optional<Decimal> decimalField(const Obj& o, std::string_view key, Need need,
-                                    Sign sign = Sign::kAny) {
-  const Json* v = o.member(key, need);
-  return v ? decimalValue(o.ctx(), *v, o.at(key), sign) : std::nullopt;
-}
-
-std::optional<std::int64_t> integerField(const Obj& o, std::string_view key, Need need,
-                                         std::int64_t min) {
-  const Json* v = o.member(key, need);
-  if (v == nullptr) return std::nullopt;
-  const std::string path = o.at(key);
-  Context& ctx = o.ctx();
-  if (!expectType(ctx, *v, path, Json::Type::kNumber, "an integer")) return std::nullopt;
-  const std::string& t = v->text();
-  const bool integral = isDigits(t.starts_with('-') ? std::string_view(t).substr(1) : t);
-  if (!integral) {
-    ctx.error("structure", path, "expected an integer, got " + describe(*v, path));
-    return std::nullopt;
-  }
-  const std::optional<std::int64_t> n = v->toInt64();
-  if (!n) {
-    ctx.error("value", path, "integer out of range" + gotValue(t, path));
-    return std::nullopt;
-  }
-  if (*n < min) {
-    ctx.error("value", path, "must be at least " + std::to_string(min) + gotValue(t, path));
-    return std::nullopt;
-  }
-  return n;
-}
-
-std::optional<bool> boolField(const Obj& o, std::string_view key, Need need) {
-  const Json* v = o.member(key, need);
-  if (v == nullptr || !expectType(o.ctx(), *v, o.at(key), Json::Type::kBool, "true or false")) {
-    return std::nullopt;
-  }
-  return v->asBool();
-}
-
-// An object-valued member read by `read(ctx, json, path)`.
-template <typename Read>
-auto objectField(const Obj& o, std::string_view key, Need need, Read read,
-                 std::string_view why = {}) -> decltype(read(o.ctx(), o.json(), std::string())) {
-  const Json* v = o.member(key, need, why);
-  if (v == nullptr) return std::nullopt;
-  return read(o.ctx(), *v, o.at(key));
-}
-
-// A list member; `item(json, path)` reads one element (nullopt when broken).
-// Lists longer than kMaxListItems are rejected without reading their items.
-template <typename T, typename Item>
-std::vector<T> listField(const Obj& o, std::string_view key, Need need, std::size_t minItems,
-                         Item item) {
-  std::vector<T> out;
-  const Json* v = o.member(key, need);
-  if (v == nullptr) return out;
-  const std::string path = o.at(key);
-  Context& ctx = o.ctx();
-  if (!expectType(ctx, *v, path, Json::Type::kArray, "a list")) return out;
-  const std::size_t n = v->items().size();
-  if (n > kMaxListItems) {
-    ctx.error(
-        "too-long", path,
-        "too many items: " + std::to_string(n) + ", at most " + std::to_string(kMaxListItems));
-    return out;
-  }
-  if (n < minItems) {
-    ctx.error("required", path,
-              "needs at least " + std::to_string(minItems) + (minItems == 1 ? " item" : " items"));
-    return out;
-  }
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::optional<T> t = item(v->items()[i], path + "[" + std::to_string(i) + "]");
-    if (t) out.push_back(std::move(*t));
-  }
-  return out;
-}
-
-// ---- Object readers: (ctx, json, path) -> optional<T> ----
-
-constexpr std::string_view kClinicianFields[] = {"name", "npi", "role"};
-constexpr std::string_view kTeamMemberFields[] = {"name", "npi", "role", "lead"};
-
-std::optional<Clinician> clinicianValue(Context& ctx, const Json& json, const std::string& path,
-                                        bool teamMember) {
-  std::span<const std::string_view> known = kTeamMemberFields;
-  if (!teamMember) {
-    known = kClinicianFields;
-    if (json.isObject() && json.find("lead") != nullptr) {
-      ctx.error("structure", path + ".lead",
-                "\"lead\" is only allowed for careTeam members of a care-plan record");
-      // Not reported again as an unknown field below.
-      known = kTeamMemberFields;
+    if (rule.check != nullptr) {
+      if (const char* expected = rule.check(s); expected != nullptr) {
+        r.error("value", v, p, expected + (rule.quoteValue ? r.got(s, p) : std::string()));
+        return false;
+      }
     }
+    *out = s;
+    return true;
   }
-  Obj o(ctx, json, path, known);
-  if (!o.valid()) return std::nullopt;
-  Clinician c;
-  c.name = str(o, "name", Need::kRequired, kText).value_or("");
-  c.npi = str(o, "npi", Need::kOptional, kNpiRule);
-  c.role = enumField<ClinicianRole>(o, "role", Need::kOptional);
-  if (teamMember) c.lead = boolField(o, "lead", Need::kOptional);
-  return c;
-}
+  Json write(const std::string& s) const { return Json::string(s); }
+};
 
-std::optional<Clinician> clinician(Context& ctx, const Json& json, const std::string& path) {
-  return clinicianValue(ctx, json, path, false);
-}
+constexpr RecordText kTextField{kText};
+constexpr RecordText kAnyTextField{kAnyText};
+constexpr RecordText kLocalIdField{kLocalId};
+constexpr RecordText kCodeField{kCodeRule};
+constexpr RecordText kNpiField{kNpiRule};
+constexpr RecordText kDateField{kDateRule};
+constexpr bind::Integer<std::int64_t> kPositive{.min = 1};
+constexpr bind::DecimalCodec kNumber{};
+const bind::DecimalCodec kNonNegative{.min = 0.0};
 
-constexpr std::string_view kNameFields[] = {"family", "given"};
-constexpr std::string_view kPatientFields[] = {"mrn", "pcpPatientId", "name", "birthDate", "sex"};
-constexpr std::string_view kPcpFields[] = {"practiceId", "clinicianNpi", "name"};
-
-std::optional<PersonName> personName(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kNameFields);
-  if (!o.valid()) return std::nullopt;
-  PersonName n;
-  n.family = str(o, "family", Need::kRequired, kText).value_or("");
-  n.given = listField<std::string>(
-      o, "given", Need::kRequired, 1,
-      [&](const Json& v, const std::string& p) { return stringValue(ctx, v, p, kText); });
-  return n;
-}
-
-std::optional<Patient> patient(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kPatientFields);
-  if (!o.valid()) return std::nullopt;
-  Patient p;
-  p.mrn = str(o, "mrn", Need::kRequired, kLocalId).value_or("");
-  p.pcpPatientId = str(o, "pcpPatientId", Need::kOptional, kLocalId);
-  p.name = objectField(o, "name", Need::kRequired, personName).value_or(PersonName{});
-  p.birthDate = str(o, "birthDate", Need::kRequired, kBirthDateRule).value_or("");
-  p.sex = enumField<Sex>(o, "sex", Need::kOptional);
-  return p;
-}
-
-std::optional<Pcp> pcp(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kPcpFields);
-  if (!o.valid()) return std::nullopt;
-  Pcp p;
-  p.practiceId = str(o, "practiceId", Need::kRequired, kLocalId).value_or("");
-  p.clinicianNpi = str(o, "clinicianNpi", Need::kOptional, kNpiRule);
-  p.name = str(o, "name", Need::kOptional, kAnyText);
-  return p;
+template <typename T>
+bind::List<bind::Object<T>> listOf(const bind::Fields<T>& (*fields)(), std::size_t minItems = 0) {
+  return bind::List<bind::Object<T>>{
+      .item = bind::Object<T>(fields), .minItems = minItems, .maxItems = kMaxListItems};
 }
 
 // `end` must not be before `start` (both full dates, so text order is date order).
-void checkOrder(Context& ctx, const std::optional<std::string>& start,
-                const std::optional<std::string>& end, const std::string& endPath) {
+void checkOrder(bind::Reading& r, const Json& object, const bind::Path& p,
+                const std::optional<std::string>& start, const std::optional<std::string>& end) {
   if (start && end && *end < *start) {
-    ctx.error("invariant", endPath, "end " + *end + " is before start " + *start);
+    r.error("invariant", object, p.member("end"), "end " + *end + " is before start " + *start);
   }
 }
 
-constexpr std::string_view kProgramFields[] = {"name",  "kind", "status",
-                                               "start", "end",  "nextReassessment"};
-
-std::optional<Program> program(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kProgramFields);
-  if (!o.valid()) return std::nullopt;
-  Program p;
-  p.name = str(o, "name", Need::kRequired, kText).value_or("");
-  p.kind = enumField<ProgramKind>(o, "kind", Need::kRequired).value_or(ProgramKind{});
-  p.status = enumField<ProgramStatus>(o, "status", Need::kRequired).value_or(ProgramStatus{});
-  std::optional<std::string> start = str(o, "start", Need::kRequired, kDateRule);
-  p.start = start.value_or("");
-  p.end = str(o, "end", Need::kOptional, kDateRule);
-  p.nextReassessment = str(o, "nextReassessment", Need::kOptional, kDateRule);
-  checkOrder(ctx, start, p.end, o.at("end"));
-  return p;
+// author, performer, prescriber: a clinician; in careTeam also "lead".
+const bind::Fields<Clinician>& teamMemberFields() {
+  static const bind::Fields<Clinician> fields{
+      bind::field("name", &Clinician::name, kRequired, kTextField),
+      bind::field("npi", &Clinician::npi, kOptional, kNpiField),
+      bind::field("role", &Clinician::role, kOptional, WireCode<ClinicianRole>{}),
+      bind::field("lead", &Clinician::lead, kOptional, bind::Boolean{}),
+  };
+  return fields;
 }
 
-constexpr std::string_view kConditionFields[] = {"text", "icd10"};
-
-std::optional<Condition> condition(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kConditionFields);
-  if (!o.valid()) return std::nullopt;
-  Condition c;
-  c.text = str(o, "text", Need::kRequired, kText).value_or("");
-  c.icd10 = str(o, "icd10", Need::kOptional, kIcd10Rule);
-  return c;
+const bind::Fields<Clinician>& clinicianFields() {
+  static const bind::Fields<Clinician> fields{
+      bind::field("name", &Clinician::name, kRequired, kTextField),
+      bind::field("npi", &Clinician::npi, kOptional, kNpiField),
+      bind::field("role", &Clinician::role, kOptional, WireCode<ClinicianRole>{}),
+      bind::computedField<Clinician>(
+          "lead", kOptional,
+          [](bind::Reading& r, const Json& v, const bind::Path& p, Clinician*) {
+            r.error("structure", v, p,
+                    "\"lead\" is only allowed for careTeam members of a care-plan record");
+            return false;
+          }),
+  };
+  return fields;
 }
 
-constexpr std::string_view kBaselineFields[] = {"value", "unit", "date"};
-constexpr std::string_view kTargetFields[] = {"value", "unit", "comparator"};
-constexpr std::string_view kQuantityFields[] = {"value", "unit"};
-
-std::optional<GoalBaseline> baseline(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kBaselineFields);
-  if (!o.valid()) return std::nullopt;
-  GoalBaseline b;
-  b.value = decimalField(o, "value", Need::kRequired).value_or(Decimal{});
-  b.unit = str(o, "unit", Need::kRequired, kText).value_or("");
-  b.date = str(o, "date", Need::kOptional, kDateRule);
-  return b;
+const bind::Fields<PersonName>& nameFields() {
+  static const bind::Fields<PersonName> fields{
+      bind::field("family", &PersonName::family, kRequired, kTextField),
+      bind::field(
+          "given", &PersonName::given, kRequired,
+          bind::List<RecordText>{.item = kTextField, .minItems = 1, .maxItems = kMaxListItems}),
+  };
+  return fields;
 }
 
-std::optional<GoalTarget> target(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kTargetFields);
-  if (!o.valid()) return std::nullopt;
-  GoalTarget t;
-  t.value = decimalField(o, "value", Need::kRequired).value_or(Decimal{});
-  t.unit = str(o, "unit", Need::kRequired, kText).value_or("");
-  t.comparator = enumField<Comparator>(o, "comparator", Need::kOptional);
-  return t;
+const bind::Fields<Patient>& patientFields() {
+  static const bind::Fields<Patient> fields{
+      bind::field("mrn", &Patient::mrn, kRequired, kLocalIdField),
+      bind::field("pcpPatientId", &Patient::pcpPatientId, kOptional, kLocalIdField),
+      bind::field("name", &Patient::name, kRequired, bind::Object<PersonName>(nameFields)),
+      bind::field("birthDate", &Patient::birthDate, kRequired, RecordText{kBirthDateRule}),
+      bind::field("sex", &Patient::sex, kOptional, WireCode<Sex>{}),
+  };
+  return fields;
 }
 
-std::optional<Quantity> quantity(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kQuantityFields);
-  if (!o.valid()) return std::nullopt;
-  Quantity q;
-  q.value = decimalField(o, "value", Need::kRequired).value_or(Decimal{});
-  q.unit = str(o, "unit", Need::kRequired, kText).value_or("");
-  return q;
+const bind::Fields<Pcp>& pcpFields() {
+  static const bind::Fields<Pcp> fields{
+      bind::field("practiceId", &Pcp::practiceId, kRequired, kLocalIdField),
+      bind::field("clinicianNpi", &Pcp::clinicianNpi, kOptional, kNpiField),
+      bind::field("name", &Pcp::name, kOptional, kAnyTextField),
+  };
+  return fields;
 }
 
-constexpr std::string_view kGoalFields[] = {"goalId", "description", "measure", "baseline",
-                                            "target", "due",         "status",  "achievement"};
-
-std::optional<Goal> goal(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kGoalFields);
-  if (!o.valid()) return std::nullopt;
-  Goal g;
-  g.goalId = str(o, "goalId", Need::kRequired, kLocalId).value_or("");
-  g.description = str(o, "description", Need::kRequired, kText).value_or("");
-  g.measure = str(o, "measure", Need::kOptional, kCodeRule);
-  g.baseline = objectField(o, "baseline", Need::kOptional, baseline);
-  g.target = objectField(o, "target", Need::kOptional, target);
-  g.due = str(o, "due", Need::kOptional, kDateRule);
-  g.status = enumField<GoalStatus>(o, "status", Need::kOptional);
-  g.achievement = enumField<GoalAchievement>(o, "achievement", Need::kOptional);
-  return g;
+const bind::Fields<Program>& programFields() {
+  static const bind::Fields<Program> fields{
+      {
+          bind::field("name", &Program::name, kRequired, kTextField),
+          bind::field("kind", &Program::kind, kRequired, WireCode<ProgramKind>{}),
+          bind::field("status", &Program::status, kRequired, WireCode<ProgramStatus>{}),
+          bind::field("start", &Program::start, kRequired, kDateField),
+          bind::field("end", &Program::end, kOptional, kDateField),
+          bind::field("nextReassessment", &Program::nextReassessment, kOptional, kDateField),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, Program* program) {
+        checkOrder(r, object, p, program->start, program->end);
+      }};
+  return fields;
 }
 
-constexpr std::string_view kActivityFrequencyFields[] = {"count", "per"};
-constexpr std::string_view kPeriodFields[] = {"start", "end"};
-
-std::optional<ActivityFrequency> activityFrequency(Context& ctx, const Json& json,
-                                                   const std::string& path) {
-  Obj o(ctx, json, path, kActivityFrequencyFields);
-  if (!o.valid()) return std::nullopt;
-  ActivityFrequency f;
-  f.count = integerField(o, "count", Need::kRequired, 1).value_or(1);
-  f.per = enumField<FrequencyPer>(o, "per", Need::kRequired).value_or(FrequencyPer{});
-  return f;
+const bind::Fields<Condition>& conditionFields() {
+  static const bind::Fields<Condition> fields{
+      bind::field("text", &Condition::text, kRequired, kTextField),
+      bind::field("icd10", &Condition::icd10, kOptional, RecordText{kIcd10Rule}),
+  };
+  return fields;
 }
 
-std::optional<Period> period(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kPeriodFields);
-  if (!o.valid()) return std::nullopt;
-  Period p;
-  p.start = str(o, "start", Need::kOptional, kDateRule);
-  p.end = str(o, "end", Need::kOptional, kDateRule);
-  checkOrder(ctx, p.start, p.end, o.at("end"));
-  return p;
+const bind::Fields<GoalBaseline>& baselineFields() {
+  static const bind::Fields<GoalBaseline> fields{
+      bind::field("value", &GoalBaseline::value, kRequired, kNumber),
+      bind::field("unit", &GoalBaseline::unit, kRequired, kTextField),
+      bind::field("date", &GoalBaseline::date, kOptional, kDateField),
+  };
+  return fields;
 }
 
-constexpr std::string_view kActivityFields[] = {"activityId", "type",      "description",
-                                                "status",     "frequency", "period",
-                                                "scheduled",  "performer", "goals"};
+const bind::Fields<GoalTarget>& targetFields() {
+  static const bind::Fields<GoalTarget> fields{
+      bind::field("value", &GoalTarget::value, kRequired, kNumber),
+      bind::field("unit", &GoalTarget::unit, kRequired, kTextField),
+      bind::field("comparator", &GoalTarget::comparator, kOptional, WireCode<Comparator>{}),
+  };
+  return fields;
+}
 
-// `goalIds`: the record's goals, which activity.goals must reference; null when
-// the goals list itself is broken (its errors are reported, not every reference).
-std::optional<Activity> activity(Context& ctx, const Json& json, const std::string& path,
-                                 const std::map<std::string, std::string>* goalIds) {
-  Obj o(ctx, json, path, kActivityFields);
-  if (!o.valid()) return std::nullopt;
-  Activity a;
-  a.activityId = str(o, "activityId", Need::kRequired, kLocalId).value_or("");
-  a.type = str(o, "type", Need::kRequired, kCodeRule).value_or("");
-  a.description = str(o, "description", Need::kOptional, kAnyText);
-  a.status = enumField<ActivityStatus>(o, "status", Need::kOptional);
-  a.frequency = objectField(o, "frequency", Need::kOptional, activityFrequency);
-  a.period = objectField(o, "period", Need::kOptional, period);
-  a.scheduled = str(o, "scheduled", Need::kOptional, kDateTimeRule);
-  a.performer = objectField(o, "performer", Need::kOptional, clinician);
-  a.goals = listField<std::string>(
-      o, "goals", Need::kOptional, 0,
-      [&](const Json& v, const std::string& p) -> std::optional<std::string> {
-        std::optional<std::string> id = stringValue(ctx, v, p, kLocalId);
-        if (id && goalIds != nullptr && goalIds->find(*id) == goalIds->end()) {
-          ctx.error("invariant", p, "no goal with goalId " + quoted(*id) + " in this record");
+const bind::Fields<Goal>& goalFields() {
+  static const bind::Fields<Goal> fields{
+      bind::field("goalId", &Goal::goalId, kRequired, kLocalIdField),
+      bind::field("description", &Goal::description, kRequired, kTextField),
+      bind::field("measure", &Goal::measure, kOptional, kCodeField),
+      bind::field("baseline", &Goal::baseline, kOptional,
+                  bind::Object<GoalBaseline>(baselineFields)),
+      bind::field("target", &Goal::target, kOptional, bind::Object<GoalTarget>(targetFields)),
+      bind::field("due", &Goal::due, kOptional, kDateField),
+      bind::field("status", &Goal::status, kOptional, WireCode<GoalStatus>{}),
+      bind::field("achievement", &Goal::achievement, kOptional, WireCode<GoalAchievement>{}),
+  };
+  return fields;
+}
+
+const bind::Fields<ActivityFrequency>& activityFrequencyFields() {
+  static const bind::Fields<ActivityFrequency> fields{
+      bind::field("count", &ActivityFrequency::count, kRequired, kPositive),
+      bind::field("per", &ActivityFrequency::per, kRequired, WireCode<FrequencyPer>{}),
+  };
+  return fields;
+}
+
+const bind::Fields<Period>& periodFields() {
+  static const bind::Fields<Period> fields{
+      {
+          bind::field("start", &Period::start, kOptional, kDateField),
+          bind::field("end", &Period::end, kOptional, kDateField),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, Period* period) {
+        checkOrder(r, object, p, period->start, period->end);
+      }};
+  return fields;
+}
+
+const bind::Fields<Activity>& activityFields() {
+  static const bind::Fields<Activity> fields{
+      bind::field("activityId", &Activity::activityId, kRequired, kLocalIdField),
+      bind::field("type", &Activity::type, kRequired, kCodeField),
+      bind::field("description", &Activity::description, kOptional, kAnyTextField),
+      bind::field("status", &Activity::status, kOptional, WireCode<ActivityStatus>{}),
+      bind::field("frequency", &Activity::frequency, kOptional,
+                  bind::Object<ActivityFrequency>(activityFrequencyFields)),
+      bind::field("period", &Activity::period, kOptional, bind::Object<Period>(periodFields)),
+      bind::field("scheduled", &Activity::scheduled, kOptional, RecordText{kDateTimeRule}),
+      bind::field("performer", &Activity::performer, kOptional,
+                  bind::Object<Clinician>(clinicianFields)),
+      bind::field("goals", &Activity::goals, kOptional,
+                  bind::List<RecordText>{.item = kLocalIdField, .maxItems = kMaxListItems}),
+  };
+  return fields;
+}
+
+const bind::Fields<MeasurementComponent>& componentFields() {
+  static const bind::Fields<MeasurementComponent> fields{
+      bind::field("measure", &MeasurementComponent::measure, kRequired, kCodeField),
+      bind::field("value", &MeasurementComponent::value, kRequired, kNumber),
+      bind::field("unit", &MeasurementComponent::unit, kOptional, kTextField),
+  };
+  return fields;
+}
+
+const bind::Fields<Medication>& medicationFields() {
+  static const bind::Fields<Medication> fields{
+      bind::field("code", &Medication::code, kRequired, kCodeField),
+      bind::field("rxnorm", &Medication::rxnorm, kOptional, RecordText{kRxnormRule}),
+      bind::field("display", &Medication::display, kOptional, kAnyTextField),
+  };
+  return fields;
+}
+
+const bind::Fields<MedicationFrequency>& textFrequencyFields() {
+  static const bind::Fields<MedicationFrequency> fields{
+      bind::field("text", &MedicationFrequency::text, kRequired, kTextField),
+  };
+  return fields;
+}
+
+const bind::Fields<MedicationFrequency>& countFrequencyFields() {
+  static const bind::Fields<MedicationFrequency> fields{
+      {
+          bind::field("count", &MedicationFrequency::count, kRequired, kPositive),
+          bind::field("per", &MedicationFrequency::per, kRequired, WireCode<FrequencyPer>{}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, MedicationFrequency* f) {
+        if (f->per == FrequencyPer::kMonth) {
+          r.error("value", *object.find("per"), p.member("per"),
+                  "expected one of \"day\", \"week\" for a medication frequency, got \"month\"");
         }
-        return id;
-      });
-  return a;
+      }};
+  return fields;
 }
 
-constexpr std::string_view kComponentFields[] = {"measure", "value", "unit"};
-
-std::optional<MeasurementComponent> component(Context& ctx, const Json& json,
-                                              const std::string& path) {
-  Obj o(ctx, json, path, kComponentFields);
-  if (!o.valid()) return std::nullopt;
-  MeasurementComponent c;
-  c.measure = str(o, "measure", Need::kRequired, kCodeRule).value_or("");
-  c.value = decimalField(o, "value", Need::kRequired).value_or(Decimal{});
-  c.unit = str(o, "unit", Need::kOptional, kText);
-  return c;
-}
-
-constexpr std::string_view kMedicationFields[] = {"code", "rxnorm", "display"};
-
-std::optional<Medication> medication(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kMedicationFields);
-  if (!o.valid()) return std::nullopt;
-  Medication m;
-  m.code = str(o, "code", Need::kRequired, kCodeRule).value_or("");
-  m.rxnorm = str(o, "rxnorm", Need::kOptional, kRxnormRule);
-  m.display = str(o, "display", Need::kOptional, kAnyText);
-  return m;
-}
-
-constexpr std::string_view kMedicationFrequencyFields[] = {"count", "per", "text"};
-
-std::optional<MedicationFrequency> medicationFrequency(Context& ctx, const Json& json,
-                                                       const std::string& path) {
-  Obj o(ctx, json, path, kMedicationFrequencyFields);
-  if (!o.valid()) return std::nullopt;
-  MedicationFrequency f;
-  if (o.has("text")) {
-    if (o.has("count") || o.has("per")) {
-      ctx.error("structure", path,
-                "a frequency is either {\"count\", \"per\"} or {\"text\"}, not both");
-      return std::nullopt;
-    }
-    f.text = str(o, "text", Need::kRequired, kText).value_or("");
-    return f;
-  }
-  f.count = integerField(o, "count", Need::kRequired, 1).value_or(1);
-  std::optional<FrequencyPer> per = enumField<FrequencyPer>(o, "per", Need::kRequired);
-  if (per == FrequencyPer::kMonth) {
-    ctx.error("value", o.at("per"),
-              "expected one of \"day\", \"week\" for a medication frequency, got \"month\"");
-  }
-  f.per = per.value_or(FrequencyPer::kDay);
-  return f;
-}
-
-constexpr std::string_view kTaperFields[] = {"step", "of", "targetDailyMme", "nextStepOn"};
-
-std::optional<Taper> taper(Context& ctx, const Json& json, const std::string& path) {
-  Obj o(ctx, json, path, kTaperFields);
-  if (!o.valid()) return std::nullopt;
-  Taper t;
-  std::optional<std::int64_t> step = integerField(o, "step", Need::kRequired, 1);
-  std::optional<std::int64_t> of = integerField(o, "of", Need::kRequired, 1);
-  if (step && of && *step > *of) {
-    ctx.error("invariant", o.at("step"),
-              "step " + std::to_string(*step) + " is after the last step (of " +
-                  std::to_string(*of) + ")");
-  }
-  t.step = step.value_or(1);
-  t.of = of.value_or(1);
-  t.targetDailyMme = decimalField(o, "targetDailyMme", Need::kOptional, Sign::kNonNegative);
-  t.nextStepOn = str(o, "nextStepOn", Need::kOptional, kDateRule);
-  return t;
+const bind::Fields<Taper>& taperFields() {
+  static const bind::Fields<Taper> fields{
+      {
+          bind::field("step", &Taper::step, kRequired, kPositive),
+          bind::field("of", &Taper::of, kRequired, kPositive),
+          bind::field("targetDailyMme", &Taper::targetDailyMme, kOptional, kNonNegative),
+          bind::field("nextStepOn", &Taper::nextStepOn, kOptional, kDateField),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, Taper* t) {
+        if (t->step > t->of) {
+          r.error("invariant", object, p.member("step"),
+                  "step " + std::to_string(t->step) + " is after the last step (of " +
+                      std::to_string(t->of) + ")");
+        }
+      }};
+  return fields;
 }
 
 // ---- Record bodies ----
 
-constexpr std::string_view kCommonFields[] = {"recordType", "recordId",  "version", "recordedAt",
-                                              "patient",    "pcp",       "author",  "planId",
-                                              "note",       "extensions"};
-constexpr std::string_view kCarePlanFields[] = {"program", "conditions", "careTeam", "goals",
-                                                "activities"};
-constexpr std::string_view kMeasurementFields[] = {"measure",   "value",     "unit",   "components",
-                                                   "absent",    "effective", "status", "method",
-                                                   "performer", "goalId"};
-constexpr std::string_view kMedicationChangeFields[] = {
-    "action",    "medication",   "dose",   "frequency",  "route",    "asNeeded",
-    "effective", "previousDose", "reason", "prescriber", "dailyMme", "taper"};
+// The care plan's references and uniqueness rules, once its lists are read.
+void checkCarePlan(bind::Reading& r, const Json& doc, const bind::Path& root, CarePlanBody* b) {
+  const Json* team = doc.find("careTeam");
+  std::optional<std::string> firstLead;
+  const bind::Path teamPath = root.member("careTeam");
+  for (std::size_t i = 0; team != nullptr && i < b->careTeam.size(); ++i) {
+    if (b->careTeam[i].lead != true) continue;
+    const bind::Path at = teamPath.item(i);
+    if (firstLead) {
+      r.error("invariant", team->items()[i], at.member("lead"),
+              "only one care-team member may be the lead; " + *firstLead + " already is");
+    } else {
+      firstLead = at.text();
+    }
+  }
+  if (!b->careTeam.empty() && !firstLead) {
+    r.warning("business-rule", *team, teamPath,
+              "no care-team member has \"lead\": true; the plan names no coordinator");
+  }
+  // Ids must be unique; activities name goals of this record (unless the
+  // goals list itself is broken: its errors are reported, not every reference).
+  auto unique = [&](const char* list, const char* idName, auto ids) {
+    std::map<std::string, std::string> seen;  // id -> path of its first use
+    const Json* json = doc.find(list);
+    const bind::Path listPath = root.member(list);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i].empty()) continue;
+      const bind::Path at = listPath.item(i);
+      auto [it, inserted] = seen.emplace(ids[i], at.text());
+      if (!inserted) {
+        r.error("duplicate", json->items()[i], at.member(idName),
+                std::string("duplicate ") + idName + " " + quoted(ids[i]) + " (first used at " +
+                    it->second + ")");
+      }
+    }
+    return seen;
+  };
+  std::vector<std::string> goalIds;
+  for (const Goal& g : b->goals) goalIds.push_back(g.goalId);
+  std::vector<std::string> activityIds;
+  for (const Activity& a : b->activities) activityIds.push_back(a.activityId);
+  const std::map<std::string, std::string> goals = unique("goals", "goalId", goalIds);
+  unique("activities", "activityId", activityIds);
+  const Json* goalsJson = doc.find("goals");
+  const bool goalsUsable =
+      goalsJson == nullptr || (goalsJson->isArray() && goalsJson->items().size() <= kMaxListItems);
+  const Json* activities = doc.find("activities");
+  const bind::Path activitiesPath = root.member("activities");
+  for (std::size_t i = 0; goalsUsable && i < b->activities.size(); ++i) {
+    const Json* refs = activities->items()[i].find("goals");
+    const std::vector<std::string>& named = b->activities[i].goals;
+    const bind::Path activity = activitiesPath.item(i);
+    const bind::Path refsPath = activity.member("goals");
+    for (std::size_t k = 0; refs != nullptr && k < named.size(); ++k) {
+      if (named[k].empty() || goals.contains(named[k])) continue;
+      r.error("invariant", refs->items()[k], refsPath.item(k),
+              "no goal with goalId " + quoted(named[k]) + " in this record");
+    }
+  }
+}
+
+const bind::Fields<CarePlanBody>& carePlanFields() {
+  using B = CarePlanBody;
+  static const bind::Fields<B> fields{
+      {
+          bind::field("program", &B::program, kRequired, bind::Object<Program>(programFields)),
+          bind::field("conditions", &B::conditions, kOptional, listOf(conditionFields)),
+          bind::field("careTeam", &B::careTeam, kOptional, listOf(teamMemberFields)),
+          bind::field("goals", &B::goals, kOptional, listOf(goalFields)),
+          bind::field("activities", &B::activities, kOptional, listOf(activityFields)),
+      },
+      checkCarePlan,
+      bind::RuleRuns::kAlways};
+  return fields;
+}
+
+// Exactly one of value / components / absent (by presence, whatever their shape).
+void checkMeasurement(bind::Reading& r, const Json& doc, const bind::Path& root, MeasurementBody*) {
+  constexpr std::string_view kResults[] = {"value", "components", "absent"};
+  std::optional<std::string_view> first;
+  for (std::string_view result : kResults) {
+    const Json* v = doc.find(result);
+    if (v == nullptr) continue;
+    if (first) {
+      r.error("invariant", *v, root.member(result),
+              "not allowed together with " + quoted(*first) +
+                  ": a measurement has exactly one of \"value\", \"components\" or \"absent\"");
+    } else {
+      first = result;
+    }
+  }
+  if (!first) {
+    r.error("required", doc, root,
+            "a measurement needs exactly one of \"value\", \"components\" or \"absent\"");
+  }
+  const Json* unit = doc.find("unit");
+  if (unit != nullptr && doc.find("components") != nullptr) {
+    // Whose unit would it be? Each component carries its own.
+    r.error("invariant", *unit, root.member("unit"),
+            "not allowed with \"components\": each component carries its own \"unit\"");
+  } else if (unit != nullptr && doc.find("value") == nullptr) {
+    r.warning("business-rule", *unit, root.member("unit"),
+              "ignored: \"unit\" applies only to \"value\"");
+  }
+  if (doc.find("goalId") != nullptr && doc.find("planId") == nullptr) {
+    r.warning("business-rule", *doc.find("goalId"), root.member("goalId"),
+              "\"goalId\" names a goal of the plan in \"planId\", but there is no \"planId\"");
+  }
+}
+
+// goalId first: that is where the clinic's export puts it.
+const bind::Fields<MeasurementBody>& measurementFields() {
+  using B = MeasurementBody;
+  static const bind::Fields<B> fields{
+      {
+          bind::field("goalId", &B::goalId, kOptional, kLocalIdField),
+          bind::field("measure", &B::measure, kRequired, kCodeField),
+          bind::field("value", &B::value, kOptional, kNumber),
+          bind::field("unit", &B::unit, kOptional, kTextField),
+          bind::field("components", &B::components, kOptional, listOf(componentFields, 1)),
+          bind::field("absent", &B::absent, kOptional, WireCode<AbsentReason>{}),
+          bind::field("effective", &B::effective, kRequired, RecordText{kDateTimeRule}),
+          bind::field("status", &B::status, kRequired, WireCode<MeasurementStatus>{}),
+          bind::field("method", &B::method, kOptional, WireCode<MeasurementMethod>{}),
+          bind::field("performer", &B::performer, kOptional,
+                      bind::Object<Clinician>(clinicianFields)),
+      },
+      checkMeasurement,
+      bind::RuleRuns::kAlways};
+  return fields;
+}
+
+// Dose and frequency unless the action ends something; hints for fields
+// another action is meant to carry.
+void checkMedicationChange(bind::Reading& r, const Json& doc, const bind::Path& root,
+                           MedicationChangeBody*) {
+  const Json* actionJson = doc.find("action");
+  const std::optional<MedicationAction> action =
+      actionJson != nullptr ? fromWire<MedicationAction>(actionJson->text()) : std::nullopt;
+  if (!action || !actionJson->isString()) return;
+  // A stop or a withdrawal (entered-in-error) needs only the medication: it
+  // names what ends, not a regimen.
+  const bool noDose =
+      *action == MedicationAction::kStop || *action == MedicationAction::kEnteredInError;
+  for (const char* needed : {"dose", "frequency"}) {
+    if (!noDose && doc.find(needed) == nullptr) {
+      r.missing(doc, root.member(needed),
+                " (required unless action is \"stop\" or \"entered-in-error\")");
+    }
+  }
+  if (const Json* previous = doc.find("previousDose"); previous != nullptr &&
+                                                       *action != MedicationAction::kDoseChange &&
+                                                       *action != MedicationAction::kTaperStep) {
+    r.warning(
+        "business-rule", *previous, root.member("previousDose"),
+        "\"previousDose\" is meant for dose-change and taper-step, not " + quoted(wireOf(*action)));
+  }
+  if (const Json* taper = doc.find("taper");
+      taper != nullptr && *action != MedicationAction::kTaperStep) {
+    r.warning("business-rule", *taper, root.member("taper"),
+              "\"taper\" is meant for taper-step, not " + quoted(wireOf(*action)));
+  }
+}
+
+const bind::Fields<MedicationChangeBody>& medicationChangeFields() {
+  using B = MedicationChangeBody;
+  static const bind::Fields<B> fields{
+      {
+          bind::field("action", &B::action, kRequired, WireCode<MedicationAction>{}),
+          bind::field("medication", &B::medication, kRequired,
+                      bind::Object<Medication>(medicationFields)),
+          bind::field("dose", &B::dose, kOptional, bind::Object<Quantity>(quantityFields)),
+          bind::field("previousDose", &B::previousDose, kOptional,
+                      bind::Object<Quantity>(quantityFields)),
+          bind::field("frequency", &B::frequency, kOptional, medicationFrequencyCodec()),
+          bind::field("route", &B::route, kOptional, WireCode<Route>{}),
+          bind::field("asNeeded", &B::asNeeded, kOptional, bind::Boolean{}),
+          bind::field("effective", &B::effective, kRequired, kDateField),
+          bind::field("reason", &B::reason, kOptional, kAnyTextField),
+          bind::field("prescriber", &B::prescriber, kRequired,
+                      bind::Object<Clinician>(clinicianFields)),
+          bind::field("dailyMme", &B::dailyMme, kOptional, kNonNegative),
+          bind::field("taper", &B::taper, kOptional, bind::Object<Taper>(taperFields)),
+      },
+      checkMedicationChange,
+      bind::RuleRuns::kAlways};
+  return fields;
+}
+
+// The members every record has, before its body...
+const bind::Fields<PlanRecord>& headFields() {
+  using R = PlanRecord;
+  static const bind::Fields<R> fields{
+      bind::field("recordId", &R::recordId, kRequired, RecordText{kRecordIdRule}),
+      bind::field("version", &R::version, kRequired, kPositive),
+      bind::field("recordedAt", &R::recordedAt, kRequired, RecordText{kInstantRule}),
+      bind::field("patient", &R::patient, kRequired, bind::Object<Patient>(patientFields)),
+      bind::field("pcp", &R::pcp, kRequired, bind::Object<Pcp>(pcpFields)),
+      bind::field("author", &R::author, kRequired, bind::Object<Clinician>(clinicianFields)),
+      bind::field("planId", &R::planId, kOptional, RecordText{kRecordIdRule}),
+  };
+  return fields;
+}
+
+// ...and after it. `extensions` is kept verbatim and otherwise ignored.
+const bind::Fields<PlanRecord>& tailFields() {
+  using R = PlanRecord;
+  static const bind::Fields<R> fields{
+      bind::field("note", &R::note, kOptional, RecordText{kNote}),
+      bind::field(
+          "extensions", &R::extensions, kOptional,
+          bind::Custom<Json>{[](bind::Reading& r, const Json& v, const bind::Path& p, Json* out) {
+                               if (!v.isObject()) return r.wrongType(v, p, "an object"), false;
+                               *out = v;
+                               return true;
+                             },
+                             [](const Json& v) { return v; }}),
+  };
+  return fields;
+}
 
 std::span<const std::string_view> bodyFields(RecordType type) {
   switch (type) {
     case RecordType::kCarePlan:
-      return kCarePlanFields;
+      return carePlanFields().names();
     case RecordType::kMeasurement:
-      return kMeasurementFields;
+      return measurementFields().names();
     case RecordType::kMedicationChange:
-      return kMedicationChangeFields;
+      return medicationChangeFields().names();
   }
   return {};
 }
@@ -907,8 +827,11 @@ bool contains(std::span<const std::string_view> names, std::string_view key) {
 }
 
 // Unknown top-level fields, and fields that belong to another record type.
-void checkTopLevelFields(Context& ctx, const Json& doc, std::optional<RecordType> type) {
-  std::vector<std::string_view> allowed(std::begin(kCommonFields), std::end(kCommonFields));
+void checkTopLevelFields(bind::Reading& r, const Json& doc, std::optional<RecordType> type) {
+  std::vector<std::string_view> allowed{"recordType"};
+  for (const auto* list : {&headFields(), &tailFields()}) {
+    allowed.insert(allowed.end(), list->names().begin(), list->names().end());
+  }
   constexpr RecordType kTypes[] = {RecordType::kCarePlan, RecordType::kMeasurement,
                                    RecordType::kMedicationChange};
   for (RecordType t : kTypes) {
@@ -916,6 +839,7 @@ void checkTopLevelFields(Context& ctx, const Json& doc, std::optional<RecordType
       for (std::string_view f : bodyFields(t)) allowed.push_back(f);
     }
   }
+  const bind::Path root;
   for (const auto& [key, value] : doc.members()) {
     if (contains(allowed, key)) continue;
     std::string owners;
@@ -925,372 +849,48 @@ void checkTopLevelFields(Context& ctx, const Json& doc, std::optional<RecordType
       owners += std::string(wireOf(t));
     }
     if (!owners.empty()) {
-      ctx.error("structure", "$." + key,
-                "not allowed in a " + std::string(wireOf(*type)) + " record (it belongs to " +
-                    owners + " records)");
+      r.error("structure", value, root.member(key),
+              "not allowed in a " + std::string(wireOf(*type)) + " record (it belongs to " +
+                  owners + " records)");
     } else {
-      ctx.error("structure", "$." + key, "unknown field " + quoted(key) + suggestion(key, allowed));
+      r.unknownField(value, root.member(key), allowed);
     }
   }
-}
-
-CarePlanBody readCarePlan(Context& ctx, const Obj& root) {
-  CarePlanBody b;
-  b.program = objectField(root, "program", Need::kRequired, program).value_or(Program{});
-  b.conditions = listField<Condition>(
-      root, "conditions", Need::kOptional, 0,
-      [&](const Json& v, const std::string& p) { return condition(ctx, v, p); });
-  std::optional<std::string> firstLead;
-  b.careTeam = listField<Clinician>(
-      root, "careTeam", Need::kOptional, 0,
-      [&](const Json& v, const std::string& p) -> std::optional<Clinician> {
-        std::optional<Clinician> c = clinicianValue(ctx, v, p, true);
-        if (c && c->lead == true) {
-          if (firstLead) {
-            ctx.error("invariant", p + ".lead",
-                      "only one care-team member may be the lead; " + *firstLead + " already is");
-          } else {
-            firstLead = p;
-          }
-        }
-        return c;
-      });
-  if (!b.careTeam.empty() && !firstLead) {
-    ctx.warning("business-rule", "$.careTeam",
-                "no care-team member has \"lead\": true; the plan names no coordinator");
-  }
-  std::map<std::string, std::string> goalIds;  // goalId -> path of its goal
-  b.goals = listField<Goal>(root, "goals", Need::kOptional, 0,
-                            [&](const Json& v, const std::string& p) -> std::optional<Goal> {
-                              std::optional<Goal> g = goal(ctx, v, p);
-                              if (g && !g->goalId.empty()) {
-                                auto [it, inserted] = goalIds.emplace(g->goalId, p);
-                                if (!inserted) {
-                                  ctx.error("duplicate", p + ".goalId",
-                                            "duplicate goalId " + quoted(g->goalId) +
-                                                " (first used at " + it->second + ")");
-                                }
-                              }
-                              return g;
-                            });
-  const Json* goalsJson = root.json().find("goals");
-  const bool goalsUsable =
-      goalsJson == nullptr || (goalsJson->isArray() && goalsJson->items().size() <= kMaxListItems);
-  std::map<std::string, std::string> activityIds;
-  b.activities = listField<Activity>(
-      root, "activities", Need::kOptional, 0,
-      [&](const Json& v, const std::string& p) -> std::optional<Activity> {
-        std::optional<Activity> a = activity(ctx, v, p, goalsUsable ? &goalIds : nullptr);
-        if (a && !a->activityId.empty()) {
-          auto [it, inserted] = activityIds.emplace(a->activityId, p);
-          if (!inserted) {
-            ctx.error("duplicate", p + ".activityId",
-                      "duplicate activityId " + quoted(a->activityId) + " (first used at " +
-                          it->second + ")");
-          }
-        }
-        return a;
-      });
-  return b;
-}
-
-MeasurementBody readMeasurement(Context& ctx, const Obj& root, bool hasPlanId) {
-  MeasurementBody b;
-  b.goalId = str(root, "goalId", Need::kOptional, kLocalId);
-  b.measure = str(root, "measure", Need::kRequired, kCodeRule).value_or("");
-  b.value = decimalField(root, "value", Need::kOptional);
-  b.unit = str(root, "unit", Need::kOptional, kText);
-  b.components = listField<MeasurementComponent>(
-      root, "components", Need::kOptional, 1,
-      [&](const Json& v, const std::string& p) { return component(ctx, v, p); });
-  b.absent = enumField<AbsentReason>(root, "absent", Need::kOptional);
-  b.effective = str(root, "effective", Need::kRequired, kDateTimeRule).value_or("");
-  b.status =
-      enumField<MeasurementStatus>(root, "status", Need::kRequired).value_or(MeasurementStatus{});
-  b.method = enumField<MeasurementMethod>(root, "method", Need::kOptional);
-  b.performer = objectField(root, "performer", Need::kOptional, clinician);
-
-  // Exactly one of value / components / absent (by presence, whatever their shape).
-  constexpr std::string_view kResults[] = {"value", "components", "absent"};
-  std::optional<std::string_view> first;
-  for (std::string_view r : kResults) {
-    if (!root.has(r)) continue;
-    if (first) {
-      ctx.error("invariant", root.at(r),
-                "not allowed together with " + quoted(*first) +
-                    ": a measurement has exactly one of \"value\", \"components\" or \"absent\"");
-    } else {
-      first = r;
-    }
-  }
-  if (!first) {
-    ctx.error("required", "$",
-              "a measurement needs exactly one of \"value\", \"components\" or \"absent\"");
-  }
-  if (root.has("unit") && root.has("components")) {
-    // Whose unit would it be? Each component carries its own.
-    ctx.error("invariant", "$.unit",
-              "not allowed with \"components\": each component carries its own \"unit\"");
-  } else if (root.has("unit") && !root.has("value")) {
-    ctx.warning("business-rule", "$.unit", "ignored: \"unit\" applies only to \"value\"");
-  }
-  if (b.goalId && !hasPlanId) {
-    ctx.warning("business-rule", "$.goalId",
-                "\"goalId\" names a goal of the plan in \"planId\", but there is no \"planId\"");
-  }
-  return b;
-}
-
-MedicationChangeBody readMedicationChange(Context& ctx, const Obj& root) {
-  MedicationChangeBody b;
-  std::optional<MedicationAction> action =
-      enumField<MedicationAction>(root, "action", Need::kRequired);
-  b.action = action.value_or(MedicationAction{});
-  b.medication =
-      objectField(root, "medication", Need::kRequired, medication).value_or(Medication{});
-  // A stop or a withdrawal (entered-in-error) needs only the medication: it
-  // names what ends, not a regimen.
-  const bool noDose =
-      action == MedicationAction::kStop || action == MedicationAction::kEnteredInError;
-
-  b.dose = objectField(root, "dose", (action && !noDose) ? Need::kRequired : Need::kOptional,
-                       quantity, " (required unless action is \"stop\" or \"entered-in-error\")");
-  b.previousDose = objectField(root, "previousDose", Need::kOptional, quantity);
-  b.frequency = objectField(
-      root, "frequency", (action && !noDose) ? Need::kRequired : Need::kOptional,
-      medicationFrequency, " (required unless action is \"stop\" or \"entered-in-error\")");
-  b.route = enumField<Route>(root, "route", Need::kOptional);
-  b.asNeeded = boolField(root, "asNeeded", Need::kOptional);
-  b.effective = str(root, "effective", Need::kRequired, kDateRule).value_or("");
-  b.reason = str(root, "reason", Need::kOptional, kAnyText);
-  b.prescriber = objectField(root, "prescriber", Need::kRequired, clinician).value_or(Clinician{});
-  b.dailyMme = decimalField(root, "dailyMme", Need::kOptional, Sign::kNonNegative);
-  b.taper = objectField(root, "taper", Need::kOptional, taper);
-
-  if (action && root.has("previousDose") && *action != MedicationAction::kDoseChange &&
-      *action != MedicationAction::kTaperStep) {
-    ctx.warning(
-        "business-rule", "$.previousDose",
-        "\"previousDose\" is meant for dose-change and taper-step, not " + quoted(wireOf(*action)));
-  }
-  if (action && root.has("taper") && *action != MedicationAction::kTaperStep) {
-    ctx.warning("business-rule", "$.taper",
-                "\"taper\" is meant for taper-step, not " + quoted(wireOf(*action)));
-  }
-  return b;
-}
-
-// ---- Writing ----
-
-void put(Json* o, std::string_view key, const std::string& s) {
-  o->set(std::string(key), Json::string(s));
-}
-void put(Json* o, std::string_view key, const std::optional<std::string>& s) {
-  if (s) put(o, key, *s);
-}
-void put(Json* o, std::string_view key, const Decimal& d) {
-  o->set(std::string(key), Json::numberText(d.text));
-}
-void put(Json* o, std::string_view key, const std::optional<Decimal>& d) {
-  if (d) put(o, key, *d);
-}
-void put(Json* o, std::string_view key, std::int64_t n) {
-  o->set(std::string(key), Json::number(n));
-}
-void put(Json* o, std::string_view key, const std::optional<bool>& b) {
-  if (b) o->set(std::string(key), Json::boolean(*b));
-}
-template <typename E>
-requires std::is_enum_v<E>
-void put(Json* o, std::string_view key, E e) {
-  o->set(std::string(key), Json::string(std::string(wireOf(e))));
-}
-template <typename E>
-requires std::is_enum_v<E>
-void put(Json* o, std::string_view key, const std::optional<E>& e) {
-  if (e) put(o, key, *e);
-}
-void put(Json* o, std::string_view key, Json value) { o->set(std::string(key), std::move(value)); }
-
-template <typename T, typename Write>
-void putList(Json* o, std::string_view key, const std::vector<T>& items, Write write) {
-  if (items.empty()) return;
-  Json list = Json::array();
-  for (const T& item : items) list.push(write(item));
-  put(o, key, std::move(list));
-}
-
-template <typename T, typename Write>
-void putObject(Json* o, std::string_view key, const std::optional<T>& value, Write write) {
-  if (value) put(o, key, write(*value));
-}
-
-Json writeString(const std::string& s) { return Json::string(s); }
-
-Json writeClinician(const Clinician& c) {
-  Json o = Json::object();
-  put(&o, "name", c.name);
-  put(&o, "npi", c.npi);
-  put(&o, "role", c.role);
-  put(&o, "lead", c.lead);
-  return o;
-}
-
-Json writeQuantity(const Quantity& q) {
-  Json o = Json::object();
-  put(&o, "value", q.value);
-  put(&o, "unit", q.unit);
-  return o;
-}
-
-Json writePatient(const Patient& p) {
-  Json o = Json::object();
-  put(&o, "mrn", p.mrn);
-  put(&o, "pcpPatientId", p.pcpPatientId);
-  Json name = Json::object();
-  put(&name, "family", p.name.family);
-  Json given = Json::array();
-  for (const std::string& g : p.name.given) given.push(Json::string(g));
-  put(&name, "given", std::move(given));
-  put(&o, "name", std::move(name));
-  put(&o, "birthDate", p.birthDate);
-  put(&o, "sex", p.sex);
-  return o;
-}
-
-Json writePcp(const Pcp& p) {
-  Json o = Json::object();
-  put(&o, "practiceId", p.practiceId);
-  put(&o, "clinicianNpi", p.clinicianNpi);
-  put(&o, "name", p.name);
-  return o;
-}
-
-Json writeGoal(const Goal& g) {
-  Json o = Json::object();
-  put(&o, "goalId", g.goalId);
-  put(&o, "description", g.description);
-  put(&o, "measure", g.measure);
-  putObject(&o, "baseline", g.baseline, [](const GoalBaseline& b) {
-    Json j = Json::object();
-    put(&j, "value", b.value);
-    put(&j, "unit", b.unit);
-    put(&j, "date", b.date);
-    return j;
-  });
-  putObject(&o, "target", g.target, [](const GoalTarget& t) {
-    Json j = Json::object();
-    put(&j, "value", t.value);
-    put(&j, "unit", t.unit);
-    put(&j, "comparator", t.comparator);
-    return j;
-  });
-  put(&o, "due", g.due);
-  put(&o, "status", g.status);
-  put(&o, "achievement", g.achievement);
-  return o;
-}
-
-Json writeActivity(const Activity& a) {
-  Json o = Json::object();
-  put(&o, "activityId", a.activityId);
-  put(&o, "type", a.type);
-  put(&o, "description", a.description);
-  put(&o, "status", a.status);
-  putObject(&o, "frequency", a.frequency, [](const ActivityFrequency& f) {
-    Json j = Json::object();
-    put(&j, "count", f.count);
-    put(&j, "per", f.per);
-    return j;
-  });
-  putObject(&o, "period", a.period, [](const Period& p) {
-    Json j = Json::object();
-    put(&j, "start", p.start);
-    put(&j, "end", p.end);
-    return j;
-  });
-  put(&o, "scheduled", a.scheduled);
-  putObject(&o, "performer", a.performer, writeClinician);
-  putList(&o, "goals", a.goals, writeString);
-  return o;
-}
-
-void writeBody(Json* o, const CarePlanBody& b) {
-  Json p = Json::object();
-  put(&p, "name", b.program.name);
-  put(&p, "kind", b.program.kind);
-  put(&p, "status", b.program.status);
-  put(&p, "start", b.program.start);
-  put(&p, "end", b.program.end);
-  put(&p, "nextReassessment", b.program.nextReassessment);
-  put(o, "program", std::move(p));
-  putList(o, "conditions", b.conditions, [](const Condition& c) {
-    Json j = Json::object();
-    put(&j, "text", c.text);
-    put(&j, "icd10", c.icd10);
-    return j;
-  });
-  putList(o, "careTeam", b.careTeam, writeClinician);
-  putList(o, "goals", b.goals, writeGoal);
-  putList(o, "activities", b.activities, writeActivity);
-}
-
-void writeBody(Json* o, const MeasurementBody& b) {
-  // goalId first: that is where the clinic's export puts it.
-  put(o, "goalId", b.goalId);
-  put(o, "measure", b.measure);
-  put(o, "value", b.value);
-  put(o, "unit", b.unit);
-  putList(o, "components", b.components, [](const MeasurementComponent& c) {
-    Json j = Json::object();
-    put(&j, "measure", c.measure);
-    put(&j, "value", c.value);
-    put(&j, "unit", c.unit);
-    return j;
-  });
-  put(o, "absent", b.absent);
-  put(o, "effective", b.effective);
-  put(o, "status", b.status);
-  put(o, "method", b.method);
-  putObject(o, "performer", b.performer, writeClinician);
-}
-
-void writeBody(Json* o, const MedicationChangeBody& b) {
-  put(o, "action", b.action);
-  Json m = Json::object();
-  put(&m, "code", b.medication.code);
-  put(&m, "rxnorm", b.medication.rxnorm);
-  put(&m, "display", b.medication.display);
-  put(o, "medication", std::move(m));
-  putObject(o, "dose", b.dose, writeQuantity);
-  putObject(o, "previousDose", b.previousDose, writeQuantity);
-  putObject(o, "frequency", b.frequency, [](const MedicationFrequency& f) {
-    Json j = Json::object();
-    if (f.isText()) {
-      put(&j, "text", f.text);
-    } else {
-      put(&j, "count", f.count);
-      put(&j, "per", f.per);
-    }
-    return j;
-  });
-  put(o, "route", b.route);
-  put(o, "asNeeded", b.asNeeded);
-  put(o, "effective", b.effective);
-  put(o, "reason", b.reason);
-  put(o, "prescriber", writeClinician(b.prescriber));
-  put(o, "dailyMme", b.dailyMme);
-  putObject(o, "taper", b.taper, [](const Taper& t) {
-    Json j = Json::object();
-    put(&j, "step", t.step);
-    put(&j, "of", t.of);
-    put(&j, "targetDailyMme", t.targetDailyMme);
-    put(&j, "nextStepOn", t.nextStepOn);
-    return j;
-  });
 }
 
 }  // namespace
+
+// ---- Shared record codecs (mappings/record/record_binding.h) ----
+
+const bind::Fields<Quantity>& quantityFields() {
+  static const bind::Fields<Quantity> fields{
+      bind::field("value", &Quantity::value, kRequired, kNumber),
+      bind::field("unit", &Quantity::unit, kRequired, kTextField),
+  };
+  return fields;
+}
+
+// Either {"count": n, "per": "day"|"week"} or {"text": ...}, never both.
+const bind::Custom<MedicationFrequency>& medicationFrequencyCodec() {
+  static const bind::Custom<MedicationFrequency> codec{
+      [](bind::Reading& r, const Json& v, const bind::Path& p, MedicationFrequency* out) {
+        if (!v.isObject()) return r.wrongType(v, p, "an object"), false;
+        if (v.find("text") == nullptr)
+          return bind::readObject(r, v, p, countFrequencyFields(), out);
+        if (v.find("count") != nullptr || v.find("per") != nullptr) {
+          r.error("structure", v, p,
+                  "a frequency is either {\"count\", \"per\"} or {\"text\"}, not both");
+          return false;
+        }
+        return bind::readObject(r, v, p, textFrequencyFields(), out);
+      },
+      [](const MedicationFrequency& f) {
+        return bind::writeObject(f, f.isText() ? textFrequencyFields() : countFrequencyFields());
+      }};
+  return codec;
+}
+
+namespace {}  // namespace
 
 // ---- Public: enums ----
 
@@ -1360,49 +960,48 @@ template std::span<const std::string_view> wireNames<Route>();
 
 std::optional<PlanRecord> readPlanRecord(const Json& doc, fhir::Issues* issues) {
   fhir::Issues local;
-  Context ctx(issues != nullptr ? issues : &local);
+  bind::Reading r(issues != nullptr ? issues : &local);
+  r.limitIssues(kMaxIssues);
+  r.hideValues(isSensitive);
+  const bind::Path root;
   if (!doc.isObject()) {
-    ctx.error("structure", "$", "expected an object (one plan record), got " + describe(doc, "$"));
+    r.wrongType(doc, root, "an object (one plan record)");
     return std::nullopt;
   }
-  Obj root(ctx, doc, "$", {});
-  std::optional<RecordType> type = enumField<RecordType>(root, "recordType", Need::kRequired);
-  checkTopLevelFields(ctx, doc, type);
+  std::optional<RecordType> type;
+  if (const Json* t = doc.find("recordType")) {
+    RecordType value{};
+    if (WireCode<RecordType>{}.read(r, *t, root.member("recordType"), &value)) type = value;
+  } else {
+    r.missing(doc, root.member("recordType"));
+  }
+  checkTopLevelFields(r, doc, type);
 
-  PlanRecord r;
-  r.recordId = str(root, "recordId", Need::kRequired, kRecordIdRule).value_or("");
-  r.version = integerField(root, "version", Need::kRequired, 1).value_or(1);
-  r.recordedAt = str(root, "recordedAt", Need::kRequired, kInstantRule).value_or("");
-  r.patient = objectField(root, "patient", Need::kRequired, patient).value_or(Patient{});
-  r.pcp = objectField(root, "pcp", Need::kRequired, pcp).value_or(Pcp{});
-  r.author = objectField(root, "author", Need::kRequired, clinician).value_or(Clinician{});
-  r.planId = str(root, "planId", Need::kOptional, kRecordIdRule);
+  PlanRecord record;
+  bind::readMembers(r, doc, root, headFields(), &record);
   if (type) {
     switch (*type) {
       case RecordType::kCarePlan:
-        r.body = readCarePlan(ctx, root);
-        if (root.has("planId")) {
-          ctx.warning("business-rule", "$.planId",
-                      "\"planId\" is for measurement and medication-change records; a care "
-                      "plan's own id is its \"recordId\"");
+        bind::readMembers(r, doc, root, carePlanFields(), &record.body.emplace<CarePlanBody>());
+        if (const Json* planId = doc.find("planId")) {
+          r.warning("business-rule", *planId, root.member("planId"),
+                    "\"planId\" is for measurement and medication-change records; a care "
+                    "plan's own id is its \"recordId\"");
         }
         break;
       case RecordType::kMeasurement:
-        r.body = readMeasurement(ctx, root, root.has("planId"));
+        bind::readMembers(r, doc, root, measurementFields(),
+                          &record.body.emplace<MeasurementBody>());
         break;
       case RecordType::kMedicationChange:
-        r.body = readMedicationChange(ctx, root);
+        bind::readMembers(r, doc, root, medicationChangeFields(),
+                          &record.body.emplace<MedicationChangeBody>());
         break;
     }
   }
-  r.note = str(root, "note", Need::kOptional, kNote);
-  if (const Json* ext = root.member("extensions", Need::kOptional)) {
-    if (expectType(ctx, *ext, "$.extensions", Json::Type::kObject, "an object")) {
-      r.extensions = *ext;
-    }
-  }
-  if (ctx.failed()) return std::nullopt;
-  return r;
+  bind::readMembers(r, doc, root, tailFields(), &record);
+  if (r.failed()) return std::nullopt;
+  return record;
 }
 
 ReadResult readPlanRecord(const Json& doc) {
@@ -1415,17 +1014,16 @@ ReadResult readPlanRecord(const Json& doc) {
 
 Json writePlanRecord(const PlanRecord& record) {
   Json o = Json::object();
-  put(&o, "recordType", record.recordType());
-  put(&o, "recordId", record.recordId);
-  put(&o, "version", record.version);
-  put(&o, "recordedAt", record.recordedAt);
-  put(&o, "patient", writePatient(record.patient));
-  put(&o, "pcp", writePcp(record.pcp));
-  put(&o, "author", writeClinician(record.author));
-  put(&o, "planId", record.planId);
-  std::visit([&](const auto& body) { writeBody(&o, body); }, record.body);
-  put(&o, "note", record.note);
-  if (record.extensions) put(&o, "extensions", *record.extensions);
+  o.set("recordType", Json::string(std::string(wireOf(record.recordType()))));
+  bind::writeMembers(record, headFields(), &o);
+  if (const CarePlanBody* b = record.carePlan()) bind::writeMembers(*b, carePlanFields(), &o);
+  if (const MeasurementBody* b = record.measurement()) {
+    bind::writeMembers(*b, measurementFields(), &o);
+  }
+  if (const MedicationChangeBody* b = record.medicationChange()) {
+    bind::writeMembers(*b, medicationChangeFields(), &o);
+  }
+  bind::writeMembers(record, tailFields(), &o);
   return o;
 }
 

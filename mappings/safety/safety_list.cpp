@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "fhir/binding.h"
+#include "mappings/record/record_binding.h"
 #include "mappings/record/wire_code.h"
 #include "mappings/safety/safety.h"
 
@@ -252,46 +253,13 @@ namespace {
 
 namespace bind = fhir::bind;
 
-const bind::Fields<Quantity>& quantityFields() {
-  static const bind::Fields<Quantity> fields{
-      bind::field("value", &Quantity::value, bind::kRequired, bind::DecimalCodec{}),
-      bind::field("unit", &Quantity::unit, bind::kRequired, bind::Text{}),
-  };
-  return fields;
-}
-
-// Either {"text": ...} or {"count": n, "per": ...}.
-const bind::Fields<MedicationFrequency>& textFrequencyFields() {
-  static const bind::Fields<MedicationFrequency> fields{
-      bind::field("text", &MedicationFrequency::text, bind::kRequired, bind::Text{}),
-  };
-  return fields;
-}
-
-const bind::Fields<MedicationFrequency>& countFrequencyFields() {
-  static const bind::Fields<MedicationFrequency> fields{
-      bind::field("count", &MedicationFrequency::count, bind::kRequired, bind::Integer<>{.min = 1}),
-      bind::field("per", &MedicationFrequency::per, bind::kRequired, WireCode<FrequencyPer>{}),
-  };
-  return fields;
-}
-
-const bind::Custom<MedicationFrequency> kFrequency{
-    [](bind::Reading& r, const Json& v, const bind::Path& p, MedicationFrequency* out) {
-      const bool text = v.isObject() && v.find("text") != nullptr;
-      return bind::readObject(r, v, p, text ? textFrequencyFields() : countFrequencyFields(), out);
-    },
-    [](const MedicationFrequency& f) {
-      return bind::writeObject(f, f.isText() ? textFrequencyFields() : countFrequencyFields());
-    }};
-
 const bind::Fields<MedicationEntry>& entryFields() {
   using E = MedicationEntry;
   static const bind::Fields<E> fields{
       bind::field("drug", &E::drug, bind::kRequired, bind::Text{}),
       bind::field("display", &E::display, bind::kOptional, bind::Text{}),
       bind::field("dose", &E::dose, bind::kOptional, bind::Object<Quantity>{quantityFields}),
-      bind::field("frequency", &E::frequency, bind::kOptional, kFrequency),
+      bind::field("frequency", &E::frequency, bind::kOptional, medicationFrequencyCodec()),
       bind::field("route", &E::route, bind::kOptional, WireCode<Route>{}),
       bind::field("asNeeded", &E::asNeeded, bind::kOptional, bind::Boolean{}),
       bind::field("since", &E::since, bind::kRequired, bind::Text{}),

@@ -119,9 +119,9 @@ TEST_CASE("binding words each kind of mistake once, with its JSON path", "[fhir]
   CHECK(problems(R"({"id":"a b","count":1})") ==
         std::vector<std::string>{R"($.id: expected no spaces, got "a b")"});
   CHECK(problems(R"({"id":"a","count":10})") ==
-        std::vector<std::string>{R"($.count: expected an integer from 1 to 9, got "10")"});
+        std::vector<std::string>{R"($.count: expected an integer from 1 to 9, got number 10)"});
   CHECK(problems(R"({"id":"a","count":1.5})") ==
-        std::vector<std::string>{R"($.count: expected an integer from 1 to 9, got "1.5")"});
+        std::vector<std::string>{R"($.count: expected an integer from 1 to 9, got number 1.5)"});
   CHECK(problems(R"({"id":"a","count":1,"colour":"gren"})") ==
         std::vector<std::string>{
             R"($.colour: expected one of "red", "green", got "gren"; did you mean "green"?)"});
@@ -133,10 +133,12 @@ TEST_CASE("binding words each kind of mistake once, with its JSON path", "[fhir]
         std::vector<std::string>{R"($.tags[1]: "x" is listed twice)"});
   CHECK(problems(R"({"id":"a","count":1,"tags":["a","b","c","d"]})") ==
         std::vector<std::string>{"$.tags: too many items: 4, at most 3"});
-  CHECK(problems(R"({"id":"a","count":1,"dose":{"value":-1,"unit":"mg"}})") ==
-        std::vector<std::string>{R"($.dose.value: expected a number of at least 0, got "-1")"});
+  CHECK(
+      problems(R"({"id":"a","count":1,"dose":{"value":-1,"unit":"mg"}})") ==
+      std::vector<std::string>{R"($.dose.value: expected a number of at least 0, got number -1)"});
   CHECK(problems(R"({"id":"a","count":1,"limits":{"daily":-1}})") ==
-        std::vector<std::string>{R"($.limits.daily: expected an integer of at least 0, got "-1")"});
+        std::vector<std::string>{
+            R"($.limits.daily: expected an integer of at least 0, got number -1)"});
   CHECK(problems(R"({"id":"a","count":1,"active":"yes"})") ==
         std::vector<std::string>{R"($.active: expected true or false, got string "yes")"});
 }

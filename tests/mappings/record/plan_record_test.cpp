@@ -331,11 +331,11 @@ TEST_CASE("records: each bad record breaks one rule and is reported at its path"
       {"number as string", kCarePlan, "$.goals[1].target.value", Json::string("120"),
        "$.goals[1].target.value", "expected a number, got string \"120\""},
       {"version as string", kCarePlan, "$.version", Json::string("3"), "$.version",
-       "expected an integer, got string \"3\""},
+       "expected an integer of at least 1, got string \"3\""},
       {"fractional version", kCarePlan, "$.version", Json::numberText("1.5"), "$.version",
-       "expected an integer, got number 1.5"},
+       "expected an integer of at least 1, got number 1.5"},
       {"version zero", kCarePlan, "$.version", Json::number(std::int64_t{0}), "$.version",
-       "must be at least 1"},
+       "expected an integer of at least 1, got number 0"},
       {"null method", kPainNrs, "$.method", Json(), "$.method", "expected a string, got null"},
       {"boolean as string", kStart, "$.asNeeded", Json::string("yes"), "$.asNeeded",
        "expected true or false"},
@@ -343,7 +343,7 @@ TEST_CASE("records: each bad record breaks one rule and is reported at its path"
        "expected an object, got a string"},
       {"goals not a list", kCarePlan, "$.goals", obj, "$.goals", "expected a list"},
       {"list as number", kPainNrs, "$.value", Json::array(), "$.value",
-       "expected a number, got an array"},
+       "expected a number, got a list"},
       // missing fields
       {"missing recordType", kPainNrs, "$.recordType", std::nullopt, "$.recordType",
        "missing required field \"recordType\""},
@@ -500,11 +500,11 @@ TEST_CASE("records: each bad record breaks one rule and is reported at its path"
       {"taper step after the last", kTaper, "$.taper.step", Json::number(std::int64_t{7}),
        "$.taper.step", "step 7 is after the last step (of 6)"},
       {"negative daily MME", kTaper, "$.dailyMme", Json::number(std::int64_t{-5}), "$.dailyMme",
-       "must not be negative"},
+       "expected a number of at least 0, got number -5"},
       {"frequency count and text", kStart, "$.frequency.text", Json::string("daily"), "$.frequency",
        "either {\"count\", \"per\"} or {\"text\"}, not both"},
       {"frequency count zero", kStart, "$.frequency.count", Json::number(std::int64_t{0}),
-       "$.frequency.count", "must be at least 1"},
+       "$.frequency.count", "expected an integer of at least 1, got number 0"},
   };
   for (const Row& row : rows) {
     Json doc = example(row.base);
@@ -547,7 +547,7 @@ TEST_CASE("records: a record with several problems reports all of them", "[mappi
   CHECK_FALSE(read.record.has_value());
   const std::vector<std::pair<const char*, const char*>> expected = {
       {"$.recordId", "expected 1-64 characters"},
-      {"$.version", "must be at least 1"},
+      {"$.version", "expected an integer of at least 1, got number 0"},
       {"$.recordedAt", "expected an instant"},
       {"$.patient.name.given", "needs at least 1 item"},
       {"$.patient.birthDate", "not a calendar date"},
