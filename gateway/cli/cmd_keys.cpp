@@ -20,7 +20,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -51,12 +50,13 @@ constexpr const char* kKeyFileHeader =
     "# file outside the data directory, mode 0600, and back it up apart from it.\n";
 
 std::string defaultKeyId() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char id[32];
-  std::strftime(id, sizeof id, "k%Y%m%dT%H%M%SZ", &utc);
-  return id;
+  // "k" and the UTC time to the second without separators: k20261207T231500Z.
+  const std::string at = formatInstant(SystemClock().nowMillis());
+  std::string id = "k";
+  for (char c : at.substr(0, 19)) {
+    if (c != '-' && c != ':') id += c;
+  }
+  return id + "Z";
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "gateway/log/json_logger.h"
 
-#include <chrono>
-#include <ctime>
 #include <ostream>
 #include <string>
 
@@ -23,21 +21,6 @@ const char* levelName(LogLevel level) {
   return "info";
 }
 
-std::string nowUtc() {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const std::time_t secs = system_clock::to_time_t(now);
-  const auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf, n);
-  char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(millis));
-  return out + ms;
-}
-
 }  // namespace
 
 LogLevel logLevelFromName(std::string_view name) {
@@ -47,12 +30,13 @@ LogLevel logLevelFromName(std::string_view name) {
   return LogLevel::kInfo;
 }
 
-JsonLogger::JsonLogger(std::ostream& out, LogLevel minLevel) : out_(out), minLevel_(minLevel) {}
+JsonLogger::JsonLogger(std::ostream& out, LogLevel minLevel, const Clock* clock)
+    : out_(out), clock_(clock != nullptr ? clock : &systemClock_), minLevel_(minLevel) {}
 
 void JsonLogger::log(LogLevel level, std::string_view event, const fhir::Json& fields) {
   if (!enabled(level)) return;
   fhir::Json line = fhir::Json::object();
-  line.set("ts", fhir::Json::string(nowUtc()));
+  line.set("ts", fhir::Json::string(formatInstant(clock_->nowMillis())));
   line.set("level", fhir::Json::string(levelName(level)));
   line.set("event", fhir::Json::string(std::string(event)));
   for (const auto& [key, value] : fields.members()) line.set(key, value);

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "fhir/json.h"
+#include "gateway/base/clock.h"
 
 namespace inloop::gateway {
 
@@ -26,8 +27,9 @@ LogLevel logLevelFromName(std::string_view name);
 
 class JsonLogger {
  public:
-  // `out` must outlive the logger.
-  JsonLogger(std::ostream& out, LogLevel minLevel);
+  // `out` (and `clock`, when given) must outlive the logger; timestamps come
+  // from `clock`, the system clock by default.
+  JsonLogger(std::ostream& out, LogLevel minLevel, const Clock* clock = nullptr);
 
   bool enabled(LogLevel level) const { return level >= minLevel_.load(); }
   // Changes the threshold (a reload of inloop.json); safe from any thread.
@@ -38,6 +40,8 @@ class JsonLogger {
  private:
   std::mutex mutex_;
   std::ostream& out_;
+  SystemClock systemClock_;
+  const Clock* clock_;
   std::atomic<LogLevel> minLevel_;
 };
 

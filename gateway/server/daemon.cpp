@@ -210,11 +210,11 @@ class DataDirLock {
 
 struct Daemon::Impl {
   Impl(const DaemonConfig& c, std::ostream& out)
-      : config(c), logger(out, logLevelFromName(c.logLevel)) {}
+      : config(c), logger(out, logLevelFromName(c.logLevel), &clock) {}
 
   DaemonConfig config;
+  SystemClock clock;  // before the logger, which stamps its lines with it
   JsonLogger logger;
-  SystemClock clock;
   DataDirLock dataDirLock;  // released after the store is closed
   std::unique_ptr<Store> store;
   MappingTablesHolder tables;
