@@ -405,6 +405,28 @@ std::shared_ptr<const Field<T>> computedField(std::string_view name, Need need,
   return std::make_shared<FunctionField<T>>(name, need, std::move(reader), std::move(writer));
 }
 
+// A field of T's member struct `member`, written in T's own object (no nesting
+// in the JSON): `bind::within(&Auth::smart, bind::field("clientId", &Smart::clientId, ...))`.
+template <typename T, typename M>
+class WithinField final : public Field<T> {
+ public:
+  WithinField(M T::*member, std::shared_ptr<const Field<M>> inner)
+      : Field<T>(inner->name(), inner->need()), member_(member), inner_(std::move(inner)) {}
+  bool read(Reading& r, const Json& v, const Path& p, T* out) const override {
+    return inner_->read(r, v, p, &(out->*member_));
+  }
+  void write(const T& in, Json* object) const override { inner_->write(in.*member_, object); }
+
+ private:
+  M T::*member_;
+  std::shared_ptr<const Field<M>> inner_;
+};
+
+template <typename T, typename M>
+std::shared_ptr<const Field<T>> within(M T::*member, std::shared_ptr<const Field<M>> inner) {
+  return std::make_shared<WithinField<T, M>>(member, std::move(inner));
+}
+
 // A type's fields in writing order, and an optional whole-object rule that runs
 // after the fields were read without error (cross-field checks).
 enum class RuleRuns {
@@ -420,6 +442,11 @@ class Fields {
   Fields(std::initializer_list<std::shared_ptr<const Field<T>>> fields, Rule rule = {},
          RuleRuns when = RuleRuns::kWhenSound)
       : fields_(fields), rule_(std::move(rule)), when_(when) {
+    for (const auto& f : fields_) names_.push_back(f->name());
+  }
+  // The same from a list assembled in code (variants sharing fields).
+  explicit Fields(std::vector<std::shared_ptr<const Field<T>>> fields, Rule rule = {})
+      : fields_(std::move(fields)), rule_(std::move(rule)) {
     for (const auto& f : fields_) names_.push_back(f->name());
   }
 

@@ -135,11 +135,15 @@ bool HttpUrl::read(bind::Reading& r, const Json& v, const bind::Path& p, std::st
     r.error("value", v, p, "the URL \"" + url + "\" " + why);
     return false;
   }
+  *out = withoutTrailingSlashes(std::move(url));
+  return true;
+}
+
+std::string withoutTrailingSlashes(std::string url) {
   while (url.size() > 1 && url.back() == '/' && url.find("://") + 3 < url.size() - 1) {
     url.pop_back();
   }
-  *out = std::move(url);
-  return true;
+  return url;
 }
 
 const char* checkId(std::string_view s) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fhir/binding.h"
 #include "mappings/shaping/destination.h"
@@ -65,6 +66,16 @@ struct UrlParts {
   std::string host;
 };
 std::optional<UrlParts> parseHttpUrl(std::string_view url, bool allowQuery, std::string* why);
+// `url` without trailing slashes after its host ("https://x/fhir/" -> "https://x/fhir").
+std::string withoutTrailingSlashes(std::string url);
+
+// {"Header-Name": value, ...} read in file order into a list of V (a struct
+// with `name` and `value`), each value read and written by `codec`. A name
+// must be an HTTP header name; `refusal` (may be null) then says why a valid
+// name is not allowed (nullptr: allowed), reported as a security issue.
+template <typename V, typename C>
+fhir::bind::Custom<std::vector<V>> headerMap(const char* (*refusal)(std::string_view name),
+                                             C codec);
 
 // Text checks for bind::Text::check (nullptr when fine).
 // An id named in logs, metrics and URLs: 1-64 of A-Z a-z 0-9 . _ -
@@ -75,6 +86,42 @@ const char* checkEnvName(std::string_view s);
 const char* checkHeaderName(std::string_view s);
 // A header value: no control characters but tab.
 const char* checkHeaderValue(std::string_view s);
+
+template <typename V, typename C>
+fhir::bind::Custom<std::vector<V>> headerMap(const char* (*refusal)(std::string_view name),
+                                             C codec) {
+  namespace bind = fhir::bind;
+  return bind::Custom<std::vector<V>>{
+      [=](bind::Reading& r, const fhir::Json& v, const bind::Path& p, std::vector<V>* out) {
+        if (!v.isObject()) return r.wrongType(v, p, "an object of header name -> value"), false;
+        bool ok = true;
+        for (const auto& [name, value] : v.members()) {
+          const bind::Path at = p.member(name);
+          if (const char* why = checkHeaderName(name)) {
+            r.error("value", value, at, why);
+            ok = false;
+            continue;
+          }
+          if (const char* why = refusal != nullptr ? refusal(name) : nullptr) {
+            r.error("security", value, at, why);
+            ok = false;
+            continue;
+          }
+          V one{name, {}};
+          if (codec.read(r, value, at, &one.value)) {
+            out->push_back(std::move(one));
+          } else {
+            ok = false;
+          }
+        }
+        return ok;
+      },
+      [=](const std::vector<V>& headers) {
+        fhir::Json o = fhir::Json::object();
+        for (const V& h : headers) o.set(h.name, codec.write(h.value));
+        return o;
+      }};
+}
 
 }  // namespace config_fields
 }  // namespace inloop::gateway

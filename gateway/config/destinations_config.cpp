@@ -1,16 +1,14 @@
 #include "gateway/config/destinations_config.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
-#include <set>
-#include <sstream>
+#include <map>
+#include <memory>
 #include <utility>
 
+#include "fhir/binding.h"
 #include "fhir/json.h"
 #include "gateway/base/url_origin.h"
 
@@ -18,12 +16,21 @@ namespace inloop::gateway {
 
 namespace {
 
+namespace bind = fhir::bind;
+using config_fields::FileName;
+using config_fields::HttpUrl;
+using config_fields::Secret;
 using fhir::Json;
+using mappings::AuthSettings;
 using mappings::AuthType;
 using mappings::DestinationKind;
 using mappings::DestinationProfile;
+using mappings::Destinations;
 using mappings::SecretRef;
 using mappings::SecretSource;
+
+template <typename T>
+using FieldList = std::vector<std::shared_ptr<const bind::Field<T>>>;
 
 constexpr std::size_t kMaxConfigBytes = 1u << 20;
 constexpr std::size_t kMaxSecretBytes = 64u << 10;
@@ -34,752 +41,637 @@ constexpr std::string_view kSentTypes[] = {
     "MedicationRequest", "Communication", "Provenance",
 };
 
-// Headers inloop sets itself, or that would carry secrets in the config text.
-constexpr std::string_view kReservedHeaders[] = {
-    "authorization", "proxy-authorization", "cookie",     "host",          "content-length",
-    "content-type",  "transfer-encoding",   "connection", "if-none-exist",
+// Headers inloop sets itself, or that would carry secrets in the config text;
+// nullptr when `name` may be set.
+const char* headerRefusal(std::string_view name) {
+  static constexpr std::string_view kReserved[] = {
+      "authorization", "proxy-authorization", "cookie",     "host",          "content-length",
+      "content-type",  "transfer-encoding",   "connection", "if-none-exist",
+  };
+  std::string lname(name);
+  for (char& c : lname) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (std::find(std::begin(kReserved), std::end(kReserved), lname) == std::end(kReserved)) {
+    return nullptr;
+  }
+  const bool credential = lname.find("auth") != std::string::npos || lname == "cookie";
+  return credential
+             ? "inloop sets this header itself (credentials belong in \"auth\", never inline)"
+             : "inloop sets this header itself";
+}
+
+// The host an http destination sends to in clear (plain http, not loopback);
+// nullopt otherwise.
+std::optional<std::string> plainHttpHost(const DestinationProfile& d) {
+  if (d.kind == DestinationKind::kNdjsonDir) return std::nullopt;
+  std::string why;
+  std::optional<config_fields::UrlParts> url = config_fields::parseHttpUrl(d.endpoint, false, &why);
+  if (!url || url->scheme != "http" || isLoopbackHost(url->host)) return std::nullopt;
+  return url->host;
+}
+
+// ---- Codecs and fields used below ----
+
+const bind::Enum<DestinationKind>& kindCodes() {
+  using K = DestinationKind;
+  static const bind::Enum<K> codes{
+      {mappings::destinationKindName(K::kFhirTransaction), K::kFhirTransaction},
+      {mappings::destinationKindName(K::kFhirPut), K::kFhirPut},
+      {mappings::destinationKindName(K::kHttpBundle), K::kHttpBundle},
+      {mappings::destinationKindName(K::kNdjsonDir), K::kNdjsonDir},
+  };
+  return codes;
+}
+
+const bind::Enum<AuthType>& authTypeCodes() {
+  static const bind::Enum<AuthType> codes{
+      {mappings::authTypeName(AuthType::kNone), AuthType::kNone},
+      {mappings::authTypeName(AuthType::kBearer), AuthType::kBearer},
+      {mappings::authTypeName(AuthType::kBasic), AuthType::kBasic},
+      {mappings::authTypeName(AuthType::kSmartBackend), AuthType::kSmartBackend},
+      {mappings::authTypeName(AuthType::kMtls), AuthType::kMtls},
+  };
+  return codes;
+}
+
+// A number from min to max, kept as a double.
+struct Number {
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+
+  bool read(bind::Reading& r, const Json& v, const bind::Path& p, double* out) const {
+    const std::string range = bind::rangeText("a number", std::to_string(min), std::to_string(max));
+    if (!v.isNumber()) return r.wrongType(v, p, range), false;
+    const std::optional<double> n = v.toDouble();
+    if (!n || *n < static_cast<double>(min) || *n > static_cast<double>(max)) {
+      return r.outOfRange(v, p, range), false;
+    }
+    *out = *n;
+    return true;
+  }
+  Json write(const double& n) const { return Json::number(n); }
 };
 
-bool isIdChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
+// A boolean that is true unless the file says false (so written only when false).
+template <typename T>
+std::shared_ptr<const bind::Field<T>> trueUnlessFalse(std::string_view name, bool T::*member) {
+  return bind::computedField<T>(
+      name, bind::kOptional,
+      [member](bind::Reading& r, const Json& v, const bind::Path& p, T* out) {
+        return bind::Boolean{}.read(r, v, p, &(out->*member));
+      },
+      [member, name](const T& in, Json* object) {
+        if (!(in.*member)) object->set(std::string(name), Json::boolean(false));
+      });
 }
 
-bool isValidDestinationId(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), isIdChar);
-}
-
-bool isEnvName(std::string_view s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-bool isHeaderToken(std::string_view s) {
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return out;
-}
-
-using config_fields::UrlParts;
-
-std::optional<UrlParts> parseHttpUrl(std::string_view url, std::string* why) {
-  return config_fields::parseHttpUrl(url, false, why);
-}
-
-std::string stripTrailingSlashes(std::string s) {
-  while (s.size() > 1 && s.back() == '/' && s.find("://") + 3 < s.size() - 1) s.pop_back();
-  return s;
-}
-
-// Walks one document, collecting issues with file:line:column paths.
-class Reader {
- public:
-  Reader(std::string_view text, std::string fileName, std::string baseDir, const SecretProbe* probe)
-      : text_(text), fileName_(std::move(fileName)), baseDir_(std::move(baseDir)), probe_(probe) {}
-
-  fhir::Issues& issues() { return issues_; }
-
-  std::string where(const Json& node) const {
-    auto [line, column] = fhir::lineColumnAt(text_, node.sourceOffset());
-    return fileName_ + ":" + std::to_string(line) + ":" + std::to_string(column);
-  }
-
-  void error(const Json& node, std::string message, std::string code = "value") {
-    fhir::addError(&issues_, std::move(code), where(node), std::move(message));
-  }
-  void warning(const Json& node, std::string message, std::string code = "value") {
-    fhir::addWarning(&issues_, std::move(code), where(node), std::move(message));
-  }
-
-  // Calls `handle(key, value)` for each member; reports keys not in `known`.
-  template <typename F>
-  void members(const Json& object, std::string_view what,
-               const std::vector<std::string_view>& known, F&& handle) {
-    if (!object.isObject()) {
-      error(object, std::string(what) + " must be an object", "structure");
-      return;
-    }
-    for (const auto& [key, value] : object.members()) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        std::string list;
-        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(value,
-              "unknown setting \"" + key + "\" in " + std::string(what) + " (known: " + list + ")",
-              "structure");
-        continue;
-      }
-      handle(key, value);
-    }
-  }
-
-  bool string(const Json& v, const std::string& name, std::string* out) {
-    if (!v.isString() || v.text().empty()) {
-      error(v, name + " must be a non-empty string");
-      return false;
-    }
-    *out = v.text();
-    return true;
-  }
-
-  bool path(const Json& v, const std::string& name, std::string* out) {
-    if (!string(v, name, out)) return false;
-    std::filesystem::path p(*out);
-    if (p.is_relative() && !baseDir_.empty()) {
-      *out = (std::filesystem::path(baseDir_) / p).lexically_normal().string();
-    }
-    return true;
-  }
-
-  // A path to a file that must exist when used: a warning now when it does not.
-  bool existingFile(const Json& v, const std::string& name, std::string* out) {
-    if (!path(v, name, out)) return false;
-    if (probe_ != nullptr && probe_->fileReadable && !probe_->fileReadable(*out)) {
-      warning(v,
-              name + ": file " + *out +
-                  " is not readable (yet); the destination fails "
-                  "until it is",
-              "not-found");
-    }
-    return true;
-  }
-
-  bool boolean(const Json& v, const std::string& name, bool* out) {
-    if (!v.isBool()) {
-      error(v, name + " must be true or false");
-      return false;
-    }
-    *out = v.asBool();
-    return true;
-  }
-
-  template <typename T>
-  bool integer(const Json& v, const std::string& name, std::int64_t min, std::int64_t max, T* out) {
-    std::optional<std::int64_t> n = v.isNumber() ? v.toInt64() : std::nullopt;
-    if (!n || *n < min || *n > max) {
-      error(v, name + " must be an integer from " + std::to_string(min) + " to " +
-                   std::to_string(max));
-      return false;
-    }
-    *out = static_cast<T>(*n);
-    return true;
-  }
-
-  bool httpUrl(const Json& v, const std::string& name, std::string* out, UrlParts* parts) {
-    if (!string(v, name, out)) return false;
-    std::string why;
-    std::optional<UrlParts> p = parseHttpUrl(*out, &why);
-    if (!p) {
-      error(v, name + " \"" + *out + "\" " + why);
-      return false;
-    }
-    if (parts != nullptr) *parts = std::move(*p);
-    *out = stripTrailingSlashes(std::move(*out));
-    return true;
-  }
-
-  // {"file": PATH} or {"env": NAME}; never the secret itself.
-  bool secret(const Json& v, const std::string& name, SecretRef* out) {
-    if (v.isString()) {
-      error(v,
-            name +
-                ": secrets are never written in this file; give {\"file\": PATH} or "
-                "{\"env\": VARIABLE}",
-            "security");
-      return false;
-    }
-    if (!v.isObject() || v.size() != 1) {
-      error(v, name + " must be {\"file\": PATH} or {\"env\": VARIABLE}");
-      return false;
-    }
-    const auto& [key, value] = v.members().front();
-    if (key == "file") {
-      if (!path(value, name + ".file", &out->name)) return false;
-      out->source = SecretSource::kFile;
-      if (probe_ != nullptr && probe_->fileReadable && !probe_->fileReadable(out->name)) {
-        warning(value,
-                name + ": secret file " + out->name +
-                    " is not readable (yet); the destination fails until it is",
-                "not-found");
-      }
-      return true;
-    }
-    if (key == "env") {
-      if (!value.isString() || !isEnvName(value.text())) {
-        error(value, name + ".env must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+// A setting of another variant (another kind of destination): known, so no
+// did-you-mean to some other name, and refused in `why`'s words.
+template <typename T>
+std::shared_ptr<const bind::Field<T>> refused(std::string_view name, const char* code,
+                                              const char* why) {
+  return bind::computedField<T>(
+      name, bind::kOptional, [code, why](bind::Reading& r, const Json& v, const bind::Path& p, T*) {
+        r.error(code, v, p, why);
         return false;
+      });
+}
+
+// A setting that cannot be checked because what it depends on is wrong (and
+// reported there).
+template <typename T>
+std::shared_ptr<const bind::Field<T>> unchecked(std::string_view name, bind::Need need) {
+  return bind::computedField<T>(
+      name, need, [](bind::Reading&, const Json&, const bind::Path&, T*) { return true; });
+}
+
+// ---- auth: one list of settings per type ----
+
+const char* checkBasicUser(std::string_view s) {
+  return s.find(':') == std::string_view::npos ? nullptr
+                                               : "expected a user name without ':' (HTTP basic)";
+}
+
+const char* checkScope(std::string_view s) {
+  return s.find_first_of(" \t\r\n") == std::string_view::npos
+             ? nullptr
+             : "expected one scope per item, without spaces";
+}
+
+// Reads "type" first, then the object by that type's fields: a setting of
+// another type is an unknown field (with a did-you-mean). A client
+// certificate (certificateFile + keyFile) may accompany any type.
+class AuthCodec {
+ public:
+  AuthCodec(const std::string& baseDir, const SecretProbe* probe) {
+    using A = AuthSettings;
+    using S = mappings::SmartBackendSettings;
+    const FileName file{baseDir, probe};
+    const Secret secret{baseDir, probe};
+    auto type = bind::field("type", &A::type, bind::kRequired, authTypeCodes());
+    auto certificate = bind::field("certificateFile", &A::certificateFile, bind::kOptional, file);
+    auto key = bind::field("keyFile", &A::keyFile, bind::kOptional, file);
+    const bind::Fields<A>::Rule bothOrNeither = [](bind::Reading& r, const Json& object,
+                                                   const bind::Path& p, A*) {
+      if ((object.find("certificateFile") != nullptr) != (object.find("keyFile") != nullptr)) {
+        r.error("required", object, p,
+                "a client certificate needs both \"certificateFile\" and \"keyFile\"");
       }
-      out->source = SecretSource::kEnv;
-      out->name = value.text();
-      if (probe_ != nullptr && probe_->envSet && !probe_->envSet(out->name)) {
-        warning(value,
-                name + ": environment variable " + out->name +
-                    " is not set; the destination fails until it is",
-                "not-found");
-      }
-      return true;
-    }
-    error(value, name + ": unknown secret source \"" + key + "\" (known: file, env)", "structure");
-    return false;
+    };
+    add(AuthType::kNone, bind::Fields<A>({type, certificate, key}, bothOrNeither));
+    add(AuthType::kBearer,
+        bind::Fields<A>(
+            {type, bind::field("token", &A::token, bind::kRequired, secret), certificate, key},
+            bothOrNeither));
+    add(AuthType::kBasic,
+        bind::Fields<A>(
+            {type,
+             bind::field("user", &A::user, bind::kRequired, bind::Text{.check = checkBasicUser}),
+             bind::field("password", &A::password, bind::kRequired, secret), certificate, key},
+            bothOrNeither));
+    add(AuthType::kSmartBackend,
+        bind::Fields<A>(
+            {
+                type,
+                bind::within(&A::smart,
+                             bind::field("clientId", &S::clientId, bind::kRequired, bind::Text{})),
+                bind::within(&A::smart,
+                             bind::field("tokenUrl", &S::tokenUrl, bind::kOptional, HttpUrl{})),
+                bind::within(&A::smart, bind::field("privateKeyFile", &S::privateKeyFile,
+                                                    bind::kRequired, file)),
+                bind::within(&A::smart,
+                             bind::field("keyId", &S::keyId, bind::kOptional, bind::Text{})),
+                bind::within(
+                    &A::smart,
+                    bind::field("alg", &S::alg, bind::kOptional,
+                                bind::Enum<mappings::SigningAlg>{
+                                    {mappings::signingAlgName(mappings::SigningAlg::kRs384),
+                                     mappings::SigningAlg::kRs384},
+                                    {mappings::signingAlgName(mappings::SigningAlg::kEs384),
+                                     mappings::SigningAlg::kEs384}})),
+                bind::within(&A::smart,
+                             bind::field("scopes", &S::scopes, bind::kRequired,
+                                         bind::List<bind::Text>{.item = {.check = checkScope},
+                                                                .minItems = 1})),
+                certificate,
+                key,
+            },
+            bothOrNeither));
+    add(AuthType::kMtls,
+        bind::Fields<A>({
+            type,
+            bind::field("certificateFile", &A::certificateFile, bind::kRequired, file),
+            bind::field("keyFile", &A::keyFile, bind::kRequired, file),
+        }));
   }
+
+  bool read(bind::Reading& r, const Json& v, const bind::Path& p, AuthSettings* out) const {
+    if (!v.isObject()) return r.wrongType(v, p, "an object"), false;
+    const Json* type = v.find("type");
+    if (type == nullptr) return r.missing(v, p.member("type")), false;
+    AuthType t = AuthType::kNone;
+    if (!authTypeCodes().read(r, *type, p.member("type"), &t)) return false;
+    return bind::readObject(r, v, p, *byType_.at(t), out);
+  }
+  Json write(const AuthSettings& a) const { return bind::writeObject(a, *byType_.at(a.type)); }
 
  private:
-  std::string_view text_;
-  std::string fileName_;
-  std::string baseDir_;
-  const SecretProbe* probe_;
-  fhir::Issues issues_;
+  void add(AuthType type, bind::Fields<AuthSettings> fields) {
+    byType_.emplace(type, std::make_shared<const bind::Fields<AuthSettings>>(std::move(fields)));
+  }
+  std::map<AuthType, std::shared_ptr<const bind::Fields<AuthSettings>>> byType_;
 };
 
-void readAuth(Reader& r, const Json& v, const std::string& what, DestinationProfile* d) {
-  mappings::AuthSettings& a = d->auth;
-  const Json* typeNode = v.isObject() ? v.find("type") : nullptr;
-  if (v.isObject() && typeNode == nullptr) {
-    r.error(v, what + " needs \"type\" (none, bearer, basic, smart-backend, mtls)", "required");
-    return;
-  }
-  if (typeNode != nullptr) {
-    std::optional<AuthType> t =
-        typeNode->isString() ? mappings::authTypeFromName(typeNode->text()) : std::nullopt;
-    if (!t) {
-      r.error(*typeNode, what + ".type must be one of none, bearer, basic, smart-backend, mtls");
-      return;
-    }
-    a.type = *t;
-  }
-  // Settings per type; a client certificate may accompany any type.
-  std::vector<std::string_view> known;
-  switch (a.type) {
-    case AuthType::kNone:
-      known = {"type", "certificateFile", "keyFile"};
-      break;
-    case AuthType::kBearer:
-      known = {"type", "token", "certificateFile", "keyFile"};
-      break;
-    case AuthType::kBasic:
-      known = {"type", "user", "password", "certificateFile", "keyFile"};
-      break;
-    case AuthType::kSmartBackend:
-      known = {"type", "clientId", "tokenUrl",        "privateKeyFile", "keyId",
-               "alg",  "scopes",   "certificateFile", "keyFile"};
-      break;
-    case AuthType::kMtls:
-      known = {"type", "certificateFile", "keyFile"};
-      break;
-  }
-  bool haveScopes = false;
-  std::string tname = "auth (" + std::string(mappings::authTypeName(a.type)) + ")";
-  r.members(v, what, known, [&](const std::string& key, const Json& value) {
-    std::string name = what + "." + key;
-    if (key == "type") return;
-    if (key == "token") {
-      r.secret(value, name, &a.token);
-    } else if (key == "user") {
-      if (r.string(value, name, &a.user) && a.user.find(':') != std::string::npos) {
-        r.error(value, name + " must not contain ':' (HTTP basic)");
-      }
-    } else if (key == "password") {
-      r.secret(value, name, &a.password);
-    } else if (key == "clientId") {
-      r.string(value, name, &a.smart.clientId);
-    } else if (key == "tokenUrl") {
-      r.httpUrl(value, name, &a.smart.tokenUrl, nullptr);
-    } else if (key == "privateKeyFile") {
-      r.existingFile(value, name, &a.smart.privateKeyFile);
-    } else if (key == "keyId") {
-      r.string(value, name, &a.smart.keyId);
-    } else if (key == "alg") {
-      std::optional<mappings::SigningAlg> alg =
-          value.isString() ? mappings::signingAlgFromName(value.text()) : std::nullopt;
-      if (!alg) {
-        r.error(value, name + " must be \"RS384\" or \"ES384\"");
-      } else {
-        a.smart.alg = *alg;
-      }
-    } else if (key == "scopes") {
-      haveScopes = true;
-      if (!value.isArray() || value.items().empty()) {
-        r.error(value, name + " must be a non-empty list of scopes (\"system/Observation.write\")");
-        return;
-      }
-      for (const Json& s : value.items()) {
-        std::string scope;
-        if (!r.string(s, name + "[]", &scope)) continue;
-        if (scope.find_first_of(" \t\r\n") != std::string::npos) {
-          r.error(s, name + ": one scope per item, without spaces");
-          continue;
-        }
-        a.smart.scopes.push_back(std::move(scope));
-      }
-    } else if (key == "certificateFile") {
-      r.existingFile(value, name, &a.certificateFile);
-    } else if (key == "keyFile") {
-      r.existingFile(value, name, &a.keyFile);
-    }
-  });
-  if (!v.isObject()) return;
-  auto require = [&](bool present, std::string_view key) {
-    if (!present) r.error(v, tname + " needs \"" + std::string(key) + "\"", "required");
-  };
-  switch (a.type) {
-    case AuthType::kNone:
-      break;
-    case AuthType::kBearer:
-      require(a.token.isSet() || v.find("token") != nullptr, "token");
-      break;
-    case AuthType::kBasic:
-      require(!a.user.empty() || v.find("user") != nullptr, "user");
-      require(a.password.isSet() || v.find("password") != nullptr, "password");
-      break;
-    case AuthType::kSmartBackend:
-      require(!a.smart.clientId.empty() || v.find("clientId") != nullptr, "clientId");
-      require(!a.smart.privateKeyFile.empty() || v.find("privateKeyFile") != nullptr,
-              "privateKeyFile");
-      require(haveScopes, "scopes");
-      break;
-    case AuthType::kMtls:
-      require(v.find("certificateFile") != nullptr, "certificateFile");
-      require(v.find("keyFile") != nullptr, "keyFile");
-      break;
-  }
-  if (a.type != AuthType::kMtls &&
-      (v.find("certificateFile") != nullptr) != (v.find("keyFile") != nullptr)) {
-    r.error(v, what + ": a client certificate needs both \"certificateFile\" and \"keyFile\"",
-            "required");
-  }
-}
+// ---- tls ----
 
-void readTls(Reader& r, const Json& v, const std::string& what, DestinationProfile* d,
-             bool* insecure) {
-  const Json* verifyNode = nullptr;
-  const Json* skipNode = nullptr;
-  bool skip = false;
-  r.members(v, what, {"caFile", "verify", "insecureSkipVerify"},
-            [&](const std::string& key, const Json& value) {
-              if (key == "caFile") {
-                r.existingFile(value, what + ".caFile", &d->tls.caFile);
-              } else if (key == "verify") {
-                verifyNode = &value;
-                r.boolean(value, what + ".verify", &d->tls.verify);
-              } else {
-                skipNode = &value;
-                r.boolean(value, what + ".insecureSkipVerify", &skip);
-              }
-            });
-  if (!d->tls.verify && !skip) {
-    r.error(*verifyNode,
-            what +
-                ": turning certificate verification off needs \"insecureSkipVerify\": true "
-                "as well (and is logged loudly)",
-            "security");
-  } else if (skip && d->tls.verify) {
-    r.error(*skipNode, what + ": \"insecureSkipVerify\": true only confirms \"verify\": false",
-            "security");
-  } else if (!d->tls.verify) {
-    *insecure = true;
-    r.warning(*verifyNode,
-              what + ": certificate verification is OFF for destination \"" + d->id +
-                  "\": anyone on the network path can read and change what is sent",
-              "security");
-  }
-}
-
-// Extra static headers: an object of name -> value (any names, so not members()).
-void readHeaders(Reader& r, const Json& v, const std::string& what, DestinationProfile* d) {
-  if (!v.isObject()) {
-    r.error(v, what + " must be an object of header name -> value", "structure");
-    return;
-  }
-  for (const auto& [name, value] : v.members()) {
-    std::string label = what + "[\"" + name + "\"]";
-    if (!isHeaderToken(name)) {
-      r.error(value, label + ": not a valid header name");
-      continue;
-    }
-    std::string lname = lower(name);
-    if (std::find(std::begin(kReservedHeaders), std::end(kReservedHeaders), lname) !=
-        std::end(kReservedHeaders)) {
-      bool credential = lname.find("auth") != std::string::npos || lname == "cookie";
-      r.error(value,
-              label + ": inloop sets this header itself" +
-                  (credential ? " (credentials belong in \"auth\", never inline)" : ""),
-              "security");
-      continue;
-    }
-    if (!value.isString()) {
-      r.error(value, label + " must be a string");
-      continue;
-    }
-    bool clean = std::all_of(value.text().begin(), value.text().end(), [](char c) {
-      return c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
-    });
-    if (!clean) {
-      r.error(value, label + " must not contain control characters (CR, LF)");
-      continue;
-    }
-    d->headers.push_back({name, value.text()});
-  }
-}
-
-// Plain http off loopback (docs/security.md, "Plain HTTP"): patient data would
-// cross the network unencrypted, so the destination must say so in words
-// (`allowPlainHttpPhi`); SMART assertions and tokens never go that way.
-// `consentNode`: the allowPlainHttpPhi setting, or null. Returns true when the
-// destination sends PHI over plain http by that consent.
-bool checkPlainHttp(Reader& r, const DestinationProfile& d, const std::string& what,
-                    const Json& endpointNode, const UrlParts& urlParts, const Json* consentNode) {
-  const bool plain = urlParts.scheme == "http" && !isLoopbackHost(urlParts.host);
-  bool consent = false;
-  if (consentNode != nullptr) {
-    consent = consentNode->isString() && consentNode->text() == kPlainHttpPhiConsent;
-    if (!consent) {
-      r.error(
-          *consentNode,
-          what + ".allowPlainHttpPhi must be exactly \"" + std::string(kPlainHttpPhiConsent) + "\"",
-          "security");
-    } else if (!plain) {
-      r.error(*consentNode,
-              what +
-                  ": \"allowPlainHttpPhi\" only confirms a plain http endpoint that is not "
-                  "loopback",
-              "security");
-    }
-  }
-  if (d.auth.type == AuthType::kSmartBackend) {
-    for (const std::string& url : {d.endpoint, d.auth.smart.tokenUrl}) {
-      if (url.empty()) continue;
-      if (const char* problem = credentialUrlProblem(url, d.endpoint)) {
-        r.error(endpointNode, what + ": smart-backend refuses " + url + ": " + problem, "security");
-      }
-    }
-  }
-  if (!plain) return false;
-  if (!consent) {
-    r.error(endpointNode,
-            what + ": plain http to " + urlParts.host +
-                " would carry patient data unencrypted; use https, or confirm with "
-                "\"allowPlainHttpPhi\": \"" +
-                std::string(kPlainHttpPhiConsent) + "\"",
-            "security");
-    return false;
-  }
-  r.warning(endpointNode,
-            what + ": patient data crosses the network unencrypted (plain http to " +
-                urlParts.host + ", allowed by \"allowPlainHttpPhi\")",
-            "security");
-  if (d.auth.type != AuthType::kNone) {
-    r.warning(
-        endpointNode,
-        what + ": credentials would travel over plain http to " + urlParts.host + "; use https",
-        "security");
-  }
-  return true;
-}
-
-void readDestination(Reader& r, const Json& v, std::size_t index, mappings::Destinations* config,
-                     DestinationsLoad* load) {
-  std::string what = "destinations[" + std::to_string(index) + "]";
-  DestinationProfile d;
-  const Json* idNode = nullptr;
-  const Json* kindNode = nullptr;
-  const Json* endpointNode = nullptr;
-  const Json* authNode = nullptr;
-  const Json* tlsNode = nullptr;
-  const Json* matchingNode = nullptr;
-  bool idOk = false;
-  bool kindOk = false;
-  // id and kind first: other settings are checked against them.
-  if (v.isObject()) {
-    idNode = v.find("id");
-    kindNode = v.find("kind");
-    if (idNode != nullptr) {
-      if (!idNode->isString() || !isValidDestinationId(idNode->text())) {
-        r.error(*idNode, what + ".id must be 1-64 characters of A-Z a-z 0-9 . _ -");
-      } else {
-        d.id = idNode->text();
-        what = "destination \"" + d.id + "\"";
-        idOk = true;
-      }
-    }
-    if (kindNode != nullptr) {
-      std::optional<DestinationKind> k =
-          kindNode->isString() ? mappings::destinationKindFromName(kindNode->text()) : std::nullopt;
-      if (!k) {
-        r.error(*kindNode,
-                what + ".kind must be one of fhir-transaction, fhir-put, http-bundle, ndjson-dir");
-      } else {
-        d.kind = *k;
-        kindOk = true;
-      }
-    }
-  }
-  bool isInsecure = false;
-  const Json* consentNode = nullptr;
-  UrlParts urlParts;
-  r.members(
-      v, what,
-      {"id", "kind", "endpoint", "enabled", "auth", "tls", "timeouts", "maxInFlight",
-       "rateLimitPerSecond", "accepts", "fallbacks", "patientMatching", "headers",
-       "conditionalReferences", "rotation", "allowPlainHttpPhi", "fileMode"},
-      [&](const std::string& key, const Json& value) {
-        std::string name = what + "." + key;
-        if (key == "id" || key == "kind") return;
-        if (key == "endpoint") {
-          endpointNode = &value;
-          if (!kindOk) return;
-          if (d.kind == DestinationKind::kNdjsonDir) {
-            r.path(value, name, &d.endpoint);
-          } else {
-            r.httpUrl(value, name, &d.endpoint, &urlParts);
-          }
-        } else if (key == "allowPlainHttpPhi") {
-          consentNode = &value;  // checked with the endpoint, below
-        } else if (key == "enabled") {
-          r.boolean(value, name, &d.enabled);
-        } else if (key == "conditionalReferences") {
-          r.boolean(value, name, &d.conditionalReferences);
-        } else if (key == "fileMode") {
-          if (kindOk && d.kind != DestinationKind::kNdjsonDir) {
-            r.error(value, name + " applies to ndjson-dir destinations only");
-          } else if (value.isString() && value.text() == "0600") {
-            d.fileMode = mappings::kOwnerOnlyFileMode;
-          } else if (value.isString() && value.text() == "0640") {
-            d.fileMode = mappings::kGroupReadableFileMode;
-          } else {
-            r.error(value, name + " must be \"0600\" (owner only) or \"0640\" (group may read)");
-          }
-        } else if (key == "rotation") {
-          if (kindOk && d.kind != DestinationKind::kNdjsonDir) {
-            r.error(value, name + " applies to ndjson-dir destinations only");
-            return;
-          }
-          r.members(value, name, {"maxBytes", "maxAgeMs"},
-                    [&](const std::string& k, const Json& t) {
-                      if (k == "maxBytes") {
-                        std::int64_t bytes = 0;
-                        if (r.integer(t, name + ".maxBytes", 1024, std::int64_t{1} << 40, &bytes)) {
-                          d.rotation.maxBytes = static_cast<std::uint64_t>(bytes);
-                        }
-                      } else {
-                        r.integer(t, name + ".maxAgeMs", 100, 86400000, &d.rotation.maxAgeMs);
-                      }
-                    });
-        } else if (key == "auth") {
-          authNode = &value;
-          readAuth(r, value, name, &d);
-        } else if (key == "tls") {
-          tlsNode = &value;
-          readTls(r, value, name, &d, &isInsecure);
-        } else if (key == "timeouts") {
-          r.members(value, name, {"connectMs", "requestMs"},
-                    [&](const std::string& k, const Json& t) {
-                      if (k == "connectMs") {
-                        r.integer(t, name + ".connectMs", 1, 600000, &d.timeouts.connectMs);
-                      } else {
-                        r.integer(t, name + ".requestMs", 1, 3600000, &d.timeouts.requestMs);
-                      }
-                    });
-        } else if (key == "maxInFlight") {
-          r.integer(value, name, 1, 256, &d.maxInFlight);
-        } else if (key == "rateLimitPerSecond") {
-          std::optional<double> rate = value.isNumber() ? value.toDouble() : std::nullopt;
-          if (!rate || *rate < 0 || *rate > 100000) {
-            r.error(value, name + " must be a number from 0 (unlimited) to 100000");
-          } else {
-            d.rateLimitPerSecond = *rate;
-          }
-        } else if (key == "accepts") {
-          if (!value.isArray() || value.items().empty()) {
-            r.error(value, name +
-                               " must be a non-empty list of resource types (leave it out to "
-                               "send every type)");
-            return;
-          }
-          for (const Json& t : value.items()) {
-            std::string type;
-            if (!r.string(t, name + "[]", &type)) continue;
-            if (std::find(d.accepts.begin(), d.accepts.end(), type) != d.accepts.end()) {
-              r.error(t, name + " lists \"" + type + "\" twice", "duplicate");
-              continue;
-            }
-            if (std::find(std::begin(kSentTypes), std::end(kSentTypes), type) ==
-                std::end(kSentTypes)) {
-              r.warning(t, name + ": inloop never sends \"" + type +
-                               "\" (it sends Patient, Observation, CarePlan, Goal, "
-                               "MedicationStatement, MedicationRequest, Communication, "
-                               "Provenance)");
-            }
-            d.accepts.push_back(std::move(type));
-          }
-        } else if (key == "fallbacks") {
-          r.members(value, name, {"MedicationStatement", "CarePlan", "Communication"},
-                    [&](const std::string& k, const Json& f) {
-                      const std::string& s = f.text();
-                      if (k == "Communication") {
-                        if (f.isString() && s == "note") {
-                          d.fallbacks.notice = mappings::NoticeFallback::kNote;
-                        } else if (f.isString() && s == "skip") {
-                          d.fallbacks.notice = mappings::NoticeFallback::kSkip;
-                        } else {
-                          r.error(f, name + ".Communication must be \"note\" or \"skip\"");
-                        }
-                      } else if (k == "MedicationStatement") {
-                        if (f.isString() && s == "MedicationRequest") {
-                          d.fallbacks.medicationStatement =
-                              mappings::MedicationFallback::kMedicationRequest;
-                        } else if (f.isString() && s == "skip") {
-                          d.fallbacks.medicationStatement = mappings::MedicationFallback::kSkip;
-                        } else {
-                          r.error(f, name +
-                                         ".MedicationStatement must be \"MedicationRequest\" "
-                                         "or \"skip\"");
-                        }
-                      } else if (f.isString() && s == "Communication") {
-                        d.fallbacks.carePlan = mappings::CarePlanFallback::kCommunication;
-                      } else if (f.isString() && s == "skip") {
-                        d.fallbacks.carePlan = mappings::CarePlanFallback::kSkip;
-                      } else {
-                        r.error(f, name + ".CarePlan must be \"Communication\" or \"skip\"");
-                      }
-                    });
-        } else if (key == "patientMatching") {
-          matchingNode = &value;
-          bool haveMode = false;
-          r.members(value, name, {"mode", "patientIdentifierSystem"},
-                    [&](const std::string& k, const Json& m) {
-                      if (k == "mode") {
-                        haveMode = true;
-                        if (m.isString() && m.text() == "reference") {
-                          d.patientMatching.mode = mappings::PatientMatchingMode::kReference;
-                        } else if (m.isString() && m.text() == "conditional-create") {
-                          d.patientMatching.mode =
-                              mappings::PatientMatchingMode::kConditionalCreate;
-                        } else {
-                          r.error(m, name +
-                                         ".mode must be \"reference\" or "
-                                         "\"conditional-create\"");
-                        }
-                      } else if (r.string(m, name + ".patientIdentifierSystem",
-                                          &d.patientMatching.patientIdentifierSystem) &&
-                                 d.patientMatching.patientIdentifierSystem.find(':') ==
-                                     std::string::npos) {
-                        r.error(m, name +
-                                       ".patientIdentifierSystem must be an absolute URI "
-                                       "(\"urn:oid:...\", \"https://...\")");
-                      }
-                    });
-          if (value.isObject() && !haveMode) {
-            r.error(value, name + " needs \"mode\" (reference or conditional-create)", "required");
-          }
-        } else if (key == "headers") {
-          readHeaders(r, value, name, &d);
+// "verify": false needs "insecureSkipVerify": true beside it, and the second
+// only confirms the first.
+bind::Fields<mappings::TlsSettings> tlsFields(const std::string& baseDir,
+                                              const SecretProbe* probe) {
+  using T = mappings::TlsSettings;
+  return bind::Fields<T>(
+      {
+          bind::field("caFile", &T::caFile, bind::kOptional, FileName{baseDir, probe}),
+          trueUnlessFalse("verify", &T::verify),
+          bind::computedField<T>(
+              "insecureSkipVerify", bind::kOptional,
+              [](bind::Reading& r, const Json& v, const bind::Path& p, T*) {
+                bool skip = false;
+                return bind::Boolean{}.read(r, v, p, &skip);
+              },
+              [](const T& tls, Json* object) {
+                if (!tls.verify) object->set("insecureSkipVerify", Json::boolean(true));
+              }),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, T* tls) {
+        const Json* skip = object.find("insecureSkipVerify");
+        const bool skipped = skip != nullptr && skip->asBool();
+        if (!tls->verify && !skipped) {
+          r.error("security", *object.find("verify"), p.member("verify"),
+                  "turning certificate verification off needs \"insecureSkipVerify\": true as "
+                  "well (and is logged loudly)");
+        } else if (skipped && tls->verify) {
+          r.error("security", *skip, p.member("insecureSkipVerify"),
+                  "\"insecureSkipVerify\": true only confirms \"verify\": false");
         }
       });
-  if (!v.isObject()) return;
-  if (idNode == nullptr) r.error(v, what + " needs \"id\"", "required");
-  if (kindNode == nullptr) r.error(v, what + " needs \"kind\"", "required");
-  if (endpointNode == nullptr) r.error(v, what + " needs \"endpoint\"", "required");
-  if (kindOk && d.kind == DestinationKind::kNdjsonDir) {
-    if (authNode != nullptr && d.auth.type != AuthType::kNone) {
-      r.error(*authNode, what + ": an ndjson-dir destination writes files and takes no auth");
-    }
-    if (tlsNode != nullptr) r.error(*tlsNode, what + ": an ndjson-dir destination has no TLS");
-  }
-  bool plainHttp = false;
-  if (kindOk && d.kind != DestinationKind::kNdjsonDir && endpointNode != nullptr &&
-      !urlParts.scheme.empty()) {
-    plainHttp = checkPlainHttp(r, d, what, *endpointNode, urlParts, consentNode);
-  } else if (consentNode != nullptr && kindOk && d.kind == DestinationKind::kNdjsonDir) {
-    r.error(*consentNode, what + ": \"allowPlainHttpPhi\" applies to http destinations only",
-            "security");
-  }
-  if (d.patientMatching.mode == mappings::PatientMatchingMode::kReference &&
-      d.patientMatching.patientIdentifierSystem.empty() && matchingNode != nullptr &&
-      matchingNode->isObject()) {
-    r.error(*matchingNode,
-            what +
-                ": mode \"reference\" needs \"patientIdentifierSystem\" (the practice's own "
-                "patient-id system as the EHR stores it)",
-            "required");
-  }
-  if (d.patientMatching.mode == mappings::PatientMatchingMode::kConditionalCreate &&
-      !d.patientMatching.patientIdentifierSystem.empty() && matchingNode != nullptr) {
-    r.error(*matchingNode, what +
-                               ": \"patientIdentifierSystem\" is used only with mode "
-                               "\"reference\"");
-  }
-  if (!idOk) return;
-  if (config->find(d.id) != nullptr) {
-    r.error(*idNode, "duplicate destination id \"" + d.id + "\"", "duplicate");
-    return;
-  }
-  if (isInsecure) load->insecure.push_back(d.id);
-  if (plainHttp) load->plainHttp.push_back(d.id);
-  config->destinations.push_back(std::move(d));
 }
 
-void readRoutes(Reader& r, const Json& v, mappings::Destinations* config,
-                std::set<std::string>* routed) {
-  if (!v.isObject()) {
-    r.error(v, "routes must be an object: {\"PRACTICE_ID\": [\"DESTINATION_ID\", ...]}",
-            "structure");
-    return;
-  }
-  for (const auto& [practiceId, ids] : v.members()) {
-    std::string what = "routes[\"" + practiceId + "\"]";
-    if (practiceId.empty() || practiceId.size() > 64) {
-      r.error(ids, "a practice id must be 1-64 characters");
-      continue;
-    }
-    if (!ids.isArray() || ids.items().empty()) {
-      r.error(ids, what + " must be a non-empty list of destination ids");
-      continue;
-    }
-    std::vector<std::string> list;
-    for (const Json& id : ids.items()) {
-      if (!id.isString() || id.text().empty()) {
-        r.error(id, what + ": a destination id must be a non-empty string");
-        continue;
-      }
-      if (config->find(id.text()) == nullptr) {
-        std::string known;
-        for (const DestinationProfile& d : config->destinations) {
-          known += (known.empty() ? "" : ", ") + d.id;
+// ---- The other objects of a destination ----
+
+const bind::Fields<mappings::Timeouts>& timeoutFields() {
+  using T = mappings::Timeouts;
+  static const bind::Fields<T> fields{
+      bind::field("connectMs", &T::connectMs, bind::kOptional,
+                  bind::Integer<std::int64_t>{.min = 1, .max = 600'000}),
+      bind::field("requestMs", &T::requestMs, bind::kOptional,
+                  bind::Integer<std::int64_t>{.min = 1, .max = 3'600'000}),
+  };
+  return fields;
+}
+
+const bind::Fields<mappings::FileRotation>& rotationFields() {
+  using F = mappings::FileRotation;
+  static const bind::Fields<F> fields{
+      bind::field("maxBytes", &F::maxBytes, bind::kOptional,
+                  bind::Integer<std::uint64_t>{.min = 1024, .max = std::int64_t{1} << 40}),
+      bind::field("maxAgeMs", &F::maxAgeMs, bind::kOptional,
+                  bind::Integer<std::int64_t>{.min = 100, .max = 86'400'000}),
+  };
+  return fields;
+}
+
+const bind::Fields<mappings::Fallbacks>& fallbackFields() {
+  using F = mappings::Fallbacks;
+  using mappings::CarePlanFallback;
+  using mappings::MedicationFallback;
+  using mappings::NoticeFallback;
+  static const bind::Fields<F> fields{
+      bind::field("MedicationStatement", &F::medicationStatement, bind::kOptional,
+                  bind::Enum<MedicationFallback>{
+                      {"MedicationRequest", MedicationFallback::kMedicationRequest},
+                      {"skip", MedicationFallback::kSkip}}),
+      bind::field("CarePlan", &F::carePlan, bind::kOptional,
+                  bind::Enum<CarePlanFallback>{{"Communication", CarePlanFallback::kCommunication},
+                                               {"skip", CarePlanFallback::kSkip}}),
+      bind::field("Communication", &F::notice, bind::kOptional,
+                  bind::Enum<NoticeFallback>{{"note", NoticeFallback::kNote},
+                                             {"skip", NoticeFallback::kSkip}}),
+  };
+  return fields;
+}
+
+const char* checkAbsoluteUri(std::string_view s) {
+  return s.find(':') != std::string_view::npos
+             ? nullptr
+             : "expected an absolute URI (\"urn:oid:...\", \"https://...\")";
+}
+
+// "patientIdentifierSystem" goes with mode "reference", and only with it.
+const bind::Fields<mappings::PatientMatching>& patientMatchingFields() {
+  using M = mappings::PatientMatching;
+  using mappings::PatientMatchingMode;
+  static const bind::Fields<M> fields{
+      {
+          bind::field("mode", &M::mode, bind::kRequired,
+                      bind::Enum<PatientMatchingMode>{
+                          {"reference", PatientMatchingMode::kReference},
+                          {"conditional-create", PatientMatchingMode::kConditionalCreate}}),
+          bind::field("patientIdentifierSystem", &M::patientIdentifierSystem, bind::kOptional,
+                      bind::Text{.check = checkAbsoluteUri}),
+      },
+      [](bind::Reading& r, const Json& object, const bind::Path& p, M* m) {
+        if (m->mode == PatientMatchingMode::kReference && m->patientIdentifierSystem.empty()) {
+          r.error("required", object, p,
+                  "mode \"reference\" needs \"patientIdentifierSystem\" (the practice's own "
+                  "patient-id system as the EHR stores it)");
         }
-        r.error(id,
-                what + " names unknown destination \"" + id.text() +
-                    "\" (known: " + (known.empty() ? "none" : known) + ")",
-                "not-found");
-        continue;
-      }
-      if (std::find(list.begin(), list.end(), id.text()) != list.end()) {
-        r.error(id, what + " lists \"" + id.text() + "\" twice", "duplicate");
-        continue;
-      }
-      list.push_back(id.text());
-      routed->insert(id.text());
-    }
-    config->routes.emplace(practiceId, std::move(list));
+        if (m->mode == PatientMatchingMode::kConditionalCreate &&
+            !m->patientIdentifierSystem.empty()) {
+          r.error("value", object, p,
+                  "\"patientIdentifierSystem\" is used only with mode \"reference\"");
+        }
+      }};
+  return fields;
+}
+
+// A non-empty list of resource types, each once; a type inloop never sends is
+// a warning (the list may be shared with other senders).
+const bind::Custom<std::vector<std::string>>& acceptsCodec() {
+  static const bind::Custom<std::vector<std::string>> codec{
+      [](bind::Reading& r, const Json& v, const bind::Path& p, std::vector<std::string>* out) {
+        if (!bind::List<bind::Text>{.minItems = 1, .unique = true}.read(r, v, p, out)) {
+          return false;
+        }
+        for (std::size_t i = 0; i < out->size(); ++i) {
+          if (std::find(std::begin(kSentTypes), std::end(kSentTypes), (*out)[i]) ==
+              std::end(kSentTypes)) {
+            r.warning("value", v.items()[i], p.item(i),
+                      "inloop never sends \"" + (*out)[i] + "\" (it sends " +
+                          bind::quotedList(kSentTypes) + ")");
+          }
+        }
+        return true;
+      },
+      [](const std::vector<std::string>& types) { return bind::List<bind::Text>{}.write(types); }};
+  return codec;
+}
+
+// ---- A destination: one list of settings per kind ----
+
+// Plain http off loopback (docs/security.md, "Plain HTTP"): patient data
+// would cross the network unencrypted, so the destination must say so in
+// words (allowPlainHttpPhi); SMART assertions and tokens never go that way.
+void checkHttpDestination(bind::Reading& r, const Json& object, const bind::Path& p,
+                          DestinationProfile* d) {
+  const Json& endpoint = *object.find("endpoint");
+  const bind::Path endpointAt = p.member("endpoint");
+  const std::optional<std::string> plainHost = plainHttpHost(*d);
+  const Json* consent = object.find("allowPlainHttpPhi");
+  if (consent != nullptr && !plainHost) {
+    r.error("security", *consent, p.member("allowPlainHttpPhi"),
+            "\"allowPlainHttpPhi\" only confirms a plain http endpoint that is not loopback");
   }
+  if (d->auth.type == AuthType::kSmartBackend) {
+    for (const std::string& url : {d->endpoint, d->auth.smart.tokenUrl}) {
+      if (url.empty()) continue;
+      if (const char* problem = credentialUrlProblem(url, d->endpoint)) {
+        r.error("security", endpoint, endpointAt,
+                "smart-backend refuses " + url + ": " + std::string(problem));
+      }
+    }
+  }
+  if (plainHost && consent == nullptr) {
+    r.error("security", endpoint, endpointAt,
+            "plain http to " + *plainHost +
+                " would carry patient data unencrypted; use https, or confirm with "
+                "\"allowPlainHttpPhi\": \"" +
+                std::string(kPlainHttpPhiConsent) + "\"");
+  } else if (plainHost) {
+    r.warning("security", endpoint, endpointAt,
+              "patient data crosses the network unencrypted (plain http to " + *plainHost +
+                  ", allowed by \"allowPlainHttpPhi\")");
+    if (d->auth.type != AuthType::kNone) {
+      r.warning("security", endpoint, endpointAt,
+                "credentials would travel over plain http to " + *plainHost + "; use https");
+    }
+  }
+  if (!d->tls.verify) {
+    const bind::Path tlsAt = p.member("tls");
+    r.warning("security", *object.find("tls")->find("verify"), tlsAt.member("verify"),
+              "certificate verification is OFF for destination \"" + d->id +
+                  "\": anyone on the network path can read and change what is sent");
+  }
+}
+
+// Reads "kind" first, then the destination by that kind's fields: the http
+// kinds (an endpoint URL, auth, TLS) or ndjson-dir (a folder, file mode and
+// rotation). With an unknown kind, the settings that depend on it are left
+// unchecked (the kind is reported).
+class DestinationCodec {
+ public:
+  DestinationCodec(const std::string& baseDir, const SecretProbe* probe) {
+    using D = DestinationProfile;
+    const AuthCodec auth(baseDir, probe);
+    const FieldList<D> head = {
+        bind::field("id", &D::id, bind::kRequired, bind::Text{.check = config_fields::checkId}),
+        bind::field("kind", &D::kind, bind::kRequired, kindCodes()),
+    };
+    const FieldList<D> tail = {
+        trueUnlessFalse("enabled", &D::enabled),
+        bind::field("timeouts", &D::timeouts, bind::kOptional,
+                    bind::Object<mappings::Timeouts>{timeoutFields}),
+        bind::field("maxInFlight", &D::maxInFlight, bind::kOptional,
+                    bind::Integer<int>{.min = 1, .max = 256}),
+        bind::field("rateLimitPerSecond", &D::rateLimitPerSecond, bind::kOptional,
+                    Number{.min = 0, .max = 100'000}),
+        bind::field("accepts", &D::accepts, bind::kOptional, acceptsCodec()),
+        bind::field("fallbacks", &D::fallbacks, bind::kOptional,
+                    bind::Object<mappings::Fallbacks>{fallbackFields}),
+        bind::field("patientMatching", &D::patientMatching, bind::kOptional,
+                    bind::Object<mappings::PatientMatching>{patientMatchingFields}),
+        bind::field("headers", &D::headers, bind::kOptional,
+                    config_fields::headerMap<mappings::HeaderField>(
+                        headerRefusal, bind::Text{.minChars = 0,
+                                                  .check = config_fields::checkHeaderValue,
+                                                  .quoteValue = false})),
+        bind::field("conditionalReferences", &D::conditionalReferences, bind::kOptional,
+                    bind::Boolean{}),
+    };
+    auto authField = bind::field("auth", &D::auth, bind::kOptional, auth);
+    auto tlsField = bind::field("tls", &D::tls, bind::kOptional,
+                                bind::Object<mappings::TlsSettings>{tlsFields(baseDir, probe)});
+    const char* kFilesOnly = "applies to ndjson-dir destinations only";
+    http_ = assemble(head,
+                     {
+                         bind::field("endpoint", &D::endpoint, bind::kRequired, HttpUrl{}),
+                         authField,
+                         tlsField,
+                         bind::computedField<D>(
+                             "allowPlainHttpPhi", bind::kOptional,
+                             [](bind::Reading& r, const Json& v, const bind::Path& p, D*) {
+                               if (v.isString() && v.text() == kPlainHttpPhiConsent) return true;
+                               r.error("security", v, p,
+                                       "expected exactly \"" + std::string(kPlainHttpPhiConsent) +
+                                           "\", got " + r.describe(v, p));
+                               return false;
+                             },
+                             [](const D& d, Json* object) {
+                               if (plainHttpHost(d)) {
+                                 object->set("allowPlainHttpPhi",
+                                             Json::string(std::string(kPlainHttpPhiConsent)));
+                               }
+                             }),
+                         refused<D>("fileMode", "value", kFilesOnly),
+                         refused<D>("rotation", "value", kFilesOnly),
+                     },
+                     tail, checkHttpDestination);
+    files_ = assemble(
+        head,
+        {
+            bind::field("endpoint", &D::endpoint, bind::kRequired, FileName{baseDir}),
+            bind::computedField<D>(
+                "auth", bind::kOptional,
+                [auth](bind::Reading& r, const Json& v, const bind::Path& p, D* d) {
+                  if (!auth.read(r, v, p, &d->auth)) return false;
+                  if (d->auth.type == AuthType::kNone) return true;
+                  r.error("value", v, p,
+                          "an ndjson-dir destination writes files and takes no auth");
+                  return false;
+                },
+                [auth](const D& d, Json* object) {
+                  if (d.auth != AuthSettings{}) object->set("auth", auth.write(d.auth));
+                }),
+            refused<D>("tls", "value", "an ndjson-dir destination has no TLS"),
+            refused<D>("allowPlainHttpPhi", "security", "applies to http destinations only"),
+            bind::field("fileMode", &D::fileMode, bind::kOptional,
+                        bind::Enum<unsigned>{{"0600", mappings::kOwnerOnlyFileMode},
+                                             {"0640", mappings::kGroupReadableFileMode}}),
+            bind::field("rotation", &D::rotation, bind::kOptional,
+                        bind::Object<mappings::FileRotation>{rotationFields}),
+        },
+        tail, {});
+    unknownKind_ = assemble(head,
+                            {
+                                unchecked<D>("endpoint", bind::kRequired),
+                                authField,
+                                tlsField,
+                                unchecked<D>("allowPlainHttpPhi", bind::kOptional),
+                                unchecked<D>("fileMode", bind::kOptional),
+                                unchecked<D>("rotation", bind::kOptional),
+                            },
+                            tail, {});
+  }
+
+  bool read(bind::Reading& r, const Json& v, const bind::Path& p, DestinationProfile* out) const {
+    const Json* kind = v.isObject() ? v.find("kind") : nullptr;
+    std::optional<DestinationKind> k;
+    if (kind != nullptr && kind->isString()) k = mappings::destinationKindFromName(kind->text());
+    return bind::readObject(r, v, p, fieldsFor(k), out);
+  }
+  Json write(const DestinationProfile& d) const { return bind::writeObject(d, fieldsFor(d.kind)); }
+
+ private:
+  using Fields = bind::Fields<DestinationProfile>;
+
+  static std::shared_ptr<const Fields> assemble(const FieldList<DestinationProfile>& head,
+                                                const FieldList<DestinationProfile>& middle,
+                                                const FieldList<DestinationProfile>& tail,
+                                                Fields::Rule rule) {
+    FieldList<DestinationProfile> all = head;
+    all.insert(all.end(), middle.begin(), middle.end());
+    all.insert(all.end(), tail.begin(), tail.end());
+    return std::make_shared<const Fields>(std::move(all), std::move(rule));
+  }
+
+  const Fields& fieldsFor(std::optional<DestinationKind> kind) const {
+    if (!kind) return *unknownKind_;
+    return *kind == DestinationKind::kNdjsonDir ? *files_ : *http_;
+  }
+
+  std::shared_ptr<const Fields> http_;
+  std::shared_ptr<const Fields> files_;
+  std::shared_ptr<const Fields> unknownKind_;
+};
+
+// ---- The file ----
+
+const char* checkPracticeId(std::string_view s) {
+  return !s.empty() && s.size() <= 64 ? nullptr : "expected a practice id of 1 to 64 characters";
+}
+
+// Every destination read, including those with problems of their own, so
+// that routes naming them are not also reported (the file is refused anyway).
+// Ids are unique.
+bind::FunctionField<Destinations>::Reader destinationsReader(DestinationCodec codec) {
+  return [codec = std::move(codec)](bind::Reading& r, const Json& v, const bind::Path& p,
+                                    Destinations* out) {
+    if (!v.isArray()) return r.wrongType(v, p, "a list"), false;
+    const std::size_t before = r.errorCount();
+    for (std::size_t i = 0; i < v.items().size(); ++i) {
+      const Json& item = v.items()[i];
+      DestinationProfile d;
+      codec.read(r, item, p.item(i), &d);
+      if (d.id.empty()) continue;  // reported
+      if (out->find(d.id) != nullptr) {
+        r.duplicate(*item.find("id"), p.item(i).member("id"), d.id);
+        continue;
+      }
+      out->destinations.push_back(std::move(d));
+    }
+    return r.errorCount() == before;
+  };
+}
+
+// {"PRACTICE_ID": ["DESTINATION_ID", ...]}: each practice's list non-empty,
+// each destination once and defined in "destinations" (read before routes,
+// whatever the order in the file).
+bool readRoutes(bind::Reading& r, const Json& v, const bind::Path& p, Destinations* out) {
+  const bind::Map<bind::List<bind::Text>> shape{.value = {.minItems = 1, .unique = true},
+                                                .key = checkPracticeId};
+  std::map<std::string, std::vector<std::string>> routes;
+  bool ok = shape.read(r, v, p, &routes);
+  out->routes.insert(routes.begin(), routes.end());
+  if (!v.isObject()) return false;
+  std::vector<std::string_view> ids;
+  for (const DestinationProfile& d : out->destinations) ids.push_back(d.id);
+  for (const auto& [practice, list] : v.members()) {
+    if (!list.isArray()) continue;
+    const bind::Path at = p.member(practice);
+    for (std::size_t i = 0; i < list.items().size(); ++i) {
+      const Json& id = list.items()[i];
+      if (!id.isString() || id.text().empty() || out->find(id.text()) != nullptr) continue;
+      const auto first = std::find(list.items().begin(), list.items().end(), id);
+      if (first != list.items().begin() + static_cast<std::ptrdiff_t>(i)) continue;  // repeated
+      ok = false;
+      if (ids.empty()) {
+        r.invalid(id, at.item(i), "expected the id of a destination (the file defines none)");
+      } else {
+        r.notOneOf(id, at.item(i), ids);
+      }
+    }
+  }
+  return ok;
+}
+
+Json writeRoutes(const Destinations& ds) {
+  Json routes = Json::object();
+  for (const auto& [practice, ids] : ds.routes) {
+    routes.set(practice, bind::List<bind::Text>{}.write(ids));
+  }
+  return routes;
+}
+
+// A destination no route names receives nothing; a file without routes
+// leaves every record unroutable: both are warnings.
+void warnUnrouted(bind::Reading& r, const Json& object, const bind::Path& p, Destinations* ds) {
+  const Json* list = object.find("destinations");
+  for (std::size_t i = 0; list != nullptr && i < ds->destinations.size(); ++i) {
+    const std::string& id = ds->destinations[i].id;
+    const bool routed = std::any_of(ds->routes.begin(), ds->routes.end(), [&](const auto& route) {
+      return std::find(route.second.begin(), route.second.end(), id) != route.second.end();
+    });
+    if (!routed) {
+      r.warning("value", list->items()[i], p.member("destinations").item(i),
+                "destination \"" + id + "\" is named by no route: it receives nothing");
+    }
+  }
+  if (ds->routes.empty())
+    r.warning("value", object, p, "no routes: every record is stored as unroutable");
+}
+
+bind::Fields<Destinations> fileFields(const std::string& baseDir, const SecretProbe* probe) {
+  const DestinationCodec destination(baseDir, probe);
+  return bind::Fields<Destinations>(
+      {
+          bind::computedField<Destinations>("destinations", bind::kOptional,
+                                            destinationsReader(destination),
+                                            [destination](const Destinations& ds, Json* object) {
+                                              Json list = Json::array();
+                                              for (const DestinationProfile& d : ds.destinations)
+                                                list.push(destination.write(d));
+                                              object->set("destinations", std::move(list));
+                                            }),
+          bind::computedField<Destinations>(
+              "routes", bind::kOptional, readRoutes,
+              [](const Destinations& ds, Json* object) { object->set("routes", writeRoutes(ds)); }),
+      },
+      warnUnrouted);
 }
 
 std::string routeIdPart(std::string_view practiceId) {
   if (practiceId == mappings::kAnyPractice) return "any";
   std::string out;
-  for (char c : practiceId) out += isIdChar(c) ? c : '_';
+  for (char c : practiceId) {
+    out += config_fields::checkId(std::string_view(&c, 1)) == nullptr ? c : '_';
+  }
   return out;
 }
 
 }  // namespace
+
+Json writeDestinationsConfig(const Destinations& destinations) {
+  return bind::writeObject(destinations, fileFields("", nullptr));
+}
 
 bool isDestinationsFileName(std::string_view fileName) { return fileName == kDestinationsFileName; }
 
@@ -799,46 +691,15 @@ DestinationsLoad parseDestinationsConfig(std::string_view text, const std::strin
         parseError.reason.empty() ? doc.status().message() : parseError.reason);
     return out;
   }
-  Reader r(text, fileName, baseDir, probe);
-  mappings::Destinations config;
-  std::set<std::string> routed;
-  const Json* routesNode = nullptr;
-  r.members(*doc, "the destinations file", {"destinations", "routes"},
-            [&](const std::string& key, const Json& value) {
-              if (key == "routes") {
-                routesNode = &value;
-                return;
-              }
-              if (!value.isArray()) {
-                r.error(value, "destinations must be a list", "structure");
-                return;
-              }
-              for (std::size_t i = 0; i < value.items().size(); ++i) {
-                readDestination(r, value.items()[i], i, &config, &out);
-              }
-            });
-  // Routes after destinations, whatever the order in the file.
-  if (routesNode != nullptr) readRoutes(r, *routesNode, &config, &routed);
-  if (doc->isObject()) {
-    for (const DestinationProfile& d : config.destinations) {
-      if (routed.count(d.id) == 0) {
-        const Json* list = doc->find("destinations");
-        const Json* node = list != nullptr ? list : &doc.value();
-        // The document's own items, not a copy: `node` is used after the loop.
-        for (std::size_t i = 0; list != nullptr && i < list->items().size(); ++i) {
-          const Json& item = list->items()[i];
-          const Json* id = item.isObject() ? item.find("id") : nullptr;
-          if (id != nullptr && id->isString() && id->text() == d.id) node = &item;
-        }
-        r.warning(*node, "destination \"" + d.id + "\" is named by no route: it receives nothing");
-      }
-    }
-    if (config.routes.empty() && !fhir::hasErrors(r.issues())) {
-      r.warning(*doc, "no routes: every record is stored as unroutable");
-    }
+  bind::Reading reading(&out.issues, fileName, text);
+  Destinations config;
+  bind::readObject(reading, *doc, bind::Path(), fileFields(baseDir, probe), &config);
+  if (fhir::hasErrors(out.issues)) return out;
+  for (const DestinationProfile& d : config.destinations) {
+    if (!d.tls.verify) out.insecure.push_back(d.id);
+    if (plainHttpHost(d)) out.plainHttp.push_back(d.id);
   }
-  out.issues = std::move(r.issues());
-  if (!fhir::hasErrors(out.issues)) out.config = std::move(config);
+  out.config = std::move(config);
   return out;
 }
 
@@ -903,14 +764,15 @@ fhir::Result<RouteFlag> parseRouteFlag(std::string_view text) {
     d.endpoint = std::string(url);
   } else {
     std::string why;
-    const std::optional<UrlParts> parts = parseHttpUrl(url, &why);
+    const std::optional<config_fields::UrlParts> parts =
+        config_fields::parseHttpUrl(url, false, &why);
     if (!parts) return bad("URL \"" + std::string(url) + "\" " + why);
     if (parts->scheme == "http" && !isLoopbackHost(parts->host)) {
       return bad("plain http to " + parts->host +
                  " would carry patient data unencrypted; use https (or a destinations file "
                  "whose destination sets \"allowPlainHttpPhi\")");
     }
-    d.endpoint = stripTrailingSlashes(std::string(url));
+    d.endpoint = config_fields::withoutTrailingSlashes(std::string(url));
   }
   d.id = "route-" + routeIdPart(practice) + "-" + std::string(kindName);
   if (d.id.size() > 64) d.id.resize(64);

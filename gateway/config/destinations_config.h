@@ -6,11 +6,16 @@
 // docs/destinations.md documents every setting; config/destinations.json is a
 // commented example.
 //
-// Every problem is an issue with path "FILE:LINE:COLUMN" (collected, never
-// stopping at the first): unknown keys, wrong types, bad ids, URLs and enum
-// values, duplicate destination ids, routes naming unknown destinations, inline
-// secrets. Relative paths (CA, certificates, keys, secret files, ndjson
-// directories) are resolved against the folder of the file. A secret that is
+// Read through fhir/binding.h: one list of fields per destination kind and per
+// auth type, so a setting of another type is an unknown field (with a
+// did-you-mean) and the messages are the binding's. Every problem is an issue
+// with path "FILE:LINE:COLUMN" and the JSON path leading the message
+// ("$.destinations[0].kind: expected one of ..."), collected, never stopping at
+// the first: unknown keys, wrong types, bad ids, URLs and enum values,
+// duplicate destination ids, routes naming unknown destinations, inline
+// secrets. Rules across settings (plain http, TLS verification, patient
+// matching) run once a destination's settings are sound. Relative paths (CA, certificates, keys,
+// secret files, ndjson directories) are resolved against the folder of the file. A secret that is
 // referenced but missing (file not readable, environment variable not set) is
 // a WARNING at load time and an error when it is used (readSecret).
 // `"verify": false` needs `"insecureSkipVerify": true`; such destinations are
@@ -30,6 +35,7 @@
 #include <vector>
 
 #include "fhir/issue.h"
+#include "fhir/json.h"
 #include "fhir/status.h"
 #include "gateway/config/config_fields.h"
 #include "mappings/shaping/destination.h"
@@ -63,6 +69,11 @@ struct DestinationsLoad {
 // written). `probe` null: secrets are not checked for existence.
 DestinationsLoad parseDestinationsConfig(std::string_view text, const std::string& fileName,
                                          const std::string& baseDir, const SecretProbe* probe);
+
+// The destinations file for `destinations`, written by the same field lists
+// that read it (paths as they were loaded); reading it back gives the same
+// destinations and routes.
+fhir::Json writeDestinationsConfig(const mappings::Destinations& destinations);
 
 // Reads and parses `path` (at most 1 MiB); an unreadable file is one error issue.
 DestinationsLoad readDestinationsFile(const std::string& path,

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -188,4 +189,40 @@ TEST_CASE("did-you-mean only suggests close words", "[fhir][binding]") {
   CHECK(bind::closest("physican", names) == "physician");
   CHECK(bind::closest("NURSE", names) == "nurse");
   CHECK_FALSE(bind::closest("surgeon", names));
+}
+
+TEST_CASE("binding assembles lists in code and flattens a member struct's fields",
+          "[fhir][binding]") {
+  // Variants sharing fields (a list assembled from parts), and a member
+  // struct whose fields sit in the outer object.
+  struct Outer {
+    std::string name;
+    Dose dose;
+  };
+  std::vector<std::shared_ptr<const bind::Field<Outer>>> parts = {
+      bind::field("name", &Outer::name, bind::kRequired, bind::Text{}),
+  };
+  parts.push_back(bind::within(&Outer::dose, bind::field("value", &Dose::value, bind::kRequired,
+                                                         bind::DecimalCodec{.min = 0.0})));
+  parts.push_back(
+      bind::within(&Outer::dose, bind::field("unit", &Dose::unit, bind::kOptional, bind::Text{})));
+  const bind::Fields<Outer> fields(std::move(parts));
+  CHECK(fields.names().size() == 3);
+
+  const std::string text = R"({"name":"n","value":1.50,"unit":"mg"})";
+  Issues issues;
+  bind::Reading reading(&issues);
+  Outer o;
+  REQUIRE(bind::readObject(reading, *parseJson(text), bind::Path(), fields, &o));
+  CHECK(o.dose.value.text == "1.50");
+  CHECK(o.dose.unit == "mg");
+  CHECK(writeJson(bind::writeObject(o, fields)) == text);
+
+  Issues bad;
+  bind::Reading badReading(&bad);
+  CHECK_FALSE(bind::readObject(badReading, *parseJson(R"({"name":"n","valeu":1})"), bind::Path(),
+                               fields, &o));
+  REQUIRE(bad.size() == 2);
+  CHECK(bad[0].message == R"(unknown field "valeu"; did you mean "value"?)");
+  CHECK(bad[1].message == R"(missing required field "value")");
 }

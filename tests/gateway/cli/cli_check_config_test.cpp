@@ -161,7 +161,8 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
                    ": error: $.logLevle: unknown field \"logLevle\"; did you mean \"logLevel\"?") !=
         std::string::npos);
   CHECK(r.out.find(dir.string() + "/destinations.json:" + destAt +
-                   ": error: destination \"local-files\".kind must be one of") !=
+                   ": error: $.destinations[0].kind: expected one of \"fhir-transaction\", "
+                   "\"fhir-put\", \"http-bundle\", \"ndjson-dir\", got \"ndjson-folder\"") !=
         std::string::npos);
   CHECK(r.out.find(dir.string() + "/mappings/drugs.json:" + drugAt) != std::string::npos);
   CHECK(r.out.find("unknown field \"dispaly\"") != std::string::npos);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fhir/issue.h"
+#include "fhir/json.h"
 #include "gateway/cli/cli.h"
 #include "tests/support/files.h"
 
@@ -180,87 +181,106 @@ TEST_CASE("destinations: errors name file:line:column", "[gateway][destinations]
       "{\"id\": \"a\", \"kind\": \"fhir-transaction\", "
       "\"endpoint\": \"https://x.example.org/fhir\"";
   const std::vector<Row> rows = {
-      {"{\n  \"destinations\": [],\n  \"routs\": /*here*/{}\n}", "unknown setting \"routs\""},
+      {"{\n  \"destinations\": [],\n  /*here*/\"routs\": {}\n}",
+       "$.routs: unknown field \"routs\"; did you mean \"routes\"?"},
       {"{\"destinations\": [/*here*/,]}", ""},
-      {"{\"destinations\": /*here*/{}}", "destinations must be a list"},
-      {withDestination(",\n \"endpiont\": /*here*/\"x\""), "unknown setting \"endpiont\""},
-      {withDestination(",\n \"conditionalReferences\": /*here*/\"yes\""), "true or false"},
+      {"{\"destinations\": /*here*/{}}", "$.destinations: expected a list, got an object"},
+      {withDestination(",\n /*here*/\"endpiont\": \"x\""),
+       "$.destinations[0].endpiont: unknown field \"endpiont\"; did you mean \"endpoint\"?"},
+      {withDestination(",\n \"conditionalReferences\": /*here*/\"yes\""),
+       "$.destinations[0].conditionalReferences: expected true or false, got string \"yes\""},
       {withDestination(""
                        ",\n \"auth\": {\"type\": \"bearer\", \"token\": /*here*/\"abc123\"}"),
        "never written in this file"},
-      {withDestination(",\n \"auth\": /*here*/{\"type\": \"bearer\"}"), "needs \"token\""},
+      {withDestination(",\n \"auth\": /*here*/{\"type\": \"bearer\"}"),
+       "$.destinations[0].auth.token: missing required field \"token\""},
       {withDestination(
            ",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"env\": /*here*/\"1X\"}}"),
        "environment variable name"},
       {withDestination(
-           ",\n \"auth\": {\"type\": \"bearer\", \"token\": {\"vault\": /*here*/\"x\"}}"),
-       "unknown secret source \"vault\""},
+           ",\n \"auth\": {\"type\": \"bearer\", \"token\": {/*here*/\"vault\": \"x\"}}"),
+       "auth.token.vault: unknown field \"vault\" (known: \"file\", \"env\")"},
       {withDestination(",\n \"auth\": {\"type\": \"bearer\", \"token\": /*here*/{}}"),
-       "must be {\"file\": PATH}"},
-      {withDestination(",\n \"auth\": {\"type\": /*here*/\"oauth\"}"), "auth.type must be one of"},
-      {withDestination(",\n \"auth\": {\"type\": \"basic\", \"user\": \"u\", \"token\": "
-                       "/*here*/{\"env\": \"T\"}}"),
-       "unknown setting \"token\""},
+       "auth.token: expected exactly one of \"file\" or \"env\""},
+      {withDestination(",\n \"auth\": {\"type\": /*here*/\"oauth\"}"),
+       "$.destinations[0].auth.type: expected one of \"none\", \"bearer\", \"basic\", "
+       "\"smart-backend\", \"mtls\", got \"oauth\""},
+      {withDestination(",\n \"auth\": {\"type\": \"basic\", \"user\": \"u\", /*here*/\"token\": "
+                       "{\"env\": \"T\"}}"),
+       "auth.token: unknown field \"token\" (known: \"type\", \"user\", \"password\", "
+       "\"certificateFile\", \"keyFile\")"},
       {withDestination(",\n \"auth\": /*here*/{\"type\": \"smart-backend\", \"clientId\": \"c\", "
                        "\"privateKeyFile\": \"k.pem\"}"),
-       "needs \"scopes\""},
+       "auth.scopes: missing required field \"scopes\""},
       {withDestination(",\n \"auth\": {\"type\": \"smart-backend\", \"clientId\": \"c\", "
                        "\"privateKeyFile\": \"k.pem\", \"scopes\": [\"system/*.write\"], "
                        "\"alg\": /*here*/\"HS256\"}"),
-       "\"RS384\" or \"ES384\""},
+       "auth.alg: expected one of \"RS384\", \"ES384\", got \"HS256\""},
       {withDestination(
            ",\n \"auth\": /*here*/{\"type\": \"mtls\", \"certificateFile\": \"c.pem\"}"),
-       "needs \"keyFile\""},
+       "auth.keyFile: missing required field \"keyFile\""},
       {withDestination(",\n \"tls\": {\"verify\": /*here*/false}"), "insecureSkipVerify"},
       {withDestination(",\n \"tls\": {\"insecureSkipVerify\": /*here*/true}"), "only confirms"},
-      {withDestination(",\n \"maxInFlight\": /*here*/0"), "integer from 1 to 256"},
-      {withDestination(",\n \"timeouts\": {\"requestMs\": /*here*/-5}"), "integer from 1"},
-      {withDestination(",\n \"rateLimitPerSecond\": /*here*/\"fast\""), "rateLimitPerSecond"},
-      {withDestination(",\n \"accepts\": /*here*/[]"), "non-empty list"},
-      {withDestination(",\n \"accepts\": [\"Goal\", /*here*/\"Goal\"]"), "twice"},
+      {withDestination(",\n \"maxInFlight\": /*here*/0"),
+       "maxInFlight: expected an integer from 1 to 256, got \"0\""},
+      {withDestination(",\n \"timeouts\": {\"requestMs\": /*here*/-5}"),
+       "timeouts.requestMs: expected an integer from 1 to 3600000, got \"-5\""},
+      {withDestination(",\n \"rateLimitPerSecond\": /*here*/\"fast\""),
+       "rateLimitPerSecond: expected a number from 0 to 100000, got string \"fast\""},
+      {withDestination(",\n \"accepts\": /*here*/[]"), "accepts: needs at least 1 item"},
+      {withDestination(",\n \"accepts\": [\"Goal\", /*here*/\"Goal\"]"),
+       "accepts[1]: \"Goal\" is listed twice"},
       {withDestination(",\n \"fallbacks\": {\"CarePlan\": /*here*/\"Task\"}"),
-       "\"Communication\" or \"skip\""},
+       "fallbacks.CarePlan: expected one of \"Communication\", \"skip\", got \"Task\""},
       {withDestination(",\n \"fallbacks\": {\"MedicationStatement\": /*here*/\"Communication\"}"),
-       "\"MedicationRequest\" or \"skip\""},
+       "fallbacks.MedicationStatement: expected one of \"MedicationRequest\", \"skip\""},
       {withDestination(",\n \"patientMatching\": /*here*/{\"mode\": \"reference\"}"),
-       "needs \"patientIdentifierSystem\""},
+       "patientMatching: mode \"reference\" needs \"patientIdentifierSystem\""},
       {withDestination(",\n \"patientMatching\": {\"mode\": \"reference\", "
                        "\"patientIdentifierSystem\": /*here*/\"practice-ids\"}"),
-       "absolute URI"},
-      {withDestination(",\n \"patientMatching\": /*here*/{}"), "needs \"mode\""},
+       "patientIdentifierSystem: expected an absolute URI"},
+      {withDestination(",\n \"patientMatching\": /*here*/{}"),
+       "patientMatching.mode: missing required field \"mode\""},
       {withDestination(",\n \"headers\": {\"Authorization\": /*here*/\"Bearer x\"}"),
-       "never inline"},
-      {withDestination(",\n \"headers\": {\"X-A\": /*here*/\"a\\r\\nb\"}"), "control characters",
-       false},
+       "headers.Authorization: inloop sets this header itself (credentials belong in "
+       "\"auth\", never inline)"},
+      {withDestination(",\n \"headers\": {\"X-A\": /*here*/\"a\\r\\nb\"}"),
+       "headers.X-A: expected a header value without control characters", false},
       {withDestination(",\n \"headers\": {\"Bad Name\": /*here*/\"v\"}"),
-       "not a valid header name"},
-      {withDestination(",\n \"enabled\": /*here*/\"yes\""), "true or false"},
+       "headers.Bad Name: expected an HTTP header name"},
+      {withDestination(",\n \"enabled\": /*here*/\"yes\""), "enabled: expected true or false"},
       {"{\"destinations\": [{\"id\": \"a\", \"kind\": /*here*/\"fhir\", \"endpoint\": "
        "\"https://x.example.org\"}]}",
-       "kind must be one of"},
-      {withDestination("", "fhir-put", "/*here*/\"ftp://x.example.org\""), "http:// or https://"},
-      {withDestination("", "fhir-put", "/*here*/\"https://u:p@x.example.org\""), "credentials"},
-      {withDestination("", "fhir-put", "/*here*/\"https://x.example.org/fhir?x=1\""), "query"},
+       "$.destinations[0].kind: expected one of \"fhir-transaction\", \"fhir-put\", "
+       "\"http-bundle\", \"ndjson-dir\", got \"fhir\""},
+      {withDestination("", "fhir-put", "/*here*/\"ftp://x.example.org\""),
+       "endpoint: the URL \"ftp://x.example.org\" must start with http:// or https://"},
+      {withDestination("", "fhir-put", "/*here*/\"https://u:p@x.example.org\""),
+       "endpoint: the URL \"https://u:p@x.example.org\" must not carry credentials"},
+      {withDestination("", "fhir-put", "/*here*/\"https://x.example.org/fhir?x=1\""),
+       "must not have a query or fragment"},
       {withDestination(",\n \"auth\": /*here*/{\"type\": \"bearer\", \"token\": {\"env\": \"T\"}}",
                        "ndjson-dir", "\"out\""),
-       "takes no auth"},
+       "$.destinations[0].auth: an ndjson-dir destination writes files and takes no auth"},
       {"{\"destinations\": [\n  /*here*/{\"kind\": \"fhir-put\", \"endpoint\": "
        "\"https://x.example.org\"}\n]}",
-       "needs \"id\""},
+       "$.destinations[0].id: missing required field \"id\""},
       {"{\"destinations\": [\n  {\"id\": /*here*/\"a b\", \"kind\": \"fhir-put\", \"endpoint\": "
        "\"https://x.example.org\"}\n]}",
-       ".id must be 1-64 characters"},
+       "$.destinations[0].id: expected 1 to 64 of A-Z a-z 0-9 . _ -, got \"a b\""},
       {"{\"destinations\": [" + d + "},\n  " +
            "{\"id\": /*here*/\"a\", \"kind\": \"fhir-put\", \"endpoint\": "
            "\"https://y.example.org\"}"
            "\n], \"routes\": {\"p\": [\"a\"]}}",
-       "duplicate destination id \"a\""},
+       "$.destinations[1].id: \"a\" is listed twice"},
       {"{\"destinations\": [" + d + "}],\n \"routes\": {\"p\": [\"a\", /*here*/\"nope\"]}}",
-       "unknown destination \"nope\" (known: a)"},
-      {"{\"destinations\": [" + d + "}],\n \"routes\": {\"p\": [\"a\", /*here*/\"a\"]}}", "twice"},
+       "$.routes.p[1]: expected one of \"a\", got \"nope\""},
+      {"{\"destinations\": [" + d + "}],\n \"routes\": {\"p\": [\"a\", /*here*/\"a\"]}}",
+       "$.routes.p[1]: \"a\" is listed twice"},
       {"{\"destinations\": [" + d + "}],\n \"routes\": {\"p\": /*here*/\"a\"}}",
-       "non-empty list of destination ids"},
-      {"{\"destinations\": [" + d + "}],\n \"routes\": /*here*/[]}", "routes must be an object"},
+       "$.routes.p: expected a list, got string \"a\""},
+      {"{\"destinations\": [" + d + "}],\n \"routes\": /*here*/[]}",
+       "$.routes: expected an object, got a list"},
   };
   for (const Row& row : rows) {
     INFO(row.text);
@@ -373,9 +393,15 @@ TEST_CASE("destinations: plain http off loopback needs allowPlainHttpPhi in word
       {"consent", ", \"allowPlainHttpPhi\": " + consent, "\"http://ehr.example.org/fhir\"",
        nullptr},
       {"a boolean is not consent", R"(, "allowPlainHttpPhi": true)",
-       "\"http://ehr.example.org/fhir\"", "must be exactly"},
+       "\"http://ehr.example.org/fhir\"",
+       "allowPlainHttpPhi: expected exactly \"I understand PHI crosses the network unencrypted\", "
+       "got "
+       "true"},
       {"other words are not consent", R"(, "allowPlainHttpPhi": "yes")",
-       "\"http://ehr.example.org/fhir\"", "must be exactly"},
+       "\"http://ehr.example.org/fhir\"",
+       "allowPlainHttpPhi: expected exactly \"I understand PHI crosses the network unencrypted\", "
+       "got "
+       "string \"yes\""},
       {"consent on https is an error", ", \"allowPlainHttpPhi\": " + consent,
        "\"https://ehr.example.org/fhir\"", "only confirms a plain http endpoint"},
       {"loopback needs nothing", "", "\"http://127.0.0.1:8080/fhir\"", nullptr},
@@ -591,8 +617,9 @@ TEST_CASE("destinations: inloop check-config checks destinations.json", "[gatewa
   std::ostringstream out2;
   CHECK(inloop::gateway::runCli({"inloop", "check-config", dir.path().string()}, in, out2, err) ==
         inloop::gateway::kExitInvalid);
-  CHECK(out2.str().find("destinations.json:2:19: error: routes[\"p\"] names unknown destination") !=
-        std::string::npos);
+  CHECK(out2.str().find("destinations.json:2:19: error: $.routes.p[0]: expected the id of a "
+                        "destination (the file "
+                        "defines none), got \"x\"") != std::string::npos);
 }
 
 TEST_CASE("destinations: conditionalReferences says the receiver resolves them (default off)",
@@ -620,11 +647,14 @@ TEST_CASE("destinations: ndjson-dir rotation is configurable, and only there",
   DestinationsLoad fhirServer = parseDestinationsConfig(
       withDestination(",\n \"rotation\": {\"maxAgeMs\": 5000}"), "d.json", "/cfg", nullptr);
   CHECK_FALSE(fhirServer.config.has_value());
-  CHECK(errorsOf(fhirServer).find("ndjson-dir destinations only") != std::string::npos);
+  CHECK(errorsOf(fhirServer)
+            .find("$.destinations[0].rotation: applies to ndjson-dir destinations only") !=
+        std::string::npos);
   DestinationsLoad tiny = parseDestinationsConfig(
       withDestination(",\n \"rotation\": {\"maxBytes\": 10}", "ndjson-dir", "\"/x\""), "d.json",
       "/cfg", nullptr);
-  CHECK(errorsOf(tiny).find("maxBytes must be an integer from 1024") != std::string::npos);
+  CHECK(errorsOf(tiny).find("$.destinations[0].rotation.maxBytes: expected an integer from 1024 to "
+                            "1099511627776, got \"10\"") != std::string::npos);
 }
 
 TEST_CASE("destinations: ndjson-dir fileMode is 0600 or 0640, and only there",
@@ -642,12 +672,85 @@ TEST_CASE("destinations: ndjson-dir fileMode is 0600 or 0640, and only there",
   INFO(errorsOf(group));
   REQUIRE(group.config.has_value());
   CHECK(group.config->destinations[0].fileMode == 0640u);
-  for (const char* refused : {"\"0644\"", "\"0666\"", "416", "\"rw-r-----\""}) {
-    INFO(refused);
-    CHECK(errorsOf(parse(refused)).find("must be \"0600\" (owner only) or \"0640\"") !=
-          std::string::npos);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"\"0644\"", "expected one of \"0600\", \"0640\", got \"0644\""},
+      {"\"0666\"", "expected one of \"0600\", \"0640\", got \"0666\""},
+      {"416", "expected a string, got number 416"},
+      {"\"rw-r-----\"", "expected one of \"0600\", \"0640\", got \"rw-r-----\""},
+  };
+  for (const auto& [value, message] : refused) {
+    INFO(value);
+    DestinationsLoad load = parse(value);
+    CHECK_FALSE(load.config.has_value());
+    CHECK(errorsOf(load).find("$.destinations[0].fileMode: " + message) != std::string::npos);
   }
   DestinationsLoad fhirServer = parseDestinationsConfig(
       withDestination(",\n \"fileMode\": \"0600\""), "d.json", "/cfg", nullptr);
-  CHECK(errorsOf(fhirServer).find("ndjson-dir destinations only") != std::string::npos);
+  CHECK(errorsOf(fhirServer)
+            .find("$.destinations[0].fileMode: applies to ndjson-dir destinations only") !=
+        std::string::npos);
+}
+
+TEST_CASE("destinations: the lists that read a file write it back", "[gateway][destinations]") {
+  const std::string settings = R"({
+  "destinations": [
+    {"id": "ehr", "kind": "fhir-put", "endpoint": "https://ehr.example.org/fhir/", "enabled": false,
+     "auth": {"type": "smart-backend", "clientId": "c", "privateKeyFile": "/k.pem",
+              "tokenUrl": "https://ehr.example.org/token", "alg": "ES384", "keyId": "k1",
+              "scopes": ["system/Observation.write"]},
+     "tls": {"verify": false, "insecureSkipVerify": true, "caFile": "/etc/ca.pem"},
+     "timeouts": {"connectMs": 100}, "maxInFlight": 2, "rateLimitPerSecond": 2.5,
+     "accepts": ["Observation"], "fallbacks": {"CarePlan": "skip", "Communication": "skip"},
+     "patientMatching": {"mode": "reference", "patientIdentifierSystem": "urn:oid:1.2"},
+     "headers": {"X-Source-System": "inloop", "X-Empty": ""}, "conditionalReferences": true},
+    {"id": "engine", "kind": "http-bundle", "endpoint": "https://engine.example.org/in",
+     "auth": {"type": "basic", "user": "u", "password": {"env": "P"},
+              "certificateFile": "/c.pem", "keyFile": "/k.pem"}},
+    {"id": "plain", "kind": "http-bundle", "endpoint": "http://engine.example.org/in",
+     "allowPlainHttpPhi": "I understand PHI crosses the network unencrypted"},
+    {"id": "files", "kind": "ndjson-dir", "endpoint": "/out", "fileMode": "0640",
+     "rotation": {"maxBytes": 2048, "maxAgeMs": 500}}
+  ],
+  "routes": {"p": ["ehr", "engine", "plain"], "*": ["files"]}
+})";
+  DestinationsLoad first = parseDestinationsConfig(settings, "d.json", "/cfg", nullptr);
+  INFO(errorsOf(first));
+  REQUIRE(first.config.has_value());
+  CHECK(first.config->find("ehr")->rateLimitPerSecond == 2.5);
+  CHECK(first.config->find("ehr")->auth.smart.alg == SigningAlg::kEs384);
+  CHECK_FALSE(first.config->find("ehr")->enabled);
+  CHECK(first.insecure == std::vector<std::string>{"ehr"});
+  CHECK(first.plainHttp == std::vector<std::string>{"plain"});
+
+  const std::string written =
+      inloop::fhir::writeJson(inloop::gateway::writeDestinationsConfig(*first.config));
+  INFO(written);
+  DestinationsLoad again = parseDestinationsConfig(written, "w.json", "/cfg", nullptr);
+  INFO(errorsOf(again));
+  REQUIRE(again.config.has_value());
+  CHECK(again.config->destinations == first.config->destinations);
+  CHECK(again.config->routes == first.config->routes);
+  CHECK(again.insecure == first.insecure);
+  CHECK(again.plainHttp == first.plainHttp);
+}
+
+TEST_CASE(
+    "destinations: a destination with problems is still known to routes, and an unknown kind "
+    "leaves the settings that depend on it unchecked",
+    "[gateway][destinations]") {
+  DestinationsLoad load = parseDestinationsConfig(
+      R"({"destinations": [
+    {"id": "a", "kind": "fhir-put", "endpoint": "https://x.example.org", "maxInFlight": 0},
+    {"id": "b", "kind": "ndjson-folder", "endpoint": "out", "fileMode": "0640"}
+  ],
+  "routes": {"p": ["a", "b", "c"]}})",
+      "d.json", "/cfg", nullptr);
+  INFO(errorsOf(load));
+  CHECK_FALSE(load.config.has_value());
+  CHECK(countErrors(load.issues) == 3);
+  const std::string errors = errorsOf(load);
+  CHECK(errors.find("$.destinations[0].maxInFlight: expected an integer from 1 to 256") !=
+        std::string::npos);
+  CHECK(errors.find("$.destinations[1].kind: expected one of") != std::string::npos);
+  CHECK(errors.find(R"($.routes.p[2]: expected one of "a", "b", got "c")") != std::string::npos);
 }
