@@ -324,7 +324,9 @@ class Field {
   // Reads `v` (present in the JSON) into `out`'s member; false when reported.
   virtual bool read(Reading& r, const Json& v, const Path& p, T* out) const = 0;
   // Appends the member to `object` unless it is absent: an empty optional, or
-  // an optional field holding its type's default (empty text or list, false, 0).
+  // an optional field holding the value a default-constructed T has (what
+  // reading the field's absence leaves), so that writing and reading again
+  // give the same value: a setting that defaults to true is written when false.
   virtual void write(const T& in, Json* object) const = 0;
 
  private:
@@ -358,8 +360,10 @@ class MemberField final : public Field<T> {
     if constexpr (IsOptional<M>::value) {
       if (value) object->set(std::string(this->name()), codec_.write(*value));
     } else {
-      if constexpr (std::equality_comparable<M>) {
-        if (this->need() == kOptional && value == M{}) return;
+      if constexpr (std::equality_comparable<M> && std::is_default_constructible_v<T>) {
+        // What reading an absent optional field leaves: the value a fresh T holds.
+        static const T kFresh{};
+        if (this->need() == kOptional && value == kFresh.*member_) return;
       }
       object->set(std::string(this->name()), codec_.write(value));
     }

@@ -111,19 +111,6 @@ struct Number {
   Json write(const double& n) const { return Json::number(n); }
 };
 
-// A boolean that is true unless the file says false (so written only when false).
-template <typename T>
-std::shared_ptr<const bind::Field<T>> trueUnlessFalse(std::string_view name, bool T::*member) {
-  return bind::computedField<T>(
-      name, bind::kOptional,
-      [member](bind::Reading& r, const Json& v, const bind::Path& p, T* out) {
-        return bind::Boolean{}.read(r, v, p, &(out->*member));
-      },
-      [member, name](const T& in, Json* object) {
-        if (!(in.*member)) object->set(std::string(name), Json::boolean(false));
-      });
-}
-
 // A setting of another variant (another kind of destination): known, so no
 // did-you-mean to some other name, and refused in `why`'s words.
 template <typename T>
@@ -251,7 +238,7 @@ bind::Fields<mappings::TlsSettings> tlsFields(const std::string& baseDir,
   return bind::Fields<T>(
       {
           bind::field("caFile", &T::caFile, bind::kOptional, FileName{baseDir, probe}),
-          trueUnlessFalse("verify", &T::verify),
+          bind::field("verify", &T::verify, bind::kOptional, bind::Boolean{}),
           bind::computedField<T>(
               "insecureSkipVerify", bind::kOptional,
               [](bind::Reading& r, const Json& v, const bind::Path& p, T*) {
@@ -437,7 +424,7 @@ class DestinationCodec {
         bind::field("kind", &D::kind, bind::kRequired, kindCodes()),
     };
     const FieldList<D> tail = {
-        trueUnlessFalse("enabled", &D::enabled),
+        bind::field("enabled", &D::enabled, bind::kOptional, bind::Boolean{}),
         bind::field("timeouts", &D::timeouts, bind::kOptional,
                     bind::Object<mappings::Timeouts>{timeoutFields}),
         bind::field("maxInFlight", &D::maxInFlight, bind::kOptional,
@@ -570,10 +557,11 @@ bind::FunctionField<Destinations>::Reader destinationsReader(DestinationCodec co
     for (std::size_t i = 0; i < v.items().size(); ++i) {
       const Json& item = v.items()[i];
       DestinationProfile d;
-      codec.read(r, item, p.item(i), &d);
+      const bind::Path at = p.item(i);
+      codec.read(r, item, at, &d);
       if (d.id.empty()) continue;  // reported
       if (out->find(d.id) != nullptr) {
-        r.duplicate(*item.find("id"), p.item(i).member("id"), d.id);
+        r.duplicate(*item.find("id"), at.member("id"), d.id);
         continue;
       }
       out->destinations.push_back(std::move(d));
@@ -625,13 +613,14 @@ Json writeRoutes(const Destinations& ds) {
 // leaves every record unroutable: both are warnings.
 void warnUnrouted(bind::Reading& r, const Json& object, const bind::Path& p, Destinations* ds) {
   const Json* list = object.find("destinations");
+  const bind::Path listPath = p.member("destinations");
   for (std::size_t i = 0; list != nullptr && i < ds->destinations.size(); ++i) {
     const std::string& id = ds->destinations[i].id;
     const bool routed = std::any_of(ds->routes.begin(), ds->routes.end(), [&](const auto& route) {
       return std::find(route.second.begin(), route.second.end(), id) != route.second.end();
     });
     if (!routed) {
-      r.warning("value", list->items()[i], p.member("destinations").item(i),
+      r.warning("value", list->items()[i], listPath.item(i),
                 "destination \"" + id + "\" is named by no route: it receives nothing");
     }
   }
