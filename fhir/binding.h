@@ -223,12 +223,16 @@ struct Enum {
 };
 
 // A list of values read by `item`; `unique` refuses repeats (by JSON equality).
+// `uniqueBy` names a member of object items that must differ between items
+// (by JSON equality, "code"); a repeat is reported at that member. A refused
+// repeat is not read.
 template <typename C>
 struct List {
   C item{};
   std::size_t minItems = 0;
   std::size_t maxItems = 0;  // 0: no limit
   bool unique = false;
+  std::string_view uniqueBy{};
 
   template <typename V>
   bool read(Reading& r, const Json& v, const Path& p, std::vector<V>* out) const {
@@ -247,6 +251,17 @@ struct List {
         for (std::size_t k = 0; k < i && !seen; ++k) seen = items[k] == items[i];
         if (seen) {
           r.duplicate(items[i], at, items[i].isString() ? items[i].text() : "this value");
+          continue;
+        }
+      }
+      if (const Json* key = uniqueBy.empty() ? nullptr : items[i].find(uniqueBy)) {
+        bool seen = false;
+        for (std::size_t k = 0; k < i && !seen; ++k) {
+          const Json* earlier = items[k].find(uniqueBy);
+          seen = earlier != nullptr && *earlier == *key;
+        }
+        if (seen) {
+          r.duplicate(*key, at.member(uniqueBy), key->isString() ? key->text() : "this value");
           continue;
         }
       }
@@ -351,7 +366,9 @@ class MemberField final : public Field<T> {
     if constexpr (IsOptional<M>::value) {
       if (value) object->set(std::string(this->name()), codec_.write(*value));
     } else {
-      if constexpr (std::equality_comparable<M>) {
+      if constexpr (requires { value.empty(); }) {
+        if (this->need() == kOptional && value.empty()) return;
+      } else if constexpr (std::equality_comparable<M>) {
         if (this->need() == kOptional && value == M{}) return;
       }
       object->set(std::string(this->name()), codec_.write(value));
@@ -407,6 +424,11 @@ class Fields {
 
   Fields(std::initializer_list<std::shared_ptr<const Field<T>>> fields, Rule rule = {})
       : fields_(fields), rule_(std::move(rule)) {
+    for (const auto& f : fields_) names_.push_back(f->name());
+  }
+  // A list built at run time (fields derived from a table of names).
+  explicit Fields(std::vector<std::shared_ptr<const Field<T>>> fields, Rule rule = {})
+      : fields_(std::move(fields)), rule_(std::move(rule)) {
     for (const auto& f : fields_) names_.push_back(f->name());
   }
 
