@@ -228,14 +228,17 @@ struct Enum {
 };
 
 // A list of values read by `item`; `unique` refuses repeats (by JSON equality).
-// Items that fail to read stay in the list, partly read, so that item i is
-// JSON item i (the reading has failed).
+// `uniqueBy` names a member of object items that must differ between items
+// (by JSON equality, "code"); a repeat is reported at that member and not read.
+// Items that fail to read (or are not read) stay in the list, as far as they
+// were read, so that item i is JSON item i (the reading has failed).
 template <typename C>
 struct List {
   C item{};
   std::size_t minItems = 0;
   std::size_t maxItems = 0;  // 0: no limit
   bool unique = false;
+  std::string_view uniqueBy{};
 
   template <typename V>
   bool read(Reading& r, const Json& v, const Path& p, std::vector<V>* out) const {
@@ -253,6 +256,19 @@ struct List {
         bool seen = false;
         for (std::size_t k = 0; k < i && !seen; ++k) seen = items[k] == items[i];
         if (seen) r.duplicate(items[i], at, items[i].isString() ? items[i].text() : "this value");
+      }
+      if (const Json* key = uniqueBy.empty() ? nullptr : items[i].find(uniqueBy)) {
+        bool seen = false;
+        for (std::size_t k = 0; k < i && !seen; ++k) {
+          const Json* earlier = items[k].find(uniqueBy);
+          seen = earlier != nullptr && *earlier == *key;
+        }
+        if (seen) {
+          const Path keyAt = at.member(uniqueBy);
+          r.duplicate(*key, keyAt, key->isString() ? key->text() : "this value");
+          out->push_back(V{});
+          continue;
+        }
       }
       // A broken item is kept (as far as it was read) so that indices match
       // the JSON for whole-object rules; the reading has failed anyway.
@@ -339,6 +355,17 @@ struct IsOptional : std::false_type {};
 template <typename V>
 struct IsOptional<std::optional<V>> : std::true_type {};
 
+// std::equality_comparable that looks into containers (a vector's == exists
+// even when its items have none).
+template <typename V>
+struct Comparable : std::bool_constant<std::equality_comparable<V>> {};
+template <typename V>
+struct Comparable<std::vector<V>> : Comparable<V> {};
+template <typename K, typename V>
+struct Comparable<std::map<K, V>> : Comparable<V> {};
+template <typename V>
+struct Comparable<std::optional<V>> : Comparable<V> {};
+
 template <typename T, typename M, typename C>
 class MemberField final : public Field<T> {
  public:
@@ -360,10 +387,13 @@ class MemberField final : public Field<T> {
     if constexpr (IsOptional<M>::value) {
       if (value) object->set(std::string(this->name()), codec_.write(*value));
     } else {
-      if constexpr (std::equality_comparable<M> && std::is_default_constructible_v<T>) {
+      if constexpr (Comparable<M>::value && std::is_default_constructible_v<T>) {
         // What reading an absent optional field leaves: the value a fresh T holds.
         static const T kFresh{};
         if (this->need() == kOptional && value == kFresh.*member_) return;
+      } else if constexpr (requires { value.empty(); }) {
+        // A container without ==: left out when empty.
+        if (this->need() == kOptional && value.empty()) return;
       }
       object->set(std::string(this->name()), codec_.write(value));
     }
@@ -448,9 +478,11 @@ class Fields {
       : fields_(fields), rule_(std::move(rule)), when_(when) {
     for (const auto& f : fields_) names_.push_back(f->name());
   }
-  // The same from a list assembled in code (variants sharing fields).
-  explicit Fields(std::vector<std::shared_ptr<const Field<T>>> fields, Rule rule = {})
-      : fields_(std::move(fields)), rule_(std::move(rule)) {
+  // The same from a list assembled in code (variants sharing fields, fields
+  // derived from a table of names).
+  explicit Fields(std::vector<std::shared_ptr<const Field<T>>> fields, Rule rule = {},
+                  RuleRuns when = RuleRuns::kWhenSound)
+      : fields_(std::move(fields)), rule_(std::move(rule)), when_(when) {
     for (const auto& f : fields_) names_.push_back(f->name());
   }
 
@@ -469,7 +501,7 @@ class Fields {
   std::vector<std::shared_ptr<const Field<T>>> fields_;
   std::vector<std::string_view> names_;
   Rule rule_;
-  RuleRuns when_;
+  RuleRuns when_ = RuleRuns::kWhenSound;
 };
 
 // Reads the members `fields` lists from object `v` into `out` and runs the

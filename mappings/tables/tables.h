@@ -315,7 +315,9 @@ struct TablesLoad {
 // Parses (JSON with comments) and validates the table files, cross-checking
 // references between them. Collects every issue; each issue's path is
 // "file.json:LINE:COLUMN" (or "file.json" for a missing or unexpected file) and
-// its message says what is wrong and, where useful, what is expected.
+// its message, led by the JSON path of the value ("$.measures[3].unit: ..."),
+// says what is wrong and, where useful, what is expected, in the words of
+// fhir/binding.h.
 // Files not named in kTableFileNames are reported as errors.
 TablesLoad loadMappingTables(const std::vector<TableFile>& files);
 

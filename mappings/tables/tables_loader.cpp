@@ -1,17 +1,18 @@
-// loadMappingTables(): parsing and validation of config/mappings/*.json.
+// loadMappingTables(): config/mappings/*.json read through fhir/binding.h.
 //
-// Two small helpers keep the per-table code declarative: FileContext turns a
-// JSON node into "file.json:LINE:COLUMN" and records issues; FieldReader reads
-// the fields of one object, reports missing and mistyped ones, and at the end
-// reports every field it was not asked for (a typo must not silently drop a
-// mapping).
+// Each file is a list of fields over MappingTables, each entry a list of
+// fields over its table type: the binding reports unknown, missing and
+// mistyped fields, empty text and values outside a code list, with
+// file:line:column and the JSON path. What the binding cannot know is written
+// here as codecs and rules: code formats, references to other files (read in
+// the order units, drug classes, measures, activities, drugs, practices),
+// duplicates, ranges, panels, contact details and the safety settings.
 #include <algorithm>
-#include <initializer_list>
 #include <map>
-#include <memory>
 #include <set>
 #include <utility>
 
+#include "fhir/binding.h"
 #include "fhir/json.h"
 #include "fhir/primitives.h"
 #include "fhir/validator.h"
@@ -22,244 +23,13 @@ namespace inloop::mappings {
 
 namespace {
 
+namespace bind = fhir::bind;
+using bind::Path;
+using bind::Reading;
 using fhir::Issues;
 using fhir::Json;
 
-class FileContext {
- public:
-  FileContext(std::string name, std::string_view text, Issues* issues)
-      : name_(std::move(name)), text_(text), issues_(issues) {}
-
-  const std::string& name() const { return name_; }
-
-  std::string where(std::size_t offset) const {
-    auto [line, column] = fhir::lineColumnAt(text_, offset);
-    return name_ + ":" + std::to_string(line) + ":" + std::to_string(column);
-  }
-  std::string where(const Json& node) const {
-    std::size_t offset = node.sourceOffset();
-    if (node.isObject() || node.isArray()) {
-      // Point at the bracket itself even if the recorded offset is just before it.
-      char open = node.isObject() ? '{' : '[';
-      std::size_t at = text_.find(open, offset);
-      if (at != std::string_view::npos && at - offset <= 1) offset = at;
-    }
-    return where(offset);
-  }
-
-  // Where the key of `object`'s member `key` is written; the value's place if
-  // the key cannot be found (keys with escapes).
-  std::string whereKey(const Json& value, const std::string& key) const {
-    std::string quoted = "\"" + key + "\"";
-    std::size_t at = text_.rfind(quoted, value.sourceOffset());
-    return where(at == std::string_view::npos ? value.sourceOffset() : at);
-  }
-
-  void error(const Json& node, std::string code, std::string message) const {
-    fhir::addError(issues_, std::move(code), where(node), std::move(message));
-  }
-  void errorAt(std::string path, std::string code, std::string message) const {
-    fhir::addError(issues_, std::move(code), std::move(path), std::move(message));
-  }
-  void warning(const Json& node, std::string code, std::string message) const {
-    fhir::addWarning(issues_, std::move(code), where(node), std::move(message));
-  }
-
- private:
-  std::string name_;
-  std::string_view text_;
-  Issues* issues_;
-};
-
-const char* typeName(Json::Type type) {
-  switch (type) {
-    case Json::Type::kNull:
-      return "null";
-    case Json::Type::kBool:
-      return "true/false";
-    case Json::Type::kNumber:
-      return "a number";
-    case Json::Type::kString:
-      return "a string";
-    case Json::Type::kArray:
-      return "a list";
-    case Json::Type::kObject:
-      return "an object";
-  }
-  return "a value";
-}
-
-template <typename E>
-using Choices = std::initializer_list<std::pair<const char*, E>>;
-
-template <typename E>
-std::string choiceList(Choices<E> choices) {
-  std::string out;
-  for (const auto& c : choices) {
-    if (!out.empty()) out += ", ";
-    out += c.first;
-  }
-  return out;
-}
-
-// Reads the fields of one JSON object. `what` names the object in messages
-// ("measure \"odi\""). Call finish() after the last field to report unknown ones.
-class FieldReader {
- public:
-  FieldReader(const FileContext& file, const Json& object, std::string what)
-      : file_(file), object_(object), what_(std::move(what)) {}
-
-  const Json& object() const { return object_; }
-  const std::string& what() const { return what_; }
-  void rename(std::string what) { what_ = std::move(what); }
-
-  // Marks `key` as known without reading it (another pass reads it).
-  void allow(const char* key) { known_.insert(key); }
-
-  // The member's value if present and of `type`; reports missing (when
-  // `required`) and wrongly typed members.
-  const Json* get(const char* key, Json::Type type, bool required) {
-    known_.insert(key);
-    const Json* value = object_.find(key);
-    if (!value) {
-      if (required) {
-        file_.error(object_, "required",
-                    what_ + ": missing required field \"" + std::string(key) + "\"");
-      }
-      return nullptr;
-    }
-    if (value->type() != type) {
-      file_.error(*value, "structure",
-                  what_ + ": \"" + key + "\" must be " + typeName(type) + ", not " +
-                      typeName(value->type()));
-      return nullptr;
-    }
-    return value;
-  }
-
-  // A non-empty string without surrounding whitespace.
-  std::optional<std::string> string(const char* key, bool required) {
-    const Json* value = get(key, Json::Type::kString, required);
-    if (!value) return std::nullopt;
-    if (!fhir::isValidString(value->text()) || value->text().empty() ||
-        value->text().front() == ' ' || value->text().back() == ' ') {
-      file_.error(
-          *value, "value",
-          what_ + ": \"" + key + "\" must be non-empty text without leading or trailing spaces");
-      return std::nullopt;
-    }
-    return value->text();
-  }
-
-  // A number; `text` (optional) receives it as written.
-  std::optional<double> number(const char* key, bool required, std::string* text = nullptr) {
-    const Json* value = get(key, Json::Type::kNumber, required);
-    if (!value) return std::nullopt;
-    auto d = value->toDouble();
-    if (!d) {
-      file_.error(*value, "value", what_ + ": \"" + key + "\" is out of range");
-      return std::nullopt;
-    }
-    if (text) *text = value->text();
-    return d;
-  }
-
-  bool boolean(const char* key, bool defaultValue) {
-    const Json* value = get(key, Json::Type::kBool, false);
-    return value ? value->asBool() : defaultValue;
-  }
-
-  // A list of strings; each bad item is reported and skipped.
-  std::vector<std::string> stringList(const char* key, bool required) {
-    std::vector<std::string> out;
-    const Json* list = get(key, Json::Type::kArray, required);
-    if (!list) return out;
-    if (required && list->items().empty()) {
-      file_.error(*list, "required", what_ + ": \"" + key + "\" must not be empty");
-    }
-    for (const Json& item : list->items()) {
-      if (!item.isString() || item.text().empty()) {
-        file_.error(item, "structure",
-                    what_ + ": every item of \"" + key + "\" must be a non-empty string");
-        continue;
-      }
-      if (std::find(out.begin(), out.end(), item.text()) != out.end()) {
-        file_.error(item, "duplicate",
-                    what_ + ": \"" + item.text() + "\" is listed twice in \"" + key + "\"");
-        continue;
-      }
-      out.push_back(item.text());
-    }
-    return out;
-  }
-
-  template <typename E>
-  std::optional<E> choice(const char* key, bool required, Choices<E> choices) {
-    auto text = string(key, required);
-    if (!text) return std::nullopt;
-    for (const auto& c : choices) {
-      if (*text == c.first) return c.second;
-    }
-    file_.error(
-        *object_.find(key), "code-invalid",
-        what_ + ": \"" + key + "\" is \"" + *text + "\"; expected one of " + choiceList(choices));
-    return std::nullopt;
-  }
-
-  // Reports every member that no accessor asked for.
-  void finish() {
-    for (const auto& [key, value] : object_.members()) {
-      if (known_.count(key)) continue;
-      std::string expected;
-      for (const std::string& k : known_) expected += (expected.empty() ? "" : ", ") + k;
-      file_.errorAt(file_.whereKey(value, key), "structure",
-                    what_ + ": unknown field \"" + key + "\" (expected: " + expected + ")");
-    }
-  }
-
- private:
-  const FileContext& file_;
-  const Json& object_;
-  std::string what_;
-  std::set<std::string> known_;
-};
-
-// A parsed file, or nothing when it is missing or malformed.
-struct ParsedFile {
-  std::unique_ptr<FileContext> file;
-  Json root;
-};
-
-constexpr Choices<MeasureCategory> kCategories = {
-    {"survey", MeasureCategory::kSurvey},
-    {"activity", MeasureCategory::kActivity},
-    {"exam", MeasureCategory::kExam},
-    {"vital-signs", MeasureCategory::kVitalSigns},
-    {"laboratory", MeasureCategory::kLaboratory},
-    {"therapy", MeasureCategory::kTherapy},
-};
-constexpr Choices<Direction> kDirections = {
-    {"higher-is-better", Direction::kHigherIsBetter},
-    {"lower-is-better", Direction::kLowerIsBetter},
-    {"neither", Direction::kNeither},
-};
-constexpr Choices<PanelTotal> kTotals = {{"mean", PanelTotal::kMean}, {"sum", PanelTotal::kSum}};
-constexpr Choices<ActivityKind> kKinds = {
-    {"Appointment", ActivityKind::kAppointment},
-    {"CommunicationRequest", ActivityKind::kCommunicationRequest},
-    {"DeviceRequest", ActivityKind::kDeviceRequest},
-    {"MedicationRequest", ActivityKind::kMedicationRequest},
-    {"NutritionOrder", ActivityKind::kNutritionOrder},
-    {"Task", ActivityKind::kTask},
-    {"ServiceRequest", ActivityKind::kServiceRequest},
-    {"VisionPrescription", ActivityKind::kVisionPrescription},
-};
-constexpr Choices<Effect> kEffects = {
-    {"blood-pressure", Effect::kBloodPressure},
-    {"glucose", Effect::kGlucose},
-    {"mood", Effect::kMood},
-    {"sedation", Effect::kSedation},
-};
+// ---- Formats (a Text check returns what was expected, nullptr when fine) ----
 
 bool allDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -333,6 +103,406 @@ bool isValidNpi(std::string_view s) {
   return (10 - sum % 10) % 10 == s[9] - '0';
 }
 
+// Text an admin types for a name or code: no control characters, no spaces
+// around it (a stray space would make "kg " a different unit from "kg").
+const char* checkText(std::string_view s) {
+  const bool ok = fhir::isValidString(s) && (s.empty() || (s.front() != ' ' && s.back() != ' '));
+  return ok ? nullptr : "expected text without control characters or leading or trailing spaces";
+}
+
+// A notice's wording may start or end with a space, not hold control characters.
+const char* checkWording(std::string_view s) {
+  return fhir::isValidString(s) ? nullptr : "expected text without control characters";
+}
+
+template <bool (*Valid)(std::string_view), const char* Expected>
+const char* checkTextAnd(std::string_view s) {
+  if (const char* expected = checkText(s)) return expected;
+  return Valid(s) ? nullptr : Expected;
+}
+
+bool hasNoSpace(std::string_view s) { return s.find(' ') == std::string_view::npos; }
+
+bool isAbsoluteUri(std::string_view s) {
+  const bool absolute =
+      s.rfind("https://", 0) == 0 || s.rfind("http://", 0) == 0 || s.rfind("urn:", 0) == 0;
+  return absolute && fhir::isValidUri(s);
+}
+
+bool isExtensionBase(std::string_view s) { return isAbsoluteUri(s) && s.back() == '/'; }
+
+constexpr char kClinicCode[] =
+    "expected lower-case letters, digits and '-' (at most 64 characters)";
+constexpr char kUcumCode[] = "expected a UCUM code (no spaces)";
+constexpr char kLoincCode[] = "expected a LOINC code such as 12345-6";
+constexpr char kSnomedCode[] = "expected a SNOMED CT code (6-18 digits)";
+constexpr char kRxNormCode[] = "expected an RxNorm code (digits)";
+constexpr char kAbsoluteUri[] = "expected an absolute URI (https://..., http://... or urn:...)";
+constexpr char kExtensionBase[] =
+    "expected an absolute URI (https://..., http://... or urn:...) ending with '/'";
+constexpr char kPhone[] =
+    "expected a telephone number such as \"555-0100\" (digits, spaces, + - ( ) . /, x or ext "
+    "before an extension; at least 7 digits)";
+constexpr char kMail[] = "expected an address like name@example.org";
+constexpr char kOrganizationNpi[] = "expected 10 digits ending in a valid NPI check digit";
+constexpr char kNpi[] = "expected an NPI (10 digits)";
+
+bool isNpiShape(std::string_view s) { return s.size() == 10 && allDigits(s); }
+
+const bind::Text kText{.check = checkText};
+const bind::Text kPhoneNumber{.check = checkTextAnd<isPhoneNumber, kPhone>};
+const bind::Text kMailAddress{.check = checkTextAnd<isMailAddress, kMail>};
+
+// ---- Codecs ----
+
+// A number the tables keep as a double; `min`: the least allowed.
+struct Number {
+  std::optional<double> min;
+  bool read(Reading& r, const Json& v, const Path& p, double* out) const {
+    fhir::Decimal d;
+    if (!bind::DecimalCodec{.min = min}.read(r, v, p, &d)) return false;
+    *out = d.value;
+    return true;
+  }
+  Json write(const double& d) const { return Json::number(d); }
+};
+
+// A factor: a number greater than 0, kept as written.
+struct Factor {
+  bool read(Reading& r, const Json& v, const Path& p, fhir::Decimal* out) const {
+    if (!bind::DecimalCodec{}.read(r, v, p, out)) return false;
+    if (out->value > 0) return true;
+    r.outOfRange(v, p, "a number greater than 0");
+    return false;
+  }
+  Json write(const fhir::Decimal& d) const { return Json::numberText(d.text); }
+};
+
+// "factor" of T, filling its text (as written) and its value.
+template <typename T>
+std::shared_ptr<const bind::Field<T>> factorField(std::string T::*text, double T::*value) {
+  return bind::computedField<T>(
+      "factor", bind::kRequired,
+      [text, value](Reading& r, const Json& v, const Path& p, T* out) {
+        fhir::Decimal d;
+        if (!Factor{}.read(r, v, p, &d)) return false;
+        out->*text = std::move(d.text);
+        out->*value = d.value;
+        return true;
+      },
+      [text](const T& in, Json* object) { object->set("factor", Json::numberText(in.*text)); });
+}
+
+// The names one table file declares, for references from other files.
+struct Declared {
+  explicit Declared(std::string_view f) : file(f) {}
+  std::string_view file;  // "units.json"
+  bool loaded = false;    // false: the file is missing or malformed; references go unchecked
+  // Every name an entry declared, also of entries with other errors: a
+  // reference to them is not reported again.
+  std::set<std::string, std::less<>> names;
+};
+
+// Reports `name` at `v` unless `in` declares it (or was not loaded); false when reported.
+bool checkDefined(Reading& r, const Json& v, const Path& p, const Declared& in,
+                  std::string_view what, const std::string& name) {
+  if (!in.loaded || in.names.count(name) != 0) return true;
+  std::vector<std::string_view> known(in.names.begin(), in.names.end());
+  std::optional<std::string_view> near = bind::closest(name, known);
+  r.error("not-found", v, p,
+          std::string(what) + " \"" + name + "\" is not defined in " + std::string(in.file) +
+              (near ? "; did you mean \"" + std::string(*near) + "\"?" : ""));
+  return false;
+}
+
+// The name an entry is known by, remembered in `declared`.
+struct DeclaredName {
+  const char* (*check)(std::string_view) = checkText;
+  Declared* declared = nullptr;
+  bool read(Reading& r, const Json& v, const Path& p, std::string* out) const {
+    if (!bind::Text{.check = check}.read(r, v, p, out)) return false;
+    declared->names.insert(*out);
+    return true;
+  }
+  Json write(const std::string& s) const { return Json::string(s); }
+};
+
+// The code of a measure, activity, drug or drug class.
+DeclaredName clinicCode(Declared* declared) {
+  return DeclaredName{checkTextAnd<isClinicCode, kClinicCode>, declared};
+}
+
+// A name of another file's entry (`what`: "unit", "class", "measure").
+struct Reference {
+  const Declared* in = nullptr;
+  const char* what = "";
+  bind::Text text = kText;
+  bool read(Reading& r, const Json& v, const Path& p, std::string* out) const {
+    return text.read(r, v, p, out) && checkDefined(r, v, p, *in, what, *out);
+  }
+  Json write(const std::string& s) const { return Json::string(s); }
+};
+
+// References as list items: any non-empty text (as the lists always took).
+bind::List<Reference> references(const Declared* in, const char* what, std::size_t minItems) {
+  return bind::List<Reference>{
+      .item = {.in = in, .what = what, .text = bind::Text{}}, .minItems = minItems, .unique = true};
+}
+
+const bind::List<bind::Text> kTextList{.unique = true};
+
+template <const char* (*Check)(std::string_view)>
+const bind::Fields<Coding>& codingFields() {
+  static const bind::Fields<Coding> fields{
+      bind::field("code", &Coding::code, bind::kRequired, bind::Text{.check = Check}),
+      bind::field("display", &Coding::display, bind::kOptional, kText),
+  };
+  return fields;
+}
+
+// {"code": ..., "display": ...} of a standard code system.
+struct StandardCoding {
+  std::string_view system;
+  const bind::Fields<Coding>& (*fields)();
+  bool read(Reading& r, const Json& v, const Path& p, Coding* out) const {
+    if (!bind::readObject(r, v, p, fields(), out)) return false;
+    out->system = system;
+    return true;
+  }
+  Json write(const Coding& c) const { return bind::writeObject(c, fields()); }
+};
+
+const StandardCoding kLoinc{kLoincSystem, codingFields<checkTextAnd<isLoincCode, kLoincCode>>};
+const StandardCoding kSnomed{kSnomedSystem, codingFields<checkTextAnd<isSnomedCode, kSnomedCode>>};
+const StandardCoding kRxNorm{kRxNormSystem, codingFields<checkTextAnd<isRxNormCode, kRxNormCode>>};
+
+// "loinc" or "snomed" of a Measure or ActivityType: the standard coding.
+template <typename T>
+std::shared_ptr<const bind::Field<T>> standardCodingField(std::string_view name,
+                                                          const StandardCoding& codec) {
+  return bind::computedField<T>(name, bind::kOptional,
+                                [&codec](Reading& r, const Json& v, const Path& p, T* out) {
+                                  if (!codec.read(r, v, p, &out->coding)) return false;
+                                  out->standardCode = true;
+                                  return true;
+                                });
+}
+
+const bind::Enum<Effect> kEffect{
+    {"blood-pressure", Effect::kBloodPressure},
+    {"glucose", Effect::kGlucose},
+    {"mood", Effect::kMood},
+    {"sedation", Effect::kSedation},
+};
+
+const bind::Fields<EffectNote>& effectNoteFields() {
+  static const bind::Fields<EffectNote> fields{
+      bind::field("effect", &EffectNote::effect, bind::kRequired, kEffect),
+      bind::field("message", &EffectNote::message, bind::kRequired, kText),
+  };
+  return fields;
+}
+
+const bind::List<bind::Object<EffectNote>> kEffectNotes{.item = {effectNoteFields},
+                                                        .uniqueBy = "effect"};
+
+// An effect kept by its code (SafetySettings::managedEffects).
+struct EffectCode {
+  bool read(Reading& r, const Json& v, const Path& p, std::string* out) const {
+    Effect e{};
+    if (!kEffect.read(r, v, p, &e)) return false;
+    *out = effectCode(e);
+    return true;
+  }
+  Json write(const std::string& s) const { return Json::string(s); }
+};
+
+// ---- Contact ----
+
+ContactPoints& pointsOf(ContactPoints& c) { return c; }
+const ContactPoints& pointsOf(const ContactPoints& c) { return c; }
+ContactPoints& pointsOf(OrganizationContact& o) { return o.points; }
+const ContactPoints& pointsOf(const OrganizationContact& o) { return o.points; }
+
+// phone, fax, email or direct of T's ContactPoints (T's own, or an Organization's).
+template <typename T>
+std::shared_ptr<const bind::Field<T>> pointField(std::string_view name, bind::Need need,
+                                                 std::string ContactPoints::*member,
+                                                 bind::Text codec) {
+  return bind::computedField<T>(
+      name, need,
+      [member, codec](Reading& r, const Json& v, const Path& p, T* out) {
+        return codec.read(r, v, p, &(pointsOf(*out).*member));
+      },
+      [name, member](const T& in, Json* object) {
+        const std::string& s = pointsOf(in).*member;
+        if (!s.empty()) object->set(std::string(name), Json::string(s));
+      });
+}
+
+const bind::Fields<PostalAddress>& addressFields() {
+  using A = PostalAddress;
+  static const bind::Fields<A> fields{
+      {
+          bind::field("line", &A::line, bind::kOptional, kTextList),
+          bind::field("city", &A::city, bind::kOptional, kText),
+          bind::field("state", &A::state, bind::kOptional, kText),
+          bind::field("postalCode", &A::postalCode, bind::kOptional, kText),
+          bind::field("country", &A::country, bind::kOptional, kText),
+      },
+      [](Reading& r, const Json& object, const Path& p, A* a) {
+        if (a->line.empty() && a->city.empty() && a->state.empty() && a->postalCode.empty() &&
+            a->country.empty()) {
+          r.error("required", object, p,
+                  "give at least one of \"line\", \"city\", \"state\", \"postalCode\", "
+                  "\"country\"");
+        }
+      }};
+  return fields;
+}
+
+const bind::Fields<OrganizationContact>& organizationFields() {
+  using O = OrganizationContact;
+  static const bind::Fields<O> fields{
+      bind::field("name", &O::name, bind::kRequired, kText),
+      bind::field("npi", &O::npi, bind::kRequired,
+                  bind::Text{.check = checkTextAnd<isValidNpi, kOrganizationNpi>}),
+      pointField<O>("phone", bind::kRequired, &ContactPoints::phone, kPhoneNumber),
+      pointField<O>("fax", bind::kOptional, &ContactPoints::fax, kPhoneNumber),
+      pointField<O>("email", bind::kOptional, &ContactPoints::email, kMailAddress),
+      pointField<O>("direct", bind::kOptional, &ContactPoints::direct, kMailAddress),
+      bind::field("address", &O::address, bind::kOptional,
+                  bind::Object<PostalAddress>{addressFields}),
+  };
+  return fields;
+}
+
+const bind::Fields<ClinicianContact>& clinicianFields() {
+  using C = ClinicianContact;
+  static const bind::Fields<C> fields{
+      bind::field("name", &C::name, bind::kRequired, kText),
+      bind::field("npi", &C::npi, bind::kRequired,
+                  bind::Text{.check = checkTextAnd<isNpiShape, kNpi>}),
+      bind::field("phone", &C::phone, bind::kRequired, kPhoneNumber),
+  };
+  return fields;
+}
+
+const bind::Fields<PainCenterContact>& contactFields() {
+  using C = PainCenterContact;
+  static const bind::Fields<C> fields{
+      bind::field("organization", &C::organization, bind::kRequired,
+                  bind::Object<OrganizationContact>{organizationFields}),
+      bind::field(
+          "clinicians", &C::clinicians, bind::kOptional,
+          bind::List<bind::Object<ClinicianContact>>{.item = {clinicianFields}, .uniqueBy = "npi"}),
+  };
+  return fields;
+}
+
+// A practice's own numbers over the pain center's.
+const bind::Fields<ContactPoints>& practiceContactFields() {
+  using C = ContactPoints;
+  static const bind::Fields<C> fields{
+      {
+          pointField<C>("phone", bind::kOptional, &C::phone, kPhoneNumber),
+          pointField<C>("fax", bind::kOptional, &C::fax, kPhoneNumber),
+          pointField<C>("email", bind::kOptional, &C::email, kMailAddress),
+          pointField<C>("direct", bind::kOptional, &C::direct, kMailAddress),
+      },
+      [](Reading& r, const Json& object, const Path& p, C*) {
+        if (object.members().empty()) {
+          r.error("required", object, p,
+                  "give at least one of \"phone\", \"fax\", \"email\", \"direct\"");
+        }
+      }};
+  return fields;
+}
+
+// ---- Safety settings (docs/safety-loop.md) ----
+
+using SafetyField = std::shared_ptr<const bind::Field<SafetySettings>>;
+
+// "enabled": the correction rule cannot be turned off.
+SafetyField enabledField(std::string_view id) {
+  return bind::computedField<SafetySettings>(
+      "enabled", bind::kOptional,
+      [id](Reading& r, const Json& v, const Path& p, SafetySettings* s) {
+        bool on = true;
+        if (!bind::Boolean{}.read(r, v, p, &on)) return false;
+        if (id == kAlwaysOnRule && !on) {
+          r.error("business-rule", v, p,
+                  "cannot be turned off (an entered-in-error record must never be a silent change "
+                  "for primary care)");
+          return false;
+        }
+        s->rules[std::string(id)].enabled = on;
+        return true;
+      });
+}
+
+// "{drug}, {step}" from "drug step".
+std::string placeholderList(std::string_view names) {
+  std::string out;
+  while (!names.empty()) {
+    const std::size_t space = names.find(' ');
+    out += (out.empty() ? "{" : ", {") + std::string(names.substr(0, space)) + "}";
+    names.remove_prefix(space == std::string_view::npos ? names.size() : space + 1);
+  }
+  return out;
+}
+
+// "wording": one field per template of rule `id` (kSafetyTemplates).
+SafetyField wordingField(std::string_view id) {
+  std::vector<std::shared_ptr<const bind::Field<SafetyRuleSettings>>> templates;
+  for (const SafetyTemplateSpec& t : kSafetyTemplates) {
+    if (t.rule != id) continue;
+    templates.push_back(bind::computedField<SafetyRuleSettings>(
+        t.key, bind::kOptional,
+        [&t](Reading& r, const Json& v, const Path& p, SafetyRuleSettings* rule) {
+          std::string text;
+          if (!bind::Text{.check = checkWording}.read(r, v, p, &text)) return false;
+          std::vector<std::string> bad = badPlaceholders(text, t.placeholders);
+          if (!bad.empty()) {
+            r.error("value", v, p,
+                    "uses " + bad.front() +
+                        (t.placeholders.empty() ? "; it takes no placeholders"
+                                                : "; allowed: " + placeholderList(t.placeholders)) +
+                        " (write { and } only around a placeholder)");
+            return false;
+          }
+          rule->wording[std::string(t.key)] = std::move(text);
+          return true;
+        }));
+  }
+  return bind::computedField<SafetySettings>(
+      "wording", bind::kOptional,
+      [id, fields = bind::Fields<SafetyRuleSettings>(std::move(templates))](
+          Reading& r, const Json& v, const Path& p, SafetySettings* s) {
+        return bind::readObject(r, v, p, fields, &s->rules[std::string(id)]);
+      });
+}
+
+// Ascending MME/day values, each greater than 0.
+const bind::Custom<std::vector<double>> kThresholds{
+    [](Reading& r, const Json& v, const Path& p, std::vector<double>* out) {
+      if (!bind::List<Number>{}.read(r, v, p, out)) return false;
+      for (std::size_t i = 0; i < out->size(); ++i) {
+        if ((*out)[i] > 0 && (i == 0 || (*out)[i] > (*out)[i - 1])) continue;
+        r.outOfRange(v.items()[i], p.item(i),
+                     i == 0 ? "a number greater than 0"
+                            : "a number greater than " + v.items()[i - 1].text() +
+                                  " (thresholds are in ascending order)");
+        return false;
+      }
+      return true;
+    },
+    [](const std::vector<double>& values) { return bind::List<Number>{}.write(values); }};
+
+// ---- The loader ----
+
+using TablesField = std::shared_ptr<const bind::Field<MappingTables>>;
+
 class Loader {
  public:
   explicit Loader(Issues* issues) : issues_(issues) {}
@@ -345,22 +515,27 @@ class Loader {
                        "file is missing (the mapping tables need all of: " + allNames() + ")");
       }
     }
-    checkTopLevel("units.json", {"units", "conversions"});
-    checkTopLevel("measures.json", {"measures"});
-    checkTopLevel("activities.json", {"activities"});
-    checkTopLevel("drugs.json", {"drugs"});
-    checkTopLevel("drug-classes.json", {"classes"});
-    checkTopLevel("practices.json", {"practices", "safety", "contact"});
-    loadManifest();
-    loadUnits();
-    loadDrugClasses();
-    loadMeasures();
+    units_.loaded = loaded("units.json");
+    classes_.loaded = loaded("drug-classes.json");
+    measures_.loaded = loaded("measures.json");
+    read("manifest.json", manifestFields());
+    read("units.json", unitsFileFields());
+    read("drug-classes.json",
+         bind::Fields<MappingTables>{bind::field("classes", &MappingTables::drugClasses,
+                                                 bind::kRequired, entries(classFields()))});
+    read("measures.json",
+         bind::Fields<MappingTables>{bind::field("measures", &MappingTables::measures,
+                                                 bind::kRequired, entries(measureFields()))});
+    checkPanels();
     checkConversionMeasures();
-    loadActivities();
-    loadDrugs();
-    loadSafetyDefaults();
-    loadContact();
-    loadPractices();
+    read("activities.json",
+         bind::Fields<MappingTables>{bind::field("activities", &MappingTables::activities,
+                                                 bind::kRequired, entries(activityFields()))});
+    read("drugs.json",
+         bind::Fields<MappingTables>{
+             bind::field("drugs", &MappingTables::drugs, bind::kRequired, entries(drugFields()))});
+    warnWithoutContact();
+    read("practices.json", practicesFileFields());
     TablesLoad out;
     out.issues = std::move(*issues_);
     if (!fhir::hasErrors(out.issues)) out.tables = std::move(tables_);
@@ -368,6 +543,12 @@ class Loader {
   }
 
  private:
+  // A parsed file and the Reading that locates its issues.
+  struct ParsedFile {
+    Json root;
+    Reading reading;
+  };
+
   static std::string allNames() {
     std::string out;
     for (std::string_view n : kTableFileNames) out += (out.empty() ? "" : ", ") + std::string(n);
@@ -396,20 +577,23 @@ class Loader {
           "malformed JSON: " + parseError.reason);
       return;
     }
-    auto file = std::make_unique<FileContext>(f.name, f.text, issues_);
-    if (!parsed->isObject()) {
-      file->error(*parsed, "structure", "the file must hold one JSON object {...}");
-      return;
-    }
-    files_[f.name] = ParsedFile{std::move(file), std::move(parsed).value()};
+    files_.emplace(f.name, ParsedFile{std::move(parsed).value(), Reading(issues_, f.name, f.text)});
   }
 
-  // The top-level object of `name`, or nullptr when missing or malformed.
-  const ParsedFile* file(const std::string& name) const {
+  ParsedFile* file(const std::string& name) {
     auto it = files_.find(name);
     return it == files_.end() ? nullptr : &it->second;
   }
-  bool loaded(const std::string& name) const { return file(name) != nullptr; }
+  // Parsed as one JSON object: its names can be referred to.
+  bool loaded(const std::string& name) {
+    const ParsedFile* pf = file(name);
+    return pf != nullptr && pf->root.isObject();
+  }
+
+  void read(const std::string& name, const bind::Fields<MappingTables>& fields) {
+    if (ParsedFile* pf = file(name))
+      bind::readObject(pf->reading, pf->root, Path(), fields, &tables_);
+  }
 
   const Measure* measureByCode(std::string_view code) const {
     for (const Measure& m : tables_.measures) {
@@ -418,917 +602,508 @@ class Loader {
     return nullptr;
   }
 
-  // Reports top-level fields of `fileName` other than `keys`.
-  void checkTopLevel(const std::string& fileName, std::initializer_list<const char*> keys) {
-    const ParsedFile* pf = file(fileName);
-    if (!pf) return;
-    FieldReader top(*pf->file, pf->root, fileName);
-    for (const char* key : keys) top.allow(key);
-    top.finish();
+  // A file's list of entries, each named by a unique `key`.
+  template <typename T>
+  static bind::List<bind::Object<T>> entries(bind::Fields<T> fields,
+                                             std::string_view key = "code") {
+    return bind::List<bind::Object<T>>{.item = {std::move(fields)}, .uniqueBy = key};
   }
 
-  // Calls `each(reader, file)` for every object in the top-level list `key`.
-  template <typename F>
-  void forEachEntry(const std::string& fileName, const char* key, const char* what, F each) {
-    const ParsedFile* pf = file(fileName);
-    if (!pf) return;
-    FieldReader top(*pf->file, pf->root, fileName);
-    const Json* list = top.get(key, Json::Type::kArray, true);
-    if (!list) return;
-    for (std::size_t i = 0; i < list->items().size(); ++i) {
-      const Json& item = list->items()[i];
-      if (!item.isObject()) {
-        pf->file->error(item, "structure",
-                        std::string(what) + " " + std::to_string(i + 1) +
-                            " must be an object {...}, not " + typeName(item.type()));
-        continue;
-      }
-      FieldReader reader(*pf->file, item, std::string(what) + " " + std::to_string(i + 1));
-      each(reader, *pf->file);
-      reader.finish();
-    }
-  }
+  // ---- manifest.json ----
 
-  // Reads the entry's "code" (a clinic code) and names the reader after it.
-  std::optional<std::string> readCode(FieldReader& r, const FileContext& f, const char* key,
-                                      const char* what, std::set<std::string>* seen) {
-    auto code = r.string(key, true);
-    if (!code) return std::nullopt;
-    const Json& node = *r.object().find(key);
-    r.rename(std::string(what) + " \"" + *code + "\"");
-    if (!isClinicCode(*code)) {
-      f.error(node, "value",
-              r.what() + ": \"" + key +
-                  "\" must be lower-case letters, digits and '-' (at most 64 characters)");
-      return std::nullopt;
-    }
-    if (!seen->insert(*code).second) {
-      f.error(node, "duplicate", r.what() + " is defined twice");
-      return std::nullopt;
-    }
-    return code;
-  }
-
-  // An optional standard coding {"code": ..., "display": ...} under `key`.
-  std::optional<Coding> readStandardCoding(FieldReader& r, const FileContext& f, const char* key,
-                                           std::string_view system, bool (*valid)(std::string_view),
-                                           const char* format) {
-    const Json* node = r.get(key, Json::Type::kObject, false);
-    if (!node) return std::nullopt;
-    FieldReader sub(f, *node, r.what() + " " + key);
-    auto code = sub.string("code", true);
-    auto display = sub.string("display", false);
-    sub.finish();
-    if (!code) return std::nullopt;
-    if (!valid(*code)) {
-      f.error(*node->find("code"), "code-invalid",
-              sub.what() + ": \"" + *code + "\" is not a valid code (" + format + ")");
-      return std::nullopt;
-    }
-    return Coding{std::string(system), *code, display.value_or("")};
-  }
-
-  // A reference to a unit name; reports unknown ones (when units.json loaded).
-  bool checkUnit(const FileContext& f, const Json& at, const std::string& what,
-                 const std::string& unit) {
-    if (!loaded("units.json") || unitNames_.count(unit)) return true;
-    f.error(at, "not-found", what + ": unit \"" + unit + "\" is not defined in units.json");
-    return false;
-  }
-
-  // The node of list `key` item equal to `value` (for locations), else the object.
-  static const Json& itemNode(const Json& object, const char* key, const std::string& value) {
-    if (const Json* list = object.find(key)) {
-      for (const Json& item : list->items()) {
-        if (item.isString() && item.text() == value) return item;
-      }
-    }
-    if (const Json* scalar = object.find(key)) return *scalar;
-    return object;
-  }
-
-  std::vector<EffectNote> readEffects(FieldReader& r, const FileContext& f) {
-    std::vector<EffectNote> out;
-    const Json* list = r.get("effects", Json::Type::kArray, false);
-    if (!list) return out;
-    for (const Json& item : list->items()) {
-      if (!item.isObject()) {
-        f.error(item, "structure", r.what() + ": every effect must be an object {...}");
-        continue;
-      }
-      FieldReader sub(f, item, r.what() + " effect");
-      auto effect = sub.choice("effect", true, kEffects);
-      auto message = sub.string("message", true);
-      sub.finish();
-      if (!effect || !message) continue;
-      bool duplicate = std::any_of(out.begin(), out.end(),
-                                   [&](const EffectNote& e) { return e.effect == *effect; });
-      if (duplicate) {
-        f.error(item, "duplicate",
-                r.what() + ": effect \"" + effectCode(*effect) + "\" is listed twice");
-        continue;
-      }
-      out.push_back(EffectNote{*effect, *message});
-    }
-    return out;
-  }
-
-  void loadManifest() {
-    const ParsedFile* pf = file("manifest.json");
-    if (!pf) return;
-    const FileContext& f = *pf->file;
-    FieldReader r(f, pf->root, "manifest.json");
-    if (auto version = r.string("version", true)) tables_.version = *version;
-    const Json* ns = r.get("namespaces", Json::Type::kObject, true);
-    r.finish();
-    if (!ns) return;
-    FieldReader n(f, *ns, "namespaces");
-    Namespaces& out = tables_.namespaces;
-    std::pair<const char*, std::string*> fields[] = {
-        {"record", &out.record},
-        {"mrn", &out.mrn},
-        {"measure", &out.measure},
-        {"activity", &out.activity},
-        {"drug", &out.drug},
-        {"drugClass", &out.drugClass},
-        {"extensionBase", &out.extensionBase},
-        {"source", &out.source},
+  static bind::Fields<MappingTables> manifestFields() {
+    static constexpr std::pair<std::string_view, std::string Namespaces::*> kUris[] = {
+        {"record", &Namespaces::record},
+        {"mrn", &Namespaces::mrn},
+        {"measure", &Namespaces::measure},
+        {"activity", &Namespaces::activity},
+        {"drug", &Namespaces::drug},
+        {"drugClass", &Namespaces::drugClass},
+        {"extensionBase", &Namespaces::extensionBase},
+        {"source", &Namespaces::source},
     };
-    std::set<std::string> uris;
-    for (auto& [key, target] : fields) {
-      auto uri = n.string(key, true);
-      if (!uri) continue;
-      const Json& node = *ns->find(key);
-      bool absolute = uri->rfind("https://", 0) == 0 || uri->rfind("http://", 0) == 0 ||
-                      uri->rfind("urn:", 0) == 0;
-      if (!fhir::isValidUri(*uri) || !absolute) {
-        f.error(node, "value",
-                "namespaces: \"" + std::string(key) +
-                    "\" must be an absolute URI (https://..., http://... or urn:...)");
-        continue;
-      }
-      if (std::string_view(key) == "extensionBase" && uri->back() != '/') {
-        f.error(node, "value", "namespaces: \"extensionBase\" must end with '/'");
-        continue;
-      }
-      if (!uris.insert(*uri).second) {
-        f.error(node, "duplicate",
-                "namespaces: \"" + std::string(key) +
-                    "\" repeats another namespace; each must be distinct");
-        continue;
-      }
-      *target = *uri;
+    std::vector<std::shared_ptr<const bind::Field<Namespaces>>> uris;
+    for (const auto& [name, member] : kUris) {
+      uris.push_back(
+          bind::field(name, member, bind::kRequired,
+                      bind::Text{.check = name == "extensionBase"
+                                              ? checkTextAnd<isExtensionBase, kExtensionBase>
+                                              : checkTextAnd<isAbsoluteUri, kAbsoluteUri>}));
     }
-    n.finish();
-  }
-
-  void loadUnits() {
-    forEachEntry("units.json", "units", "unit", [&](FieldReader& r, const FileContext& f) {
-      auto name = r.string("name", true);
-      bool duplicate = false;
-      if (name) {
-        r.rename("unit \"" + *name + "\"");
-        duplicate = !unitNames_.insert(*name).second;
-        if (duplicate) {
-          f.error(*r.object().find("name"), "duplicate", r.what() + " is defined twice");
+    // Each namespace names one thing: two the same would mix code systems.
+    bind::Fields<Namespaces> namespaces(std::move(uris), [](Reading& r, const Json& object,
+                                                            const Path& p, Namespaces* n) {
+      for (std::size_t i = 0; i < std::size(kUris); ++i) {
+        for (std::size_t k = 0; k < i; ++k) {
+          if (n->*kUris[i].second != n->*kUris[k].second) continue;
+          r.duplicate(*object.find(kUris[i].first), p.member(kUris[i].first), n->*kUris[i].second);
+          break;
         }
       }
-      auto ucum = r.string("ucum", true);
-      auto display = r.string("display", true);
-      if (!name || !ucum || !display || duplicate) return;
-      if (ucum->find(' ') != std::string::npos) {
-        f.error(*r.object().find("ucum"), "value", r.what() + ": a UCUM code has no spaces");
-        return;
-      }
-      tables_.units.push_back(Unit{*name, *ucum, *display});
     });
-    forEachEntry(
-        "units.json", "conversions", "conversion", [&](FieldReader& r, const FileContext& f) {
-          auto from = r.string("from", true);
-          auto to = r.string("to", true);
-          if (from && to) r.rename("conversion " + *from + " -> " + *to);
-          std::string factorText;
-          auto factor = r.number("factor", true, &factorText);
-          auto measures = r.stringList("measures", false);
-          if (!from || !to || !factor) return;
-          bool ok = true;
-          std::pair<const char*, const std::string*> ends[] = {{"from", &*from}, {"to", &*to}};
-          for (const auto& [key, ucumPtr] : ends) {
-            const std::string& ucum = *ucumPtr;
-            if (loaded("units.json") && !tables_.findUnitByUcum(ucum)) {
-              f.error(
-                  *r.object().find(key), "not-found",
-                  r.what() + ": \"" + ucum + "\" is not the UCUM code of any unit in units.json");
-              ok = false;
-            }
+    return bind::Fields<MappingTables>{
+        bind::field("version", &MappingTables::version, bind::kRequired, kText),
+        bind::field("namespaces", &MappingTables::namespaces, bind::kRequired,
+                    bind::Object<Namespaces>{std::move(namespaces)}),
+    };
+  }
+
+  // ---- units.json ----
+
+  bind::Fields<MappingTables> unitsFileFields() {
+    bind::Fields<Unit> unit{
+        bind::field("name", &Unit::name, bind::kRequired, DeclaredName{.declared = &units_}),
+        bind::field("ucum", &Unit::ucum, bind::kRequired,
+                    bind::Text{.check = checkTextAnd<hasNoSpace, kUcumCode>}),
+        bind::field("display", &Unit::display, bind::kRequired, kText),
+    };
+    using C = Conversion;
+    bind::Fields<C> conversion{
+        {
+            bind::field("from", &C::from, bind::kRequired, kText),
+            bind::field("to", &C::to, bind::kRequired, kText),
+            factorField<C>(&C::factor, &C::factorValue),
+            bind::field("measures", &C::measures, bind::kOptional, kTextList),
+        },
+        [this](Reading& r, const Json& object, const Path& p, C* c) {
+          const std::size_t before = r.errorCount();
+          for (const char* end : {"from", "to"}) {
+            const std::string& ucum = std::string_view(end) == "from" ? c->from : c->to;
+            if (tables_.findUnitByUcum(ucum) != nullptr) continue;
+            r.error("not-found", *object.find(end), p.member(end),
+                    "\"" + ucum + "\" is not the UCUM code of any unit in units.json");
           }
-          if (*from == *to) {
-            f.error(*r.object().find("to"), "value", r.what() + ": converts a unit to itself");
-            ok = false;
+          if (c->from == c->to) {
+            r.error("value", *object.find("to"), p.member("to"), "converts a unit to itself");
           }
-          if (*factor <= 0) {
-            f.error(*r.object().find("factor"), "value",
-                    r.what() + ": \"factor\" must be greater than 0");
-            ok = false;
-          }
-          for (const Conversion& c : tables_.conversions) {
-            bool sameUnits = (c.from == *from && c.to == *to) || (c.from == *to && c.to == *from);
-            if (sameUnits && c.measures == measures) {
-              f.error(r.object(), "duplicate",
-                      r.what() + ": the same conversion (or its inverse) is defined twice");
-              ok = false;
+          for (const auto& [node, earlier] : conversions_) {
+            const bool sameUnits = (earlier.from == c->from && earlier.to == c->to) ||
+                                   (earlier.from == c->to && earlier.to == c->from);
+            if (sameUnits && earlier.measures == c->measures) {
+              r.error("duplicate", object, p,
+                      "the same conversion (or its inverse) is defined twice");
               break;
             }
           }
-          if (!ok) return;
-          tables_.conversions.push_back(
-              Conversion{*from, *to, factorText, *factor, std::move(measures)});
-          conversionNodes_.push_back(&r.object());
-        });
+          if (r.errorCount() == before) conversions_.emplace_back(&object, *c);
+        }};
+    return bind::Fields<MappingTables>{
+        bind::field("units", &MappingTables::units, bind::kRequired,
+                    entries(std::move(unit), "name")),
+        bind::field("conversions", &MappingTables::conversions, bind::kRequired,
+                    bind::List<bind::Object<C>>{.item = {std::move(conversion)}}),
+    };
   }
 
-  void loadDrugClasses() {
-    forEachEntry("drug-classes.json", "classes", "class",
-                 [&](FieldReader& r, const FileContext& f) {
-                   auto code = readCode(r, f, "code", "class", &classCodes_);
-                   auto display = r.string("display", true);
-                   auto effects = readEffects(r, f);
-                   if (!code || !display) return;
-                   tables_.drugClasses.push_back(DrugClass{*code, *display, std::move(effects)});
-                 });
-  }
-
-  void loadMeasures() {
-    // Components and panels are checked once every measure is known.
-    std::vector<std::pair<const Json*, const FileContext*>> panels;
-    forEachEntry("measures.json", "measures", "measure", [&](FieldReader& r, const FileContext& f) {
-      Measure m;
-      auto code = readCode(r, f, "code", "measure", &measureCodes_);
-      auto display = r.string("display", true);
-      auto loinc = readStandardCoding(r, f, "loinc", kLoincSystem, isLoincCode,
-                                      "LOINC codes look like 12345-6");
-      auto category = r.choice("category", true, kCategories);
-      auto unit = r.string("unit", true);
-      auto otherUnits = r.stringList("otherUnits", false);
-      auto direction = r.choice("direction", true, kDirections);
-      m.components = r.stringList("components", false);
-      auto total = r.choice("total", false, kTotals);
-      m.valueAllowed = r.boolean("valueAllowed", true);
-      bool ok = readRange(r, f, &m);
-      if (!code || !display || !category || !unit || !direction || !ok) return;
-      if (r.object().find("loinc") && !loinc) return;
-      if (r.object().find("total") && !total) return;
-      m.code = *code;
-      m.display = *display;
-      m.standardCode = loinc.has_value();
-      m.coding = loinc ? *loinc : Coding{tables_.namespaces.measure, *code, *display};
-      m.category = *category;
-      m.unit = *unit;
-      m.sendUnit = *unit;
-      m.units.push_back(*unit);
-      m.direction = *direction;
-      m.total = total.value_or(PanelTotal::kNone);
-      if (!checkUnit(f, *r.object().find("unit"), r.what(), *unit)) ok = false;
-      for (const std::string& u : otherUnits) {
-        const Json& at = itemNode(r.object(), "otherUnits", u);
-        if (u == *unit) {
-          f.error(at, "duplicate", r.what() + ": \"" + u + "\" is already the measure's \"unit\"");
-          ok = false;
-          continue;
-        }
-        if (!checkUnit(f, at, r.what(), u)) {
-          ok = false;
-          continue;
-        }
-        if (tables_.findUnit(*unit) && tables_.findUnit(u) &&
-            !tables_.canConvert(u, *unit, *code)) {
-          f.error(at, "not-found",
-                  r.what() + ": no conversion from \"" + u + "\" (" + tables_.findUnit(u)->ucum +
-                      ") to the canonical unit \"" + *unit + "\" (" +
-                      tables_.findUnit(*unit)->ucum + ") in units.json");
-          ok = false;
-          continue;
-        }
-        m.units.push_back(u);
-      }
-      if (m.total != PanelTotal::kNone && m.components.empty()) {
-        f.error(*r.object().find("total"), "required",
-                r.what() + ": \"total\" needs \"components\"");
-        ok = false;
-      }
-      if (!m.valueAllowed && m.components.empty()) {
-        f.error(*r.object().find("valueAllowed"), "required",
-                r.what() + ": a measure without a value needs \"components\"");
-        ok = false;
-      }
-      if (!ok) return;
-      if (!m.components.empty()) panels.emplace_back(&r.object(), &f);
-      tables_.measures.push_back(std::move(m));
-    });
-    for (const auto& [node, f] : panels) {
-      const std::string& code = node->find("code")->text();
-      for (const std::string& c : measureByCode(code)->components) {
-        const Json& at = itemNode(*node, "components", c);
-        auto component = measureByCode(c);
-        if (!component) {
-          // A component rejected for its own errors is not reported again.
-          if (measureCodes_.count(c)) continue;
-          f->error(at, "not-found",
-                   "measure \"" + code + "\": component \"" + c +
-                       "\" is not a measure defined in measures.json");
-        } else if (c == code) {
-          f->error(at, "value", "measure \"" + code + "\" lists itself as a component");
-        } else if (!component->components.empty()) {
-          f->error(at, "value",
-                   "measure \"" + code + "\": component \"" + c +
-                       "\" is itself a panel; panels do not nest");
-        }
-      }
-    }
-  }
-
-  bool readRange(FieldReader& r, const FileContext& f, Measure* m) {
-    const Json* range = r.get("range", Json::Type::kObject, false);
-    if (!range) return !r.object().find("range");
-    FieldReader sub(f, *range, r.what() + " range");
-    m->min = sub.number("min", false);
-    m->max = sub.number("max", false);
-    sub.finish();
-    if (m->min && m->max && *m->min > *m->max) {
-      f.error(*range, "value",
-              r.what() + ": range min " + range->find("min")->text() + " is greater than max " +
-                  range->find("max")->text());
-      return false;
-    }
-    return true;
-  }
-
+  // A conversion's "measures" must be measures.json's (read after units.json).
   void checkConversionMeasures() {
-    const ParsedFile* pf = file("units.json");
-    if (!pf || !loaded("measures.json")) return;
-    for (std::size_t i = 0; i < tables_.conversions.size(); ++i) {
-      for (const std::string& m : tables_.conversions[i].measures) {
-        if (measureCodes_.count(m)) continue;
-        pf->file->error(itemNode(*conversionNodes_[i], "measures", m), "not-found",
-                        "conversion " + tables_.conversions[i].from + " -> " +
-                            tables_.conversions[i].to + ": measure \"" + m +
-                            "\" is not defined in measures.json");
+    ParsedFile* pf = file("units.json");
+    const Json* list = pf ? pf->root.find("conversions") : nullptr;
+    if (list == nullptr || !list->isArray()) return;
+    const Path root;
+    const Path conversions = root.member("conversions");
+    for (std::size_t i = 0; i < list->items().size(); ++i) {
+      const Json& item = list->items()[i];
+      auto accepted = std::find_if(conversions_.begin(), conversions_.end(),
+                                   [&](const auto& c) { return c.first == &item; });
+      if (accepted == conversions_.end()) continue;
+      const Path at = conversions.item(i);
+      const Path measures = at.member("measures");
+      for (std::size_t k = 0; k < accepted->second.measures.size(); ++k) {
+        checkDefined(pf->reading, item.find("measures")->items()[k], measures.item(k), measures_,
+                     "measure", accepted->second.measures[k]);
       }
     }
   }
 
-  void loadActivities() {
-    std::set<std::string> codes;
-    forEachEntry(
-        "activities.json", "activities", "activity", [&](FieldReader& r, const FileContext& f) {
-          auto code = readCode(r, f, "code", "activity", &codes);
-          auto display = r.string("display", true);
-          auto snomed = readStandardCoding(r, f, "snomed", kSnomedSystem, isSnomedCode,
-                                           "SNOMED CT codes are 6-18 digits");
-          auto kind = r.choice("kind", true, kKinds);
-          auto effects = readEffects(r, f);
-          if (!code || !display || !kind) return;
-          if (r.object().find("snomed") && !snomed) return;
-          ActivityType a;
-          a.code = *code;
-          a.display = *display;
-          a.standardCode = snomed.has_value();
-          a.coding = snomed ? *snomed : Coding{tables_.namespaces.activity, *code, *display};
-          a.kind = *kind;
-          a.effects = std::move(effects);
-          tables_.activities.push_back(std::move(a));
-        });
+  // ---- drug-classes.json ----
+
+  bind::Fields<DrugClass> classFields() {
+    return bind::Fields<DrugClass>{
+        bind::field("code", &DrugClass::code, bind::kRequired, clinicCode(&classes_)),
+        bind::field("display", &DrugClass::display, bind::kRequired, kText),
+        bind::field("effects", &DrugClass::effects, bind::kOptional, kEffectNotes),
+    };
   }
 
-  void loadDrugs() {
-    std::set<std::string> codes;
-    forEachEntry("drugs.json", "drugs", "drug", [&](FieldReader& r, const FileContext& f) {
-      auto code = readCode(r, f, "code", "drug", &codes);
-      auto display = r.string("display", true);
-      auto rxnorm = readStandardCoding(r, f, "rxnorm", kRxNormSystem, isRxNormCode,
-                                       "RxNorm codes are digits");
-      auto classes = r.stringList("classes", true);
-      auto doseUnits = r.stringList("doseUnits", true);
-      std::optional<MmeFactor> mme;
-      bool ok = true;
-      if (const Json* node = r.get("mme", Json::Type::kObject, false)) {
-        FieldReader sub(f, *node, r.what() + " mme");
-        MmeFactor factor;
-        auto value = sub.number("factor", true, &factor.factor);
-        auto unit = sub.string("unit", true);
-        sub.finish();
-        if (value && unit) {
-          factor.factorValue = *value;
-          factor.unit = *unit;
-          if (*value <= 0) {
-            f.error(*node->find("factor"), "value",
-                    r.what() + ": MME \"factor\" must be greater than 0");
-            ok = false;
-          } else if (std::find(doseUnits.begin(), doseUnits.end(), *unit) == doseUnits.end()) {
-            f.error(*node->find("unit"), "value",
-                    r.what() + ": MME unit \"" + *unit + "\" is not one of its \"doseUnits\"");
-            ok = false;
-          }
-          mme = factor;
-        } else {
-          ok = false;
-        }
-      } else if (r.object().find("mme")) {
-        ok = false;
-      }
-      if (!code || !display || !ok) return;
-      if (r.object().find("rxnorm") && !rxnorm) return;
-      for (const std::string& c : classes) {
-        if (!loaded("drug-classes.json") || classCodes_.count(c)) continue;
-        f.error(itemNode(r.object(), "classes", c), "not-found",
-                r.what() + ": class \"" + c + "\" is not defined in drug-classes.json");
-        ok = false;
-      }
-      for (const std::string& u : doseUnits) {
-        if (!checkUnit(f, itemNode(r.object(), "doseUnits", u), r.what(), u)) ok = false;
-      }
-      bool opioid = std::find(classes.begin(), classes.end(), "opioid") != classes.end();
-      if (opioid && !mme) {
-        f.warning(r.object(), "incomplete",
-                  r.what() + ": an opioid without an \"mme\" factor is left out of daily MME");
-      }
-      if (!opioid && mme) {
-        f.error(*r.object().find("mme"), "business-rule",
-                r.what() + ": only drugs of class \"opioid\" have an MME factor");
-        ok = false;
-      }
-      if (!ok) return;
-      Drug d;
-      d.code = *code;
-      d.display = *display;
-      d.rxnorm = rxnorm;
-      d.local = Coding{tables_.namespaces.drug, *code, *display};
-      d.classes = std::move(classes);
-      d.mme = mme;
-      d.doseUnits = std::move(doseUnits);
-      tables_.drugs.push_back(std::move(d));
-    });
+  // ---- measures.json ----
+
+  bind::Fields<Measure> measureFields() {
+    using M = Measure;
+    // "range": {"min": ..., "max": ...} in the canonical unit.
+    bind::Fields<M> range{{
+                              bind::field("min", &M::min, bind::kOptional, Number{}),
+                              bind::field("max", &M::max, bind::kOptional, Number{}),
+                          },
+                          [](Reading& r, const Json& object, const Path& p, M* m) {
+                            if (m->min && m->max && *m->min > *m->max) {
+                              r.error("value", object, p,
+                                      "min " + object.find("min")->text() +
+                                          " is greater than max " + object.find("max")->text());
+                            }
+                          }};
+    return bind::Fields<M>{
+        {
+            bind::field("code", &M::code, bind::kRequired, clinicCode(&measures_)),
+            bind::field("display", &M::display, bind::kRequired, kText),
+            standardCodingField<M>("loinc", kLoinc),
+            bind::field("category", &M::category, bind::kRequired,
+                        bind::Enum<MeasureCategory>{
+                            {"survey", MeasureCategory::kSurvey},
+                            {"activity", MeasureCategory::kActivity},
+                            {"exam", MeasureCategory::kExam},
+                            {"vital-signs", MeasureCategory::kVitalSigns},
+                            {"laboratory", MeasureCategory::kLaboratory},
+                            {"therapy", MeasureCategory::kTherapy},
+                        }),
+            bind::field("unit", &M::unit, bind::kRequired, kText),
+            // The rule puts "unit" in front.
+            bind::field("otherUnits", &M::units, bind::kOptional, kTextList),
+            bind::field("direction", &M::direction, bind::kRequired,
+                        bind::Enum<Direction>{
+                            {"higher-is-better", Direction::kHigherIsBetter},
+                            {"lower-is-better", Direction::kLowerIsBetter},
+                            {"neither", Direction::kNeither},
+                        }),
+            bind::field("components", &M::components, bind::kOptional, kTextList),
+            bind::field(
+                "total", &M::total, bind::kOptional,
+                bind::Enum<PanelTotal>{{"mean", PanelTotal::kMean}, {"sum", PanelTotal::kSum}}),
+            bind::field("valueAllowed", &M::valueAllowed, bind::kOptional, bind::Boolean{}),
+            bind::computedField<M>(
+                "range", bind::kOptional,
+                [range = std::move(range)](Reading& r, const Json& v, const Path& p, M* m) {
+                  return bind::readObject(r, v, p, range, m);
+                }),
+        },
+        [this](Reading& r, const Json& object, const Path& p, M* m) {
+          measureRule(r, object, p, m);
+        }};
   }
 
-  void loadPractices() {
-    std::set<std::string> ids;
-    forEachEntry(
-        "practices.json", "practices", "practice", [&](FieldReader& r, const FileContext& f) {
-          auto id = r.string("practiceId", true);
-          if (!id) return;
-          r.rename("practice \"" + *id + "\"");
-          if (!ids.insert(*id).second) {
-            f.error(*r.object().find("practiceId"), "duplicate", r.what() + " is defined twice");
-            return;
-          }
-          Practice p;
-          p.practiceId = *id;
-          bool ok = true;
-          if (const Json* node = r.get("safety", Json::Type::kObject, false)) {
-            SafetySettings settings = tables_.safety;
-            if (readSafety(f, *node, r.what(), &settings)) {
-              p.safety = std::move(settings);
-            } else {
-              ok = false;
-            }
-          } else if (r.object().find("safety")) {
-            ok = false;
-          }
-          if (const Json* node = r.get("contact", Json::Type::kObject, false)) {
-            if (!tables_.contact) {
-              f.error(*node, "business-rule",
-                      r.what() +
-                          ": \"contact\" changes the pain center's contact, but practices.json "
-                          "has no top-level \"contact\" section");
-              ok = false;
-            } else {
-              FieldReader sub(f, *node, r.what() + " contact");
-              p.contact = tables_.contact->organization.points;
-              if (!readContactPoints(f, sub, false, &*p.contact)) ok = false;
-              sub.finish();
-              if (node->members().empty()) {
-                f.error(*node, "required",
-                        r.what() + " contact: give at least one of phone, fax, email, direct");
-                ok = false;
-              }
-            }
-          } else if (r.object().find("contact")) {
-            ok = false;
-          }
-          if (const Json* list = r.get("measures", Json::Type::kArray, false)) {
-            std::set<std::string> seen;
-            for (const Json& item : list->items()) {
-              if (!item.isObject()) {
-                f.error(item, "structure", r.what() + ": every measure override must be an object");
-                ok = false;
-                continue;
-              }
-              FieldReader sub(f, item, r.what() + " override");
-              MeasureOverride o;
-              auto measure = sub.string("measure", true);
-              o.unit = sub.string("unit", false);
-              o.display = sub.string("display", false);
-              o.enabled = sub.boolean("enabled", true);
-              sub.finish();
-              if (!measure) {
-                ok = false;
-                continue;
-              }
-              o.measure = *measure;
-              const Json& at = *item.find("measure");
-              if (!seen.insert(*measure).second) {
-                f.error(at, "duplicate",
-                        r.what() + ": measure \"" + *measure + "\" is overridden twice");
-                ok = false;
-                continue;
-              }
-              if (loaded("measures.json") && !measureCodes_.count(*measure)) {
-                f.error(
-                    at, "not-found",
-                    r.what() + ": measure \"" + *measure + "\" is not defined in measures.json");
-                ok = false;
-                continue;
-              }
-              const Measure* m = measureByCode(*measure);
-              if (o.unit && m) {
-                const Json& unitAt = *item.find("unit");
-                if (!checkUnit(f, unitAt, r.what(), *o.unit)) {
-                  ok = false;
-                } else if (tables_.findUnit(m->unit) && tables_.findUnit(*o.unit) &&
-                           !tables_.canConvert(m->unit, *o.unit, m->code)) {
-                  f.error(unitAt, "not-found",
-                          r.what() + ": no conversion from measure \"" + *measure + "\"'s unit \"" +
-                              m->unit + "\" to \"" + *o.unit + "\" in units.json");
-                  ok = false;
-                }
-              }
-              p.measures.push_back(std::move(o));
-            }
-          }
-          if (ok) tables_.practices.push_back(std::move(p));
-        });
-  }
-
-  // practices.json "contact": the pain center's Organization and its
-  // clinicians' lines. Missing: a warning (nobody to call).
-  void loadContact() {
-    const ParsedFile* pf = file("practices.json");
-    if (!pf) return;
-    const FileContext& f = *pf->file;
-    const Json* node = pf->root.find("contact");
-    if (!node) {
-      f.warning(pf->root, "incomplete",
-                "practices.json: no \"contact\" section: Bundles carry no Organization for the "
-                "pain center and notices give no number to call (docs/mapping-tables.md, "
-                "\"Contact\")");
-      return;
-    }
-    if (!node->isObject()) {
-      f.error(*node, "structure", "practices.json: \"contact\" must be an object {...}");
-      return;
-    }
-    const std::size_t errorsBefore = errorCount();
-    PainCenterContact contact;
-    FieldReader top(f, *node, "practices.json contact");
-    if (const Json* org = top.get("organization", Json::Type::kObject, true)) {
-      FieldReader r(f, *org, "contact organization");
-      if (auto name = r.string("name", true)) contact.organization.name = *name;
-      if (auto npi = r.string("npi", true)) {
-        if (!isValidNpi(*npi)) {
-          f.error(*org->find("npi"), "value",
-                  "contact organization: \"npi\" must be 10 digits ending in a valid NPI check "
-                  "digit");
-        }
-        contact.organization.npi = *npi;
-      }
-      readContactPoints(f, r, true, &contact.organization.points);
-      if (const Json* address = r.get("address", Json::Type::kObject, false)) {
-        contact.organization.address = readAddress(f, *address);
-      }
-      r.finish();
-    }
-    if (const Json* list = top.get("clinicians", Json::Type::kArray, false)) {
-      for (const Json& item : list->items()) {
-        if (!item.isObject()) {
-          f.error(item, "structure", "contact clinicians: every clinician must be an object {...}");
-          continue;
-        }
-        FieldReader r(f, item, "contact clinician");
-        ClinicianContact c;
-        if (auto name = r.string("name", true)) {
-          c.name = *name;
-          r.rename("contact clinician \"" + c.name + "\"");
-        }
-        if (auto npi = r.string("npi", true)) {
-          c.npi = *npi;
-          if (npi->size() != 10 || !allDigits(*npi)) {
-            f.error(*item.find("npi"), "value", r.what() + ": \"npi\" must be 10 digits");
-          } else if (std::any_of(contact.clinicians.begin(), contact.clinicians.end(),
-                                 [&](const ClinicianContact& o) { return o.npi == c.npi; })) {
-            f.error(*item.find("npi"), "duplicate",
-                    r.what() + ": NPI " + c.npi + " is listed twice");
-          }
-        }
-        if (auto phone = phoneField(f, r, "phone", true)) c.phone = *phone;
-        r.finish();
-        contact.clinicians.push_back(std::move(c));
-      }
-    }
-    top.finish();
-    if (errorCount() != errorsBefore) return;
-    tables_.contact = std::move(contact);
-    // Built and checked once here: every Bundle carries this entry as it is
-    // (translateRecordJson does not validate it again).
-    std::optional<fhir::Json> entry = translate_detail::buildOrganizationEntry(tables_);
-    if (const fhir::Json* resource = entry ? entry->find("resource") : nullptr) {
-      for (const fhir::Issue& issue : fhir::validateResource(*resource)) {
-        if (issue.severity != fhir::Severity::kError && issue.severity != fhir::Severity::kFatal) {
-          continue;
-        }
-        f.error(*node, "invariant",
-                "practices.json contact: the Organization made from it is not valid FHIR at " +
-                    issue.path + ": " + issue.message);
-      }
-      if (errorCount() == errorsBefore) {
-        tables_.organizationEntry = std::make_shared<const fhir::Json>(std::move(*entry));
-      }
-    }
-  }
-
-  // A phone or fax number field.
-  std::optional<std::string> phoneField(const FileContext& f, FieldReader& r, const char* key,
-                                        bool required) {
-    auto v = r.string(key, required);
-    if (v && !isPhoneNumber(*v)) {
-      f.error(*r.object().find(key), "value",
-              r.what() + ": \"" + key +
-                  "\" must be a telephone number (digits, spaces, + - ( ) . /, x or ext before an "
-                  "extension; at least 7 digits), e.g. \"555-0100\"");
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // phone, fax, email, direct of `r` over `*out`; `phoneRequired` for the
-  // Organization. False on errors.
-  bool readContactPoints(const FileContext& f, FieldReader& r, bool phoneRequired,
-                         ContactPoints* out) {
-    const std::size_t errorsBefore = errorCount();
-    if (auto phone = phoneField(f, r, "phone", phoneRequired)) out->phone = *phone;
-    if (auto fax = phoneField(f, r, "fax", false)) out->fax = *fax;
-    for (const char* key : {"email", "direct"}) {
-      auto v = r.string(key, false);
-      if (!v) continue;
-      if (!isMailAddress(*v)) {
-        f.error(*r.object().find(key), "value",
-                r.what() + ": \"" + key + "\" must be an address like name@example.org");
+  void measureRule(Reading& r, const Json& object, const Path& p, Measure* m) {
+    const std::size_t before = r.errorCount();
+    if (!m->standardCode) m->coding = Coding{tables_.namespaces.measure, m->code, m->display};
+    m->sendUnit = m->unit;
+    checkDefined(r, *object.find("unit"), p.member("unit"), units_, "unit", m->unit);
+    std::vector<std::string> others = std::move(m->units);
+    m->units = {m->unit};
+    const Path otherUnits = p.member("otherUnits");
+    for (std::size_t i = 0; i < others.size(); ++i) {
+      const std::string& u = others[i];
+      const Json& at = object.find("otherUnits")->items()[i];
+      const Path atPath = otherUnits.item(i);
+      if (u == m->unit) {
+        r.error("duplicate", at, atPath, "\"" + u + "\" is already the measure's \"unit\"");
         continue;
       }
-      (std::string_view(key) == "email" ? out->email : out->direct) = *v;
-    }
-    return errorCount() == errorsBefore;
-  }
-
-  PostalAddress readAddress(const FileContext& f, const Json& node) {
-    FieldReader r(f, node, "contact organization address");
-    PostalAddress a;
-    a.line = r.stringList("line", false);
-    for (auto [key, field] :
-         {std::pair{"city", &a.city}, std::pair{"state", &a.state},
-          std::pair{"postalCode", &a.postalCode}, std::pair{"country", &a.country}}) {
-      if (auto v = r.string(key, false)) *field = *v;
-    }
-    r.finish();
-    if (a.line.empty() && a.city.empty() && a.state.empty() && a.postalCode.empty() &&
-        a.country.empty()) {
-      f.error(node, "required",
-              "contact organization address: give at least one of line, city, state, postalCode, "
-              "country");
-    }
-    return a;
-  }
-
-  // practices.json "safety": the pain center's defaults for every practice.
-  void loadSafetyDefaults() {
-    const ParsedFile* pf = file("practices.json");
-    if (!pf) return;
-    const Json* node = pf->root.find("safety");
-    if (!node) return;
-    if (!node->isObject()) {
-      pf->file->error(*node, "structure", "practices.json: \"safety\" must be an object {...}");
-      return;
-    }
-    SafetySettings settings = tables_.safety;
-    if (readSafety(*pf->file, *node, "practices.json", &settings)) {
-      tables_.safety = std::move(settings);
-    }
-  }
-
-  // Reads a "safety" section (docs/safety-loop.md) over `*out`; false on errors.
-  bool readSafety(const FileContext& f, const Json& node, const std::string& owner,
-                  SafetySettings* out) {
-    bool ok = true;
-    std::size_t errorsBefore = errorCount();
-    FieldReader top(f, node, owner + " safety");
-    if (auto sender = top.string("senderDisplay", false)) out->senderDisplay = *sender;
-    if (const Json* rules = top.get("rules", Json::Type::kObject, false)) {
-      for (const auto& [id, value] : rules->members()) {
-        bool known = std::find(std::begin(kSafetyRuleIds), std::end(kSafetyRuleIds), id) !=
-                     std::end(kSafetyRuleIds);
-        if (!known) {
-          std::string ids;
-          for (std::string_view k : kSafetyRuleIds)
-            ids += (ids.empty() ? "" : ", ") + std::string(k);
-          f.errorAt(f.whereKey(value, id), "not-found",
-                    owner + " safety: unknown rule \"" + id + "\" (rules: " + ids + ")");
-          ok = false;
-          continue;
-        }
-        if (!value.isObject()) {
-          f.error(value, "structure",
-                  owner + " safety rule \"" + id + "\" must be an object {...}");
-          ok = false;
-          continue;
-        }
-        if (!readSafetyRule(f, value, owner + " safety rule \"" + id + "\"", id, out)) ok = false;
+      if (!checkDefined(r, at, atPath, units_, "unit", u)) continue;
+      const Unit* from = tables_.findUnit(u);
+      const Unit* to = tables_.findUnit(m->unit);
+      if (from != nullptr && to != nullptr && !tables_.canConvert(u, m->unit, m->code)) {
+        r.error("not-found", at, atPath,
+                "no conversion from \"" + u + "\" (" + from->ucum + ") to the canonical unit \"" +
+                    m->unit + "\" (" + to->ucum + ") in units.json");
+        continue;
       }
-    } else if (node.find("rules")) {
-      ok = false;
+      m->units.push_back(u);
     }
-    top.finish();
-    return ok && errorCount() == errorsBefore;
+    if (m->total != PanelTotal::kNone && m->components.empty()) {
+      r.error("required", *object.find("total"), p.member("total"),
+              "\"total\" needs \"components\"");
+    }
+    if (!m->valueAllowed && m->components.empty()) {
+      r.error("required", *object.find("valueAllowed"), p.member("valueAllowed"),
+              "a measure without a value needs \"components\"");
+    }
+    if (r.errorCount() == before && !m->components.empty()) panels_.insert(&object);
   }
 
-  std::size_t errorCount() const {
-    return static_cast<std::size_t>(
-        std::count_if(issues_->begin(), issues_->end(), [](const fhir::Issue& i) {
-          return i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal;
-        }));
-  }
-
-  bool readSafetyRule(const FileContext& f, const Json& node, const std::string& what,
-                      const std::string& id, SafetySettings* out) {
-    bool ok = true;
-    FieldReader r(f, node, what);
-    // Rule-specific fields, named in the "unknown field" message of this rule only.
-    if (id == kRuleManagedEffect) r.allow("effects");
-    if (id == kRuleOpioidSedative) {
-      r.allow("sedativeClasses");
-      r.allow("naloxoneClass");
-      out->sedativeAlertOnEveryChange =
-          r.boolean("alertOnEveryChange", out->sedativeAlertOnEveryChange);
-    }
-    if (id == kRuleMmeThreshold) {
-      r.allow("thresholds");
-      r.allow("urgentFrom");
-    }
-    if (id == kRuleSteroidGlucose) {
-      r.allow("icd10Prefixes");
-      r.allow("conditionWords");
-    }
-    if (id == kRuleMmeMismatch) {
-      r.allow("percent");
-      r.allow("mme");
-    }
-    SafetyRuleSettings& rule = out->rules[id];
-    if (const Json* enabled = r.get("enabled", Json::Type::kBool, false)) {
-      if (id == kAlwaysOnRule && !enabled->asBool()) {
-        f.error(*enabled, "business-rule",
-                what +
-                    ": cannot be turned off (an entered-in-error record must never be a "
-                    "silent change for primary care)");
-        ok = false;
-      } else {
-        rule.enabled = enabled->asBool();
+  // A panel's components are measures of their own, not panels (checked once
+  // every measure is known).
+  void checkPanels() {
+    ParsedFile* pf = file("measures.json");
+    const Json* list = pf ? pf->root.find("measures") : nullptr;
+    if (list == nullptr || !list->isArray()) return;
+    Reading& r = pf->reading;
+    const Path root;
+    const Path measures = root.member("measures");
+    for (std::size_t i = 0; i < list->items().size(); ++i) {
+      const Json& item = list->items()[i];
+      if (panels_.count(&item) == 0) continue;
+      const Measure* panel = measureByCode(item.find("code")->text());
+      const Path at = measures.item(i);
+      const Path components = at.member("components");
+      for (std::size_t k = 0; k < panel->components.size(); ++k) {
+        const std::string& c = panel->components[k];
+        const Json& node = item.find("components")->items()[k];
+        const Path cp = components.item(k);
+        const Measure* component = measureByCode(c);
+        if (component == nullptr) {
+          // A component rejected for its own errors is not reported again.
+          checkDefined(r, node, cp, measures_, "measure", c);
+        } else if (c == panel->code) {
+          r.error("value", node, cp, "a panel cannot be its own component");
+        } else if (!component->components.empty()) {
+          r.error("value", node, cp, "measure \"" + c + "\" is itself a panel; panels do not nest");
+        }
       }
     }
-    if (const Json* wording = r.get("wording", Json::Type::kObject, false)) {
-      for (const auto& [key, text] : wording->members()) {
-        const SafetyTemplateSpec* spec = findSafetyTemplate(id, key);
-        if (!spec) {
-          std::string keys;
-          for (const SafetyTemplateSpec& t : kSafetyTemplates) {
-            if (t.rule == id) keys += (keys.empty() ? "" : ", ") + std::string(t.key);
+  }
+
+  // ---- activities.json ----
+
+  bind::Fields<ActivityType> activityFields() {
+    using A = ActivityType;
+    using K = ActivityKind;
+    return bind::Fields<A>{
+        {
+            bind::field("code", &A::code, bind::kRequired, clinicCode(&activities_)),
+            bind::field("display", &A::display, bind::kRequired, kText),
+            standardCodingField<A>("snomed", kSnomed),
+            bind::field("kind", &A::kind, bind::kRequired,
+                        bind::Enum<K>{
+                            {"Appointment", K::kAppointment},
+                            {"CommunicationRequest", K::kCommunicationRequest},
+                            {"DeviceRequest", K::kDeviceRequest},
+                            {"MedicationRequest", K::kMedicationRequest},
+                            {"NutritionOrder", K::kNutritionOrder},
+                            {"Task", K::kTask},
+                            {"ServiceRequest", K::kServiceRequest},
+                            {"VisionPrescription", K::kVisionPrescription},
+                        }),
+            bind::field("effects", &A::effects, bind::kOptional, kEffectNotes),
+        },
+        [this](Reading&, const Json&, const Path&, A* a) {
+          if (!a->standardCode)
+            a->coding = Coding{tables_.namespaces.activity, a->code, a->display};
+        }};
+  }
+
+  // ---- drugs.json ----
+
+  bind::Fields<Drug> drugFields() {
+    using D = Drug;
+    static const bind::Fields<MmeFactor> mme{
+        factorField<MmeFactor>(&MmeFactor::factor, &MmeFactor::factorValue),
+        bind::field("unit", &MmeFactor::unit, bind::kRequired, kText),
+    };
+    return bind::Fields<D>{
+        {
+            bind::field("code", &D::code, bind::kRequired, clinicCode(&drugs_)),
+            bind::field("display", &D::display, bind::kRequired, kText),
+            bind::field("rxnorm", &D::rxnorm, bind::kOptional, kRxNorm),
+            bind::field("classes", &D::classes, bind::kRequired, references(&classes_, "class", 1)),
+            bind::field("doseUnits", &D::doseUnits, bind::kRequired,
+                        references(&units_, "unit", 1)),
+            // After "classes" and "doseUnits", which it is checked against.
+            bind::computedField<D>("mme", bind::kOptional,
+                                   [](Reading& r, const Json& v, const Path& p, D* d) {
+                                     MmeFactor factor;
+                                     if (!bind::readObject(r, v, p, mme, &factor)) return false;
+                                     if (std::find(d->doseUnits.begin(), d->doseUnits.end(),
+                                                   factor.unit) == d->doseUnits.end()) {
+                                       std::vector<std::string_view> names(d->doseUnits.begin(),
+                                                                           d->doseUnits.end());
+                                       r.notOneOf(*v.find("unit"), p.member("unit"), names);
+                                       return false;
+                                     }
+                                     if (!isOpioid(*d)) {
+                                       r.error("business-rule", v, p,
+                                               "only drugs of class \"opioid\" have an MME factor");
+                                       return false;
+                                     }
+                                     d->mme = std::move(factor);
+                                     return true;
+                                   }),
+        },
+        [this](Reading& r, const Json& object, const Path& p, D* d) {
+          d->local = Coding{tables_.namespaces.drug, d->code, d->display};
+          if (isOpioid(*d) && !d->mme) {
+            r.warning("incomplete", object, p,
+                      "an opioid without an \"mme\" factor is left out of daily MME");
           }
-          f.errorAt(f.whereKey(text, key), "not-found",
-                    what + ": unknown wording \"" + key + "\" (expected: " + keys + ")");
-          ok = false;
-          continue;
-        }
-        if (!text.isString() || text.text().empty() || !fhir::isValidString(text.text())) {
-          f.error(text, "structure", what + ": wording \"" + key + "\" must be non-empty text");
-          ok = false;
-          continue;
-        }
-        std::vector<std::string> bad = badPlaceholders(text.text(), spec->placeholders);
-        if (!bad.empty()) {
-          std::string allowed;
-          for (char c : spec->placeholders) {
-            if (allowed.empty() || allowed.back() == ' ') allowed += '{';
-            if (c == ' ') {
-              allowed += "}, ";
-            } else {
-              allowed += c;
-            }
+        }};
+  }
+
+  static bool isOpioid(const Drug& d) {
+    return std::find(d.classes.begin(), d.classes.end(), "opioid") != d.classes.end();
+  }
+
+  // ---- practices.json ----
+
+  void warnWithoutContact() {
+    ParsedFile* pf = file("practices.json");
+    if (pf == nullptr || !pf->root.isObject() || pf->root.find("contact") != nullptr) return;
+    pf->reading.warning("incomplete", pf->root, Path(),
+                        "no \"contact\" section: Bundles carry no Organization for the pain "
+                        "center and notices give no number to call (docs/mapping-tables.md, "
+                        "\"Contact\")");
+  }
+
+  // "safety": the fields of docs/safety-loop.md, one object per rule.
+  bind::Fields<SafetySettings> safetyFields() {
+    using S = SafetySettings;
+    std::vector<SafetyField> rules;
+    for (std::string_view id : kSafetyRuleIds) {
+      std::vector<SafetyField> f{enabledField(id), wordingField(id)};
+      if (id == kRuleManagedEffect) {
+        f.push_back(bind::field("effects", &S::managedEffects, bind::kOptional,
+                                bind::List<EffectCode>{.unique = true}));
+      } else if (id == kRuleOpioidSedative) {
+        f.push_back(bind::field("sedativeClasses", &S::sedativeClasses, bind::kOptional,
+                                references(&classes_, "class", 1)));
+        f.push_back(bind::field("naloxoneClass", &S::naloxoneClass, bind::kOptional,
+                                Reference{&classes_, "class"}));
+        f.push_back(bind::field("alertOnEveryChange", &S::sedativeAlertOnEveryChange,
+                                bind::kOptional, bind::Boolean{}));
+      } else if (id == kRuleMmeThreshold) {
+        f.push_back(bind::field("thresholds", &S::mmeThresholds, bind::kOptional, kThresholds));
+        f.push_back(bind::field("urgentFrom", &S::mmeUrgentFrom, bind::kOptional, Number{}));
+      } else if (id == kRuleSteroidGlucose) {
+        f.push_back(
+            bind::field("icd10Prefixes", &S::diabetesIcd10Prefixes, bind::kOptional, kTextList));
+        f.push_back(bind::field("conditionWords", &S::diabetesWords, bind::kOptional, kTextList));
+      } else if (id == kRuleMmeMismatch) {
+        f.push_back(
+            bind::field("percent", &S::mismatchPercent, bind::kOptional, Number{.min = 0.0}));
+        f.push_back(bind::field("mme", &S::mismatchMme, bind::kOptional, Number{.min = 0.0}));
+      }
+      rules.push_back(bind::computedField<S>(
+          id, bind::kOptional,
+          [fields = bind::Fields<S>(std::move(f))](Reading& r, const Json& v, const Path& p, S* s) {
+            return bind::readObject(r, v, p, fields, s);
+          }));
+    }
+    return bind::Fields<S>{
+        bind::field("senderDisplay", &S::senderDisplay, bind::kOptional, kText),
+        bind::computedField<S>("rules", bind::kOptional,
+                               [fields = bind::Fields<S>(std::move(rules))](
+                                   Reading& r, const Json& v, const Path& p, S* s) {
+                                 return bind::readObject(r, v, p, fields, s);
+                               }),
+    };
+  }
+
+  bind::Fields<MeasureOverride> overrideFields() {
+    using O = MeasureOverride;
+    return bind::Fields<O>{
+        {
+            bind::field("measure", &O::measure, bind::kRequired, kText),
+            bind::field("unit", &O::unit, bind::kOptional, kText),
+            bind::field("display", &O::display, bind::kOptional, kText),
+            bind::field("enabled", &O::enabled, bind::kOptional, bind::Boolean{}),
+        },
+        [this](Reading& r, const Json& object, const Path& p, O* o) {
+          if (!checkDefined(r, *object.find("measure"), p.member("measure"), measures_, "measure",
+                            o->measure)) {
+            return;
           }
-          if (!allowed.empty()) allowed += '}';
-          f.error(text, "value",
-                  what + ": wording \"" + key + "\" uses " + bad.front() +
-                      (allowed.empty() ? "; it takes no placeholders (write { and } only "
-                                         "around a placeholder)"
-                                       : "; allowed: " + allowed +
-                                             " (write { and } only around a placeholder)"));
-          ok = false;
-          continue;
-        }
-        rule.wording[key] = text.text();
-      }
-    } else if (node.find("wording")) {
-      ok = false;
-    }
-    if (id == kRuleManagedEffect && node.find("effects")) {
-      std::vector<std::string> effects = r.stringList("effects", false);
-      for (const std::string& e : effects) {
-        bool valid = false;
-        for (const auto& c : kEffects) valid = valid || e == c.first;
-        if (!valid) {
-          f.error(itemNode(node, "effects", e), "code-invalid",
-                  what + ": effect \"" + e + "\"; expected one of " + choiceList(kEffects));
-          ok = false;
-        }
-      }
-      out->managedEffects = std::move(effects);
-    }
-    if (id == kRuleOpioidSedative) {
-      if (node.find("sedativeClasses")) {
-        std::vector<std::string> classes = r.stringList("sedativeClasses", true);
-        for (const std::string& c : classes) {
-          if (!loaded("drug-classes.json") || classCodes_.count(c)) continue;
-          f.error(itemNode(node, "sedativeClasses", c), "not-found",
-                  what + ": class \"" + c + "\" is not defined in drug-classes.json");
-          ok = false;
-        }
-        out->sedativeClasses = std::move(classes);
-      }
-      if (auto c = r.string("naloxoneClass", false)) {
-        if (loaded("drug-classes.json") && !classCodes_.count(*c)) {
-          f.error(*node.find("naloxoneClass"), "not-found",
-                  what + ": class \"" + *c + "\" is not defined in drug-classes.json");
-          ok = false;
-        }
-        out->naloxoneClass = *c;
-      }
-    }
-    if (id == kRuleMmeThreshold) {
-      if (const Json* list = r.get("thresholds", Json::Type::kArray, false)) {
-        std::vector<double> values;
-        for (const Json& item : list->items()) {
-          std::optional<double> d = item.isNumber() ? item.toDouble() : std::nullopt;
-          if (!d || *d <= 0 || (!values.empty() && *d <= values.back())) {
-            f.error(item, "value",
-                    what + ": \"thresholds\" must be positive numbers in ascending order");
-            ok = false;
-            break;
+          const Measure* m = measureByCode(o->measure);
+          if (!o->unit || m == nullptr) return;
+          const Json& at = *object.find("unit");
+          const Path unitPath = p.member("unit");
+          if (!checkDefined(r, at, unitPath, units_, "unit", *o->unit)) return;
+          if (tables_.findUnit(m->unit) && tables_.findUnit(*o->unit) &&
+              !tables_.canConvert(m->unit, *o->unit, m->code)) {
+            r.error("not-found", at, unitPath,
+                    "no conversion from measure \"" + o->measure + "\"'s unit \"" + m->unit +
+                        "\" to \"" + *o->unit + "\" in units.json");
           }
-          values.push_back(*d);
-        }
-        out->mmeThresholds = std::move(values);
+        }};
+  }
+
+  bind::Fields<Practice> practiceFields(const bind::Fields<SafetySettings>& safety) {
+    using P = Practice;
+    return bind::Fields<P>{
+        bind::field("practiceId", &P::practiceId, bind::kRequired, kText),
+        // Over the pain center's defaults (read before the practices).
+        bind::computedField<P>("safety", bind::kOptional,
+                               [this, safety](Reading& r, const Json& v, const Path& p, P* out) {
+                                 SafetySettings s = tables_.safety;
+                                 if (!bind::readObject(r, v, p, safety, &s)) return false;
+                                 out->safety = std::move(s);
+                                 return true;
+                               }),
+        bind::computedField<P>(
+            "contact", bind::kOptional,
+            [this](Reading& r, const Json& v, const Path& p, P* out) {
+              if (!hasContactSection_) {
+                r.error("business-rule", v, p,
+                        "\"contact\" changes the pain center's contact, but practices.json has "
+                        "no top-level \"contact\" section");
+                return false;
+              }
+              ContactPoints points =
+                  tables_.contact ? tables_.contact->organization.points : ContactPoints{};
+              if (!bind::readObject(r, v, p, practiceContactFields(), &points)) return false;
+              out->contact = std::move(points);
+              return true;
+            }),
+        bind::field("measures", &P::measures, bind::kOptional,
+                    bind::List<bind::Object<MeasureOverride>>{.item = {overrideFields()},
+                                                              .uniqueBy = "measure"}),
+    };
+  }
+
+  bind::Fields<MappingTables> practicesFileFields() {
+    using T = MappingTables;
+    const bind::Fields<SafetySettings> safety = safetyFields();
+    return bind::Fields<T>{
+        // The pain center's defaults: the built-in ones with this section applied.
+        bind::computedField<T>("safety", bind::kOptional,
+                               [safety](Reading& r, const Json& v, const Path& p, T* t) {
+                                 SafetySettings s = t->safety;
+                                 if (!bind::readObject(r, v, p, safety, &s)) return false;
+                                 t->safety = std::move(s);
+                                 return true;
+                               }),
+        bind::computedField<T>("contact", bind::kOptional,
+                               [this](Reading& r, const Json& v, const Path& p, T* t) {
+                                 hasContactSection_ = true;
+                                 return readContact(r, v, p, t);
+                               }),
+        bind::field("practices", &T::practices, bind::kRequired,
+                    entries(practiceFields(safety), "practiceId")),
+    };
+  }
+
+  // "contact", and the Organization every Bundle carries, built and checked
+  // once here (translateRecordJson does not validate it again).
+  static bool readContact(Reading& r, const Json& v, const Path& p, MappingTables* t) {
+    PainCenterContact contact;
+    if (!bind::readObject(r, v, p, contactFields(), &contact)) return false;
+    t->contact = std::move(contact);
+    std::optional<Json> entry = translate_detail::buildOrganizationEntry(*t);
+    const Json* resource = entry ? entry->find("resource") : nullptr;
+    if (resource == nullptr) return true;
+    const std::size_t before = r.errorCount();
+    for (const fhir::Issue& issue : fhir::validateResource(*resource)) {
+      if (issue.severity != fhir::Severity::kError && issue.severity != fhir::Severity::kFatal) {
+        continue;
       }
-      if (auto u = r.number("urgentFrom", false)) out->mmeUrgentFrom = *u;
+      r.error("invariant", v, p,
+              "the Organization made from it is not valid FHIR at " + issue.path + ": " +
+                  issue.message);
     }
-    if (id == kRuleSteroidGlucose) {
-      if (node.find("icd10Prefixes")) {
-        out->diabetesIcd10Prefixes = r.stringList("icd10Prefixes", false);
-      }
-      if (node.find("conditionWords")) {
-        out->diabetesWords = r.stringList("conditionWords", false);
-      }
-    }
-    if (id == kRuleMmeMismatch) {
-      for (const char* key : {"percent", "mme"}) {
-        auto v = r.number(key, false);
-        if (!v) continue;
-        if (*v < 0) {
-          f.error(*node.find(key), "value", what + ": \"" + key + "\" must not be negative");
-          ok = false;
-          continue;
-        }
-        (std::string_view(key) == "percent" ? out->mismatchPercent : out->mismatchMme) = *v;
-      }
-    }
-    r.finish();
-    return ok;
+    if (r.errorCount() != before) return false;
+    t->organizationEntry = std::make_shared<const Json>(std::move(*entry));
+    return true;
   }
 
   Issues* issues_;
   std::set<std::string> seen_;
   std::map<std::string, ParsedFile> files_;
-  std::vector<const Json*> conversionNodes_;
-  // Every code an entry declared, valid or not: references to an entry that
-  // has its own errors are not reported again.
-  std::set<std::string> unitNames_;
-  std::set<std::string> measureCodes_;
-  std::set<std::string> classCodes_;
+  Declared units_{"units.json"};
+  Declared classes_{"drug-classes.json"};
+  Declared measures_{"measures.json"};
+  Declared activities_{"activities.json"};
+  Declared drugs_{"drugs.json"};
+  // Conversions accepted so far, with their JSON (for the measures check).
+  std::vector<std::pair<const Json*, Conversion>> conversions_;
+  // Measures accepted with components, checked once all are read.
+  std::set<const Json*> panels_;
+  bool hasContactSection_ = false;
   MappingTables tables_;
 };
 

@@ -226,3 +226,66 @@ TEST_CASE("binding assembles lists in code and flattens a member struct's fields
   CHECK(bad[0].message == R"(unknown field "valeu"; did you mean "value"?)");
   CHECK(bad[1].message == R"(missing required field "value")");
 }
+
+namespace {
+
+struct Entry {
+  std::string code;
+  std::vector<std::string> tags;
+};
+
+// Built at run time from a table of names, as a list of fields can be.
+bind::Fields<Entry> entryFields() {
+  std::vector<std::shared_ptr<const bind::Field<Entry>>> fields;
+  fields.push_back(bind::field("code", &Entry::code, bind::kRequired, bind::Text{}));
+  fields.push_back(bind::field("tags", &Entry::tags, bind::kOptional, bind::List<bind::Text>{}));
+  return bind::Fields<Entry>(std::move(fields));
+}
+
+struct Catalogue {
+  std::vector<Entry> entries;
+};
+
+std::vector<std::string> catalogueProblems(const std::string& text, Catalogue* out) {
+  static const bind::Fields<Catalogue> fields{
+      bind::field("entries", &Catalogue::entries, bind::kRequired,
+                  bind::List<bind::Object<Entry>>{.item = {entryFields()}, .uniqueBy = "code"}),
+  };
+  Issues issues;
+  bind::Reading reading(&issues);
+  bind::readObject(reading, *parseJson(text), bind::Path(), fields, out);
+  std::vector<std::string> lines;
+  for (const auto& i : issues) lines.push_back(i.path + ": " + i.message);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("binding refuses list items that repeat a key member, at that member",
+          "[fhir][binding]") {
+  Catalogue c;
+  CHECK(catalogueProblems(
+            R"({"entries":[{"code":"a"},{"code":"b","tags":["x"]},{"code":"a","tagz":1}]})", &c) ==
+        std::vector<std::string>{R"($.entries[2].code: "a" is listed twice)"});
+  // The repeat is not read (its unknown field is not reported); an empty
+  // placeholder keeps item i at JSON index i.
+  REQUIRE(c.entries.size() == 3);
+  CHECK(c.entries[1].code == "b");
+  CHECK(c.entries[2].code.empty());
+  // An item without the key is read as usual.
+  CHECK(catalogueProblems(R"({"entries":[{"code":"a"},{"tags":[]}]})", &c) ==
+        std::vector<std::string>{R"($.entries[1].code: missing required field "code")"});
+}
+
+TEST_CASE("binding writes an absent optional list as nothing, a list built at run time too",
+          "[fhir][binding]") {
+  Catalogue c;
+  REQUIRE(catalogueProblems(R"({"entries":[{"code":"a"},{"code":"b","tags":["x"]}]})", &c).empty());
+  const bind::Fields<Catalogue> fields{
+      bind::field("entries", &Catalogue::entries, bind::kOptional,
+                  bind::List<bind::Object<Entry>>{.item = {entryFields()}}),
+  };
+  CHECK(writeJson(bind::writeObject(c, fields)) ==
+        R"({"entries":[{"code":"a"},{"code":"b","tags":["x"]}]})");
+  CHECK(writeJson(bind::writeObject(Catalogue{}, fields)) == "{}");
+}

@@ -54,10 +54,10 @@ TEST_CASE("check-config lists every problem as DIR/file:line:column", "[gateway]
       "/drugs.json: error: file is missing " + all + dir +
       "/drug-classes.json: error: file is missing " + all + dir +
       "/practices.json: error: file is missing " + all + dir +
-      "/measures.json:4:5: error: measure \"pain-nrs\": missing required field \"display\"\n" +
-      dir + "/measures.json:4:26: error: measure \"pain-nrs\": unknown field \"dispaly\" " +
-      "(expected: category, code, components, direction, display, loinc, otherUnits, range, " +
-      "total, unit, valueAllowed)\n" + dir + ": 2 files, 9 errors, 0 warnings: INVALID\n";
+      "/measures.json:4:26: error: $.measures[0].dispaly: unknown field \"dispaly\"; did you " +
+      "mean \"display\"?\n" + dir +
+      "/measures.json:4:5: error: $.measures[0].display: missing required field \"display\"\n" +
+      dir + ": 2 files, 9 errors, 0 warnings: INVALID\n";
   CHECK(r.out == expected);
 }
 
@@ -166,6 +166,9 @@ TEST_CASE("check-config on a broken copy of the tree names each file's error at 
         std::string::npos);
   CHECK(r.out.find(dir.string() + "/mappings/drugs.json:" + drugAt) != std::string::npos);
   CHECK(r.out.find("unknown field \"dispaly\"") != std::string::npos);
+  CHECK(r.out.find(dir.string() + "/mappings/drugs.json:" + drugAt +
+                   ": error: $.drugs[0].dispaly: unknown field \"dispaly\"; did you mean "
+                   "\"display\"?\n") != std::string::npos);
   CHECK(r.out.find(": 9 files, ") != std::string::npos);
   CHECK(r.out.find(": INVALID\n") != std::string::npos);
 }
@@ -211,9 +214,8 @@ TEST_CASE("check-config warns when the tables name nobody to call (no contact se
     std::string expected;
   };
   const std::string warning =
-      ":1:1: warning: practices.json: no \"contact\" section: Bundles carry no Organization for "
-      "the pain center and notices give no number to call (docs/mapping-tables.md, "
-      "\"Contact\")\n";
+      ":1:1: warning: no \"contact\" section: Bundles carry no Organization for the pain "
+      "center and notices give no number to call (docs/mapping-tables.md, \"Contact\")\n";
   const Case cases[] = {
       {"no contact", "{\"practices\": []}",
        dir.string() + "/practices.json" + warning + dir.string() +

@@ -852,7 +852,8 @@ TEST_CASE("bad safety settings are rejected with file:line:column", "[mappings][
        R"({"safety": {"rules": {"correction": {"enabled": false}}}, "practices": []})",
        "cannot be turned off"},
       {"unknown rule", R"({"safety": {"rules": {"mme-treshold": {}}}, "practices": []})",
-       "unknown rule \"mme-treshold\""},
+       "$.safety.rules.mme-treshold: unknown field \"mme-treshold\"; did you mean "
+       "\"mme-threshold\"?"},
       {"unknown field",
        R"({"safety": {"rules": {"taper-step": {"thresholds": [1]}}}, "practices": []})",
        "unknown field \"thresholds\""},
@@ -864,7 +865,8 @@ TEST_CASE("bad safety settings are rejected with file:line:column", "[mappings][
        "class \"barbiturate\" is not defined"},
       {"unknown effect",
        R"({"safety": {"rules": {"managed-effect": {"effects": ["kidney"]}}}, "practices": []})",
-       "effect \"kidney\""},
+       "$.safety.rules.managed-effect.effects[0]: expected one of \"blood-pressure\", "
+       "\"glucose\", \"mood\", \"sedation\", got \"kidney\""},
   };
   for (const Row& row : rows) {
     m::TablesLoad load = tablesWithPractices(row.practices);

@@ -468,39 +468,39 @@ TEST_CASE("contact: missing is a warning, broken fields are errors at line:colum
   const Case cases[] = {
       {"no contact section: warning, tables still load",
        R"({"practices": []})",
-       {"warning practices.json:1:1: practices.json: no \"contact\" section: Bundles carry no "
-        "Organization for the pain center and notices give no number to call "
-        "(docs/mapping-tables.md, \"Contact\")"}},
+       {"warning practices.json:1:1: no \"contact\" section: Bundles carry no Organization for "
+        "the pain center and notices give no number to call (docs/mapping-tables.md, "
+        "\"Contact\")"}},
       {"NPI check digit, phone, e-mail, unknown field",
        R"({"contact": {"organization": {
   "name": "PC", "npi": "1498712046", "phone": "call us",
   "email": "referrals.example.org", "web": "https://pc.example.org"}},
  "practices": []})",
-       {"error practices.json:2:24: contact organization: \"npi\" must be 10 digits ending in a "
-        "valid NPI check digit",
-        "error practices.json:2:47: contact organization: \"phone\" must be a telephone number "
-        "(digits, spaces, + - ( ) . /, x or ext before an extension; at least 7 digits), e.g. "
-        "\"555-0100\"",
-        "error practices.json:3:12: contact organization: \"email\" must be an address like "
-        "name@example.org",
-        "error practices.json:3:37: contact organization: unknown field \"web\" (expected: "
-        "address, direct, email, fax, name, npi, phone)"}},
+       {"error practices.json:3:37: $.contact.organization.web: unknown field \"web\" (known: "
+        "\"name\", \"npi\", \"phone\", \"fax\", \"email\", \"direct\", \"address\")",
+        "error practices.json:2:24: $.contact.organization.npi: expected 10 digits ending in a "
+        "valid NPI check digit, got \"1498712046\"",
+        "error practices.json:2:47: $.contact.organization.phone: expected a telephone number "
+        "such as \"555-0100\" (digits, spaces, + - ( ) . /, x or ext before an extension; at "
+        "least 7 digits), got \"call us\"",
+        "error practices.json:3:12: $.contact.organization.email: expected an address like "
+        "name@example.org, got \"referrals.example.org\""}},
       {"organization missing, clinician twice",
        R"({"contact": {"clinicians": [
   {"npi": "1093817465", "name": "A", "phone": "555-0142"},
   {"npi": "1093817465", "name": "B", "phone": "555-0143"}]},
  "practices": []})",
-       {"error practices.json:1:13: practices.json contact: missing required field "
+       {"error practices.json:1:13: $.contact.organization: missing required field "
         "\"organization\"",
-        "error practices.json:3:11: contact clinician \"B\": NPI 1093817465 is listed twice"}},
+        "error practices.json:3:11: $.contact.clinicians[1].npi: \"1093817465\" is listed twice"}},
       {"a practice's contact without the pain center's",
        R"({"practices": [
   {"practiceId": "pr-1", "contact": {"phone": "555-0177"}}]})",
-       {"warning practices.json:1:1: practices.json: no \"contact\" section: Bundles carry no "
-        "Organization for the pain center and notices give no number to call "
-        "(docs/mapping-tables.md, \"Contact\")",
-        "error practices.json:2:37: practice \"pr-1\": \"contact\" changes the pain center's "
-        "contact, but practices.json has no top-level \"contact\" section"}},
+       {"warning practices.json:1:1: no \"contact\" section: Bundles carry no Organization for "
+        "the pain center and notices give no number to call (docs/mapping-tables.md, "
+        "\"Contact\")",
+        "error practices.json:2:37: $.practices[0].contact: \"contact\" changes the pain "
+        "center's contact, but practices.json has no top-level \"contact\" section"}},
   };
   for (const Case& c : cases) {
     SECTION(c.name) {
@@ -534,21 +534,22 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "physical-therapy", "display": "PT", "kind": "ServiceRequest",
    "snomde": {"code": "91251008"}}
 ]})",
-       {"error activities.json:3:4: activity \"physical-therapy\": unknown field \"snomde\" "
-        "(expected: code, display, effects, kind, snomed)"}},
+       {"error activities.json:3:4: $.activities[0].snomde: unknown field \"snomde\"; did you "
+        "mean \"snomed\"?"}},
       {"missing required field",
        "drug-classes.json",
        R"({"classes": [
   {"code": "opioid"}
 ]})",
-       {"error drug-classes.json:2:3: class \"opioid\": missing required field \"display\""}},
+       {"error drug-classes.json:2:3: $.classes[0].display: missing required field "
+        "\"display\""}},
       {"duplicate code",
        "drug-classes.json",
        R"({"classes": [
   {"code": "opioid", "display": "Opioid"},
   {"code": "opioid", "display": "Opioid again"}
 ]})",
-       {"error drug-classes.json:3:12: class \"opioid\" is defined twice"}},
+       {"error drug-classes.json:3:12: $.classes[1].code: \"opioid\" is listed twice"}},
       {"undefined unit",
        "measures.json",
        R"({"measures": [
@@ -557,7 +558,7 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "otherUnits": ["lb"], "direction": "neither"}
 ]})",
-       {"error measures.json:3:12: measure \"pain-nrs\": unit \"points\" is not defined in "
+       {"error measures.json:3:12: $.measures[0].unit: unit \"points\" is not defined in "
         "units.json"}},
       {"undefined drug class",
        "drugs.json",
@@ -565,8 +566,8 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "oxycodone", "display": "Oxycodone", "classes": ["opioid", "opiod"],
    "mme": {"factor": 1.5, "unit": "mg"}, "doseUnits": ["mg"]}
 ]})",
-       {"error drugs.json:2:71: drug \"oxycodone\": class \"opiod\" is not defined in "
-        "drug-classes.json"}},
+       {"error drugs.json:2:71: $.drugs[0].classes[1]: class \"opiod\" is not defined in "
+        "drug-classes.json; did you mean \"opioid\"?"}},
       {"accepted unit without a conversion",
        "measures.json",
        R"({"measures": [
@@ -575,8 +576,8 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "direction": "neither"}
 ]})",
-       {"error measures.json:3:19: measure \"pain-nrs\": no conversion from \"mg\" (mg) to the "
-        "canonical unit \"score\" ({score}) in units.json"}},
+       {"error measures.json:3:19: $.measures[0].otherUnits[0]: no conversion from \"mg\" (mg) "
+        "to the canonical unit \"score\" ({score}) in units.json"}},
       {"range min above max",
        "measures.json",
        R"({"measures": [
@@ -585,7 +586,7 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "otherUnits": ["lb"], "direction": "neither"}
 ]})",
-       {"error measures.json:3:13: measure \"pain-nrs\": range min 10 is greater than max 0"}},
+       {"error measures.json:3:13: $.measures[0].range: min 10 is greater than max 0"}},
       {"panel component not defined",
        "measures.json",
        R"({"measures": [
@@ -594,9 +595,10 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "otherUnits": ["lb"], "direction": "neither"}
 ]})",
-       {"error measures.json:3:51: measure \"pain-nrs\": component \"pain-now\" is not a measure "
-        "defined in measures.json",
-        "error measures.json:3:63: measure \"pain-nrs\" lists itself as a component"}},
+       {"error measures.json:3:51: $.measures[0].components[0]: measure \"pain-now\" is not "
+        "defined in measures.json; did you mean \"pain-nrs\"?",
+        "error measures.json:3:63: $.measures[0].components[1]: a panel cannot be its own "
+        "component"}},
       {"bad LOINC, bad category",
        "measures.json",
        R"({"measures": [
@@ -605,21 +607,22 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "body-weight", "display": "Weight", "category": "vital-signs", "unit": "kg",
    "otherUnits": ["lb"], "direction": "neither"}
 ]})",
-       {"error measures.json:2:61: measure \"pain-nrs\" loinc: \"72514\" is not a valid code "
-        "(LOINC codes look like 12345-6)",
-        "error measures.json:2:83: measure \"pain-nrs\": \"category\" is \"surveys\"; expected "
-        "one of survey, activity, exam, vital-signs, laboratory, therapy"}},
+       {"error measures.json:2:61: $.measures[0].loinc.code: expected a LOINC code such as "
+        "12345-6, got \"72514\"",
+        "error measures.json:2:83: $.measures[0].category: expected one of \"survey\", "
+        "\"activity\", \"exam\", \"vital-signs\", \"laboratory\", \"therapy\", got \"surveys\"; "
+        "did you mean \"survey\"?"}},
       {"bad SNOMED CT code",
        "activities.json",
        R"({"activities": [
   {"code": "physical-therapy", "display": "PT", "snomed": {"code": "PT-91251008"},
    "kind": "Service"}
 ]})",
-       {"error activities.json:2:68: activity \"physical-therapy\" snomed: \"PT-91251008\" is "
-        "not a valid code (SNOMED CT codes are 6-18 digits)",
-        "error activities.json:3:12: activity \"physical-therapy\": \"kind\" is \"Service\"; "
-        "expected one of Appointment, CommunicationRequest, DeviceRequest, MedicationRequest, "
-        "NutritionOrder, Task, ServiceRequest, VisionPrescription"}},
+       {"error activities.json:2:68: $.activities[0].snomed.code: expected a SNOMED CT code "
+        "(6-18 digits), got \"PT-91251008\"",
+        "error activities.json:3:12: $.activities[0].kind: expected one of \"Appointment\", "
+        "\"CommunicationRequest\", \"DeviceRequest\", \"MedicationRequest\", \"NutritionOrder\", "
+        "\"Task\", \"ServiceRequest\", \"VisionPrescription\", got \"Service\""}},
       {"bad RxNorm code, MME on a non-opioid",
        "drugs.json",
        R"({"drugs": [
@@ -628,10 +631,10 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"code": "gabapentin", "display": "Gabapentin", "classes": [],
    "mme": {"factor": 1, "unit": "mg"}, "doseUnits": ["mg"]}
 ]})",
-       {"error drugs.json:2:68: drug \"oxycodone\" rxnorm: \"RX7804\" is not a valid code "
-        "(RxNorm codes are digits)",
-        "error drugs.json:4:62: drug \"gabapentin\": \"classes\" must not be empty",
-        "error drugs.json:5:11: drug \"gabapentin\": only drugs of class \"opioid\" have an MME "
+       {"error drugs.json:2:68: $.drugs[0].rxnorm.code: expected an RxNorm code (digits), got "
+        "\"RX7804\"",
+        "error drugs.json:4:62: $.drugs[1].classes: needs at least 1 item",
+        "error drugs.json:5:11: $.drugs[1].mme: only drugs of class \"opioid\" have an MME "
         "factor"}},
       {"conversion to an undefined unit, wrong type",
        "units.json",
@@ -645,7 +648,7 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   {"from": "[lb_av]", "to": "kg", "factor": 0.45359237},
   {"from": "h", "to": "min", "factor": "60"}
 ]})",
-       {"error units.json:9:40: conversion h -> min: \"factor\" must be a number, not a string"}},
+       {"error units.json:9:40: $.conversions[1].factor: expected a number, got string \"60\""}},
       {"namespace not absolute",
        "manifest.json",
        R"({"version": "t1", "namespaces": {
@@ -653,9 +656,10 @@ TEST_CASE("broken mapping tables report every issue with file, line and column",
   "measure": "https://pc.example.org/cs/measure", "activity": "https://pc.example.org/cs/activity",
   "drug": "https://pc.example.org/cs/drug", "drugClass": "https://pc.example.org/cs/drug-class",
   "extensionBase": "https://pc.example.org/sd", "source": "https://pc.example.org/chart"}})",
-       {"error manifest.json:2:13: namespaces: \"record\" must be an absolute URI (https://..., "
-        "http://... or urn:...)",
-        "error manifest.json:5:20: namespaces: \"extensionBase\" must end with '/'"}},
+       {"error manifest.json:2:13: $.namespaces.record: expected an absolute URI (https://..., "
+        "http://... or urn:...), got \"pc/sid/record\"",
+        "error manifest.json:5:20: $.namespaces.extensionBase: expected an absolute URI "
+        "(https://..., http://... or urn:...) ending with '/', got \"https://pc.example.org/sd\""}},
       {"missing file",
        "practices.json",
        nullptr,
