@@ -136,7 +136,8 @@ TEST_CASE(
     p.tls.caFile = c.caFile;
     h.configure(p);
     REQUIRE(h.ingest(measurement("NET-FAIL-1", 1, "MRN-NF")) == IngestStatus::kAccepted);
-    REQUIRE(waitUntil([&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
+    REQUIRE(waitUntil(h.changes(),
+                      [&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
     // Retried until the breaker opened (a failed capability read may count too).
     const auto attempts = h.attempts("NET-FAIL-1");
     REQUIRE(attempts.size() >= 2);
@@ -165,12 +166,13 @@ TEST_CASE("a receiver down for ten minutes, then back on the same port: all deli
   EngineHarness h(faultSettings(3));
   h.configure(ehrAt("http://127.0.0.1:" + std::to_string(port) + "/fhir"));
   const std::vector<std::string> ids = ingestInterleaved(h, "DOWN", 3);
-  REQUIRE(waitUntil([&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
+  REQUIRE(waitUntil(h.changes(),
+                    [&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
   // Ten minutes down: a probe after each one-minute cool-down, each refused.
   for (int minute = 1; minute <= 10; ++minute) {
     const std::size_t before = h.attempts("DOWN-A-1").size() + h.attempts("DOWN-B-1").size();
     h.advance(60000);
-    REQUIRE(waitUntil([&] {
+    REQUIRE(waitUntil(h.changes(), [&] {
       return h.attempts("DOWN-A-1").size() + h.attempts("DOWN-B-1").size() > before &&
              h.engine().status()[0].circuit == CircuitState::kOpen;
     }));
@@ -185,7 +187,7 @@ TEST_CASE("a receiver down for ten minutes, then back on the same port: all deli
   FaultReceiver receiver({}, port);
   serveMetadata(receiver);
   h.advance(60000);
-  REQUIRE(waitUntil([&] { return allDelivered(h, ids); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return allDelivered(h, ids); }));
   CHECK(h.engine().status()[0].circuit == CircuitState::kClosed);
   CHECK(posts(receiver).size() == ids.size());
   checkOrderPerPatient(receiver, ids);
@@ -209,7 +211,7 @@ TEST_CASE("a flapping receiver: every record delivered, each 503 retried, order 
   EngineHarness h(faultSettings(1000));
   h.configure(ehr(receiver));
   const std::vector<std::string> ids = ingestInterleaved(h, "FLAP", 4);
-  REQUIRE(waitUntil([&] { return allDelivered(h, ids); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return allDelivered(h, ids); }));
   std::size_t retries = 0;
   for (const std::string& id : ids) {
     const auto attempts = h.attempts(id);
@@ -233,13 +235,15 @@ TEST_CASE("a 429 storm with Retry-After is waited out: nothing dead-lettered, no
   std::vector<Step> storm(kStorm, Step::retryAfter(429, "5"));
   receiver.script(storm);
   EngineHarness h(faultSettings(1000));
+  receiver.notifyOn(&h.changes());
   h.configure(ehr(receiver));
   const std::vector<std::string> ids = ingestInterleaved(h, "STORM", 3);
   for (int step = 0; step < 200 && !allDelivered(h, ids); ++step) {
     const std::size_t seen = receiver.requestCount();
     h.advance(5000);
     // Each advance lets the due heads go once; wait for them (or for the end).
-    (void)waitUntil([&] { return receiver.requestCount() > seen || allDelivered(h, ids); }, 5);
+    (void)waitUntil(
+        h.changes(), [&] { return receiver.requestCount() > seen || allDelivered(h, ids); }, 5);
   }
   REQUIRE(allDelivered(h, ids));
   CHECK(posts(receiver).size() == kStorm + ids.size());
@@ -266,7 +270,7 @@ TEST_CASE("a receiver dripping its answer byte by byte is cut by the client time
   p.timeouts.requestMs = 400;
   h.configure(p);
   REQUIRE(h.ingest(measurement("DRIP-1", 1, "MRN-DRIP")) == IngestStatus::kAccepted);
-  REQUIRE(waitUntil([&] { return h.is("DRIP-1", OutboxState::kDelivered); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.is("DRIP-1", OutboxState::kDelivered); }));
   receiver.releaseStalls();
   const auto attempts = h.attempts("DRIP-1");
   REQUIRE(attempts.size() == 2);
