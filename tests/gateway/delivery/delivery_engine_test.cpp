@@ -3,7 +3,9 @@
 // slow responses, 422 -> dead letter with the outcome kept, replay/discard,
 // FIFO per patient without head-of-line blocking across patients, collapse of
 // superseded versions, patient-unmatched release, circuit breaker and alert.
-// Time is a ManualClock: the test advances it and wakes the workers.
+// Time is a ManualClock: advancing it wakes the workers and the test's waits.
+// The store is the in-memory one (store_contract_test.cpp holds it to
+// SQLite's semantics).
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>

@@ -10,8 +10,10 @@
 //   - a 429 storm with Retry-After: honoured, nothing dead-lettered;
 //   - a slow receiver dripping its response: cut by the client timeout,
 //     retried, delivered.
-// Time only moves when the test advances the ManualClock; waits are bounded
-// polls on the store.
+// Time only moves when the test advances the ManualClock; waits re-check the
+// store after each change event (attempt finished, clock moved, request
+// received). The harness runs on the in-memory store: none of this is about
+// SQLite.
 
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>

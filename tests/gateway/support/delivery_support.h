@@ -1,9 +1,10 @@
 #pragma once
 
 // Shared by the delivery tests: records made from the shipped example, a
-// store + pipeline + engine harness on a ManualClock, and waiting on a
-// condition re-checked at each change event (no fixed sleeps, no polling:
-// the wait ends as soon as the condition holds after a change).
+// store (in memory unless asked for SQLite) + pipeline + engine harness on a
+// ManualClock, and waiting on a condition re-checked at each change event (no
+// fixed sleeps, no polling: the wait ends as soon as the condition holds
+// after a change).
 
 #include <chrono>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "gateway/delivery/operations.h"
 #include "gateway/ingest/ingest_pipeline.h"
 #include "gateway/server/daemon.h"
+#include "gateway/store/memory_store.h"
 #include "gateway/store/sqlite_store.h"
 #include "gateway/store/store.h"
 #include "mappings/shaping/destination.h"
@@ -87,12 +89,23 @@ inline bool waitUntil(gateway::ChangeSignal& changes, const std::function<bool()
                          std::chrono::steady_clock::now() + std::chrono::seconds(seconds));
 }
 
+// The store an EngineHarness runs on: the in-memory store (the default: the
+// engine's behaviour does not depend on SQLite, and the store contract test
+// proves both stores alike), or SQLite where a test is about what the product
+// writes to its file.
+enum class HarnessStore { kMemory, kSqlite };
+
 class EngineHarness {
  public:
-  explicit EngineHarness(gateway::DeliverySettings settings = {}) {
-    gateway::SqliteStoreOptions options;
-    store_ = std::move(
-        gateway::openSqliteStore((tmp_.path() / "inloop.db").string(), options, clock_).value());
+  explicit EngineHarness(gateway::DeliverySettings settings = {},
+                         HarnessStore kind = HarnessStore::kMemory) {
+    if (kind == HarnessStore::kSqlite) {
+      store_ = std::move(gateway::openSqliteStore((tmp_.path() / "inloop.db").string(),
+                                                  gateway::SqliteStoreOptions{}, clock_)
+                             .value());
+    } else {
+      store_ = gateway::openMemoryStore(clock_);
+    }
     gateway::MappingTablesRead read = gateway::readMappingTablesDir(
         (std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings").string());
     tables_.replace(read.tables);
