@@ -14,6 +14,30 @@ std::int64_t SystemClock::nowMillis() const {
       .count();
 }
 
+void ManualClock::set(std::int64_t millis) {
+  now_.store(millis);
+  changed();
+}
+
+void ManualClock::advance(std::int64_t millis) {
+  now_.fetch_add(millis);
+  changed();
+}
+
+void ManualClock::onChange(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listenersMutex_);
+  listeners_.push_back(std::move(listener));
+}
+
+void ManualClock::changed() {
+  std::vector<std::function<void()>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(listenersMutex_);
+    listeners = listeners_;
+  }
+  for (const auto& listener : listeners) listener();
+}
+
 namespace {
 
 // Days since 1970-01-01 -> civil date (Howard Hinnant's algorithm, proleptic

@@ -9,9 +9,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace inloop::gateway {
 
@@ -28,17 +31,27 @@ class SystemClock final : public Clock {
   std::int64_t nowMillis() const override;
 };
 
-// A clock that only moves when told to. For tests.
+// A clock that only moves when told to. For tests: whatever waits for a time
+// (the delivery engine's workers, a test waiting on a ChangeSignal) registers
+// a listener, which set() and advance() call after moving the clock, on the
+// calling thread, so moving time wakes it instead of it polling the clock.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(std::int64_t startMillis = 1714557600000) : now_(startMillis) {}
 
   std::int64_t nowMillis() const override { return now_.load(); }
-  void set(std::int64_t millis) { now_.store(millis); }
-  void advance(std::int64_t millis) { now_.fetch_add(millis); }
+  void set(std::int64_t millis);
+  void advance(std::int64_t millis);
+  // Adds a listener called after every set()/advance(). It must stay valid
+  // until the clock is destroyed or no longer moved.
+  void onChange(std::function<void()> listener);
 
  private:
+  void changed();
+
   std::atomic<std::int64_t> now_;
+  std::mutex listenersMutex_;
+  std::vector<std::function<void()>> listeners_;
 };
 
 // FHIR instant text for `epochMillis` in UTC with millisecond precision:

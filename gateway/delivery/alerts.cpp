@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "gateway/base/change_signal.h"
 #include "gateway/base/clock.h"
 #include "gateway/config/destinations_config.h"
 #include "gateway/log/json_logger.h"
@@ -379,14 +380,16 @@ void Alerter::senderLoop() {
     const std::string error = send(target, post.body);
     lock.lock();
     ++post.attempt;
-    if (error.empty()) continue;
-    if (post.attempt >= target.attempts || stopping_) {
-      failed(post, error);
-      continue;
+    if (!error.empty()) {
+      if (post.attempt >= target.attempts || stopping_) {
+        failed(post, error);
+      } else {
+        post.due = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(deps_.retryBaseMillis << (post.attempt - 1));
+        posts_.push_back(std::move(post));
+      }
     }
-    post.due = std::chrono::steady_clock::now() +
-               std::chrono::milliseconds(deps_.retryBaseMillis << (post.attempt - 1));
-    posts_.push_back(std::move(post));
+    if (deps_.changes != nullptr) deps_.changes->notifyAll();
   }
 }
 

@@ -131,6 +131,9 @@ struct AlerterDeps {
   const Clock* clock = nullptr;                              // required
   JsonLogger* logger = nullptr;                              // may be null
   std::int64_t retryBaseMillis = 1000;  // first webhook retry waits this (then doubles)
+  // May be null; notified after each webhook post attempt was accounted
+  // (delivered, retry queued, or failed for good).
+  ChangeSignal* changes = nullptr;
 };
 
 class Alerter {

@@ -170,6 +170,10 @@ void DeliveryEngine::waitFor(Pool& pool, std::uint64_t seen, std::int64_t millis
                    [&] { return pool.stopping.load() || generation_ != seen; });
 }
 
+void DeliveryEngine::changed() {
+  if (deps_.changes != nullptr) deps_.changes->notifyAll();
+}
+
 void DeliveryEngine::stopPool(Pool& pool) {
   pool.stopping = true;
   {
@@ -188,7 +192,9 @@ void DeliveryEngine::stopPool(Pool& pool) {
 }
 
 void DeliveryEngine::applyPublications(Pool& pool) {
-  for (const NdjsonPublication& p : pool.channel->takePublications()) {
+  std::vector<NdjsonPublication> publications = pool.channel->takePublications();
+  if (publications.empty()) return;
+  for (const NdjsonPublication& p : publications) {
     // Empty ids: every written message (start-up), or a file of lines no
     // message claimed (nothing to mark).
     if (p.messageIds.empty() && !p.everyWritten) continue;
@@ -216,6 +222,7 @@ void DeliveryEngine::applyPublications(Pool& pool) {
       deps_.logger->log(LogLevel::kInfo, "published", f);
     }
   }
+  changed();
 }
 
 void DeliveryEngine::stop() {
@@ -326,6 +333,7 @@ void DeliveryEngine::ensureCapabilities(Pool& pool) {
     }
     deps_.logger->log(pool.caps ? LogLevel::kInfo : LogLevel::kWarning, "capabilities", f);
   }
+  changed();
 }
 
 void DeliveryEngine::workerLoop(Pool& pool) {
@@ -371,7 +379,10 @@ void DeliveryEngine::workerLoop(Pool& pool) {
       waitFor(pool, seen, delay);
       continue;
     }
-    for (const OutboxMessage& message : *claimed) process(pool, message);
+    for (const OutboxMessage& message : *claimed) {
+      process(pool, message);
+      changed();
+    }
   }
 }
 

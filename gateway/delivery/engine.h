@@ -23,7 +23,12 @@
 // replay, reload), the next due time of their queue (Store::nextDueAt), the
 // breaker's cool-down, or idleWakeMillis: no busy polling. Durations are
 // computed from the injected Clock; with a ManualClock tests advance the clock
-// and call notify().
+// and call notify() (a ManualClock listener does it).
+//
+// Change events: when deps.changes is set, the engine notifies it after every
+// attempt it finished (ledger row, new state, counters, breaker), every
+// publication it applied (ndjson-dir) and every capability read, once the
+// change can be read (store, status(), metrics): what a test waits on.
 //
 // Thread safety: every public method may be called from any thread; stop()
 // (also run by the destructor) joins the workers, letting in-flight sends
@@ -41,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/base/change_signal.h"
 #include "gateway/delivery/backoff.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/circuit_breaker.h"
@@ -70,6 +76,7 @@ struct DeliveryEngineDeps {
   ChannelFactory channels;                      // required
   UniformRandom random;                         // empty: systemRandom()
   JsonLogger* logger = nullptr;                 // may be null
+  ChangeSignal* changes = nullptr;              // may be null; notified after each change
 };
 
 // Counters of one destination since start.
@@ -200,6 +207,8 @@ class DeliveryEngine {
   // Marks delivered the messages of the files the channel published since the
   // last call (ndjson-dir).
   void applyPublications(Pool& pool);
+  // Tells deps_.changes (if any) that something observable changed.
+  void changed();
 
   const DeliverySettings settings_;
   DeliveryEngineDeps deps_;

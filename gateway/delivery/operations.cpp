@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "fhir/validator.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/base/clock.h"
 #include "gateway/delivery/channel.h"
 #include "gateway/delivery/engine.h"
@@ -112,6 +113,11 @@ Json deadLetterToJson(const DeadLetterEntry& e, bool withOutcome) {
   o.set("queuedAt", Json::string(formatInstant(e.createdAtMillis)));
   o.set("updatedAt", Json::string(formatInstant(e.updatedAtMillis)));
   return o;
+}
+
+void DeliveryOperations::changed(bool wakeEngine) {
+  if (wakeEngine && engine_ != nullptr) engine_->notify();
+  if (changes_ != nullptr) changes_->notifyAll();
 }
 
 Json DeliveryOperations::destinations() {
@@ -258,7 +264,7 @@ fhir::Result<Json> DeliveryOperations::deadLetter(std::int64_t messageId) {
 fhir::Result<Json> DeliveryOperations::replay(std::int64_t messageId,
                                               const std::string& principal) {
   if (fhir::Status st = store_.replayDeadLetter(messageId, principal); !st.isOk()) return st;
-  if (engine_ != nullptr) engine_->notify();
+  changed(true);
   return deadLetter(messageId);
 }
 
@@ -284,7 +290,7 @@ fhir::Result<Json> DeliveryOperations::replayMatching(const std::string& destina
     s.set("reason", Json::string(st.message()));
     skipped.push(std::move(s));
   }
-  if (replayed > 0 && engine_ != nullptr) engine_->notify();
+  if (replayed > 0) changed(true);
   Json out = Json::object();
   out.set("replayed", Json::number(replayed));
   out.set("skipped", std::move(skipped));
@@ -294,6 +300,7 @@ fhir::Result<Json> DeliveryOperations::replayMatching(const std::string& destina
 fhir::Result<Json> DeliveryOperations::discard(std::int64_t messageId,
                                                const std::string& principal) {
   if (fhir::Status st = store_.discardDeadLetter(messageId, principal); !st.isOk()) return st;
+  changed(false);
   return deadLetter(messageId);
 }
 
@@ -344,7 +351,7 @@ fhir::Result<Json> DeliveryOperations::reprocess(const std::string& recordId,
   fhir::Status st = store_.reprocess(recordId, view->latestVersion, fhir::writeJson(*t.bundle),
                                      std::move(targets), principal);
   if (!st.isOk()) return st;
-  if (engine_ != nullptr) engine_->notify();
+  changed(true);
   Json out = Json::object();
   out.set("recordId", Json::string(recordId));
   out.set("version", Json::number(view->latestVersion));
@@ -388,7 +395,7 @@ fhir::Result<RouteAgainResult> DeliveryOperations::routeUnroutable(IngestRouter&
     }
     if (page->size() < static_cast<std::size_t>(kPage)) break;
   }
-  if (result.routed > 0 && engine_ != nullptr) engine_->notify();
+  if (result.routed > 0) changed(true);
   if (!unreadable.empty()) {
     return fhir::Status(fhir::ErrorCode::kIoError,
                         "the stored record " + unreadable + " cannot be read back to route it");

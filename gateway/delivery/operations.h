@@ -25,6 +25,7 @@ struct MappingTables;
 
 namespace inloop::gateway {
 
+class ChangeSignal;
 class DeliveryEngine;
 class IngestRouter;
 
@@ -38,8 +39,11 @@ struct RouteAgainResult {
 class DeliveryOperations {
  public:
   // `engine` may be null (CLI): destinations() then reports queues only, and
-  // replays are picked up whenever a daemon runs. Both must outlive this.
-  DeliveryOperations(Store& store, DeliveryEngine* engine) : store_(store), engine_(engine) {}
+  // replays are picked up whenever a daemon runs. `changes` may be null; when
+  // set, it is notified after every change an operation made (replay,
+  // discard, reprocess, routing again). All must outlive this.
+  DeliveryOperations(Store& store, DeliveryEngine* engine, ChangeSignal* changes = nullptr)
+      : store_(store), engine_(engine), changes_(changes) {}
 
   // {"destinations":[{id, kind, effectiveKind, endpoint, enabled, health,
   //   circuit, workers, queueDepth, patientUnmatched, deadLetters,
@@ -85,8 +89,12 @@ class DeliveryOperations {
                                                  const std::string& principal);
 
  private:
+  // After a change: wakes the engine (`wakeEngine`) and notifies changes_.
+  void changed(bool wakeEngine);
+
   Store& store_;
   DeliveryEngine* engine_;
+  ChangeSignal* changes_;
 };
 
 // JSON of one ledger row / one dead letter (times as FHIR instants).

@@ -17,6 +17,7 @@
 #include "fhir/issue.h"
 #include "fhir/json.h"
 #include "fhir/operation_outcome.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/base/durable_file.h"
 #include "gateway/base/sha256.h"
 #include "gateway/ingest/ingest_pipeline.h"
@@ -186,10 +187,12 @@ InboxName classifyInboxName(const std::string& name) {
   return InboxName::kTake;
 }
 
-Inbox::Inbox(IngestPipeline& pipeline, InboxOptions options, JsonLogger* logger)
+Inbox::Inbox(IngestPipeline& pipeline, InboxOptions options, JsonLogger* logger,
+             ChangeSignal* changes)
     : pipeline_(pipeline),
       options_(std::move(options)),
       logger_(logger),
+      changes_(changes),
       processedDir_(joinPath(options_.dir, "processed")),
       rejectedDir_(joinPath(options_.dir, "rejected")) {
   if (options_.batchRecords == 0) options_.batchRecords = 1;
@@ -331,6 +334,7 @@ fhir::Result<std::vector<InboxFileResult>> Inbox::scanOnce() {
           r->outcome == InboxFileOutcome::kProcessed ? LogLevel::kInfo : LogLevel::kWarning,
           "inbox-file", f);
     }
+    if (changes_ != nullptr) changes_->notifyAll();
     results.push_back(std::move(*r));
   }
   std::lock_guard<std::mutex> lock(mutex_);

@@ -44,6 +44,7 @@
 
 namespace inloop::gateway {
 
+class ChangeSignal;    // gateway/base/change_signal.h
 class IngestPipeline;  // gateway/ingest/ingest_pipeline.h
 class JsonLogger;      // gateway/log/json_logger.h
 
@@ -99,8 +100,11 @@ InboxName classifyInboxName(const std::string& name);
 
 class Inbox {
  public:
-  // `pipeline` (and `logger`, which may be null) must outlive the inbox.
-  Inbox(IngestPipeline& pipeline, InboxOptions options, JsonLogger* logger = nullptr);
+  // `pipeline` (and `logger` and `changes`, which may be null) must outlive
+  // the inbox. `changes` is notified after each file was moved (processed or
+  // rejected) or left for a later scan.
+  Inbox(IngestPipeline& pipeline, InboxOptions options, JsonLogger* logger = nullptr,
+        ChangeSignal* changes = nullptr);
   ~Inbox();  // stop()
   Inbox(const Inbox&) = delete;
   Inbox& operator=(const Inbox&) = delete;
@@ -133,6 +137,7 @@ class Inbox {
   IngestPipeline& pipeline_;
   InboxOptions options_;
   JsonLogger* logger_;
+  ChangeSignal* changes_;
   std::string processedDir_;
   std::string rejectedDir_;
 

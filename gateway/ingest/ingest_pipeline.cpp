@@ -117,8 +117,14 @@ bool isBlank(std::string_view line) {
 }  // namespace
 
 IngestPipeline::IngestPipeline(IngestStore& store, const MappingTablesHolder& tables,
-                               IngestLimits limits, IngestObserver* observer, IngestRouter* router)
-    : store_(store), tables_(tables), limits_(limits), observer_(observer), router_(router) {}
+                               IngestLimits limits, IngestObserver* observer, IngestRouter* router,
+                               ChangeSignal* changes)
+    : store_(store),
+      tables_(tables),
+      limits_(limits),
+      observer_(observer),
+      router_(router),
+      changes_(changes) {}
 
 namespace {
 
@@ -443,7 +449,10 @@ RecordOutcome IngestPipeline::ingestOne(std::string_view recordJson, const Inges
                         &p.outcome);
     } else {
       applyStoreResult(results->front(), &p.outcome);
-      if (router_ != nullptr && p.outcome.status == IngestStatus::kAccepted) router_->onAccepted();
+      if (p.outcome.status == IngestStatus::kAccepted) {
+        if (router_ != nullptr) router_->onAccepted();
+        if (changes_ != nullptr) changes_->notifyAll();
+      }
     }
   }
   if (observer_ != nullptr) observer_->onOutcome(p.outcome);
@@ -526,7 +535,10 @@ fhir::Result<std::vector<RecordOutcome>> IngestPipeline::ingestBatch(std::string
       applyStoreResult((*results)[i], &outcomes[itemOutcome[i]]);
       anyAccepted |= outcomes[itemOutcome[i]].status == IngestStatus::kAccepted;
     }
-    if (router_ != nullptr && anyAccepted) router_->onAccepted();
+    if (anyAccepted) {
+      if (router_ != nullptr) router_->onAccepted();
+      if (changes_ != nullptr) changes_->notifyAll();
+    }
   }
   for (RecordOutcome& o : outcomes) {
     const std::string prefix = "line " + std::to_string(o.line) + ": ";

@@ -41,6 +41,7 @@
 
 #include "fhir/issue.h"
 #include "fhir/status.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/store/store.h"
 
 namespace inloop::mappings {
@@ -138,10 +139,13 @@ class IngestRouter {
 
 class IngestPipeline {
  public:
-  // `store` and `tables` must outlive the pipeline; `observer` and `router`
-  // may be null (no router: every record is unroutable).
+  // `store` and `tables` must outlive the pipeline; `observer`, `router` and
+  // `changes` may be null (no router: every record is unroutable). `changes`
+  // is notified after each call that stored at least one record (after the
+  // router heard of it).
   IngestPipeline(IngestStore& store, const MappingTablesHolder& tables, IngestLimits limits,
-                 IngestObserver* observer = nullptr, IngestRouter* router = nullptr);
+                 IngestObserver* observer = nullptr, IngestRouter* router = nullptr,
+                 ChangeSignal* changes = nullptr);
 
   // One record's JSON text. Never throws.
   RecordOutcome ingestOne(std::string_view recordJson, const IngestSource& source);
@@ -166,6 +170,7 @@ class IngestPipeline {
   IngestLimits limits_;
   IngestObserver* observer_;
   IngestRouter* router_;
+  ChangeSignal* changes_;
   // Per-patient serialisation of the safety loop (patient key hashed to a stripe).
   std::array<std::mutex, kPatientStripes> patientLocks_;
 };

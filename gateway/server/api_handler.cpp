@@ -508,6 +508,7 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
         return errorReply(ErrorCode::kUnavailable,
                           "too many batches in flight (limits.maxConcurrentBatches); retry later");
       }
+      if (ctx_.changes != nullptr) ctx_.changes->notifyAll();
       return postBatch(req, info);
     }
     if (path.starts_with("/records/") && path.ends_with("/reprocess") && ctx_.reprocess) {

@@ -191,6 +191,9 @@ struct ApiContext {
   // GET /audit?patient=MRN&since=INSTANT (admin): the patient's audit rows,
   // oldest first; null: not served (404).
   std::function<fhir::Result<std::vector<AuditEntry>>(const AuditQuery&)> listAudit{};
+  // Notified when a batch slot was taken (inloop_http_batches_in_flight
+  // changed); null: nobody listens.
+  ChangeSignal* changes = nullptr;
 };
 
 class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {

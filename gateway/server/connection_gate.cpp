@@ -9,6 +9,7 @@
 #include "fhir/issue.h"
 #include "fhir/json.h"
 #include "fhir/operation_outcome.h"
+#include "gateway/base/change_signal.h"
 
 namespace inloop::gateway {
 
@@ -71,12 +72,15 @@ bool ConnectionGate::accept(const Poco::Net::StreamSocket& socket) {
 }
 
 void ConnectionGate::connectionEnded(const Poco::Net::StreamSocket& socket) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = clientOf_.find(socket.impl());
-  if (it == clientOf_.end()) return;
-  auto count = openPerClient_.find(it->second);
-  if (count != openPerClient_.end() && --count->second <= 0) openPerClient_.erase(count);
-  clientOf_.erase(it);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = clientOf_.find(socket.impl());
+    if (it == clientOf_.end()) return;
+    auto count = openPerClient_.find(it->second);
+    if (count != openPerClient_.end() && --count->second <= 0) openPerClient_.erase(count);
+    clientOf_.erase(it);
+  }
+  if (changes_ != nullptr) changes_->notifyAll();
 }
 
 std::string ConnectionGate::renderMetrics() const {

@@ -30,6 +30,8 @@
 
 namespace inloop::gateway {
 
+class ChangeSignal;
+
 class ConnectionGate : public Poco::Net::TCPServerConnectionFilter {
  public:
   struct Limits {
@@ -37,7 +39,10 @@ class ConnectionGate : public Poco::Net::TCPServerConnectionFilter {
     int maxPerClient = 32;
     int retryAfterSeconds = 1;
   };
-  explicit ConnectionGate(Limits limits) : limits_(limits) {}
+  // `changes` may be null; when set (it must outlive the gate) it is notified
+  // each time an admitted connection ended (a slot is free again).
+  explicit ConnectionGate(Limits limits, ChangeSignal* changes = nullptr)
+      : limits_(limits), changes_(changes) {}
 
   // POCO's acceptor: true admits (and counts) the connection; false refuses it
   // (answered as above; POCO then closes it).
@@ -52,6 +57,7 @@ class ConnectionGate : public Poco::Net::TCPServerConnectionFilter {
 
  private:
   const Limits limits_;
+  ChangeSignal* const changes_;
   mutable std::mutex mutex_;
   std::map<const void*, std::string> clientOf_;  // admitted: socket impl -> address
   std::map<std::string, int> openPerClient_;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "fhir/json.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/base/clock.h"
 #include "gateway/config/destinations_config.h"
 #include "gateway/config/payload_keys.h"
@@ -220,6 +221,7 @@ struct Daemon::Impl {
   MappingTablesHolder tables;
   Metrics metrics;
   std::unique_ptr<DeliveryRouter> router;
+  ChangeSignal changes;  // before everything that notifies it
   std::unique_ptr<DeliveryEngine> engine;
   std::unique_ptr<DeliveryOperations> operations;
   std::unique_ptr<Alerter> alerter;  // after engine: stopped (destroyed) before it
@@ -488,6 +490,8 @@ void Daemon::stop() {
   if (impl_) impl_->shutdown();
 }
 
+ChangeSignal& Daemon::changes() { return impl_->changes; }
+
 std::uint16_t Daemon::port() const { return impl_->server ? impl_->server->port() : 0; }
 
 ReloadReport Daemon::reload(const std::string& principal) { return impl_->reload(principal); }
@@ -567,15 +571,17 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   deps.tables = &d.tables;
   deps.channels = defaultChannelFactory(d.clock, &d.logger);
   deps.logger = &d.logger;
+  deps.changes = &d.changes;
   d.router = std::make_unique<DeliveryRouter>();
   d.engine = std::make_unique<DeliveryEngine>(delivery, std::move(deps));
-  d.operations = std::make_unique<DeliveryOperations>(*d.store, d.engine.get());
+  d.operations = std::make_unique<DeliveryOperations>(*d.store, d.engine.get(), &d.changes);
   DeliveryEngine* engine = d.engine.get();
   d.router->setOnAccepted([engine] { engine->notify(); });
   AlerterDeps alerterDeps;
   alerterDeps.statuses = [engine] { return engine->status(); };
   alerterDeps.clock = &d.clock;
   alerterDeps.logger = &d.logger;
+  alerterDeps.changes = &d.changes;
   d.alerter = std::make_unique<Alerter>(config.alerts, std::move(alerterDeps));
   DestinationsLoad risks;  // logged after the "listening" line
   risks.insecure = std::move(destinations.insecure);
@@ -588,14 +594,14 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   IngestLimits limits;
   limits.maxBatchRecords = config.limits.maxBatchRecords;
   limits.maxRecordBytes = config.limits.maxBodyBytes;
-  d.pipeline =
-      std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics, d.router.get());
+  d.pipeline = std::make_unique<IngestPipeline>(*d.store, d.tables, limits, &d.metrics,
+                                                d.router.get(), &d.changes);
   if (config.inbox.enabled) {
     InboxOptions inboxOptions;
     inboxOptions.dir = inboxDirOf(config);
     inboxOptions.pollIntervalMs = config.inbox.pollIntervalMs;
     inboxOptions.maxFileBytes = config.inbox.maxFileBytes;
-    d.inbox = std::make_unique<Inbox>(*d.pipeline, inboxOptions, &d.logger);
+    d.inbox = std::make_unique<Inbox>(*d.pipeline, inboxOptions, &d.logger, &d.changes);
     fhir::Status prepared = d.inbox->prepare();
     if (!prepared.isOk()) return prepared;
   }
@@ -610,6 +616,7 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
                  .logger = d.logger,
                  .limits = config.limits};
   api.metricsRequireAuth = &d.metricsRequireAuth;
+  api.changes = &d.changes;
   Impl* self = &d;
   api.getRecord = [self](const std::string& id) -> fhir::Result<fhir::Json> {
     fhir::Result<RecordView> v = self->store->getRecord(id);
@@ -641,10 +648,12 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   };
   api.delivery = d.operations.get();
   // Admission at accept: per client address, and no silent queue (503 instead).
-  d.gate = new ConnectionGate(ConnectionGate::Limits{
-      .maxOpen = config.limits.maxThreads + config.limits.maxQueuedConnections,
-      .maxPerClient = config.limits.maxConnectionsPerClient,
-      .retryAfterSeconds = config.limits.retryAfterSeconds});
+  d.gate = new ConnectionGate(
+      ConnectionGate::Limits{
+          .maxOpen = config.limits.maxThreads + config.limits.maxQueuedConnections,
+          .maxPerClient = config.limits.maxConnectionsPerClient,
+          .retryAfterSeconds = config.limits.retryAfterSeconds},
+      &d.changes);
   api.audit = [self](AuditEntry entry) { return self->store->appendAudit(std::move(entry)); };
   api.listAudit = [self](const AuditQuery& query) { return self->store->listAuditFor(query); };
   api.extraMetrics = [self] {

@@ -24,6 +24,8 @@
 
 namespace inloop::gateway {
 
+class ChangeSignal;
+
 class Daemon {
  public:
   ~Daemon();
@@ -52,6 +54,13 @@ class Daemon {
   // as unroutable whose practice now has a route are queued for delivery.
   // Logged and audited with `principal`.
   ReloadReport reload(const std::string& principal);
+
+  // Notified after every change the daemon makes that can be observed from
+  // outside (an accepted ingest, a delivery attempt or publication, an
+  // operator action, an inbox file, an alert post, a batch admitted, a
+  // connection ended): tests wait on it (ChangeSignal::waitFor) instead of
+  // polling. Valid until the daemon is destroyed.
+  ChangeSignal& changes();
 
   // Stops accepting, drains in-flight requests, closes the store. Idempotent.
   void stop();

@@ -25,6 +25,7 @@
 #include "gateway/store/migrations.h"
 #include "gateway/store/payload_cipher.h"
 #include "gateway/store/sqlite_util.h"
+#include "gateway/store/store_rules.h"
 
 namespace inloop::gateway {
 
@@ -32,89 +33,6 @@ using fhir::ErrorCode;
 using fhir::Result;
 using fhir::Status;
 using sqlite::Database;
-
-const char* outboxStateName(OutboxState state) {
-  switch (state) {
-    case OutboxState::kPending:
-      return "pending";
-    case OutboxState::kUnroutable:
-      return "unroutable";
-    case OutboxState::kPatientUnmatched:
-      return "patient-unmatched";
-    case OutboxState::kDelivered:
-      return "delivered";
-    case OutboxState::kDeadLetter:
-      return "dead-letter";
-    case OutboxState::kSuperseded:
-      return "superseded";
-    case OutboxState::kDiscarded:
-      return "discarded";
-    case OutboxState::kNotSent:
-      return "not-sent";
-    case OutboxState::kWritten:
-      return "written";
-  }
-  return "pending";
-}
-
-bool parseOutboxState(const std::string& name, OutboxState* state) {
-  static constexpr OutboxState kAll[] = {
-      OutboxState::kPending,   OutboxState::kUnroutable, OutboxState::kPatientUnmatched,
-      OutboxState::kDelivered, OutboxState::kDeadLetter, OutboxState::kSuperseded,
-      OutboxState::kDiscarded, OutboxState::kNotSent,    OutboxState::kWritten};
-  for (OutboxState candidate : kAll) {
-    if (name == outboxStateName(candidate)) {
-      *state = candidate;
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* attemptOutcomeName(AttemptOutcome outcome) {
-  switch (outcome) {
-    case AttemptOutcome::kDelivered:
-      return "delivered";
-    case AttemptOutcome::kRetry:
-      return "retry";
-    case AttemptOutcome::kDeadLetter:
-      return "dead-letter";
-    case AttemptOutcome::kParked:
-      return "parked";
-    case AttemptOutcome::kNotSent:
-      return "not-sent";
-    case AttemptOutcome::kWritten:
-      return "written";
-  }
-  return "retry";
-}
-
-bool parseAttemptOutcome(const std::string& name, AttemptOutcome* outcome) {
-  static constexpr AttemptOutcome kAll[] = {AttemptOutcome::kDelivered,  AttemptOutcome::kRetry,
-                                            AttemptOutcome::kDeadLetter, AttemptOutcome::kParked,
-                                            AttemptOutcome::kNotSent,    AttemptOutcome::kWritten};
-  for (AttemptOutcome candidate : kAll) {
-    if (name == attemptOutcomeName(candidate)) {
-      *outcome = candidate;
-      return true;
-    }
-  }
-  return false;
-}
-
-const char* ingestOutcomeName(IngestOutcome outcome) {
-  switch (outcome) {
-    case IngestOutcome::kAccepted:
-      return "accepted";
-    case IngestOutcome::kReplay:
-      return "replay";
-    case IngestOutcome::kConflict:
-      return "conflict";
-    case IngestOutcome::kStale:
-      return "stale";
-  }
-  return "accepted";
-}
 
 namespace {
 
@@ -136,38 +54,6 @@ Status forEachRow(sqlite::Stmt& stmt, Body body) {
 // index on receipt_id: one index page per commit instead of one random page per
 // record (a sixth of the WAL written per single-record commit). Used by the
 // writer thread only.
-class ReceiptIds {
- public:
-  explicit ReceiptIds(std::uint64_t last) : last_(last) {}
-
-  // The stored id `text` as a number; 0 for anything else.
-  static std::uint64_t parse(std::string_view text) {
-    constexpr std::string_view kPrefix = "rcpt-";
-    if (text.size() != kPrefix.size() + 16 || !text.starts_with(kPrefix)) return 0;
-    std::uint64_t value = 0;
-    for (char c : text.substr(kPrefix.size())) {
-      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-      if (digit < 0) return 0;
-      value = value << 4 | static_cast<std::uint64_t>(digit);
-    }
-    return value;
-  }
-
-  Result<std::string> next(std::int64_t nowMillis) {
-    if (last_ == UINT64_MAX) return Status(ErrorCode::kInternal, "receipt ids are exhausted");
-    const std::uint64_t fromClock = static_cast<std::uint64_t>(std::max<std::int64_t>(nowMillis, 0))
-                                    << 20;
-    last_ = std::max(fromClock, last_ + 1);
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string id = "rcpt-";
-    for (int shift = 60; shift >= 0; shift -= 4) id.push_back(kDigits[(last_ >> shift) & 0x0f]);
-    return id;
-  }
-
- private:
-  std::uint64_t last_;
-};
-
 std::int64_t fileSize(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return 0;
@@ -237,11 +123,10 @@ Status openPayload(const PayloadCipher& cipher, std::string_view column, std::st
 Status insertAttempt(Database& db, const PayloadCipher& cipher, const DeliveryAttempt& attempt,
                      const std::string& destinationId, const std::string& recordId,
                      std::int64_t version, std::int64_t now) {
-  constexpr std::size_t kMaxOutcome = 16u << 10;
-  constexpr std::size_t kMaxExchange = 80u << 10;
-  std::string operationOutcome(std::string_view(attempt.operationOutcome).substr(0, kMaxOutcome));
-  std::string response(std::string_view(attempt.response).substr(0, kMaxExchange));
-  std::string request(std::string_view(attempt.request).substr(0, kMaxExchange));
+  std::string operationOutcome(
+      std::string_view(attempt.operationOutcome).substr(0, kMaxLedgerOutcomeBytes));
+  std::string response(std::string_view(attempt.response).substr(0, kMaxLedgerExchangeBytes));
+  std::string request(std::string_view(attempt.request).substr(0, kMaxLedgerExchangeBytes));
   for (auto [name, value] :
        {std::pair{column::kOperationOutcome, &operationOutcome},
         std::pair{column::kResponse, &response}, std::pair{column::kRequest, &request}}) {
@@ -327,23 +212,6 @@ AuditEntry readAudit(sqlite::Stmt& s) {
   entry.destinationId = s.text(11);
   entry.remoteAddress = s.text(12);
   return entry;
-}
-
-Status validateItem(const IngestItem& item, std::size_t index) {
-  const std::string where = "ingest item " + std::to_string(index) + ": ";
-  if (item.recordId.empty()) return Status(ErrorCode::kInvalid, where + "empty recordId");
-  if (item.version < 1) return Status(ErrorCode::kInvalid, where + "version must be >= 1");
-  if (item.recordType.empty()) return Status(ErrorCode::kInvalid, where + "empty recordType");
-  if (item.contentHash.empty()) return Status(ErrorCode::kInvalid, where + "empty contentHash");
-  for (const auto& target : item.destinations) {
-    if (target.destinationId.empty()) {
-      return Status(ErrorCode::kInvalid, where + "empty destinationId");
-    }
-  }
-  for (const StoredNotice& notice : item.notices) {
-    if (notice.key.empty()) return Status(ErrorCode::kInvalid, where + "a notice without key");
-  }
-  return Status::ok();
 }
 
 // Marks older not-yet-delivered rows of `recordId` for one destination as
@@ -463,18 +331,7 @@ Status writeSafety(Database& db, const IngestItem& item, std::int64_t now) {
 
 Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, ReceiptIds& receipts,
                  IngestResult* result) {
-  result->receipt.recordId = item.recordId;
-  result->receipt.version = item.version;
-  AuditEntry audit;
-  audit.atMillis = now;
-  audit.principal = item.principal;
-  audit.action = "ingest";
-  audit.recordId = item.recordId;
-  audit.version = item.version;
-  audit.recordType = item.recordType;
-  audit.source = item.source;
-  audit.patientKey = item.patientKey;
-
+  AuditEntry audit = ingestAuditOf(item, now);
   bool decided = false;
   {
     auto find = db.prepare(
@@ -486,17 +343,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
     if (!row) return row.status();
     if (*row) {
       decided = true;
-      if (find->text(0) == item.contentHash) {
-        result->outcome = IngestOutcome::kReplay;
-        result->receipt.receiptId = find->text(1);
-        result->receipt.receivedAtMillis = find->int64(2);
-        result->receipt.receivedAt = formatInstant(result->receipt.receivedAtMillis);
-        result->message = "already stored with identical content";
-      } else {
-        result->outcome = IngestOutcome::kConflict;
-        result->message = "version " + std::to_string(item.version) + " of record " +
-                          item.recordId + " is already stored with different content";
-      }
+      decideStoredVersion(item, find->text(0), find->text(1), find->int64(2), result);
     }
   }
   bool knownRecord = false;  // some version of it is stored (so it may have outbox rows)
@@ -507,15 +354,9 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
     auto row = latest->next();
     if (!row) return row.status();
     knownRecord = *row;
-    if (*row && latest->int64(0) > item.version) {
-      decided = true;
-      result->outcome = IngestOutcome::kStale;
-      result->message = "version " + std::to_string(item.version) + " of record " + item.recordId +
-                        " is older than the stored version " + std::to_string(latest->int64(0));
-    }
+    decided = *row && decideStale(item, latest->int64(0), result);
   }
   if (decided) {
-    result->receipt.status = result->outcome;
     audit.outcome = ingestOutcomeName(result->outcome);
     return insertAudit(db, audit);
   }
@@ -582,11 +423,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
 
   if (Status st = writeSafety(db, item, now); !st.isOk()) return st;
 
-  result->outcome = IngestOutcome::kAccepted;
-  result->receipt.receiptId = *receiptId;
-  result->receipt.status = IngestOutcome::kAccepted;
-  result->receipt.receivedAtMillis = now;
-  result->receipt.receivedAt = formatInstant(now);
+  decideAccepted(item, *receiptId, now, result);
   audit.outcome = "accepted";
   return insertAudit(db, audit);
 }
@@ -648,7 +485,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<IngestResult>> ingest(std::vector<IngestItem> items) override {
     for (std::size_t i = 0; i < items.size(); ++i) {
-      if (Status st = validateItem(items[i], i); !st.isOk()) return st;
+      if (Status st = validateIngestItem(items[i], i); !st.isOk()) return st;
     }
     std::vector<IngestResult> results;
     if (items.empty()) return results;
@@ -871,13 +708,7 @@ class SqliteStore final : public Store {
             (found->state != "written" && found->state != "pending")) {
           continue;
         }
-        DeliveryAttempt row;
-        row.messageId = seq;
-        row.atMillis = now;
-        row.outcome = AttemptOutcome::kDelivered;
-        row.location = location;
-        row.error =
-            location.empty() ? "published (its file was published before a restart)" : "published";
+        const DeliveryAttempt row = publicationAttempt(seq, location, now);
         if (Status st = insertAttempt(db, *cipher(), row, destinationId, found->recordId,
                                       found->version, now);
             !st.isOk()) {
@@ -1481,12 +1312,7 @@ class SqliteStore final : public Store {
 
   Status routeUnroutable(std::int64_t messageId, std::vector<DestinationTarget> targets,
                          const std::string& principal) override {
-    if (targets.empty()) return Status(ErrorCode::kInvalid, "routeUnroutable: no targets");
-    for (const DestinationTarget& target : targets) {
-      if (target.destinationId.empty()) {
-        return Status(ErrorCode::kInvalid, "routeUnroutable: a target without a destination");
-      }
-    }
+    if (Status st = validateRouteTargets(targets); !st.isOk()) return st;
     Job job;
     job.run = [&](Database& db) {
       std::string recordId, patientKey, state, recordType;

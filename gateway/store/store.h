@@ -1,13 +1,15 @@
 #pragma once
 
 // Store: the daemon's durable state behind one interface (SQLite now,
-// PostgreSQL later). It holds every version of every plan record with its FHIR
-// translation, an outbox of deliveries per destination, and an audit log.
+// PostgreSQL later; an in-memory implementation for tests). It holds every
+// version of every plan record with its FHIR translation, an outbox of
+// deliveries per destination, and an audit log.
 //
-// Durability: when ingest() (or any other write) returns ok, its effects are
+// Durability (of the product's stores; MemoryStore keeps nothing beyond its
+// object): when ingest() (or any other write) returns ok, its effects are
 // committed and fsync'ed. Writes from many threads are GROUP-COMMITTED: one
 // writer takes everything pending and commits it in one transaction, then wakes
-// each caller with its own result.
+// each caller with its own result. Every write call is atomic either way.
 //
 // Failures are values; nothing throws out of a Store:
 //   kUnavailable  transient, retry later (HTTP 503 + Retry-After): the write
@@ -560,10 +562,11 @@ class AdminStore {
   virtual fhir::Result<RekeyReport> rekeyPayloads(bool toPlaintext, bool dryRun) = 0;
 };
 
-// The whole store: every role. SqliteStore implements it (PostgreSQL will);
-// a component takes only the role it uses (IngestPipeline an IngestStore,
-// the delivery engine an OutboxStore, retention an AdminStore), so a store for
-// one role's tests implements that role alone.
+// The whole store: every role. SqliteStore (the product) and MemoryStore
+// (gateway/store/memory_store.h, for tests not about SQLite) implement it, held
+// alike by tests/gateway/store/store_contract_test.cpp; PostgreSQL will. A
+// component takes only the role it uses (IngestPipeline an IngestStore, the
+// delivery engine an OutboxStore, retention an AdminStore).
 class Store : public IngestStore,
               public OutboxStore,
               public LedgerStore,

@@ -238,6 +238,8 @@ TEST_CASE("alerter: posts each transition to every webhook, retries, counts what
   deps.clock = &clock;
   deps.logger = &logger;
   deps.retryBaseMillis = 1;
+  inloop::gateway::ChangeSignal changes;  // notified after each webhook post
+  deps.changes = &changes;
   Alerter alerter(config, std::move(deps));
   alerter.start();  // evaluates once at once: nothing to say
 
@@ -248,8 +250,8 @@ TEST_CASE("alerter: posts each transition to every webhook, retries, counts what
   }
   alerter.evaluateNow();
   // The same notification twice: refused (500), then taken on the retry.
-  REQUIRE(waitUntil([&] { return posted(hook, "not-sent").size() == 2; }));
-  REQUIRE(waitUntil([&] {
+  REQUIRE(waitUntil(changes, [&] { return posted(hook, "not-sent").size() == 2; }));
+  REQUIRE(waitUntil(changes, [&] {
     return alerter.renderMetrics().find(
                "inloop_alert_webhook_failures_total{webhook=\"down\"} 1") != std::string::npos;
   }));
@@ -276,7 +278,7 @@ TEST_CASE("alerter: posts each transition to every webhook, retries, counts what
     status.notSent = 0;
   }
   alerter.evaluateNow();
-  REQUIRE(waitUntil([&] { return posted(hook, "not-sent", "resolved").size() == 1; }));
+  REQUIRE(waitUntil(changes, [&] { return posted(hook, "not-sent", "resolved").size() == 1; }));
   const std::string metrics = alerter.renderMetrics();
   CHECK(metrics.find("inloop_alerts_total{alert=\"not-sent\"} 1") != std::string::npos);
   CHECK(metrics.find("inloop_alerts_firing{alert=\"not-sent\"} 0") != std::string::npos);
@@ -319,7 +321,7 @@ TEST_CASE(
   REQUIRE(
       d.request("POST", "/records", kAdminToken, measurement("AL-1", 1, "MRN-ALERT-1")).status ==
       202);
-  REQUIRE(waitUntil([&] { return !posted(hook, "dead-letters").empty(); }));
+  REQUIRE(waitUntil(d.changes(), [&] { return !posted(hook, "dead-letters").empty(); }));
   const Json alert = posted(hook, "dead-letters").front();
   CHECK(textOf(alert, "destination") == "ehr");
   CHECK(textOf(alert, "summary").find("1 message dead-lettered for ehr") != std::string::npos);
@@ -335,7 +337,7 @@ TEST_CASE(
   // A rejected reload tells the webhook at once; the old destinations keep serving.
   writeFile(destinations, R"({"destinations": [{"id": "ehr"}], "routes": {}})");
   CHECK(d.request("POST", "/admin/reload", kAdminToken).status == 422);
-  REQUIRE(waitUntil([&] { return !posted(hook, "reload-rejected").empty(); }));
+  REQUIRE(waitUntil(d.changes(), [&] { return !posted(hook, "reload-rejected").empty(); }));
   const Json rejected = posted(hook, "reload-rejected").front();
   CHECK(rejected.find("destination")->isNull());
   CHECK(textOf(*rejected.find("details"), "stage") == "destinations");

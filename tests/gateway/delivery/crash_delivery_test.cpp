@@ -42,7 +42,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using inloop::delivery_testing::measurement;
-using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::testing::FhirServerPeer;
 using inloop::testing::ServeChild;
@@ -196,9 +195,9 @@ TEST_CASE(
   {
     ServeChild child(options);
     REQUIRE(child.waitForPort(std::chrono::seconds(60)) > 0);
-    const bool drained = waitUntil(
+    const bool drained = child.waitUntil(
         [&] { return storeCount(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") == 0; },
-        180);
+        std::chrono::seconds(180));
     INFO("child output:\n" << child.output());
     CHECK(drained);
     CHECK(WIFEXITED(child.terminate()));

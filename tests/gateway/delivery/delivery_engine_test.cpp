@@ -3,7 +3,9 @@
 // slow responses, 422 -> dead letter with the outcome kept, replay/discard,
 // FIFO per patient without head-of-line blocking across patients, collapse of
 // superseded versions, patient-unmatched release, circuit breaker and alert.
-// Time is a ManualClock: the test advances it and wakes the workers.
+// Time is a ManualClock: advancing it wakes the workers and the test's waits.
+// The store is the in-memory one (store_contract_test.cpp holds it to
+// SQLite's semantics).
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -46,7 +48,7 @@ TEST_CASE("503 Retry-After, 429, 500 then success: retried at the right times, l
   const std::int64_t t0 = h.clock().nowMillis();
   REQUIRE(h.ingest(measurement("RETRY-1", 1, "MRN-R1")) == IngestStatus::kAccepted);
 
-  REQUIRE(waitUntil([&] { return h.attempts("RETRY-1").size() == 1; }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.attempts("RETRY-1").size() == 1; }));
   auto a = h.attempts("RETRY-1");
   CHECK(a[0].outcome == AttemptOutcome::kRetry);
   CHECK(a[0].httpStatus == 503);
@@ -54,14 +56,14 @@ TEST_CASE("503 Retry-After, 429, 500 then success: retried at the right times, l
   CHECK(h.is("RETRY-1", OutboxState::kPending));
 
   h.advance(2000);
-  REQUIRE(waitUntil([&] { return h.attempts("RETRY-1").size() == 2; }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.attempts("RETRY-1").size() == 2; }));
   a = h.attempts("RETRY-1");
   CHECK(a[1].httpStatus == 429);
   CHECK(a[1].nextAttemptAtMillis == t0 + 3000);
 
   // The 500 gets the (zero-jitter) backoff: due at once, then the success.
   h.advance(1000);
-  REQUIRE(waitUntil([&] { return h.is("RETRY-1", OutboxState::kDelivered); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.is("RETRY-1", OutboxState::kDelivered); }));
   a = h.attempts("RETRY-1");
   REQUIRE(a.size() == 4);
   CHECK(a[2].outcome == AttemptOutcome::kRetry);
@@ -84,6 +86,7 @@ TEST_CASE("timeouts and resets mid-response are retried - a slow response is wai
   FaultReceiver receiver;
   serveMetadata(receiver);
   EngineHarness h(quickSettings());
+  receiver.notifyOn(&h.changes());
   DestinationProfile p = ehr(receiver);
 
   SECTION("timeout, then reset, then success") {
@@ -92,7 +95,7 @@ TEST_CASE("timeouts and resets mid-response are retried - a slow response is wai
         {Step::stall(), Step::resetMidResponse(), Step::respond(200, kTransactionResponse)});
     h.configure(p);
     REQUIRE(h.ingest(measurement("NET-1", 1, "MRN-N1")) == IngestStatus::kAccepted);
-    REQUIRE(waitUntil([&] { return h.is("NET-1", OutboxState::kDelivered); }));
+    REQUIRE(waitUntil(h.changes(), [&] { return h.is("NET-1", OutboxState::kDelivered); }));
     auto a = h.attempts("NET-1");
     REQUIRE(a.size() == 3);
     CHECK(a[0].outcome == AttemptOutcome::kRetry);
@@ -107,11 +110,11 @@ TEST_CASE("timeouts and resets mid-response are retried - a slow response is wai
     receiver.script({Step::stall(200, kTransactionResponse)});
     h.configure(p);
     REQUIRE(h.ingest(measurement("SLOW-1", 1, "MRN-S1")) == IngestStatus::kAccepted);
-    REQUIRE(waitUntil([&] { return posts(receiver).size() == 1; }));
+    REQUIRE(waitUntil(h.changes(), [&] { return posts(receiver).size() == 1; }));
     CHECK(h.attempts("SLOW-1").empty());  // still waiting for the answer
     CHECK(h.is("SLOW-1", OutboxState::kPending));
     receiver.releaseStalls();
-    REQUIRE(waitUntil([&] { return h.is("SLOW-1", OutboxState::kDelivered); }));
+    REQUIRE(waitUntil(h.changes(), [&] { return h.is("SLOW-1", OutboxState::kDelivered); }));
     CHECK(h.attempts("SLOW-1").size() == 1);
     CHECK(posts(receiver).size() == 1);
   }
@@ -129,7 +132,7 @@ TEST_CASE(
   REQUIRE(h.ingest(measurement("DL-1", 1, "MRN-D")) == IngestStatus::kAccepted);
   REQUIRE(h.ingest(measurement("DL-2", 1, "MRN-D")) == IngestStatus::kAccepted);
 
-  REQUIRE(waitUntil([&] { return h.is("DL-2", OutboxState::kDelivered); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.is("DL-2", OutboxState::kDelivered); }));
   CHECK(h.is("DL-1", OutboxState::kDeadLetter));
   CHECK(carried(receiver, {"DL-1", "DL-2"}) == std::vector<std::string>{"DL-1", "DL-2"});
   auto a = h.attempts("DL-1");
@@ -149,7 +152,7 @@ TEST_CASE(
 
   SECTION("replay delivers it") {
     REQUIRE(h.operations().replay(id, "admin").isOk());
-    REQUIRE(waitUntil([&] { return h.is("DL-1", OutboxState::kDelivered); }));
+    REQUIRE(waitUntil(h.changes(), [&] { return h.is("DL-1", OutboxState::kDelivered); }));
     a = h.attempts("DL-1");
     REQUIRE(a.size() == 2);
     CHECK(a[1].outcome == AttemptOutcome::kDelivered);
@@ -186,7 +189,11 @@ TEST_CASE("a blocked patient does not delay others - order per patient is kept",
     const std::string mrn = id.starts_with("BLOCKA") ? "MRN-A" : "MRN-B";
     REQUIRE(h.ingest(measurement(id, 1, mrn)) == IngestStatus::kAccepted);
   }
-  REQUIRE(waitUntil([&] { return h.is("FREEB-3", OutboxState::kDelivered); }));
+  // B's last record delivered, and A's head answered (its worker may still be
+  // on the wire when B's queue is done).
+  REQUIRE(waitUntil(h.changes(), [&] {
+    return h.is("FREEB-3", OutboxState::kDelivered) && !h.attempts("BLOCKA-1").empty();
+  }));
   CHECK(h.is("FREEB-1", OutboxState::kDelivered));
   CHECK(h.is("FREEB-2", OutboxState::kDelivered));
   CHECK(carried(receiver, {"FREEB-1", "FREEB-2", "FREEB-3"}) ==
@@ -213,7 +220,7 @@ TEST_CASE(
       REQUIRE(h.ingest(measurement("COLLAPSE-1", v, "MRN-C")) == IngestStatus::kAccepted);
     }
     h.startEngine();
-    REQUIRE(waitUntil([&] { return h.is("COLLAPSE-1", OutboxState::kDelivered); }));
+    REQUIRE(waitUntil(h.changes(), [&] { return h.is("COLLAPSE-1", OutboxState::kDelivered); }));
     auto rows = h.rows("COLLAPSE-1");
     REQUIRE(rows.size() == 3);
     CHECK(rows[0].state == OutboxState::kSuperseded);
@@ -231,7 +238,7 @@ TEST_CASE(
     CHECK(h.is("MATCH-1", OutboxState::kPatientUnmatched));
     CHECK_FALSE(h.rows("MATCH-1").back().reason.empty());
     REQUIRE(h.ingest(measurement("MATCH-1", 2, "MRN-M", "RFM-77")) == IngestStatus::kAccepted);
-    REQUIRE(waitUntil([&] { return h.is("MATCH-1", OutboxState::kDelivered); }));
+    REQUIRE(waitUntil(h.changes(), [&] { return h.is("MATCH-1", OutboxState::kDelivered); }));
     auto rows = h.rows("MATCH-1");
     REQUIRE(rows.size() == 2);
     CHECK(rows[0].state == OutboxState::kSuperseded);
@@ -270,7 +277,7 @@ TEST_CASE(
 
   // The breaker trips before the worker's ledger write of that attempt lands:
   // wait for both.
-  REQUIRE(waitUntil([&] {
+  REQUIRE(waitUntil(h.changes(), [&] {
     return h.engine().status()[0].circuit == CircuitState::kOpen && h.attempts("CB-1").size() >= 2;
   }));
   CHECK(h.attempts("CB-1").size() == 2);
@@ -290,7 +297,7 @@ TEST_CASE(
   receiver.setDefault(Step::respond(200, kTransactionResponse));
   h.advance(4000);  // cool-down over: one probe
   // The worker counts the delivery just after the store has it: wait for both.
-  REQUIRE(waitUntil([&] {
+  REQUIRE(waitUntil(h.changes(), [&] {
     return h.is("CB-1", OutboxState::kDelivered) &&
            h.engine().renderMetrics().find(
                "inloop_delivery_delivered_total{destination=\"ehr\"} 1") != std::string::npos;
@@ -335,12 +342,13 @@ TEST_CASE("a refusal learnt while another message was on the wire: that one is s
     return std::nullopt;
   });
   EngineHarness h(quickSettings());
+  receiver.notifyOn(&h.changes());
   h.configure(ehr(receiver));
   REQUIRE(h.ingest(measurement("RACE-A", 1, "MRN-A")) == IngestStatus::kAccepted);
   REQUIRE(h.ingest(measurement("RACE-B", 1, "MRN-B")) == IngestStatus::kAccepted);
-  REQUIRE(waitUntil([&] { return refused.load() >= 2; }));
+  REQUIRE(waitUntil(h.changes(), [&] { return refused.load() >= 2; }));
   receiver.releaseStalls();
-  const bool both = waitUntil([&] {
+  const bool both = waitUntil(h.changes(), [&] {
     return h.is("RACE-A", OutboxState::kDelivered) && h.is("RACE-B", OutboxState::kDelivered);
   });
   for (const ReceivedRequest& r : receiver.requests()) {

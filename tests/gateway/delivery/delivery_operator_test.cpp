@@ -106,7 +106,7 @@ TEST_CASE("operators see, replay and discard dead letters over HTTP and with the
             202);
     REQUIRE(d.request("POST", "/records", kAdminToken, measurement("OPS-2", 1, "MRN-P")).status ==
             202);
-    REQUIRE(waitUntil([&] {
+    REQUIRE(waitUntil(d.changes(), [&] {
       return stateOf(d, "OPS-1") == "dead-letter" && stateOf(d, "OPS-2") == "dead-letter";
     }));
 
@@ -137,7 +137,7 @@ TEST_CASE("operators see, replay and discard dead letters over HTTP and with the
     receiver.setDefault(Step::respond(
         200, R"({"resourceType":"Bundle","type":"transaction-response","entry":[]})"));
     CHECK(d.request("POST", "/deadletters/" + id1 + "/replay", kAdminToken).status == 200);
-    REQUIRE(waitUntil([&] { return stateOf(d, "OPS-1") == "delivered"; }));
+    REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "OPS-1") == "delivered"; }));
     CHECK(d.request("POST", "/deadletters/" + id1 + "/discard", kAdminToken).status == 409);
 
     const Json ledger = d.request("GET", "/deliveries?recordId=OPS-1", kReadToken).json();
@@ -205,7 +205,7 @@ TEST_CASE("POST /admin/reload picks up a new destinations file - a bad one chang
   // Version 2 is routed now (and supersedes the unroutable marker).
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RL-1", 2, "MRN-RL")).status ==
           202);
-  REQUIRE(waitUntil([&] { return stateOf(d, "RL-1") == "delivered"; }));
+  REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "RL-1") == "delivered"; }));
 
   inloop::server_testing::writeFile(destinations, R"({"destinations": [{"id": "x"}]})");
   CHECK(d.request("POST", "/admin/reload", kAdminToken).status == 422);
@@ -235,7 +235,7 @@ TEST_CASE(
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("NS-1", 1, "MRN-NS")).status ==
           202);
-  REQUIRE(waitUntil([&] { return stateOf(d, "NS-1") == "not-sent"; }));
+  REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "NS-1") == "not-sent"; }));
   CHECK(receiver.requestCount() == 0);
 
   const Json dest = d.request("GET", "/destinations", kReadToken).json();
@@ -276,7 +276,7 @@ TEST_CASE(
                             .json();
   CHECK(textOf(replayed, "replayed") == "1");
   CHECK(textOf(entry, "messageId") != "");
-  REQUIRE(waitUntil([&] { return stateOf(d, "NS-1") == "delivered"; }));
+  REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "NS-1") == "delivered"; }));
   CHECK(receiver.requestCount() == 1);
 }
 
@@ -291,7 +291,7 @@ TEST_CASE("the ledger keeps the receiver's answer and, for a dead letter, what w
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("LG-1", 1, "MRN-LG")).status ==
           202);
-  const bool dead = waitUntil([&] { return stateOf(d, "LG-1") == "dead-letter"; });
+  const bool dead = waitUntil(d.changes(), [&] { return stateOf(d, "LG-1") == "dead-letter"; });
   INFO(d.request("GET", "/deliveries?recordId=LG-1", kReadToken).body);
   REQUIRE(dead);
   const Json list = d.request("GET", "/deadletters", kReadToken).json();
@@ -328,7 +328,7 @@ TEST_CASE("reprocess: a record translated again with the current tables replaces
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RP-1", 1, "MRN-RP")).status ==
           202);
-  REQUIRE(waitUntil([&] { return stateOf(d, "RP-1") == "dead-letter"; }));
+  REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "RP-1") == "dead-letter"; }));
 
   // The admin fixes the table the receiver objected to, reloads, reprocesses.
   const auto measures = d.mappingsDir() / "measures.json";
@@ -348,7 +348,7 @@ TEST_CASE("reprocess: a record translated again with the current tables replaces
   CHECK(textOf(answer, "version") == "1");
   REQUIRE(answer.find("destinations") != nullptr);
   CHECK(answer.find("destinations")->items().size() == 1);
-  REQUIRE(waitUntil([&] { return stateOf(d, "RP-1") == "delivered"; }));
+  REQUIRE(waitUntil(d.changes(), [&] { return stateOf(d, "RP-1") == "delivered"; }));
 
   const Json view = d.request("GET", "/records/RP-1", kReadToken).json();
   CHECK(inloop::fhir::writeJson(*view.find("translation")).find("0-10 NRS (fixed)") !=

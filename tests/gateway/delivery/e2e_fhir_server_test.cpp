@@ -65,6 +65,7 @@ TEST_CASE(
     CHECK(daemon.request("POST", "/records", kAdminToken, json).status == 202);
   }
   const bool delivered = waitUntil(
+      daemon.changes(),
       [&] {
         for (const std::string& id : ids) {
           if (!allDelivered(daemon, id)) return false;
@@ -156,7 +157,8 @@ TEST_CASE(
   const std::string v2 = withMember(exampleRecord("measurement-pain-nrs.json"), "version",
                                     Json::number(std::int64_t{2}));
   CHECK(daemon.request("POST", "/records", kAdminToken, v2).status == 202);
-  CHECK(waitUntil([&] { return allDelivered(daemon, "M-2026-118834"); }, 60));
+  CHECK(waitUntil(
+      daemon.changes(), [&] { return allDelivered(daemon, "M-2026-118834"); }, 60));
   obs = server.get(
       "Observation?identifier=https://paincenter.example.org/fhir/sid/record%7CM-2026-118834");
   CHECK(entries(obs).size() == 1);
@@ -183,7 +185,8 @@ TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallb
             .request("POST", "/records", kAdminToken,
                      exampleRecord("care-plan-functional-restoration.json"))
             .status == 202);
-  const bool delivered = waitUntil([&] { return allDelivered(daemon, "CP-2026-0412"); }, 60);
+  const bool delivered = waitUntil(
+      daemon.changes(), [&] { return allDelivered(daemon, "CP-2026-0412"); }, 60);
   INFO(daemon.request("GET", "/deliveries?recordId=CP-2026-0412", kAdminToken).body);
   REQUIRE(delivered);
 

@@ -10,8 +10,10 @@
 //   - a 429 storm with Retry-After: honoured, nothing dead-lettered;
 //   - a slow receiver dripping its response: cut by the client timeout,
 //     retried, delivered.
-// Time only moves when the test advances the ManualClock; waits are bounded
-// polls on the store.
+// Time only moves when the test advances the ManualClock; waits re-check the
+// store after each change event (attempt finished, clock moved, request
+// received). The harness runs on the in-memory store: none of this is about
+// SQLite.
 
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
@@ -136,7 +138,8 @@ TEST_CASE(
     p.tls.caFile = c.caFile;
     h.configure(p);
     REQUIRE(h.ingest(measurement("NET-FAIL-1", 1, "MRN-NF")) == IngestStatus::kAccepted);
-    REQUIRE(waitUntil([&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
+    REQUIRE(waitUntil(h.changes(),
+                      [&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
     // Retried until the breaker opened (a failed capability read may count too).
     const auto attempts = h.attempts("NET-FAIL-1");
     REQUIRE(attempts.size() >= 2);
@@ -165,12 +168,13 @@ TEST_CASE("a receiver down for ten minutes, then back on the same port: all deli
   EngineHarness h(faultSettings(3));
   h.configure(ehrAt("http://127.0.0.1:" + std::to_string(port) + "/fhir"));
   const std::vector<std::string> ids = ingestInterleaved(h, "DOWN", 3);
-  REQUIRE(waitUntil([&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
+  REQUIRE(waitUntil(h.changes(),
+                    [&] { return h.engine().status()[0].circuit == CircuitState::kOpen; }));
   // Ten minutes down: a probe after each one-minute cool-down, each refused.
   for (int minute = 1; minute <= 10; ++minute) {
     const std::size_t before = h.attempts("DOWN-A-1").size() + h.attempts("DOWN-B-1").size();
     h.advance(60000);
-    REQUIRE(waitUntil([&] {
+    REQUIRE(waitUntil(h.changes(), [&] {
       return h.attempts("DOWN-A-1").size() + h.attempts("DOWN-B-1").size() > before &&
              h.engine().status()[0].circuit == CircuitState::kOpen;
     }));
@@ -185,7 +189,7 @@ TEST_CASE("a receiver down for ten minutes, then back on the same port: all deli
   FaultReceiver receiver({}, port);
   serveMetadata(receiver);
   h.advance(60000);
-  REQUIRE(waitUntil([&] { return allDelivered(h, ids); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return allDelivered(h, ids); }));
   CHECK(h.engine().status()[0].circuit == CircuitState::kClosed);
   CHECK(posts(receiver).size() == ids.size());
   checkOrderPerPatient(receiver, ids);
@@ -209,7 +213,7 @@ TEST_CASE("a flapping receiver: every record delivered, each 503 retried, order 
   EngineHarness h(faultSettings(1000));
   h.configure(ehr(receiver));
   const std::vector<std::string> ids = ingestInterleaved(h, "FLAP", 4);
-  REQUIRE(waitUntil([&] { return allDelivered(h, ids); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return allDelivered(h, ids); }));
   std::size_t retries = 0;
   for (const std::string& id : ids) {
     const auto attempts = h.attempts(id);
@@ -233,13 +237,24 @@ TEST_CASE("a 429 storm with Retry-After is waited out: nothing dead-lettered, no
   std::vector<Step> storm(kStorm, Step::retryAfter(429, "5"));
   receiver.script(storm);
   EngineHarness h(faultSettings(1000));
+  receiver.notifyOn(&h.changes());
   h.configure(ehr(receiver));
   const std::vector<std::string> ids = ingestInterleaved(h, "STORM", 3);
+  // Every request the receiver answered has its ledger row: no attempt is in
+  // flight, so each retry time was taken from the clock before it moves on.
+  const auto settled = [&] {
+    std::size_t attempts = 0;
+    for (const std::string& id : ids) attempts += h.attempts(id).size();
+    return attempts == posts(receiver).size();
+  };
   for (int step = 0; step < 200 && !allDelivered(h, ids); ++step) {
-    const std::size_t seen = receiver.requestCount();
+    const std::size_t seen = posts(receiver).size();
     h.advance(5000);
-    // Each advance lets the due heads go once; wait for them (or for the end).
-    (void)waitUntil([&] { return receiver.requestCount() > seen || allDelivered(h, ids); }, 5);
+    // Each advance lets the due heads go once; wait for them to be answered
+    // and recorded (or for the end).
+    REQUIRE(waitUntil(h.changes(), [&] {
+      return (posts(receiver).size() > seen && settled()) || allDelivered(h, ids);
+    }));
   }
   REQUIRE(allDelivered(h, ids));
   CHECK(posts(receiver).size() == kStorm + ids.size());
@@ -266,7 +281,7 @@ TEST_CASE("a receiver dripping its answer byte by byte is cut by the client time
   p.timeouts.requestMs = 400;
   h.configure(p);
   REQUIRE(h.ingest(measurement("DRIP-1", 1, "MRN-DRIP")) == IngestStatus::kAccepted);
-  REQUIRE(waitUntil([&] { return h.is("DRIP-1", OutboxState::kDelivered); }));
+  REQUIRE(waitUntil(h.changes(), [&] { return h.is("DRIP-1", OutboxState::kDelivered); }));
   receiver.releaseStalls();
   const auto attempts = h.attempts("DRIP-1");
   REQUIRE(attempts.size() == 2);

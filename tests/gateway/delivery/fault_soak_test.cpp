@@ -47,7 +47,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using inloop::delivery_testing::measurement;
-using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::testing::ServeChild;
 using inloop::testing::storeCount;
@@ -328,9 +327,9 @@ TEST_CASE("soak: mixed ingest and delivery with periodic receiver faults", "[.][
   for (std::thread& c : clients) c.join();
   ::kill(server.pid(), SIGCONT);
   const auto drainStart = Clock::now();
-  const bool drained = waitUntil(
+  const bool drained = child.waitUntil(
       [&] { return storeCount(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") == 0; },
-      600);
+      std::chrono::seconds(600));
   const double drainSeconds = std::chrono::duration<double>(Clock::now() - drainStart).count();
   const int stopStatus = child.terminate();
   const std::string integrity = storeQuery(db, "PRAGMA integrity_check");

@@ -96,7 +96,8 @@ TEST_CASE("ndjson-dir: delivered once the file is published, not when the line i
 
     // "quick" publishes its file within its age limit: delivered, and the
     // ledger names the published file.
-    REQUIRE(waitUntil([&] { return stateAt(daemon, id, "quick") == "delivered"; }, 30));
+    REQUIRE(waitUntil(
+        daemon.changes(), [&] { return stateAt(daemon, id, "quick") == "delivered"; }, 30));
     const std::vector<fs::path> published = publishedFiles(quick);
     REQUIRE(published.size() == 1);
     CHECK(linesNaming(quick, id) > 0);
@@ -115,7 +116,8 @@ TEST_CASE("ndjson-dir: delivered once the file is published, not when the line i
 
     // "held" keeps its working file for an hour: written, NOT delivered, and
     // GET /destinations says a message awaits publication.
-    REQUIRE(waitUntil([&] { return stateAt(daemon, id, "held") == "written"; }, 30));
+    REQUIRE(waitUntil(
+        daemon.changes(), [&] { return stateAt(daemon, id, "held") == "written"; }, 30));
     CHECK_FALSE(allDelivered(daemon, id));
     CHECK(publishedFiles(held).empty());
     const Json view = destinationNamed(daemon, "held");
@@ -160,7 +162,7 @@ TEST_CASE("ndjson-dir: lines written before a SIGKILL are published and delivere
       REQUIRE(inloop::testing::postRecord(session, json, token) == 202);
     }
     // Written (the shipped rotation publishes after a minute), not delivered.
-    REQUIRE(waitUntil([&] { return count("written") == 2; }, 60));
+    REQUIRE(child.waitUntil([&] { return count("written") == 2; }, std::chrono::seconds(60)));
     CHECK(count("delivered") == 0);
     child.kill9();
   }
@@ -171,7 +173,7 @@ TEST_CASE("ndjson-dir: lines written before a SIGKILL are published and delivere
     REQUIRE(child.waitForPort(std::chrono::seconds(60)) > 0);
     // The working file left behind is published at start-up, and its
     // messages are delivered then: nothing written remains, nothing sent twice.
-    REQUIRE(waitUntil([&] { return count("delivered") == 2; }, 60));
+    REQUIRE(child.waitUntil([&] { return count("delivered") == 2; }, std::chrono::seconds(60)));
     CHECK(count("written") == 0);
     CHECK(publishedFiles(outbox).size() == 1);
     for (const std::string& id : ids) {

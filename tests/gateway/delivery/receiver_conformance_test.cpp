@@ -89,6 +89,7 @@ Json deliverExamples(const std::vector<std::string>& serverArgs,
     REQUIRE(daemon.request("POST", "/records", kAdminToken, json).status == 202);
   }
   const bool delivered = waitUntil(
+      daemon.changes(),
       [&] {
         for (const std::string& id : ids) {
           if (!allDelivered(daemon, id)) return false;
@@ -235,7 +236,8 @@ TEST_CASE("conformance: reference matching resolves the practice's patient id by
   REQUIRE(daemon.startError().empty());
   const std::string known = exampleRecord("measurement-pain-nrs.json");
   REQUIRE(daemon.request("POST", "/records", kAdminToken, known).status == 202);
-  REQUIRE(waitUntil([&] { return allDelivered(daemon, "M-2026-118834"); }, 60));
+  REQUIRE(waitUntil(
+      daemon.changes(), [&] { return allDelivered(daemon, "M-2026-118834"); }, 60));
   Json obs = server.get(
       "Observation?identifier=https://paincenter.example.org/fhir/sid/record%7CM-2026-118834",
       &status);
@@ -251,7 +253,7 @@ TEST_CASE("conformance: reference matching resolves the practice's patient id by
   other.find("patient")->set("mrn", Json::string("PC-000001"));
   const std::string unknown = inloop::fhir::writeJson(other);
   REQUIRE(daemon.request("POST", "/records", kAdminToken, unknown).status == 202);
-  REQUIRE(waitUntil([&] {
+  REQUIRE(waitUntil(daemon.changes(), [&] {
     const Json ledger =
         daemon.request("GET", "/deliveries?recordId=M-UNKNOWN-1", kAdminToken).json();
     const Json& rows = memberOr(ledger, "deliveries");

@@ -67,7 +67,8 @@ struct DeliveredDuloxetine {
                 .request("POST", "/records", kAdminToken,
                          exampleRecord("medication-start-duloxetine.json"))
                 .status == 202);
-    const bool done = waitUntil([&] { return allDelivered(daemon, "RX-2026-5521"); }, 60);
+    const bool done = waitUntil(
+        daemon.changes(), [&] { return allDelivered(daemon, "RX-2026-5521"); }, 60);
     INFO(daemon.request("GET", "/deliveries?recordId=RX-2026-5521", kAdminToken).body);
     REQUIRE(done);
   }
@@ -221,7 +222,8 @@ TEST_CASE("safety scenarios reach a real FHIR server: baselines and growing comb
       INFO(reply.body);
       REQUIRE(reply.status == 202);
     }
-    const bool done = waitUntil([&] { return allDelivered(daemon, s.recordId); }, 60);
+    const bool done = waitUntil(
+        daemon.changes(), [&] { return allDelivered(daemon, s.recordId); }, 60);
     REQUIRE(done);
     // The server's Communications about this version of the record.
     int status = 0;
@@ -311,6 +313,7 @@ TEST_CASE(
         REQUIRE(daemon.request("POST", "/records", kAdminToken, exampleRecord(name)).status == 202);
       }
       const bool done = waitUntil(
+          daemon.changes(),
           [&] {
             return allDelivered(daemon, "RX-2026-5521") && allDelivered(daemon, "CP-2026-0412");
           },

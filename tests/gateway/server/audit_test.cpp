@@ -153,12 +153,15 @@ TEST_CASE("the delivery engine's delivery to a FHIR server is disclosed with the
           "[gateway][audit]") {
   inloop::testing::FaultReceiver receiver;
   inloop::delivery_testing::serveMetadata(receiver);
-  inloop::delivery_testing::EngineHarness h(inloop::delivery_testing::quickSettings());
+  // SQLite: the disclosure row is written by the product's store, in the
+  // transaction that makes the message delivered.
+  inloop::delivery_testing::EngineHarness h(inloop::delivery_testing::quickSettings(),
+                                            inloop::delivery_testing::HarnessStore::kSqlite);
   h.configure(inloop::delivery_testing::ehr(receiver));
   REQUIRE(h.ingest(inloop::delivery_testing::measurement("DISC-1", 1, "MRN-DISC")) ==
           inloop::gateway::IngestStatus::kAccepted);
-  REQUIRE(
-      inloop::delivery_testing::waitUntil([&] { return h.is("DISC-1", OutboxState::kDelivered); }));
+  REQUIRE(inloop::delivery_testing::waitUntil(
+      h.changes(), [&] { return h.is("DISC-1", OutboxState::kDelivered); }));
   std::vector<AuditEntry> rows = disclosuresOf(h.store(), "MRN-DISC");
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].recordId == "DISC-1");

@@ -452,7 +452,7 @@ void checkRefusedAtAccept(DaemonFixture& f, int idle, int retryAfter) {
     CHECK(closedByServer(next, 10000));
   }
   CHECK(inloop::delivery_testing::waitUntil(
-      [&] { return f.request("GET", "/healthz").status == 200; }));
+      f.changes(), [&] { return f.request("GET", "/healthz").status == 200; }));
 }
 
 TEST_CASE("connections beyond the per-client cap are answered 503 at once", "[gateway][hostile]") {
@@ -498,7 +498,7 @@ TEST_CASE("batches beyond maxConcurrentBatches are answered 503 before their bod
   Poco::Net::StreamSocket held(Poco::Net::SocketAddress("127.0.0.1", f.port()));
   inloop::hostile_testing::sendAll(held, head + line.substr(0, line.size() / 2));
   REQUIRE(inloop::delivery_testing::waitUntil(
-      [&] { return metricValue(f, "inloop_http_batches_in_flight") == 1; }));
+      f.changes(), [&] { return metricValue(f, "inloop_http_batches_in_flight") == 1; }));
   {
     // Another batch: 503 at once; its body is never parsed as a request.
     Poco::Net::StreamSocket second(Poco::Net::SocketAddress("127.0.0.1", f.port()));

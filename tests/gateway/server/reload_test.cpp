@@ -9,8 +9,8 @@
 #include <string>
 
 #include "gateway/config/daemon_config.h"
-#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/delivery_support.h"
+#include "tests/gateway/support/fault_receiver.h"
 #include "tests/gateway/support/server_fixture.h"
 
 using inloop::delivery_testing::measurement;
@@ -96,8 +96,9 @@ TEST_CASE(
   REQUIRE(reload.status == 200);
   CHECK(textOf(reload.json(), "routedUnroutable") == "2");
   CHECK(textOf(reload.json(), "stillUnroutable") == "1");
-  REQUIRE(waitUntil(
-      [&] { return stateOf(d, "UR-1") == "delivered" && stateOf(d, "UR-2") == "delivered"; }));
+  REQUIRE(waitUntil(d.changes(), [&] {
+    return stateOf(d, "UR-1") == "delivered" && stateOf(d, "UR-2") == "delivered";
+  }));
   CHECK(stateOf(d, "UR-3") == "unroutable");
   // Delivered at the version that was stored, once each.
   const Json ledger = d.request("GET", "/deliveries?recordId=UR-2", kReadToken).json();

@@ -558,7 +558,7 @@ TEST_CASE("ndjson-dir delivery files are 0600 whatever the umask, 0640 when conf
                 .status == 202);
     const std::filesystem::path dir = c.fileMode == nullptr ? out.path() : out.path() / "files";
     std::vector<std::filesystem::path> files;
-    REQUIRE(inloop::delivery_testing::waitUntil([&] {
+    REQUIRE(inloop::delivery_testing::waitUntil(f.changes(), [&] {
       files.clear();
       std::error_code ec;
       for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
@@ -714,6 +714,7 @@ TEST_CASE(
     return state != nullptr ? state->text() : std::string();
   };
   REQUIRE(inloop::delivery_testing::waitUntil(
+      f.changes(),
       [&] {
         for (const std::string& id : recordIds) {
           const std::string state = stateOf(id);
@@ -743,7 +744,7 @@ TEST_CASE(
   writeFile(inbox / "bad-lines.ndjson.tmp", badLines);
   std::filesystem::rename(inbox / "bad-lines.ndjson.tmp", inbox / "bad-lines.ndjson");
   const std::filesystem::path rejected = inbox / "rejected";
-  REQUIRE(inloop::delivery_testing::waitUntil([&] {
+  REQUIRE(inloop::delivery_testing::waitUntil(f.changes(), [&] {
     return std::filesystem::exists(rejected / "bad-record.json.errors.json") &&
            std::filesystem::exists(rejected / "bad-lines.ndjson.errors.json");
   }));

@@ -3,12 +3,14 @@
 // configuration (to files under var/outbox/), and SIGTERM makes it drain and exit 0;
 // SIGHUP reloads the configuration and routes records left unroutable.
 #include <Poco/Net/HTTPClientSession.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/gateway/support/delivery_support.h"
 #include "tests/gateway/support/serve_child.h"
 #include "tests/gateway/support/server_fixture.h"
 
@@ -35,6 +36,31 @@ std::string readLine(int fd) {
   char c = 0;
   while (read(fd, &c, 1) == 1 && c != '\n') line += c;
   return line;
+}
+
+// Reads the child's log from `fd` into *log until a line holding `needle`
+// (true); false at the end of the output or once `limit` has passed.
+bool readUntilLine(int fd, const std::string& needle, std::chrono::seconds limit,
+                   std::string* log) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string line;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    char c = 0;
+    if (read(fd, &c, 1) != 1) return false;
+    log->push_back(c);
+    if (c != '\n') {
+      line.push_back(c);
+      continue;
+    }
+    if (line.find(needle) != std::string::npos) return true;
+    line.clear();
+  }
 }
 
 }  // namespace
@@ -93,12 +119,15 @@ TEST_CASE(
 
   // The shipped destinations deliver every practice to ../var/outbox (relative
   // to the config folder): the record's Observation lands there as NDJSON.
+  // The engine logs the attempt once the lines are in the working file.
   const std::filesystem::path active = tmp.path() / "var/outbox/.inloop-local-files.ndjson.tmp";
-  CHECK(inloop::delivery_testing::waitUntil([&] {
+  std::string rest;
+  CHECK(readUntilLine(out[0], "\"event\":\"delivery-written\"", std::chrono::seconds(60), &rest));
+  {
     std::ifstream in(active);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return text.find("\"resourceType\":\"Observation\"") != std::string::npos;
-  }));
+    CHECK(text.find("\"resourceType\":\"Observation\"") != std::string::npos);
+  }
 
   REQUIRE(kill(pid, SIGTERM) == 0);
   int status = 0;
@@ -107,7 +136,6 @@ TEST_CASE(
   CHECK(WEXITSTATUS(status) == 0);
 
   // The rest of the log: the request and a clean stop, never patient data.
-  std::string rest;
   char buf[4096];
   for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) rest.append(buf, std::size_t(n));
   close(out[0]);
@@ -155,10 +183,12 @@ TEST_CASE("SIGHUP reloads the destinations and delivers the records that were un
   REQUIRE(::kill(child.pid(), SIGHUP) == 0);
   CHECK(child.waitForOutput("\"event\":\"unroutable-routed\"", 1, std::chrono::seconds(60)));
   const std::filesystem::path active = tmp.path() / "var/outbox/.inloop-local-files.ndjson.tmp";
-  CHECK(inloop::delivery_testing::waitUntil([&] {
-    std::ifstream in(active);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return text.find("\"resourceType\":\"Observation\"") != std::string::npos;
-  }));
+  CHECK(child.waitUntil(
+      [&] {
+        std::ifstream in(active);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return text.find("\"resourceType\":\"Observation\"") != std::string::npos;
+      },
+      std::chrono::seconds(60)));
   CHECK(child.terminate() == 0);
 }

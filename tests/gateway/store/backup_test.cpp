@@ -50,6 +50,7 @@ TEST_CASE("backup: an online copy during ingest holds every record acknowledged 
 
   std::mutex mutex;
   std::vector<std::string> acked;
+  inloop::gateway::ChangeSignal ackedMore;  // notified by the clients after each ack
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
@@ -57,15 +58,18 @@ TEST_CASE("backup: an online copy during ingest holds every record acknowledged 
       for (int i = 0; !stop; ++i) {
         const std::string id = "BK-" + std::to_string(t) + "-" + std::to_string(i);
         if (daemon.request("POST", "/records", kAdminToken, recordWithId(base, id)).status == 202) {
-          std::lock_guard<std::mutex> lock(mutex);
-          acked.push_back(id);
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            acked.push_back(id);
+          }
+          ackedMore.notifyAll();
         }
       }
     });
   }
   // Ingest is running: wait for some records, then note what was acknowledged
   // before the backup begins.
-  REQUIRE(waitUntil([&] {
+  REQUIRE(waitUntil(ackedMore, [&] {
     std::lock_guard<std::mutex> lock(mutex);
     return acked.size() >= 200;
   }));

@@ -352,6 +352,7 @@ TEST_CASE("keygen, check-config and rekey, with the daemon serving an encrypted 
   REQUIRE(daemon.request("POST", "/records", kAdminToken, inloop::fhir::writeJson(record)).status ==
           202);
   REQUIRE(inloop::delivery_testing::waitUntil(
+      daemon.changes(),
       [&] { return inloop::delivery_testing::stateAt(daemon, "ENC-1", "files") == "delivered"; },
       30));
   auto read = daemon.request("GET", "/records/ENC-1", kAdminToken);

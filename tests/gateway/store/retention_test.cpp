@@ -79,7 +79,8 @@ TEST_CASE("retention: purge --apply leaves the purged patient's name in no file 
   kept.find("pcp")->set("practiceId", Json::string("held-practice"));
   REQUIRE(daemon.request("POST", "/records", kAdminToken, inloop::fhir::writeJson(kept)).status ==
           202);
-  REQUIRE(waitUntil([&] { return stateAt(daemon, "RT-GONE-1", "files") == "delivered"; }, 30));
+  REQUIRE(waitUntil(
+      daemon.changes(), [&] { return stateAt(daemon, "RT-GONE-1", "files") == "delivered"; }, 30));
   REQUIRE(fs::exists(dataDir / "inbox" / "processed" / "gone.json"));
   CHECK(stateAt(daemon, "RT-KEPT-1", "paused") == "pending");
 

@@ -1,27 +1,28 @@
 #pragma once
 
 // Shared by the delivery tests: records made from the shipped example, a
-// store + pipeline + engine harness on a ManualClock, and waiting on a
-// condition with a deadline (no fixed sleeps as synchronisation: the wait
-// ends as soon as the condition holds).
+// store (in memory unless asked for SQLite) + pipeline + engine harness on a
+// ManualClock, and waiting on a condition re-checked at each change event (no
+// fixed sleeps, no polling: the wait ends as soon as the condition holds
+// after a change).
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fhir/json.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/base/clock.h"
 #include "gateway/config/tables_dir.h"
 #include "gateway/delivery/engine.h"
 #include "gateway/delivery/operations.h"
 #include "gateway/ingest/ingest_pipeline.h"
 #include "gateway/server/daemon.h"
+#include "gateway/store/memory_store.h"
 #include "gateway/store/sqlite_store.h"
 #include "gateway/store/store.h"
 #include "mappings/shaping/destination.h"
@@ -78,25 +79,33 @@ inline std::string stateAt(server_testing::DaemonFixture& d, const std::string& 
   return {};
 }
 
-// Polls `condition` until it holds or `seconds` pass; returns its last value.
-inline bool waitUntil(const std::function<bool()>& condition, int seconds = 20) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  std::mutex m;
-  std::condition_variable cv;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return condition();
-    std::unique_lock<std::mutex> lock(m);
-    cv.wait_for(lock, std::chrono::milliseconds(5));
-  }
-  return true;
+// Waits until `condition` holds: it is checked now and again each time
+// `changes` is notified (the product's change events: an attempt finished, a
+// record accepted, an operator action, the ManualClock moved, ...), never on
+// a timer. `seconds` only bounds a broken test. Returns its last value.
+inline bool waitUntil(gateway::ChangeSignal& changes, const std::function<bool()>& condition,
+                      int seconds = 20) {
+  return changes.waitFor(condition,
+                         std::chrono::steady_clock::now() + std::chrono::seconds(seconds));
 }
+
+// The store an EngineHarness runs on: the in-memory store (the default: the
+// engine's behaviour does not depend on SQLite, and the store contract test
+// proves both stores alike), or SQLite where a test is about what the product
+// writes to its file.
+enum class HarnessStore { kMemory, kSqlite };
 
 class EngineHarness {
  public:
-  explicit EngineHarness(gateway::DeliverySettings settings = {}) {
-    gateway::SqliteStoreOptions options;
-    store_ = std::move(
-        gateway::openSqliteStore((tmp_.path() / "inloop.db").string(), options, clock_).value());
+  explicit EngineHarness(gateway::DeliverySettings settings = {},
+                         HarnessStore kind = HarnessStore::kMemory) {
+    if (kind == HarnessStore::kSqlite) {
+      store_ = std::move(gateway::openSqliteStore((tmp_.path() / "inloop.db").string(),
+                                                  gateway::SqliteStoreOptions{}, clock_)
+                             .value());
+    } else {
+      store_ = gateway::openMemoryStore(clock_);
+    }
     gateway::MappingTablesRead read = gateway::readMappingTablesDir(
         (std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings").string());
     tables_.replace(read.tables);
@@ -106,12 +115,19 @@ class EngineHarness {
     deps.tables = &tables_;
     deps.channels = gateway::defaultChannelFactory(clock_, nullptr);
     deps.random = [] { return 0.0; };  // no jitter: retry times are exact
+    deps.changes = &changes_;
     engine_ = std::make_unique<gateway::DeliveryEngine>(settings, std::move(deps));
     gateway::DeliveryEngine* engine = engine_.get();
     router_.setOnAccepted([engine] { engine->notify(); });
+    // Moving time wakes the workers (a retry or cool-down fell due) and the
+    // test's waits.
+    clock_.onChange([this] {
+      engine_->notify();
+      changes_.notifyAll();
+    });
     pipeline_ = std::make_unique<gateway::IngestPipeline>(*store_, tables_, gateway::IngestLimits{},
-                                                          nullptr, &router_);
-    operations_ = std::make_unique<gateway::DeliveryOperations>(*store_, engine_.get());
+                                                          nullptr, &router_, &changes_);
+    operations_ = std::make_unique<gateway::DeliveryOperations>(*store_, engine_.get(), &changes_);
   }
   ~EngineHarness() { engine_->stop(); }
 
@@ -146,19 +162,19 @@ class EngineHarness {
   }
   bool is(const std::string& recordId, gateway::OutboxState s) { return state(recordId) == s; }
 
-  // Advances the manual clock and wakes the workers.
-  void advance(std::int64_t millis) {
-    clock_.advance(millis);
-    engine_->notify();
-  }
+  // Advances the manual clock (which wakes the workers and the waits).
+  void advance(std::int64_t millis) { clock_.advance(millis); }
 
   gateway::ManualClock& clock() { return clock_; }
+  // Notified by the engine, the pipeline, the operations and the clock.
+  gateway::ChangeSignal& changes() { return changes_; }
   gateway::Store& store() { return *store_; }
   gateway::DeliveryEngine& engine() { return *engine_; }
   gateway::DeliveryOperations& operations() { return *operations_; }
 
  private:
   server_testing::TempDir tmp_;
+  gateway::ChangeSignal changes_;
   gateway::ManualClock clock_;
   std::unique_ptr<gateway::Store> store_;
   gateway::MappingTablesHolder tables_;

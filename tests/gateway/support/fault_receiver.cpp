@@ -247,15 +247,25 @@ void FaultReceiver::waitForRelease() {
   released_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return released_; });
 }
 
+void FaultReceiver::notifyOn(gateway::ChangeSignal* changes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  changes_ = changes;
+}
+
 Step FaultReceiver::next(const ReceivedRequest& request) {
   Handler handler;
+  gateway::ChangeSignal* changes = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     requests_.push_back(request);
     handler = handler_;
+    changes = changes_;
   }
+  if (changes != nullptr) changes->notifyAll();
   if (handler) {
-    if (auto step = handler(request)) return *step;
+    std::optional<Step> step = handler(request);
+    if (changes != nullptr) changes->notifyAll();
+    if (step) return *step;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (script_.empty()) return default_;

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/base/change_signal.h"
 #include "gateway/transport/http_client.h"
 
 namespace inloop::testing {
@@ -108,6 +109,10 @@ class FaultReceiver {
 
   std::vector<ReceivedRequest> requests() const;
   std::size_t requestCount() const;
+  // From now on notifies `changes` (may be null: nobody) after each request
+  // was recorded and after the handler (setHandler) has run for it, so a test
+  // can wait on what the receiver saw. It must outlive the receiver's use.
+  void notifyOn(gateway::ChangeSignal* changes);
 
   // Internal: called by the request handler.
   Step next(const ReceivedRequest& request);
@@ -127,6 +132,7 @@ class FaultReceiver {
   std::deque<Step> script_;
   Step default_;
   Handler handler_;
+  gateway::ChangeSignal* changes_ = nullptr;
   std::vector<ReceivedRequest> requests_;
 };
 

@@ -94,6 +94,26 @@ bool ServeChild::waitForOutput(const std::string& needle, int count,
   }) && !eof_;
 }
 
+bool ServeChild::waitUntil(const std::function<bool()>& condition, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seen = lines_;
+    }
+    if (condition()) return true;
+    std::unique_lock<std::mutex> lock(mutex_);
+    const bool more =
+        cv_.wait_until(lock, deadline, [&] { return lines_ != seen || eof_; }) && lines_ != seen;
+    if (!more) {
+      // The deadline passed or the child is gone: nothing will change now.
+      lock.unlock();
+      return condition();
+    }
+  }
+}
+
 std::string ServeChild::output() {
   std::lock_guard<std::mutex> lock(mutex_);
   return output_;
@@ -130,6 +150,7 @@ void ServeChild::drain(int fd) {
     if (line.empty() || line.back() != '\n') continue;
     std::lock_guard<std::mutex> lock(mutex_);
     if (output_.size() < (64u << 10)) output_ += line;
+    ++lines_;
     cv_.notify_all();
     if (port_ == 0) {
       fhir::Result<fhir::Json> j = fhir::parseJson(line);

@@ -58,6 +58,11 @@ class ServeChild {
   // True once `needle` occurs `count` times in the output (deadline bounded);
   // false when the child's output ended or the deadline passed first.
   bool waitForOutput(const std::string& needle, int count, std::chrono::seconds deadline);
+  // Checks `condition` now and again each time the child writes a log line
+  // (the child logs every delivery attempt, publication, inbox file and
+  // request at info level: the event the condition follows from), until it
+  // holds, the child's output ends or `deadline` passes. Returns its last value.
+  bool waitUntil(const std::function<bool()>& condition, std::chrono::seconds deadline);
   // The first 64 KiB of the child's output.
   std::string output();
   // SIGKILL / SIGTERM, then wait for it. Returns the wait status.
@@ -75,6 +80,7 @@ class ServeChild {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::string output_;
+  std::uint64_t lines_ = 0;  // lines read so far (also past the 64 KiB kept)
   int port_ = 0;
   bool eof_ = false;
 };

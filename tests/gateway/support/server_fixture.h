@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fhir/json.h"
+#include "gateway/base/change_signal.h"
 #include "gateway/config/daemon_config.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/daemon.h"
@@ -158,6 +159,9 @@ class DaemonFixture {
   }
 
   gateway::Daemon* daemon() { return daemon_.get(); }
+  // The daemon's change events (Daemon::changes); when it did not start, a
+  // signal nobody notifies.
+  gateway::ChangeSignal& changes() { return daemon_ ? daemon_->changes() : notStarted_; }
   const std::string& startError() const { return startError_; }
   std::uint16_t port() const { return daemon_ ? daemon_->port() : 0; }
   const std::filesystem::path& mappingsDir() const { return mappingsDir_; }
@@ -181,6 +185,7 @@ class DaemonFixture {
   gateway::DaemonConfig config_;
   std::ostringstream log_;
   std::unique_ptr<gateway::Daemon> daemon_;
+  gateway::ChangeSignal notStarted_;
   std::string startError_;
 };
 
