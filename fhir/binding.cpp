@@ -148,8 +148,7 @@ std::string Reading::describe(const Json& v, const Path& p) const {
   return "a value";
 }
 
-std::string Reading::where(const Json& v, const Path& p) const {
-  if (!located_) return p.text();
+std::size_t Reading::offsetOf(const Json& v) const {
   std::size_t offset = v.sourceOffset();
   if (v.isObject() || v.isArray()) {
     // Point at the bracket itself even if the recorded offset is just before it.
@@ -157,8 +156,16 @@ std::string Reading::where(const Json& v, const Path& p) const {
     const std::size_t at = text_.find(open, offset);
     if (at != std::string_view::npos && at - offset <= 1) offset = at;
   }
+  return offset;
+}
+
+std::string Reading::locate(std::size_t offset) const {
   auto [line, column] = lineColumnAt(text_, offset);
   return fileName_ + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+std::string Reading::where(const Json& v, const Path& p) const {
+  return located_ ? locate(offsetOf(v)) : p.text();
 }
 
 void Reading::add(Severity severity, std::string code, std::string where, std::string message) {
@@ -174,36 +181,21 @@ void Reading::add(Severity severity, std::string code, std::string where, std::s
 
 void Reading::report(Severity severity, std::string code, std::size_t offset, const Path& p,
                      std::string message) {
+  std::string path = p.text();
   if (!located_) {
-    add(severity, std::move(code), p.text(), std::move(message));
+    add(severity, std::move(code), std::move(path), std::move(message));
     return;
   }
-  auto [line, column] = lineColumnAt(text_, offset);
-  std::string at = fileName_ + ":" + std::to_string(line) + ":" + std::to_string(column);
-  std::string path = p.text();
-  add(severity, std::move(code), std::move(at),
+  add(severity, std::move(code), locate(offset),
       path == "$" ? std::move(message) : path + ": " + message);
 }
 
 void Reading::error(std::string code, const Json& v, const Path& p, std::string message) {
-  if (!located_) {
-    add(Severity::kError, std::move(code), p.text(), std::move(message));
-    return;
-  }
-  std::string at = where(v, p);
-  std::string path = p.text();
-  add(Severity::kError, std::move(code), std::move(at),
-      path == "$" ? std::move(message) : path + ": " + message);
+  report(Severity::kError, std::move(code), offsetOf(v), p, std::move(message));
 }
 
 void Reading::warning(std::string code, const Json& v, const Path& p, std::string message) {
-  if (!located_) {
-    add(Severity::kWarning, std::move(code), p.text(), std::move(message));
-    return;
-  }
-  std::string path = p.text();
-  add(Severity::kWarning, std::move(code), where(v, p),
-      path == "$" ? std::move(message) : path + ": " + message);
+  report(Severity::kWarning, std::move(code), offsetOf(v), p, std::move(message));
 }
 
 void Reading::wrongType(const Json& v, const Path& p, std::string_view expected) {
@@ -211,13 +203,9 @@ void Reading::wrongType(const Json& v, const Path& p, std::string_view expected)
 }
 
 void Reading::missing(const Json& object, const Path& field, std::string_view why) {
-  std::string message = "missing required field " + quoted(field.key()) + std::string(why);
-  if (!located_) {
-    add(Severity::kError, "required", field.text(), std::move(message));
-    return;
-  }
-  // Points at the object that lacks the field.
-  add(Severity::kError, "required", where(object, field), field.text() + ": " + message);
+  // Located at the object that lacks the field.
+  report(Severity::kError, "required", offsetOf(object), field,
+         "missing required field " + quoted(field.key()) + std::string(why));
 }
 
 void Reading::unknownField(const Json& value, const Path& field,

@@ -147,6 +147,12 @@ class Reading {
 
  private:
   void add(Severity severity, std::string code, std::string where, std::string message);
+  // Where `v` is written in the text (an object or list: its bracket), and
+  // that offset as file:line:column.
+  std::size_t offsetOf(const Json& v) const;
+  std::string locate(std::size_t offset) const;
+  // Adds an issue at `offset` (file:line:column with the path leading the
+  // message) or, without a file, at the path.
   void report(Severity severity, std::string code, std::size_t offset, const Path& p,
               std::string message);
   bool hidden(const Path& p) const;
@@ -602,14 +608,16 @@ bool Integer<I>::read(Reading& r, const Json& v, const Path& p, I* out) const {
               static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
           ? max
           : std::min<std::int64_t>(max, static_cast<std::int64_t>(std::numeric_limits<I>::max()));
-  const bool lowBound = lo != std::numeric_limits<std::int64_t>::min();
-  const bool highBound = hi != std::numeric_limits<std::int64_t>::max();
-  const std::string range =
-      rangeText("an integer", lowBound ? std::optional(std::to_string(lo)) : std::nullopt,
-                highBound ? std::optional(std::to_string(hi)) : std::nullopt);
-  if (!v.isNumber()) return r.wrongType(v, p, range), false;
+  // The range is worded only for a refusal: reading a valid value allocates nothing.
+  auto range = [&] {
+    const bool lowBound = lo != std::numeric_limits<std::int64_t>::min();
+    const bool highBound = hi != std::numeric_limits<std::int64_t>::max();
+    return rangeText("an integer", lowBound ? std::optional(std::to_string(lo)) : std::nullopt,
+                     highBound ? std::optional(std::to_string(hi)) : std::nullopt);
+  };
+  if (!v.isNumber()) return r.wrongType(v, p, range()), false;
   const std::optional<std::int64_t> n = v.toInt64();
-  if (!n || *n < lo || *n > hi) return r.outOfRange(v, p, range), false;
+  if (!n || *n < lo || *n > hi) return r.outOfRange(v, p, range()), false;
   *out = static_cast<I>(*n);
   return true;
 }

@@ -220,10 +220,13 @@ bind::Fields<AlertWebhookConfig> webhookFields(const std::string& baseDir) {
                                }
                                return HttpUrl{.allowQuery = true}.read(r, v, p, &w->url);
                              }),
-      bind::field("headers", &W::headers, bind::kOptional,
-                  config_fields::headerMap<mappings::HeaderField>(
-                      plainHeaderRefusal,
-                      bind::Text{.minChars = 0, .check = config_fields::checkHeaderValue})),
+      bind::field(
+          "headers", &W::headers, bind::kOptional,
+          config_fields::headerMap<mappings::HeaderField>(
+              plainHeaderRefusal,
+              // Never echoed, as for destinations' headers.
+              bind::Text{
+                  .minChars = 0, .check = config_fields::checkHeaderValue, .quoteValue = false})),
       bind::field(
           "secretHeaders", &W::secretHeaders, bind::kOptional,
           config_fields::headerMap<SecretHeaderConfig>(secretHeaderRefusal, Secret{baseDir})),

@@ -74,6 +74,14 @@ TEST_CASE("alerts config: defaults, a full section, and errors with file:line:co
   CHECK(credentialHeader.find("inloop.json:1:100") != std::string::npos);
   CHECK(credentialHeader.find("secretHeaders") != std::string::npos);
 
+  // A header value with a control character is refused without echoing it.
+  const std::string controlValue = errorsOf(
+      R"({"alerts": {"webhooks": [{"id": "ops", "url": "http://h.example.org", "headers": {"X-Team": "pain\u0007desk"}}]}})");
+  INFO(controlValue);
+  CHECK(controlValue.find("$.alerts.webhooks[0].headers.X-Team: expected a header value without "
+                          "control characters") != std::string::npos);
+  CHECK(controlValue.find("desk") == std::string::npos);
+
   const std::string badUrl = errorsOf(
       "{\"alerts\": {\n  \"webhooks\": [{\"id\": \"ops\", "
       "\"url\": \"ftp://h.example.org\"}]}}");
