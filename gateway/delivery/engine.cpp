@@ -11,10 +11,13 @@
 
 #include "fhir/json.h"
 #include "gateway/base/clock.h"
+#include "gateway/base/sha256.h"
 #include "gateway/delivery/rate_limiter.h"
 #include "gateway/log/json_logger.h"
+#include "gateway/version.h"
 #include "mappings/forward/translate.h"
 #include "mappings/record/plan_record.h"
+#include "mappings/shaping/kept_shape.h"
 #include "mappings/tables/tables.h"
 
 namespace inloop::gateway {
@@ -459,45 +462,32 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
     deps_.logger->log(level, event, f);
   };
 
-  // Read the record and the stored translation.
-  fhir::Result<fhir::Json> doc = fhir::parseJson(message.recordJson, mappings::kRecordJsonLimits);
-  std::optional<mappings::PlanRecord> record;
-  if (doc.isOk()) {
-    fhir::Issues issues;
-    record = mappings::readPlanRecord(*doc, &issues);
-  }
-  if (!record) {
-    pool.breaker.release();
-    attempt.error = "the stored record cannot be read (payload purged or corrupt)";
-    finish(AttemptOutcome::kDeadLetter);
-    log("delivery-dead-letter", LogLevel::kError);
-    return;
-  }
   std::optional<mappings::CapabilitySet> caps = effectiveCapabilities(pool);
   const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
+  const std::string shapeKey = shapeKeyFor(pool.profile, capsPtr);
   mappings::ShapedDelivery shaped;
-  const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, capsPtr);
-  fhir::Result<fhir::Json> bundle = fhir::parseJson(message.bundleJson, kStoredJsonLimits);
-  if (options.medicationAs == mappings::TranslateOptions{}.medicationAs) {
-    if (bundle.isOk()) {
-      shaped = mappings::shapeForDestination(*bundle, *record, pool.profile, capsPtr);
-    } else {
-      shaped.state = mappings::ShapeState::kInvalid;
-      shaped.reason = "the stored translation cannot be read";
+  // True when this attempt shaped the message (no fitting kept shape).
+  bool shapedNow = true;
+  if (!message.keptShape.empty() && !shapeKey.empty()) {
+    if (message.shapeKey == shapeKey) {
+      fhir::Result<fhir::Json> kept = fhir::parseJson(message.keptShape, kStoredJsonLimits);
+      fhir::Issues issues;
+      std::optional<mappings::ShapedDelivery> read =
+          kept.isOk() ? mappings::readKeptShape(*kept, &issues) : std::nullopt;
+      if (read) {
+        shaped = std::move(*read);
+        shapedNow = false;
+      }
     }
-  } else {
-    std::shared_ptr<const mappings::MappingTables> tables = deps_.tables->current();
-    if (!tables) {
+  }
+  if (shapedNow) {
+    std::optional<AttemptOutcome> early = shapeMessage(pool, message, capsPtr, &shaped, &attempt);
+    if (early) {
       pool.breaker.release();
-      attempt.error = "no mapping tables loaded";
-      attempt.nextAttemptAtMillis = clock.nowMillis() + settings_.storeErrorBackoffMillis;
-      finish(AttemptOutcome::kRetry);
+      finish(*early);
+      if (*early == AttemptOutcome::kDeadLetter) log("delivery-dead-letter", LogLevel::kError);
       return;
     }
-    // Translated again for this destination; the stored Bundle's safety
-    // notices travel with it.
-    shaped = mappings::shapeRecord(*record, *tables, pool.profile, capsPtr,
-                                   bundle.isOk() ? &*bundle : nullptr);
   }
 
   switch (shaped.state) {
@@ -574,6 +564,11 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       attempt.error = outcome.summary;
       attempt.nextAttemptAtMillis = now + retryDelay(settings_.backoff, message.attempts + 1,
                                                      outcome.retryAfterMillis, deps_.random);
+      if (shapedNow && !shapeKey.empty()) {
+        // Sent again as it is, unless what shaping reads changes meanwhile.
+        attempt.shapeKey = shapeKey;
+        attempt.keptShape = fhir::writeJson(mappings::writeKeptShape(shaped));
+      }
       finish(AttemptOutcome::kRetry);
       log("delivery-retry", LogLevel::kWarning);
       return;
@@ -621,6 +616,68 @@ std::string DeliveryEngine::exchangeJson(const DeliveryOutcome& outcome, bool re
   o.set("headers", std::move(headers));
   if (!outcome.responseBody.empty()) o.set("body", fhir::Json::string(outcome.responseBody));
   return fhir::writeJson(o);
+}
+
+std::optional<AttemptOutcome> DeliveryEngine::shapeMessage(Pool& pool,
+                                                           const OutboxMessage& message,
+                                                           const mappings::CapabilitySet* caps,
+                                                           mappings::ShapedDelivery* shaped,
+                                                           DeliveryAttempt* attempt) {
+  // The record and its stored translation: claimed with the message, or read
+  // now when a kept shape came instead and no longer fits.
+  OutboxMessage source;
+  const OutboxMessage* from = &message;
+  if (!message.keptShape.empty()) {
+    source.messageId = message.messageId;
+    if (fhir::Status st = deps_.store->readMessageSource(&source); !st.isOk()) {
+      attempt->error = "the stored record cannot be read: " + st.message();
+      attempt->nextAttemptAtMillis = deps_.clock->nowMillis() + settings_.storeErrorBackoffMillis;
+      return AttemptOutcome::kRetry;
+    }
+    from = &source;
+  }
+  fhir::Result<fhir::Json> doc = fhir::parseJson(from->recordJson, mappings::kRecordJsonLimits);
+  std::optional<mappings::PlanRecord> record;
+  if (doc.isOk()) {
+    fhir::Issues issues;
+    record = mappings::readPlanRecord(*doc, &issues);
+  }
+  if (!record) {
+    attempt->error = "the stored record cannot be read (payload purged or corrupt)";
+    return AttemptOutcome::kDeadLetter;
+  }
+  const mappings::TranslateOptions options = mappings::translateOptionsFor(pool.profile, caps);
+  fhir::Result<fhir::Json> bundle = fhir::parseJson(from->bundleJson, kStoredJsonLimits);
+  if (options.medicationAs == mappings::TranslateOptions{}.medicationAs) {
+    if (bundle.isOk()) {
+      *shaped = mappings::shapeForDestination(*bundle, *record, pool.profile, caps);
+    } else {
+      shaped->state = mappings::ShapeState::kInvalid;
+      shaped->reason = "the stored translation cannot be read";
+    }
+    return std::nullopt;
+  }
+  std::shared_ptr<const mappings::MappingTables> tables = deps_.tables->current();
+  if (!tables) {
+    attempt->error = "no mapping tables loaded";
+    attempt->nextAttemptAtMillis = deps_.clock->nowMillis() + settings_.storeErrorBackoffMillis;
+    return AttemptOutcome::kRetry;
+  }
+  // Translated again for this destination; the stored Bundle's safety
+  // notices travel with it.
+  *shaped = mappings::shapeRecord(*record, *tables, pool.profile, caps,
+                                  bundle.isOk() ? &*bundle : nullptr);
+  return std::nullopt;
+}
+
+std::string DeliveryEngine::shapeKeyFor(const mappings::DestinationProfile& profile,
+                                        const mappings::CapabilitySet* caps) {
+  // The inloop version too: another release may shape differently.
+  std::string inputs = std::string(kVersion) + "\n" +
+                       fhir::writeJson(mappings::shapingInputs(profile, caps));
+  fhir::Result<std::string> key = sha256Hex(inputs);
+  // Without a digest nothing kept can be trusted to fit: shape every time.
+  return key.isOk() ? *key : std::string();
 }
 
 std::optional<mappings::CapabilitySet> DeliveryEngine::effectiveCapabilities(Pool& pool) {

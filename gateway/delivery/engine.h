@@ -187,6 +187,18 @@ class DeliveryEngine {
   void workerLoop(Pool& pool);
   void process(Pool& pool, const OutboxMessage& message);
   void ensureCapabilities(Pool& pool);
+  // Shapes `message` from its record and stored Bundle (read from the store
+  // when the message came with a kept shape). Returns the outcome to report
+  // at once when it cannot be shaped (the record unreadable: a dead letter;
+  // the store or the tables unavailable: a retry), with attempt->error set.
+  std::optional<AttemptOutcome> shapeMessage(Pool& pool, const OutboxMessage& message,
+                                             const mappings::CapabilitySet* caps,
+                                             mappings::ShapedDelivery* shaped,
+                                             DeliveryAttempt* attempt);
+  // The key a kept shape is valid under: a digest of everything shaping reads
+  // besides the record (mappings::shapingInputs) and inloop's version.
+  static std::string shapeKeyFor(const mappings::DestinationProfile& profile,
+                                 const mappings::CapabilitySet* caps);
   // The ledger's JSON of a failed attempt: the receiver's answer, or (request)
   // the request sent; "" when there is none.
   static std::string exchangeJson(const DeliveryOutcome& outcome, bool request);

@@ -64,6 +64,9 @@ struct OutboxRow {
   std::string reason;
   std::int64_t createdAt = 0;
   std::int64_t updatedAt = 0;
+  // What a retried attempt sent (kept only while pending).
+  std::string shapeKey;
+  std::string keptShape;
 };
 
 bool isOneOf(OutboxState state, std::initializer_list<OutboxState> states) {
@@ -182,14 +185,31 @@ class MemoryStore final : public Store {
       message.recordId = row.recordId;
       message.version = row.version;
       message.recordType = v.recordType;
-      message.recordJson = v.recordJson.value_or("");
-      message.bundleJson = v.bundleJson.value_or("");
+      if (row.keptShape.empty()) {
+        message.recordJson = v.recordJson.value_or("");
+        message.bundleJson = v.bundleJson.value_or("");
+      } else {
+        message.shapeKey = row.shapeKey;
+        message.keptShape = row.keptShape;
+      }
       message.attempts = row.attempts;
       message.leaseUntilMillis = leaseUntil;
       messages.push_back(std::move(message));
     }
     committed();
     return messages;
+  }
+
+  Status readMessageSource(OutboxMessage* message) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = outbox_.find(message->messageId);
+    if (it == outbox_.end()) {
+      return Status(ErrorCode::kNotFound, "no outbox message " + std::to_string(message->messageId));
+    }
+    const VersionRow& v = versions_[it->second.versionIndex];
+    message->recordJson = v.recordJson.value_or("");
+    message->bundleJson = v.bundleJson.value_or("");
+    return Status::ok();
   }
 
   Status markDelivered(std::int64_t messageId, int lastStatus) override {
@@ -298,6 +318,10 @@ class MemoryStore final : public Store {
         attempt.outcome == AttemptOutcome::kRetry ? attempt.nextAttemptAtMillis : now;
     row.reason = attempt.outcome == AttemptOutcome::kParked ? attempt.error : std::string();
     row.updatedAt = now;
+    if (attempt.outcome == AttemptOutcome::kRetry && !attempt.keptShape.empty()) {
+      row.shapeKey = attempt.shapeKey;
+      row.keptShape = attempt.keptShape;
+    }
     if (attempt.outcome == AttemptOutcome::kDelivered) {
       insertDisclosure(row, attempt.endpointKind, now);
     }
@@ -774,6 +798,10 @@ class MemoryStore final : public Store {
       pending_[row.destinationId][row.patientKey].insert(row.seq);
     }
     row.state = state;
+    if (state != OutboxState::kPending) {
+      row.shapeKey.clear();
+      row.keptShape.clear();
+    }
   }
 
   Status ingestOne(const IngestItem& item, std::int64_t now, IngestResult* result) {

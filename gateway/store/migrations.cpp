@@ -158,6 +158,15 @@ ALTER TABLE audit ADD COLUMN destination_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN remote_address TEXT NOT NULL DEFAULT '';
 CREATE INDEX audit_patient ON audit(patient_key, at) WHERE patient_key <> '';
 )sql",
+    // 6: what a retried message sent, so that the next attempt neither reads
+    // nor shapes the record again (kept only while the message is pending).
+    R"sql(
+CREATE TABLE kept_shapes(
+  message_seq INTEGER PRIMARY KEY,
+  shape_key TEXT NOT NULL,
+  shape_json TEXT NOT NULL
+);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -98,6 +98,7 @@ constexpr std::string_view kNoticeText = "notices.text";
 constexpr std::string_view kOperationOutcome = "attempts.operation_outcome";
 constexpr std::string_view kResponse = "attempts.response";
 constexpr std::string_view kRequest = "attempts.request";
+constexpr std::string_view kKeptShape = "kept_shapes.shape_json";
 }  // namespace column
 
 // Seals `*value` in place for `column` (an empty value stays empty: no payload).
@@ -216,6 +217,21 @@ AuditEntry readAudit(sqlite::Stmt& s) {
 
 // Marks older not-yet-delivered rows of `recordId` for one destination as
 // superseded by `version`. Leased rows (a delivery in flight) are left alone.
+// Drops what an earlier attempt of message `seq` sent (kept only while it is pending).
+Status dropKeptShape(Database& db, std::int64_t seq) {
+  auto drop = db.prepare("DELETE FROM kept_shapes WHERE message_seq = ?1");
+  if (!drop) return drop.status();
+  return drop->bind(1, seq).run();
+}
+
+// Message `seq` gives way to a later version (its head is the caller's).
+Status supersede(Database& db, std::int64_t seq, std::int64_t now) {
+  auto update = db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
+  if (!update) return update.status();
+  if (Status st = update->bind(1, seq).bind(2, now).run(); !st.isOk()) return st;
+  return dropKeptShape(db, seq);
+}
+
 Status supersedeOlder(Database& db, const std::string& recordId, const std::string& destinationId,
                       std::int64_t version, std::int64_t now) {
   struct Row {
@@ -237,10 +253,7 @@ Status supersedeOlder(Database& db, const std::string& recordId, const std::stri
     if (!st.isOk()) return st;
   }
   for (const Row& row : rows) {
-    auto update =
-        db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
-    if (!update) return update.status();
-    if (Status st = update->bind(1, row.seq).bind(2, now).run(); !st.isOk()) return st;
+    if (Status st = supersede(db, row.seq, now); !st.isOk()) return st;
     if (row.pending) {
       if (Status st = refreshHead(db, destinationId, row.patientKey); !st.isOk()) return st;
     }
@@ -618,9 +631,12 @@ class SqliteStore final : public Store {
         {
           auto read = db.prepare(
               "SELECT o.destination_id, o.patient_key, o.record_id, o.version, v.record_type, "
-              "v.record_json, t.bundle_json, o.attempts FROM outbox o "
+              "CASE WHEN k.message_seq IS NULL THEN v.record_json END, "
+              "CASE WHEN k.message_seq IS NULL THEN t.bundle_json END, o.attempts, "
+              "k.shape_key, k.shape_json FROM outbox o "
               "JOIN record_versions v ON v.id = o.version_id "
               "LEFT JOIN translations t ON t.version_id = o.version_id "
+              "LEFT JOIN kept_shapes k ON k.message_seq = o.seq "
               "WHERE o.seq = ?1 AND o.state = 'pending'");
           if (!read) return read.status();
           read->bind(1, seq);
@@ -636,6 +652,8 @@ class SqliteStore final : public Store {
           message.recordJson = read->text(5);
           message.bundleJson = read->text(6);
           message.attempts = read->int64(7);
+          message.shapeKey = read->text(8);
+          message.keptShape = read->text(9);
           message.leaseUntilMillis = leaseUntil;
         }
         auto lease = db.prepare("UPDATE outbox SET lease_until = ?2 WHERE seq = ?1");
@@ -662,8 +680,32 @@ class SqliteStore final : public Store {
       if (Status st = openStored(column::kBundle, &message.bundleJson); !st.isOk()) {
         return st;
       }
+      if (Status st = openStored(column::kKeptShape, &message.keptShape); !st.isOk()) {
+        return st;
+      }
     }
     return messages;
+  }
+
+  Status readMessageSource(OutboxMessage* message) override {
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    auto read = reader->db->prepare(
+        "SELECT v.record_json, t.bundle_json FROM outbox o "
+        "JOIN record_versions v ON v.id = o.version_id "
+        "LEFT JOIN translations t ON t.version_id = o.version_id WHERE o.seq = ?1");
+    if (!read) return read.status();
+    read->bind(1, message->messageId);
+    auto row = read->next();
+    if (!row) return row.status();
+    if (!*row) {
+      return Status(ErrorCode::kNotFound,
+                    "no outbox message " + std::to_string(message->messageId));
+    }
+    message->recordJson = read->text(0);
+    message->bundleJson = read->text(1);
+    if (Status st = openStored(column::kRecord, &message->recordJson); !st.isOk()) return st;
+    return openStored(column::kBundle, &message->bundleJson);
   }
 
   Status markDelivered(std::int64_t messageId, int lastStatus) override {
@@ -814,6 +856,11 @@ class SqliteStore final : public Store {
           if (!clear) return clear.status();
           if (Status st = clear->bind(1, recordId).run(); !st.isOk()) return st;
         }
+        auto shapes = db.prepare(
+            "DELETE FROM kept_shapes WHERE message_seq IN "
+            "(SELECT seq FROM outbox WHERE record_id = ?1)");
+        if (!shapes) return shapes.status();
+        if (Status st = shapes->bind(1, recordId).run(); !st.isOk()) return st;
         auto bundles = db.prepare(
             "UPDATE translations SET bundle_json = NULL WHERE version_id IN "
             "(SELECT id FROM record_versions WHERE record_id = ?1)");
@@ -871,6 +918,7 @@ class SqliteStore final : public Store {
         {"attempts", "operation_outcome", "id", column::kOperationOutcome, false},
         {"attempts", "response", "id", column::kResponse, false},
         {"attempts", "request", "id", column::kRequest, false},
+        {"kept_shapes", "shape_json", "message_seq", column::kKeptShape, false},
     };
     // The prefix a value already in the target form starts with: the current
     // key's (sealing) or none (plaintext wanted: anything sealed is changed).
@@ -1087,6 +1135,21 @@ class SqliteStore final : public Store {
 
   // ---- Delivery ledger and dead letters ----
 
+  // The kept shape after `attempt` (DeliveryAttempt::keptShape): replaced by
+  // a retry that brings one, dropped by every outcome but a retry.
+  Status keepShape(Database& db, const DeliveryAttempt& attempt) {
+    if (attempt.outcome != AttemptOutcome::kRetry) return dropKeptShape(db, attempt.messageId);
+    if (attempt.keptShape.empty()) return Status::ok();
+    std::string sealed = attempt.keptShape;
+    if (Status st = sealPayload(*cipher(), column::kKeptShape, &sealed); !st.isOk()) return st;
+    auto upsert = db.prepare(
+        "INSERT INTO kept_shapes(message_seq, shape_key, shape_json) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(message_seq) DO UPDATE SET shape_key = excluded.shape_key, "
+        "shape_json = excluded.shape_json");
+    if (!upsert) return upsert.status();
+    return upsert->bind(1, attempt.messageId).bind(2, attempt.shapeKey).bind(3, sealed).run();
+  }
+
   Status finishAttempt(const DeliveryAttempt& attempt) override {
     Job job;
     job.run = [&](Database& db) {
@@ -1154,6 +1217,7 @@ class SqliteStore final : public Store {
         Status st = insertDisclosure(db, attempt.messageId, attempt.endpointKind, now);
         if (!st.isOk()) return st;
       }
+      if (Status st = keepShape(db, attempt); !st.isOk()) return st;
       return refreshHead(db, destinationId, patientKey);
     };
     return submit(job);
@@ -1430,10 +1494,7 @@ class SqliteStore final : public Store {
         });
         if (!st.isOk()) return st;
         for (const auto& [seq, destination] : rows) {
-          auto update =
-              db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
-          if (!update) return update.status();
-          if (Status u = update->bind(1, seq).bind(2, now).run(); !u.isOk()) return u;
+          if (Status u = supersede(db, seq, now); !u.isOk()) return u;
         }
       }
       for (const std::string& destination : destinations) {
@@ -1893,6 +1954,9 @@ class SqliteStore final : public Store {
       if (Status st = update->run(); !st.isOk()) return st;
       if (std::string_view(newState) == "delivered" && found->state != "delivered") {
         if (Status st = insertDisclosure(db, messageId, "", now); !st.isOk()) return st;
+      }
+      if (std::string_view(newState) != "pending") {
+        if (Status st = dropKeptShape(db, messageId); !st.isOk()) return st;
       }
       return refreshHead(db, found->destinationId, found->patientKey);
     };

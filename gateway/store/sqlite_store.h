@@ -34,7 +34,7 @@ struct SqliteStoreOptions {
 };
 
 // The schema version this binary writes.
-inline constexpr int kStoreSchemaVersion = 5;
+inline constexpr int kStoreSchemaVersion = 6;
 
 // Opens (creating with mode 0600 if missing; an existing database file and its
 // -wal and -shm files are made 0600) the store at `path`, applies

@@ -200,8 +200,15 @@ struct OutboxMessage {
   std::string recordId;
   std::int64_t version = 0;
   std::string recordType;
+  // The record version and its Bundle; both empty when a kept shape is
+  // returned instead (readMessageSource() reads them when it is stale).
   std::string recordJson;
   std::string bundleJson;
+  // What an earlier attempt sent, kept because it was retried
+  // (mappings/shaping/kept_shape.h), and the key it was shaped under; empty
+  // when there is none.
+  std::string shapeKey;
+  std::string keptShape;
   std::int64_t attempts = 0;  // attempts reported so far
   std::int64_t leaseUntilMillis = 0;
 };
@@ -304,6 +311,12 @@ struct DeliveryAttempt {
   // The destination's endpoint kind ("fhir-transaction", "ndjson-dir", ...):
   // only the disclosure audit row keeps it.
   std::string endpointKind;
+  // kRetry: what was sent, kept for the next attempt under `shapeKey` (sealed
+  // like every payload); empty: the kept shape, if any, stays. Any other
+  // outcome drops the message's kept shape: it is kept only while the message
+  // is pending.
+  std::string shapeKey;
+  std::string keptShape;
 };
 
 // A dead-lettered outbox row as operators see it.
@@ -385,9 +398,15 @@ class OutboxStore {
   // and no unexpired lease holds it. Claimed messages are leased until
   // now + leaseForMillis; a report (markDelivered/scheduleRetry/deadLetter)
   // ends the lease. Cost does not grow with queue depth (indexed heads).
+  // A message with a kept shape comes with it instead of its record and Bundle.
   virtual fhir::Result<std::vector<OutboxMessage>> claimDue(const std::string& destinationId,
                                                             std::int64_t now, int limit,
                                                             std::int64_t leaseForMillis) = 0;
+
+  // Fills `message->recordJson` and `bundleJson` for message->messageId (a
+  // claimed message whose kept shape no longer fits). kNotFound for an
+  // unknown id; a purged payload reads as empty.
+  virtual fhir::Status readMessageSource(OutboxMessage* message) = 0;
 
   // The destination accepted the message. kNotFound for an unknown id. Like
   // every change to delivered, writes a "disclose" audit row in the same

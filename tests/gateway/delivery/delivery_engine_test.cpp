@@ -369,3 +369,49 @@ TEST_CASE("a refusal learnt while another message was on the wire: that one is s
     CHECK(attempts.back().outcome == AttemptOutcome::kDelivered);
   }
 }
+
+TEST_CASE("a retried message goes out again as first shaped - new tables shape new versions only",
+          "[gateway][delivery]") {
+  FaultReceiver receiver;
+  serveMetadata(receiver);
+  receiver.script({Step::retryAfter(503, "2"), Step::respond(200, kTransactionResponse),
+                   Step::respond(200, kTransactionResponse)});
+  // A copy of the shipped tables, edited while the message waits.
+  inloop::server_testing::TempDir tmp;
+  const std::filesystem::path tables = tmp.path() / "mappings";
+  std::filesystem::copy(std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings", tables);
+  EngineHarness h(quickSettings());
+  h.loadTables(tables);
+  DestinationProfile profile = ehr(receiver);
+  // No MedicationStatement: every record is translated for this destination
+  // (medications as MedicationRequest), with the tables current at shaping.
+  profile.accepts = {"Patient",     "Observation",       "Provenance",
+                     "Organization", "MedicationRequest", "Communication"};
+  h.configure(profile);
+  REQUIRE(h.ingest(measurement("KEPT-1", 1, "MRN-K1")) == IngestStatus::kAccepted);
+  REQUIRE(waitUntil(h.changes(), [&] { return h.attempts("KEPT-1").size() == 1; }));
+  REQUIRE(h.attempts("KEPT-1")[0].outcome == AttemptOutcome::kRetry);
+
+  // The pain center is renamed in the tables (a reload) before the retry.
+  const std::filesystem::path practices = tables / "practices.json";
+  std::string text = inloop::server_testing::readFile(practices);
+  const std::string oldName = "Example Pain Management Center";
+  const std::size_t at = text.find(oldName);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, oldName.size(), "Renamed Pain Management Center");
+  inloop::server_testing::writeFile(practices, text);
+  h.loadTables(tables);
+
+  h.advance(2000);
+  REQUIRE(waitUntil(h.changes(), [&] { return h.is("KEPT-1", OutboxState::kDelivered); }));
+  auto sent = posts(receiver);
+  REQUIRE(sent.size() == 2);
+  // The retry is the first attempt's request, byte for byte.
+  CHECK(sent[1].body == sent[0].body);
+  CHECK(sent[1].body.find(oldName) != std::string::npos);
+
+  // A new version is shaped now, with the tables now current.
+  REQUIRE(h.ingest(measurement("KEPT-1", 2, "MRN-K1")) == IngestStatus::kAccepted);
+  REQUIRE(waitUntil(h.changes(), [&] { return posts(receiver).size() == 3; }));
+  CHECK(posts(receiver)[2].body.find("Renamed Pain Management Center") != std::string::npos);
+}

@@ -302,6 +302,92 @@ TEMPLATE_TEST_CASE("an expired lease makes the message due again", "[gateway][st
   CHECK(again[0].messageId == first[0].messageId);
 }
 
+TEMPLATE_TEST_CASE("a retry keeps what was sent, and the message comes with it until it leaves pending",
+                   "[gateway][store][contract]", SqliteKind, MemoryKind) {
+  ManualClock clock;
+  TestType kind;
+  auto store = kind.open(clock);
+  accept(*store, makeItem("r", 1, "v1", "p", to("ehr")));
+  accept(*store, makeItem("s", 1, "s1", "q", to("ehr")));
+  const std::string shape = R"({"kind":"http-bundle","requests":[]})";
+
+  auto first = claim(*store, "ehr", clock.nowMillis());
+  REQUIRE(first.size() == 2);
+  for (const OutboxMessage& m : first) {
+    CHECK(m.keptShape.empty());
+    CHECK_FALSE(m.recordJson.empty());
+    CHECK_FALSE(m.bundleJson.empty());
+    DeliveryAttempt a = attemptOf(m.messageId, AttemptOutcome::kRetry, clock.nowMillis(), 503);
+    a.nextAttemptAtMillis = clock.nowMillis();
+    if (m.recordId == "r") {
+      a.shapeKey = "key-1";
+      a.keptShape = shape;
+    }
+    REQUIRE(store->finishAttempt(a).isOk());
+  }
+
+  // r comes with its kept shape instead of its payload; s as before.
+  auto second = claim(*store, "ehr", clock.nowMillis());
+  REQUIRE(second.size() == 2);
+  const OutboxMessage& r = second[0].recordId == "r" ? second[0] : second[1];
+  const OutboxMessage& s = second[0].recordId == "r" ? second[1] : second[0];
+  CHECK(r.shapeKey == "key-1");
+  CHECK(r.keptShape == shape);
+  CHECK(r.recordJson.empty());
+  CHECK(r.bundleJson.empty());
+  CHECK(s.keptShape.empty());
+  CHECK_FALSE(s.recordJson.empty());
+  // A stale kept shape: the payload is read on request.
+  OutboxMessage source;
+  source.messageId = r.messageId;
+  REQUIRE(store->readMessageSource(&source).isOk());
+  CHECK(source.recordJson == makeItem("r", 1, "v1").recordJson);
+  CHECK(source.bundleJson == makeItem("r", 1, "v1").bundleJson);
+  OutboxMessage unknown;
+  unknown.messageId = 999999;
+  CHECK(store->readMessageSource(&unknown).code() == fhir::ErrorCode::kNotFound);
+
+  // A retry without a new shape leaves the kept one; a dead letter drops it.
+  DeliveryAttempt again = attemptOf(r.messageId, AttemptOutcome::kRetry, clock.nowMillis(), 500);
+  again.nextAttemptAtMillis = clock.nowMillis();
+  REQUIRE(store->finishAttempt(again).isOk());
+  REQUIRE(store->finishAttempt(attemptOf(s.messageId, AttemptOutcome::kRetry, clock.nowMillis(),
+                                         500))
+              .isOk());
+  auto third = claim(*store, "ehr", clock.nowMillis());
+  REQUIRE(third.size() == 2);
+  const OutboxMessage& r3 = third[0].recordId == "r" ? third[0] : third[1];
+  CHECK(r3.keptShape == shape);
+  REQUIRE(store->finishAttempt(
+                   attemptOf(r3.messageId, AttemptOutcome::kDeadLetter, clock.nowMillis(), 422))
+              .isOk());
+  REQUIRE(store->replayDeadLetter(r3.messageId, "admin").isOk());
+  auto replayed = claim(*store, "ehr", clock.nowMillis());
+  const OutboxMessage* r4 = nullptr;
+  for (const OutboxMessage& m : replayed) {
+    if (m.recordId == "r") r4 = &m;
+  }
+  REQUIRE(r4 != nullptr);
+  CHECK(r4->keptShape.empty());
+  CHECK_FALSE(r4->recordJson.empty());
+
+  // Superseded by a newer version: the next version comes with its payload.
+  DeliveryAttempt kept = attemptOf(r4->messageId, AttemptOutcome::kRetry, clock.nowMillis(), 503);
+  kept.nextAttemptAtMillis = clock.nowMillis();
+  kept.shapeKey = "key-2";
+  kept.keptShape = shape;
+  REQUIRE(store->finishAttempt(kept).isOk());
+  accept(*store, makeItem("r", 2, "v2", "p", to("ehr")));
+  auto fourth = claim(*store, "ehr", clock.nowMillis());
+  const OutboxMessage* r5 = nullptr;
+  for (const OutboxMessage& m : fourth) {
+    if (m.recordId == "r") r5 = &m;
+  }
+  REQUIRE(r5 != nullptr);
+  CHECK(r5->version == 2);
+  CHECK(r5->keptShape.empty());
+}
+
 TEMPLATE_TEST_CASE("a newer version supersedes older undelivered rows",
                    "[gateway][store][contract]", SqliteKind, MemoryKind) {
   ManualClock clock;

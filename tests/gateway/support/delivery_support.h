@@ -6,6 +6,7 @@
 // fixed sleeps, no polling: the wait ends as soon as the condition holds
 // after a change).
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -164,6 +165,13 @@ class EngineHarness {
 
   // Advances the manual clock (which wakes the workers and the waits).
   void advance(std::int64_t millis) { clock_.advance(millis); }
+
+  // Loads the mapping tables of `dir` in place of the current ones (as a reload does).
+  void loadTables(const std::filesystem::path& dir) {
+    gateway::MappingTablesRead read = gateway::readMappingTablesDir(dir.string());
+    REQUIRE(read.tables != nullptr);
+    tables_.replace(read.tables);
+  }
 
   gateway::ManualClock& clock() { return clock_; }
   // Notified by the engine, the pipeline, the operations and the clock.
