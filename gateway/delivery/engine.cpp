@@ -618,8 +618,7 @@ std::string DeliveryEngine::exchangeJson(const DeliveryOutcome& outcome, bool re
   return fhir::writeJson(o);
 }
 
-std::optional<AttemptOutcome> DeliveryEngine::shapeMessage(Pool& pool,
-                                                           const OutboxMessage& message,
+std::optional<AttemptOutcome> DeliveryEngine::shapeMessage(Pool& pool, const OutboxMessage& message,
                                                            const mappings::CapabilitySet* caps,
                                                            mappings::ShapedDelivery* shaped,
                                                            DeliveryAttempt* attempt) {
@@ -673,8 +672,8 @@ std::optional<AttemptOutcome> DeliveryEngine::shapeMessage(Pool& pool,
 std::string DeliveryEngine::shapeKeyFor(const mappings::DestinationProfile& profile,
                                         const mappings::CapabilitySet* caps) {
   // The inloop version too: another release may shape differently.
-  std::string inputs = std::string(kVersion) + "\n" +
-                       fhir::writeJson(mappings::shapingInputs(profile, caps));
+  std::string inputs =
+      std::string(kVersion) + "\n" + fhir::writeJson(mappings::shapingInputs(profile, caps));
   fhir::Result<std::string> key = sha256Hex(inputs);
   // Without a digest nothing kept can be trusted to fit: shape every time.
   return key.isOk() ? *key : std::string();

@@ -356,6 +356,24 @@ struct Daemon::Impl {
     (void)store->appendAudit(std::move(entry));  // best effort: the log line has it too
   }
 
+  // The SQLite store in the data directory, with the configured payload keys
+  // and limits; the error names the file.
+  static fhir::Result<std::unique_ptr<Store>> openConfiguredStore(
+      const DaemonConfig& config, std::shared_ptr<const PayloadKeyRing> payloadKeys, Clock& clock) {
+    SqliteStoreOptions storeOptions;
+    storeOptions.payloadKeys = std::move(payloadKeys);
+    storeOptions.payloadKeyFile = config.encryption.keyFile;
+    storeOptions.maxQueuedItems = config.storeQueueCapacity;
+    storeOptions.busyTimeoutMillis = static_cast<int>(config.storeBusyTimeoutMs);
+    const std::string storePath = storePathIn(config.dataDir);
+    fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, storeOptions, clock);
+    if (!store.isOk()) {
+      return fhir::Status(store.status().code(),
+                          "cannot open the store " + storePath + ": " + store.status().message());
+    }
+    return store;
+  }
+
   static DestinationsLoad loadDestinations(const DaemonConfig& c) {
     std::optional<std::string> file;
     if (!c.destinationsFile.empty()) file = c.destinationsFile;
@@ -498,6 +516,12 @@ ReloadReport Daemon::reload(const std::string& principal) { return impl_->reload
 
 fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
                                                     std::ostream& logOut) {
+  return start(config, logOut, nullptr);
+}
+
+fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
+                                                    std::ostream& logOut,
+                                                    const StoreOpener& openStore) {
   auto impl = std::make_unique<Impl>(config, logOut);
   Impl& d = *impl;
 
@@ -529,19 +553,11 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   if (fhir::Status locked = d.dataDirLock.acquire(config.dataDir); !locked.isOk()) {
     return locked;
   }
-  SqliteStoreOptions storeOptions;
   fhir::Result<std::shared_ptr<const PayloadKeyRing>> payloadKeys = loadPayloadKeys(config);
   if (!payloadKeys) return payloadKeys.status();
-  storeOptions.payloadKeys = *payloadKeys;
-  storeOptions.payloadKeyFile = config.encryption.keyFile;
-  storeOptions.maxQueuedItems = config.storeQueueCapacity;
-  storeOptions.busyTimeoutMillis = static_cast<int>(config.storeBusyTimeoutMs);
-  const std::string storePath = storePathIn(config.dataDir);
-  fhir::Result<std::unique_ptr<Store>> store = openSqliteStore(storePath, storeOptions, d.clock);
-  if (!store.isOk()) {
-    return fhir::Status(store.status().code(),
-                        "cannot open the store " + storePath + ": " + store.status().message());
-  }
+  fhir::Result<std::unique_ptr<Store>> store =
+      openStore ? openStore(d.clock) : Impl::openConfiguredStore(config, *payloadKeys, d.clock);
+  if (!store.isOk()) return store.status();
   d.store = std::move(store).value();
   // This process is now the only deliverer: a lease still held was taken by
   // one that died, and its messages are due now rather than when it expires.
@@ -736,11 +752,11 @@ fhir::Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonConfig& config,
   {
     // Which key seals new payloads (never the key itself), or that none does.
     fhir::Json e = fhir::Json::object();
-    e.set("enabled", fhir::Json::boolean(storeOptions.payloadKeys != nullptr));
-    if (storeOptions.payloadKeys) {
-      e.set("keyId", fhir::Json::string(storeOptions.payloadKeys->current().id));
-      e.set("keys",
-            fhir::Json::number(static_cast<std::int64_t>(storeOptions.payloadKeys->keys().size())));
+    const std::shared_ptr<const PayloadKeyRing>& keys = *payloadKeys;
+    e.set("enabled", fhir::Json::boolean(keys != nullptr));
+    if (keys) {
+      e.set("keyId", fhir::Json::string(keys->current().id));
+      e.set("keys", fhir::Json::number(static_cast<std::int64_t>(keys->keys().size())));
     }
     d.logger.log(LogLevel::kInfo, "payload-encryption", e);
   }

@@ -14,6 +14,7 @@
 // stop() once, from the owning thread.
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@
 namespace inloop::gateway {
 
 class ChangeSignal;
+class Clock;
+class Store;
 
 class Daemon {
  public:
@@ -39,6 +42,15 @@ class Daemon {
   // message says what and where; the issues of bad tables are also logged.
   static fhir::Result<std::unique_ptr<Daemon>> start(const DaemonConfig& config,
                                                      std::ostream& logOut);
+
+  // Opens the store the daemon works on, with the daemon's clock. The default
+  // (start() above) is the SQLite store in the data directory, with the
+  // configured payload keys and limits; tests that do not test the store give
+  // another (gateway/store/memory_store.h).
+  using StoreOpener = std::function<fhir::Result<std::unique_ptr<Store>>(Clock& clock)>;
+  static fhir::Result<std::unique_ptr<Daemon>> start(const DaemonConfig& config,
+                                                     std::ostream& logOut,
+                                                     const StoreOpener& openStore);
 
   // The port actually bound (useful with port 0).
   std::uint16_t port() const;

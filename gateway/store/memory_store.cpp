@@ -204,7 +204,8 @@ class MemoryStore final : public Store {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = outbox_.find(message->messageId);
     if (it == outbox_.end()) {
-      return Status(ErrorCode::kNotFound, "no outbox message " + std::to_string(message->messageId));
+      return Status(ErrorCode::kNotFound,
+                    "no outbox message " + std::to_string(message->messageId));
     }
     const VersionRow& v = versions_[it->second.versionIndex];
     message->recordJson = v.recordJson.value_or("");

@@ -226,7 +226,8 @@ Status dropKeptShape(Database& db, std::int64_t seq) {
 
 // Message `seq` gives way to a later version (its head is the caller's).
 Status supersede(Database& db, std::int64_t seq, std::int64_t now) {
-  auto update = db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
+  auto update =
+      db.prepare("UPDATE outbox SET state = 'superseded', updated_at = ?2 WHERE seq = ?1");
   if (!update) return update.status();
   if (Status st = update->bind(1, seq).bind(2, now).run(); !st.isOk()) return st;
   return dropKeptShape(db, seq);

@@ -95,8 +95,7 @@ const bind::Fields<WireRequest>& requestFields() {
 const bind::Fields<SkippedResource>& skippedFields() {
   static const bind::Fields<SkippedResource> fields{
       bind::field("resourceType", &SkippedResource::resourceType, bind::kRequired, bind::Text{}),
-      bind::field("fullUrl", &SkippedResource::fullUrl, bind::kOptional,
-                  bind::Text{.minChars = 0}),
+      bind::field("fullUrl", &SkippedResource::fullUrl, bind::kOptional, bind::Text{.minChars = 0}),
       bind::field("reason", &SkippedResource::reason, bind::kRequired, bind::Text{}),
   };
   return fields;

@@ -32,6 +32,7 @@ using inloop::gateway::CircuitState;
 using inloop::gateway::DestinationStatus;
 using inloop::gateway::ManualClock;
 using inloop::server_testing::DaemonFixture;
+using inloop::server_testing::FixtureStore;
 using inloop::server_testing::kAdminToken;
 using inloop::server_testing::kReadToken;
 using inloop::server_testing::TempDir;
@@ -311,11 +312,13 @@ TEST_CASE(
                               ehr.url("/fhir") + R"("}],
     "routes": {"riverside-family-medicine": ["ehr"]}
   })");
-  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
-    c.destinationsFile = destinations.string();
-    c.alerts.evaluateEveryMs = 20;
-    c.alerts.webhooks.push_back(webhookTo(hook, "ops-chat"));
-  });
+  DaemonFixture d(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.destinationsFile = destinations.string();
+        c.alerts.evaluateEveryMs = 20;
+        c.alerts.webhooks.push_back(webhookTo(hook, "ops-chat"));
+      },
+      FixtureStore::kMemory);
   REQUIRE(d.startError().empty());
 
   REQUIRE(

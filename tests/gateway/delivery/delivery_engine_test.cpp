@@ -385,7 +385,7 @@ TEST_CASE("a retried message goes out again as first shaped - new tables shape n
   DestinationProfile profile = ehr(receiver);
   // No MedicationStatement: every record is translated for this destination
   // (medications as MedicationRequest), with the tables current at shaping.
-  profile.accepts = {"Patient",     "Observation",       "Provenance",
+  profile.accepts = {"Patient",      "Observation",       "Provenance",
                      "Organization", "MedicationRequest", "Communication"};
   h.configure(profile);
   REQUIRE(h.ingest(measurement("KEPT-1", 1, "MRN-K1")) == IngestStatus::kAccepted);

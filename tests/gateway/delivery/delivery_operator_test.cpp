@@ -18,6 +18,7 @@ using inloop::delivery_testing::textOf;
 using inloop::delivery_testing::waitUntil;
 using inloop::fhir::Json;
 using inloop::server_testing::DaemonFixture;
+using inloop::server_testing::FixtureStore;
 using inloop::server_testing::kAdminToken;
 using inloop::server_testing::kReadToken;
 using inloop::testing::FaultReceiver;
@@ -183,7 +184,8 @@ TEST_CASE("POST /admin/reload picks up a new destinations file - a bad one chang
   const auto destinations = files.path() / "destinations.json";
   inloop::server_testing::writeFile(destinations, R"({"destinations": [], "routes": {}})");
   DaemonFixture d(
-      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); });
+      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); },
+      FixtureStore::kMemory);
   REQUIRE(d.startError().empty());
 
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RL-1", 1, "MRN-RL")).status ==
@@ -231,7 +233,8 @@ TEST_CASE(
   };
   write(R"(, "accepts": ["Goal"])");
   DaemonFixture d(
-      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); });
+      [&](inloop::gateway::DaemonConfig& c) { c.destinationsFile = destinations.string(); },
+      FixtureStore::kMemory);
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("NS-1", 1, "MRN-NS")).status ==
           202);
@@ -285,9 +288,11 @@ TEST_CASE("the ledger keeps the receiver's answer and, for a dead letter, what w
   FaultReceiver receiver;
   receiver.setDefault(Step::respond(400, "<html>listener refuses: no channel for this feed</html>",
                                     {{"X-Request-Id", "req-42"}, {"Content-Type", "text/html"}}));
-  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"*=http-bundle:" + receiver.url("/in")};
-  });
+  DaemonFixture d(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.routeFlags = {"*=http-bundle:" + receiver.url("/in")};
+      },
+      FixtureStore::kMemory);
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("LG-1", 1, "MRN-LG")).status ==
           202);
@@ -322,9 +327,11 @@ TEST_CASE("reprocess: a record translated again with the current tables replaces
     if (r.method == "GET") return Step::respond(404);
     return std::nullopt;
   });
-  DaemonFixture d([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"*=fhir-transaction:" + receiver.url("/fhir")};
-  });
+  DaemonFixture d(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.routeFlags = {"*=fhir-transaction:" + receiver.url("/fhir")};
+      },
+      FixtureStore::kMemory);
   REQUIRE(d.startError().empty());
   REQUIRE(d.request("POST", "/records", kAdminToken, measurement("RP-1", 1, "MRN-RP")).status ==
           202);

@@ -25,6 +25,7 @@ using inloop::fhir::Json;
 using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::exampleRecord;
+using inloop::server_testing::FixtureStore;
 using inloop::server_testing::HttpReply;
 using inloop::server_testing::kAdminToken;
 using inloop::server_testing::sendRequest;
@@ -51,11 +52,13 @@ TEST_CASE(
   if (!inloop::testing::peersAvailable("end-to-end delivery test")) return;
   FhirServer server({"--fail-first", "2:503"});
   REQUIRE_FALSE(server.base().empty());
-  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"*=fhir-transaction:" + server.base()};
-    c.delivery.backoffBaseMs = 20;
-    c.delivery.backoffCapMs = 200;
-  });
+  DaemonFixture daemon(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.routeFlags = {"*=fhir-transaction:" + server.base()};
+        c.delivery.backoffBaseMs = 20;
+        c.delivery.backoffCapMs = 200;
+      },
+      FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
 
   std::vector<std::string> ids;
@@ -177,9 +180,11 @@ TEST_CASE("a FHIR server refusing CarePlan and Goal gets the Communication fallb
   if (!inloop::testing::peersAvailable("end-to-end delivery test")) return;
   FhirServer server({"--reject-types", "CarePlan,Goal"});
   REQUIRE_FALSE(server.base().empty());
-  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"riverside-family-medicine=fhir-transaction:" + server.base()};
-  });
+  DaemonFixture daemon(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.routeFlags = {"riverside-family-medicine=fhir-transaction:" + server.base()};
+      },
+      FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
   CHECK(daemon
             .request("POST", "/records", kAdminToken,

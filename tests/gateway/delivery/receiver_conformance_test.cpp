@@ -46,6 +46,7 @@ using inloop::fhir::Json;
 using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
 using inloop::server_testing::exampleRecord;
+using inloop::server_testing::FixtureStore;
 using inloop::server_testing::kAdminToken;
 using inloop::testing::FhirServerPeer;
 using inloop::testing::nodeInstalled;
@@ -76,11 +77,13 @@ Json deliverExamples(const std::vector<std::string>& serverArgs,
                      const std::set<std::string>& absent = {}) {
   FhirServerPeer server(serverArgs);
   REQUIRE_FALSE(server.base().empty());
-  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
-    c.routeFlags = {"*=" + kind + ":" + server.base()};
-    c.delivery.backoffBaseMs = 10;
-    c.delivery.backoffCapMs = 100;
-  });
+  DaemonFixture daemon(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.routeFlags = {"*=" + kind + ":" + server.base()};
+        c.delivery.backoffBaseMs = 10;
+        c.delivery.backoffCapMs = 100;
+      },
+      FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
   std::vector<std::string> ids;
   for (const std::string& name : exampleNames()) {
@@ -230,9 +233,11 @@ TEST_CASE("conformance: reference matching resolves the practice's patient id by
       R"({"destinations": [{"id": "ehr", "kind": "fhir-transaction", "endpoint": ")" +
           server.base() + R"(", "patientMatching": {"mode": "reference", )" +
           R"("patientIdentifierSystem": ")" + system + R"("}}], "routes": {"*": ["ehr"]}})");
-  DaemonFixture daemon([&](inloop::gateway::DaemonConfig& c) {
-    c.destinationsFile = (files.path() / "destinations.json").string();
-  });
+  DaemonFixture daemon(
+      [&](inloop::gateway::DaemonConfig& c) {
+        c.destinationsFile = (files.path() / "destinations.json").string();
+      },
+      FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
   const std::string known = exampleRecord("measurement-pain-nrs.json");
   REQUIRE(daemon.request("POST", "/records", kAdminToken, known).status == 202);

@@ -302,8 +302,9 @@ TEMPLATE_TEST_CASE("an expired lease makes the message due again", "[gateway][st
   CHECK(again[0].messageId == first[0].messageId);
 }
 
-TEMPLATE_TEST_CASE("a retry keeps what was sent, and the message comes with it until it leaves pending",
-                   "[gateway][store][contract]", SqliteKind, MemoryKind) {
+TEMPLATE_TEST_CASE(
+    "a retry keeps what was sent, and the message comes with it until it leaves pending",
+    "[gateway][store][contract]", SqliteKind, MemoryKind) {
   ManualClock clock;
   TestType kind;
   auto store = kind.open(clock);
@@ -351,15 +352,16 @@ TEMPLATE_TEST_CASE("a retry keeps what was sent, and the message comes with it u
   DeliveryAttempt again = attemptOf(r.messageId, AttemptOutcome::kRetry, clock.nowMillis(), 500);
   again.nextAttemptAtMillis = clock.nowMillis();
   REQUIRE(store->finishAttempt(again).isOk());
-  REQUIRE(store->finishAttempt(attemptOf(s.messageId, AttemptOutcome::kRetry, clock.nowMillis(),
-                                         500))
-              .isOk());
+  REQUIRE(
+      store->finishAttempt(attemptOf(s.messageId, AttemptOutcome::kRetry, clock.nowMillis(), 500))
+          .isOk());
   auto third = claim(*store, "ehr", clock.nowMillis());
   REQUIRE(third.size() == 2);
   const OutboxMessage& r3 = third[0].recordId == "r" ? third[0] : third[1];
   CHECK(r3.keptShape == shape);
-  REQUIRE(store->finishAttempt(
-                   attemptOf(r3.messageId, AttemptOutcome::kDeadLetter, clock.nowMillis(), 422))
+  REQUIRE(store
+              ->finishAttempt(
+                  attemptOf(r3.messageId, AttemptOutcome::kDeadLetter, clock.nowMillis(), 422))
               .isOk());
   REQUIRE(store->replayDeadLetter(r3.messageId, "admin").isOk());
   auto replayed = claim(*store, "ehr", clock.nowMillis());

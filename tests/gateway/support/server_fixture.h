@@ -24,6 +24,7 @@
 #include "gateway/config/daemon_config.h"
 #include "gateway/server/auth.h"
 #include "gateway/server/daemon.h"
+#include "gateway/store/memory_store.h"
 #include "tests/support/files.h"
 
 namespace inloop::server_testing {
@@ -131,9 +132,15 @@ inline constexpr const char* kReadToken = "read-token-for-tests";
 inline constexpr const char* kAdminToken = "admin-token-for-tests";
 
 // A daemon on 127.0.0.1:0 with its own data dir and a copy of the tables.
+// The store a DaemonFixture's daemon works on: the SQLite file in its data
+// directory (as `inloop serve`), or the in-memory store for tests about
+// something else (it does not survive a restart).
+enum class FixtureStore { kSqlite, kMemory };
+
 class DaemonFixture {
  public:
-  explicit DaemonFixture(std::function<void(gateway::DaemonConfig&)> adjust = nullptr) {
+  explicit DaemonFixture(std::function<void(gateway::DaemonConfig&)> adjust = nullptr,
+                         FixtureStore store = FixtureStore::kSqlite) {
     mappingsDir_ = tmp_.path() / "mappings";
     std::filesystem::copy(std::filesystem::path(INLOOP_SOURCE_DIR) / "config/mappings",
                           mappingsDir_);
@@ -150,7 +157,14 @@ class DaemonFixture {
                       {"reader", gateway::sha256HexOf(kReadToken), read},
                       {"admin", gateway::sha256HexOf(kAdminToken), gateway::RoleSet::all()}};
     if (adjust) adjust(config_);
-    auto started = gateway::Daemon::start(config_, log_);
+    auto started =
+        store == FixtureStore::kMemory
+            ? gateway::Daemon::start(
+                  config_, log_,
+                  [](gateway::Clock& clock) -> fhir::Result<std::unique_ptr<gateway::Store>> {
+                    return gateway::openMemoryStore(clock);
+                  })
+            : gateway::Daemon::start(config_, log_);
     if (started.isOk()) {
       daemon_ = std::move(started).value();
     } else {
