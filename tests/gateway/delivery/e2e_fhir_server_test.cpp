@@ -21,6 +21,8 @@
 namespace {
 
 using inloop::delivery_testing::waitUntil;
+using inloop::e2e_testing::postExamples;
+using inloop::e2e_testing::waitAllDelivered;
 using inloop::fhir::Json;
 using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
@@ -61,21 +63,8 @@ TEST_CASE(
       FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
 
-  std::vector<std::string> ids;
-  for (const std::string& name : kExamples) {
-    const std::string json = exampleRecord(name);
-    ids.push_back(recordIdOf(json));
-    CHECK(daemon.request("POST", "/records", kAdminToken, json).status == 202);
-  }
-  const bool delivered = waitUntil(
-      daemon.changes(),
-      [&] {
-        for (const std::string& id : ids) {
-          if (!allDelivered(daemon, id)) return false;
-        }
-        return true;
-      },
-      60);
+  const std::vector<std::string> ids = postExamples(daemon, kExamples);
+  const bool delivered = waitAllDelivered(daemon, ids, 60);
   if (!delivered) {
     for (const std::string& id : ids) {
       INFO(daemon.request("GET", "/deliveries?recordId=" + id, kAdminToken).body);

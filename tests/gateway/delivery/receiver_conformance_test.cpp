@@ -39,9 +39,11 @@ using inloop::e2e_testing::checkExactlyOnce;
 using inloop::e2e_testing::checkReferencesResolve;
 using inloop::e2e_testing::exampleNames;
 using inloop::e2e_testing::memberOr;
+using inloop::e2e_testing::postExamples;
 using inloop::e2e_testing::recordIdOf;
 using inloop::e2e_testing::textOf;
 using inloop::e2e_testing::translation;
+using inloop::e2e_testing::waitAllDelivered;
 using inloop::fhir::Json;
 using inloop::server_testing::allDelivered;
 using inloop::server_testing::DaemonFixture;
@@ -85,21 +87,8 @@ Json deliverExamples(const std::vector<std::string>& serverArgs,
       },
       FixtureStore::kMemory);
   REQUIRE(daemon.startError().empty());
-  std::vector<std::string> ids;
-  for (const std::string& name : exampleNames()) {
-    const std::string json = exampleRecord(name);
-    ids.push_back(recordIdOf(json));
-    REQUIRE(daemon.request("POST", "/records", kAdminToken, json).status == 202);
-  }
-  const bool delivered = waitUntil(
-      daemon.changes(),
-      [&] {
-        for (const std::string& id : ids) {
-          if (!allDelivered(daemon, id)) return false;
-        }
-        return true;
-      },
-      90);
+  const std::vector<std::string> ids = postExamples(daemon, exampleNames());
+  const bool delivered = waitAllDelivered(daemon, ids, 90);
   for (const std::string& id : ids) {
     INFO(id << ":\n" << ledgerNotes(daemon, id));
     CHECK(allDelivered(daemon, id));

@@ -38,6 +38,33 @@ inline std::string recordIdOf(const std::string& json) {
   return fhir::parseJson(json)->find("recordId")->text();
 }
 
+// Posts each example record (a file name in examples/records) to the daemon
+// and returns their record ids, in order.
+inline std::vector<std::string> postExamples(server_testing::DaemonFixture& d,
+                                             const std::vector<std::string>& names) {
+  std::vector<std::string> ids;
+  for (const std::string& name : names) {
+    const std::string json = server_testing::exampleRecord(name);
+    ids.push_back(recordIdOf(json));
+    REQUIRE(d.request("POST", "/records", server_testing::kAdminToken, json).status == 202);
+  }
+  return ids;
+}
+
+// Waits at most `seconds` until every record of `ids` is delivered everywhere.
+inline bool waitAllDelivered(server_testing::DaemonFixture& d, const std::vector<std::string>& ids,
+                             int seconds) {
+  return delivery_testing::waitUntil(
+      d.changes(),
+      [&] {
+        for (const std::string& id : ids) {
+          if (!server_testing::allDelivered(d, id)) return false;
+        }
+        return true;
+      },
+      seconds);
+}
+
 // The stored translation of a record (GET /records/{id}).
 inline fhir::Json translation(server_testing::DaemonFixture& d, const std::string& recordId) {
   const fhir::Json view =
