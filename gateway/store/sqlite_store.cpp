@@ -630,14 +630,10 @@ class SqliteStore final : public Store {
       for (std::int64_t seq : seqs) {
         OutboxMessage message;
         {
+          // The lease only: the payloads are read outside the writer (below).
           auto read = db.prepare(
               "SELECT o.destination_id, o.patient_key, o.record_id, o.version, v.record_type, "
-              "CASE WHEN k.message_seq IS NULL THEN v.record_json END, "
-              "CASE WHEN k.message_seq IS NULL THEN t.bundle_json END, o.attempts, "
-              "k.shape_key, k.shape_json FROM outbox o "
-              "JOIN record_versions v ON v.id = o.version_id "
-              "LEFT JOIN translations t ON t.version_id = o.version_id "
-              "LEFT JOIN kept_shapes k ON k.message_seq = o.seq "
+              "o.attempts FROM outbox o JOIN record_versions v ON v.id = o.version_id "
               "WHERE o.seq = ?1 AND o.state = 'pending'");
           if (!read) return read.status();
           read->bind(1, seq);
@@ -650,11 +646,7 @@ class SqliteStore final : public Store {
           message.recordId = read->text(2);
           message.version = read->int64(3);
           message.recordType = read->text(4);
-          message.recordJson = read->text(5);
-          message.bundleJson = read->text(6);
-          message.attempts = read->int64(7);
-          message.shapeKey = read->text(8);
-          message.keptShape = read->text(9);
+          message.attempts = read->int64(5);
           message.leaseUntilMillis = leaseUntil;
         }
         auto lease = db.prepare("UPDATE outbox SET lease_until = ?2 WHERE seq = ?1");
@@ -673,17 +665,17 @@ class SqliteStore final : public Store {
       return Status::ok();
     };
     if (Status st = submit(job); !st.isOk()) return st;
-    // Opened after the writer's transaction, on the caller's thread.
+    // The payloads, read and opened on the caller's thread on a reader, so that
+    // the writer (and every commit waiting for it) does not read them. Safe
+    // after the commit: a version's payload does not change while a message
+    // of it is leased, and only the lease holder changes its kept shape.
+    if (messages.empty()) return messages;
+    auto reader = acquireReader();
+    if (!reader) return reader.status();
+    ReadTransaction txn(*reader->db);
+    if (!txn.status.isOk()) return txn.status;
     for (OutboxMessage& message : messages) {
-      if (Status st = openStored(column::kRecord, &message.recordJson); !st.isOk()) {
-        return st;
-      }
-      if (Status st = openStored(column::kBundle, &message.bundleJson); !st.isOk()) {
-        return st;
-      }
-      if (Status st = openStored(column::kKeptShape, &message.keptShape); !st.isOk()) {
-        return st;
-      }
+      if (Status st = readPayload(*reader->db, &message, true); !st.isOk()) return st;
     }
     return messages;
   }
@@ -691,22 +683,7 @@ class SqliteStore final : public Store {
   Status readMessageSource(OutboxMessage* message) override {
     auto reader = acquireReader();
     if (!reader) return reader.status();
-    auto read = reader->db->prepare(
-        "SELECT v.record_json, t.bundle_json FROM outbox o "
-        "JOIN record_versions v ON v.id = o.version_id "
-        "LEFT JOIN translations t ON t.version_id = o.version_id WHERE o.seq = ?1");
-    if (!read) return read.status();
-    read->bind(1, message->messageId);
-    auto row = read->next();
-    if (!row) return row.status();
-    if (!*row) {
-      return Status(ErrorCode::kNotFound,
-                    "no outbox message " + std::to_string(message->messageId));
-    }
-    message->recordJson = read->text(0);
-    message->bundleJson = read->text(1);
-    if (Status st = openStored(column::kRecord, &message->recordJson); !st.isOk()) return st;
-    return openStored(column::kBundle, &message->bundleJson);
+    return readPayload(*reader->db, message, false);
   }
 
   Status markDelivered(std::int64_t messageId, int lastStatus) override {
@@ -1631,6 +1608,36 @@ class SqliteStore final : public Store {
 
   // Opens a stored value of `column` in place; reads the key file again once
   // when the value's key is not in the ring (see cipher_).
+  // Fills the payload of `message` (messageId set): its kept shape when it has
+  // one and `keptFirst`, else its record and Bundle; opened. kNotFound for an
+  // unknown id.
+  Status readPayload(Database& db, OutboxMessage* message, bool keptFirst) {
+    auto read = db.prepare(
+        "SELECT k.shape_key, k.shape_json, "
+        "CASE WHEN ?2 AND k.message_seq IS NOT NULL THEN NULL ELSE v.record_json END, "
+        "CASE WHEN ?2 AND k.message_seq IS NOT NULL THEN NULL ELSE t.bundle_json END "
+        "FROM outbox o JOIN record_versions v ON v.id = o.version_id "
+        "LEFT JOIN translations t ON t.version_id = o.version_id "
+        "LEFT JOIN kept_shapes k ON k.message_seq = o.seq WHERE o.seq = ?1");
+    if (!read) return read.status();
+    read->bind(1, message->messageId).bind(2, keptFirst ? 1 : 0);
+    auto row = read->next();
+    if (!row) return row.status();
+    if (!*row) {
+      return Status(ErrorCode::kNotFound,
+                    "no outbox message " + std::to_string(message->messageId));
+    }
+    if (keptFirst) {
+      message->shapeKey = read->text(0);
+      message->keptShape = read->text(1);
+      if (Status st = openStored(column::kKeptShape, &message->keptShape); !st.isOk()) return st;
+    }
+    message->recordJson = read->text(2);
+    message->bundleJson = read->text(3);
+    if (Status st = openStored(column::kRecord, &message->recordJson); !st.isOk()) return st;
+    return openStored(column::kBundle, &message->bundleJson);
+  }
+
   Status openStored(std::string_view column, std::string* value) {
     Status st = openPayload(*cipher(), column, value);
     if (st.code() != ErrorCode::kUnavailable || options_.payloadKeyFile.empty()) return st;
