@@ -71,6 +71,10 @@ for (const r of results.filter((x) => x.benchmark === 'ingest' && !x.skipped)) {
   r.requestsPerSec = r.wrk.requests / seconds;
   r.recordsPerCommit = r.commits > 0 ? r.acceptedRecords / r.commits : null;
   r.serverCpuCores = r.serverCpuSeconds / seconds;
+  // Server CPU per accepted record: the cost, less sensitive than the rate to
+  // how much of a shared machine the server got.
+  r.serverCpuMicrosPerRecord = r.acceptedRecords > 0
+    ? (r.serverCpuSeconds * 1e6) / r.acceptedRecords : null;
   r.serverPeakRssMB = r.serverPeakRssKB / 1024;
   r.errorCount = Object.values(r.wrk.errors).reduce((a, b) => a + b, 0);
   r.latencyMs = Object.fromEntries(Object.entries(r.wrk.latencyMicros)
@@ -125,17 +129,22 @@ target('translation, care-plan records/s (one core)', '>= 15,000', cp?.inloop.re
   cp?.inloop.recordsPerSec >= 15000);
 target('translation vs JSONata peer (measurement)', '>= 10x', peer?.inloopOverPeer,
   peer?.inloopOverPeer >= 10, 'x');
-for (const t of ['measurement', 'medication-change', 'care-plan']) {
+// Issue 17 (architecture round): 50% / 45% of the bound for measurements and
+// care plans; medication changes keep the earlier 25%.
+for (const [t, goal] of [['measurement', 0.5], ['medication-change', 0.25], ['care-plan', 0.45]]) {
   const r = byType(t);
-  target(`translation vs RapidJSON parse+write bound (${t})`, '>= 25%',
-    r && r.fractionOfBound * 100, r && r.fractionOfBound >= 0.25, '%');
+  target(`translation vs RapidJSON parse+write bound (${t})`, `>= ${goal * 100}%`,
+    r && r.fractionOfBound * 100, r && r.fractionOfBound >= goal, '%');
 }
 const c32 = single(32);
 target('durable ingest at 32 connections, records/s', '>= 5,000', c32?.recordsPerSec,
   c32?.recordsPerSec >= 5000);
 target('durable ingest at 32 connections, p99 latency', '< 20 ms', c32?.latencyMs.p99,
   c32?.latencyMs.p99 < 20, 'ms');
-target('batch ingest, records/s', '>= 50,000', batch?.recordsPerSec, batch?.recordsPerSec >= 50000);
+target('durable ingest at 32 connections, server CPU per record', '<= 150 us',
+  c32?.serverCpuMicrosPerRecord, c32?.serverCpuMicrosPerRecord <= 150, 'us');
+target('batch ingest, records/s (2 cores)', '>= 35,000', batch?.recordsPerSec,
+  batch?.recordsPerSec >= 35000);
 const loadRuns = [...ingestRuns, ...deliveryRuns, ...scaleRuns];
 const peakRss = loadRuns.length ? Math.max(...loadRuns.map((r) => r.serverPeakRssMB)) : undefined;
 target('server RSS under load (peak VmHWM: ingest, delivery, drain)', '< 100 MB', peakRss,
@@ -154,7 +163,7 @@ const kilo = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 const drainRatio = small && large ? large.drainRecordsPerSec / small.drainRecordsPerSec : undefined;
 const not1m = (r) => (r && r.records < 1e6 ? '1M not run' : '');
 target(`backlog drain rate at ${large ? kilo(large.records) : '1M'} / at ${small ? kilo(small.records) : '10k'}`,
-  '0.8-1.2 x', drainRatio, drainRatio >= 0.8 && drainRatio <= 1.2 && !large?.timedOut, 'x',
+  '0.85-1.15 x', drainRatio, drainRatio >= 0.85 && drainRatio <= 1.15 && !large?.timedOut, 'x',
   not1m(large));
 const biggest = scaleRuns[scaleRuns.length - 1];
 target(`start-up with a ${biggest ? kilo(biggest.records) : '1M'}-record store`, '< 1,000 ms',
@@ -211,13 +220,15 @@ if (skippedIngest) {
   lines.push(`Not measured: ${skippedIngest.skipped}.`);
 } else if (ingestRuns.length) {
   lines.push('| mode | connections | records/s | p50 ms | p99 ms | p99.9 ms | errors | ' +
-    'records/commit | server CPU (cores) | server peak RSS MB | load avg (1 min) start -> end |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    'records/commit | server CPU (cores) | server CPU us/record | server peak RSS MB | ' +
+    'load avg (1 min) start -> end |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of ingestRuns) {
     lines.push(`| ${r.mode === 'batch' ? `NDJSON batch of ${r.batch}` : 'single record'} | ` +
       `${r.connections} | ${n(r.recordsPerSec)} | ${n(r.latencyMs.p50, 2)} | ` +
       `${n(r.latencyMs.p99, 2)} | ${n(r.latencyMs.p999, 2)} | ${n(r.errorCount)} | ` +
-      `${n(r.recordsPerCommit, 1)} | ${n(r.serverCpuCores, 2)} | ${n(r.serverPeakRssMB, 1)} | ` +
+      `${n(r.recordsPerCommit, 1)} | ${n(r.serverCpuCores, 2)} | ` +
+      `${n(r.serverCpuMicrosPerRecord)} | ${n(r.serverPeakRssMB, 1)} | ` +
       `${loadText(r)} |`);
   }
 }
