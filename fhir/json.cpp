@@ -628,6 +628,10 @@ class Writer {
 
   void finish(std::string* out) const { out->append(buffer_.get(), size_); }
 
+  // appendJsonSpliced: the node written as `spliceText` (none: null).
+  const Json* spliceAt = nullptr;
+  std::string_view spliceText;
+
  private:
   [[gnu::noinline]] void grow(std::size_t n) {
     const std::size_t capacity = std::max(capacity_ * 2, size_ + n);
@@ -772,6 +776,11 @@ void writeCompact(const Json& v, Writer& w);
 // Writes `value` at `d`, where room for scalarRoom(value) bytes is reserved:
 // a scalar at once, a container recursively.
 void valueAt(char* d, const Json& value, Writer& w) {
+  if (&value == w.spliceAt) [[unlikely]] {
+    w.advanceTo(d);
+    w.put(w.spliceText);
+    return;
+  }
   if (isContainer(value)) {
     w.advanceTo(d);
     writeCompact(value, w);
@@ -870,6 +879,15 @@ void appendJson(const Json& value, JsonStyle style, std::string* out) {
   } else {
     writeCompact(value, w);
   }
+  w.finish(out);
+}
+
+void appendJsonSpliced(const Json& value, const Json& at, std::string_view text,
+                       std::string* out) {
+  Writer w(kWriterCapacity);
+  w.spliceAt = &at;
+  w.spliceText = text;
+  valueAt(w.room(scalarRoom(value)), value, w);
   w.finish(out);
 }
 
