@@ -673,13 +673,15 @@ char* escapeInto(std::string_view s, char* d) {
       return d + n;
     }
   }
-  // Long strings (narratives, URLs): sixteen bytes a step while none needs escaping.
-  while (end - p >= 16 && !anyNeedsEscape16(p)) {
-    std::memcpy(d, p, 16);
-    d += 16;
-    p += 16;
-  }
   while (p < end) {
+    // Long strings (narratives, URLs): sixteen bytes a step while none needs
+    // escaping, again after each escape (a narrative's quotes come first).
+    while (end - p >= 16 && !anyNeedsEscape16(p)) {
+      std::memcpy(d, p, 16);
+      d += 16;
+      p += 16;
+    }
+    if (p == end) break;
     // Most strings need no escape at all: copy them eight bytes at a time, the
     // last (partial) word as the final eight bytes of the string.
     const char* stop = end;
