@@ -628,6 +628,10 @@ class Writer {
 
   void finish(std::string* out) const { out->append(buffer_.get(), size_); }
 
+  // appendJsonSpliced: the node written as `spliceText` (none: null).
+  const Json* spliceAt = nullptr;
+  std::string_view spliceText;
+
  private:
   [[gnu::noinline]] void grow(std::size_t n) {
     const std::size_t capacity = std::max(capacity_ * 2, size_ + n);
@@ -669,13 +673,15 @@ char* escapeInto(std::string_view s, char* d) {
       return d + n;
     }
   }
-  // Long strings (narratives, URLs): sixteen bytes a step while none needs escaping.
-  while (end - p >= 16 && !anyNeedsEscape16(p)) {
-    std::memcpy(d, p, 16);
-    d += 16;
-    p += 16;
-  }
   while (p < end) {
+    // Long strings (narratives, URLs): sixteen bytes a step while none needs
+    // escaping, again after each escape (a narrative's quotes come first).
+    while (end - p >= 16 && !anyNeedsEscape16(p)) {
+      std::memcpy(d, p, 16);
+      d += 16;
+      p += 16;
+    }
+    if (p == end) break;
     // Most strings need no escape at all: copy them eight bytes at a time, the
     // last (partial) word as the final eight bytes of the string.
     const char* stop = end;
@@ -772,6 +778,11 @@ void writeCompact(const Json& v, Writer& w);
 // Writes `value` at `d`, where room for scalarRoom(value) bytes is reserved:
 // a scalar at once, a container recursively.
 void valueAt(char* d, const Json& value, Writer& w) {
+  if (&value == w.spliceAt) [[unlikely]] {
+    w.advanceTo(d);
+    w.put(w.spliceText);
+    return;
+  }
   if (isContainer(value)) {
     w.advanceTo(d);
     writeCompact(value, w);
@@ -870,6 +881,15 @@ void appendJson(const Json& value, JsonStyle style, std::string* out) {
   } else {
     writeCompact(value, w);
   }
+  w.finish(out);
+}
+
+void appendJsonSpliced(const Json& value, const Json& at, std::string_view text,
+                       std::string* out) {
+  Writer w(kWriterCapacity);
+  w.spliceAt = &at;
+  w.spliceText = text;
+  valueAt(w.room(scalarRoom(value)), value, w);
   w.finish(out);
 }
 

@@ -157,6 +157,11 @@ enum class JsonStyle { kCompact, kPretty };
 std::string writeJson(const Json& value, JsonStyle style = JsonStyle::kCompact);
 // Appends to `out`, for callers that reuse a buffer.
 void appendJson(const Json& value, JsonStyle style, std::string* out);
+// Appends `value` compactly, except that the node `at` (one inside `value`,
+// found by address) is written as `text`: a value already written compactly,
+// e.g. a sub-tree many documents share, written once instead of per document.
+void appendJsonSpliced(const Json& value, const Json& at, std::string_view text,
+                       std::string* out);
 // Appends `s` as a quoted JSON string.
 void appendJsonString(std::string_view s, std::string* out);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -119,10 +120,12 @@ bool isXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'
 // An attribute value as a browser would resolve its URL scheme: numeric
 // character references decoded (ASCII only), ASCII letters lower-cased, and
 // whitespace and control characters dropped ("JaVa&#x09;script:" reads
-// "javascript:"). Only the first 32 characters matter for a scheme.
-std::string schemeView(std::string_view value) {
-  std::string out;
-  for (std::size_t i = 0; i < value.size() && out.size() < 32; ++i) {
+// "javascript:"). Only the first 32 characters matter for a scheme: they are
+// written to `buffer` (no allocation; every attribute of every narrative
+// passes here) and the view returned is into it.
+std::string_view schemeView(std::string_view value, std::array<char, 32>& buffer) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < value.size() && n < buffer.size(); ++i) {
     unsigned c = static_cast<unsigned char>(value[i]);
     if (c == '&' && i + 2 < value.size() && value[i + 1] == '#') {
       const bool hex = value[i + 2] == 'x' || value[i + 2] == 'X';
@@ -143,9 +146,9 @@ std::string schemeView(std::string_view value) {
       i = j - 1;
     }
     if (c <= ' ' || c == 0x7F) continue;
-    out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+    buffer[n++] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   }
-  return out;
+  return std::string_view(buffer.data(), n);
 }
 
 constexpr const char* kActiveContent =
@@ -156,9 +159,35 @@ constexpr const char* kActiveContent =
 const char* attributeProblem(std::string_view name, std::string_view value) {
   if (name.size() > 2 && (name[0] | 0x20) == 'o' && (name[1] | 0x20) == 'n') return kActiveContent;
   if (value.empty()) return nullptr;
-  const std::string scheme = schemeView(value);
+  std::array<char, 32> buffer;
+  const std::string_view scheme = schemeView(value, buffer);
   if (scheme.starts_with("javascript:") || scheme.starts_with("vbscript:")) return kActiveContent;
   return nullptr;
+}
+
+// txt-1's elements with active content (scripts, frames, forms, styles, ...).
+constexpr std::string_view kActiveTags[] = {
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
+    "input",  "button", "style", "link",     "meta",   "base",  "svg",    "math"};
+constexpr auto kActiveTagSizes = [] {
+  std::pair<std::size_t, std::size_t> range{~std::size_t{0}, 0};
+  for (std::string_view a : kActiveTags) {
+    range.first = std::min(range.first, a.size());
+    range.second = std::max(range.second, a.size());
+  }
+  return range;
+}();
+
+// True if the element name `name` (namespace prefix removed) is one of
+// kActiveTags, ignoring ASCII case. The names narratives are made of (p, b,
+// table, tr, td, ...) are told apart by length and first letter alone.
+bool isActiveTag(std::string_view name) {
+  if (name.size() < kActiveTagSizes.first || name.size() > kActiveTagSizes.second) return false;
+  const char first = static_cast<char>(name[0] | 0x20);  // a letter's lower case
+  for (std::string_view a : kActiveTags) {
+    if (a.size() == name.size() && a[0] == first && equalsLower(name, a)) return true;
+  }
+  return false;
 }
 
 // Narrative.div: an XHTML <div> in the XHTML namespace. Returns why not, or
@@ -182,35 +211,39 @@ const char* xhtmlProblem(std::string_view s) {
   // receiver renders the narrative: scripts, frames, forms, styles, event
   // handlers, script URLs. Names are matched ignoring ASCII case and any
   // namespace prefix ("h:script").
-  static constexpr std::string_view kActiveTags[] = {
-      "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
-      "input",  "button", "style", "link",     "meta",   "base",  "svg",    "math"};
   bool image = false;
   bool content = false;  // txt-2: non-whitespace text outside the tags
+  const char* const data = s.data();
   std::size_t i = 0;
   while (i < s.size()) {
-    const std::size_t lt = s.find('<', i);
-    const std::size_t textEnd = lt == std::string_view::npos ? s.size() : lt;
-    for (std::size_t k = i; !content && k < textEnd; ++k) content = !isXmlSpace(s[k]);
-    if (lt == std::string_view::npos) break;
-    std::string_view rest = s.substr(lt);
-    if (rest.starts_with("<!--")) {
-      const std::size_t end = s.find("-->", lt + 4);
-      if (end == std::string_view::npos) return "narrative div has an unclosed comment";
-      i = end + 3;
-      continue;
+    const void* found = std::memchr(data + i, '<', s.size() - i);
+    const std::size_t lt =
+        found == nullptr ? s.size() : static_cast<std::size_t>(static_cast<const char*>(found) - data);
+    for (std::size_t k = i; !content && k < lt; ++k) content = !isXmlSpace(data[k]);
+    if (found == nullptr) break;
+    const char next = lt + 1 < s.size() ? data[lt + 1] : '\0';
+    if (next == '!') {
+      const std::string_view rest = s.substr(lt);
+      if (rest.starts_with("<!--")) {
+        const std::size_t end = s.find("-->", lt + 4);
+        if (end == std::string_view::npos) return "narrative div has an unclosed comment";
+        i = end + 3;
+        continue;
+      }
+      if (rest.starts_with("<![CDATA[")) {
+        const std::size_t end = s.find("]]>", lt + 9);
+        if (end == std::string_view::npos) return "narrative div has an unclosed CDATA section";
+        for (std::size_t k = lt + 9; !content && k < end; ++k) content = !isXmlSpace(s[k]);
+        i = end + 3;
+        continue;
+      }
     }
-    if (rest.starts_with("<![CDATA[")) {
-      const std::size_t end = s.find("]]>", lt + 9);
-      if (end == std::string_view::npos) return "narrative div has an unclosed CDATA section";
-      for (std::size_t k = lt + 9; !content && k < end; ++k) content = !isXmlSpace(s[k]);
-      i = end + 3;
-      continue;
-    }
-    if (rest.size() > 1 && (rest[1] == '/' || rest[1] == '!' || rest[1] == '?')) {
+    if (next == '/' || next == '!' || next == '?') {
       // An end tag, a declaration or a processing instruction: no attributes.
-      const std::size_t gt = s.find('>', lt);
-      if (gt == std::string_view::npos) return "narrative div has an unclosed tag";
+      // End tags are short: a plain scan, not a library call.
+      std::size_t gt = lt + 2;
+      while (gt < s.size() && data[gt] != '>') ++gt;
+      if (gt >= s.size()) return "narrative div has an unclosed tag";
       i = gt + 1;
       continue;
     }
@@ -222,9 +255,7 @@ const char* xhtmlProblem(std::string_view s) {
     if (const std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
       name.remove_prefix(colon + 1);
     }
-    for (std::string_view a : kActiveTags) {
-      if (equalsLower(name, a)) return kActiveContent;
-    }
+    if (isActiveTag(name)) return kActiveContent;
     image = image || equalsLower(name, "img");
     for (;;) {
       while (p < s.size() && (isXmlSpace(s[p]) || s[p] == '/')) ++p;

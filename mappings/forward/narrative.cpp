@@ -93,21 +93,23 @@ std::string escapeXhtml(std::string_view text) {
 }
 
 NarrativeBuilder::NarrativeBuilder(std::string_view heading) {
-  head_.reserve(64 + heading.size());
+  // The rows are written straight after the heading (they come first): a
+  // narrative is a few hundred bytes, one allocation, no regrowth, no copy.
+  head_.reserve(512 + heading.size());
   head_ = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>";
   appendXhtmlEscaped(heading, &head_);
   head_ += "</b></p>";
-  // A narrative's rows are a few hundred bytes: one allocation, no regrowth.
-  rows_.reserve(512);
 }
 
 NarrativeBuilder& NarrativeBuilder::row(std::string_view label, std::string_view value) {
   if (value.empty()) return *this;
-  rows_ += "<tr><th>";
-  appendXhtmlEscaped(label, &rows_);
-  rows_ += "</th><td>";
-  appendXhtmlEscaped(value, &rows_);
-  rows_ += "</td></tr>";
+  if (!hasRows_) head_ += "<table>";
+  hasRows_ = true;
+  head_ += "<tr><th>";
+  appendXhtmlEscaped(label, &head_);
+  head_ += "</th><td>";
+  appendXhtmlEscaped(value, &head_);
+  head_ += "</td></tr>";
   return *this;
 }
 
@@ -125,12 +127,7 @@ NarrativeBuilder& NarrativeBuilder::paragraph(std::string_view label, std::strin
 
 std::string NarrativeBuilder::finish() {
   std::string out = std::move(head_);
-  out.reserve(out.size() + rows_.size() + paragraphs_.size() + 32);
-  if (!rows_.empty()) {
-    out += "<table>";
-    out += rows_;
-    out += "</table>";
-  }
+  if (hasRows_) out += "</table>";
   out += paragraphs_;
   out += "</div>";
   return out;

@@ -40,8 +40,8 @@ class NarrativeBuilder {
   std::string finish();
 
  private:
-  std::string head_;
-  std::string rows_;
+  std::string head_;  // the div's start, the heading, then the rows
+  bool hasRows_ = false;
   std::string paragraphs_;
 };
 

@@ -135,10 +135,12 @@ Json provenanceEntry(const Context& ctx) {
   return entry;
 }
 
-}  // namespace
-
-TranslationResult translateRecord(const PlanRecord& record, const MappingTables& tables,
-                                  const TranslateOptions& options) {
+// translateRecord's work. With `organizationAt` non-null and the tables'
+// Organization entry built (MappingTables::organizationEntry), that entry is
+// left out of the Bundle and *organizationAt receives the index in "entry"
+// it belongs at; otherwise it is in the Bundle.
+TranslationResult assemble(const PlanRecord& record, const MappingTables& tables,
+                           const TranslateOptions& options, std::size_t* organizationAt) {
   Context ctx{record, tables, options, {}, {}, {}, {}, {}, {}};
   if (record.version > 2147483647) {
     fhir::addError(&ctx.issues, "value", "$.version",
@@ -173,7 +175,9 @@ TranslationResult translateRecord(const PlanRecord& record, const MappingTables&
   Json entries = Json::array();
   entries.items().reserve(ctx.entries.size() + 3);
   entries.push(patientEntry(ctx));
-  if (std::optional<Json> org = translate_detail::organizationEntry(ctx)) {
+  if (organizationAt != nullptr && tables.organizationEntry) {
+    *organizationAt = entries.size();
+  } else if (std::optional<Json> org = translate_detail::organizationEntry(ctx)) {
     entries.push(std::move(*org));
   }
   for (Json& e : ctx.entries) entries.push(std::move(e));
@@ -182,6 +186,13 @@ TranslationResult translateRecord(const PlanRecord& record, const MappingTables&
   out.bundle = std::move(bundle);
   out.issues = std::move(ctx.issues);
   return out;
+}
+
+}  // namespace
+
+TranslationResult translateRecord(const PlanRecord& record, const MappingTables& tables,
+                                  const TranslateOptions& options) {
+  return assemble(record, tables, options, nullptr);
 }
 
 TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTables& tables,
@@ -200,33 +211,15 @@ TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTab
     if (!fhir::hasErrors(out.issues)) fhir::addError(&out.issues, "structure", "$", "not a record");
     return out;
   }
-  TranslationResult t = translateRecord(*record, tables, options);
+  // The pain center's Organization entry is the tables' own, validated when
+  // they were loaded: it sits out of this check, and out of the tree (no copy
+  // per record); it is written into the Bundle's text where it belongs.
+  std::size_t organizationAt = 0;
+  TranslationResult t = assemble(*record, tables, options, &organizationAt);
   for (fhir::Issue& i : t.issues) out.issues.push_back(std::move(i));
   if (!t.bundle) return out;
-  // The pain center's Organization entry is the tables' own, validated when
-  // they were loaded: it sits out of this check (moved, not copied).
-  std::vector<fhir::Json>& entries = t.bundle->find("entry")->items();
-  std::optional<fhir::Json> trusted;
-  std::size_t trustedAt = 0;
-  if (tables.organizationEntry) {
-    const fhir::Json* url = tables.organizationEntry->find("fullUrl");
-    for (std::size_t i = 0; url != nullptr && i < entries.size(); ++i) {
-      const fhir::Json* u = entries[i].find("fullUrl");
-      // translateRecord copies that entry as it is (organizationEntry); its
-      // fullUrl (from the NPI) is no other entry's.
-      if (u != nullptr && u->text() == url->text()) {
-        trusted = std::move(entries[i]);
-        trustedAt = i;
-        entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
-        break;
-      }
-    }
-  }
   fhir::ValidationOptions vo;
   fhir::Issues check = fhir::validateResource(*t.bundle, vo);
-  if (trusted) {
-    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(trustedAt), std::move(*trusted));
-  }
   bool bad = false;
   for (fhir::Issue& i : check) {
     if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {
@@ -236,7 +229,22 @@ TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTab
     }
   }
   if (bad) return out;
-  fhir::appendJson(*t.bundle, fhir::JsonStyle::kCompact, &out.bundleJson);
+  if (!tables.organizationEntry) {
+    fhir::appendJson(*t.bundle, fhir::JsonStyle::kCompact, &out.bundleJson);
+    return out;
+  }
+  // A null in the entry's place, written as the entry's text.
+  std::vector<fhir::Json>& entries = t.bundle->find("entry")->items();
+  const auto at = entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(organizationAt),
+                                 fhir::Json());
+  std::string written;
+  if (tables.organizationEntryJson.empty()) {
+    written = fhir::writeJson(*tables.organizationEntry);
+  }
+  fhir::appendJsonSpliced(*t.bundle, *at,
+                          written.empty() ? std::string_view(tables.organizationEntryJson)
+                                          : std::string_view(written),
+                          &out.bundleJson);
   return out;
 }
 

@@ -376,9 +376,11 @@ void translateCarePlan(Context& ctx) {
   if (hasText(r.note)) add(cp, "note", array1(textConcept(*r.note)));
 
   addEntry(ctx, "CarePlan", r.recordId, std::move(cp));
+  // Without errors every goal has its resource (goalResources[i] is goal i's)
+  // and its fullUrl, made above.
   for (std::size_t i = 0; i < goalResources.size(); ++i) {
     addEntry(ctx, "Goal", goalIdentifierValue(r.recordId, body.goals[i].goalId),
-             std::move(goalResources[i]));
+             std::move(goalResources[i]), std::move(goalUrls[i]));
   }
 }
 

@@ -278,8 +278,13 @@ std::string fullUrlFor(std::string_view type, std::string_view system, std::stri
 
 void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue,
               Json resource) {
+  addEntry(ctx, type, identifierValue, std::move(resource),
+           fullUrlFor(type, ctx.tables.namespaces.record, identifierValue));
+}
+
+void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue, Json resource,
+              std::string fullUrl) {
   const std::string& system = ctx.tables.namespaces.record;
-  std::string fullUrl = fullUrlFor(type, system, identifierValue);
   Json entry = Json::object();
   add(entry, "fullUrl", str(fullUrl));
   add(entry, "resource", std::move(resource));

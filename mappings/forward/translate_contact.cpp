@@ -153,7 +153,11 @@ std::optional<Json> organizationReference(const Context& ctx) {
   if (!ctx.tables.contact) return std::nullopt;
   const OrganizationContact& org = ctx.tables.contact->organization;
   Json o = Json::object();
-  add(o, "reference", Json::string(organizationFullUrl(org)));
+  // The loader's entry has that fullUrl already (no name-based UUID per record).
+  const Json* fullUrl =
+      ctx.tables.organizationEntry ? ctx.tables.organizationEntry->find("fullUrl") : nullptr;
+  add(o, "reference",
+      fullUrl != nullptr ? Json::string(fullUrl->text()) : Json::string(organizationFullUrl(org)));
   add(o, "type", str("Organization"));
   add(o, "identifier", identifier(kNpiSystem, org.npi));
   add(o, "display", str(org.name));

@@ -98,6 +98,10 @@ std::string fullUrlFor(std::string_view type, std::string_view system, std::stri
 // Appends a conditional-update entry (PUT Type?identifier=...) for a resource
 // with business identifier {record namespace, value} and records its fullUrl.
 void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue, Json resource);
+// The same with that fullUrl already made (fullUrlFor(type, record namespace,
+// identifierValue)), for a resource others reference before its entry is added.
+void addEntry(Context& ctx, std::string_view type, std::string_view identifierValue, Json resource,
+              std::string fullUrl);
 
 // A number converted to the measure's canonical unit: `canonical` is used for
 // the range check, `sent` / `sentUnit` are what goes on the wire.

@@ -267,6 +267,10 @@ struct MappingTables {
   // Its Organization's Bundle entry, built once by the loader from `contact`
   // and `namespaces` (every Bundle carries a copy); null: built per Bundle.
   std::shared_ptr<const fhir::Json> organizationEntry;
+  // The same entry as compact JSON, written once by the loader:
+  // translateRecordJson writes it into each Bundle's text instead of copying
+  // the tree. Empty: written from organizationEntry per Bundle.
+  std::string organizationEntryJson;
 
   const Unit* findUnit(std::string_view name) const;
   // The first unit whose UCUM code is `ucum`.

@@ -1088,6 +1088,7 @@ class Loader {
     }
     if (r.errorCount() != before) return false;
     t->organizationEntry = std::make_shared<const Json>(std::move(*entry));
+    t->organizationEntryJson = fhir::writeJson(*t->organizationEntry);
     return true;
   }
 

@@ -27,6 +27,33 @@ TEST_CASE("json round trip keeps decimals, order and escapes", "[fhir][json]") {
   }
 }
 
+TEST_CASE("json long strings with escapes early and late round trip", "[fhir][json]") {
+  // A quote first, then long plain runs (written sixteen bytes a step again
+  // after each escape), then escapes near the end and a short plain tail.
+  std::string value = "<div a=\"b\">";
+  value += std::string(70, 'x') + "\n" + std::string(33, 'y') + "\\\"\x01" + "z";
+  const Json j = Json::string(value);
+  const std::string written = writeJson(j);
+  auto back = parseJson(written);
+  REQUIRE(back.isOk());
+  CHECK(back->text() == value);
+  CHECK(written.find("\\n") != std::string::npos);
+  CHECK(written.find("\\u0001z\"") != std::string::npos);
+}
+
+TEST_CASE("json spliced writing puts the given text in the node's place", "[fhir][json]") {
+  auto doc = parseJson(R"({"a":[1,null,{"b":"c"}],"d":"e"})");
+  REQUIRE(doc.isOk());
+  const Json& placeholder = doc->find("a")->items()[1];
+  std::string out = "prefix:";
+  inloop::fhir::appendJsonSpliced(*doc, placeholder, R"({"x":[true]})", &out);
+  CHECK(out == R"(prefix:{"a":[1,{"x":[true]},{"b":"c"}],"d":"e"})");
+  // The node may be the value itself.
+  std::string whole;
+  inloop::fhir::appendJsonSpliced(*doc, *doc, "7", &whole);
+  CHECK(whole == "7");
+}
+
 TEST_CASE("json numbers convert on demand", "[fhir][json]") {
   auto v = parseJson(R"({"a":1.50,"b":42,"c":2.0,"d":"7","e":1e300})");
   REQUIRE(v.isOk());
