@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "fhir/json.h"
-#include "fhir/validator.h"
 #include "gateway/base/sha256.h"
 #include "gateway/store/store.h"
 #include "mappings/forward/translate.h"
@@ -142,21 +141,6 @@ void refuse(Prepared* p, IngestStatus status, std::string code, std::string path
             std::string message) {
   p->outcome.status = status;
   fhir::addError(&p->outcome.issues, std::move(code), std::move(path), std::move(message));
-}
-
-// The translation must itself be valid FHIR; if not, it is our bug, not the
-// sender's: nothing is stored and the issues name the FHIR paths.
-bool checkTranslation(const fhir::Json& bundle, RecordOutcome* outcome) {
-  fhir::Issues fhirIssues = fhir::validateResource(bundle);
-  if (!fhir::hasErrors(fhirIssues)) return true;
-  for (fhir::Issue& i : fhirIssues) {
-    if (i.severity != fhir::Severity::kError && i.severity != fhir::Severity::kFatal) continue;
-    i.code = "exception";
-    i.message = "internal translation error: " + i.message;
-    outcome->issues.push_back(std::move(i));
-  }
-  outcome->status = IngestStatus::kError;
-  return false;
 }
 
 Prepared prepare(std::string_view text, const IngestSource& source, const IngestLimits& limits,
@@ -352,14 +336,17 @@ void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScr
             Prepared* p) {
   if (!p->item || tables == nullptr) return;
   const mappings::PlanRecord& record = *p->record;
-  mappings::TranslationResult translated = mappings::translateRecord(record, *tables);
-  for (fhir::Issue& i : translated.issues) p->outcome.issues.push_back(std::move(i));
-  if (!translated.bundle || fhir::hasErrors(p->outcome.issues)) {
+  // The same steps as translateRecordJson (the CLI, the benchmark), with the
+  // safety notices added between them.
+  mappings::BundleDraft draft = mappings::draftBundle(record, *tables);
+  for (fhir::Issue& i : draft.issues) p->outcome.issues.push_back(std::move(i));
+  draft.issues.clear();
+  if (!draft.bundle || fhir::hasErrors(p->outcome.issues)) {
     p->outcome.status = IngestStatus::kInvalid;
     dropItem(p);
     return;
   }
-  fhir::Json& bundle = *translated.bundle;
+  fhir::Json& bundle = *draft.bundle;
   // A new version's safety step, kept (list, notices) only once the Bundle
   // carrying its notices is valid.
   std::optional<mappings::SafetyStep> applied;
@@ -398,7 +385,12 @@ void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScr
       applied = std::move(step);
     }
   }
-  if (!checkTranslation(bundle, &p->outcome)) {
+  // Validated once: an invalid translation is our bug, not the sender's;
+  // nothing is stored and the issues name the FHIR paths.
+  mappings::TranslatedJson finished = mappings::finishBundle(std::move(draft), *tables);
+  if (fhir::hasErrors(finished.issues)) {
+    for (fhir::Issue& i : finished.issues) p->outcome.issues.push_back(std::move(i));
+    p->outcome.status = IngestStatus::kError;
     dropItem(p);
     return;
   }
@@ -416,7 +408,7 @@ void finish(IngestStore& store, const mappings::MappingTables* tables, SafetyScr
       scratch.lists[p->item->patientKey] = std::move(applied->list);
     }
   }
-  p->item->bundleJson = fhir::writeJson(bundle);
+  p->item->bundleJson = std::move(finished.bundleJson);
 }
 
 std::size_t patientStripe(const std::string& patientKey, std::size_t stripes) {

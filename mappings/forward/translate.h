@@ -59,11 +59,31 @@ struct TranslatedJson {
   fhir::Issues issues;
 };
 
-// The hot path: parses `recordJson` (fhir::parseJson with kRecordJsonLimits),
-// reads it (readPlanRecord), translates it and validates the Bundle with
-// fhir::validateResource before serialising it compactly. Parse and record
-// errors carry `$.`-paths; an output validation error is an internal bug and is
-// reported as an error (code "exception") with the FHIR path, and no Bundle.
+// A translation in the making: the Bundle as a tree, to which the safety
+// rules may still add notices (mappings/safety appendNoticeEntries), without
+// the pain center's Organization entry: that one is the tables' own, validated
+// when they were loaded, and finishBundle() writes it into its place.
+struct BundleDraft {
+  std::optional<fhir::Json> bundle;  // nullopt when `issues` has errors
+  fhir::Issues issues;
+  bool organizationLeftOut = false;  // the tables' Organization entry belongs at...
+  std::size_t organizationAt = 0;    // ...this index of "entry"
+};
+
+// Translates a record read by readPlanRecord into a draft (not validated yet).
+BundleDraft draftBundle(const PlanRecord& record, const MappingTables& tables,
+                        const TranslateOptions& options = {});
+
+// Validates the draft's Bundle once with fhir::validateResource and writes it
+// compactly, the Organization entry in its place. A validation error is an
+// internal bug: reported as an error (code "exception", "internal error: the
+// translated Bundle is invalid FHIR (...)") with the FHIR path, and no Bundle.
+TranslatedJson finishBundle(BundleDraft draft, const MappingTables& tables);
+
+// The hot path, shared by the ingest pipeline's steps, the CLI and the
+// benchmark: parses `recordJson` (fhir::parseJson with kRecordJsonLimits),
+// reads it (readPlanRecord), then draftBundle() and finishBundle(). Parse and
+// record errors carry `$.`-paths.
 TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTables& tables,
                                    const TranslateOptions& options = {});
 

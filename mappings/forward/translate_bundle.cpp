@@ -195,6 +195,52 @@ TranslationResult translateRecord(const PlanRecord& record, const MappingTables&
   return assemble(record, tables, options, nullptr);
 }
 
+BundleDraft draftBundle(const PlanRecord& record, const MappingTables& tables,
+                        const TranslateOptions& options) {
+  BundleDraft draft;
+  std::size_t organizationAt = 0;
+  TranslationResult t = assemble(record, tables, options, &organizationAt);
+  draft.bundle = std::move(t.bundle);
+  draft.issues = std::move(t.issues);
+  draft.organizationLeftOut = draft.bundle.has_value() && tables.organizationEntry != nullptr;
+  draft.organizationAt = organizationAt;
+  return draft;
+}
+
+TranslatedJson finishBundle(BundleDraft draft, const MappingTables& tables) {
+  TranslatedJson out;
+  out.issues = std::move(draft.issues);
+  if (!draft.bundle || fhir::hasErrors(out.issues)) return out;
+  fhir::ValidationOptions vo;
+  fhir::Issues check = fhir::validateResource(*draft.bundle, vo);
+  bool bad = false;
+  for (fhir::Issue& i : check) {
+    if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {
+      bad = true;
+      fhir::addError(&out.issues, "exception", i.path,
+                     "internal error: the translated Bundle is invalid FHIR (" + i.message + ")");
+    }
+  }
+  if (bad) return out;
+  if (!draft.organizationLeftOut) {
+    fhir::appendJson(*draft.bundle, fhir::JsonStyle::kCompact, &out.bundleJson);
+    return out;
+  }
+  // A null in the entry's place, written as the entry's text.
+  std::vector<fhir::Json>& entries = draft.bundle->find("entry")->items();
+  const auto at = entries.insert(
+      entries.begin() + static_cast<std::ptrdiff_t>(draft.organizationAt), fhir::Json());
+  std::string written;
+  if (tables.organizationEntryJson.empty()) {
+    written = fhir::writeJson(*tables.organizationEntry);
+  }
+  fhir::appendJsonSpliced(
+      *draft.bundle, *at,
+      written.empty() ? std::string_view(tables.organizationEntryJson) : std::string_view(written),
+      &out.bundleJson);
+  return out;
+}
+
 TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTables& tables,
                                    const TranslateOptions& options) {
   TranslatedJson out;
@@ -211,41 +257,11 @@ TranslatedJson translateRecordJson(std::string_view recordJson, const MappingTab
     if (!fhir::hasErrors(out.issues)) fhir::addError(&out.issues, "structure", "$", "not a record");
     return out;
   }
-  // The pain center's Organization entry is the tables' own, validated when
-  // they were loaded: it sits out of this check, and out of the tree (no copy
-  // per record); it is written into the Bundle's text where it belongs.
-  std::size_t organizationAt = 0;
-  TranslationResult t = assemble(*record, tables, options, &organizationAt);
-  for (fhir::Issue& i : t.issues) out.issues.push_back(std::move(i));
-  if (!t.bundle) return out;
-  fhir::ValidationOptions vo;
-  fhir::Issues check = fhir::validateResource(*t.bundle, vo);
-  bool bad = false;
-  for (fhir::Issue& i : check) {
-    if (i.severity == fhir::Severity::kError || i.severity == fhir::Severity::kFatal) {
-      bad = true;
-      fhir::addError(&out.issues, "exception", i.path,
-                     "internal error: the translated Bundle is invalid FHIR (" + i.message + ")");
-    }
-  }
-  if (bad) return out;
-  if (!tables.organizationEntry) {
-    fhir::appendJson(*t.bundle, fhir::JsonStyle::kCompact, &out.bundleJson);
-    return out;
-  }
-  // A null in the entry's place, written as the entry's text.
-  std::vector<fhir::Json>& entries = t.bundle->find("entry")->items();
-  const auto at = entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(organizationAt),
-                                 fhir::Json());
-  std::string written;
-  if (tables.organizationEntryJson.empty()) {
-    written = fhir::writeJson(*tables.organizationEntry);
-  }
-  fhir::appendJsonSpliced(*t.bundle, *at,
-                          written.empty() ? std::string_view(tables.organizationEntryJson)
-                                          : std::string_view(written),
-                          &out.bundleJson);
-  return out;
+  BundleDraft draft = draftBundle(*record, tables, options);
+  // The record's own warnings first, then the translation's.
+  for (fhir::Issue& i : draft.issues) out.issues.push_back(std::move(i));
+  draft.issues = std::move(out.issues);
+  return finishBundle(std::move(draft), tables);
 }
 
 }  // namespace inloop::mappings
