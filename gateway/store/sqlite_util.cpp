@@ -90,8 +90,18 @@ bool Stmt::isNull(int column) const {
   return sqlite3_column_type(statement_->handle(), column) == SQLITE_NULL;
 }
 
+void configureLibrary() {
+  // sqlite3_config works only before SQLite initialises itself (at the first
+  // open): later calls fail with SQLITE_MISUSE and change nothing.
+  static const int kConfigured = [] {
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalSpillBytes);
+  }();
+  (void)kConfigured;
+}
+
 fhir::Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool create,
                                                        int busyTimeoutMillis) {
+  configureLibrary();
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;

@@ -20,6 +20,18 @@ struct sqlite3_stmt;
 
 namespace inloop::gateway::sqlite {
 
+// Statement and savepoint journals (the pages a savepoint may have to restore)
+// stay in memory up to this size, then spill to a temporary file. SQLite's
+// default, 64 KiB, is less than one ingested record's pages: the group
+// commit's per-job savepoint created, wrote and deleted a file in /var/tmp for
+// nearly every job.
+inline constexpr int kStatementJournalSpillBytes = 16 << 20;
+
+// Process-wide SQLite settings (kStatementJournalSpillBytes); idempotent. Must
+// run before SQLite initialises, so Database::open and anything else that
+// initialises SQLite (the store fault hook) call it first.
+void configureLibrary();
+
 // Status for SQLite result code `rc` ("<what>: <sqlite message>").
 fhir::Status errorStatus(int rc, sqlite3* db, std::string_view what);
 
