@@ -332,8 +332,20 @@ Status writeSafety(Database& db, const IngestItem& item, std::int64_t now) {
 Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, ReceiptIds& receipts,
                  IngestResult* result) {
   AuditEntry audit = ingestAuditOf(item, now);
-  bool decided = false;
+  bool knownRecord = false;  // some version of it is stored (so it may have outbox rows)
+  std::int64_t latestVersion = 0;
   {
+    auto latest = db.prepare("SELECT latest_version FROM records WHERE record_id = ?1");
+    if (!latest) return latest.status();
+    latest->bind(1, item.recordId);
+    auto row = latest->next();
+    if (!row) return row.status();
+    knownRecord = *row;
+    if (knownRecord) latestVersion = latest->int64(0);
+  }
+  // A record seen for the first time has no stored version to compare with.
+  bool decided = false;
+  if (knownRecord) {
     auto find = db.prepare(
         "SELECT content_hash, receipt_id, received_at FROM record_versions "
         "WHERE record_id = ?1 AND version = ?2");
@@ -346,16 +358,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
       decideStoredVersion(item, find->text(0), find->text(1), find->int64(2), result);
     }
   }
-  bool knownRecord = false;  // some version of it is stored (so it may have outbox rows)
-  if (!decided) {
-    auto latest = db.prepare("SELECT latest_version FROM records WHERE record_id = ?1");
-    if (!latest) return latest.status();
-    latest->bind(1, item.recordId);
-    auto row = latest->next();
-    if (!row) return row.status();
-    knownRecord = *row;
-    decided = *row && decideStale(item, latest->int64(0), result);
-  }
+  if (!decided) decided = knownRecord && decideStale(item, latestVersion, result);
   if (decided) {
     audit.outcome = ingestOutcomeName(result->outcome);
     return insertAudit(db, audit);
@@ -393,7 +396,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
         .bind(4, item.practiceId)
         .bind(5, item.patientKey)
         .bind(6, item.contentHash)
-        .bind(7, item.recordJson)
+        .bindStatic(7, item.recordJson)
         .bind(8, *receiptId)
         .bind(9, now)
         .bind(10, item.principal)
@@ -404,7 +407,7 @@ Status ingestOne(Database& db, const IngestItem& item, std::int64_t now, Receipt
   {
     auto insert = db.prepare("INSERT INTO translations(version_id, bundle_json) VALUES(?1, ?2)");
     if (!insert) return insert.status();
-    if (Status st = insert->bind(1, versionId).bind(2, item.bundleJson).run(); !st.isOk()) {
+    if (Status st = insert->bind(1, versionId).bindStatic(2, item.bundleJson).run(); !st.isOk()) {
       return st;
     }
   }
@@ -1944,11 +1947,13 @@ class SqliteStore final : public Store {
   // file, then fsync'ing it) run on their own thread and connection, so that
   // the writer -- and every caller waiting for a group commit -- does not pay
   // for them; a commit is durable once the WAL is fsync'ed, with or without
-  // a checkpoint. Past kWalCheckpointPages (SQLite's own autocheckpoint
-  // default) the checkpointer is woken; past kWalHardLimitPages (it has not
-  // kept up, so the WAL could not restart) the writer checkpoints inline, as
-  // SQLite's autocheckpoint would, which bounds the WAL.
-  static constexpr int kWalCheckpointPages = 1000;
+  // a checkpoint. Past kWalCheckpointPages the checkpointer is woken (16 MiB
+  // of 4 KiB pages; with SQLite's default, 1,000, it copied the index pages
+  // that every commit rewrites once per dozen single-record commits); past
+  // kWalHardLimitPages (it has not kept up, so the WAL could not restart) the
+  // writer checkpoints inline, as SQLite's autocheckpoint would, which bounds
+  // the WAL.
+  static constexpr int kWalCheckpointPages = 4000;
   static constexpr int kWalHardLimitPages = 16000;
 
   // sqlite3_wal_hook: runs on the writer thread after each commit, with the

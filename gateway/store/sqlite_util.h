@@ -8,6 +8,7 @@
 // time; the caller serialises access.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,9 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   Stmt& bind(int index, std::string_view text);
+  // Binds `text` without copying it (SQLITE_STATIC): it must stay as it is
+  // until this Stmt is destroyed. For large payloads that outlive the write.
+  Stmt& bindStatic(int index, std::string_view text);
   Stmt& bind(int index, std::int64_t value);
   Stmt& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Stmt& bindNull(int index);
@@ -78,6 +82,8 @@ class Stmt {
   bool isNull(int column) const;
 
  private:
+  Stmt& bindText(int index, std::string_view text, void (*destructor)(void*));
+
   Statement* statement_;
   fhir::Status bindStatus_;
 };
@@ -104,9 +110,17 @@ class Database {
   sqlite3* handle() const { return db_; }
 
  private:
+  // Looked up by string_view: no copy of the SQL text per use.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
+
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
-  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace inloop::gateway::sqlite
