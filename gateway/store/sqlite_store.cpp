@@ -1597,9 +1597,11 @@ class SqliteStore final : public Store {
     std::size_t weight = 1;
     bool bounded = false;  // subject to maxQueuedItems (client ingest)
     Status status;
+    // Set by the writer once `status` is final. Its caller waits on doneCv
+    // under doneMutex, not mutex_: the writer wakes each caller of a group
+    // alone, and a woken caller does not queue up on the store's mutex.
     bool done = false;
-    // Its caller waits on it: one wake-up per finished job, not one for every
-    // waiting caller at each commit.
+    std::mutex doneMutex;
     std::condition_variable doneCv;
   };
 
@@ -1635,7 +1637,9 @@ class SqliteStore final : public Store {
     queue_.push_back(&job);
     queuedItems_ += job.weight;
     workCv_.notify_one();
-    job.doneCv.wait(lock, [&] { return job.done; });
+    lock.unlock();
+    std::unique_lock<std::mutex> doneLock(job.doneMutex);
+    job.doneCv.wait(doneLock, [&] { return job.done; });
     return job.status;
   }
 
@@ -1658,14 +1662,15 @@ class SqliteStore final : public Store {
       }
       commitGroup(group);
       {
-        // Notified under the lock: a job lives on its caller's stack and is
-        // gone as soon as its caller sees `done`.
         std::lock_guard<std::mutex> lock(mutex_);
-        for (Job* job : group) {
-          job->done = true;
-          job->doneCv.notify_one();
-        }
         committingItems_ = 0;
+      }
+      for (Job* job : group) {
+        // Notified under its lock: a job lives on its caller's stack and is
+        // gone as soon as its caller sees `done`.
+        std::lock_guard<std::mutex> lock(job->doneMutex);
+        job->done = true;
+        job->doneCv.notify_one();
       }
       group.clear();
     }
