@@ -6,6 +6,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "gateway/store/sqlite_util.h"
+
 namespace inloop::gateway {
 namespace {
 
@@ -166,6 +168,7 @@ int shimCurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) {
 bool installStoreFaultHook() {
   std::lock_guard<std::mutex> lock(gMutex);
   if (gReal != nullptr) return true;
+  sqlite::configureLibrary();
   if (sqlite3_initialize() != SQLITE_OK) return false;
   sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
   if (real == nullptr || real->iVersion < 2) return false;

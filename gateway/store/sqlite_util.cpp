@@ -30,13 +30,21 @@ Stmt::~Stmt() {
 }
 
 Stmt& Stmt::bind(int index, std::string_view text) {
+  // SQLITE_TRANSIENT: SQLite copies, so temporaries are fine.
+  return bindText(index, text, SQLITE_TRANSIENT);
+}
+
+Stmt& Stmt::bindStatic(int index, std::string_view text) {
+  return bindText(index, text, SQLITE_STATIC);
+}
+
+Stmt& Stmt::bindText(int index, std::string_view text, void (*destructor)(void*)) {
   if (text.size() > static_cast<std::size_t>(INT_MAX)) {
     bindStatus_ = fhir::Status(fhir::ErrorCode::kTooLarge, "value too large for SQLite");
     return *this;
   }
-  // SQLITE_TRANSIENT: SQLite copies, so temporaries are fine.
   const int rc = sqlite3_bind_text(statement_->handle(), index, text.data(),
-                                   static_cast<int>(text.size()), SQLITE_TRANSIENT);
+                                   static_cast<int>(text.size()), destructor);
   if (rc != SQLITE_OK && bindStatus_.isOk()) {
     bindStatus_ = errorStatus(rc, statement_->db(), "bind");
   }
@@ -90,8 +98,18 @@ bool Stmt::isNull(int column) const {
   return sqlite3_column_type(statement_->handle(), column) == SQLITE_NULL;
 }
 
+void configureLibrary() {
+  // sqlite3_config works only before SQLite initialises itself (at the first
+  // open): later calls fail with SQLITE_MISUSE and change nothing.
+  static const int kConfigured = [] {
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalSpillBytes);
+  }();
+  (void)kConfigured;
+}
+
 fhir::Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool create,
                                                        int busyTimeoutMillis) {
+  configureLibrary();
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
@@ -121,17 +139,16 @@ fhir::Status Database::exec(std::string_view sql) {
 }
 
 fhir::Result<Stmt> Database::prepare(std::string_view sql) {
-  std::string key(sql);
-  auto found = cache_.find(key);
+  auto found = cache_.find(sql);
   if (found == cache_.end()) {
     sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_finalize(stmt);
       return errorStatus(rc, db_, "prepare");
     }
-    found = cache_.emplace(std::move(key), std::make_unique<Statement>(db_, stmt)).first;
+    found = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_, stmt)).first;
   }
   return Stmt(found->second.get());
 }

@@ -8,6 +8,7 @@
 // time; the caller serialises access.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,18 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace inloop::gateway::sqlite {
+
+// Statement and savepoint journals (the pages a savepoint may have to restore)
+// stay in memory up to this size, then spill to a temporary file. SQLite's
+// default, 64 KiB, is less than one ingested record's pages: the group
+// commit's per-job savepoint created, wrote and deleted a file in /var/tmp for
+// nearly every job.
+inline constexpr int kStatementJournalSpillBytes = 16 << 20;
+
+// Process-wide SQLite settings (kStatementJournalSpillBytes); idempotent. Must
+// run before SQLite initialises, so Database::open and anything else that
+// initialises SQLite (the store fault hook) call it first.
+void configureLibrary();
 
 // Status for SQLite result code `rc` ("<what>: <sqlite message>").
 fhir::Status errorStatus(int rc, sqlite3* db, std::string_view what);
@@ -52,6 +65,9 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   Stmt& bind(int index, std::string_view text);
+  // Binds `text` without copying it (SQLITE_STATIC): it must stay as it is
+  // until this Stmt is destroyed. For large payloads that outlive the write.
+  Stmt& bindStatic(int index, std::string_view text);
   Stmt& bind(int index, std::int64_t value);
   Stmt& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Stmt& bindNull(int index);
@@ -66,6 +82,8 @@ class Stmt {
   bool isNull(int column) const;
 
  private:
+  Stmt& bindText(int index, std::string_view text, void (*destructor)(void*));
+
   Statement* statement_;
   fhir::Status bindStatus_;
 };
@@ -92,9 +110,17 @@ class Database {
   sqlite3* handle() const { return db_; }
 
  private:
+  // Looked up by string_view: no copy of the SQL text per use.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
+
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
-  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace inloop::gateway::sqlite

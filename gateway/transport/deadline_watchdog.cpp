@@ -19,6 +19,10 @@ struct DeadlineWatchdog::State {
   std::condition_variable changed;
   std::map<std::uint64_t, Entry> entries;
   std::uint64_t nextTicket = 1;
+  // When the thread wakes next by itself (max: it waits for a change; min: it
+  // is not waiting yet). A deadline after that needs no wake-up: every request
+  // of a keep-alive connection arms one, seconds ahead.
+  Clock::time_point wakeAt = Clock::time_point::min();
 };
 
 DeadlineWatchdog& DeadlineWatchdog::shared() {
@@ -35,7 +39,7 @@ std::uint64_t DeadlineWatchdog::arm(int fd, Clock::time_point deadline) {
   std::lock_guard<std::mutex> lock(state_->mutex);
   const std::uint64_t ticket = state_->nextTicket++;
   state_->entries.emplace(ticket, State::Entry{fd, deadline, false});
-  state_->changed.notify_one();
+  if (deadline < state_->wakeAt) state_->changed.notify_one();
   return ticket;
 }
 
@@ -64,6 +68,7 @@ void DeadlineWatchdog::run() {
         next = entry.deadline;
       }
     }
+    state_->wakeAt = next;
     if (next == Clock::time_point::max()) {
       state_->changed.wait(lock);
     } else {
