@@ -15,7 +15,8 @@ as_root() {
 
 # Debian packages the build and the tests need.
 INLOOP_APT_PACKAGES=(build-essential cmake pkg-config libpoco-dev rapidjson-dev catch2
-                     libssl-dev libsqlite3-dev sqlite3 openssl curl ca-certificates)
+                     libssl-dev libsqlite3-dev sqlite3 openssl curl ca-certificates
+                     libpq-dev postgresql-15)
 
 ensure_apt_packages() {
   local missing=()
