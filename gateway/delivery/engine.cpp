@@ -464,20 +464,24 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
 
   std::optional<mappings::CapabilitySet> caps = effectiveCapabilities(pool);
   const mappings::CapabilitySet* capsPtr = caps ? &*caps : nullptr;
-  const std::string shapeKey = shapeKeyFor(pool.profile, capsPtr);
+  // The key a kept shape must match: digested only when a message comes with
+  // one or is to be retried (not on a first attempt that is delivered).
+  std::optional<std::string> key;
+  auto shapeKey = [&]() -> const std::string& {
+    if (!key) key = shapeKeyFor(pool.profile, capsPtr);
+    return *key;
+  };
   mappings::ShapedDelivery shaped;
   // True when this attempt shaped the message (no fitting kept shape).
   bool shapedNow = true;
-  if (!message.keptShape.empty() && !shapeKey.empty()) {
-    if (message.shapeKey == shapeKey) {
-      fhir::Result<fhir::Json> kept = fhir::parseJson(message.keptShape, kStoredJsonLimits);
-      fhir::Issues issues;
-      std::optional<mappings::ShapedDelivery> read =
-          kept.isOk() ? mappings::readKeptShape(*kept, &issues) : std::nullopt;
-      if (read) {
-        shaped = std::move(*read);
-        shapedNow = false;
-      }
+  if (!message.keptShape.empty() && !shapeKey().empty() && message.shapeKey == shapeKey()) {
+    fhir::Result<fhir::Json> kept = fhir::parseJson(message.keptShape, kStoredJsonLimits);
+    fhir::Issues issues;
+    std::optional<mappings::ShapedDelivery> read =
+        kept.isOk() ? mappings::readKeptShape(*kept, &issues) : std::nullopt;
+    if (read) {
+      shaped = std::move(*read);
+      shapedNow = false;
     }
   }
   if (shapedNow) {
@@ -564,9 +568,9 @@ void DeliveryEngine::process(Pool& pool, const OutboxMessage& message) {
       attempt.error = outcome.summary;
       attempt.nextAttemptAtMillis = now + retryDelay(settings_.backoff, message.attempts + 1,
                                                      outcome.retryAfterMillis, deps_.random);
-      if (shapedNow && !shapeKey.empty()) {
+      if (shapedNow && !shapeKey().empty()) {
         // Sent again as it is, unless what shaping reads changes meanwhile.
-        attempt.shapeKey = shapeKey;
+        attempt.shapeKey = shapeKey();
         attempt.keptShape = fhir::writeJson(mappings::writeKeptShape(shaped));
       }
       finish(AttemptOutcome::kRetry);

@@ -62,6 +62,16 @@ OutboxState rowState(Store& store, const std::string& recordId, std::int64_t mes
   return OutboxState::kPending;
 }
 
+// The message of `recordId` among `messages` (it must be there).
+const OutboxMessage& messageFor(const std::vector<OutboxMessage>& messages,
+                                const std::string& recordId) {
+  for (const OutboxMessage& m : messages) {
+    if (m.recordId == recordId) return m;
+  }
+  FAIL("no message for " << recordId);
+  return messages.front();
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("ingest decides accepted, replay, conflict and stale per item",
@@ -330,8 +340,8 @@ TEMPLATE_TEST_CASE(
   // r comes with its kept shape instead of its payload; s as before.
   auto second = claim(*store, "ehr", clock.nowMillis());
   REQUIRE(second.size() == 2);
-  const OutboxMessage& r = second[0].recordId == "r" ? second[0] : second[1];
-  const OutboxMessage& s = second[0].recordId == "r" ? second[1] : second[0];
+  const OutboxMessage& r = messageFor(second, "r");
+  const OutboxMessage& s = messageFor(second, "s");
   CHECK(r.shapeKey == "key-1");
   CHECK(r.keptShape == shape);
   CHECK(r.recordJson.empty());
@@ -357,7 +367,7 @@ TEMPLATE_TEST_CASE(
           .isOk());
   auto third = claim(*store, "ehr", clock.nowMillis());
   REQUIRE(third.size() == 2);
-  const OutboxMessage& r3 = third[0].recordId == "r" ? third[0] : third[1];
+  const OutboxMessage& r3 = messageFor(third, "r");
   CHECK(r3.keptShape == shape);
   REQUIRE(store
               ->finishAttempt(
@@ -365,29 +375,21 @@ TEMPLATE_TEST_CASE(
               .isOk());
   REQUIRE(store->replayDeadLetter(r3.messageId, "admin").isOk());
   auto replayed = claim(*store, "ehr", clock.nowMillis());
-  const OutboxMessage* r4 = nullptr;
-  for (const OutboxMessage& m : replayed) {
-    if (m.recordId == "r") r4 = &m;
-  }
-  REQUIRE(r4 != nullptr);
-  CHECK(r4->keptShape.empty());
-  CHECK_FALSE(r4->recordJson.empty());
+  const OutboxMessage& r4 = messageFor(replayed, "r");
+  CHECK(r4.keptShape.empty());
+  CHECK_FALSE(r4.recordJson.empty());
 
   // Superseded by a newer version: the next version comes with its payload.
-  DeliveryAttempt kept = attemptOf(r4->messageId, AttemptOutcome::kRetry, clock.nowMillis(), 503);
+  DeliveryAttempt kept = attemptOf(r4.messageId, AttemptOutcome::kRetry, clock.nowMillis(), 503);
   kept.nextAttemptAtMillis = clock.nowMillis();
   kept.shapeKey = "key-2";
   kept.keptShape = shape;
   REQUIRE(store->finishAttempt(kept).isOk());
   accept(*store, makeItem("r", 2, "v2", "p", to("ehr")));
   auto fourth = claim(*store, "ehr", clock.nowMillis());
-  const OutboxMessage* r5 = nullptr;
-  for (const OutboxMessage& m : fourth) {
-    if (m.recordId == "r") r5 = &m;
-  }
-  REQUIRE(r5 != nullptr);
-  CHECK(r5->version == 2);
-  CHECK(r5->keptShape.empty());
+  const OutboxMessage& r5 = messageFor(fourth, "r");
+  CHECK(r5.version == 2);
+  CHECK(r5.keptShape.empty());
 }
 
 TEMPLATE_TEST_CASE("a newer version supersedes older undelivered rows",
